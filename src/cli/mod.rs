@@ -1,0 +1,95 @@
+//! The `yoz` command line: argument definitions and dispatch. Each subcommand lives in its own
+//! file and only wires arguments to library calls.
+
+mod inspect;
+mod pack;
+mod unpack;
+
+use crate::error::Error;
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// yoz: archive files into a blocked, indexed, streamable format.
+#[derive(Parser, Debug)]
+#[command(name = "yoz", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Pack files and directories into an archive.
+    Pack(pack::PackArgs),
+    /// Extract an archive (a file, or `-` for stdin).
+    Unpack(unpack::UnpackArgs),
+    /// List entries.
+    List(inspect::ListArgs),
+    /// Print archive statistics: version, entries, sizes, ratio, codecs.
+    Info(inspect::InfoArgs),
+    /// Check every CRC, the index against the records, and every rule of the spec.
+    Verify(inspect::VerifyArgs),
+    /// Write one entry to stdout, reading only the blocks it needs.
+    Cat(inspect::CatArgs),
+}
+
+/// Whether progress bars should be drawn (stderr is a terminal).
+pub(crate) fn want_progress() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// Runs the CLI and returns the process exit code (0 ok, 1 error, 2 usage).
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let res = match cli.cmd {
+        Command::Pack(a) => pack::run(a),
+        Command::Unpack(a) => unpack::run(a),
+        Command::List(a) => inspect::list(a),
+        Command::Info(a) => inspect::info(a),
+        Command::Verify(a) => inspect::verify(a),
+        Command::Cat(a) => inspect::cat(a),
+    };
+    match res {
+        Ok(()) => 0,
+        Err(e) => report(&e),
+    }
+}
+
+/// Prints `yoz: error[CLASS]: message` and returns the exit code for it.
+pub fn report(e: &Error) -> i32 {
+    // A closed stdout (e.g. `yoz cat … | head`) is not worth an error line.
+    if let Error::Io { source, .. } = e {
+        if source.kind() == std::io::ErrorKind::BrokenPipe {
+            return 1;
+        }
+    }
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if !msg.contains(&s.to_string()) {
+            msg.push_str(&format!(": {s}"));
+        }
+        src = s.source();
+    }
+    eprintln!("yoz: error[{}]: {msg}", e.class());
+    if matches!(e, Error::Usage(_)) {
+        2
+    } else {
+        1
+    }
+}
+
+/// `-` means stdin/stdout.
+pub(crate) fn is_dash(p: &std::path::Path) -> bool {
+    p.as_os_str() == "-"
+}
+
+pub(crate) type PathArg = PathBuf;

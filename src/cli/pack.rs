@@ -1,0 +1,80 @@
+//! `yoz pack`.
+
+use super::{is_dash, want_progress, PathArg};
+use crate::codec::Choice;
+use crate::error::{Error, Result};
+use crate::pack::{pack_to_path, pack_to_writer, parse_block_size, PackOptions};
+use std::io::IsTerminal;
+
+#[derive(clap::Args, Debug)]
+pub struct PackArgs {
+    /// Output archive, or `-` for stdout.
+    #[arg(short = 'o', long = "output")]
+    pub output: PathArg,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
+    /// Block codec: auto (zstd, storing blocks that do not shrink), store or zstd.
+    #[arg(long, default_value = "auto")]
+    pub codec: String,
+    /// Compression level (zstd: 1-22).
+    #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
+    pub level: i32,
+    /// Block size in bytes, with an optional K or M suffix (4K..64M).
+    #[arg(long, default_value = "1M")]
+    pub block_size: String,
+    /// Compression threads (default: all cores). The output does not depend on it.
+    #[arg(short = 'j', long)]
+    pub jobs: Option<usize>,
+    /// Leave out paths (or file names) matching this glob; repeatable.
+    #[arg(long)]
+    pub exclude: Vec<String>,
+    /// Files and directories to pack.
+    #[arg(required = true)]
+    pub inputs: Vec<PathArg>,
+}
+
+pub fn run(a: PackArgs) -> Result<()> {
+    let mut opts = PackOptions {
+        codec: Choice::parse(&a.codec)?,
+        level: a.level,
+        block_size: parse_block_size(&a.block_size)?,
+        exclude: a.exclude,
+        progress: want_progress(),
+        ..Default::default()
+    };
+    if let Some(j) = a.jobs {
+        if j == 0 {
+            return Err(Error::Usage("-j must be at least 1".into()));
+        }
+        opts.threads = j;
+    }
+    let stats = if is_dash(&a.output) {
+        let out = std::io::stdout();
+        if out.is_terminal() {
+            return Err(Error::Usage(
+                "refusing to write an archive to a terminal".into(),
+            ));
+        }
+        let (_, s) = pack_to_writer(&a.inputs, std::io::BufWriter::new(out), &opts)?;
+        s
+    } else {
+        pack_to_path(&a.inputs, &a.output, a.force, &opts)?
+    };
+    if !is_dash(&a.output) {
+        let ratio = if stats.archive_bytes > 0 {
+            stats.input_bytes as f64 / stats.archive_bytes as f64
+        } else {
+            0.0
+        };
+        eprintln!(
+            "packed {} entries, {} bytes -> {} bytes (ratio {:.2}x) into {}",
+            stats.entries,
+            stats.input_bytes,
+            stats.archive_bytes,
+            ratio,
+            a.output.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! `yoz unpack`.
+
+use super::{is_dash, PathArg};
+use crate::container::{read_stream, Archive, OpenOptions, Sink};
+use crate::error::Result;
+use crate::extract::{ExtractOptions, ExtractStats, Extractor};
+
+#[derive(clap::Args, Debug)]
+pub struct UnpackArgs {
+    /// Destination directory (created if missing).
+    #[arg(short = 'C', long = "directory", default_value = ".")]
+    pub dir: PathArg,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+    /// Restore file owners (as root).
+    #[arg(long)]
+    pub same_owner: bool,
+    /// Keep setuid/setgid bits (dropped by default).
+    #[arg(long)]
+    pub keep_setid: bool,
+    /// Read with positional reads instead of a memory map (for files that may change).
+    #[arg(long)]
+    pub no_mmap: bool,
+    /// Archive file, or `-` for stdin.
+    pub archive: PathArg,
+    /// Only these entries (and what is under them).
+    pub paths: Vec<String>,
+}
+
+pub fn run(a: UnpackArgs) -> Result<()> {
+    let opts = ExtractOptions {
+        force: a.force,
+        same_owner: a.same_owner,
+        keep_setid: a.keep_setid,
+        only: a.paths,
+    };
+    let stats = if is_dash(&a.archive) {
+        unpack_stream(std::io::stdin().lock(), &a.dir, opts)?
+    } else {
+        let ar = Archive::open_with(
+            &a.archive,
+            OpenOptions {
+                mmap: !a.no_mmap,
+                ..Default::default()
+            },
+        )?;
+        unpack_archive(&ar, &a.dir, opts)?
+    };
+    eprintln!(
+        "unpacked {} entries ({} files, {} bytes) into {}",
+        stats.entries,
+        stats.files,
+        stats.bytes,
+        a.dir.display()
+    );
+    Ok(())
+}
+
+/// Extracts every selected entry of an opened archive.
+pub fn unpack_archive(
+    ar: &Archive,
+    dir: &std::path::Path,
+    opts: ExtractOptions,
+) -> Result<ExtractStats> {
+    let mut x = Extractor::new(dir, opts)?;
+    let bar = progress(ar.entries().iter().map(|e| e.size).sum());
+    for i in 0..ar.entries().len() {
+        let e = &ar.entries()[i];
+        if !x.selects(&e.path) {
+            continue;
+        }
+        if let Err(err) = ar.send_entry(i, &mut x as &mut dyn Sink) {
+            x.abort();
+            return Err(err);
+        }
+        bar.inc(e.size);
+    }
+    bar.finish_and_clear();
+    x.finish()
+}
+
+/// Extracts from a stream (stdin).
+pub fn unpack_stream(
+    r: impl std::io::Read,
+    dir: &std::path::Path,
+    opts: ExtractOptions,
+) -> Result<ExtractStats> {
+    let mut x = Extractor::new(dir, opts)?;
+    if let Err(err) = read_stream(r, &mut x, Default::default()) {
+        x.abort();
+        return Err(err);
+    }
+    x.finish()
+}
+
+fn progress(total: u64) -> indicatif::ProgressBar {
+    if !super::want_progress() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = indicatif::ProgressBar::new(total);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} unpacking [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
+    );
+    b
+}

@@ -1,0 +1,527 @@
+//! Random-access reader: footer → index → any block, through a memory map or `pread`.
+//!
+//! `Archive::open` validates the whole index against §8 (tiling of records, block ownership,
+//! sizes, paths, limits) before anything is read or written, so a hostile index is refused up
+//! front. Payloads are read only when asked for, and each block is checked against its local
+//! header and its CRC when decoded.
+//!
+//! Which source to use: the memory map (default) is fastest and serves stored blocks without
+//! copies, but if the file is truncated by someone else while mapped the process gets SIGBUS.
+//! For archives that may change underneath (being written, on flaky network storage) use
+//! [`Source::Pread`] (`--no-mmap`), which turns that into an I/O error.
+
+use super::format::*;
+use super::limits::{EntryChecker, Limits};
+use super::Sink;
+use crate::codec;
+use crate::error::{Error, IoContext, Result};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// How the archive bytes are reached.
+pub enum Source {
+    /// Memory-mapped (see the module docs for the caveat).
+    Mmap(memmap2::Mmap),
+    /// Positional reads on an open file.
+    Pread(File),
+}
+
+impl Source {
+    fn get(&self, off: u64, len: usize) -> Result<Cow<'_, [u8]>> {
+        match self {
+            Source::Mmap(m) => {
+                let s = off as usize;
+                m.get(s..s.saturating_add(len))
+                    .map(Cow::Borrowed)
+                    .ok_or(Error::truncated("read past end of archive"))
+            }
+            Source::Pread(f) => {
+                let mut v = vec![0u8; len];
+                f.read_exact_at(&mut v, off).map_err(|e| {
+                    if e.kind() == io::ErrorKind::UnexpectedEof {
+                        Error::truncated("read past end of archive")
+                    } else {
+                        Error::io("reading archive", e)
+                    }
+                })?;
+                Ok(Cow::Owned(v))
+            }
+        }
+    }
+}
+
+/// Options for [`Archive::open_with`].
+#[derive(Debug, Clone, Copy)]
+pub struct OpenOptions {
+    pub mmap: bool,
+    pub limits: Limits,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            mmap: true,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// An opened, validated archive.
+pub struct Archive {
+    src: Source,
+    len: u64,
+    header: Header,
+    footer: Footer,
+    index: Index,
+    by_path: HashMap<String, usize>,
+}
+
+impl Archive {
+    /// Opens and validates an archive through a memory map.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, OpenOptions::default())
+    }
+
+    /// Opens and validates an archive with explicit options.
+    pub fn open_with(path: impl AsRef<Path>, opts: OpenOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let f = File::open(path).ctx(|| format!("opening {}", path.display()))?;
+        let len = f.metadata().ctx(|| "stat archive".into())?.len();
+        let src = if opts.mmap && len > 0 {
+            // SAFETY: the mapping is read-only; the file being truncated underneath is the
+            // documented SIGBUS caveat (use `Source::Pread` for such files).
+            Source::Mmap(unsafe { memmap2::Mmap::map(&f) }.ctx(|| "mapping archive".into())?)
+        } else {
+            Source::Pread(f)
+        };
+        Self::from_source(src, len, opts.limits)
+    }
+
+    /// Validates an archive held by `src` (`len` bytes long).
+    pub fn from_source(src: Source, len: u64, limits: Limits) -> Result<Self> {
+        let head = src.get(0, (HEADER_LEN as u64).min(len) as usize)?;
+        let header = Header::parse(&head)?;
+        if len < (HEADER_LEN + 1 + INDEX_FIXED_LEN + FOOTER_LEN) as u64 {
+            return Err(Error::truncated(
+                "archive shorter than header + index + footer",
+            ));
+        }
+        let footer = Footer::parse(&src.get(len - FOOTER_LEN as u64, FOOTER_LEN)?, len)?;
+        if footer.index_len > limits.max_index {
+            return Err(Error::Limit {
+                what: "index size",
+                got: footer.index_len,
+                max: limits.max_index,
+            });
+        }
+        if src.get(footer.index_offset - 1, 1)?[0] != tag::END {
+            return Err(Error::IndexMismatch {
+                what: "no end-of-records tag before the index".into(),
+            });
+        }
+        let idx_bytes = src.get(footer.index_offset, footer.index_len as usize)?;
+        let computed = crc32fast::hash(&idx_bytes);
+        if computed != footer.index_crc {
+            return Err(Error::IndexCrc {
+                stored: footer.index_crc,
+                computed,
+            });
+        }
+        let index = Index::parse(&idx_bytes, limits.max_entries)?;
+        drop(idx_bytes);
+        validate(&index, footer.index_offset, len, limits)?;
+        let by_path = index
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.path.clone(), i))
+            .collect();
+        Ok(Archive {
+            src,
+            len,
+            header,
+            footer,
+            index,
+            by_path,
+        })
+    }
+
+    /// The header as read.
+    pub fn header(&self) -> Header {
+        self.header
+    }
+    /// The footer as read.
+    pub fn footer(&self) -> Footer {
+        self.footer
+    }
+    /// Archive length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+    /// Always false: a valid archive has at least a header, index and footer.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+    /// All entries, in archive order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.index.entries
+    }
+    /// The block table.
+    pub fn blocks(&self) -> &[BlockInfo] {
+        &self.index.blocks
+    }
+    /// The parsed index.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+    /// Index of the entry with this path.
+    pub fn find(&self, path: &str) -> Option<usize> {
+        self.by_path.get(path.trim_end_matches('/')).copied()
+    }
+
+    /// The entry whose bytes an entry shows: itself, or a hard link's target.
+    pub fn resolve(&self, i: usize) -> usize {
+        let e = &self.index.entries[i];
+        if e.kind == Kind::Hardlink {
+            // Validated at open: the target is an earlier file entry.
+            self.by_path[&e.target]
+        } else {
+            i
+        }
+    }
+
+    /// Reads, decodes and checks block `n`. Stored blocks come back borrowed from the map.
+    pub fn read_block(&self, n: u32) -> Result<Cow<'_, [u8]>> {
+        let info = *self
+            .index
+            .blocks
+            .get(n as usize)
+            .ok_or_else(|| Error::OutOfRange {
+                what: format!("block {n}"),
+            })?;
+        let hdr = self.src.get(info.offset, BLOCK_HEADER_LEN)?;
+        let local = BlockInfo::parse_header(&hdr, info.offset)?;
+        if local != info {
+            return Err(Error::IndexMismatch {
+                what: format!("block {n}'s header differs from its index row"),
+            });
+        }
+        let payload = self.src.get(
+            info.offset + BLOCK_HEADER_LEN as u64,
+            info.comp_len as usize,
+        )?;
+        let data: Cow<'_, [u8]> = if info.codec == codec::id::STORE {
+            if payload.len() != info.raw_len as usize {
+                return Err(Error::SizeMismatch {
+                    what: format!("stored block {n}"),
+                });
+            }
+            payload
+        } else {
+            let mut out = Vec::new();
+            codec::by_id(info.codec)?.decompress(
+                &payload,
+                info.raw_len as usize,
+                info.params,
+                &mut out,
+            )?;
+            Cow::Owned(out)
+        };
+        let computed = crc32fast::hash(&data);
+        if computed != info.crc32 {
+            return Err(Error::BlockCrc {
+                block: n as u64,
+                stored: info.crc32,
+                computed,
+            });
+        }
+        Ok(data)
+    }
+
+    /// Reads the local record of entry `i` and checks it equals the index copy.
+    pub fn check_local_record(&self, i: usize) -> Result<()> {
+        let e = &self.index.entries[i];
+        let want = e.to_bytes();
+        let off = self.index.entry_offsets[i];
+        let got = self.src.get(off, want.len() + 1)?;
+        if got[0] != tag::ENTRY || got[1..] != want[..] {
+            return Err(Error::IndexMismatch {
+                what: format!("local record of {:?} differs from the index", e.path),
+            });
+        }
+        Ok(())
+    }
+
+    /// Feeds one entry (metadata and data) to `sink`. Holes become `sink.hole`.
+    pub fn send_entry(&self, i: usize, sink: &mut dyn Sink) -> Result<()> {
+        let e = &self.index.entries[i];
+        let mut run = || -> Result<()> {
+            sink.begin(e)?;
+            match e.storage {
+                Storage::None => {}
+                Storage::Blocks { first, count } => {
+                    for b in first..first + count {
+                        let info = &self.index.blocks[b as usize];
+                        if info.codec == codec::id::ZEROS {
+                            sink.hole(info.raw_len as u64)?;
+                        } else {
+                            sink.data(&self.read_block(b)?)?;
+                        }
+                    }
+                }
+                Storage::Shared { block, offset } => {
+                    let data = self.read_block(block)?;
+                    sink.data(&data[offset as usize..offset as usize + e.size as usize])?;
+                }
+            }
+            sink.end(e)
+        };
+        run().map_err(|err| err.in_entry(&e.path))
+    }
+
+    /// Random-access reader over the entry at `path` (hard links resolve to their target).
+    pub fn open_entry(&self, path: &str) -> Result<EntryReader<'_>> {
+        let i = self
+            .find(path)
+            .ok_or_else(|| Error::Usage(format!("no entry {path:?}")))?;
+        self.open_entry_at(i)
+    }
+
+    /// Random-access reader over entry number `i`.
+    pub fn open_entry_at(&self, i: usize) -> Result<EntryReader<'_>> {
+        let i = self.resolve(i);
+        let e = &self.index.entries[i];
+        if e.kind != Kind::File {
+            return Err(Error::Usage(format!("{:?} is not a regular file", e.path)));
+        }
+        let mut starts = Vec::new();
+        if let Storage::Blocks { first, count } = e.storage {
+            let mut at = 0u64;
+            for b in first..first + count {
+                starts.push(at);
+                at += self.index.blocks[b as usize].raw_len as u64;
+            }
+        }
+        Ok(EntryReader {
+            ar: self,
+            entry: i,
+            size: e.size,
+            pos: 0,
+            starts,
+            cache: None,
+        })
+    }
+}
+
+/// `Read + Seek` over one file entry; decodes only the blocks it touches and keeps the last.
+pub struct EntryReader<'a> {
+    ar: &'a Archive,
+    entry: usize,
+    size: u64,
+    pos: u64,
+    /// Offset within the entry where each of its blocks starts (chunked storage).
+    starts: Vec<u64>,
+    cache: Option<(u32, Cow<'a, [u8]>)>,
+}
+
+impl EntryReader<'_> {
+    /// Length of the entry's content.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Reads at `pos` into `buf`, returning bytes read (0 at end).
+    fn read_at(&mut self, buf: &mut [u8]) -> Result<usize> {
+        if self.pos >= self.size || buf.is_empty() {
+            return Ok(0);
+        }
+        let e = &self.ar.index.entries[self.entry];
+        let (block, within, avail) = match e.storage {
+            Storage::Blocks { first, .. } => {
+                let k = self.starts.partition_point(|&s| s <= self.pos) - 1;
+                let raw = self.ar.index.blocks[first as usize + k].raw_len as u64;
+                let within = self.pos - self.starts[k];
+                (first + k as u32, within as usize, (raw - within) as usize)
+            }
+            Storage::Shared { block, offset } => (
+                block,
+                (offset as u64 + self.pos) as usize,
+                (self.size - self.pos) as usize,
+            ),
+            Storage::None => return Ok(0),
+        };
+        if self.cache.as_ref().map(|c| c.0) != Some(block) {
+            let data = self.ar.read_block(block).map_err(|x| x.in_entry(&e.path))?;
+            self.cache = Some((block, data));
+        }
+        let data = &self.cache.as_ref().expect("just filled").1;
+        let n = buf.len().min(avail);
+        buf[..n].copy_from_slice(&data[within..within + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Read for EntryReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_at(buf).map_err(io::Error::other)
+    }
+}
+
+impl Seek for EntryReader<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let new = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.size.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        match new {
+            Some(n) => {
+                self.pos = n;
+                Ok(n)
+            }
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before start",
+            )),
+        }
+    }
+}
+
+/// The cross-structure rules of §8.1, applied to a parsed index.
+fn validate(index: &Index, index_offset: u64, file_len: u64, limits: Limits) -> Result<()> {
+    let mut checker = EntryChecker::new(limits);
+    let end_tag = index_offset - 1;
+    let nb = index.blocks.len();
+    // Extents (start, end, what) of every record, which must tile [HEADER_LEN, end_tag).
+    let mut extents: Vec<(u64, u64, String)> = Vec::with_capacity(index.entries.len() + nb);
+    for (n, b) in index.blocks.iter().enumerate() {
+        extents.push((
+            b.offset,
+            b.offset.saturating_add(b.record_len()),
+            format!("block {n}"),
+        ));
+    }
+    // 0 = unowned, 1 = owned by a chunked entry, 2 = shared with members
+    let mut owner = vec![0u8; nb];
+    let mut shared_end: HashMap<u32, u64> = HashMap::new();
+    for (i, e) in index.entries.iter().enumerate() {
+        checker.add(e)?;
+        let off = index.entry_offsets[i];
+        let rec_end = off.saturating_add(1 + e.to_bytes().len() as u64);
+        extents.push((off, rec_end, format!("entry {:?}", e.path)));
+        let ctx = |err: Error| err.in_entry(&e.path);
+        match e.storage {
+            Storage::None => {}
+            Storage::Blocks { first, count } => {
+                let last = first as u64 + count as u64;
+                if last > nb as u64 {
+                    return Err(ctx(Error::OutOfRange {
+                        what: format!("blocks {first}..{last} of {nb}"),
+                    }));
+                }
+                let mut total = 0u64;
+                let mut expect = rec_end;
+                for b in first..first + count {
+                    let info = &index.blocks[b as usize];
+                    if owner[b as usize] != 0 {
+                        return Err(ctx(Error::Overlap {
+                            what: format!("block {b} is used by more than one entry"),
+                        }));
+                    }
+                    owner[b as usize] = 1;
+                    if info.offset != expect {
+                        return Err(ctx(Error::IndexMismatch {
+                            what: format!("block {b} does not follow its entry's record"),
+                        }));
+                    }
+                    expect = info.offset.saturating_add(info.record_len());
+                    if info.raw_len == 0 {
+                        return Err(ctx(Error::SizeMismatch {
+                            what: format!("block {b} is empty"),
+                        }));
+                    }
+                    total += info.raw_len as u64;
+                }
+                if total != e.size {
+                    return Err(ctx(Error::SizeMismatch {
+                        what: format!("blocks hold {total} bytes, entry declares {}", e.size),
+                    }));
+                }
+            }
+            Storage::Shared { block, offset } => {
+                let info = index.blocks.get(block as usize).ok_or_else(|| {
+                    ctx(Error::OutOfRange {
+                        what: format!("shared block {block} of {nb}"),
+                    })
+                })?;
+                if owner[block as usize] == 1 {
+                    return Err(ctx(Error::Overlap {
+                        what: format!("block {block} is both owned and shared"),
+                    }));
+                }
+                owner[block as usize] = 2;
+                let next_after = index
+                    .blocks
+                    .get(block as usize + 1)
+                    .map_or(true, |n| n.offset > off);
+                if info.offset >= off || !next_after {
+                    return Err(ctx(Error::IndexMismatch {
+                        what: format!("shared block {block} is not the block before the entry"),
+                    }));
+                }
+                let end = offset as u64 + e.size;
+                if end > info.raw_len as u64 {
+                    return Err(ctx(Error::SizeMismatch {
+                        what: format!(
+                            "slice {offset}+{} is past block {block}'s {} bytes",
+                            e.size, info.raw_len
+                        ),
+                    }));
+                }
+                let prev = shared_end.entry(block).or_insert(0);
+                if (offset as u64) < *prev {
+                    return Err(ctx(Error::Overlap {
+                        what: format!("slice of block {block} overlaps an earlier entry's"),
+                    }));
+                }
+                *prev = end;
+            }
+        }
+    }
+    if let Some(n) = owner.iter().position(|&o| o == 0) {
+        return Err(Error::IndexMismatch {
+            what: format!("block {n} belongs to no entry"),
+        });
+    }
+    extents.sort_by_key(|x| x.0);
+    let mut cur = HEADER_LEN as u64;
+    for (start, end, what) in &extents {
+        if *start >= file_len || *end > file_len {
+            return Err(Error::OutOfRange {
+                what: format!("{what} at {start}..{end} is past the end of the file"),
+            });
+        }
+        if *start < cur || *end > end_tag {
+            return Err(Error::Overlap {
+                what: format!("{what} at {start}..{end} overlaps another record or the index"),
+            });
+        }
+        if *start > cur {
+            return Err(Error::IndexMismatch {
+                what: format!("bytes {cur}..{start} belong to no record"),
+            });
+        }
+        cur = *end;
+    }
+    if cur != end_tag {
+        return Err(Error::IndexMismatch {
+            what: format!("bytes {cur}..{end_tag} belong to no record"),
+        });
+    }
+    Ok(())
+}

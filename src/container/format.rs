@@ -1,0 +1,760 @@
+//! On-disk structures of yoz v1, mirroring spec/yoz-v1.md table by table.
+//!
+//! Everything here parses from and serializes to byte slices; no I/O. All integers are
+//! little-endian. Section numbers refer to the spec.
+
+use crate::error::{Error, Result};
+use byteorder::{ByteOrder, LittleEndian as LE};
+
+/// §2: the 8-byte magic that opens every archive (PNG-style: high bit, CR LF, ^Z, LF).
+pub const MAGIC: [u8; 8] = *b"\x89YOZ\r\n\x1a\n";
+/// §7: the 8-byte magic that closes every archive.
+pub const FOOTER_MAGIC: [u8; 8] = *b"YOZ-IDX\n";
+/// §6: magic at the start of the index.
+pub const INDEX_MAGIC: [u8; 4] = *b"YIDX";
+
+/// Format version this code writes and reads.
+pub const VERSION_MAJOR: u8 = 1;
+/// Minor version this code writes and reads.
+pub const VERSION_MINOR: u8 = 0;
+
+/// §2 header length in bytes.
+pub const HEADER_LEN: usize = 16;
+/// §7 footer length in bytes.
+pub const FOOTER_LEN: usize = 32;
+/// §4.1 block record header length, tag included.
+pub const BLOCK_HEADER_LEN: usize = 21;
+/// §6.1 block table row length.
+pub const BLOCK_ROW_LEN: usize = 28;
+/// §6.2 resource table row length.
+pub const RESOURCE_ROW_LEN: usize = 24;
+/// §6 fixed part of the index before the tables.
+pub const INDEX_FIXED_LEN: usize = 16;
+/// §4.2 smallest possible entry record (without tag), used to bound declared entry counts.
+pub const ENTRY_MIN_LEN: usize = 51;
+
+/// Smallest and largest block size a writer may use (§4.1); readers refuse blocks whose
+/// original length exceeds the maximum.
+pub const BLOCK_SIZE_MIN: usize = 4 << 10;
+/// Largest block size (64 MiB).
+pub const BLOCK_SIZE_MAX: usize = 64 << 20;
+/// Default block size (1 MiB).
+pub const BLOCK_SIZE_DEFAULT: usize = 1 << 20;
+
+/// Longest path in bytes (§3).
+pub const PATH_MAX: usize = 4096;
+/// Longest path component in bytes (§3).
+pub const NAME_MAX: usize = 255;
+
+/// Record tags (§4).
+pub mod tag {
+    /// An entry record (§4.2).
+    pub const ENTRY: u8 = b'E';
+    /// A block record (§4.1).
+    pub const BLOCK: u8 = b'B';
+    /// A shared resource record (§4.3).
+    pub const RESOURCE: u8 = b'R';
+    /// End of records; the index follows (§4.4).
+    pub const END: u8 = b'Z';
+}
+
+/// Block id meaning "no resource".
+pub const NO_RESOURCE: u32 = u32::MAX;
+
+/// §2 archive header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub writer_major: u8,
+    pub writer_minor: u8,
+    /// Minimum reader version needed to read this archive.
+    pub reader_major: u8,
+    pub reader_minor: u8,
+    /// No flags are defined in 1.0; all bits are reserved.
+    pub flags: u32,
+}
+
+impl Header {
+    /// The header this implementation writes.
+    pub fn current() -> Self {
+        Header {
+            writer_major: VERSION_MAJOR,
+            writer_minor: VERSION_MINOR,
+            reader_major: VERSION_MAJOR,
+            reader_minor: VERSION_MINOR,
+            flags: 0,
+        }
+    }
+
+    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[..8].copy_from_slice(&MAGIC);
+        b[8] = self.writer_major;
+        b[9] = self.writer_minor;
+        b[10] = self.reader_major;
+        b[11] = self.reader_minor;
+        LE::write_u32(&mut b[12..16], self.flags);
+        b
+    }
+
+    /// Parses and applies the version rules of §2.1.
+    pub fn parse(b: &[u8]) -> Result<Self> {
+        if b.len() < 8 || b[..8] != MAGIC {
+            if b.len() < 8 && MAGIC.starts_with(b) {
+                return Err(Error::truncated("header"));
+            }
+            return Err(Error::BadMagic { offset: 0 });
+        }
+        if b.len() < HEADER_LEN {
+            return Err(Error::truncated("header"));
+        }
+        let h = Header {
+            writer_major: b[8],
+            writer_minor: b[9],
+            reader_major: b[10],
+            reader_minor: b[11],
+            flags: LE::read_u32(&b[12..16]),
+        };
+        if h.reader_major != VERSION_MAJOR
+            || h.reader_minor > VERSION_MINOR
+            || h.writer_major < h.reader_major
+        {
+            return Err(Error::UnsupportedVersion {
+                need_major: h.reader_major,
+                need_minor: h.reader_minor,
+                have_major: VERSION_MAJOR,
+                have_minor: VERSION_MINOR,
+            });
+        }
+        if h.flags != 0 {
+            return Err(Error::UnknownFlag {
+                what: "header",
+                bits: h.flags as u64,
+            });
+        }
+        Ok(h)
+    }
+}
+
+/// §4.1 block record header (everything but the payload), also a block table row (§6.1)
+/// together with `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockInfo {
+    /// Offset of the block record's tag byte from the start of the archive (index only).
+    pub offset: u64,
+    pub codec: u8,
+    pub flags: u8,
+    pub params: u16,
+    pub resource: u32,
+    pub raw_len: u32,
+    pub comp_len: u32,
+    pub crc32: u32,
+}
+
+impl BlockInfo {
+    /// Serializes the record header, tag included.
+    pub fn header_bytes(&self) -> [u8; BLOCK_HEADER_LEN] {
+        let mut b = [0u8; BLOCK_HEADER_LEN];
+        b[0] = tag::BLOCK;
+        b[1] = self.codec;
+        b[2] = self.flags;
+        LE::write_u16(&mut b[3..5], self.params);
+        LE::write_u32(&mut b[5..9], self.resource);
+        LE::write_u32(&mut b[9..13], self.raw_len);
+        LE::write_u32(&mut b[13..17], self.comp_len);
+        LE::write_u32(&mut b[17..21], self.crc32);
+        b
+    }
+
+    /// Parses a record header (tag included) found at `offset`.
+    pub fn parse_header(b: &[u8], offset: u64) -> Result<Self> {
+        if b.len() < BLOCK_HEADER_LEN {
+            return Err(Error::truncated("block header"));
+        }
+        if b[0] != tag::BLOCK {
+            return Err(Error::IndexMismatch {
+                what: format!("no block record at offset {offset}"),
+            });
+        }
+        let info = BlockInfo {
+            offset,
+            codec: b[1],
+            flags: b[2],
+            params: LE::read_u16(&b[3..5]),
+            resource: LE::read_u32(&b[5..9]),
+            raw_len: LE::read_u32(&b[9..13]),
+            comp_len: LE::read_u32(&b[13..17]),
+            crc32: LE::read_u32(&b[17..21]),
+        };
+        info.check()?;
+        Ok(info)
+    }
+
+    /// Checks the fields that do not depend on the rest of the archive.
+    pub fn check(&self) -> Result<()> {
+        if self.flags != 0 {
+            return Err(Error::UnknownFlag {
+                what: "block",
+                bits: self.flags as u64,
+            });
+        }
+        crate::codec::by_id(self.codec)?;
+        if self.raw_len as usize > BLOCK_SIZE_MAX {
+            return Err(Error::Limit {
+                what: "block original length",
+                got: self.raw_len as u64,
+                max: BLOCK_SIZE_MAX as u64,
+            });
+        }
+        // No codec expands a block by more than this; a larger payload is hostile.
+        let max_comp = self.raw_len as u64 + self.raw_len as u64 / 8 + 1024;
+        if self.comp_len as u64 > max_comp {
+            return Err(Error::Limit {
+                what: "block payload length",
+                got: self.comp_len as u64,
+                max: max_comp,
+            });
+        }
+        Ok(())
+    }
+
+    /// Serializes a block table row.
+    pub fn row_bytes(&self) -> [u8; BLOCK_ROW_LEN] {
+        let mut b = [0u8; BLOCK_ROW_LEN];
+        LE::write_u64(&mut b[0..8], self.offset);
+        b[8..28].copy_from_slice(&self.header_bytes()[1..]);
+        b
+    }
+
+    /// Parses a block table row.
+    pub fn parse_row(b: &[u8]) -> Result<Self> {
+        let mut hdr = [0u8; BLOCK_HEADER_LEN];
+        hdr[0] = tag::BLOCK;
+        hdr[1..].copy_from_slice(&b[8..28]);
+        Self::parse_header(&hdr, LE::read_u64(&b[0..8]))
+    }
+
+    /// Total bytes of the block record, header plus payload.
+    pub fn record_len(&self) -> u64 {
+        BLOCK_HEADER_LEN as u64 + self.comp_len as u64
+    }
+}
+
+/// §4.3 / §6.2 shared resource (dictionaries, shared neural decoders). No kinds are defined in
+/// 1.0: a reader rejects any resource it meets with `unknown-kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResourceInfo {
+    pub offset: u64,
+    pub id: u32,
+    pub kind: u16,
+    pub flags: u16,
+    pub length: u32,
+    pub crc32: u32,
+}
+
+/// Resource record header length (tag included).
+pub const RESOURCE_HEADER_LEN: usize = 17;
+
+impl ResourceInfo {
+    /// Parses a resource record header (tag included).
+    pub fn parse_header(b: &[u8], offset: u64) -> Result<Self> {
+        if b.len() < RESOURCE_HEADER_LEN {
+            return Err(Error::truncated("resource header"));
+        }
+        let r = ResourceInfo {
+            offset,
+            id: LE::read_u32(&b[1..5]),
+            kind: LE::read_u16(&b[5..7]),
+            flags: LE::read_u16(&b[7..9]),
+            length: LE::read_u32(&b[9..13]),
+            crc32: LE::read_u32(&b[13..17]),
+        };
+        r.check()?;
+        Ok(r)
+    }
+
+    /// Parses a resource table row.
+    pub fn parse_row(b: &[u8]) -> Result<Self> {
+        let mut hdr = [0u8; RESOURCE_HEADER_LEN];
+        hdr[0] = tag::RESOURCE;
+        hdr[1..].copy_from_slice(&b[8..24]);
+        Self::parse_header(&hdr, LE::read_u64(&b[0..8]))
+    }
+
+    fn check(&self) -> Result<()> {
+        // Version 1.0 registers no resource kinds (§4.3).
+        Err(Error::UnknownKind {
+            what: "resource kind",
+            value: self.kind as u64,
+        })
+    }
+}
+
+/// §4.2 entry kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    Hardlink,
+}
+
+impl Kind {
+    pub fn code(self) -> u8 {
+        match self {
+            Kind::File => 0,
+            Kind::Dir => 1,
+            Kind::Symlink => 2,
+            Kind::Hardlink => 3,
+        }
+    }
+    pub fn from_code(c: u8) -> Result<Self> {
+        Ok(match c {
+            0 => Kind::File,
+            1 => Kind::Dir,
+            2 => Kind::Symlink,
+            3 => Kind::Hardlink,
+            _ => {
+                return Err(Error::UnknownKind {
+                    what: "entry kind",
+                    value: c as u64,
+                })
+            }
+        })
+    }
+}
+
+/// §4.2 where an entry's bytes live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// No data (directories, links, empty files).
+    None,
+    /// `count` consecutive blocks starting at ordinal `first`, owned by this entry alone.
+    Blocks { first: u32, count: u32 },
+    /// A slice of a shared block: `size` bytes at `offset` in block `block`.
+    Shared { block: u32, offset: u32 },
+}
+
+/// §4.2 an entry (file, directory, link) as recorded locally and in the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub path: String,
+    pub kind: Kind,
+    /// Unix permission bits and setuid/setgid/sticky (`0o7777` mask).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: i64,
+    pub mtime_nsec: u32,
+    /// Length of the file's content; 0 for everything but files.
+    pub size: u64,
+    /// Symlink target, or the path of the earlier entry a hard link names.
+    pub target: String,
+    pub storage: Storage,
+}
+
+/// Entry flag bits (§4.2). None are defined in 1.0.
+pub const ENTRY_FLAGS_KNOWN: u8 = 0;
+
+impl Entry {
+    /// Serializes the record without its tag, CRC last.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(ENTRY_MIN_LEN + self.path.len() + self.target.len());
+        b.push(self.kind.code());
+        b.push(0); // flags
+        let mut n = [0u8; 8];
+        LE::write_u32(&mut n[..4], self.mode);
+        b.extend_from_slice(&n[..4]);
+        LE::write_u32(&mut n[..4], self.uid);
+        b.extend_from_slice(&n[..4]);
+        LE::write_u32(&mut n[..4], self.gid);
+        b.extend_from_slice(&n[..4]);
+        LE::write_i64(&mut n, self.mtime);
+        b.extend_from_slice(&n);
+        LE::write_u32(&mut n[..4], self.mtime_nsec);
+        b.extend_from_slice(&n[..4]);
+        LE::write_u64(&mut n, self.size);
+        b.extend_from_slice(&n);
+        LE::write_u16(&mut n[..2], self.path.len() as u16);
+        b.extend_from_slice(&n[..2]);
+        b.extend_from_slice(self.path.as_bytes());
+        LE::write_u16(&mut n[..2], self.target.len() as u16);
+        b.extend_from_slice(&n[..2]);
+        b.extend_from_slice(self.target.as_bytes());
+        let (st, x, y) = match self.storage {
+            Storage::None => (0u8, 0, 0),
+            Storage::Blocks { first, count } => (1, first, count),
+            Storage::Shared { block, offset } => (2, block, offset),
+        };
+        b.push(st);
+        LE::write_u32(&mut n[..4], x);
+        b.extend_from_slice(&n[..4]);
+        LE::write_u32(&mut n[..4], y);
+        b.extend_from_slice(&n[..4]);
+        let crc = crc32fast::hash(&b);
+        LE::write_u32(&mut n[..4], crc);
+        b.extend_from_slice(&n[..4]);
+        b
+    }
+
+    /// Parses a record (without tag) from the start of `b`; returns it and its length.
+    /// `offset` is only used in error messages.
+    pub fn parse(b: &[u8], offset: u64) -> Result<(Self, usize)> {
+        let need = |n: usize| {
+            if b.len() < n {
+                Err(Error::truncated("entry record"))
+            } else {
+                Ok(())
+            }
+        };
+        need(36)?;
+        let path_len = LE::read_u16(&b[34..36]) as usize;
+        need(36 + path_len + 2)?;
+        let target_len = LE::read_u16(&b[36 + path_len..38 + path_len]) as usize;
+        let end = 38 + path_len + target_len + 9;
+        need(end + 4)?;
+        let crc = LE::read_u32(&b[end..end + 4]);
+        if crc32fast::hash(&b[..end]) != crc {
+            return Err(Error::RecordCrc { offset });
+        }
+        let kind = Kind::from_code(b[0])?;
+        if b[1] & !ENTRY_FLAGS_KNOWN != 0 {
+            return Err(Error::UnknownFlag {
+                what: "entry",
+                bits: b[1] as u64,
+            });
+        }
+        let text = |s: &[u8]| {
+            String::from_utf8(s.to_vec()).map_err(|_| Error::PathInvalid {
+                path: String::from_utf8_lossy(s).into_owned(),
+                why: "not UTF-8",
+            })
+        };
+        let path = text(&b[36..36 + path_len])?;
+        let target = text(&b[38 + path_len..38 + path_len + target_len])?;
+        let s = 38 + path_len + target_len;
+        let x = LE::read_u32(&b[s + 1..s + 5]);
+        let y = LE::read_u32(&b[s + 5..s + 9]);
+        let storage = match b[s] {
+            0 if x == 0 && y == 0 => Storage::None,
+            0 => {
+                return Err(Error::Reserved {
+                    what: "entry storage fields",
+                })
+            }
+            1 => Storage::Blocks { first: x, count: y },
+            2 => Storage::Shared {
+                block: x,
+                offset: y,
+            },
+            v => {
+                return Err(Error::UnknownKind {
+                    what: "entry storage",
+                    value: v as u64,
+                })
+            }
+        };
+        let mode = LE::read_u32(&b[2..6]);
+        if mode & !0o7777 != 0 {
+            return Err(Error::Reserved {
+                what: "entry mode high bits",
+            });
+        }
+        let mtime_nsec = LE::read_u32(&b[22..26]);
+        if mtime_nsec >= 1_000_000_000 {
+            return Err(Error::OutOfRange {
+                what: format!("mtime nanoseconds {mtime_nsec}"),
+            });
+        }
+        let e = Entry {
+            path,
+            kind,
+            mode,
+            uid: LE::read_u32(&b[6..10]),
+            gid: LE::read_u32(&b[10..14]),
+            mtime: LE::read_i64(&b[14..22]),
+            mtime_nsec,
+            size: LE::read_u64(&b[26..34]),
+            target,
+            storage,
+        };
+        e.check_shape()?;
+        Ok((e, end + 4))
+    }
+
+    /// Rules of §4.2 that concern one entry alone.
+    fn check_shape(&self) -> Result<()> {
+        crate::path::validate(&self.path)?;
+        let bad = |why: &'static str| {
+            Err(Error::SizeMismatch {
+                what: format!("{}: {why}", self.path),
+            })
+        };
+        match self.kind {
+            Kind::File => {
+                if self.size > 0 && self.storage == Storage::None {
+                    return bad("non-empty file without data");
+                }
+                if self.size == 0 && self.storage != Storage::None {
+                    return bad("empty file with data");
+                }
+                if let Storage::Blocks { count, .. } = self.storage {
+                    // Every block holds at least one byte and at most BLOCK_SIZE_MAX.
+                    if count == 0
+                        || (count as u64) > self.size
+                        || self.size > count as u64 * BLOCK_SIZE_MAX as u64
+                    {
+                        return bad("block count does not fit the size");
+                    }
+                }
+                if let Storage::Shared { offset, .. } = self.storage {
+                    if offset as u64 + self.size > BLOCK_SIZE_MAX as u64 {
+                        return bad("shared slice past the largest block");
+                    }
+                }
+                if !self.target.is_empty() {
+                    return Err(Error::Reserved {
+                        what: "file target",
+                    });
+                }
+            }
+            Kind::Dir | Kind::Symlink | Kind::Hardlink => {
+                if self.size != 0 || self.storage != Storage::None {
+                    return bad("only files carry data");
+                }
+                if self.kind == Kind::Dir && !self.target.is_empty() {
+                    return Err(Error::Reserved {
+                        what: "directory target",
+                    });
+                }
+                if self.kind == Kind::Symlink && self.target.is_empty() {
+                    return Err(Error::PathInvalid {
+                        path: self.path.clone(),
+                        why: "empty symlink target",
+                    });
+                }
+                if self.kind == Kind::Hardlink {
+                    crate::path::validate(&self.target)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// §7 footer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footer {
+    pub index_offset: u64,
+    pub index_len: u64,
+    pub index_crc: u32,
+}
+
+impl Footer {
+    pub fn to_bytes(&self) -> [u8; FOOTER_LEN] {
+        let mut b = [0u8; FOOTER_LEN];
+        LE::write_u64(&mut b[0..8], self.index_offset);
+        LE::write_u64(&mut b[8..16], self.index_len);
+        LE::write_u32(&mut b[16..20], self.index_crc);
+        b[24..32].copy_from_slice(&FOOTER_MAGIC);
+        b
+    }
+
+    pub fn parse(b: &[u8], file_len: u64) -> Result<Self> {
+        if b.len() < FOOTER_LEN || b[24..32] != FOOTER_MAGIC {
+            return Err(Error::Truncated {
+                what: "footer (missing end magic)",
+            });
+        }
+        if LE::read_u32(&b[20..24]) != 0 {
+            return Err(Error::Reserved { what: "footer" });
+        }
+        let f = Footer {
+            index_offset: LE::read_u64(&b[0..8]),
+            index_len: LE::read_u64(&b[8..16]),
+            index_crc: LE::read_u32(&b[16..20]),
+        };
+        let end = f
+            .index_offset
+            .checked_add(f.index_len)
+            .and_then(|x| x.checked_add(FOOTER_LEN as u64));
+        if f.index_offset < HEADER_LEN as u64 + 1 || end != Some(file_len) {
+            return Err(Error::OutOfRange {
+                what: format!(
+                    "index at {}+{} does not end at the footer (file is {file_len} bytes)",
+                    f.index_offset, f.index_len
+                ),
+            });
+        }
+        Ok(f)
+    }
+}
+
+/// §6 the parsed index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Index {
+    pub blocks: Vec<BlockInfo>,
+    pub resources: Vec<ResourceInfo>,
+    pub entries: Vec<Entry>,
+    /// Offset of each entry's local record (its tag byte), parallel to `entries`.
+    pub entry_offsets: Vec<u64>,
+}
+
+impl Index {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&INDEX_MAGIC);
+        let mut n = [0u8; 8];
+        for c in [
+            self.entries.len() as u32,
+            self.blocks.len() as u32,
+            self.resources.len() as u32,
+        ] {
+            LE::write_u32(&mut n[..4], c);
+            b.extend_from_slice(&n[..4]);
+        }
+        for blk in &self.blocks {
+            b.extend_from_slice(&blk.row_bytes());
+        }
+        debug_assert!(self.resources.is_empty());
+        for (e, off) in self.entries.iter().zip(&self.entry_offsets) {
+            LE::write_u64(&mut n, *off);
+            b.extend_from_slice(&n);
+            b.extend_from_slice(&e.to_bytes());
+        }
+        b
+    }
+
+    /// Parses an index, bounding every count by the bytes actually present before allocating.
+    pub fn parse(b: &[u8], max_entries: u64) -> Result<Self> {
+        if b.len() < INDEX_FIXED_LEN {
+            return Err(Error::truncated("index"));
+        }
+        if b[..4] != INDEX_MAGIC {
+            return Err(Error::BadMagic { offset: 0 });
+        }
+        let ne = LE::read_u32(&b[4..8]) as u64;
+        let nb = LE::read_u32(&b[8..12]) as u64;
+        let nr = LE::read_u32(&b[12..16]) as u64;
+        if ne > max_entries {
+            return Err(Error::Limit {
+                what: "entry count",
+                got: ne,
+                max: max_entries,
+            });
+        }
+        let need = INDEX_FIXED_LEN as u64
+            + nb * BLOCK_ROW_LEN as u64
+            + nr * RESOURCE_ROW_LEN as u64
+            + ne * (8 + ENTRY_MIN_LEN as u64);
+        if need > b.len() as u64 {
+            return Err(Error::Truncated {
+                what: "index (declared counts need more bytes than the index holds)",
+            });
+        }
+        let mut pos = INDEX_FIXED_LEN;
+        let mut blocks = Vec::with_capacity(nb as usize);
+        for _ in 0..nb {
+            blocks.push(BlockInfo::parse_row(&b[pos..pos + BLOCK_ROW_LEN])?);
+            pos += BLOCK_ROW_LEN;
+        }
+        let mut resources = Vec::with_capacity(nr as usize);
+        for _ in 0..nr {
+            resources.push(ResourceInfo::parse_row(&b[pos..pos + RESOURCE_ROW_LEN])?);
+            pos += RESOURCE_ROW_LEN;
+        }
+        let mut entries = Vec::with_capacity(ne as usize);
+        let mut entry_offsets = Vec::with_capacity(ne as usize);
+        for _ in 0..ne {
+            if b.len() < pos + 8 {
+                return Err(Error::truncated("index entry"));
+            }
+            entry_offsets.push(LE::read_u64(&b[pos..pos + 8]));
+            pos += 8;
+            let (e, n) = Entry::parse(&b[pos..], pos as u64)?;
+            entries.push(e);
+            pos += n;
+        }
+        if pos != b.len() {
+            return Err(Error::SizeMismatch {
+                what: format!("{} trailing bytes after the index tables", b.len() - pos),
+            });
+        }
+        Ok(Index {
+            blocks,
+            resources,
+            entries,
+            entry_offsets,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Entry {
+        Entry {
+            path: "dir/file.txt".into(),
+            kind: Kind::File,
+            mode: 0o644,
+            uid: 1000,
+            gid: 1000,
+            mtime: 1_700_000_000,
+            mtime_nsec: 5,
+            size: 10,
+            target: String::new(),
+            storage: Storage::Shared {
+                block: 3,
+                offset: 7,
+            },
+        }
+    }
+
+    #[test]
+    fn entry_roundtrip_and_crc() {
+        let e = sample();
+        let b = e.to_bytes();
+        assert_eq!(b.len(), ENTRY_MIN_LEN + e.path.len());
+        let (p, n) = Entry::parse(&b, 0).unwrap();
+        assert_eq!((p, n), (e, b.len()));
+        for i in 0..b.len() {
+            let mut c = b.clone();
+            c[i] ^= 0x10;
+            assert!(Entry::parse(&c, 0).is_err(), "flip at {i} accepted");
+        }
+    }
+
+    #[test]
+    fn header_versions() {
+        let mut h = Header::current().to_bytes();
+        assert!(Header::parse(&h).is_ok());
+        h[10] = 2;
+        assert_eq!(
+            Header::parse(&h).unwrap_err().class(),
+            "unsupported-version"
+        );
+        let mut h = Header::current().to_bytes();
+        h[11] = 9;
+        assert_eq!(
+            Header::parse(&h).unwrap_err().class(),
+            "unsupported-version"
+        );
+        let mut h = Header::current().to_bytes();
+        h[12] = 1;
+        assert_eq!(Header::parse(&h).unwrap_err().class(), "unknown-flag");
+        assert_eq!(
+            Header::parse(b"PK\x03\x04xxxxxxxxxxxx")
+                .unwrap_err()
+                .class(),
+            "bad-magic"
+        );
+    }
+
+    #[test]
+    fn index_counts_bounded() {
+        let mut b = Index::default().to_bytes();
+        LE::write_u32(&mut b[4..8], u32::MAX);
+        assert_eq!(Index::parse(&b, u64::MAX).unwrap_err().class(), "truncated");
+        assert_eq!(Index::parse(&b, 1000).unwrap_err().class(), "limit");
+    }
+}

@@ -1,0 +1,319 @@
+//! Streaming reader: reads an archive front to back from any `Read` (a pipe), checking every
+//! record as it goes and, at the end, that the index describes exactly what was read (§8.2).
+//!
+//! Memory is bounded by one block (original and payload), the current shared block, and the
+//! entry table (the same size as the index, which the limits bound).
+
+use super::format::*;
+use super::limits::{EntryChecker, Limits};
+use super::Sink;
+use crate::codec;
+use crate::error::{Error, Result};
+use std::io::{self, Read};
+
+/// What a full pass over an archive saw.
+#[derive(Debug, Default, Clone)]
+pub struct StreamSummary {
+    pub header: Option<Header>,
+    pub entries: u64,
+    pub blocks: u64,
+    pub bytes: u64,
+    pub archive_len: u64,
+}
+
+struct Counting<R> {
+    r: R,
+    pos: u64,
+}
+
+impl<R: Read> Counting<R> {
+    fn exact(&mut self, buf: &mut [u8], what: &'static str) -> Result<()> {
+        match self.r.read_exact(buf) {
+            Ok(()) => {
+                self.pos += buf.len() as u64;
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::truncated(what)),
+            Err(e) => Err(Error::io("reading archive", e)),
+        }
+    }
+}
+
+struct SharedBlock {
+    ordinal: u32,
+    data: Vec<u8>,
+    members: u32,
+    end: u64,
+}
+
+struct Pending {
+    entry: Entry,
+    left: u32,
+    total: u64,
+}
+
+/// Reads a whole archive from `r`, feeding entries to `sink`.
+pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<StreamSummary> {
+    let mut r = Counting { r, pos: 0 };
+    let mut head = [0u8; HEADER_LEN];
+    // Read the magic first so a short non-yoz file says bad-magic, not truncated.
+    let mut got = 0;
+    while got < HEADER_LEN {
+        match r.r.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io("reading archive", e)),
+        }
+    }
+    r.pos = got as u64;
+    let header = Header::parse(&head[..got])?;
+    let mut sum = StreamSummary {
+        header: Some(header),
+        ..Default::default()
+    };
+    let mut checker = EntryChecker::new(limits);
+    let mut seen = Index::default();
+    let mut shared: Option<SharedBlock> = None;
+    let mut pending: Option<Pending> = None;
+    let mut payload = Vec::new();
+    let mut raw = Vec::new();
+    loop {
+        let at = r.pos;
+        let mut t = [0u8; 1];
+        r.exact(&mut t, "record tag (no end-of-records)")?;
+        match t[0] {
+            tag::ENTRY => {
+                if pending.is_some() {
+                    return Err(Error::IndexMismatch {
+                        what: "an entry's blocks are interrupted by another entry".into(),
+                    });
+                }
+                let e = read_entry(&mut r, at + 1)?;
+                checker.add(&e)?;
+                sum.entries += 1;
+                seen.entry_offsets.push(at);
+                seen.entries.push(e.clone());
+                let ctx = |err: Error| err.in_entry(&e.path);
+                match e.storage {
+                    Storage::None => {
+                        sink.begin(&e).map_err(ctx)?;
+                        sink.end(&e).map_err(ctx)?;
+                    }
+                    Storage::Blocks { first, count } => {
+                        close_shared(&mut shared)?;
+                        if first as usize != seen.blocks.len() {
+                            return Err(ctx(Error::IndexMismatch {
+                                what: format!(
+                                    "entry says its blocks start at {first}, next block is {}",
+                                    seen.blocks.len()
+                                ),
+                            }));
+                        }
+                        sink.begin(&e).map_err(ctx)?;
+                        pending = Some(Pending {
+                            entry: e,
+                            left: count,
+                            total: 0,
+                        });
+                    }
+                    Storage::Shared { block, offset } => {
+                        let s = match shared.as_mut() {
+                            Some(s) if s.ordinal == block => s,
+                            _ => {
+                                return Err(ctx(Error::IndexMismatch {
+                                    what: format!("shared block {block} is not the last block"),
+                                }))
+                            }
+                        };
+                        let end = offset as u64 + e.size;
+                        if (offset as u64) < s.end {
+                            return Err(ctx(Error::Overlap {
+                                what: format!("slice of block {block} overlaps an earlier one"),
+                            }));
+                        }
+                        if end > s.data.len() as u64 {
+                            return Err(ctx(Error::SizeMismatch {
+                                what: format!("slice {offset}+{} past block {block}", e.size),
+                            }));
+                        }
+                        s.end = end;
+                        s.members += 1;
+                        sink.begin(&e).map_err(ctx)?;
+                        sink.data(&s.data[offset as usize..end as usize])
+                            .map_err(ctx)?;
+                        sink.end(&e).map_err(ctx)?;
+                    }
+                }
+            }
+            tag::BLOCK => {
+                let mut h = [0u8; BLOCK_HEADER_LEN];
+                h[0] = tag::BLOCK;
+                r.exact(&mut h[1..], "block header")?;
+                let info = BlockInfo::parse_header(&h, at)?;
+                let ordinal = seen.blocks.len() as u32;
+                payload.resize(info.comp_len as usize, 0);
+                r.exact(&mut payload, "block payload")?;
+                seen.blocks.push(info);
+                sum.blocks += 1;
+                match pending.as_mut() {
+                    Some(p) => {
+                        let ctx = |err: Error| err.in_entry(&p.entry.path);
+                        if info.raw_len == 0 {
+                            return Err(ctx(Error::SizeMismatch {
+                                what: format!("block {ordinal} is empty"),
+                            }));
+                        }
+                        p.total += info.raw_len as u64;
+                        if p.total > p.entry.size {
+                            return Err(ctx(Error::SizeMismatch {
+                                what: format!("blocks hold more than {} bytes", p.entry.size),
+                            }));
+                        }
+                        if info.codec == codec::id::ZEROS {
+                            decode(&info, ordinal, &payload, &mut raw).map_err(ctx)?;
+                            sink.hole(info.raw_len as u64).map_err(ctx)?;
+                        } else {
+                            decode(&info, ordinal, &payload, &mut raw).map_err(ctx)?;
+                            sink.data(&raw).map_err(ctx)?;
+                        }
+                        sum.bytes += info.raw_len as u64;
+                        p.left -= 1;
+                        if p.left == 0 {
+                            let p = pending.take().expect("pending is set");
+                            if p.total != p.entry.size {
+                                return Err(Error::SizeMismatch {
+                                    what: format!(
+                                        "blocks hold {} bytes, entry declares {}",
+                                        p.total, p.entry.size
+                                    ),
+                                }
+                                .in_entry(&p.entry.path));
+                            }
+                            sink.end(&p.entry).map_err(|x| x.in_entry(&p.entry.path))?;
+                        }
+                    }
+                    None => {
+                        close_shared(&mut shared)?;
+                        let mut data = Vec::new();
+                        decode(&info, ordinal, &payload, &mut data)?;
+                        sum.bytes += info.raw_len as u64;
+                        shared = Some(SharedBlock {
+                            ordinal,
+                            data,
+                            members: 0,
+                            end: 0,
+                        });
+                    }
+                }
+            }
+            tag::RESOURCE => {
+                let mut h = [0u8; RESOURCE_HEADER_LEN];
+                h[0] = tag::RESOURCE;
+                r.exact(&mut h[1..], "resource header")?;
+                ResourceInfo::parse_header(&h, at)?;
+                unreachable!("no resource kind is defined in 1.0; parse_header rejects all");
+            }
+            tag::END => {
+                if let Some(p) = pending {
+                    return Err(
+                        Error::truncated("entry's blocks (end of records came first)")
+                            .in_entry(&p.entry.path),
+                    );
+                }
+                close_shared(&mut shared)?;
+                let index_offset = r.pos;
+                let mut rest = Vec::new();
+                let cap = limits.max_index + FOOTER_LEN as u64 + 1;
+                (&mut r.r)
+                    .take(cap)
+                    .read_to_end(&mut rest)
+                    .map_err(|e| Error::io("reading index", e))?;
+                if rest.len() as u64 == cap {
+                    return Err(Error::Limit {
+                        what: "index size",
+                        got: cap,
+                        max: limits.max_index,
+                    });
+                }
+                let file_len = index_offset + rest.len() as u64;
+                sum.archive_len = file_len;
+                if rest.len() < FOOTER_LEN {
+                    return Err(Error::truncated("index or footer"));
+                }
+                let footer = Footer::parse(&rest[rest.len() - FOOTER_LEN..], file_len)?;
+                if footer.index_offset != index_offset {
+                    return Err(Error::IndexMismatch {
+                        what: "footer's index offset is not right after the records".into(),
+                    });
+                }
+                let idx = &rest[..rest.len() - FOOTER_LEN];
+                let computed = crc32fast::hash(idx);
+                if computed != footer.index_crc {
+                    return Err(Error::IndexCrc {
+                        stored: footer.index_crc,
+                        computed,
+                    });
+                }
+                let index = Index::parse(idx, limits.max_entries)?;
+                if index != seen {
+                    return Err(Error::IndexMismatch {
+                        what: "the index does not list the records that were read".into(),
+                    });
+                }
+                return Ok(sum);
+            }
+            other => {
+                return Err(Error::UnknownKind {
+                    what: "record tag",
+                    value: other as u64,
+                })
+            }
+        }
+    }
+}
+
+fn close_shared(shared: &mut Option<SharedBlock>) -> Result<()> {
+    if let Some(s) = shared.take() {
+        if s.members == 0 {
+            return Err(Error::IndexMismatch {
+                what: format!("block {} belongs to no entry", s.ordinal),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn read_entry<R: Read>(r: &mut Counting<R>, offset: u64) -> Result<Entry> {
+    let mut b = vec![0u8; 36];
+    r.exact(&mut b, "entry record")?;
+    let path_len = u16::from_le_bytes([b[34], b[35]]) as usize;
+    b.resize(36 + path_len + 2, 0);
+    r.exact(&mut b[36..], "entry record")?;
+    let tl = u16::from_le_bytes([b[36 + path_len], b[37 + path_len]]) as usize;
+    let at = b.len();
+    b.resize(at + tl + 9 + 4, 0);
+    r.exact(&mut b[at..], "entry record")?;
+    let (e, n) = Entry::parse(&b, offset)?;
+    debug_assert_eq!(n, b.len());
+    Ok(e)
+}
+
+/// Decodes one block into `out` and checks its CRC.
+pub(crate) fn decode(
+    info: &BlockInfo,
+    ordinal: u32,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    codec::by_id(info.codec)?.decompress(payload, info.raw_len as usize, info.params, out)?;
+    let computed = crc32fast::hash(out);
+    if computed != info.crc32 {
+        return Err(Error::BlockCrc {
+            block: ordinal as u64,
+            stored: info.crc32,
+            computed,
+        });
+    }
+    Ok(())
+}

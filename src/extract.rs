@@ -1,0 +1,301 @@
+//! Writing entries to the file system, safely (spec §8.4).
+//!
+//! Never writes outside the destination: archive paths are already validated (no absolute
+//! paths, no `..`), every parent on the way is checked not to be a symlink (so a symlink the
+//! archive created earlier cannot redirect a later entry), files are created with `O_NOFOLLOW`
+//! and `O_EXCL`, and nothing existing is replaced without `force`.
+
+use crate::container::{Entry, Kind, Sink};
+use crate::error::{Error, IoContext, Result};
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Settings for extraction.
+#[derive(Debug, Clone, Default)]
+pub struct ExtractOptions {
+    /// Replace existing files.
+    pub force: bool,
+    /// Restore owners (only effective as root).
+    pub same_owner: bool,
+    /// Keep setuid/setgid bits (dropped by default).
+    pub keep_setid: bool,
+    /// Only entries equal to or under these paths.
+    pub only: Vec<String>,
+}
+
+/// Totals of one extraction.
+#[derive(Debug, Default, Clone)]
+pub struct ExtractStats {
+    pub entries: u64,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+struct Current {
+    path: PathBuf,
+    file: Option<File>,
+    written: u64,
+    skip: bool,
+}
+
+/// A [`Sink`] that writes entries under a destination directory.
+pub struct Extractor {
+    dest: PathBuf,
+    opts: ExtractOptions,
+    cur: Option<Current>,
+    dirs: Vec<(PathBuf, u32, i64, u32)>,
+    files: HashSet<String>,
+    matched: Vec<bool>,
+    pub stats: ExtractStats,
+}
+
+impl Extractor {
+    /// Creates the destination if needed.
+    pub fn new(dest: &Path, opts: ExtractOptions) -> Result<Self> {
+        fs::create_dir_all(dest).ctx(|| format!("creating {}", dest.display()))?;
+        let matched = vec![false; opts.only.len()];
+        Ok(Extractor {
+            dest: dest.to_path_buf(),
+            opts,
+            cur: None,
+            dirs: Vec::new(),
+            files: HashSet::new(),
+            matched,
+            stats: ExtractStats::default(),
+        })
+    }
+
+    /// Whether entry `path` is selected by the `only` list.
+    pub fn selects(&mut self, path: &str) -> bool {
+        if self.opts.only.is_empty() {
+            return true;
+        }
+        let mut hit = false;
+        for (i, o) in self.opts.only.iter().enumerate() {
+            let o = o.trim_end_matches('/');
+            if path == o
+                || (path.len() > o.len() && path.starts_with(o) && path.as_bytes()[o.len()] == b'/')
+            {
+                self.matched[i] = true;
+                hit = true;
+            }
+        }
+        hit
+    }
+
+    /// Removes a partially written file after an error.
+    pub fn abort(&mut self) {
+        if let Some(c) = self.cur.take() {
+            if c.file.is_some() {
+                let _ = fs::remove_file(&c.path);
+            }
+        }
+    }
+
+    /// Applies directory modes and times (deepest first) and reports unmatched selections.
+    pub fn finish(mut self) -> Result<ExtractStats> {
+        self.dirs.sort_by(|a, b| b.0.cmp(&a.0));
+        for (p, mode, mtime, nsec) in &self.dirs {
+            fs::set_permissions(p, fs::Permissions::from_mode(*mode))
+                .ctx(|| format!("chmod {}", p.display()))?;
+            let t = filetime::FileTime::from_unix_time(*mtime, *nsec);
+            filetime::set_file_mtime(p, t).ctx(|| format!("setting mtime of {}", p.display()))?;
+        }
+        for (i, m) in self.matched.iter().enumerate() {
+            if !m {
+                return Err(Error::Usage(format!(
+                    "{:?} is not in the archive",
+                    self.opts.only[i]
+                )));
+            }
+        }
+        Ok(self.stats)
+    }
+
+    fn mode(&self, m: u32) -> u32 {
+        if self.opts.keep_setid {
+            m & 0o7777
+        } else {
+            m & 0o1777
+        }
+    }
+
+    /// Makes sure every parent of `path` is a real directory inside the destination.
+    fn prepare_parents(&self, path: &str) -> Result<()> {
+        for a in crate::path::ancestors(path) {
+            let p = self.dest.join(a);
+            match fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(Error::PathSymlink {
+                        path: path.to_string(),
+                        link: a.to_string(),
+                    })
+                }
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(Error::PathConflict {
+                        path: path.to_string(),
+                        other: a.to_string(),
+                        why: "parent exists and is not a directory",
+                    })
+                }
+                Err(_) => {
+                    fs::create_dir(&p).ctx(|| format!("creating {}", p.display()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Clears the way for a new entry at `p`; true if an existing directory is to be reused.
+    fn make_room(&self, p: &Path, e: &Entry) -> Result<bool> {
+        let m = match fs::symlink_metadata(p) {
+            Ok(m) => m,
+            Err(_) => return Ok(false),
+        };
+        if e.kind == Kind::Dir && m.is_dir() {
+            return Ok(true);
+        }
+        if !self.opts.force {
+            return Err(Error::Exists {
+                path: p.display().to_string(),
+            });
+        }
+        if m.is_dir() {
+            fs::remove_dir(p)
+                .ctx(|| format!("replacing directory {} (not empty?)", p.display()))?;
+        } else {
+            fs::remove_file(p).ctx(|| format!("replacing {}", p.display()))?;
+        }
+        Ok(false)
+    }
+
+    fn set_meta(&self, p: &Path, e: &Entry, symlink: bool) -> Result<()> {
+        if self.opts.same_owner {
+            std::os::unix::fs::lchown(p, Some(e.uid), Some(e.gid))
+                .ctx(|| format!("chown {}", p.display()))?;
+        }
+        let t = filetime::FileTime::from_unix_time(e.mtime, e.mtime_nsec);
+        if symlink {
+            filetime::set_symlink_file_times(p, t, t)
+                .ctx(|| format!("setting mtime of {}", p.display()))?;
+        } else {
+            fs::set_permissions(p, fs::Permissions::from_mode(self.mode(e.mode)))
+                .ctx(|| format!("chmod {}", p.display()))?;
+            filetime::set_file_mtime(p, t).ctx(|| format!("setting mtime of {}", p.display()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Sink for Extractor {
+    fn begin(&mut self, e: &Entry) -> Result<()> {
+        let p = self.dest.join(&e.path);
+        if !self.selects(&e.path) {
+            self.cur = Some(Current {
+                path: p,
+                file: None,
+                written: 0,
+                skip: true,
+            });
+            return Ok(());
+        }
+        self.prepare_parents(&e.path)?;
+        let reuse = self.make_room(&p, e)?;
+        let mut file = None;
+        match e.kind {
+            Kind::Dir => {
+                if !reuse {
+                    fs::create_dir(&p).ctx(|| format!("creating {}", p.display()))?;
+                }
+                // Owner-writable while its contents are extracted; final mode applied at finish.
+                fs::set_permissions(&p, fs::Permissions::from_mode(0o700))
+                    .ctx(|| format!("chmod {}", p.display()))?;
+                self.dirs
+                    .push((p.clone(), self.mode(e.mode), e.mtime, e.mtime_nsec));
+            }
+            Kind::File => {
+                let f = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&p)
+                    .ctx(|| format!("creating {}", p.display()))?;
+                file = Some(f);
+            }
+            Kind::Symlink => {
+                std::os::unix::fs::symlink(&e.target, &p)
+                    .ctx(|| format!("creating symlink {}", p.display()))?;
+            }
+            Kind::Hardlink => {
+                if !self.files.contains(&e.target) {
+                    return Err(Error::Usage(format!(
+                        "hard link target {:?} was not extracted",
+                        e.target
+                    )));
+                }
+                self.prepare_parents(&e.target)?;
+                fs::hard_link(self.dest.join(&e.target), &p)
+                    .ctx(|| format!("linking {}", p.display()))?;
+            }
+        }
+        self.cur = Some(Current {
+            path: p,
+            file,
+            written: 0,
+            skip: false,
+        });
+        Ok(())
+    }
+
+    fn data(&mut self, bytes: &[u8]) -> Result<()> {
+        let c = self.cur.as_mut().expect("data after begin");
+        if let Some(f) = c.file.as_mut() {
+            f.write_all(bytes)
+                .ctx(|| format!("writing {}", c.path.display()))?;
+            c.written += bytes.len() as u64;
+        }
+        Ok(())
+    }
+
+    fn hole(&mut self, len: u64) -> Result<()> {
+        let c = self.cur.as_mut().expect("hole after begin");
+        if let Some(f) = c.file.as_mut() {
+            f.seek(SeekFrom::Current(len as i64))
+                .ctx(|| format!("seeking {}", c.path.display()))?;
+            c.written += len;
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, e: &Entry) -> Result<()> {
+        let c = self.cur.take().expect("end after begin");
+        if c.skip {
+            return Ok(());
+        }
+        self.stats.entries += 1;
+        match e.kind {
+            Kind::File => {
+                let f = c.file.as_ref().expect("file entries have a file");
+                // Trailing holes: the length comes from set_len, not from a write.
+                f.set_len(c.written)
+                    .ctx(|| format!("sizing {}", c.path.display()))?;
+                self.cur = Some(c);
+                let c = self.cur.as_ref().expect("just set");
+                self.set_meta(&c.path, e, false)?;
+                let c = self.cur.take().expect("just set");
+                drop(c.file);
+                self.stats.files += 1;
+                self.stats.bytes += e.size;
+                self.files.insert(e.path.clone());
+            }
+            Kind::Symlink => self.set_meta(&c.path, e, true)?,
+            Kind::Hardlink | Kind::Dir => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,16 @@
+//! yoz: a blocked, indexed, streamable archive format with classical and neural codecs.
+//!
+//! The format is specified in `spec/yoz-v1.md`; this crate is its reference implementation.
+//! Layout: [`container`] (format, writer, readers), [`codec`] (block codecs behind one trait),
+//! [`path`] (path safety), [`pack`] and [`extract`] (the file-system sides), [`cli`].
+
+pub mod cli;
+pub mod codec;
+pub mod container;
+pub mod error;
+pub mod extract;
+pub mod pack;
+pub mod path;
+
+pub use container::{Archive, Entry, EntryReader, Kind, Limits};
+pub use error::{Error, Result};

@@ -1,0 +1,685 @@
+//! Packing a tree of files into an archive: walk, plan, then a pipeline where the main thread
+//! reads, `threads` workers compress blocks, and one writer thread writes them in order, so the
+//! bytes are the same for any thread count (spec §4 ordering rules are applied here).
+
+use crate::codec::{self, Choice, Encoded};
+use crate::container::format::{
+    BlockInfo, Entry, Kind, Storage, BLOCK_SIZE_MAX, BLOCK_SIZE_MIN, NO_RESOURCE,
+};
+use crate::container::RecordWriter;
+use crate::error::{Error, IoContext, Result};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, File, Metadata};
+use std::io::{Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Settings for one pack run.
+#[derive(Debug, Clone)]
+pub struct PackOptions {
+    pub codec: Choice,
+    pub level: i32,
+    pub block_size: usize,
+    pub threads: usize,
+    /// Glob patterns; an entry whose path or file name matches is left out (with its subtree).
+    pub exclude: Vec<String>,
+    /// Show a progress bar on stderr (the CLI sets this when stderr is a terminal).
+    pub progress: bool,
+}
+
+impl Default for PackOptions {
+    fn default() -> Self {
+        PackOptions {
+            codec: Choice::Auto,
+            level: 3,
+            block_size: crate::container::format::BLOCK_SIZE_DEFAULT,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            exclude: Vec::new(),
+            progress: false,
+        }
+    }
+}
+
+/// What a pack run did.
+#[derive(Debug, Default, Clone)]
+pub struct PackStats {
+    pub entries: u64,
+    pub input_bytes: u64,
+    pub archive_bytes: u64,
+    pub blocks: u64,
+    /// Warnings printed about skipped inputs.
+    pub skipped: Vec<String>,
+}
+
+/// One thing to put in the archive, found by the walk.
+struct Planned {
+    src: PathBuf,
+    name: String,
+    kind: Kind,
+    meta: Metadata,
+    target: String,
+}
+
+/// Parses a `--block-size` value: bytes with an optional K or M suffix (binary units).
+pub fn parse_block_size(s: &str) -> Result<usize> {
+    let (num, mul) = match s.as_bytes().last() {
+        Some(b'K' | b'k') => (&s[..s.len() - 1], 1usize << 10),
+        Some(b'M' | b'm') => (&s[..s.len() - 1], 1 << 20),
+        _ => (s, 1),
+    };
+    let n: usize = num
+        .parse()
+        .map_err(|_| Error::Usage(format!("bad block size {s:?}")))?;
+    let n = n.saturating_mul(mul);
+    if !(BLOCK_SIZE_MIN..=BLOCK_SIZE_MAX).contains(&n) {
+        return Err(Error::Usage(format!("block size {s} is outside 4K..64M")));
+    }
+    Ok(n)
+}
+
+/// Packs `inputs` into the archive at `out`, through a temporary file renamed at the end, so a
+/// failed pack leaves nothing behind and never damages an existing archive.
+pub fn pack_to_path(
+    inputs: &[PathBuf],
+    out: &Path,
+    force: bool,
+    opts: &PackOptions,
+) -> Result<PackStats> {
+    if !force && fs::symlink_metadata(out).is_ok() {
+        return Err(Error::Exists {
+            path: out.display().to_string(),
+        });
+    }
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let canon_out = fs::canonicalize(&dir)
+        .ctx(|| format!("output directory {}", dir.display()))?
+        .join(
+            out.file_name()
+                .ok_or_else(|| Error::Usage("output has no file name".into()))?,
+        );
+    let plan = plan(inputs, Some(&canon_out), opts)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".yoz-tmp-")
+        .tempfile_in(&dir)
+        .ctx(|| format!("creating a temporary file in {}", dir.display()))?;
+    let w = std::io::BufWriter::with_capacity(1 << 20, tmp);
+    let (w, mut stats) = pack_plan(plan, w, opts)?;
+    let tmp = w
+        .into_inner()
+        .map_err(|e| Error::io("flushing archive", e.into_error()))?;
+    tmp.as_file().sync_all().ctx(|| "syncing archive".into())?;
+    let res = if force {
+        tmp.persist(out).map(|_| ())
+    } else {
+        tmp.persist_noclobber(out).map(|_| ())
+    };
+    res.map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::Exists {
+                path: out.display().to_string(),
+            }
+        } else {
+            Error::io(format!("renaming archive to {}", out.display()), e.error)
+        }
+    })?;
+    stats.archive_bytes = fs::metadata(out)
+        .map(|m| m.len())
+        .unwrap_or(stats.archive_bytes);
+    Ok(stats)
+}
+
+/// Packs `inputs` into any writer (stdout included); returns the writer when done.
+pub fn pack_to_writer<W: Write + Send>(
+    inputs: &[PathBuf],
+    out: W,
+    opts: &PackOptions,
+) -> Result<(W, PackStats)> {
+    let plan = plan(inputs, None, opts)?;
+    pack_plan(plan, out, opts)
+}
+
+fn build_excludes(globs: &[String]) -> Result<globset::GlobSet> {
+    let mut b = globset::GlobSetBuilder::new();
+    for g in globs {
+        b.add(
+            globset::Glob::new(g).map_err(|e| Error::Usage(format!("bad --exclude {g:?}: {e}")))?,
+        );
+    }
+    b.build()
+        .map_err(|e| Error::Usage(format!("bad --exclude: {e}")))
+}
+
+fn input_err(p: &Path, why: impl Into<String>) -> Error {
+    Error::Input {
+        path: p.display().to_string(),
+        why: why.into(),
+    }
+}
+
+/// Walks the inputs into a list of entries, in the order they will be written.
+fn plan(
+    inputs: &[PathBuf],
+    out: Option<&Path>,
+    opts: &PackOptions,
+) -> Result<(Vec<Planned>, Vec<String>)> {
+    let excludes = build_excludes(&opts.exclude)?;
+    let mut plan = Vec::new();
+    let mut names: HashMap<String, PathBuf> = HashMap::new();
+    let mut skipped = Vec::new();
+    for input in inputs {
+        let meta = fs::symlink_metadata(input).ctx(|| format!("reading {}", input.display()))?;
+        let s = input
+            .to_str()
+            .ok_or_else(|| input_err(input, "name is not UTF-8"))?;
+        let name = match crate::path::clean_relative(s) {
+            Some(n) => n,
+            None => match input.components().next_back() {
+                Some(Component::Normal(c)) => c
+                    .to_str()
+                    .ok_or_else(|| input_err(input, "name is not UTF-8"))?
+                    .to_string(),
+                _ => return Err(input_err(input, "has no last component to name it by")),
+            },
+        };
+        if let Some(out) = out {
+            let canon = fs::canonicalize(input).ctx(|| format!("resolving {}", input.display()))?;
+            if meta.is_dir() && out.starts_with(&canon) || canon == out {
+                return Err(input_err(input, "contains the output archive"));
+            }
+        }
+        if name.is_empty() {
+            if !meta.is_dir() {
+                return Err(input_err(input, "is not a directory"));
+            }
+            walk_dir(input, "", &excludes, &mut plan, &mut names, &mut skipped)?;
+        } else {
+            add(
+                input.clone(),
+                name,
+                meta,
+                &excludes,
+                &mut plan,
+                &mut names,
+                &mut skipped,
+            )?;
+        }
+    }
+    Ok((plan, skipped))
+}
+
+fn add(
+    src: PathBuf,
+    name: String,
+    meta: Metadata,
+    excludes: &globset::GlobSet,
+    plan: &mut Vec<Planned>,
+    names: &mut HashMap<String, PathBuf>,
+    skipped: &mut Vec<String>,
+) -> Result<()> {
+    let base = name.rsplit('/').next().unwrap_or(&name);
+    if excludes.is_match(&name) || excludes.is_match(base) {
+        return Ok(());
+    }
+    crate::path::validate(&name).map_err(|e| input_err(&src, e.to_string()))?;
+    if let Some(prev) = names.get(&name) {
+        return Err(input_err(
+            &src,
+            format!(
+                "maps to the entry name {name:?}, as {} does",
+                prev.display()
+            ),
+        ));
+    }
+    let ft = meta.file_type();
+    let (kind, target) = if ft.is_dir() {
+        (Kind::Dir, String::new())
+    } else if ft.is_file() {
+        (Kind::File, String::new())
+    } else if ft.is_symlink() {
+        let t = fs::read_link(&src).ctx(|| format!("reading link {}", src.display()))?;
+        let t = t
+            .to_str()
+            .ok_or_else(|| input_err(&src, "symlink target is not UTF-8"))?
+            .to_string();
+        if t.is_empty() || t.len() > crate::container::format::PATH_MAX {
+            return Err(input_err(&src, "symlink target is empty or too long"));
+        }
+        (Kind::Symlink, t)
+    } else {
+        let what = if ft.is_fifo() {
+            "FIFO"
+        } else if ft.is_socket() {
+            "socket"
+        } else {
+            "device"
+        };
+        let msg = format!("skipping {} ({what})", src.display());
+        eprintln!("yoz: warning: {msg}");
+        skipped.push(msg);
+        return Ok(());
+    };
+    names.insert(name.clone(), src.clone());
+    let is_dir = kind == Kind::Dir;
+    plan.push(Planned {
+        src: src.clone(),
+        name: name.clone(),
+        kind,
+        meta,
+        target,
+    });
+    if is_dir {
+        walk_dir(&src, &name, excludes, plan, names, skipped)?;
+    }
+    Ok(())
+}
+
+fn walk_dir(
+    dir: &Path,
+    prefix: &str,
+    excludes: &globset::GlobSet,
+    plan: &mut Vec<Planned>,
+    names: &mut HashMap<String, PathBuf>,
+    skipped: &mut Vec<String>,
+) -> Result<()> {
+    let mut children = Vec::new();
+    for ent in fs::read_dir(dir).ctx(|| format!("reading directory {}", dir.display()))? {
+        let ent = ent.ctx(|| format!("reading directory {}", dir.display()))?;
+        let fname = ent.file_name();
+        let fname = fname
+            .to_str()
+            .ok_or_else(|| input_err(&ent.path(), "name is not UTF-8"))?
+            .to_string();
+        children.push((fname, ent.path()));
+    }
+    children.sort();
+    for (fname, path) in children {
+        let meta = fs::symlink_metadata(&path).ctx(|| format!("reading {}", path.display()))?;
+        let name = if prefix.is_empty() {
+            fname
+        } else {
+            format!("{prefix}/{fname}")
+        };
+        add(path, name, meta, excludes, plan, names, skipped)?;
+    }
+    Ok(())
+}
+
+enum Job {
+    Entry(Entry),
+    Block(Vec<u8>),
+    Zeros(u32),
+}
+
+enum Done {
+    Entry(Entry),
+    Block(BlockInfo, Vec<u8>),
+}
+
+fn entry_for(p: &Planned, storage: Storage, size: u64) -> Entry {
+    Entry {
+        path: p.name.clone(),
+        kind: p.kind,
+        mode: p.meta.mode() & 0o7777,
+        uid: p.meta.uid(),
+        gid: p.meta.gid(),
+        mtime: p.meta.mtime(),
+        mtime_nsec: p.meta.mtime_nsec().clamp(0, 999_999_999) as u32,
+        size,
+        target: p.target.clone(),
+        storage,
+    }
+}
+
+fn compress_job(job: Job, choice: Choice, level: i32) -> Result<Done> {
+    match job {
+        Job::Entry(e) => Ok(Done::Entry(e)),
+        Job::Block(raw) => {
+            let enc: Encoded = codec::encode_block(&raw, choice, level)?;
+            let info = BlockInfo {
+                offset: 0,
+                codec: enc.codec,
+                flags: 0,
+                params: enc.params,
+                resource: NO_RESOURCE,
+                raw_len: raw.len() as u32,
+                comp_len: enc.payload.len() as u32,
+                crc32: crc32fast::hash(&raw),
+            };
+            Ok(Done::Block(info, enc.payload))
+        }
+        Job::Zeros(len) => {
+            let mut h = crc32fast::Hasher::new();
+            let z = [0u8; 65536];
+            let mut left = len as usize;
+            while left > 0 {
+                let n = left.min(z.len());
+                h.update(&z[..n]);
+                left -= n;
+            }
+            let info = BlockInfo {
+                offset: 0,
+                codec: codec::id::ZEROS,
+                flags: 0,
+                params: 0,
+                resource: NO_RESOURCE,
+                raw_len: len,
+                comp_len: 0,
+                crc32: h.finalize(),
+            };
+            Ok(Done::Block(info, Vec::new()))
+        }
+    }
+}
+
+/// The producer side: turns planned entries into jobs in archive order.
+struct Producer<'a> {
+    send: &'a mut dyn FnMut(Job) -> Result<()>,
+    block_size: usize,
+    next_block: u32,
+    solid: Vec<u8>,
+    members: Vec<Entry>,
+    member_names: HashSet<String>,
+    deferred_links: Vec<Entry>,
+    links: HashMap<(u64, u64), String>,
+}
+
+impl Producer<'_> {
+    fn flush_solid(&mut self) -> Result<()> {
+        if self.members.is_empty() {
+            return Ok(());
+        }
+        let block = self.next_block;
+        self.next_block += 1;
+        let data = std::mem::replace(&mut self.solid, Vec::with_capacity(self.block_size));
+        (self.send)(Job::Block(data))?;
+        for mut e in std::mem::take(&mut self.members) {
+            if let Storage::Shared { offset, .. } = e.storage {
+                e.storage = Storage::Shared { block, offset };
+            }
+            (self.send)(Job::Entry(e))?;
+        }
+        for e in std::mem::take(&mut self.deferred_links) {
+            (self.send)(Job::Entry(e))?;
+        }
+        self.member_names.clear();
+        Ok(())
+    }
+
+    fn put(&mut self, p: &Planned) -> Result<u64> {
+        match p.kind {
+            Kind::Dir | Kind::Symlink => {
+                (self.send)(Job::Entry(entry_for(p, Storage::None, 0)))?;
+                Ok(0)
+            }
+            Kind::Hardlink => unreachable!("the walk never plans hard links"),
+            Kind::File => {
+                let key = (p.meta.dev(), p.meta.ino());
+                if p.meta.nlink() > 1 {
+                    if let Some(target) = self.links.get(&key) {
+                        let mut e = entry_for(p, Storage::None, 0);
+                        e.kind = Kind::Hardlink;
+                        e.target = target.clone();
+                        if self.member_names.contains(target) {
+                            self.deferred_links.push(e);
+                        } else {
+                            (self.send)(Job::Entry(e))?;
+                        }
+                        return Ok(0);
+                    }
+                    self.links.insert(key, p.name.clone());
+                }
+                self.file(p)
+            }
+        }
+    }
+
+    fn file(&mut self, p: &Planned) -> Result<u64> {
+        let size = p.meta.len();
+        if size == 0 {
+            (self.send)(Job::Entry(entry_for(p, Storage::None, 0)))?;
+            return Ok(0);
+        }
+        let mut f = File::open(&p.src).ctx(|| format!("opening {}", p.src.display()))?;
+        let changed = || input_err(&p.src, "changed while it was read");
+        let now = f.metadata().ctx(|| format!("stat {}", p.src.display()))?;
+        if now.len() != size || now.ino() != p.meta.ino() {
+            return Err(changed());
+        }
+        if (size as usize) < self.block_size {
+            if self.solid.len() + size as usize > self.block_size {
+                self.flush_solid()?;
+            }
+            let offset = self.solid.len();
+            self.solid.resize(offset + size as usize, 0);
+            read_full(&mut f, &mut self.solid[offset..]).map_err(|e| match e {
+                Some(e) => Error::io(format!("reading {}", p.src.display()), e),
+                None => changed(),
+            })?;
+            ensure_at_end(&mut f).map_err(|_| changed())?;
+            self.members.push(entry_for(
+                p,
+                Storage::Shared {
+                    block: 0,
+                    offset: offset as u32,
+                },
+                size,
+            ));
+            self.member_names.insert(p.name.clone());
+            return Ok(size);
+        }
+        let bs = self.block_size as u64;
+        let count = size.div_ceil(bs);
+        let first = self.next_block;
+        self.next_block += count as u32;
+        (self.send)(Job::Entry(entry_for(
+            p,
+            Storage::Blocks {
+                first,
+                count: count as u32,
+            },
+            size,
+        )))?;
+        let fd = f.as_raw_fd();
+        let mut off = 0u64;
+        while off < size {
+            let len = bs.min(size - off) as usize;
+            if is_hole(fd, off, len as u64) {
+                (self.send)(Job::Zeros(len as u32))?;
+                std::io::Seek::seek(&mut f, std::io::SeekFrom::Current(len as i64))
+                    .ctx(|| format!("seeking {}", p.src.display()))?;
+            } else {
+                let mut buf = vec![0u8; len];
+                read_full(&mut f, &mut buf).map_err(|e| match e {
+                    Some(e) => Error::io(format!("reading {}", p.src.display()), e),
+                    None => changed(),
+                })?;
+                (self.send)(Job::Block(buf))?;
+            }
+            off += len as u64;
+        }
+        ensure_at_end(&mut f).map_err(|_| changed())?;
+        Ok(size)
+    }
+}
+
+/// True when `[off, off+len)` of the file holds no data (a sparse hole), per SEEK_DATA.
+fn is_hole(fd: i32, off: u64, len: u64) -> bool {
+    // SAFETY: lseek on a valid descriptor has no memory effects; the file position it moves is
+    // restored by the caller's explicit seek/read sequence (we re-seek below).
+    let cur = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
+    let data = unsafe { libc::lseek(fd, off as libc::off_t, libc::SEEK_DATA) };
+    let err = std::io::Error::last_os_error();
+    unsafe { libc::lseek(fd, cur, libc::SEEK_SET) };
+    if data < 0 {
+        // ENXIO: no data at or after `off`; anything else (EINVAL: unsupported) means "not known".
+        return err.raw_os_error() == Some(libc::ENXIO);
+    }
+    data as u64 >= off + len
+}
+
+/// Reads exactly `buf.len()` bytes; `Err(None)` if the file ended early.
+fn read_full(f: &mut File, buf: &mut [u8]) -> std::result::Result<(), Option<std::io::Error>> {
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read(&mut buf[got..]) {
+            Ok(0) => return Err(None),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Some(e)),
+        }
+    }
+    Ok(())
+}
+
+fn ensure_at_end(f: &mut File) -> std::result::Result<(), ()> {
+    let mut b = [0u8; 1];
+    match f.read(&mut b) {
+        Ok(0) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+fn pack_plan<W: Write + Send>(
+    (plan, skipped): (Vec<Planned>, Vec<String>),
+    out: W,
+    opts: &PackOptions,
+) -> Result<(W, PackStats)> {
+    let threads = opts.threads.max(1);
+    let total: u64 = plan
+        .iter()
+        .filter(|p| p.kind == Kind::File)
+        .map(|p| p.meta.len())
+        .sum();
+    let bar = if opts.progress {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} packing [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let failed = AtomicBool::new(false);
+    let (choice, level) = (opts.codec, opts.level);
+    let mut stats = PackStats {
+        skipped,
+        ..Default::default()
+    };
+    let (writer_res, produce_res) = std::thread::scope(|s| {
+        let cap = threads * 2 + 2;
+        let (job_tx, job_rx) = crossbeam_channel::bounded::<(u64, Job)>(cap);
+        let (done_tx, done_rx) = crossbeam_channel::unbounded::<(u64, Result<Done>)>();
+        let (tok_tx, tok_rx) = crossbeam_channel::bounded::<()>(cap);
+        for _ in 0..cap {
+            tok_tx.send(()).expect("fresh channel has room");
+        }
+        for _ in 0..threads {
+            let job_rx = job_rx.clone();
+            let done_tx = done_tx.clone();
+            let failed = &failed;
+            s.spawn(move || {
+                for (seq, job) in job_rx {
+                    let r = if failed.load(Ordering::Relaxed) {
+                        Err(Error::Usage("cancelled".into()))
+                    } else {
+                        compress_job(job, choice, level)
+                    };
+                    if done_tx.send((seq, r)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        drop(job_rx);
+        let failed_w = &failed;
+        let bar_w = bar.clone();
+        let writer = s.spawn(move || -> Result<RecordWriter<W>> {
+            let mut w = Some(RecordWriter::new(out)?);
+            let mut err = None;
+            let mut held = BTreeMap::new();
+            let mut next = 0u64;
+            for (seq, r) in done_rx {
+                held.insert(seq, r);
+                while let Some(r) = held.remove(&next) {
+                    next += 1;
+                    let _ = tok_tx.send(());
+                    if err.is_some() {
+                        continue;
+                    }
+                    let res = r.and_then(|d| {
+                        let w = w.as_mut().expect("writer present until error");
+                        match d {
+                            Done::Entry(e) => w.entry(e),
+                            Done::Block(info, payload) => {
+                                bar_w.inc(info.raw_len as u64);
+                                w.block(info, &payload).map(|_| ())
+                            }
+                        }
+                    });
+                    if let Err(e) = res {
+                        failed_w.store(true, Ordering::Relaxed);
+                        err = Some(e);
+                    }
+                }
+            }
+            match err {
+                Some(e) => Err(e),
+                None => Ok(w.expect("no error")),
+            }
+        });
+        let mut seq = 0u64;
+        let mut send = |job: Job| -> Result<()> {
+            if tok_rx.recv().is_err() || failed.load(Ordering::Relaxed) {
+                return Err(Error::Usage("cancelled".into()));
+            }
+            job_tx
+                .send((seq, job))
+                .map_err(|_| Error::Usage("cancelled".into()))?;
+            seq += 1;
+            Ok(())
+        };
+        let mut prod = Producer {
+            send: &mut send,
+            block_size: opts.block_size,
+            next_block: 0,
+            solid: Vec::new(),
+            members: Vec::new(),
+            member_names: HashSet::new(),
+            deferred_links: Vec::new(),
+            links: HashMap::new(),
+        };
+        let produce_res = (|| -> Result<(u64, u64)> {
+            let mut bytes = 0;
+            for p in &plan {
+                bytes += prod.put(p).map_err(|e| e.in_entry(&p.name))?;
+            }
+            prod.flush_solid()?;
+            Ok((bytes, prod.next_block as u64))
+        })();
+        if produce_res.is_err() {
+            failed.store(true, Ordering::Relaxed);
+        }
+        drop(prod);
+        drop(job_tx);
+        (writer.join().expect("writer thread panicked"), produce_res)
+    });
+    bar.finish_and_clear();
+    // A writer error is the root cause when both failed (the producer then sees "cancelled").
+    let w = writer_res?;
+    let (bytes, blocks) = produce_res?;
+    stats.entries = w.entries();
+    let (out, _index) = w.finish()?;
+    stats.input_bytes = bytes;
+    stats.blocks = blocks;
+    Ok((out, stats))
+}

@@ -1,0 +1,121 @@
+//! The one place archive paths are judged safe (spec §3).
+//!
+//! An archive path is relative UTF-8 with `/` separators, no empty, `.` or `..` components, no
+//! NUL, at most [`PATH_MAX`] bytes and [`NAME_MAX`] per component. Absolute paths and `..` are
+//! `path-escape`; everything else malformed is `path-invalid`.
+
+use crate::container::format::{NAME_MAX, PATH_MAX};
+use crate::error::{Error, Result};
+
+/// Checks an archive path against §3.
+pub fn validate(path: &str) -> Result<()> {
+    let invalid = |why| {
+        Err(Error::PathInvalid {
+            path: path.to_string(),
+            why,
+        })
+    };
+    if path.is_empty() {
+        return invalid("empty");
+    }
+    if path.len() > PATH_MAX {
+        return invalid("longer than 4096 bytes");
+    }
+    if path.starts_with('/') {
+        return Err(Error::PathEscape {
+            path: path.to_string(),
+            why: "absolute",
+        });
+    }
+    if path.contains('\0') {
+        return invalid("contains NUL");
+    }
+    for comp in path.split('/') {
+        match comp {
+            "" => return invalid("empty component"),
+            "." => return invalid("'.' component"),
+            ".." => {
+                return Err(Error::PathEscape {
+                    path: path.to_string(),
+                    why: "'..' component",
+                })
+            }
+            c if c.len() > NAME_MAX => return invalid("component longer than 255 bytes"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Parent directory of an archive path, if any (`a/b/c` → `a/b`).
+pub fn parent(path: &str) -> Option<&str> {
+    path.rfind('/').map(|i| &path[..i])
+}
+
+/// All proper ancestors of an archive path, nearest last (`a/b/c` → `a`, `a/b`).
+pub fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    path.match_indices('/').map(move |(i, _)| &path[..i])
+}
+
+/// Cleans a relative input path the way `pack` names entries (§3.1): `./dir/` → `dir`,
+/// `.` → empty (the folder's contents). Returns `None` when the path is absolute or has `..`
+/// (the caller then uses its last component).
+pub fn clean_relative(input: &str) -> Option<String> {
+    if input.starts_with('/') {
+        return None;
+    }
+    let mut out: Vec<&str> = Vec::new();
+    for c in input.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        for (p, class) in [
+            ("/etc/passwd", "path-escape"),
+            ("a/../../b", "path-escape"),
+            ("..", "path-escape"),
+            ("", "path-invalid"),
+            ("a//b", "path-invalid"),
+            ("a/./b", "path-invalid"),
+            ("a/", "path-invalid"),
+            ("a\0b", "path-invalid"),
+        ] {
+            assert_eq!(validate(p).unwrap_err().class(), class, "{p:?}");
+        }
+        assert!(validate(&"x".repeat(256)).is_err());
+        assert!(validate(&"x/".repeat(2100)).is_err());
+        for p in [
+            "a",
+            "a/b/c",
+            "ünï/cödé ✓",
+            "..a",
+            "a..",
+            ".hidden",
+            "back\\slash",
+        ] {
+            validate(p).unwrap();
+        }
+    }
+
+    #[test]
+    fn cleaning() {
+        assert_eq!(clean_relative("./dir/").as_deref(), Some("dir"));
+        assert_eq!(clean_relative(".").as_deref(), Some(""));
+        assert_eq!(clean_relative("a//b/./c").as_deref(), Some("a/b/c"));
+        assert_eq!(clean_relative("../x"), None);
+        assert_eq!(clean_relative("/abs"), None);
+        assert_eq!(ancestors("a/b/c").collect::<Vec<_>>(), vec!["a", "a/b"]);
+        assert_eq!(parent("a/b/c"), Some("a/b"));
+    }
+}
