@@ -28,17 +28,15 @@ pub enum Source {
     Mmap(memmap2::Mmap),
     /// Positional reads on an open file.
     Pread(File),
+    /// Bytes already in memory (tests, fuzzing, small archives).
+    Memory(Vec<u8>),
 }
 
 impl Source {
     fn get(&self, off: u64, len: usize) -> Result<Cow<'_, [u8]>> {
         match self {
-            Source::Mmap(m) => {
-                let s = off as usize;
-                m.get(s..s.saturating_add(len))
-                    .map(Cow::Borrowed)
-                    .ok_or(Error::truncated("read past end of archive"))
-            }
+            Source::Mmap(m) => slice(m, off, len),
+            Source::Memory(m) => slice(m, off, len),
             Source::Pread(f) => {
                 let mut v = vec![0u8; len];
                 f.read_exact_at(&mut v, off).map_err(|e| {
@@ -52,6 +50,13 @@ impl Source {
             }
         }
     }
+}
+
+fn slice(m: &[u8], off: u64, len: usize) -> Result<Cow<'_, [u8]>> {
+    let s = usize::try_from(off).map_err(|_| Error::truncated("read past end of archive"))?;
+    m.get(s..s.saturating_add(len))
+        .map(Cow::Borrowed)
+        .ok_or(Error::truncated("read past end of archive"))
 }
 
 /// Options for [`Archive::open_with`].
@@ -101,9 +106,17 @@ impl Archive {
         Self::from_source(src, len, opts.limits)
     }
 
+    /// Validates an archive held in memory.
+    pub fn from_bytes(bytes: Vec<u8>, limits: Limits) -> Result<Self> {
+        let len = bytes.len() as u64;
+        Self::from_source(Source::Memory(bytes), len, limits)
+    }
+
     /// Validates an archive held by `src` (`len` bytes long).
     pub fn from_source(src: Source, len: u64, limits: Limits) -> Result<Self> {
-        let head = src.get(0, (HEADER_LEN as u64).min(len) as usize)?;
+        let head = src
+            .get(0, (HEADER_LEN as u64).min(len) as usize)?
+            .into_owned();
         let header = Header::parse(&head)?;
         if len < (HEADER_LEN + 1 + INDEX_FIXED_LEN + FOOTER_LEN) as u64 {
             return Err(Error::truncated(
@@ -124,7 +137,7 @@ impl Archive {
             });
         }
         let idx_bytes = src.get(footer.index_offset, footer.index_len as usize)?;
-        let computed = crc32fast::hash(&idx_bytes);
+        let computed = index_crc(&head, &idx_bytes);
         if computed != footer.index_crc {
             return Err(Error::IndexCrc {
                 stored: footer.index_crc,
@@ -392,13 +405,16 @@ impl Seek for EntryReader<'_> {
     }
 }
 
-/// The cross-structure rules of §8.1, applied to a parsed index.
+/// The cross-structure rules of §8.1, applied to a parsed index: first the layout (records
+/// tile the body: this is what catches overlapping payloads), then the entries.
 fn validate(index: &Index, index_offset: u64, file_len: u64, limits: Limits) -> Result<()> {
-    let mut checker = EntryChecker::new(limits);
-    let end_tag = index_offset - 1;
-    let nb = index.blocks.len();
-    // Extents (start, end, what) of every record, which must tile [HEADER_LEN, end_tag).
-    let mut extents: Vec<(u64, u64, String)> = Vec::with_capacity(index.entries.len() + nb);
+    check_tiling(index, index_offset - 1, file_len)?;
+    check_entries(index, limits)
+}
+
+fn check_tiling(index: &Index, end_tag: u64, file_len: u64) -> Result<()> {
+    let mut extents: Vec<(u64, u64, String)> =
+        Vec::with_capacity(index.entries.len() + index.blocks.len());
     for (n, b) in index.blocks.iter().enumerate() {
         extents.push((
             b.offset,
@@ -406,6 +422,41 @@ fn validate(index: &Index, index_offset: u64, file_len: u64, limits: Limits) -> 
             format!("block {n}"),
         ));
     }
+    for (e, &off) in index.entries.iter().zip(&index.entry_offsets) {
+        let end = off.saturating_add(1 + e.to_bytes().len() as u64);
+        extents.push((off, end, format!("entry {:?}", e.path)));
+    }
+    extents.sort_by_key(|x| x.0);
+    let mut cur = HEADER_LEN as u64;
+    for (start, end, what) in &extents {
+        if *start >= file_len || *end > file_len {
+            return Err(Error::OutOfRange {
+                what: format!("{what} at {start}..{end} is past the end of the file"),
+            });
+        }
+        if *start < cur || *end > end_tag {
+            return Err(Error::Overlap {
+                what: format!("{what} at {start}..{end} overlaps another record or the index"),
+            });
+        }
+        if *start > cur {
+            return Err(Error::IndexMismatch {
+                what: format!("bytes {cur}..{start} belong to no record"),
+            });
+        }
+        cur = *end;
+    }
+    if cur != end_tag {
+        return Err(Error::IndexMismatch {
+            what: format!("bytes {cur}..{end_tag} belong to no record"),
+        });
+    }
+    Ok(())
+}
+
+fn check_entries(index: &Index, limits: Limits) -> Result<()> {
+    let mut checker = EntryChecker::new(limits);
+    let nb = index.blocks.len();
     // 0 = unowned, 1 = owned by a chunked entry, 2 = shared with members
     let mut owner = vec![0u8; nb];
     let mut shared_end: HashMap<u32, u64> = HashMap::new();
@@ -413,7 +464,6 @@ fn validate(index: &Index, index_offset: u64, file_len: u64, limits: Limits) -> 
         checker.add(e)?;
         let off = index.entry_offsets[i];
         let rec_end = off.saturating_add(1 + e.to_bytes().len() as u64);
-        extents.push((off, rec_end, format!("entry {:?}", e.path)));
         let ctx = |err: Error| err.in_entry(&e.path);
         match e.storage {
             Storage::None => {}
@@ -496,31 +546,6 @@ fn validate(index: &Index, index_offset: u64, file_len: u64, limits: Limits) -> 
     if let Some(n) = owner.iter().position(|&o| o == 0) {
         return Err(Error::IndexMismatch {
             what: format!("block {n} belongs to no entry"),
-        });
-    }
-    extents.sort_by_key(|x| x.0);
-    let mut cur = HEADER_LEN as u64;
-    for (start, end, what) in &extents {
-        if *start >= file_len || *end > file_len {
-            return Err(Error::OutOfRange {
-                what: format!("{what} at {start}..{end} is past the end of the file"),
-            });
-        }
-        if *start < cur || *end > end_tag {
-            return Err(Error::Overlap {
-                what: format!("{what} at {start}..{end} overlaps another record or the index"),
-            });
-        }
-        if *start > cur {
-            return Err(Error::IndexMismatch {
-                what: format!("bytes {cur}..{start} belong to no record"),
-            });
-        }
-        cur = *end;
-    }
-    if cur != end_tag {
-        return Err(Error::IndexMismatch {
-            what: format!("bytes {cur}..{end_tag} belong to no record"),
         });
     }
     Ok(())

@@ -198,6 +198,13 @@ impl BlockInfo {
             });
         }
         crate::codec::by_id(self.codec)?;
+        if self.resource != NO_RESOURCE {
+            // Version 1.0 registers no resource kinds (§4.3), so no block may use one.
+            return Err(Error::UnknownKind {
+                what: "block resource",
+                value: self.resource as u64,
+            });
+        }
         if self.raw_len as usize > BLOCK_SIZE_MAX {
             return Err(Error::Limit {
                 what: "block original length",
@@ -539,6 +546,15 @@ impl Entry {
         }
         Ok(())
     }
+}
+
+/// §7: the index CRC covers the 16 header bytes followed by the index, so that a damaged
+/// header (even its informative fields) is detected by every reader.
+pub fn index_crc(header: &[u8], index: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(header);
+    h.update(index);
+    h.finalize()
 }
 
 /// §7 footer.

@@ -248,7 +248,7 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
                     });
                 }
                 let idx = &rest[..rest.len() - FOOTER_LEN];
-                let computed = crc32fast::hash(idx);
+                let computed = index_crc(&head, idx);
                 if computed != footer.index_crc {
                     return Err(Error::IndexCrc {
                         stored: footer.index_crc,

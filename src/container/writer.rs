@@ -78,7 +78,7 @@ impl<W: Write> RecordWriter<W> {
         let footer = Footer {
             index_offset: self.pos,
             index_len: idx.len() as u64,
-            index_crc: crc32fast::hash(&idx),
+            index_crc: index_crc(&Header::current().to_bytes(), &idx),
         };
         self.put(&idx)?;
         self.put(&footer.to_bytes())?;

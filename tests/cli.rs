@@ -1,0 +1,365 @@
+//! The command line, end to end: exit codes, error lines, naming rules, safety rules.
+
+mod common;
+
+use common::{class_of, run, snapshot, yoz};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+
+fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn pack_verify_unpack_list_info_cat() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("tree");
+    common::sample_tree(&src);
+    let a = t.path().join("a.yoz");
+    let out = run(&["pack", "-o", s(&a), "--block-size", "4K", s(&src)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(run(&["verify", s(&a)]).status.success());
+    let list = run(&["list", s(&a)]);
+    let names = String::from_utf8(list.stdout).unwrap();
+    assert!(
+        names.lines().any(|l| l.ends_with("tree/dir/ünïcødé ✓.txt")),
+        "{names}"
+    );
+    let long = String::from_utf8(run(&["list", "-l", s(&a)]).stdout).unwrap();
+    assert!(long.contains("-> ../hello.txt"), "{long}");
+    let info = String::from_utf8(run(&["info", s(&a)]).stdout).unwrap();
+    assert!(info.contains("ratio") && info.contains("zstd"), "{info}");
+    let cat = run(&["cat", s(&a), "tree/dir/text.txt"]);
+    assert_eq!(cat.stdout, fs::read(src.join("dir/text.txt")).unwrap());
+    let dest = t.path().join("out");
+    assert!(run(&["unpack", "-C", s(&dest), s(&a)]).status.success());
+    assert_eq!(snapshot(&dest.join("tree")), snapshot(&src));
+}
+
+#[test]
+fn pipe_in_and_out() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("tree");
+    common::sample_tree(&src);
+    let packed = yoz().args(["pack", "-o", "-", s(&src)]).output().unwrap();
+    assert!(packed.status.success());
+    let dest = t.path().join("out");
+    let mut child = yoz()
+        .args(["unpack", "-C", s(&dest), "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&packed.stdout)
+        .unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    assert_eq!(snapshot(&dest.join("tree")), snapshot(&src));
+}
+
+#[test]
+fn deterministic_across_thread_counts() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("tree");
+    common::sample_tree(&src);
+    fs::write(src.join("big.bin"), common::noise(7, 300_000)).unwrap();
+    let a1 = t.path().join("1.yoz");
+    let a2 = t.path().join("2.yoz");
+    assert!(run(&[
+        "pack",
+        "-j",
+        "1",
+        "--block-size",
+        "4K",
+        "-o",
+        s(&a1),
+        s(&src)
+    ])
+    .status
+    .success());
+    assert!(run(&[
+        "pack",
+        "-j",
+        "2",
+        "--block-size",
+        "4K",
+        "-o",
+        s(&a2),
+        s(&src)
+    ])
+    .status
+    .success());
+    assert_eq!(fs::read(&a1).unwrap(), fs::read(&a2).unwrap());
+}
+
+#[test]
+fn existing_output_needs_force_and_survives_failure() {
+    let t = tempfile::tempdir().unwrap();
+    let a = t.path().join("a.yoz");
+    fs::write(&a, b"precious").unwrap();
+    let src = t.path().join("x.txt");
+    fs::write(&src, b"data").unwrap();
+    let out = run(&["pack", "-o", s(&a), s(&src)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(class_of(&out).as_deref(), Some("exists"));
+    assert_eq!(fs::read(&a).unwrap(), b"precious");
+    // A pack that fails midway (missing input) leaves the old archive and no temp file.
+    let out = run(&[
+        "pack",
+        "--force",
+        "-o",
+        s(&a),
+        s(&src),
+        s(&t.path().join("missing")),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(fs::read(&a).unwrap(), b"precious");
+    let names: Vec<_> = fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "temporary file left behind: {names:?}");
+    assert!(run(&["pack", "--force", "-o", s(&a), s(&src)])
+        .status
+        .success());
+    assert!(run(&["verify", s(&a)]).status.success());
+}
+
+#[test]
+fn unpack_does_not_overwrite_without_force() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("f.txt");
+    fs::write(&src, b"new").unwrap();
+    let a = t.path().join("a.yoz");
+    assert!(yoz()
+        .current_dir(t.path())
+        .args(["pack", "-o", "a.yoz", "f.txt"])
+        .status()
+        .unwrap()
+        .success());
+    let dest = t.path().join("d");
+    fs::create_dir(&dest).unwrap();
+    fs::write(dest.join("f.txt"), b"old").unwrap();
+    let out = run(&["unpack", "-C", s(&dest), s(&a)]);
+    assert_eq!(class_of(&out).as_deref(), Some("exists"));
+    assert_eq!(fs::read(dest.join("f.txt")).unwrap(), b"old");
+    assert!(run(&["unpack", "--force", "-C", s(&dest), s(&a)])
+        .status
+        .success());
+    assert_eq!(fs::read(dest.join("f.txt")).unwrap(), b"new");
+}
+
+#[test]
+fn entry_naming_rules() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("w");
+    fs::create_dir_all(d.join("dir/sub")).unwrap();
+    fs::write(d.join("dir/sub/f"), b"1").unwrap();
+    fs::create_dir_all(t.path().join("other/sub")).unwrap();
+    let list = |args: &[&str]| {
+        let a = d.join("n.yoz");
+        let _ = fs::remove_file(&a);
+        let mut full = vec!["pack", "-o", "n.yoz"];
+        full.extend_from_slice(args);
+        let out = yoz().current_dir(&d).args(&full).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{:?}: {}",
+            args,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(
+            yoz()
+                .current_dir(&d)
+                .args(["list", "n.yoz"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+    };
+    assert_eq!(list(&["./dir/"]), "dir/\ndir/sub/\ndir/sub/f\n");
+    assert_eq!(list(&["dir/sub"]), "dir/sub/\ndir/sub/f\n");
+    assert_eq!(list(&["../w/dir/sub"]), "sub/\nsub/f\n");
+    assert_eq!(list(&[s(&d.join("dir"))]), "dir/\ndir/sub/\ndir/sub/f\n");
+    // `.` stores the folder's contents (the output inside it is an error).
+    let out = yoz()
+        .current_dir(d.join("dir"))
+        .args(["pack", "-o", "../n2.yoz", "."])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let l = yoz()
+        .current_dir(&d)
+        .args(["list", "n2.yoz"])
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(String::from_utf8(l).unwrap(), "sub/\nsub/f\n");
+    // Two inputs mapping to one name.
+    let out = yoz()
+        .current_dir(&d)
+        .args([
+            "pack",
+            "-o",
+            "x.yoz",
+            "../w/dir/sub",
+            s(&t.path().join("other/sub")),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        class_of(&out).as_deref(),
+        Some("input"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The output inside an input.
+    let out = yoz()
+        .current_dir(&d)
+        .args(["pack", "-o", "dir/in.yoz", "dir"])
+        .output()
+        .unwrap();
+    assert_eq!(class_of(&out).as_deref(), Some("input"));
+    assert!(!d.join("dir/in.yoz").exists());
+}
+
+#[test]
+fn exclude_globs() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("d");
+    fs::create_dir_all(d.join("target")).unwrap();
+    fs::write(d.join("keep.rs"), b"1").unwrap();
+    fs::write(d.join("skip.o"), b"1").unwrap();
+    fs::write(d.join("target/x"), b"1").unwrap();
+    let a = t.path().join("a.yoz");
+    assert!(run(&[
+        "pack",
+        "-o",
+        s(&a),
+        "--exclude",
+        "*.o",
+        "--exclude",
+        "target",
+        s(&d)
+    ])
+    .status
+    .success());
+    let l = String::from_utf8(run(&["list", s(&a)]).stdout).unwrap();
+    assert_eq!(l, "d/\nd/keep.rs\n");
+}
+
+#[test]
+fn setuid_dropped_unless_asked() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("d");
+    fs::create_dir(&d).unwrap();
+    fs::write(d.join("suid"), b"#!/bin/sh\n").unwrap();
+    fs::set_permissions(d.join("suid"), fs::Permissions::from_mode(0o4755)).unwrap();
+    let a = t.path().join("a.yoz");
+    assert!(run(&["pack", "-o", s(&a), s(&d)]).status.success());
+    let mode = |p: std::path::PathBuf| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let o1 = t.path().join("o1");
+    assert!(run(&["unpack", "-C", s(&o1), s(&a)]).status.success());
+    assert_eq!(mode(o1.join("d/suid")), 0o755);
+    let o2 = t.path().join("o2");
+    assert!(run(&["unpack", "--keep-setid", "-C", s(&o2), s(&a)])
+        .status
+        .success());
+    assert_eq!(mode(o2.join("d/suid")), 0o4755);
+}
+
+#[test]
+fn list_and_cat_read_only_what_they_need() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("d");
+    fs::create_dir(&d).unwrap();
+    fs::write(d.join("a.bin"), common::noise(1, 50_000)).unwrap();
+    fs::write(d.join("b.bin"), common::noise(2, 50_000)).unwrap();
+    let a = t.path().join("a.yoz");
+    assert!(run(&[
+        "pack",
+        "--codec",
+        "store",
+        "--block-size",
+        "16K",
+        "-o",
+        s(&a),
+        s(&d)
+    ])
+    .status
+    .success());
+    // Damage a payload byte in the middle of a.bin's data.
+    let mut bytes = fs::read(&a).unwrap();
+    let at = bytes
+        .windows(64)
+        .position(|w| w == &common::noise(1, 50_000)[30_000..30_064])
+        .unwrap();
+    bytes[at] ^= 0xff;
+    fs::write(&a, &bytes).unwrap();
+    assert!(run(&["list", s(&a)]).status.success());
+    let cat = run(&["cat", s(&a), "d/b.bin"]);
+    assert!(cat.status.success());
+    assert_eq!(cat.stdout, common::noise(2, 50_000));
+    let bad = run(&["cat", s(&a), "d/a.bin"]);
+    assert_eq!(class_of(&bad).as_deref(), Some("crc"));
+    let v = run(&["verify", s(&a)]);
+    assert_eq!(v.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&v.stderr);
+    assert!(
+        err.starts_with("yoz: error[crc]: entry \"d/a.bin\""),
+        "{err}"
+    );
+    // Unpack fails on that entry and removes its partial file.
+    let dest = t.path().join("out");
+    let out = run(&["unpack", "-C", s(&dest), s(&a)]);
+    assert_eq!(class_of(&out).as_deref(), Some("crc"));
+    assert!(!dest.join("d/a.bin").exists(), "partial file left behind");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(&["pack"]).status.code(), Some(2));
+    assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+    let out = run(&["pack", "-o", "/tmp/never.yoz", "--block-size", "1K", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(class_of(&out).as_deref(), Some("usage"));
+}
+
+#[test]
+fn not_an_archive() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("x");
+    fs::write(&p, b"PK\x03\x04 this is a zip file, not yoz").unwrap();
+    for cmd in ["list", "verify", "info"] {
+        let out = run(&[cmd, s(&p)]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(class_of(&out).as_deref(), Some("bad-magic"), "{cmd}");
+    }
+}
+
+#[test]
+fn selective_unpack() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("tree");
+    common::sample_tree(&src);
+    let a = t.path().join("a.yoz");
+    assert!(run(&["pack", "-o", s(&a), s(&src)]).status.success());
+    let dest = t.path().join("o");
+    assert!(run(&["unpack", "-C", s(&dest), s(&a), "tree/dir/sub"])
+        .status
+        .success());
+    assert!(dest.join("tree/dir/sub/noise.bin").exists());
+    assert!(!dest.join("tree/hello.txt").exists());
+    let out = run(&["unpack", "-C", s(&dest), s(&a), "tree/nope"]);
+    assert_ne!(out.status.code(), Some(0));
+}

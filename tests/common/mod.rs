@@ -1,0 +1,99 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The built `yoz` binary.
+pub fn yoz() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_yoz"))
+}
+
+/// Runs yoz with args, returns the output.
+pub fn run(args: &[&str]) -> Output {
+    yoz().args(args).output().expect("spawn yoz")
+}
+
+/// The `error[CLASS]` of a failed run's stderr.
+pub fn class_of(out: &Output) -> Option<String> {
+    let e = String::from_utf8_lossy(&out.stderr);
+    let i = e.find("error[")? + 6;
+    let j = e[i..].find(']')? + i;
+    Some(e[i..j].to_string())
+}
+
+/// What a tree looks like: path → description (kind, mode, content or target).
+pub fn snapshot(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+    let mut ents: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    ents.sort();
+    for p in ents {
+        let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_string();
+        let m = fs::symlink_metadata(&p).unwrap();
+        let mode = m.permissions().mode() & 0o7777;
+        if m.file_type().is_symlink() {
+            out.insert(
+                rel,
+                format!("link {}", fs::read_link(&p).unwrap().display()),
+            );
+        } else if m.is_dir() {
+            out.insert(rel, format!("dir {mode:o}"));
+            walk(root, &p, out);
+        } else {
+            let data = fs::read(&p).unwrap();
+            out.insert(
+                rel,
+                format!(
+                    "file {mode:o} {} {:08x} mtime {}",
+                    data.len(),
+                    crc32fast::hash(&data),
+                    m.mtime()
+                ),
+            );
+        }
+    }
+}
+
+/// A deterministic pseudo-random byte generator.
+pub fn noise(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// A small tree with every kind of entry.
+pub fn sample_tree(root: &Path) {
+    fs::create_dir_all(root.join("dir/sub")).unwrap();
+    fs::create_dir_all(root.join("empty-dir")).unwrap();
+    fs::write(root.join("empty.txt"), b"").unwrap();
+    fs::write(root.join("hello.txt"), b"hello, world\n").unwrap();
+    fs::write(
+        root.join("dir/text.txt"),
+        "the quick brown fox ".repeat(500),
+    )
+    .unwrap();
+    fs::write(root.join("dir/sub/noise.bin"), noise(1, 20_000)).unwrap();
+    fs::write(root.join("dir/ünïcødé ✓.txt"), "unicode").unwrap();
+    std::os::unix::fs::symlink("../hello.txt", root.join("dir/link")).unwrap();
+    fs::hard_link(root.join("hello.txt"), root.join("dir/hard.txt")).unwrap();
+    fs::set_permissions(root.join("hello.txt"), fs::Permissions::from_mode(0o640)).unwrap();
+}
