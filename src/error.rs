@@ -78,6 +78,8 @@ pub enum Error {
     Input { path: String, why: String },
     #[error("{0}")]
     Usage(String),
+    #[error("{what}")]
+    Failed { what: String },
     #[error("entry {entry:?}: {source}")]
     InEntry {
         entry: String,
@@ -120,6 +122,7 @@ impl Error {
             Error::Exists { .. } => "exists",
             Error::Input { .. } => "input",
             Error::Usage(_) => "usage",
+            Error::Failed { .. } => "failed",
             Error::InEntry { source, .. } => source.class(),
             Error::Io { .. } => "io",
         }

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod codec;
+pub mod conformance;
 pub mod container;
 pub mod error;
 pub mod extract;

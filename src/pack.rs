@@ -27,6 +27,10 @@ pub struct PackOptions {
     pub exclude: Vec<String>,
     /// Show a progress bar on stderr (the CLI sets this when stderr is a terminal).
     pub progress: bool,
+    /// Record this owner instead of the files' own (reproducible archives, like tar --owner).
+    pub owner: Option<(u32, u32)>,
+    /// Record this mtime (seconds) instead of the files' own (like tar --mtime).
+    pub mtime: Option<i64>,
 }
 
 impl Default for PackOptions {
@@ -38,6 +42,8 @@ impl Default for PackOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             exclude: Vec::new(),
             progress: false,
+            owner: None,
+            mtime: None,
         }
     }
 }
@@ -638,7 +644,16 @@ fn pack_plan<W: Write + Send>(
             }
         });
         let mut seq = 0u64;
-        let mut send = |job: Job| -> Result<()> {
+        let (owner, mtime) = (opts.owner, opts.mtime);
+        let mut send = |mut job: Job| -> Result<()> {
+            if let Job::Entry(e) = &mut job {
+                if let Some((u, g)) = owner {
+                    (e.uid, e.gid) = (u, g);
+                }
+                if let Some(t) = mtime {
+                    (e.mtime, e.mtime_nsec) = (t, 0);
+                }
+            }
             if tok_rx.recv().is_err() || failed.load(Ordering::Relaxed) {
                 return Err(Error::Usage("cancelled".into()));
             }

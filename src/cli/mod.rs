@@ -1,6 +1,7 @@
 //! The `yoz` command line: argument definitions and dispatch. Each subcommand lives in its own
 //! file and only wires arguments to library calls.
 
+mod conform;
 mod inspect;
 mod pack;
 mod unpack;
@@ -33,6 +34,8 @@ pub enum Command {
     Verify(inspect::VerifyArgs),
     /// Write one entry to stdout, reading only the blocks it needs.
     Cat(inspect::CatArgs),
+    /// Run the conformance corpus against yoz or another implementation.
+    Conform(conform::ConformArgs),
 }
 
 /// Whether progress bars should be drawn (stderr is a terminal).
@@ -56,6 +59,7 @@ pub fn main() -> i32 {
         Command::Info(a) => inspect::info(a),
         Command::Verify(a) => inspect::verify(a),
         Command::Cat(a) => inspect::cat(a),
+        Command::Conform(a) => conform::run(a),
     };
     match res {
         Ok(()) => 0,

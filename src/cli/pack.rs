@@ -29,6 +29,12 @@ pub struct PackArgs {
     /// Leave out paths (or file names) matching this glob; repeatable.
     #[arg(long)]
     pub exclude: Vec<String>,
+    /// Record this owner for every entry, as UID:GID (reproducible archives).
+    #[arg(long, value_name = "UID:GID")]
+    pub owner: Option<String>,
+    /// Record this modification time (seconds since the epoch) for every entry.
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    pub mtime: Option<i64>,
     /// Files and directories to pack.
     #[arg(required = true)]
     pub inputs: Vec<PathArg>,
@@ -41,6 +47,8 @@ pub fn run(a: PackArgs) -> Result<()> {
         block_size: parse_block_size(&a.block_size)?,
         exclude: a.exclude,
         progress: want_progress(),
+        owner: a.owner.as_deref().map(parse_owner).transpose()?,
+        mtime: a.mtime,
         ..Default::default()
     };
     if let Some(j) = a.jobs {
@@ -77,4 +85,10 @@ pub fn run(a: PackArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn parse_owner(s: &str) -> Result<(u32, u32)> {
+    let bad = || Error::Usage(format!("--owner wants UID:GID, got {s:?}"));
+    let (u, g) = s.split_once(':').ok_or_else(bad)?;
+    Ok((u.parse().map_err(|_| bad())?, g.parse().map_err(|_| bad())?))
 }

@@ -70,7 +70,13 @@ pub fn unpack_archive(
         if !x.selects(&e.path) {
             continue;
         }
-        if let Err(err) = ar.send_entry(i, &mut x as &mut dyn Sink) {
+        // The index is authoritative, but a local record that disagrees means the archive is
+        // damaged: refuse it as `verify` and the streaming reader would.
+        let res = ar
+            .check_local_record(i)
+            .map_err(|err| err.in_entry(&e.path))
+            .and_then(|_| ar.send_entry(i, &mut x as &mut dyn Sink));
+        if let Err(err) = res {
             x.abort();
             return Err(err);
         }

@@ -280,6 +280,8 @@ impl Archive {
                     for b in first..first + count {
                         let info = &self.index.blocks[b as usize];
                         if info.codec == codec::id::ZEROS {
+                            // Checked like any block (header, CRC), then written as a hole.
+                            self.read_block(b)?;
                             sink.hole(info.raw_len as u64)?;
                         } else {
                             sink.data(&self.read_block(b)?)?;
@@ -451,6 +453,14 @@ fn check_tiling(index: &Index, end_tag: u64, file_len: u64) -> Result<()> {
             what: format!("bytes {cur}..{end_tag} belong to no record"),
         });
     }
+    // Tables list records in stream order (§6.1, §6.3).
+    let increasing = |v: &[u64]| v.windows(2).all(|w| w[0] < w[1]);
+    let block_offsets: Vec<u64> = index.blocks.iter().map(|b| b.offset).collect();
+    if !increasing(&block_offsets) || !increasing(&index.entry_offsets) {
+        return Err(Error::IndexMismatch {
+            what: "the index does not list records in stream order".into(),
+        });
+    }
     Ok(())
 }
 
@@ -518,7 +528,7 @@ fn check_entries(index: &Index, limits: Limits) -> Result<()> {
                 let next_after = index
                     .blocks
                     .get(block as usize + 1)
-                    .map_or(true, |n| n.offset > off);
+                    .is_none_or(|n| n.offset > off);
                 if info.offset >= off || !next_after {
                     return Err(ctx(Error::IndexMismatch {
                         what: format!("shared block {block} is not the block before the entry"),

@@ -205,6 +205,11 @@ impl BlockInfo {
                 value: self.resource as u64,
             });
         }
+        if self.codec == crate::codec::id::ZEROS && self.comp_len != 0 {
+            return Err(Error::SizeMismatch {
+                what: format!("zeros block with a {}-byte payload", self.comp_len),
+            });
+        }
         if self.raw_len as usize > BLOCK_SIZE_MAX {
             return Err(Error::Limit {
                 what: "block original length",

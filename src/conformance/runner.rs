@@ -1,0 +1,334 @@
+//! Runs the corpus against an implementation through its command line (`CMD verify FILE`,
+//! `CMD unpack -C DIR FILE`, and the same on stdin with `-`), reading the error class from
+//! `error[CLASS]` on stderr.
+
+use crate::error::{Error, IoContext, Result};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Longest a single command may run before it counts as a hang.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One check's outcome.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub vector: String,
+    pub mode: &'static str,
+    pub expected: String,
+    pub got: String,
+    pub pass: bool,
+}
+
+struct Ran {
+    ok: bool,
+    class: String,
+}
+
+fn run(cmd: &[String], args: &[&str], stdin: Option<&Path>) -> Result<Ran> {
+    let mut c = Command::new(&cmd[0]);
+    c.args(&cmd[1..])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    c.stdin(match stdin {
+        Some(p) => Stdio::from(fs::File::open(p).ctx(|| format!("opening {}", p.display()))?),
+        None => Stdio::null(),
+    });
+    let mut child = c.spawn().ctx(|| format!("running {}", cmd.join(" ")))?;
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().ctx(|| "waiting".into())? {
+            break Some(s);
+        }
+        if start.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    }
+    let Some(status) = status else {
+        return Ok(Ran {
+            ok: false,
+            class: "timeout".into(),
+        });
+    };
+    if status.success() {
+        return Ok(Ran {
+            ok: true,
+            class: "ok".into(),
+        });
+    }
+    let class = err
+        .find("error[")
+        .and_then(|i| {
+            err[i + 6..]
+                .find(']')
+                .map(|j| err[i + 6..i + 6 + j].to_string())
+        })
+        .unwrap_or_else(|| match status.code() {
+            Some(c) => format!("exit-{c}-without-class"),
+            None => "crashed".into(),
+        });
+    Ok(Ran { ok: false, class })
+}
+
+/// Compares an extracted tree with a manifest; returns a difference or `None`.
+fn check_tree(dir: &Path, manifest: &str) -> Option<String> {
+    let mut want: BTreeMap<String, (String, String, String)> = BTreeMap::new();
+    for line in manifest.lines().filter(|l| !l.is_empty()) {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() < 3 {
+            return Some(format!("bad manifest line {line:?}"));
+        }
+        want.insert(
+            f[1].to_string(),
+            (
+                f[0].to_string(),
+                f[2].to_string(),
+                f.get(3).unwrap_or(&"").to_string(),
+            ),
+        );
+    }
+    for (path, (kind, a, b)) in &want {
+        let p = dir.join(path);
+        let m = match fs::symlink_metadata(&p) {
+            Ok(m) => m,
+            Err(_) => return Some(format!("{path}: missing")),
+        };
+        let mode = || format!("{:o}", m.permissions().mode() & 0o1777);
+        let strip = |s: &str| {
+            u32::from_str_radix(s, 8)
+                .map(|x| format!("{:o}", x & 0o1777))
+                .unwrap_or_default()
+        };
+        match kind.as_str() {
+            "file" => {
+                if !m.is_file() {
+                    return Some(format!("{path}: not a file"));
+                }
+                if mode() != strip(a) {
+                    return Some(format!("{path}: mode {} instead of {}", mode(), strip(a)));
+                }
+                let data = fs::read(&p).unwrap_or_default();
+                if super::sha256(&data) != *b {
+                    return Some(format!("{path}: content differs"));
+                }
+            }
+            "dir" => {
+                if !m.is_dir() {
+                    return Some(format!("{path}: not a directory"));
+                }
+                if mode() != strip(a) {
+                    return Some(format!("{path}: mode {} instead of {}", mode(), strip(a)));
+                }
+            }
+            "symlink" => match fs::read_link(&p) {
+                Ok(t) if t.to_str() == Some(a.as_str()) => {}
+                _ => return Some(format!("{path}: not a symlink to {a}")),
+            },
+            k => return Some(format!("unknown manifest kind {k}")),
+        }
+    }
+    // Nothing extra, except directories implied by the listed paths.
+    let mut extra = None;
+    walk(dir, dir, &mut |rel, is_dir| {
+        if want.contains_key(rel) {
+            return;
+        }
+        let implied = is_dir
+            && want
+                .keys()
+                .any(|k| k.starts_with(rel) && k.as_bytes().get(rel.len()) == Some(&b'/'));
+        if !implied && extra.is_none() {
+            extra = Some(format!("{rel}: not in the manifest"));
+        }
+    });
+    extra
+}
+
+fn walk(root: &Path, dir: &Path, f: &mut dyn FnMut(&str, bool)) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        let rel = p
+            .strip_prefix(root)
+            .unwrap_or(&p)
+            .to_string_lossy()
+            .into_owned();
+        let is_dir = fs::symlink_metadata(&p)
+            .map(|m| m.is_dir())
+            .unwrap_or(false);
+        f(&rel, is_dir);
+        if is_dir {
+            walk(root, &p, f);
+        }
+    }
+}
+
+fn verdict(expected: &[String], ran: &Ran) -> bool {
+    expected.iter().any(|c| c == &ran.class)
+}
+
+/// Runs every vector under `corpus` against `cmd` (the program and its leading arguments).
+pub fn run_corpus(cmd: &[String], corpus: &Path) -> Result<Vec<Outcome>> {
+    let tmp = tempfile::tempdir().ctx(|| "creating a scratch directory".into())?;
+    let mut out = Vec::new();
+    let vdir = corpus.join("valid");
+    let mut names: Vec<PathBuf> = fs::read_dir(&vdir)
+        .ctx(|| format!("reading {}", vdir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yoz"))
+        .collect();
+    names.sort();
+    let mut n = 0;
+    for file in &names {
+        let name = file
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let manifest = fs::read_to_string(file.with_extension("manifest"))
+            .ctx(|| format!("manifest of {name}"))?;
+        let fs_ = file.to_string_lossy().into_owned();
+        for (mode, stdin) in [
+            ("verify file", None),
+            ("verify stdin", Some(file.as_path())),
+        ] {
+            let r = run(
+                cmd,
+                &["verify", if stdin.is_some() { "-" } else { &fs_ }],
+                stdin,
+            )?;
+            out.push(Outcome {
+                vector: name.clone(),
+                mode,
+                expected: "ok".into(),
+                got: r.class.clone(),
+                pass: r.ok,
+            });
+        }
+        for (mode, stdin) in [
+            ("unpack file", None),
+            ("unpack stdin", Some(file.as_path())),
+        ] {
+            n += 1;
+            let dest = tmp.path().join(format!("v{n}"));
+            let ds = dest.to_string_lossy().into_owned();
+            let r = run(
+                cmd,
+                &[
+                    "unpack",
+                    "-C",
+                    &ds,
+                    if stdin.is_some() { "-" } else { &fs_ },
+                ],
+                stdin,
+            )?;
+            let (pass, got) = if !r.ok {
+                (false, r.class)
+            } else {
+                fs::create_dir_all(&dest).ok();
+                match check_tree(&dest, &manifest) {
+                    None => (true, "ok".into()),
+                    Some(d) => (false, format!("wrong output: {d}")),
+                }
+            };
+            out.push(Outcome {
+                vector: name.clone(),
+                mode,
+                expected: "ok, output as manifest".into(),
+                got,
+                pass,
+            });
+        }
+    }
+    let tsv = fs::read_to_string(corpus.join("invalid/MANIFEST.tsv"))
+        .ctx(|| "reading invalid/MANIFEST.tsv".into())?;
+    for line in tsv.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() < 3 {
+            return Err(Error::Usage(format!("bad MANIFEST.tsv line {line:?}")));
+        }
+        let file = corpus.join("invalid").join(format!("{}.yoz", f[0]));
+        let fs_ = file.to_string_lossy().into_owned();
+        let verify: Vec<String> = f[1].split(',').map(str::to_string).collect();
+        let unpack: Vec<String> = f[2].split(',').map(str::to_string).collect();
+        for (mode, stdin) in [
+            ("verify file", None),
+            ("verify stdin", Some(file.as_path())),
+        ] {
+            let r = run(
+                cmd,
+                &["verify", if stdin.is_some() { "-" } else { &fs_ }],
+                stdin,
+            )?;
+            out.push(Outcome {
+                vector: f[0].into(),
+                mode,
+                expected: verify.join("|"),
+                got: r.class.clone(),
+                pass: verdict(&verify, &r),
+            });
+        }
+        for (mode, stdin) in [
+            ("unpack file", None),
+            ("unpack stdin", Some(file.as_path())),
+        ] {
+            n += 1;
+            let dest = tmp.path().join(format!("i{n}"));
+            let ds = dest.to_string_lossy().into_owned();
+            let r = run(
+                cmd,
+                &[
+                    "unpack",
+                    "-C",
+                    &ds,
+                    if stdin.is_some() { "-" } else { &fs_ },
+                ],
+                stdin,
+            )?;
+            out.push(Outcome {
+                vector: f[0].into(),
+                mode,
+                expected: unpack.join("|"),
+                got: r.class.clone(),
+                pass: verdict(&unpack, &r),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Prints the outcome table and the totals line; returns the number of failures.
+pub fn report(outcomes: &[Outcome], w: &mut dyn Write, all: bool) -> usize {
+    let failed = outcomes.iter().filter(|o| !o.pass).count();
+    let _ = writeln!(
+        w,
+        "{:<6} {:<28} {:<13} {:<36} got",
+        "result", "vector", "mode", "expected"
+    );
+    for o in outcomes.iter().filter(|o| all || !o.pass) {
+        let _ = writeln!(
+            w,
+            "{:<6} {:<28} {:<13} {:<36} {}",
+            if o.pass { "PASS" } else { "FAIL" },
+            o.vector,
+            o.mode,
+            o.expected,
+            o.got
+        );
+    }
+    let _ = writeln!(w, "{} passed, {} failed", outcomes.len() - failed, failed);
+    failed
+}

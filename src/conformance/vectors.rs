@@ -1,0 +1,1271 @@
+//! The conformance vectors: each valid one covers a feature of the spec, each invalid one breaks
+//! exactly one rule. `tools/gen-corpus` writes them to `corpus/`; the spec's appendix B and
+//! `corpus/README.md` list them.
+
+use super::forge::{block, meta, Built, Forge, Rec};
+use crate::codec::id;
+use crate::container::format::*;
+
+/// What a correct reader extracts for one entry of a valid vector.
+#[derive(Debug, Clone)]
+pub enum Expect {
+    File {
+        path: String,
+        mode: u32,
+        data: Vec<u8>,
+    },
+    Dir {
+        path: String,
+        mode: u32,
+    },
+    Symlink {
+        path: String,
+        target: String,
+    },
+}
+
+/// A valid vector.
+pub struct Valid {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub bytes: Vec<u8>,
+    pub expect: Vec<Expect>,
+}
+
+/// An invalid vector: the classes `verify` and `unpack` must report (`ok` = must succeed).
+pub struct Invalid {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub verify: &'static [&'static str],
+    pub unpack: &'static [&'static str],
+    pub bytes: Vec<u8>,
+}
+
+fn text(n: usize, seed: u32) -> Vec<u8> {
+    let words = [
+        "yoz ", "block ", "index ", "codec ", "stream ", "footer ", "entry\n",
+    ];
+    let mut x = seed.wrapping_mul(2654435761).wrapping_add(1);
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        out.extend_from_slice(words[(x % 7) as usize].as_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+fn noise(n: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 11) as u8
+        })
+        .collect()
+}
+
+fn file(path: &str, data: &[u8]) -> Expect {
+    Expect::File {
+        path: path.into(),
+        mode: 0o644,
+        data: data.to_vec(),
+    }
+}
+fn dir(path: &str) -> Expect {
+    Expect::Dir {
+        path: path.into(),
+        mode: 0o755,
+    }
+}
+
+/// All valid vectors.
+pub fn valid() -> Vec<Valid> {
+    let mut v = Vec::new();
+    let mut add = |name, about, f: &Forge, expect| {
+        v.push(Valid {
+            name,
+            about,
+            bytes: f.build().bytes,
+            expect,
+        });
+    };
+
+    add("empty", "an archive with no entries", &Forge::new(), vec![]);
+
+    let d = text(3000, 1);
+    add(
+        "store-single",
+        "one file in one stored block (codec 0)",
+        Forge::new().file("a.txt", &d, id::STORE, 1 << 20),
+        vec![file("a.txt", &d)],
+    );
+
+    let (d1, d2, d3) = (text(20_000, 2), text(20_000, 3), text(20_000, 4));
+    let mut f = Forge::new();
+    for (i, (p, d, lvl)) in [("l1.txt", &d1, 1), ("l3.txt", &d2, 3), ("l19.txt", &d3, 19)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut e = meta(p, Kind::File);
+        e.size = d.len() as u64;
+        let mut payload = Vec::new();
+        let params = crate::codec::by_id(id::ZSTD)
+            .unwrap()
+            .compress(d, lvl, &mut payload)
+            .unwrap();
+        e.storage = Storage::Blocks {
+            first: i as u32,
+            count: 1,
+        };
+        f.recs.push(Rec::Entry(e));
+        let info = BlockInfo {
+            params,
+            comp_len: payload.len() as u32,
+            ..block(d, id::STORE).0
+        };
+        f.push_block(
+            BlockInfo {
+                codec: id::ZSTD,
+                ..info
+            },
+            payload,
+        );
+    }
+    add(
+        "zstd-levels",
+        "zstd blocks (codec 1) written at levels 1, 3 and 19 (params differ)",
+        &f,
+        vec![
+            file("l1.txt", &d1),
+            file("l3.txt", &d2),
+            file("l19.txt", &d3),
+        ],
+    );
+
+    let d = text(50_000, 5);
+    add(
+        "multi-block",
+        "a 50,000-byte file in 4 KiB zstd blocks, the last one partial",
+        Forge::new().file("big.txt", &d, id::ZSTD, 4096),
+        vec![file("big.txt", &d)],
+    );
+
+    let mut f = Forge::new();
+    let mut exp = Vec::new();
+    let files: Vec<(String, Vec<u8>)> = (0..300)
+        .map(|i| {
+            (
+                format!("src/m{}/f{i:03}.txt", i % 7),
+                text(50 + i * 3, i as u32),
+            )
+        })
+        .collect();
+    for chunk in files.chunks(150) {
+        let refs: Vec<(&str, &[u8])> = chunk
+            .iter()
+            .map(|(p, d)| (p.as_str(), d.as_slice()))
+            .collect();
+        f.shared(&refs, id::ZSTD);
+        exp.extend(chunk.iter().map(|(p, d)| file(p, d)));
+    }
+    add(
+        "shared-blocks",
+        "300 small files in two shared blocks, directories implied by paths only",
+        &f,
+        exp,
+    );
+
+    add(
+        "empty-file-and-dir",
+        "an empty file (no storage) and an empty directory",
+        Forge::new()
+            .dir("empty-dir")
+            .file("empty.txt", b"", id::STORE, 4096),
+        vec![dir("empty-dir"), file("empty.txt", b"")],
+    );
+
+    let d = text(100, 6);
+    add(
+        "symlinks",
+        "relative, absolute and dangling symlinks (targets stored verbatim)",
+        Forge::new()
+            .file("target.txt", &d, id::STORE, 4096)
+            .symlink("rel", "target.txt")
+            .symlink("abs", "/etc/hostname")
+            .symlink("dangling", "no/such/file"),
+        vec![
+            file("target.txt", &d),
+            Expect::Symlink {
+                path: "rel".into(),
+                target: "target.txt".into(),
+            },
+            Expect::Symlink {
+                path: "abs".into(),
+                target: "/etc/hostname".into(),
+            },
+            Expect::Symlink {
+                path: "dangling".into(),
+                target: "no/such/file".into(),
+            },
+        ],
+    );
+
+    let d = text(5000, 7);
+    add(
+        "hardlinks",
+        "a file and two hard links to it",
+        Forge::new()
+            .file("orig.txt", &d, id::ZSTD, 4096)
+            .dir("d")
+            .hardlink("d/link1", "orig.txt")
+            .hardlink("link2", "orig.txt"),
+        vec![
+            file("orig.txt", &d),
+            dir("d"),
+            file("d/link1", &d),
+            file("link2", &d),
+        ],
+    );
+
+    let long_comp = "n".repeat(255);
+    let mut deep = String::new();
+    while deep.len() + 101 < 4000 {
+        if !deep.is_empty() {
+            deep.push('/');
+        }
+        deep.push_str(&"d".repeat(100));
+    }
+    let deep_file = format!("{deep}/f");
+    let names = [
+        "ünïcødé.txt",
+        "日本語/ファイル.txt",
+        "emoji 🎉.txt",
+        "sp ace & 'quote'.txt",
+        "back\\slash",
+        "..dots..",
+        ".hidden",
+    ];
+    let mut f = Forge::new();
+    let mut exp = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        let d = text(10 + i, 8 + i as u32);
+        f.file(n, &d, id::STORE, 4096);
+        exp.push(file(n, &d));
+    }
+    f.file(&long_comp, b"255", id::STORE, 4096)
+        .file(&deep_file, b"deep", id::STORE, 4096);
+    exp.push(file(&long_comp, b"255"));
+    exp.push(file(&deep_file, b"deep"));
+    add(
+        "unicode-long-paths",
+        "unicode names, a 255-byte component, a path of nearly 4096 bytes",
+        &f,
+        exp,
+    );
+
+    let data_part = text(4096, 9);
+    let mut sparse = vec![0u8; 8192];
+    sparse.extend_from_slice(&data_part);
+    sparse.extend(std::iter::repeat_n(0u8, 4096));
+    let mut f = Forge::new();
+    let mut e = meta("sparse.bin", Kind::File);
+    e.size = sparse.len() as u64;
+    e.storage = Storage::Blocks { first: 0, count: 4 };
+    f.recs.push(Rec::Entry(e));
+    for (c, codec) in sparse
+        .chunks(4096)
+        .zip([id::ZEROS, id::ZEROS, id::ZSTD, id::ZEROS])
+    {
+        let (info, p) = block(c, codec);
+        f.push_block(info, p);
+    }
+    add(
+        "sparse-zeros",
+        "a file whose holes are zeros blocks (codec 2), including a trailing hole",
+        &f,
+        vec![file("sparse.bin", &sparse)],
+    );
+
+    let mixed: Vec<u8> = noise(4096, 10).into_iter().chain(text(4096, 11)).collect();
+    let mut f = Forge::new();
+    let mut e = meta("mixed.bin", Kind::File);
+    e.size = mixed.len() as u64;
+    e.storage = Storage::Blocks { first: 0, count: 2 };
+    f.recs.push(Rec::Entry(e));
+    for (c, codec) in mixed.chunks(4096).zip([id::STORE, id::ZSTD]) {
+        let (info, p) = block(c, codec);
+        f.push_block(info, p);
+    }
+    add(
+        "per-block-codecs",
+        "one file whose blocks use different codecs (store, then zstd)",
+        &f,
+        vec![file("mixed.bin", &mixed)],
+    );
+
+    let mut f = Forge::new();
+    let mut exp = Vec::new();
+    for i in 0..1000 {
+        let p = format!("many/e{i:04}");
+        f.file(&p, b"", id::STORE, 4096);
+        exp.push(file(&p, b""));
+    }
+    add(
+        "many-entries",
+        "1000 empty files under one implied directory",
+        &f,
+        exp,
+    );
+
+    let mut f = Forge::new();
+    f.dir("sticky");
+    if let Rec::Entry(e) = f.recs.last_mut().unwrap() {
+        e.mode = 0o1777;
+    }
+    f.file("private", b"secret", id::STORE, 4096);
+    f.last_entry().mode = 0o600;
+    f.file("exec", b"#!/bin/sh\n", id::STORE, 4096);
+    f.last_entry().mode = 0o4755;
+    f.last_entry().mtime = -86400;
+    add(
+        "modes-mtimes",
+        "modes 1777 (directory), 600, 4755 (setuid: dropped on extraction), an mtime before 1970",
+        &f,
+        vec![
+            Expect::Dir {
+                path: "sticky".into(),
+                mode: 0o1777,
+            },
+            Expect::File {
+                path: "private".into(),
+                mode: 0o600,
+                data: b"secret".to_vec(),
+            },
+            Expect::File {
+                path: "exec".into(),
+                mode: 0o4755,
+                data: b"#!/bin/sh\n".to_vec(),
+            },
+        ],
+    );
+    v
+}
+
+/// A small well-formed archive that the invalid vectors break: a directory, a multi-block
+/// file, two files in a shared block, a symlink.
+pub fn base() -> Forge {
+    let mut f = Forge::new();
+    f.dir("d")
+        .file("d/big.txt", &text(10_000, 20), id::STORE, 4096)
+        .shared(
+            &[("d/s1.txt", &text(300, 21)), ("d/s2.txt", &text(200, 22))],
+            id::ZSTD,
+        )
+        .symlink("d/link", "big.txt");
+    f
+}
+
+fn flip(mut b: Built, at: usize, x: u8) -> Vec<u8> {
+    b.bytes[at] ^= x;
+    b.bytes
+}
+
+fn set_u32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// All invalid vectors.
+pub fn invalid() -> Vec<Invalid> {
+    let mut v: Vec<Invalid> = Vec::new();
+    let mut add = |name, about, verify, unpack, bytes| {
+        v.push(Invalid {
+            name,
+            about,
+            verify,
+            unpack,
+            bytes,
+        })
+    };
+    let b = || base().build();
+    const OK: &[&str] = &["ok"];
+
+    // §2 header
+    add(
+        "bad-magic",
+        "first byte of the magic changed",
+        &["bad-magic"],
+        &["bad-magic"],
+        flip(b(), 0, 0x01),
+    );
+    add(
+        "zip-file",
+        "a zip local header instead of a yoz header",
+        &["bad-magic"],
+        &["bad-magic"],
+        b"PK\x03\x04\x14\x00\x00\x00\x08\x00 not a yoz archive".to_vec(),
+    );
+    add(
+        "empty-file",
+        "a zero-length file",
+        &["truncated"],
+        &["truncated"],
+        Vec::new(),
+    );
+    add(
+        "header-only-magic",
+        "the 8 magic bytes and nothing else",
+        &["truncated"],
+        &["truncated"],
+        b().bytes[..8].to_vec(),
+    );
+    let mut x = b();
+    x.bytes[10] = 2;
+    x.fix_crc();
+    add(
+        "reader-major-2",
+        "needs reader 2.0",
+        &["unsupported-version"],
+        &["unsupported-version"],
+        x.bytes,
+    );
+    let mut x = b();
+    x.bytes[11] = 7;
+    x.fix_crc();
+    add(
+        "reader-minor-7",
+        "needs reader 1.7",
+        &["unsupported-version"],
+        &["unsupported-version"],
+        x.bytes,
+    );
+    let mut x = b();
+    x.bytes[8] = 0;
+    x.fix_crc();
+    add(
+        "writer-older-than-reader",
+        "writer 0.x claims to need reader 1.0",
+        &["unsupported-version"],
+        &["unsupported-version"],
+        x.bytes,
+    );
+    let mut x = b();
+    x.bytes[12] = 1;
+    x.fix_crc();
+    add(
+        "header-flag",
+        "header flag bit 0 set (no flag is defined in 1.0)",
+        &["unknown-flag"],
+        &["unknown-flag"],
+        x.bytes,
+    );
+    let mut x = b();
+    x.bytes[15] = 0x80;
+    x.fix_crc();
+    add(
+        "header-flag-high",
+        "header flag bit 31 set",
+        &["unknown-flag"],
+        &["unknown-flag"],
+        x.bytes,
+    );
+    add(
+        "header-damaged",
+        "writer_minor changed, index CRC not updated (the CRC covers the header)",
+        &["index-crc"],
+        &["index-crc"],
+        flip(b(), 9, 0x04),
+    );
+
+    // Truncation at each structure
+    let full = b();
+    let cut = |n: usize| full.bytes[..n].to_vec();
+    add(
+        "truncated-header",
+        "cut inside the header",
+        &["truncated"],
+        &["truncated"],
+        cut(12),
+    );
+    add(
+        "truncated-entry",
+        "cut inside the first entry record",
+        &["truncated"],
+        &["truncated"],
+        cut(full.entry_at(0) + 10),
+    );
+    add(
+        "truncated-block-header",
+        "cut inside a block header",
+        &["truncated"],
+        &["truncated"],
+        cut(full.block_at(0) + 7),
+    );
+    add(
+        "truncated-payload",
+        "cut inside a block payload",
+        &["truncated"],
+        &["truncated"],
+        cut(full.block_at(1) + 100),
+    );
+    add(
+        "truncated-at-end-tag",
+        "cut right before the end-of-records tag",
+        &["truncated"],
+        &["truncated"],
+        cut(full.index_offset - 1),
+    );
+    add(
+        "truncated-index",
+        "cut inside the index",
+        &["truncated"],
+        &["truncated"],
+        cut(full.index_offset + 20),
+    );
+    add(
+        "truncated-footer",
+        "last byte of the footer missing",
+        &["truncated"],
+        &["truncated"],
+        cut(full.bytes.len() - 1),
+    );
+
+    // §7 footer and §6 index
+    let n = full.bytes.len();
+    add(
+        "index-crc",
+        "one index byte changed, CRC not updated",
+        &["index-crc"],
+        &["index-crc"],
+        flip(b(), b().index_offset + 5, 0x01),
+    );
+    add(
+        "footer-crc",
+        "the stored index CRC changed",
+        &["index-crc"],
+        &["index-crc"],
+        flip(b(), n - 15, 0x01),
+    );
+    add(
+        "footer-reserved",
+        "footer reserved field not zero",
+        &["reserved"],
+        &["reserved"],
+        flip(b(), n - 10, 0x01),
+    );
+    add(
+        "footer-magic",
+        "footer magic changed",
+        &["truncated"],
+        &["truncated"],
+        flip(b(), n - 1, 0x01),
+    );
+    let mut x = b();
+    let off = x.index_offset as u64 + 1;
+    x.bytes[n - 32..n - 24].copy_from_slice(&off.to_le_bytes());
+    add(
+        "footer-index-offset",
+        "index offset does not match the index length and file size",
+        &["out-of-range"],
+        &["out-of-range"],
+        x.bytes,
+    );
+    let mut x = b();
+    x.bytes[n - 32..n - 24].copy_from_slice(&(u64::MAX - 8).to_le_bytes());
+    add(
+        "footer-offset-overflow",
+        "index offset near 2^64 (overflow check)",
+        &["out-of-range"],
+        &["out-of-range"],
+        x.bytes,
+    );
+    let mut x = b();
+    let io = x.index_offset;
+    x.bytes[io] = b'X';
+    x.fix_crc();
+    add(
+        "index-magic",
+        "index magic changed",
+        &["bad-magic"],
+        &["bad-magic"],
+        x.bytes,
+    );
+    let mut x = b();
+    let io = x.index_offset;
+    set_u32(&mut x.bytes, io + 4, 10_000_000);
+    x.fix_crc();
+    add(
+        "huge-entry-count",
+        "10 million entries declared in a tiny index",
+        &["truncated", "limit"],
+        &["truncated", "limit"],
+        x.bytes,
+    );
+    let mut x = b();
+    let io = x.index_offset;
+    set_u32(&mut x.bytes, io + 8, u32::MAX);
+    x.fix_crc();
+    add(
+        "huge-block-count",
+        "4 billion blocks declared in a tiny index",
+        &["truncated"],
+        &["truncated"],
+        x.bytes,
+    );
+    let mut x = base();
+    x.recs.push(Rec::Raw(vec![]));
+    let mut y = x.build();
+    let idx_end = y.bytes.len() - FOOTER_LEN;
+    y.bytes.splice(idx_end..idx_end, [0u8; 3]);
+    let nl = y.bytes.len() - FOOTER_LEN - y.index_offset;
+    let n2 = y.bytes.len();
+    y.bytes[n2 - 24..n2 - 16].copy_from_slice(&(nl as u64).to_le_bytes());
+    y.fix_crc();
+    add(
+        "index-trailing-bytes",
+        "three bytes after the last index entry",
+        &["size-mismatch"],
+        &["size-mismatch"],
+        y.bytes,
+    );
+
+    // §4 records
+    let mut x = b();
+    let at = x.entry_at(1);
+    x.bytes[at] = b'Q';
+    add(
+        "unknown-record-tag",
+        "an entry record's tag replaced by 'Q'",
+        &["unknown-kind", "index-mismatch"],
+        &["unknown-kind", "index-mismatch"],
+        x.bytes,
+    );
+    let mut x = b();
+    x.edit_entry_both(1, |r| r[0] = 9);
+    add(
+        "unknown-entry-kind",
+        "entry kind 9",
+        &["unknown-kind"],
+        &["unknown-kind"],
+        x.bytes,
+    );
+    let mut x = b();
+    x.edit_entry_both(0, |r| r[1] = 1);
+    add(
+        "entry-flag",
+        "entry flag bit set",
+        &["unknown-flag"],
+        &["unknown-flag"],
+        x.bytes,
+    );
+    let mut x = b();
+    x.edit_entry_both(0, |r| r[5] = 0x10);
+    add(
+        "entry-mode-high-bits",
+        "mode bits above 0o7777 set",
+        &["reserved"],
+        &["reserved"],
+        x.bytes,
+    );
+    let mut x = b();
+    x.edit_entry_both(0, |r| {
+        r[22..26].copy_from_slice(&1_000_000_000u32.to_le_bytes())
+    });
+    add(
+        "entry-nsec-range",
+        "mtime_nsec of 10^9",
+        &["out-of-range"],
+        &["out-of-range"],
+        x.bytes,
+    );
+    let mut x = b();
+    let plen = x.index.entries[0].path.len();
+    x.edit_entry_both(0, |r| r[38 + plen] = 7);
+    add(
+        "unknown-storage-kind",
+        "storage kind 7",
+        &["unknown-kind"],
+        &["unknown-kind"],
+        x.bytes,
+    );
+    let mut x = b();
+    let at = x.entry_at(1) + 20;
+    x.bytes[at] ^= 1;
+    add(
+        "entry-record-crc",
+        "a byte of a local entry record changed (index copy intact)",
+        &["record-crc"],
+        &["record-crc", "index-mismatch"],
+        x.bytes,
+    );
+
+    let with_block = |f: &dyn Fn(&mut BlockInfo)| {
+        let mut fg = base();
+        for r in fg.recs.iter_mut() {
+            if let Rec::Block(info, _) = r {
+                f(info);
+                break;
+            }
+        }
+        fg.build().bytes
+    };
+    add(
+        "unknown-codec",
+        "block codec id 99",
+        &["unknown-codec"],
+        &["unknown-codec"],
+        with_block(&|i| i.codec = 99),
+    );
+    add(
+        "block-flag",
+        "block flag bit set",
+        &["unknown-flag"],
+        &["unknown-flag"],
+        with_block(&|i| i.flags = 4),
+    );
+    add(
+        "block-resource",
+        "a block names resource 0 (no resource kind exists in 1.0)",
+        &["unknown-kind"],
+        &["unknown-kind"],
+        with_block(&|i| i.resource = 0),
+    );
+    add(
+        "block-raw-len-limit",
+        "block raw_len of 64 MiB + 1",
+        &["limit"],
+        &["limit"],
+        with_block(&|i| i.raw_len = (64 << 20) + 1),
+    );
+    add(
+        "block-comp-len-limit",
+        "payload far longer than any codec produces for raw_len",
+        &["limit"],
+        &["limit"],
+        with_block(&|i| i.comp_len = 1 << 30),
+    );
+
+    let mut x = base();
+    x.recs.insert(
+        1,
+        Rec::Raw(vec![
+            tag::RESOURCE,
+            0,
+            0,
+            0,
+            0,
+            1,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ]),
+    );
+    let y = x.build().bytes;
+    add(
+        "resource-record",
+        "a resource record of kind 1 (none are registered in 1.0)",
+        &["unknown-kind", "index-mismatch"],
+        &["unknown-kind", "index-mismatch"],
+        y,
+    );
+
+    add(
+        "block-crc",
+        "a stored payload byte changed",
+        &["crc"],
+        &["crc"],
+        {
+            let x = b();
+            let at = x.block_at(0) + BLOCK_HEADER_LEN + 50;
+            flip(x, at, 0x20)
+        },
+    );
+    add(
+        "zstd-payload-damaged",
+        "a byte in the middle of a zstd frame changed",
+        &["corrupt", "crc", "size-mismatch"],
+        &["corrupt", "crc", "size-mismatch"],
+        {
+            let x = b();
+            let at = x.block_at(3) + BLOCK_HEADER_LEN + 20;
+            flip(x, at, 0x55)
+        },
+    );
+    add(
+        "stored-length-mismatch",
+        "stored block whose raw_len differs from comp_len",
+        &["size-mismatch"],
+        &["size-mismatch"],
+        with_block(&|i| i.raw_len -= 1),
+    );
+    let big = vec![b'z'; 9000];
+    let mut frame = Vec::new();
+    crate::codec::by_id(id::ZSTD)
+        .unwrap()
+        .compress(&big, 3, &mut frame)
+        .unwrap();
+    let mut f = Forge::new();
+    let mut e = meta("bomb", Kind::File);
+    e.size = 100;
+    e.storage = Storage::Blocks { first: 0, count: 1 };
+    f.recs.push(Rec::Entry(e));
+    f.push_block(
+        BlockInfo {
+            codec: id::ZSTD,
+            comp_len: frame.len() as u32,
+            raw_len: 100,
+            crc32: crc32fast::hash(&big[..100]),
+            ..block(b"", id::STORE).0
+        },
+        frame,
+    );
+    add(
+        "block-decodes-beyond-size",
+        "a zstd block declaring 100 bytes whose frame holds 9000",
+        &["size-mismatch", "corrupt"],
+        &["size-mismatch", "corrupt"],
+        f.build().bytes,
+    );
+    let mut f = Forge::new();
+    let mut e = meta("z", Kind::File);
+    e.size = 4;
+    e.storage = Storage::Blocks { first: 0, count: 1 };
+    f.recs.push(Rec::Entry(e));
+    f.push_block(
+        BlockInfo {
+            codec: id::ZEROS,
+            comp_len: 3,
+            ..block(&[0; 4], id::STORE).0
+        },
+        vec![1, 2, 3],
+    );
+    add(
+        "zeros-with-payload",
+        "a zeros block carrying a payload",
+        &["size-mismatch"],
+        &["size-mismatch"],
+        f.build().bytes,
+    );
+
+    // §4.2 sizes and ownership
+    let mut x = b();
+    x.edit_entry_both(1, |r| {
+        r[26..34].copy_from_slice(&(1u64 << 63).to_le_bytes())
+    });
+    add(
+        "size-2-pow-63",
+        "a file declaring 2^63 bytes",
+        &["size-mismatch"],
+        &["size-mismatch"],
+        x.bytes,
+    );
+    let mut x = b();
+    x.edit_entry_both(1, |r| r[26..34].copy_from_slice(&10_001u64.to_le_bytes()));
+    add(
+        "size-larger-than-blocks",
+        "a file declaring one byte more than its blocks hold",
+        &["size-mismatch"],
+        &["size-mismatch"],
+        x.bytes,
+    );
+    let mut x = b();
+    x.edit_entry_both(1, |r| r[26..34].copy_from_slice(&9_999u64.to_le_bytes()));
+    add(
+        "size-smaller-than-blocks",
+        "a file declaring one byte less than its blocks hold",
+        &["size-mismatch"],
+        &["size-mismatch"],
+        x.bytes,
+    );
+    let mut x = b();
+    x.edit_entry_both(0, |r| r[26..34].copy_from_slice(&5u64.to_le_bytes()));
+    add(
+        "dir-with-size",
+        "a directory with a non-zero size",
+        &["size-mismatch"],
+        &["size-mismatch"],
+        x.bytes,
+    );
+    let mut f = base();
+    f.file("e", b"", id::STORE, 4096);
+    f.last_entry().storage = Storage::Shared {
+        block: 3,
+        offset: 0,
+    };
+    add(
+        "empty-file-with-storage",
+        "an empty file that claims a shared slice",
+        &["size-mismatch"],
+        &["size-mismatch"],
+        f.build().bytes,
+    );
+    let mut x = b();
+    let n_s1 = x
+        .index
+        .entries
+        .iter()
+        .position(|e| e.path == "d/s2.txt")
+        .unwrap();
+    x.edit_entry_both(n_s1, |r| {
+        let l = r.len();
+        r[l - 8..l - 4].copy_from_slice(&150u32.to_le_bytes());
+    });
+    add(
+        "shared-slice-overlap",
+        "two files claim overlapping slices of one shared block",
+        &["overlap"],
+        &["overlap"],
+        x.bytes,
+    );
+    let mut f = Forge::new();
+    let data = vec![b'A'; 4000];
+    let (info, payload) = block(&data, id::ZSTD);
+    f.push_block(info, payload);
+    for i in 0..50 {
+        let mut e = meta(&format!("bomb{i}"), Kind::File);
+        e.size = 4000;
+        e.storage = Storage::Shared {
+            block: 0,
+            offset: 0,
+        };
+        f.recs.push(Rec::Entry(e));
+    }
+    add(
+        "zip-bomb-shared-reuse",
+        "50 entries expanding the same shared slice",
+        &["overlap"],
+        &["overlap"],
+        f.build().bytes,
+    );
+    let x = base().build_with(|idx| {
+        let o = idx.blocks[0].offset;
+        idx.blocks[1].offset = o;
+        idx.blocks[1].comp_len = idx.blocks[0].comp_len;
+    });
+    add(
+        "zip-bomb-block-table",
+        "two block-table rows point at the same record (overlapping payloads)",
+        &["overlap", "index-mismatch"],
+        &["overlap", "index-mismatch"],
+        x.bytes,
+    );
+    let x = base().build_with(|idx| {
+        idx.blocks[2].offset = 1 << 40;
+    });
+    add(
+        "block-offset-out-of-range",
+        "a block-table row points past the end of the file",
+        &["out-of-range", "index-mismatch"],
+        &["out-of-range", "index-mismatch"],
+        x.bytes,
+    );
+    let x = base().build_with(|idx| {
+        let last = idx.blocks.len() - 1;
+        let io = idx.blocks[last].offset;
+        idx.blocks[last].comp_len += 40;
+        let _ = io;
+    });
+    add(
+        "payload-overlaps-index",
+        "the last block's length reaches into the index",
+        &["overlap", "index-mismatch"],
+        &["overlap", "index-mismatch"],
+        x.bytes,
+    );
+    let mut f = base();
+    let (info, payload) = block(b"orphan data", id::STORE);
+    f.push_block(info, payload);
+    add(
+        "orphan-block",
+        "a block that belongs to no entry",
+        &["index-mismatch"],
+        &["index-mismatch"],
+        f.build().bytes,
+    );
+    let mut f = base();
+    f.recs.insert(2, Rec::Raw(b"GAP!".to_vec()));
+    add(
+        "gap-between-records",
+        "four bytes between records that belong to none",
+        &["index-mismatch", "unknown-kind"],
+        &["index-mismatch", "unknown-kind"],
+        f.build().bytes,
+    );
+    let x = base().build_with(|idx| {
+        idx.entries.swap(0, 3);
+        idx.entry_offsets.swap(0, 3);
+    });
+    add(
+        "index-order",
+        "the index lists entries in another order than the records",
+        &["index-mismatch"],
+        &["index-mismatch"],
+        x.bytes,
+    );
+    let x = base().build_with(|idx| {
+        idx.entries.pop();
+        idx.entry_offsets.pop();
+    });
+    add(
+        "index-missing-entry",
+        "the index omits the last entry",
+        &["index-mismatch"],
+        &["index-mismatch"],
+        x.bytes,
+    );
+    let mut f = Forge::new();
+    f.file("a", &text(5000, 30), id::STORE, 4096);
+    f.recs.swap(1, 0);
+    add(
+        "blocks-before-owner",
+        "a file's blocks come before its entry record",
+        &["index-mismatch"],
+        &["index-mismatch"],
+        f.build().bytes,
+    );
+    let mut f = Forge::new();
+    f.shared(&[("a", b"aaa")], id::STORE).dir("between");
+    let (info, payload) = block(b"other", id::STORE);
+    f.push_block(info, payload);
+    let mut e = meta("late", Kind::File);
+    e.size = 3;
+    e.storage = Storage::Shared {
+        block: 0,
+        offset: 0,
+    };
+    f.recs.push(Rec::Entry(e));
+    f.recs.push(Rec::Entry({
+        let mut e = meta("b", Kind::File);
+        e.size = 5;
+        e.storage = Storage::Shared {
+            block: 1,
+            offset: 0,
+        };
+        e
+    }));
+    add(
+        "shared-not-last-block",
+        "a shared entry names a block that is not the last one before it",
+        &["index-mismatch", "overlap"],
+        &["index-mismatch", "overlap"],
+        f.build().bytes,
+    );
+    let mut f = Forge::new();
+    f.file("a", &text(100, 31), id::STORE, 4096);
+    f.last_entry().storage = Storage::Blocks { first: 0, count: 0 };
+    add(
+        "zero-block-count",
+        "a non-empty file owning zero blocks",
+        &["size-mismatch"],
+        &["size-mismatch"],
+        f.build().bytes,
+    );
+
+    // §3 paths
+    let path_vec = |p: &str| {
+        let mut f = Forge::new();
+        f.file("ok", b"x", id::STORE, 4096)
+            .file(p, b"pwned", id::STORE, 4096);
+        f.build().bytes
+    };
+    add(
+        "path-absolute",
+        "/etc/passwd",
+        &["path-escape"],
+        &["path-escape"],
+        path_vec("/etc/passwd"),
+    );
+    add(
+        "path-dotdot",
+        "../escape",
+        &["path-escape"],
+        &["path-escape"],
+        path_vec("../escape"),
+    );
+    add(
+        "path-dotdot-inner",
+        "a/../../escape",
+        &["path-escape"],
+        &["path-escape"],
+        path_vec("a/../../escape"),
+    );
+    add(
+        "path-empty",
+        "an empty path",
+        &["path-invalid"],
+        &["path-invalid"],
+        path_vec(""),
+    );
+    add(
+        "path-empty-component",
+        "a//b",
+        &["path-invalid"],
+        &["path-invalid"],
+        path_vec("a//b"),
+    );
+    add(
+        "path-dot-component",
+        "./a",
+        &["path-invalid"],
+        &["path-invalid"],
+        path_vec("./a"),
+    );
+    add(
+        "path-trailing-slash",
+        "a/",
+        &["path-invalid"],
+        &["path-invalid"],
+        path_vec("a/"),
+    );
+    add(
+        "path-nul",
+        "a NUL byte inside the path",
+        &["path-invalid"],
+        &["path-invalid"],
+        path_vec("a\0b"),
+    );
+    add(
+        "path-long-component",
+        "a 256-byte component",
+        &["path-invalid"],
+        &["path-invalid"],
+        path_vec(&"x".repeat(256)),
+    );
+    add(
+        "path-too-long",
+        "a path of 4097 bytes",
+        &["path-invalid"],
+        &["path-invalid"],
+        path_vec(&format!("{}x", "y/".repeat(2048))),
+    );
+    let mut x = {
+        let mut f = Forge::new();
+        f.file("abc", b"x", id::STORE, 4096);
+        f.build()
+    };
+    x.edit_entry_both(0, |r| r[37] = 0xff);
+    add(
+        "path-not-utf8",
+        "a path that is not UTF-8",
+        &["path-invalid"],
+        &["path-invalid"],
+        x.bytes,
+    );
+    let mut f = Forge::new();
+    f.dir("x").dir("x");
+    add(
+        "duplicate-dir",
+        "the same directory twice",
+        &["duplicate-path"],
+        &["duplicate-path"],
+        f.build().bytes,
+    );
+    let mut f = Forge::new();
+    f.file("f", b"1", id::STORE, 4096)
+        .file("f", b"2", id::STORE, 4096);
+    add(
+        "duplicate-file",
+        "the same file twice (a later one would overwrite)",
+        &["duplicate-path"],
+        &["duplicate-path"],
+        f.build().bytes,
+    );
+    let mut f = Forge::new();
+    f.file("f", b"1", id::STORE, 4096)
+        .file("f/child", b"2", id::STORE, 4096);
+    add(
+        "file-as-parent",
+        "a file used as a directory",
+        &["path-conflict"],
+        &["path-conflict"],
+        f.build().bytes,
+    );
+    let mut f = Forge::new();
+    f.file("p/child", b"1", id::STORE, 4096)
+        .file("p", b"2", id::STORE, 4096);
+    add(
+        "file-after-children",
+        "a file whose path an earlier entry used as a directory",
+        &["path-conflict"],
+        &["path-conflict"],
+        f.build().bytes,
+    );
+    let mut f = Forge::new();
+    f.symlink("link", "/tmp")
+        .file("link/escaped", b"pwned", id::STORE, 4096);
+    add(
+        "path-through-symlink",
+        "a file written through a symlink the archive made (valid archive, refused at extraction)",
+        OK,
+        &["path-symlink"],
+        f.build().bytes,
+    );
+    let mut f = Forge::new();
+    f.symlink("up", "..").dir("up/sub");
+    add(
+        "dir-through-symlink",
+        "a directory created through a symlink to ..",
+        OK,
+        &["path-symlink"],
+        f.build().bytes,
+    );
+    let mut f = Forge::new();
+    f.hardlink("h", "missing");
+    add(
+        "hardlink-missing-target",
+        "a hard link to no entry",
+        &["path-invalid"],
+        &["path-invalid"],
+        f.build().bytes,
+    );
+    let mut f = Forge::new();
+    f.dir("d").hardlink("h", "d");
+    add(
+        "hardlink-to-dir",
+        "a hard link to a directory",
+        &["path-invalid"],
+        &["path-invalid"],
+        f.build().bytes,
+    );
+    let mut f = Forge::new();
+    f.hardlink("h", "../../etc/passwd");
+    add(
+        "hardlink-escape",
+        "a hard link whose target leaves the archive",
+        &["path-escape"],
+        &["path-escape"],
+        f.build().bytes,
+    );
+    let mut f = Forge::new();
+    f.hardlink("h", "later")
+        .file("later", b"x", id::STORE, 4096);
+    add(
+        "hardlink-forward",
+        "a hard link to a file that comes later",
+        &["path-invalid"],
+        &["path-invalid"],
+        f.build().bytes,
+    );
+    let mut f = Forge::new();
+    f.symlink("s", "");
+    add(
+        "symlink-empty-target",
+        "a symlink with an empty target",
+        &["path-invalid"],
+        &["path-invalid"],
+        f.build().bytes,
+    );
+    v
+}

@@ -1,0 +1,82 @@
+//! The conformance corpus: yoz passes it through both readers, and the committed corpus is
+//! exactly what the generator produces from the current description (so it stays in step with
+//! the spec).
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for sub in ["valid", "invalid"] {
+        let mut names: Vec<_> = fs::read_dir(root.join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        names.sort();
+        for p in names {
+            out.push((
+                p.strip_prefix(root).unwrap().display().to_string(),
+                fs::read(&p).unwrap(),
+            ));
+        }
+    }
+    out.push((
+        "README.md".into(),
+        fs::read(root.join("README.md")).unwrap(),
+    ));
+    out
+}
+
+#[test]
+fn committed_corpus_matches_the_generator() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (v, i, _) = yoz::conformance::generate(tmp.path()).unwrap();
+    assert!(
+        i >= 60,
+        "the issue asks for at least 60 invalid vectors, have {i}"
+    );
+    assert!(v >= 10);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let want = files(tmp.path());
+    let have = files(&root);
+    let names = |v: &[(String, Vec<u8>)]| v.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&have),
+        names(&want),
+        "corpus file list is stale: run `cargo run --example gen-corpus -- corpus spec`"
+    );
+    for ((n, a), (_, b)) in have.iter().zip(&want) {
+        assert!(
+            a == b,
+            "{n} is stale: run `cargo run --example gen-corpus -- corpus spec`"
+        );
+    }
+}
+
+#[test]
+fn yoz_passes_its_own_corpus() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let out = common::run(&["conform", root.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(" passed, 0 failed"), "{text}");
+}
+
+#[test]
+fn conform_reports_a_broken_implementation() {
+    // An "implementation" that accepts everything must fail every invalid vector.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let out = common::run(&["conform", "--impl", "true", root.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().filter(|l| l.starts_with("FAIL")).count() >= 60 * 4,
+        "{text}"
+    );
+}
