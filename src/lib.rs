@@ -10,6 +10,7 @@ pub mod conformance;
 pub mod container;
 pub mod error;
 pub mod extract;
+pub mod fuzzing;
 pub mod pack;
 pub mod path;
 

@@ -316,13 +316,13 @@ fn walk_dir(
 }
 
 enum Job {
-    Entry(Entry),
+    Group(Vec<Entry>),
     Block(Vec<u8>),
     Zeros(u32),
 }
 
 enum Done {
-    Entry(Entry),
+    Group(crate::container::format::GroupInfo, Vec<u8>, Vec<Entry>),
     Block(BlockInfo, Vec<u8>),
 }
 
@@ -343,7 +343,10 @@ fn entry_for(p: &Planned, storage: Storage, size: u64) -> Entry {
 
 fn compress_job(job: Job, choice: Choice, level: i32) -> Result<Done> {
     match job {
-        Job::Entry(e) => Ok(Done::Entry(e)),
+        Job::Group(entries) => {
+            let (info, payload) = crate::container::writer::encode_group(&entries, level)?;
+            Ok(Done::Group(info, payload, entries))
+        }
         Job::Block(raw) => {
             let enc: Encoded = codec::encode_block(&raw, choice, level)?;
             let info = BlockInfo {
@@ -392,9 +395,33 @@ struct Producer<'a> {
     member_names: HashSet<String>,
     deferred_links: Vec<Entry>,
     links: HashMap<(u64, u64), String>,
+    /// Entries waiting to be written as one group, and their approximate encoded size.
+    group: Vec<Entry>,
+    group_len: usize,
 }
 
+/// A group is flushed once its entries take about this many bytes (before compression).
+const GROUP_TARGET: usize = 1 << 20;
+
 impl Producer<'_> {
+    fn push(&mut self, e: Entry) -> Result<()> {
+        self.group_len += crate::container::format::ENTRY_MIN_LEN + e.path.len() + e.target.len();
+        self.group.push(e);
+        if self.group_len >= GROUP_TARGET {
+            self.flush_group()?;
+        }
+        Ok(())
+    }
+
+    fn flush_group(&mut self) -> Result<()> {
+        if self.group.is_empty() {
+            return Ok(());
+        }
+        self.group_len = 0;
+        let g = std::mem::take(&mut self.group);
+        (self.send)(Job::Group(g))
+    }
+
     fn flush_solid(&mut self) -> Result<()> {
         if self.members.is_empty() {
             return Ok(());
@@ -402,24 +429,25 @@ impl Producer<'_> {
         let block = self.next_block;
         self.next_block += 1;
         let data = std::mem::replace(&mut self.solid, Vec::with_capacity(self.block_size));
+        // The members' group must be the first group after their block (§4.2): pending
+        // entries ride along, and the group is closed right away.
         (self.send)(Job::Block(data))?;
         for mut e in std::mem::take(&mut self.members) {
             if let Storage::Shared { offset, .. } = e.storage {
                 e.storage = Storage::Shared { block, offset };
             }
-            (self.send)(Job::Entry(e))?;
+            self.group_len += crate::container::format::ENTRY_MIN_LEN + e.path.len();
+            self.group.push(e);
         }
-        for e in std::mem::take(&mut self.deferred_links) {
-            (self.send)(Job::Entry(e))?;
-        }
+        self.group.append(&mut self.deferred_links);
         self.member_names.clear();
-        Ok(())
+        self.flush_group()
     }
 
     fn put(&mut self, p: &Planned) -> Result<u64> {
         match p.kind {
             Kind::Dir | Kind::Symlink => {
-                (self.send)(Job::Entry(entry_for(p, Storage::None, 0)))?;
+                self.push(entry_for(p, Storage::None, 0))?;
                 Ok(0)
             }
             Kind::Hardlink => unreachable!("the walk never plans hard links"),
@@ -433,7 +461,7 @@ impl Producer<'_> {
                         if self.member_names.contains(target) {
                             self.deferred_links.push(e);
                         } else {
-                            (self.send)(Job::Entry(e))?;
+                            self.push(e)?;
                         }
                         return Ok(0);
                     }
@@ -447,7 +475,7 @@ impl Producer<'_> {
     fn file(&mut self, p: &Planned) -> Result<u64> {
         let size = p.meta.len();
         if size == 0 {
-            (self.send)(Job::Entry(entry_for(p, Storage::None, 0)))?;
+            self.push(entry_for(p, Storage::None, 0))?;
             return Ok(0);
         }
         let mut f = File::open(&p.src).ctx(|| format!("opening {}", p.src.display()))?;
@@ -482,14 +510,16 @@ impl Producer<'_> {
         let count = size.div_ceil(bs);
         let first = self.next_block;
         self.next_block += count as u32;
-        (self.send)(Job::Entry(entry_for(
+        // An entry with blocks closes its group; its blocks follow the group (§4.2).
+        self.group.push(entry_for(
             p,
             Storage::Blocks {
                 first,
                 count: count as u32,
             },
             size,
-        )))?;
+        ));
+        self.flush_group()?;
         let fd = f.as_raw_fd();
         let mut off = 0u64;
         while off < size {
@@ -625,7 +655,7 @@ fn pack_plan<W: Write + Send>(
                     let res = r.and_then(|d| {
                         let w = w.as_mut().expect("writer present until error");
                         match d {
-                            Done::Entry(e) => w.entry(e),
+                            Done::Group(info, payload, entries) => w.group(info, &payload, entries),
                             Done::Block(info, payload) => {
                                 bar_w.inc(info.raw_len as u64);
                                 w.block(info, &payload).map(|_| ())
@@ -646,12 +676,14 @@ fn pack_plan<W: Write + Send>(
         let mut seq = 0u64;
         let (owner, mtime) = (opts.owner, opts.mtime);
         let mut send = |mut job: Job| -> Result<()> {
-            if let Job::Entry(e) = &mut job {
-                if let Some((u, g)) = owner {
-                    (e.uid, e.gid) = (u, g);
-                }
-                if let Some(t) = mtime {
-                    (e.mtime, e.mtime_nsec) = (t, 0);
+            if let Job::Group(entries) = &mut job {
+                for e in entries {
+                    if let Some((u, g)) = owner {
+                        (e.uid, e.gid) = (u, g);
+                    }
+                    if let Some(t) = mtime {
+                        (e.mtime, e.mtime_nsec) = (t, 0);
+                    }
                 }
             }
             if tok_rx.recv().is_err() || failed.load(Ordering::Relaxed) {
@@ -672,6 +704,8 @@ fn pack_plan<W: Write + Send>(
             member_names: HashSet::new(),
             deferred_links: Vec::new(),
             links: HashMap::new(),
+            group: Vec::new(),
+            group_len: 0,
         };
         let produce_res = (|| -> Result<(u64, u64)> {
             let mut bytes = 0;
@@ -679,6 +713,7 @@ fn pack_plan<W: Write + Send>(
                 bytes += prod.put(p).map_err(|e| e.in_entry(&p.name))?;
             }
             prod.flush_solid()?;
+            prod.flush_group()?;
             Ok((bytes, prod.next_block as u64))
         })();
         if produce_res.is_err() {
@@ -692,8 +727,8 @@ fn pack_plan<W: Write + Send>(
     // A writer error is the root cause when both failed (the producer then sees "cancelled").
     let w = writer_res?;
     let (bytes, blocks) = produce_res?;
-    stats.entries = w.entries();
-    let (out, _index) = w.finish()?;
+    stats.entries = w.entry_count();
+    let (out, _index) = w.finish(level)?;
     stats.input_bytes = bytes;
     stats.blocks = blocks;
     Ok((out, stats))

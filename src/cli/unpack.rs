@@ -65,17 +65,22 @@ pub fn unpack_archive(
 ) -> Result<ExtractStats> {
     let mut x = Extractor::new(dir, opts)?;
     let bar = progress(ar.entries().iter().map(|e| e.size).sum());
+    let mut checked_group = None;
     for i in 0..ar.entries().len() {
         let e = &ar.entries()[i];
         if !x.selects(&e.path) {
             continue;
         }
-        // The index is authoritative, but a local record that disagrees means the archive is
-        // damaged: refuse it as `verify` and the streaming reader would.
-        let res = ar
-            .check_local_record(i)
-            .map_err(|err| err.in_entry(&e.path))
-            .and_then(|_| ar.send_entry(i, &mut x as &mut dyn Sink));
+        // The index is authoritative, but an entry group that disagrees with it means the
+        // archive is damaged: refuse it as `verify` and the streaming reader would.
+        let g = ar.group_of(i);
+        let res = if checked_group != Some(g) {
+            checked_group = Some(g);
+            ar.check_group(g).map_err(|err| err.in_entry(&e.path))
+        } else {
+            Ok(())
+        }
+        .and_then(|_| ar.send_entry(i, &mut x as &mut dyn Sink));
         if let Err(err) = res {
             x.abort();
             return Err(err);

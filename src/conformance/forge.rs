@@ -11,6 +11,8 @@ pub enum Rec {
     Block(BlockInfo, Vec<u8>),
     /// Bytes written as they are and not listed in the index.
     Raw(Vec<u8>),
+    /// Closes the current entry group (consecutive entries otherwise share one).
+    EndGroup,
 }
 
 /// A forged archive under construction.
@@ -26,6 +28,9 @@ pub struct Built {
     pub index: Index,
     pub index_offset: usize,
 }
+
+/// Changes the serialized bytes of entry `n` (group payload and index copy alike).
+pub type EntryHook<'a> = &'a dyn Fn(usize, &mut Vec<u8>);
 
 /// Entry metadata used by every forged entry (fixed, so vectors are reproducible).
 pub fn meta(path: &str, kind: Kind) -> Entry {
@@ -151,37 +156,107 @@ impl Forge {
             .expect("an entry was added")
     }
 
-    /// Serializes header, records, end tag, index and footer.
+    /// Serializes header, records, end tag, index and footer. Groups and the index are
+    /// stored (codec 0) so that vectors can point at their bytes.
     pub fn build(&self) -> Built {
-        self.build_with(|_| {})
+        self.build_full(|_| {}, &|_, _| {})
     }
 
     /// Like `build`, letting the caller change the index (a lying index) before it is written.
     pub fn build_with(&self, tweak: impl FnOnce(&mut Index)) -> Built {
+        self.build_full(tweak, &|_, _| {})
+    }
+
+    /// Like `build`, with the bytes of each entry passed through `hook` (in its group and in
+    /// the index), CRCs computed afterwards: a consistent archive carrying odd entry bytes.
+    pub fn build_hooked(&self, hook: EntryHook) -> Built {
+        self.build_full(|_| {}, hook)
+    }
+
+    fn build_full(&self, tweak: impl FnOnce(&mut Index), hook: EntryHook) -> Built {
         let mut b = Header::current().to_bytes().to_vec();
         let mut index = Index::default();
+        let mut pending: Vec<Entry> = Vec::new();
+        let mut raws: Vec<Vec<u8>> = Vec::new();
+        let flush = |b: &mut Vec<u8>,
+                     index: &mut Index,
+                     pending: &mut Vec<Entry>,
+                     raws: &mut Vec<Vec<u8>>| {
+            if pending.is_empty() {
+                return;
+            }
+            let mut raw = Vec::new();
+            for e in pending.iter() {
+                let mut eb = e.to_bytes();
+                hook(raws.len(), &mut eb);
+                raw.extend_from_slice(&eb);
+                raws.push(eb);
+            }
+            let info = GroupInfo {
+                offset: b.len() as u64,
+                codec: codec::id::STORE,
+                flags: 0,
+                count: pending.len() as u32,
+                raw_len: raw.len() as u32,
+                comp_len: raw.len() as u32,
+                crc32: crc32fast::hash(&raw),
+            };
+            b.extend_from_slice(&info.header_bytes());
+            b.extend_from_slice(&raw);
+            index.groups.push(info);
+            index.entries.append(pending);
+            // Keep `raws` aligned with entries for the index body.
+            debug_assert_eq!(raws.len(), index.entries.len());
+        };
         for r in &self.recs {
             match r {
-                Rec::Entry(e) => {
-                    index.entry_offsets.push(b.len() as u64);
-                    b.push(tag::ENTRY);
-                    b.extend_from_slice(&e.to_bytes());
-                    index.entries.push(e.clone());
-                }
+                Rec::Entry(e) => pending.push(e.clone()),
+                Rec::EndGroup => flush(&mut b, &mut index, &mut pending, &mut raws),
                 Rec::Block(info, payload) => {
+                    flush(&mut b, &mut index, &mut pending, &mut raws);
                     let mut info = *info;
                     info.offset = b.len() as u64;
                     b.extend_from_slice(&info.header_bytes());
                     b.extend_from_slice(payload);
                     index.blocks.push(info);
                 }
-                Rec::Raw(bytes) => b.extend_from_slice(bytes),
+                Rec::Raw(bytes) => {
+                    flush(&mut b, &mut index, &mut pending, &mut raws);
+                    b.extend_from_slice(bytes);
+                }
             }
         }
+        flush(&mut b, &mut index, &mut pending, &mut raws);
         b.push(tag::END);
+        let before = index.entries.clone();
         tweak(&mut index);
+        // A tweak that changed the entries re-serializes them (without the hook).
+        if index.entries != before {
+            raws = index.entries.iter().map(|e| e.to_bytes()).collect();
+        }
         let index_offset = b.len();
-        let idx = index.to_bytes();
+        let mut body = Vec::new();
+        for c in [
+            index.entries.len(),
+            index.blocks.len(),
+            0,
+            index.groups.len(),
+        ] {
+            body.extend_from_slice(&(c as u32).to_le_bytes());
+        }
+        for blk in &index.blocks {
+            body.extend_from_slice(&blk.row_bytes());
+        }
+        for g in &index.groups {
+            body.extend_from_slice(&g.row_bytes());
+        }
+        for r in &raws {
+            body.extend_from_slice(r);
+        }
+        let mut idx = INDEX_MAGIC.to_vec();
+        idx.extend_from_slice(&[codec::id::STORE, 0, 0, 0]);
+        idx.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        idx.extend_from_slice(&body);
         let footer = Footer {
             index_offset: index_offset as u64,
             index_len: idx.len() as u64,
@@ -211,32 +286,44 @@ impl Built {
         self.index.blocks[n].offset as usize
     }
 
-    /// Offset of the `n`th entry's record.
-    pub fn entry_at(&self, n: usize) -> usize {
-        self.index.entry_offsets[n] as usize
-    }
-
-    /// Applies `f` to the bytes of entry `n`'s local record and its index copy (after the tag),
-    /// then recomputes both record CRCs and the index CRC: a consistent, lying archive.
+    /// Applies `f` (which must keep the length) to entry `n`'s bytes in its stored group and in
+    /// the stored index, then recomputes the group CRC (header and row) and the index CRC.
     pub fn edit_entry_both(&mut self, n: usize, f: impl Fn(&mut [u8])) {
-        let local = self.entry_at(n) + 1;
-        let len = self.index.entries[n].to_bytes().len();
-        let mut in_index = None;
-        // Find the index copy: the same bytes after the index's 8-byte offset field.
-        let copy = self.bytes[local..local + len].to_vec();
-        if let Some(p) = find(&self.bytes[self.index_offset..], &copy) {
-            in_index = Some(self.index_offset + p);
+        let groups = self.index.entry_groups();
+        let g = groups[n] as usize;
+        let first = groups.partition_point(|&x| (x as usize) < g);
+        let lens: Vec<usize> = self
+            .index
+            .entries
+            .iter()
+            .map(|e| e.to_bytes().len())
+            .collect();
+        let ginfo = self.index.groups[g];
+        let local = ginfo.offset as usize + GROUP_HEADER_LEN + lens[first..n].iter().sum::<usize>();
+        let idx = self.index_offset;
+        let rows = INDEX_ENVELOPE_LEN
+            + INDEX_FIXED_LEN
+            + self.index.blocks.len() * BLOCK_ROW_LEN
+            + self.index.groups.len() * GROUP_ROW_LEN;
+        let in_index = idx + rows + lens[..n].iter().sum::<usize>();
+        for at in [local, in_index] {
+            f(&mut self.bytes[at..at + lens[n]]);
         }
-        for start in [Some(local), in_index].into_iter().flatten() {
-            let rec = &mut self.bytes[start..start + len];
-            f(rec);
-            let crc = crc32fast::hash(&rec[..len - 4]);
-            rec[len - 4..].copy_from_slice(&crc.to_le_bytes());
-        }
+        let gstart = ginfo.offset as usize + GROUP_HEADER_LEN;
+        let crc = crc32fast::hash(&self.bytes[gstart..gstart + ginfo.raw_len as usize]);
+        let h = ginfo.offset as usize;
+        self.bytes[h + 15..h + 19].copy_from_slice(&crc.to_le_bytes());
+        let row = idx
+            + INDEX_ENVELOPE_LEN
+            + INDEX_FIXED_LEN
+            + self.index.blocks.len() * BLOCK_ROW_LEN
+            + g * GROUP_ROW_LEN;
+        self.bytes[row + 22..row + 26].copy_from_slice(&crc.to_le_bytes());
         self.fix_crc();
     }
-}
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    /// Offset of the `n`th entry group's record.
+    pub fn group_at(&self, n: usize) -> usize {
+        self.index.groups[n].offset as usize
+    }
 }

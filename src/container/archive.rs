@@ -83,6 +83,7 @@ pub struct Archive {
     footer: Footer,
     index: Index,
     by_path: HashMap<String, usize>,
+    entry_group: Vec<u32>,
 }
 
 impl Archive {
@@ -144,9 +145,10 @@ impl Archive {
                 computed,
             });
         }
-        let index = Index::parse(&idx_bytes, limits.max_entries)?;
+        let index = Index::parse(&idx_bytes, &limits)?;
         drop(idx_bytes);
         validate(&index, footer.index_offset, len, limits)?;
+        let entry_group = index.entry_groups();
         let by_path = index
             .entries
             .iter()
@@ -160,6 +162,7 @@ impl Archive {
             footer,
             index,
             by_path,
+            entry_group,
         })
     }
 
@@ -255,15 +258,29 @@ impl Archive {
         Ok(data)
     }
 
-    /// Reads the local record of entry `i` and checks it equals the index copy.
-    pub fn check_local_record(&self, i: usize) -> Result<()> {
-        let e = &self.index.entries[i];
-        let want = e.to_bytes();
-        let off = self.index.entry_offsets[i];
-        let got = self.src.get(off, want.len() + 1)?;
-        if got[0] != tag::ENTRY || got[1..] != want[..] {
+    /// The group ordinal entry `i` travels in.
+    pub fn group_of(&self, i: usize) -> u32 {
+        self.entry_group[i]
+    }
+
+    /// Reads entry group `g` and checks that it carries exactly the entries the index lists.
+    pub fn check_group(&self, g: u32) -> Result<()> {
+        let info = self.index.groups[g as usize];
+        let hdr = self.src.get(info.offset, GROUP_HEADER_LEN)?;
+        if GroupInfo::parse_header(&hdr, info.offset)? != info {
             return Err(Error::IndexMismatch {
-                what: format!("local record of {:?} differs from the index", e.path),
+                what: format!("entry group {g}'s header differs from its index row"),
+            });
+        }
+        let payload = self.src.get(
+            info.offset + GROUP_HEADER_LEN as u64,
+            info.comp_len as usize,
+        )?;
+        let local = info.entries(&info.decode(&payload)?)?;
+        let first = self.entry_group.partition_point(|&x| x < g);
+        if local[..] != self.index.entries[first..first + info.count as usize] {
+            return Err(Error::IndexMismatch {
+                what: format!("entry group {g} differs from the index"),
             });
         }
         Ok(())
@@ -416,7 +433,7 @@ fn validate(index: &Index, index_offset: u64, file_len: u64, limits: Limits) -> 
 
 fn check_tiling(index: &Index, end_tag: u64, file_len: u64) -> Result<()> {
     let mut extents: Vec<(u64, u64, String)> =
-        Vec::with_capacity(index.entries.len() + index.blocks.len());
+        Vec::with_capacity(index.groups.len() + index.blocks.len());
     for (n, b) in index.blocks.iter().enumerate() {
         extents.push((
             b.offset,
@@ -424,9 +441,12 @@ fn check_tiling(index: &Index, end_tag: u64, file_len: u64) -> Result<()> {
             format!("block {n}"),
         ));
     }
-    for (e, &off) in index.entries.iter().zip(&index.entry_offsets) {
-        let end = off.saturating_add(1 + e.to_bytes().len() as u64);
-        extents.push((off, end, format!("entry {:?}", e.path)));
+    for (n, g) in index.groups.iter().enumerate() {
+        extents.push((
+            g.offset,
+            g.offset.saturating_add(g.record_len()),
+            format!("entry group {n}"),
+        ));
     }
     extents.sort_by_key(|x| x.0);
     let mut cur = HEADER_LEN as u64;
@@ -453,10 +473,11 @@ fn check_tiling(index: &Index, end_tag: u64, file_len: u64) -> Result<()> {
             what: format!("bytes {cur}..{end_tag} belong to no record"),
         });
     }
-    // Tables list records in stream order (§6.1, §6.3).
+    // Tables list records in stream order (§6.2, §6.4).
     let increasing = |v: &[u64]| v.windows(2).all(|w| w[0] < w[1]);
     let block_offsets: Vec<u64> = index.blocks.iter().map(|b| b.offset).collect();
-    if !increasing(&block_offsets) || !increasing(&index.entry_offsets) {
+    let group_offsets: Vec<u64> = index.groups.iter().map(|g| g.offset).collect();
+    if !increasing(&block_offsets) || !increasing(&group_offsets) {
         return Err(Error::IndexMismatch {
             what: "the index does not list records in stream order".into(),
         });
@@ -467,17 +488,23 @@ fn check_tiling(index: &Index, end_tag: u64, file_len: u64) -> Result<()> {
 fn check_entries(index: &Index, limits: Limits) -> Result<()> {
     let mut checker = EntryChecker::new(limits);
     let nb = index.blocks.len();
-    // 0 = unowned, 1 = owned by a chunked entry, 2 = shared with members
+    // 0 = unowned, 1 = owned by a storage-1 entry, 2 = shared with members
     let mut owner = vec![0u8; nb];
     let mut shared_end: HashMap<u32, u64> = HashMap::new();
+    let groups = index.entry_groups();
     for (i, e) in index.entries.iter().enumerate() {
         checker.add(e)?;
-        let off = index.entry_offsets[i];
-        let rec_end = off.saturating_add(1 + e.to_bytes().len() as u64);
+        let g = &index.groups[groups[i] as usize];
+        let last_in_group = groups.get(i + 1) != Some(&groups[i]);
         let ctx = |err: Error| err.in_entry(&e.path);
         match e.storage {
             Storage::None => {}
             Storage::Blocks { first, count } => {
+                if !last_in_group {
+                    return Err(ctx(Error::IndexMismatch {
+                        what: "an entry with blocks is not the last of its group".into(),
+                    }));
+                }
                 let last = first as u64 + count as u64;
                 if last > nb as u64 {
                     return Err(ctx(Error::OutOfRange {
@@ -485,7 +512,7 @@ fn check_entries(index: &Index, limits: Limits) -> Result<()> {
                     }));
                 }
                 let mut total = 0u64;
-                let mut expect = rec_end;
+                let mut expect = g.offset.saturating_add(g.record_len());
                 for b in first..first + count {
                     let info = &index.blocks[b as usize];
                     if owner[b as usize] != 0 {
@@ -496,7 +523,7 @@ fn check_entries(index: &Index, limits: Limits) -> Result<()> {
                     owner[b as usize] = 1;
                     if info.offset != expect {
                         return Err(ctx(Error::IndexMismatch {
-                            what: format!("block {b} does not follow its entry's record"),
+                            what: format!("block {b} does not follow its entry's group"),
                         }));
                     }
                     expect = info.offset.saturating_add(info.record_len());
@@ -528,10 +555,12 @@ fn check_entries(index: &Index, limits: Limits) -> Result<()> {
                 let next_after = index
                     .blocks
                     .get(block as usize + 1)
-                    .is_none_or(|n| n.offset > off);
-                if info.offset >= off || !next_after {
+                    .is_none_or(|n| n.offset > g.offset);
+                if info.offset >= g.offset || !next_after {
                     return Err(ctx(Error::IndexMismatch {
-                        what: format!("shared block {block} is not the block before the entry"),
+                        what: format!(
+                            "shared block {block} is not the block before the entry's group"
+                        ),
                     }));
                 }
                 let end = offset as u64 + e.size;

@@ -28,10 +28,18 @@ pub const BLOCK_HEADER_LEN: usize = 21;
 pub const BLOCK_ROW_LEN: usize = 28;
 /// §6.2 resource table row length.
 pub const RESOURCE_ROW_LEN: usize = 24;
-/// §6 fixed part of the index before the tables.
+/// §6 on-disk index envelope: magic, codec, reserved, raw length.
+pub const INDEX_ENVELOPE_LEN: usize = 12;
+/// §6.1 fixed part of the decoded index before the tables.
 pub const INDEX_FIXED_LEN: usize = 16;
-/// §4.2 smallest possible entry record (without tag), used to bound declared entry counts.
-pub const ENTRY_MIN_LEN: usize = 51;
+/// §4.2 smallest possible entry (empty path and target), used to bound declared counts.
+pub const ENTRY_MIN_LEN: usize = 47;
+/// §4.2 entry group record header length, tag included.
+pub const GROUP_HEADER_LEN: usize = 19;
+/// §6.4 group table row length.
+pub const GROUP_ROW_LEN: usize = 26;
+/// Largest decoded entry group (§4.2); writers start a new group well before.
+pub const GROUP_RAW_MAX: usize = 16 << 20;
 
 /// Smallest and largest block size a writer may use (§4.1); readers refuse blocks whose
 /// original length exceeds the maximum.
@@ -48,7 +56,7 @@ pub const NAME_MAX: usize = 255;
 
 /// Record tags (§4).
 pub mod tag {
-    /// An entry record (§4.2).
+    /// An entry group record (§4.2).
     pub const ENTRY: u8 = b'E';
     /// A block record (§4.1).
     pub const BLOCK: u8 = b'B';
@@ -368,9 +376,16 @@ pub struct Entry {
 pub const ENTRY_FLAGS_KNOWN: u8 = 0;
 
 impl Entry {
-    /// Serializes the record without its tag, CRC last.
+    /// Serializes the entry (§4.2.1).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(ENTRY_MIN_LEN + self.path.len() + self.target.len());
+        self.write_to(&mut b);
+        b
+    }
+
+    /// Appends the entry's bytes (§4.2.1) to `b`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let b = out;
         b.push(self.kind.code());
         b.push(0); // flags
         let mut n = [0u8; 8];
@@ -402,15 +417,10 @@ impl Entry {
         b.extend_from_slice(&n[..4]);
         LE::write_u32(&mut n[..4], y);
         b.extend_from_slice(&n[..4]);
-        let crc = crc32fast::hash(&b);
-        LE::write_u32(&mut n[..4], crc);
-        b.extend_from_slice(&n[..4]);
-        b
     }
 
-    /// Parses a record (without tag) from the start of `b`; returns it and its length.
-    /// `offset` is only used in error messages.
-    pub fn parse(b: &[u8], offset: u64) -> Result<(Self, usize)> {
+    /// Parses one entry from the start of `b`; returns it and its length.
+    pub fn parse(b: &[u8]) -> Result<(Self, usize)> {
         let need = |n: usize| {
             if b.len() < n {
                 Err(Error::truncated("entry record"))
@@ -423,11 +433,7 @@ impl Entry {
         need(36 + path_len + 2)?;
         let target_len = LE::read_u16(&b[36 + path_len..38 + path_len]) as usize;
         let end = 38 + path_len + target_len + 9;
-        need(end + 4)?;
-        let crc = LE::read_u32(&b[end..end + 4]);
-        if crc32fast::hash(&b[..end]) != crc {
-            return Err(Error::RecordCrc { offset });
-        }
+        need(end)?;
         let kind = Kind::from_code(b[0])?;
         if b[1] & !ENTRY_FLAGS_KNOWN != 0 {
             return Err(Error::UnknownFlag {
@@ -490,7 +496,7 @@ impl Entry {
             storage,
         };
         e.check_shape()?;
-        Ok((e, end + 4))
+        Ok((e, end))
     }
 
     /// Rules of §4.2 that concern one entry alone.
@@ -610,52 +616,271 @@ impl Footer {
     }
 }
 
-/// §6 the parsed index.
+/// §4.2 entry group record header (everything but the payload), also a group table row
+/// (§6.4) together with `offset`. Entries travel in groups so their metadata compresses
+/// together (paths share prefixes), as tar headers do inside a tar.zst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupInfo {
+    /// Offset of the group record's tag byte (index only).
+    pub offset: u64,
+    /// 0 store or 1 zstd (§5).
+    pub codec: u8,
+    pub flags: u8,
+    /// Number of entries in the group, at least 1.
+    pub count: u32,
+    pub raw_len: u32,
+    pub comp_len: u32,
+    /// CRC-32 of the decoded entry bytes.
+    pub crc32: u32,
+}
+
+impl GroupInfo {
+    /// Serializes the record header, tag included.
+    pub fn header_bytes(&self) -> [u8; GROUP_HEADER_LEN] {
+        let mut b = [0u8; GROUP_HEADER_LEN];
+        b[0] = tag::ENTRY;
+        b[1] = self.codec;
+        b[2] = self.flags;
+        LE::write_u32(&mut b[3..7], self.count);
+        LE::write_u32(&mut b[7..11], self.raw_len);
+        LE::write_u32(&mut b[11..15], self.comp_len);
+        LE::write_u32(&mut b[15..19], self.crc32);
+        b
+    }
+
+    /// Parses a record header (tag included) found at `offset`.
+    pub fn parse_header(b: &[u8], offset: u64) -> Result<Self> {
+        if b.len() < GROUP_HEADER_LEN {
+            return Err(Error::truncated("entry group header"));
+        }
+        if b[0] != tag::ENTRY {
+            return Err(Error::IndexMismatch {
+                what: format!("no entry group record at offset {offset}"),
+            });
+        }
+        let g = GroupInfo {
+            offset,
+            codec: b[1],
+            flags: b[2],
+            count: LE::read_u32(&b[3..7]),
+            raw_len: LE::read_u32(&b[7..11]),
+            comp_len: LE::read_u32(&b[11..15]),
+            crc32: LE::read_u32(&b[15..19]),
+        };
+        g.check()?;
+        Ok(g)
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.flags != 0 {
+            return Err(Error::UnknownFlag {
+                what: "entry group",
+                bits: self.flags as u64,
+            });
+        }
+        if !matches!(self.codec, crate::codec::id::STORE | crate::codec::id::ZSTD) {
+            return Err(Error::UnknownCodec { id: self.codec });
+        }
+        if self.raw_len as usize > GROUP_RAW_MAX {
+            return Err(Error::Limit {
+                what: "entry group length",
+                got: self.raw_len as u64,
+                max: GROUP_RAW_MAX as u64,
+            });
+        }
+        if self.count == 0 || (self.count as u64) * ENTRY_MIN_LEN as u64 > self.raw_len as u64 {
+            return Err(Error::SizeMismatch {
+                what: format!(
+                    "{} entries cannot fit in {} bytes",
+                    self.count, self.raw_len
+                ),
+            });
+        }
+        let max_comp = self.raw_len as u64 + self.raw_len as u64 / 8 + 1024;
+        if self.comp_len as u64 > max_comp {
+            return Err(Error::Limit {
+                what: "entry group payload length",
+                got: self.comp_len as u64,
+                max: max_comp,
+            });
+        }
+        Ok(())
+    }
+
+    /// Serializes a group table row.
+    pub fn row_bytes(&self) -> [u8; GROUP_ROW_LEN] {
+        let mut b = [0u8; GROUP_ROW_LEN];
+        LE::write_u64(&mut b[0..8], self.offset);
+        b[8..26].copy_from_slice(&self.header_bytes()[1..]);
+        b
+    }
+
+    /// Parses a group table row.
+    pub fn parse_row(b: &[u8]) -> Result<Self> {
+        let mut hdr = [0u8; GROUP_HEADER_LEN];
+        hdr[0] = tag::ENTRY;
+        hdr[1..].copy_from_slice(&b[8..26]);
+        Self::parse_header(&hdr, LE::read_u64(&b[0..8]))
+    }
+
+    /// Total bytes of the group record.
+    pub fn record_len(&self) -> u64 {
+        GROUP_HEADER_LEN as u64 + self.comp_len as u64
+    }
+
+    /// Decodes the payload and checks the CRC (`record-crc`).
+    pub fn decode(&self, payload: &[u8]) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        crate::codec::by_id(self.codec)?.decompress(payload, self.raw_len as usize, 0, &mut out)?;
+        if crc32fast::hash(&out) != self.crc32 {
+            return Err(Error::RecordCrc {
+                offset: self.offset,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Parses the decoded bytes into exactly `count` entries.
+    pub fn entries(&self, raw: &[u8]) -> Result<Vec<Entry>> {
+        let mut out = Vec::with_capacity(self.count as usize);
+        let mut pos = 0;
+        for _ in 0..self.count {
+            let (e, n) = Entry::parse(&raw[pos..])?;
+            out.push(e);
+            pos += n;
+        }
+        if pos != raw.len() {
+            return Err(Error::SizeMismatch {
+                what: format!("{} bytes after the last entry of a group", raw.len() - pos),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Encodes entries as a group payload (uncompressed) and its header fields but the codec.
+pub fn group_bytes(entries: &[Entry]) -> Vec<u8> {
+    let mut b = Vec::new();
+    for e in entries {
+        e.write_to(&mut b);
+    }
+    b
+}
+
+/// §6 the decoded index.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Index {
     pub blocks: Vec<BlockInfo>,
     pub resources: Vec<ResourceInfo>,
+    pub groups: Vec<GroupInfo>,
+    /// All entries in stream order; group `g` holds the next `groups[g].count` of them.
     pub entries: Vec<Entry>,
-    /// Offset of each entry's local record (its tag byte), parallel to `entries`.
-    pub entry_offsets: Vec<u64>,
 }
 
 impl Index {
-    pub fn to_bytes(&self) -> Vec<u8> {
+    /// Group ordinal of every entry, parallel to `entries`.
+    pub fn entry_groups(&self) -> Vec<u32> {
+        let mut v = Vec::with_capacity(self.entries.len());
+        for (g, info) in self.groups.iter().enumerate() {
+            v.extend(std::iter::repeat_n(g as u32, info.count as usize));
+        }
+        v
+    }
+
+    /// The decoded index body (§6.1).
+    pub fn body(&self) -> Vec<u8> {
         let mut b = Vec::new();
-        b.extend_from_slice(&INDEX_MAGIC);
-        let mut n = [0u8; 8];
+        let mut n = [0u8; 4];
         for c in [
             self.entries.len() as u32,
             self.blocks.len() as u32,
             self.resources.len() as u32,
+            self.groups.len() as u32,
         ] {
-            LE::write_u32(&mut n[..4], c);
-            b.extend_from_slice(&n[..4]);
+            LE::write_u32(&mut n, c);
+            b.extend_from_slice(&n);
         }
         for blk in &self.blocks {
             b.extend_from_slice(&blk.row_bytes());
         }
         debug_assert!(self.resources.is_empty());
-        for (e, off) in self.entries.iter().zip(&self.entry_offsets) {
-            LE::write_u64(&mut n, *off);
-            b.extend_from_slice(&n);
-            b.extend_from_slice(&e.to_bytes());
+        for g in &self.groups {
+            b.extend_from_slice(&g.row_bytes());
+        }
+        for e in &self.entries {
+            e.write_to(&mut b);
         }
         b
     }
 
-    /// Parses an index, bounding every count by the bytes actually present before allocating.
-    pub fn parse(b: &[u8], max_entries: u64) -> Result<Self> {
-        if b.len() < INDEX_FIXED_LEN {
+    /// The on-disk index (§6): envelope and body, compressed with zstd at `level` or stored
+    /// when `level` is `None`.
+    pub fn to_bytes(&self, level: Option<i32>) -> Vec<u8> {
+        let body = self.body();
+        let mut b = Vec::with_capacity(INDEX_ENVELOPE_LEN + body.len() / 4);
+        b.extend_from_slice(&INDEX_MAGIC);
+        let mut payload = Vec::new();
+        let codec = match level {
+            Some(l)
+                if crate::codec::by_id(crate::codec::id::ZSTD)
+                    .and_then(|c| c.compress(&body, l, &mut payload))
+                    .is_ok()
+                    && payload.len() < body.len() =>
+            {
+                crate::codec::id::ZSTD
+            }
+            _ => {
+                payload = body.clone();
+                crate::codec::id::STORE
+            }
+        };
+        b.extend_from_slice(&[codec, 0, 0, 0]);
+        b.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        b.extend_from_slice(&payload);
+        b
+    }
+
+    /// Decodes an on-disk index, bounding every count by the bytes present before allocating.
+    pub fn parse(b: &[u8], limits: &crate::container::Limits) -> Result<Self> {
+        if b.len() < INDEX_ENVELOPE_LEN {
             return Err(Error::truncated("index"));
         }
         if b[..4] != INDEX_MAGIC {
             return Err(Error::BadMagic { offset: 0 });
         }
-        let ne = LE::read_u32(&b[4..8]) as u64;
-        let nb = LE::read_u32(&b[8..12]) as u64;
-        let nr = LE::read_u32(&b[12..16]) as u64;
+        if b[5..8] != [0, 0, 0] {
+            return Err(Error::Reserved {
+                what: "index envelope",
+            });
+        }
+        let raw_len = LE::read_u32(&b[8..12]) as u64;
+        if raw_len > limits.max_index {
+            return Err(Error::Limit {
+                what: "index size",
+                got: raw_len,
+                max: limits.max_index,
+            });
+        }
+        let payload = &b[INDEX_ENVELOPE_LEN..];
+        let body = match b[4] {
+            crate::codec::id::STORE | crate::codec::id::ZSTD => {
+                let mut out = Vec::new();
+                crate::codec::by_id(b[4])?.decompress(payload, raw_len as usize, 0, &mut out)?;
+                out
+            }
+            id => return Err(Error::UnknownCodec { id }),
+        };
+        Self::parse_body(&body, limits.max_entries)
+    }
+
+    fn parse_body(b: &[u8], max_entries: u64) -> Result<Self> {
+        if b.len() < INDEX_FIXED_LEN {
+            return Err(Error::truncated("index"));
+        }
+        let ne = LE::read_u32(&b[0..4]) as u64;
+        let nb = LE::read_u32(&b[4..8]) as u64;
+        let nr = LE::read_u32(&b[8..12]) as u64;
+        let ng = LE::read_u32(&b[12..16]) as u64;
         if ne > max_entries {
             return Err(Error::Limit {
                 what: "entry count",
@@ -666,7 +891,8 @@ impl Index {
         let need = INDEX_FIXED_LEN as u64
             + nb * BLOCK_ROW_LEN as u64
             + nr * RESOURCE_ROW_LEN as u64
-            + ne * (8 + ENTRY_MIN_LEN as u64);
+            + ng * GROUP_ROW_LEN as u64
+            + ne * ENTRY_MIN_LEN as u64;
         if need > b.len() as u64 {
             return Err(Error::Truncated {
                 what: "index (declared counts need more bytes than the index holds)",
@@ -683,15 +909,22 @@ impl Index {
             resources.push(ResourceInfo::parse_row(&b[pos..pos + RESOURCE_ROW_LEN])?);
             pos += RESOURCE_ROW_LEN;
         }
+        let mut groups = Vec::with_capacity(ng as usize);
+        let mut total = 0u64;
+        for _ in 0..ng {
+            let g = GroupInfo::parse_row(&b[pos..pos + GROUP_ROW_LEN])?;
+            total += g.count as u64;
+            groups.push(g);
+            pos += GROUP_ROW_LEN;
+        }
+        if total != ne {
+            return Err(Error::IndexMismatch {
+                what: format!("groups hold {total} entries, the index declares {ne}"),
+            });
+        }
         let mut entries = Vec::with_capacity(ne as usize);
-        let mut entry_offsets = Vec::with_capacity(ne as usize);
         for _ in 0..ne {
-            if b.len() < pos + 8 {
-                return Err(Error::truncated("index entry"));
-            }
-            entry_offsets.push(LE::read_u64(&b[pos..pos + 8]));
-            pos += 8;
-            let (e, n) = Entry::parse(&b[pos..], pos as u64)?;
+            let (e, n) = Entry::parse(&b[pos..])?;
             entries.push(e);
             pos += n;
         }
@@ -703,8 +936,8 @@ impl Index {
         Ok(Index {
             blocks,
             resources,
+            groups,
             entries,
-            entry_offsets,
         })
     }
 }
@@ -736,12 +969,11 @@ mod tests {
         let e = sample();
         let b = e.to_bytes();
         assert_eq!(b.len(), ENTRY_MIN_LEN + e.path.len());
-        let (p, n) = Entry::parse(&b, 0).unwrap();
+        let (p, n) = Entry::parse(&b).unwrap();
         assert_eq!((p, n), (e, b.len()));
+        // Truncated anywhere: an error, never a panic.
         for i in 0..b.len() {
-            let mut c = b.clone();
-            c[i] ^= 0x10;
-            assert!(Entry::parse(&c, 0).is_err(), "flip at {i} accepted");
+            assert!(Entry::parse(&b[..i]).is_err(), "{i}-byte prefix accepted");
         }
     }
 
@@ -773,9 +1005,38 @@ mod tests {
 
     #[test]
     fn index_counts_bounded() {
-        let mut b = Index::default().to_bytes();
-        LE::write_u32(&mut b[4..8], u32::MAX);
-        assert_eq!(Index::parse(&b, u64::MAX).unwrap_err().class(), "truncated");
-        assert_eq!(Index::parse(&b, 1000).unwrap_err().class(), "limit");
+        let mut b = Index::default().to_bytes(None);
+        LE::write_u32(&mut b[12..16], u32::MAX);
+        let lim = |max_entries| crate::container::Limits {
+            max_entries,
+            ..Default::default()
+        };
+        assert_eq!(
+            Index::parse(&b, &lim(u64::MAX)).unwrap_err().class(),
+            "truncated"
+        );
+        assert_eq!(Index::parse(&b, &lim(1000)).unwrap_err().class(), "limit");
+    }
+
+    #[test]
+    fn index_roundtrip_compressed() {
+        let e = sample();
+        let idx = Index {
+            groups: vec![GroupInfo {
+                offset: 16,
+                codec: 0,
+                flags: 0,
+                count: 1,
+                raw_len: e.to_bytes().len() as u32,
+                comp_len: e.to_bytes().len() as u32,
+                crc32: 0,
+            }],
+            entries: vec![e],
+            ..Default::default()
+        };
+        for level in [None, Some(3)] {
+            let b = idx.to_bytes(level);
+            assert_eq!(Index::parse(&b, &Default::default()).unwrap(), idx);
+        }
     }
 }

@@ -41,6 +41,8 @@ impl<R: Read> Counting<R> {
 
 struct SharedBlock {
     ordinal: u32,
+    /// Number of groups read before the block; its members must be in the next group.
+    group: usize,
     data: Vec<u8>,
     members: u32,
     end: u64,
@@ -86,63 +88,80 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
             tag::ENTRY => {
                 if pending.is_some() {
                     return Err(Error::IndexMismatch {
-                        what: "an entry's blocks are interrupted by another entry".into(),
+                        what: "an entry's blocks are interrupted by an entry group".into(),
                     });
                 }
-                let e = read_entry(&mut r, at + 1)?;
-                checker.add(&e)?;
-                sum.entries += 1;
-                seen.entry_offsets.push(at);
-                seen.entries.push(e.clone());
-                let ctx = |err: Error| err.in_entry(&e.path);
-                match e.storage {
-                    Storage::None => {
-                        sink.begin(&e).map_err(ctx)?;
-                        sink.end(&e).map_err(ctx)?;
-                    }
-                    Storage::Blocks { first, count } => {
-                        close_shared(&mut shared)?;
-                        if first as usize != seen.blocks.len() {
-                            return Err(ctx(Error::IndexMismatch {
-                                what: format!(
-                                    "entry says its blocks start at {first}, next block is {}",
-                                    seen.blocks.len()
-                                ),
-                            }));
+                let mut h = [0u8; GROUP_HEADER_LEN];
+                h[0] = tag::ENTRY;
+                r.exact(&mut h[1..], "entry group header")?;
+                let info = GroupInfo::parse_header(&h, at)?;
+                payload.resize(info.comp_len as usize, 0);
+                r.exact(&mut payload, "entry group payload")?;
+                let entries = info.entries(&info.decode(&payload)?)?;
+                seen.groups.push(info);
+                let n = entries.len();
+                for (k, e) in entries.into_iter().enumerate() {
+                    checker.add(&e)?;
+                    sum.entries += 1;
+                    seen.entries.push(e.clone());
+                    let ctx = |err: Error| err.in_entry(&e.path);
+                    match e.storage {
+                        Storage::None => {
+                            sink.begin(&e).map_err(ctx)?;
+                            sink.end(&e).map_err(ctx)?;
                         }
-                        sink.begin(&e).map_err(ctx)?;
-                        pending = Some(Pending {
-                            entry: e,
-                            left: count,
-                            total: 0,
-                        });
-                    }
-                    Storage::Shared { block, offset } => {
-                        let s = match shared.as_mut() {
-                            Some(s) if s.ordinal == block => s,
-                            _ => {
+                        Storage::Blocks { first, count } => {
+                            if k + 1 != n {
                                 return Err(ctx(Error::IndexMismatch {
-                                    what: format!("shared block {block} is not the last block"),
-                                }))
+                                    what: "an entry with blocks is not the last of its group"
+                                        .into(),
+                                }));
                             }
-                        };
-                        let end = offset as u64 + e.size;
-                        if (offset as u64) < s.end {
-                            return Err(ctx(Error::Overlap {
-                                what: format!("slice of block {block} overlaps an earlier one"),
-                            }));
+                            close_shared(&mut shared)?;
+                            if first as usize != seen.blocks.len() {
+                                return Err(ctx(Error::IndexMismatch {
+                                    what: format!(
+                                        "entry says its blocks start at {first}, next block is {}",
+                                        seen.blocks.len()
+                                    ),
+                                }));
+                            }
+                            sink.begin(&e).map_err(ctx)?;
+                            pending = Some(Pending {
+                                entry: e,
+                                left: count,
+                                total: 0,
+                            });
                         }
-                        if end > s.data.len() as u64 {
-                            return Err(ctx(Error::SizeMismatch {
-                                what: format!("slice {offset}+{} past block {block}", e.size),
-                            }));
+                        Storage::Shared { block, offset } => {
+                            let s = match shared.as_mut() {
+                                Some(s) if s.ordinal == block && s.group == seen.groups.len() => s,
+                                _ => {
+                                    return Err(ctx(Error::IndexMismatch {
+                                        what: format!(
+                                            "shared block {block} is not the block before the entry's group"
+                                        ),
+                                    }))
+                                }
+                            };
+                            let end = offset as u64 + e.size;
+                            if (offset as u64) < s.end {
+                                return Err(ctx(Error::Overlap {
+                                    what: format!("slice of block {block} overlaps an earlier one"),
+                                }));
+                            }
+                            if end > s.data.len() as u64 {
+                                return Err(ctx(Error::SizeMismatch {
+                                    what: format!("slice {offset}+{} past block {block}", e.size),
+                                }));
+                            }
+                            s.end = end;
+                            s.members += 1;
+                            sink.begin(&e).map_err(ctx)?;
+                            sink.data(&s.data[offset as usize..end as usize])
+                                .map_err(ctx)?;
+                            sink.end(&e).map_err(ctx)?;
                         }
-                        s.end = end;
-                        s.members += 1;
-                        sink.begin(&e).map_err(ctx)?;
-                        sink.data(&s.data[offset as usize..end as usize])
-                            .map_err(ctx)?;
-                        sink.end(&e).map_err(ctx)?;
                     }
                 }
             }
@@ -200,6 +219,7 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
                         sum.bytes += info.raw_len as u64;
                         shared = Some(SharedBlock {
                             ordinal,
+                            group: seen.groups.len() + 1,
                             data,
                             members: 0,
                             end: 0,
@@ -255,7 +275,7 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
                         computed,
                     });
                 }
-                let index = Index::parse(idx, limits.max_entries)?;
+                let index = Index::parse(idx, &limits)?;
                 if index != seen {
                     return Err(Error::IndexMismatch {
                         what: "the index does not list the records that were read".into(),
@@ -282,21 +302,6 @@ fn close_shared(shared: &mut Option<SharedBlock>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn read_entry<R: Read>(r: &mut Counting<R>, offset: u64) -> Result<Entry> {
-    let mut b = vec![0u8; 36];
-    r.exact(&mut b, "entry record")?;
-    let path_len = u16::from_le_bytes([b[34], b[35]]) as usize;
-    b.resize(36 + path_len + 2, 0);
-    r.exact(&mut b[36..], "entry record")?;
-    let tl = u16::from_le_bytes([b[36 + path_len], b[37 + path_len]]) as usize;
-    let at = b.len();
-    b.resize(at + tl + 9 + 4, 0);
-    r.exact(&mut b[at..], "entry record")?;
-    let (e, n) = Entry::parse(&b, offset)?;
-    debug_assert_eq!(n, b.len());
-    Ok(e)
 }
 
 /// Decodes one block into `out` and checks its CRC.

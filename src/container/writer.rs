@@ -32,7 +32,7 @@ impl<W: Write> RecordWriter<W> {
     }
 
     /// Entries written so far.
-    pub fn entries(&self) -> u64 {
+    pub fn entry_count(&self) -> u64 {
         self.index.entries.len() as u64
     }
 
@@ -47,14 +47,30 @@ impl<W: Write> RecordWriter<W> {
         Ok(())
     }
 
-    /// Appends an entry record.
-    pub fn entry(&mut self, e: Entry) -> Result<()> {
-        let rec = e.to_bytes();
-        self.index.entry_offsets.push(self.pos);
-        self.put(&[tag::ENTRY])?;
-        self.put(&rec)?;
-        self.index.entries.push(e);
+    /// Appends an entry group record; `info.offset` is filled in here.
+    pub fn group(
+        &mut self,
+        mut info: GroupInfo,
+        payload: &[u8],
+        entries: Vec<Entry>,
+    ) -> Result<()> {
+        if payload.len() != info.comp_len as usize || entries.len() != info.count as usize {
+            return Err(Error::SizeMismatch {
+                what: "entry group payload length or count".into(),
+            });
+        }
+        info.offset = self.pos;
+        self.put(&info.header_bytes())?;
+        self.put(payload)?;
+        self.index.groups.push(info);
+        self.index.entries.extend(entries);
         Ok(())
+    }
+
+    /// Encodes and appends a group (for callers without a compression pipeline).
+    pub fn entries(&mut self, entries: Vec<Entry>, level: i32) -> Result<()> {
+        let (info, payload) = encode_group(&entries, level)?;
+        self.group(info, &payload, entries)
     }
 
     /// Appends a block record; `info.offset` is filled in here.
@@ -71,10 +87,10 @@ impl<W: Write> RecordWriter<W> {
         Ok(self.index.blocks.len() as u32 - 1)
     }
 
-    /// Writes the end tag, the index and the footer; returns the sink and the index.
-    pub fn finish(mut self) -> Result<(W, Index)> {
+    /// Writes the end tag, the index (zstd at `level`) and the footer.
+    pub fn finish(mut self, level: i32) -> Result<(W, Index)> {
         self.put(&[tag::END])?;
-        let idx = self.index.to_bytes();
+        let idx = self.index.to_bytes(Some(level.clamp(3, 19)));
         let footer = Footer {
             index_offset: self.pos,
             index_len: idx.len() as u64,
@@ -85,4 +101,31 @@ impl<W: Write> RecordWriter<W> {
         self.out.flush().ctx(|| "flushing archive".into())?;
         Ok((self.out, self.index))
     }
+}
+
+/// Compresses a group of entries (zstd, or stored when that is smaller).
+pub fn encode_group(entries: &[Entry], level: i32) -> Result<(GroupInfo, Vec<u8>)> {
+    let raw = group_bytes(entries);
+    let mut payload = Vec::new();
+    crate::codec::by_id(crate::codec::id::ZSTD)?.compress(
+        &raw,
+        level.clamp(3, 19),
+        &mut payload,
+    )?;
+    let codec = if payload.len() < raw.len() {
+        crate::codec::id::ZSTD
+    } else {
+        payload = raw.clone();
+        crate::codec::id::STORE
+    };
+    let info = GroupInfo {
+        offset: 0,
+        codec,
+        flags: 0,
+        count: entries.len() as u32,
+        raw_len: raw.len() as u32,
+        comp_len: payload.len() as u32,
+        crc32: crc32fast::hash(&raw),
+    };
+    Ok((info, payload))
 }

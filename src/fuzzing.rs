@@ -1,0 +1,136 @@
+//! Fuzz-target bodies, kept in the library so that `tests/fuzz_regressions.rs` replays committed
+//! inputs through exactly the code the fuzzers ran, under plain `cargo test` on stable.
+
+use crate::codec;
+use crate::container::{read_stream, Archive, Entry, Limits, NullSink, Sink};
+use crate::error::Result;
+
+/// Limits small enough that a fuzz input cannot make a reader allocate much.
+fn limits() -> Limits {
+    Limits {
+        max_entries: 10_000,
+        max_output: 256 << 20,
+        max_index: 16 << 20,
+    }
+}
+
+/// Counts bytes, asserting no entry yields more than it declared.
+struct Counting {
+    declared: u64,
+    got: u64,
+}
+
+impl Sink for Counting {
+    fn begin(&mut self, e: &Entry) -> Result<()> {
+        self.declared = e.size;
+        self.got = 0;
+        Ok(())
+    }
+    fn data(&mut self, b: &[u8]) -> Result<()> {
+        self.got += b.len() as u64;
+        assert!(
+            self.got <= self.declared,
+            "entry yielded more than its size"
+        );
+        Ok(())
+    }
+    fn hole(&mut self, n: u64) -> Result<()> {
+        self.got += n;
+        assert!(
+            self.got <= self.declared,
+            "entry yielded more than its size"
+        );
+        Ok(())
+    }
+    fn end(&mut self, _: &Entry) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Opens `data` with the random-access reader and reads every entry; must never panic.
+pub fn archive_random_access(data: &[u8]) {
+    if let Ok(ar) = Archive::from_bytes(data.to_vec(), limits()) {
+        let mut sink = Counting {
+            declared: 0,
+            got: 0,
+        };
+        for i in 0..ar.entries().len() {
+            let _ = ar.check_group(ar.group_of(i));
+            if ar.send_entry(i, &mut sink).is_ok() {
+                assert_eq!(sink.got, sink.declared, "entry shorter than declared");
+            }
+            if let Ok(mut r) = ar.open_entry_at(i) {
+                let mut buf = [0u8; 4096];
+                let _ = std::io::Read::read(&mut r, &mut buf);
+            }
+        }
+    }
+}
+
+/// Reads `data` with the streaming reader; must never panic.
+pub fn archive_stream(data: &[u8]) {
+    let _ = read_stream(data, &mut NullSink, limits());
+}
+
+/// Decodes `data` (first 3 bytes: declared length) with codec `id`; never panics, and a
+/// success yields exactly the declared length.
+pub fn codec_decode(id: u8, data: &[u8]) {
+    if data.len() < 3 {
+        return;
+    }
+    let raw_len = (u32::from_le_bytes([data[0], data[1], data[2], 0]) as usize) % (1 << 20);
+    let mut out = Vec::new();
+    if let Ok(c) = codec::by_id(id) {
+        if c.decompress(&data[3..], raw_len, 0, &mut out).is_ok() {
+            assert_eq!(out.len(), raw_len);
+        }
+    }
+}
+
+/// Builds a small tree from `data`, packs it, unpacks it through both readers, compares.
+pub fn roundtrip(data: &[u8]) {
+    use std::fs;
+    let Ok(tmp) = tempfile::tempdir() else { return };
+    let src = tmp.path().join("src");
+    let _ = fs::create_dir(&src);
+    // Each chunk: 1 byte name selector, 1 byte kind/size selector, then content.
+    let names = ["a", "b", "c/d", "c/e", "ü", "f/g/h"];
+    let mut want = std::collections::BTreeMap::new();
+    for chunk in data.chunks(97).take(12) {
+        if chunk.len() < 2 {
+            continue;
+        }
+        let name = names[chunk[0] as usize % names.len()];
+        let p = src.join(name);
+        if want.keys().any(|k: &String| {
+            k.starts_with(&format!("{name}/")) || name.starts_with(&format!("{k}/"))
+        }) {
+            continue;
+        }
+        if let Some(parent) = p.parent() {
+            let _ = fs::create_dir_all(parent);
+        }
+        let mut content = chunk[2..].to_vec();
+        let reps = (chunk[1] % 8) as usize * 600;
+        for _ in 0..reps {
+            content.push(chunk[1]);
+        }
+        if fs::write(&p, &content).is_ok() {
+            want.insert(name.to_string(), content);
+        }
+    }
+    let opts = crate::pack::PackOptions {
+        block_size: 4096,
+        threads: 1,
+        ..Default::default()
+    };
+    let (bytes, _) = crate::pack::pack_to_writer(&[src], Vec::new(), &opts).expect("pack");
+    let ar = Archive::from_bytes(bytes.clone(), Limits::default()).expect("open");
+    read_stream(&bytes[..], &mut NullSink, Limits::default()).expect("stream");
+    for (name, content) in &want {
+        let mut r = ar.open_entry(&format!("src/{name}")).expect("entry");
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut r, &mut got).expect("read");
+        assert_eq!(&got, content, "{name}");
+    }
+}
