@@ -363,3 +363,62 @@ fn selective_unpack() {
     let out = run(&["unpack", "-C", s(&dest), s(&a), "tree/nope"]);
     assert_ne!(out.status.code(), Some(0));
 }
+
+#[test]
+fn fifos_are_skipped_with_a_warning() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("d");
+    fs::create_dir(&d).unwrap();
+    fs::write(d.join("f"), b"x").unwrap();
+    let fifo = d.join("pipe");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a NUL-terminated path we own.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let a = t.path().join("a.yoz");
+    let out = run(&["pack", "-o", s(&a), s(&d)]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: skipping"));
+    let l = String::from_utf8(run(&["list", s(&a)]).stdout).unwrap();
+    assert_eq!(l, "d/\nd/f\n");
+}
+
+#[test]
+fn owners_restored_only_when_asked() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("d");
+    fs::create_dir(&d).unwrap();
+    fs::write(d.join("f"), b"x").unwrap();
+    let a = t.path().join("a.yoz");
+    let out = run(&[
+        "pack",
+        "--owner",
+        "1234:5678",
+        "--mtime",
+        "1000000000",
+        "-o",
+        s(&a),
+        s(&d),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use std::os::unix::fs::MetadataExt;
+    let o1 = t.path().join("o1");
+    assert!(run(&["unpack", "-C", s(&o1), s(&a)]).status.success());
+    let m = fs::metadata(o1.join("d/f")).unwrap();
+    assert_eq!(m.mtime(), 1_000_000_000);
+    let me = fs::metadata(t.path()).unwrap().uid();
+    assert_eq!(m.uid(), me, "owner changed without --same-owner");
+    if me == 0 {
+        let o2 = t.path().join("o2");
+        assert!(run(&["unpack", "--same-owner", "-C", s(&o2), s(&a)])
+            .status
+            .success());
+        let m = fs::metadata(o2.join("d/f")).unwrap();
+        assert_eq!((m.uid(), m.gid()), (1234, 5678));
+    } else {
+        println!("not root: --same-owner restore not checked");
+    }
+}
