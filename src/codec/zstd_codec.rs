@@ -4,6 +4,13 @@
 use super::{id, Codec};
 use crate::error::{Error, Result};
 
+thread_local! {
+    static CCTX: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+    static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// The zstd codec.
 pub struct Zstd;
 
