@@ -13,6 +13,7 @@ pub mod extract;
 pub mod fuzzing;
 pub mod pack;
 pub mod path;
+pub mod progress;
 
 pub use container::{Archive, Entry, EntryReader, Kind, Limits};
 pub use error::{Error, Result};

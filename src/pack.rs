@@ -591,19 +591,7 @@ fn pack_plan<W: Write + Send>(
         .filter(|p| p.kind == Kind::File)
         .map(|p| p.meta.len())
         .sum();
-    let bar = if opts.progress {
-        let b = indicatif::ProgressBar::new(total);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} packing [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .expect("static template")
-            .progress_chars("=> "),
-        );
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = crate::progress::bytes_bar(opts.progress, total, "packing");
     let failed = AtomicBool::new(false);
     let (choice, level) = (opts.codec, opts.level);
     let mut stats = PackStats {

@@ -2,7 +2,7 @@
 
 use super::{is_dash, PathArg};
 use crate::codec;
-use crate::container::{read_stream, Archive, Entry, Kind, NullSink, OpenOptions, Sink};
+use crate::container::{read_stream, Archive, Entry, Kind, NullSink, Sink};
 use crate::error::{Error, IoContext, Result};
 use std::io::Write;
 
@@ -159,13 +159,7 @@ pub fn verify(a: VerifyArgs) -> Result<()> {
     } else {
         // The random-access reader validates the index and layout; the streaming pass then
         // decodes every block, checks every CRC and compares the index with the records.
-        let ar = Archive::open_with(
-            &a.archive,
-            OpenOptions {
-                mmap: !a.no_mmap,
-                ..Default::default()
-            },
-        )?;
+        let ar = super::open_archive(&a.archive, a.no_mmap)?;
         let f =
             std::fs::File::open(&a.archive).ctx(|| format!("opening {}", a.archive.display()))?;
         let sum = read_stream(
@@ -188,13 +182,7 @@ pub fn verify(a: VerifyArgs) -> Result<()> {
 }
 
 pub fn cat(a: CatArgs) -> Result<()> {
-    let ar = Archive::open_with(
-        &a.archive,
-        OpenOptions {
-            mmap: !a.no_mmap,
-            ..Default::default()
-        },
-    )?;
+    let ar = super::open_archive(&a.archive, a.no_mmap)?;
     let mut r = ar.open_entry(&a.path)?;
     let mut out = std::io::stdout().lock();
     let mut buf = vec![0u8; 256 << 10];

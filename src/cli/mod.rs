@@ -97,3 +97,14 @@ pub(crate) fn is_dash(p: &std::path::Path) -> bool {
 }
 
 pub(crate) type PathArg = PathBuf;
+
+/// Opens an archive with the memory map, or with positional reads when `no_mmap`.
+pub(crate) fn open_archive(p: &std::path::Path, no_mmap: bool) -> crate::Result<crate::Archive> {
+    crate::Archive::open_with(
+        p,
+        crate::container::OpenOptions {
+            mmap: !no_mmap,
+            ..Default::default()
+        },
+    )
+}

@@ -1,7 +1,7 @@
 //! `yoz unpack`.
 
 use super::{is_dash, PathArg};
-use crate::container::{read_stream, Archive, OpenOptions, Sink};
+use crate::container::{read_stream, Archive, Sink};
 use crate::error::Result;
 use crate::extract::{ExtractOptions, ExtractStats, Extractor};
 
@@ -38,13 +38,7 @@ pub fn run(a: UnpackArgs) -> Result<()> {
     let stats = if is_dash(&a.archive) {
         unpack_stream(std::io::stdin().lock(), &a.dir, opts)?
     } else {
-        let ar = Archive::open_with(
-            &a.archive,
-            OpenOptions {
-                mmap: !a.no_mmap,
-                ..Default::default()
-            },
-        )?;
+        let ar = super::open_archive(&a.archive, a.no_mmap)?;
         unpack_archive(&ar, &a.dir, opts)?
     };
     eprintln!(
@@ -64,7 +58,8 @@ pub fn unpack_archive(
     opts: ExtractOptions,
 ) -> Result<ExtractStats> {
     let mut x = Extractor::new(dir, opts)?;
-    let bar = progress(ar.entries().iter().map(|e| e.size).sum());
+    let total = ar.entries().iter().map(|e| e.size).sum();
+    let bar = crate::progress::bytes_bar(super::want_progress(), total, "unpacking");
     let mut checked_group = None;
     for i in 0..ar.entries().len() {
         let e = &ar.entries()[i];
@@ -103,19 +98,4 @@ pub fn unpack_stream(
         return Err(err);
     }
     x.finish()
-}
-
-fn progress(total: u64) -> indicatif::ProgressBar {
-    if !super::want_progress() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let b = indicatif::ProgressBar::new(total);
-    b.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} unpacking [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-        )
-        .expect("static template")
-        .progress_chars("=> "),
-    );
-    b
 }
