@@ -242,6 +242,26 @@ impl Archive {
         Ok(data)
     }
 
+    /// The payload of stored block `n` straight from the memory map, unchecked: `None` when the
+    /// block is not stored or the archive is not mapped. For callers that have already checked
+    /// the block once with [`Archive::read_block`] and would otherwise recompute a CRC over the
+    /// whole block on every small read (the FUSE mount's hot path).
+    pub fn stored_payload(&self, n: u32) -> Option<&[u8]> {
+        let info = self.index.blocks.get(n as usize)?;
+        if info.codec != codec::id::STORE {
+            return None;
+        }
+        match &self.src {
+            Source::Mmap(m) => {
+                let start = usize::try_from(info.offset)
+                    .ok()?
+                    .checked_add(BLOCK_HEADER_LEN)?;
+                m.get(start..start.checked_add(info.comp_len as usize)?)
+            }
+            Source::Pread(_) => None,
+        }
+    }
+
     /// Reads the local record of entry `i` and checks it equals the index copy.
     pub fn check_local_record(&self, i: usize) -> Result<()> {
         let e = &self.index.entries[i];
