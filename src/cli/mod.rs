@@ -2,6 +2,7 @@
 //! file and only wires arguments to library calls.
 
 mod inspect;
+mod mount;
 mod pack;
 mod unpack;
 
@@ -33,6 +34,10 @@ pub enum Command {
     Verify(inspect::VerifyArgs),
     /// Write one entry to stdout, reading only the blocks it needs.
     Cat(inspect::CatArgs),
+    /// Mount an archive read-only as a directory (FUSE).
+    Mount(mount::MountArgs),
+    /// Unmount a mounted archive.
+    Umount(mount::UmountArgs),
 }
 
 /// Whether progress bars should be drawn (stderr is a terminal).
@@ -56,6 +61,8 @@ pub fn main() -> i32 {
         Command::Info(a) => inspect::info(a),
         Command::Verify(a) => inspect::verify(a),
         Command::Cat(a) => inspect::cat(a),
+        Command::Mount(a) => mount::run(a),
+        Command::Umount(a) => mount::umount(a),
     };
     match res {
         Ok(()) => 0,
