@@ -85,6 +85,10 @@ impl Default for MountOptions {
 /// umount`, `umount`) or the process gets SIGINT, SIGTERM or SIGHUP, which unmount first so no
 /// dead "Transport endpoint is not connected" mount is left behind.
 pub fn mount(archive: &Path, mountpoint: &Path, opts: &MountOptions) -> Result<()> {
+    // Block the stop signals before any thread starts (prefetch workers, fuser's workers), so
+    // that they all inherit the mask and only the watcher thread below ever receives them.
+    // Dropping the mask (on any return) restores the caller's.
+    let mask = sys::SignalMask::block()?;
     let ar = Archive::open(archive)?;
     let stamp = std::fs::metadata(archive)
         .and_then(|m| m.modified())
@@ -112,9 +116,6 @@ pub fn mount(archive: &Path, mountpoint: &Path, opts: &MountOptions) -> Result<(
     config.n_threads = Some(opts.threads.max(1));
     config.clone_fd = true;
 
-    // Block the stop signals before fuser starts its threads, so that they all inherit the mask
-    // and only the watcher thread below ever receives them.
-    let mask = sys::SignalMask::block()?;
     let mp_ctx = || format!("mounting {}", mountpoint.display());
     let mut session = fuser::Session::new(fs, mountpoint, &config).ctx(mp_ctx)?;
     let watcher = SignalWatcher::start(mask, session.unmount_callable(), mountpoint)?;
@@ -252,12 +253,18 @@ impl SignalWatcher {
         })
     }
 
-    /// Ends the watcher (the session is over) and restores the caller's signal mask.
+    /// Ends the watcher (the session is over); dropping the last handle on the mask then
+    /// restores the caller's signal mask.
     fn stop(self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        sys::wake(&self.thread);
-        let _ = self.thread.join();
-        self.mask.restore();
+        let SignalWatcher {
+            mask,
+            stopping,
+            thread,
+        } = self;
+        stopping.store(true, Ordering::SeqCst);
+        sys::wake(&thread);
+        let _ = thread.join();
+        drop(mask);
     }
 }
 
@@ -282,11 +289,20 @@ enum What {
     },
 }
 
-/// The file system: the archive, the tree built from its index and the block cache.
+/// The file system: the tree built from the index, and the data side shared with the
+/// prefetch workers.
 struct ArchiveFs {
-    ar: Archive,
+    data: Arc<Data>,
     /// Indexed by inode number; `None` for the numbers hard links leave unused.
     nodes: Vec<Option<Node>>,
+    /// Blocks for the prefetch workers to decode ahead of a sequential reader (`None` when
+    /// the cache is too small to keep what they decode).
+    prefetch: Option<crossbeam_channel::Sender<u32>>,
+}
+
+/// The archive and everything that turns its blocks into file bytes.
+struct Data {
+    ar: Archive,
     /// `starts[b]`: where block `b` would begin if all blocks were laid end to end; locates an
     /// entry offset in its run of blocks with one binary search.
     starts: Vec<u64>,
@@ -297,24 +313,54 @@ struct ArchiveFs {
     reported: Mutex<HashSet<u32>>,
 }
 
+/// Threads decoding blocks ahead of sequential readers. Two keep one core decoding while the
+/// other serves FUSE requests, without starving random readers on small machines.
+const PREFETCH_WORKERS: usize = 2;
+/// How many blocks past the one being read a sequential reader gets decoded ahead.
+const PREFETCH_DEPTH: u32 = 2;
+
 impl ArchiveFs {
     fn new(ar: Archive, cache_bytes: u64, stamp: SystemTime) -> Self {
         let nodes = build_tree(&ar, stamp);
         let mut starts = Vec::with_capacity(ar.blocks().len() + 1);
         let mut at = 0u64;
+        let mut largest = 0u64;
         for b in ar.blocks() {
             starts.push(at);
             at += b.raw_len as u64;
+            largest = largest.max(b.raw_len as u64);
         }
         starts.push(at);
         let verified = ar.blocks().iter().map(|_| AtomicBool::new(false)).collect();
-        ArchiveFs {
+        let data = Arc::new(Data {
             ar,
-            nodes,
             starts,
             verified,
             cache: BlockCache::new(cache_bytes),
             reported: Mutex::new(HashSet::new()),
+        });
+        // Prefetching only pays if the cache keeps the blocks until the reader gets there.
+        let prefetch = (cache_bytes >= largest * 4 * (PREFETCH_DEPTH as u64 + 1)).then(|| {
+            let (tx, rx) = crossbeam_channel::bounded::<u32>(64);
+            for k in 0..PREFETCH_WORKERS {
+                let (rx, data) = (rx.clone(), data.clone());
+                // A worker that fails to start only costs speed.
+                let _ = std::thread::Builder::new()
+                    .name(format!("yoz-prefetch-{k}"))
+                    .spawn(move || {
+                        // Ends when the file system (the sender) is dropped. Errors are left
+                        // for the reader that needs the block, which reports them.
+                        for n in rx {
+                            let _ = data.block(n);
+                        }
+                    });
+            }
+            tx
+        });
+        ArchiveFs {
+            data,
+            nodes,
+            prefetch,
         }
     }
 
@@ -354,7 +400,9 @@ impl ArchiveFs {
             None => Err(Errno::ENOENT),
         }
     }
+}
 
+impl Data {
     /// Block `n`, decoded: borrowed from the map for stored blocks, else from the cache.
     fn block(&self, n: u32) -> Result<Block<'_>> {
         let info = *self.ar.blocks().get(n as usize).ok_or(Error::OutOfRange {
@@ -395,61 +443,81 @@ impl ArchiveFs {
         }
     }
 
-    /// Bytes `offset..offset + len` of file entry `i` (fewer at the end of the file).
-    fn read(&self, i: usize, offset: u64, len: u32) -> Result<Bytes<'_>> {
+    /// Bytes `offset..offset + len` of file entry `i` (fewer at the end of the file), and the
+    /// blocks worth decoding ahead. An error carries the block it happened in.
+    fn read(&self, i: usize, offset: u64, len: u32) -> ReadResult<'_> {
+        let none = |bytes| Ok(ReadOut { bytes, ahead: 0..0 });
         let e = &self.ar.entries()[i];
         let end = offset.saturating_add(len as u64).min(e.size);
         if offset >= end {
-            return Ok(Bytes::Slice(&[]));
+            return none(Bytes::Slice(&[]));
         }
         match e.storage {
-            Storage::None => Ok(Bytes::Slice(&[])),
+            Storage::None => none(Bytes::Slice(&[])),
             Storage::Shared { block, offset: at } => {
-                let data = self.block(block)?;
+                let data = self.block(block).map_err(|e| (Some(block), e))?;
                 let range = (at as u64 + offset) as usize..(at as u64 + end) as usize;
-                Bytes::of(data, range, block)
+                none(Bytes::of(data, range, block).map_err(|e| (Some(block), e))?)
             }
             Storage::Blocks { first, count } => {
                 let (first, count) = (first as usize, count as usize);
-                let starts = self
-                    .starts
-                    .get(first..first + count)
-                    .ok_or(Error::OutOfRange {
-                        what: format!("blocks {first}+{count}"),
-                    })?;
+                let starts = self.starts.get(first..first + count).ok_or_else(|| {
+                    let what = format!("blocks {first}+{count}");
+                    (None, Error::OutOfRange { what })
+                })?;
                 let base = starts[0];
                 // starts[0] == base <= base + offset, so the partition point is at least 1.
-                let mut k = starts.partition_point(|&s| s <= base + offset) - 1;
+                let k0 = starts.partition_point(|&s| s <= base + offset) - 1;
+                let mut k = k0;
                 let mut pos = offset;
                 let mut out: Option<Vec<u8>> = None;
-                while pos < end {
+                loop {
                     let b = (first + k) as u32;
+                    let at = |e| (Some(b), e);
                     let within = pos - (starts[k] - base);
                     let raw = self.ar.blocks()[first + k].raw_len as u64;
                     let n = (end - pos).min(raw - within);
                     let range = within as usize..(within + n) as usize;
-                    let data = self.block(b)?;
-                    if out.is_none() && pos + n == end {
-                        // The whole read lies in one block: reply straight from it.
-                        return Bytes::of(data, range, b);
-                    }
-                    let buf =
-                        out.get_or_insert_with(|| Vec::with_capacity((end - offset) as usize));
-                    buf.extend_from_slice(data.get(range).ok_or(short(b))?);
+                    let data = self.block(b).map_err(at)?;
                     pos += n;
-                    k += 1;
+                    let bytes = if pos == end && out.is_none() {
+                        // The whole read lies in one block: reply straight from it.
+                        Bytes::of(data, range, b).map_err(at)?
+                    } else {
+                        let buf =
+                            out.get_or_insert_with(|| Vec::with_capacity((end - offset) as usize));
+                        buf.extend_from_slice(data.get(range).ok_or(short(b)).map_err(at)?);
+                        if pos < end {
+                            k += 1;
+                            continue;
+                        }
+                        Bytes::Owned(out.take().unwrap_or_default())
+                    };
+                    // A reader that starts at the beginning, spans blocks, or comes from the
+                    // block before is reading sequentially: decode the next blocks for it.
+                    let sequential = offset == 0 || k > k0 || (k > 0 && self.present(b - 1));
+                    let last = (first + count) as u32;
+                    let ahead = if sequential {
+                        b + 1..(b + 1 + PREFETCH_DEPTH).min(last)
+                    } else {
+                        0..0
+                    };
+                    return Ok(ReadOut { bytes, ahead });
                 }
-                Ok(Bytes::Owned(out.unwrap_or_default()))
             }
         }
     }
 
-    /// Logs a failed read once per bad block.
-    fn report(&self, path: &str, err: &Error) {
-        let block = match err {
-            Error::BlockCrc { block, .. } => Some(*block as u32),
-            _ => None,
-        };
+    /// Whether block `n` is decoded (or being decoded), or a checked stored block.
+    fn present(&self, n: u32) -> bool {
+        self.verified
+            .get(n as usize)
+            .is_some_and(|v| v.load(Ordering::Relaxed))
+            || self.cache.contains(n)
+    }
+
+    /// Logs a failed read, once per bad block.
+    fn report(&self, path: &str, block: Option<u32>, err: &Error) {
         if let Some(b) = block {
             if !lock(&self.reported).insert(b) {
                 return;
@@ -473,6 +541,15 @@ fn short(block: u32) -> Error {
         what: format!("block {block} is shorter than its index row says"),
     }
 }
+
+/// A read's bytes and the blocks to decode ahead of the reader.
+struct ReadOut<'a> {
+    bytes: Bytes<'a>,
+    ahead: std::ops::Range<u32>,
+}
+
+/// What [`Data::read`] returns; an error carries the block it happened in, if any.
+type ReadResult<'a> = std::result::Result<ReadOut<'a>, (Option<u32>, Error)>;
 
 /// A decoded block.
 enum Block<'a> {
@@ -568,6 +645,11 @@ impl BlockCache {
         l.order.insert(now, n);
         l.bytes += cost;
         slot
+    }
+
+    /// Whether block `n` has a slot (decoded, or being decoded), without marking it used.
+    fn contains(&self, n: u32) -> bool {
+        lock(&self.lru).map.contains_key(&n)
     }
 
     /// Drops block `n` (its decode failed; the next read tries again).
@@ -828,10 +910,19 @@ impl fuser::Filesystem for ArchiveFs {
         else {
             return reply.error(Errno::EINVAL);
         };
-        match self.read(*entry, offset, size) {
-            Ok(bytes) => reply.data(bytes.as_slice()),
-            Err(e) => {
-                self.report(&self.ar.entries()[*entry].path, &e);
+        match self.data.read(*entry, offset, size) {
+            Ok(out) => {
+                if let Some(tx) = &self.prefetch {
+                    for n in out.ahead.filter(|&n| !self.data.present(n)) {
+                        // A full queue means the workers are busy: skip, the reader decodes.
+                        let _ = tx.try_send(n);
+                    }
+                }
+                reply.data(out.bytes.as_slice());
+            }
+            Err((block, e)) => {
+                self.data
+                    .report(&self.data.ar.entries()[*entry].path, block, &e);
                 reply.error(Errno::EIO)
             }
         }
@@ -902,7 +993,7 @@ impl fuser::Filesystem for ArchiveFs {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        let bytes: u64 = self.ar.entries().iter().map(|e| e.size).sum();
+        let bytes: u64 = self.data.ar.entries().iter().map(|e| e.size).sum();
         let files = self.nodes.iter().flatten().count() as u64;
         reply.statfs(
             bytes.div_ceil(BLKSIZE as u64),
@@ -979,9 +1070,11 @@ mod sys {
             unsafe { libc::sigwait(&self.set, &mut sig) };
             sig
         }
+    }
 
+    impl Drop for SignalMask {
         /// Restores the mask the creating thread had before [`SignalMask::block`].
-        pub fn restore(&self) {
+        fn drop(&mut self) {
             // SAFETY: `self.old` is the mask pthread_sigmask filled in; a null old-set is allowed.
             unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut()) };
         }
