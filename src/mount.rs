@@ -318,6 +318,9 @@ struct Data {
 const PREFETCH_WORKERS: usize = 2;
 /// How many blocks past the one being read a sequential reader gets decoded ahead.
 const PREFETCH_DEPTH: u32 = 2;
+/// How far past the block being read a sequential reader's compressed bytes are asked from
+/// the disk (`MADV_WILLNEED`), so that cold reads do not wait on one page fault at a time.
+const DISK_AHEAD_BYTES: u64 = 4 << 20;
 
 impl ArchiveFs {
     fn new(ar: Archive, cache_bytes: u64, stamp: SystemTime) -> Self {
@@ -498,6 +501,7 @@ impl Data {
                     let sequential = offset == 0 || k > k0 || (k > 0 && self.present(b - 1));
                     let last = (first + count) as u32;
                     let ahead = if sequential {
+                        self.disk_ahead(b + 1, last);
                         b + 1..(b + 1 + PREFETCH_DEPTH).min(last)
                     } else {
                         0..0
@@ -505,6 +509,21 @@ impl Data {
                     return Ok(ReadOut { bytes, ahead });
                 }
             }
+        }
+    }
+
+    /// Hints the kernel to read blocks `from..` (up to `end`, at most [`DISK_AHEAD_BYTES`] of
+    /// records) from disk.
+    fn disk_ahead(&self, from: u32, end: u32) {
+        let blocks = self.ar.blocks();
+        let mut to = from;
+        let mut bytes = 0u64;
+        while to < end && bytes < DISK_AHEAD_BYTES {
+            bytes += blocks[to as usize].record_len();
+            to += 1;
+        }
+        if to > from {
+            self.ar.will_need(from..to);
         }
     }
 

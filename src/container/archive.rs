@@ -262,6 +262,31 @@ impl Archive {
         }
     }
 
+    /// Asks the kernel to start reading the records of `blocks` into the page cache
+    /// (`MADV_WILLNEED`), so a reader going through them sequentially finds them resident.
+    /// Only a hint: does nothing without a memory map, and errors are ignored.
+    pub fn will_need(&self, blocks: std::ops::Range<u32>) {
+        let (Source::Mmap(m), Some(a), Some(z)) = (
+            &self.src,
+            self.index.blocks.get(blocks.start as usize),
+            blocks
+                .end
+                .checked_sub(1)
+                .and_then(|e| self.index.blocks.get(e as usize)),
+        ) else {
+            return;
+        };
+        let end = z.offset.saturating_add(z.record_len()).min(self.len);
+        if let (Ok(start), Ok(len)) = (
+            usize::try_from(a.offset),
+            usize::try_from(end.saturating_sub(a.offset)),
+        ) {
+            if len > 0 {
+                let _ = m.advise_range(memmap2::Advice::WillNeed, start, len);
+            }
+        }
+    }
+
     /// Reads the local record of entry `i` and checks it equals the index copy.
     pub fn check_local_record(&self, i: usize) -> Result<()> {
         let e = &self.index.entries[i];
