@@ -49,7 +49,8 @@ fn main() {
             let mut buf = vec![0u8; 4096];
             let mut lat = Vec::with_capacity(count);
             for _ in 0..count {
-                let k = cum.partition_point(|&c| c <= rnd() % total);
+                let r = rnd() % total;
+                let k = cum.partition_point(|&c| c <= r);
                 let (path, len) = &files[k];
                 let off = (rnd() % (len / 4096)) * 4096;
                 // Opening (lookup) is metadata, not what this measures.
