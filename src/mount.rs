@@ -496,9 +496,13 @@ impl Data {
                         }
                         Bytes::Owned(out.take().unwrap_or_default())
                     };
-                    // A reader that starts at the beginning, spans blocks, or comes from the
-                    // block before is reading sequentially: decode the next blocks for it.
-                    let sequential = offset == 0 || k > k0 || (k > 0 && self.present(b - 1));
+                    // A reader that starts at the beginning of the file, spans blocks, or
+                    // starts this block right after reading the one before is sequential:
+                    // decode the next blocks for it. (Random readers hit a block start only
+                    // now and then, and a block before that happens to be cached rarer still.)
+                    let at_block_start = offset == starts[k0] - base;
+                    let sequential =
+                        offset == 0 || k > k0 || (at_block_start && k > 0 && self.present(b - 1));
                     let last = (first + count) as u32;
                     let ahead = if sequential {
                         self.disk_ahead(b + 1, last);
