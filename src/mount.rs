@@ -65,9 +65,17 @@ pub struct MountOptions {
     pub threads: usize,
     /// Let users other than the one mounting read the file system (`allow_other`).
     pub allow_other: bool,
-    /// Background mode: once the mount is ready, print [`READY_LINE`] on stdout, move stdout
-    /// and stderr to this log file (`None`: /dev/null) and leave the working directory.
-    pub detach: Option<Option<PathBuf>>,
+    /// Background mode (the daemon [`spawn_daemon`] starts); `None` stays in the foreground
+    /// with stdout and stderr untouched.
+    pub detach: Option<Detach>,
+}
+
+/// What a background daemon does once its mount is ready: print [`READY_LINE`] on stdout,
+/// move stdout and stderr to `log` (`None`: /dev/null) and leave the working directory.
+#[derive(Debug, Clone, Default)]
+pub struct Detach {
+    /// Where errors (bad blocks) go from then on.
+    pub log: Option<PathBuf>,
 }
 
 impl Default for MountOptions {
@@ -119,8 +127,8 @@ pub fn mount(archive: &Path, mountpoint: &Path, opts: &MountOptions) -> Result<(
     let mp_ctx = || format!("mounting {}", mountpoint.display());
     let mut session = fuser::Session::new(fs, mountpoint, &config).ctx(mp_ctx)?;
     let watcher = SignalWatcher::start(mask, session.unmount_callable(), mountpoint)?;
-    if let Some(log) = &opts.detach {
-        detach_stdio(log.as_deref())?;
+    if let Some(d) = &opts.detach {
+        detach_stdio(d.log.as_deref())?;
     }
     let res = session
         .run()
@@ -298,6 +306,8 @@ struct ArchiveFs {
     /// Blocks for the prefetch workers to decode ahead of a sequential reader (`None` when
     /// the cache is too small to keep what they decode).
     prefetch: Option<crossbeam_channel::Sender<u32>>,
+    /// Bytes of file content and number of inodes, for statfs (`df`).
+    totals: (u64, u64),
 }
 
 /// The archive and everything that turns its blocks into file bytes.
@@ -360,10 +370,15 @@ impl ArchiveFs {
             }
             tx
         });
+        let totals = (
+            data.ar.entries().iter().map(|e| e.size).sum(),
+            nodes.iter().flatten().count() as u64,
+        );
         ArchiveFs {
             data,
             nodes,
             prefetch,
+            totals,
         }
     }
 
@@ -1016,8 +1031,7 @@ impl fuser::Filesystem for ArchiveFs {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        let bytes: u64 = self.data.ar.entries().iter().map(|e| e.size).sum();
-        let files = self.nodes.iter().flatten().count() as u64;
+        let (bytes, files) = self.totals;
         reply.statfs(
             bytes.div_ceil(BLKSIZE as u64),
             0,

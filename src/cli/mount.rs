@@ -2,7 +2,7 @@
 
 use super::PathArg;
 use crate::error::{Error, IoContext, Result};
-use crate::mount::{self, MountOptions, CACHE_BYTES_DEFAULT, THREADS_DEFAULT};
+use crate::mount::{self, Detach, MountOptions, CACHE_BYTES_DEFAULT, THREADS_DEFAULT};
 use std::ffi::OsString;
 
 #[derive(clap::Args, Debug)]
@@ -51,7 +51,7 @@ pub fn run(a: MountArgs) -> Result<()> {
             cache_bytes,
             threads: a.threads,
             allow_other: a.allow_other,
-            detach: a.daemon_child.then(|| a.log.clone()),
+            detach: a.daemon_child.then(|| Detach { log: a.log.clone() }),
         };
         return mount::mount(&a.archive, &a.mountpoint, &opts);
     }
