@@ -15,7 +15,7 @@
 //! A bad block (CRC mismatch, corrupt payload) fails only the reads that need it, with `EIO`
 //! and one line on stderr per block; the mount stays up and the other files stay readable.
 //!
-//! The few system calls std does not wrap (signal masks, `umount2`, `dup2`) live in [`sys`].
+//! The few system calls std does not wrap (signal masks, `umount2`, `dup2`) live in `sys`.
 
 use crate::codec;
 use crate::container::{Archive, Entry, Kind, Storage};

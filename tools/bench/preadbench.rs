@@ -4,6 +4,8 @@
 //! random regular files under DIR (files picked in proportion to their size, walked in sorted
 //! order so every tree with the same content gets the same reads); prints p50/p99/mean in µs.
 //! `preadbench seq FILE`: reads FILE front to back in 1 MiB reads; prints MB/s.
+//! `preadbench walk DIR`: lists and stats everything under DIR (what `ls -lR` does); prints
+//! the time in ms and the number of entries.
 
 use std::fs::{self, File};
 use std::io::Read;
@@ -80,6 +82,23 @@ fn main() {
             let s = t.elapsed().as_secs_f64();
             println!("mb_s={:.0} bytes={total} secs={s:.2}", total as f64 / s / 1e6);
         }
-        _ => eprintln!("usage: preadbench random DIR COUNT SEED | seq FILE"),
+        Some("walk") => {
+            fn walk_all(d: &Path) -> u64 {
+                let mut n = 0;
+                for e in fs::read_dir(d).unwrap() {
+                    let p = e.unwrap().path();
+                    n += 1;
+                    if fs::symlink_metadata(&p).unwrap().is_dir() {
+                        n += walk_all(&p);
+                    }
+                }
+                n
+            }
+            let t = Instant::now();
+            let n = walk_all(Path::new(&a[2]));
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            println!("walk_ms={ms:.0} entries={n}");
+        }
+        _ => eprintln!("usage: preadbench random DIR COUNT SEED | seq FILE | walk DIR"),
     }
 }
