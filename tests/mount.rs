@@ -527,3 +527,43 @@ fn mount_errors_are_reported_not_hung() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.yoz"));
 }
+
+/// Several threads reading the same files at once, with different read sizes, sequentially
+/// and backwards: exercises the shared block slots, the prefetch workers and eviction under a
+/// cache budget smaller than the files.
+#[test]
+fn concurrent_readers_see_the_same_bytes() {
+    require_fuse!();
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = make_tree(tmp.path());
+    let archive = tmp.path().join("t.yoz");
+    pack(&tree, &archive, "4K");
+    let m = Mounted::new(
+        &archive,
+        &tmp.path().join("mnt"),
+        &["--cache-size", "64K", "--threads", "3"],
+    );
+    let names = ["big.bin", "text.txt", "dir/mixed.dat", "sparse.img"];
+    std::thread::scope(|s| {
+        for t in 0..6usize {
+            let (tree, mt) = (&tree, m.mp.join("t"));
+            s.spawn(move || {
+                for name in names {
+                    let want = fs::read(tree.join(name)).unwrap();
+                    let f = fs::File::open(mt.join(name)).unwrap();
+                    let step = [1000, 4096, 5000, 65536, 3, 130_000][t];
+                    let mut offs: Vec<u64> = (0..want.len() as u64).step_by(step).collect();
+                    if t % 2 == 1 {
+                        offs.reverse();
+                    }
+                    for off in offs {
+                        let got = pread(&f, off, step);
+                        let e = (off as usize + step).min(want.len());
+                        assert!(got == want[off as usize..e], "{name} at {off} (thread {t})");
+                    }
+                }
+            });
+        }
+    });
+    m.unmount();
+}
