@@ -5,8 +5,11 @@
 //! read on demand: a `read(offset, len)` decodes only the blocks that overlap it, keeps decoded
 //! blocks in a small LRU cache (so a sequential reader decodes each block once, even when the
 //! kernel's readahead splits it over several FUSE threads), and serves stored blocks straight
-//! from the memory map after checking their CRC once. Nothing ever changes under the mount, so
-//! attributes and directory entries carry long timeouts and the kernel keeps its page cache.
+//! from the memory map after checking their CRC once. A reader going through a file in order
+//! gets the next blocks decoded ahead of it by two prefetch workers, and their compressed bytes
+//! requested from the disk (`MADV_WILLNEED`), since the kernel sends FUSE only 128 KiB of
+//! readahead at a time. Nothing ever changes under the mount, so attributes and directory
+//! entries carry long timeouts and the kernel keeps its page cache.
 //!
 //! Inode numbers are stable for a given archive: the root is 1, entry `i` (index order) is
 //! `i + 2`, a hard link shares its target's inode, and directories that only appear as path
@@ -103,7 +106,8 @@ pub fn mount(archive: &Path, mountpoint: &Path, opts: &MountOptions) -> Result<(
         .unwrap_or(UNIX_EPOCH);
     let fs = ArchiveFs::new(ar, opts.cache_bytes, stamp);
 
-    let mut options = vec![
+    // `allow_other` comes from the ACL below: fuser adds the option itself.
+    let options = vec![
         MountOption::RO,
         MountOption::NoDev,
         MountOption::NoSuid,
@@ -111,9 +115,6 @@ pub fn mount(archive: &Path, mountpoint: &Path, opts: &MountOptions) -> Result<(
         MountOption::FSName(archive.display().to_string()),
         MountOption::Subtype("yoz".into()),
     ];
-    if opts.allow_other {
-        options.push(MountOption::CUSTOM("allow_other".into()));
-    }
     let mut config = fuser::Config::default();
     config.mount_options = options;
     config.acl = if opts.allow_other {
