@@ -164,6 +164,10 @@ pub fn unmount(mountpoint: &Path, lazy: bool) -> Result<()> {
                 ))
             }
         }
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Err(Error::Usage(format!(
+            "{} is not a mount point",
+            mountpoint.display()
+        ))),
         Err(e) => Err(Error::io(format!("unmounting {}", mountpoint.display()), e)),
     }
 }
