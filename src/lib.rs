@@ -2,7 +2,7 @@
 //!
 //! The format is specified in `spec/yoz-v1.md`; this crate is its reference implementation.
 //! Layout: [`container`] (format, writer, readers), [`codec`] (block codecs behind one trait),
-//! [`path`] (path safety), [`pack`] and [`extract`] (the file-system sides), [`cli`].
+//! [`path`] (path safety), [`pack`] and [`extract`] (the file-system sides), [`mount`] (read-only FUSE), [`cli`].
 
 pub mod cli;
 pub mod codec;
@@ -11,6 +11,7 @@ pub mod container;
 pub mod error;
 pub mod extract;
 pub mod fuzzing;
+pub mod mount;
 pub mod pack;
 pub mod path;
 pub mod progress;

@@ -3,6 +3,7 @@
 
 mod conform;
 mod inspect;
+mod mount;
 mod pack;
 mod unpack;
 
@@ -36,6 +37,10 @@ pub enum Command {
     Cat(inspect::CatArgs),
     /// Run the conformance corpus against yoz or another implementation.
     Conform(conform::ConformArgs),
+    /// Mount an archive read-only as a directory (FUSE).
+    Mount(mount::MountArgs),
+    /// Unmount a mounted archive.
+    Umount(mount::UmountArgs),
 }
 
 /// Whether progress bars should be drawn (stderr is a terminal).
@@ -60,6 +65,8 @@ pub fn main() -> i32 {
         Command::Verify(a) => inspect::verify(a),
         Command::Cat(a) => inspect::cat(a),
         Command::Conform(a) => conform::run(a),
+        Command::Mount(a) => mount::run(a),
+        Command::Umount(a) => mount::umount(a),
     };
     match res {
         Ok(()) => 0,

@@ -258,6 +258,51 @@ impl Archive {
         Ok(data)
     }
 
+    /// The payload of stored block `n` straight from the memory map, unchecked: `None` when the
+    /// block is not stored or the archive is not mapped. For callers that have already checked
+    /// the block once with [`Archive::read_block`] and would otherwise recompute a CRC over the
+    /// whole block on every small read (the FUSE mount's hot path).
+    pub fn stored_payload(&self, n: u32) -> Option<&[u8]> {
+        let info = self.index.blocks.get(n as usize)?;
+        if info.codec != codec::id::STORE {
+            return None;
+        }
+        match &self.src {
+            Source::Mmap(m) => {
+                let start = usize::try_from(info.offset)
+                    .ok()?
+                    .checked_add(BLOCK_HEADER_LEN)?;
+                m.get(start..start.checked_add(info.comp_len as usize)?)
+            }
+            Source::Pread(_) | Source::Memory(_) => None,
+        }
+    }
+
+    /// Asks the kernel to start reading the records of `blocks` into the page cache
+    /// (`MADV_WILLNEED`), so a reader going through them sequentially finds them resident.
+    /// Only a hint: does nothing without a memory map, and errors are ignored.
+    pub fn will_need(&self, blocks: std::ops::Range<u32>) {
+        let (Source::Mmap(m), Some(a), Some(z)) = (
+            &self.src,
+            self.index.blocks.get(blocks.start as usize),
+            blocks
+                .end
+                .checked_sub(1)
+                .and_then(|e| self.index.blocks.get(e as usize)),
+        ) else {
+            return;
+        };
+        let end = z.offset.saturating_add(z.record_len()).min(self.len);
+        if let (Ok(start), Ok(len)) = (
+            usize::try_from(a.offset),
+            usize::try_from(end.saturating_sub(a.offset)),
+        ) {
+            if len > 0 {
+                let _ = m.advise_range(memmap2::Advice::WillNeed, start, len);
+            }
+        }
+    }
+
     /// The group ordinal entry `i` travels in.
     pub fn group_of(&self, i: usize) -> u32 {
         self.entry_group[i]
