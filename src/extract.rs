@@ -173,13 +173,19 @@ impl Extractor {
         Ok(false)
     }
 
-    fn set_meta(&self, p: &Path, e: &Entry, symlink: bool) -> Result<()> {
+    /// Owner, mode and mtime; through the open handle for files (no path lookups, no reopen).
+    fn set_meta(&self, p: &Path, e: &Entry, symlink: bool, file: Option<&File>) -> Result<()> {
         if self.opts.same_owner {
             std::os::unix::fs::lchown(p, Some(e.uid), Some(e.gid))
                 .ctx(|| format!("chown {}", p.display()))?;
         }
         let t = filetime::FileTime::from_unix_time(e.mtime, e.mtime_nsec);
-        if symlink {
+        if let Some(f) = file {
+            f.set_permissions(fs::Permissions::from_mode(self.mode(e.mode)))
+                .ctx(|| format!("chmod {}", p.display()))?;
+            filetime::set_file_handle_times(f, None, Some(t))
+                .ctx(|| format!("setting mtime of {}", p.display()))?;
+        } else if symlink {
             filetime::set_symlink_file_times(p, t, t)
                 .ctx(|| format!("setting mtime of {}", p.display()))?;
         } else {
@@ -286,14 +292,14 @@ impl Sink for Extractor {
                     .ctx(|| format!("sizing {}", c.path.display()))?;
                 self.cur = Some(c);
                 let c = self.cur.as_ref().expect("just set");
-                self.set_meta(&c.path, e, false)?;
+                self.set_meta(&c.path, e, false, c.file.as_ref())?;
                 let c = self.cur.take().expect("just set");
                 drop(c.file);
                 self.stats.files += 1;
                 self.stats.bytes += e.size;
                 self.files.insert(e.path.clone());
             }
-            Kind::Symlink => self.set_meta(&c.path, e, true)?,
+            Kind::Symlink => self.set_meta(&c.path, e, true, None)?,
             Kind::Hardlink | Kind::Dir => {}
         }
         Ok(())

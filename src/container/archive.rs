@@ -21,6 +21,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 /// How the archive bytes are reached.
 pub enum Source {
@@ -84,6 +85,7 @@ pub struct Archive {
     index: Index,
     by_path: HashMap<String, usize>,
     entry_group: Vec<u32>,
+    last_shared: Mutex<Option<(u32, Arc<Vec<u8>>)>>,
 }
 
 impl Archive {
@@ -163,6 +165,7 @@ impl Archive {
             index,
             by_path,
             entry_group,
+            last_shared: Mutex::new(None),
         })
     }
 
@@ -351,13 +354,27 @@ impl Archive {
                     }
                 }
                 Storage::Shared { block, offset } => {
-                    let data = self.read_block(block)?;
+                    let data = self.shared_block(block)?;
                     sink.data(&data[offset as usize..offset as usize + e.size as usize])?;
                 }
             }
             sink.end(e)
         };
         run().map_err(|err| err.in_entry(&e.path))
+    }
+
+    /// A shared block, decoded once for all the small files that live in it (extraction reads
+    /// them in a row; decoding a 1 MiB block per 2 kB file made unpack 10x slower than tar).
+    fn shared_block(&self, n: u32) -> Result<Arc<Vec<u8>>> {
+        let mut last = self.last_shared.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((m, data)) = last.as_ref() {
+            if *m == n {
+                return Ok(data.clone());
+            }
+        }
+        let data = Arc::new(self.read_block(n)?.into_owned());
+        *last = Some((n, data.clone()));
+        Ok(data)
     }
 
     /// Random-access reader over the entry at `path` (hard links resolve to their target).
