@@ -1134,12 +1134,20 @@ mod sys {
         let c = CString::new(mountpoint.as_os_str().as_bytes())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
         let flags = if lazy { libc::MNT_DETACH } else { 0 };
-        // SAFETY: `c` is a NUL-terminated string that outlives the call.
-        if unsafe { libc::umount2(c.as_ptr(), flags) } == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
+        // Right after the last file is closed the kernel may still hold it for a moment
+        // (asynchronous FUSE release): retry EBUSY briefly before giving up.
+        for attempt in 0..20 {
+            // SAFETY: `c` is a NUL-terminated string that outlives the call.
+            if unsafe { libc::umount2(c.as_ptr(), flags) } == 0 {
+                return Ok(());
+            }
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EBUSY) || attempt == 19 {
+                return Err(err);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
+        unreachable!("the loop returns on its last attempt")
     }
 
     /// Points stdout and stderr at `f`.
