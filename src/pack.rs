@@ -109,8 +109,11 @@ pub fn pack_to_path(
                 .ok_or_else(|| Error::Usage("output has no file name".into()))?,
         );
     let plan = plan(inputs, Some(&canon_out), opts)?;
+    use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::Builder::new()
         .prefix(".yoz-tmp-")
+        // An archive is an ordinary file: 0666 less the umask, like any file a tool creates.
+        .permissions(fs::Permissions::from_mode(0o666))
         .tempfile_in(&dir)
         .ctx(|| format!("creating a temporary file in {}", dir.display()))?;
     let w = std::io::BufWriter::with_capacity(1 << 20, tmp);
@@ -395,9 +398,25 @@ struct Producer<'a> {
     member_names: HashSet<String>,
     deferred_links: Vec<Entry>,
     links: HashMap<(u64, u64), String>,
+    /// Capacity of a shared block (see [`solid_size`]).
+    solid_size: usize,
     /// Entries waiting to be written as one group, and their approximate encoded size.
     group: Vec<Entry>,
     group_len: usize,
+}
+
+/// How much small-file data one shared block holds: the block size, or at the ratio-oriented
+/// zstd levels (17 and up, whose window is 8 MiB or more) as much as the window, so a tree of
+/// small files loses nothing to `tar | zstd -19` (measured on the Python stdlib: +9.9 % with
+/// 1 MiB shared blocks). Reading one small file still decodes one block.
+fn solid_size(opts: &PackOptions) -> usize {
+    let window = match opts.level {
+        ..=16 => 0,
+        17..=19 => 8 << 20,
+        20 => 32 << 20,
+        _ => 64 << 20,
+    };
+    opts.block_size.max(window).min(BLOCK_SIZE_MAX)
 }
 
 /// A group is flushed once its entries take about this many bytes (before compression).
@@ -428,7 +447,7 @@ impl Producer<'_> {
         }
         let block = self.next_block;
         self.next_block += 1;
-        let data = std::mem::replace(&mut self.solid, Vec::with_capacity(self.block_size));
+        let data = std::mem::take(&mut self.solid);
         // The members' group must be the first group after their block (§4.2): pending
         // entries ride along, and the group is closed right away.
         (self.send)(Job::Block(data))?;
@@ -485,7 +504,7 @@ impl Producer<'_> {
             return Err(changed());
         }
         if (size as usize) < self.block_size {
-            if self.solid.len() + size as usize > self.block_size {
+            if self.solid.len() + size as usize > self.solid_size {
                 self.flush_solid()?;
             }
             let offset = self.solid.len();
@@ -694,6 +713,7 @@ fn pack_plan<W: Write + Send>(
             links: HashMap::new(),
             group: Vec::new(),
             group_len: 0,
+            solid_size: solid_size(opts),
         };
         let produce_res = (|| -> Result<(u64, u64)> {
             let mut bytes = 0;

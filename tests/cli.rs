@@ -422,3 +422,20 @@ fn owners_restored_only_when_asked() {
         println!("not root: --same-owner restore not checked");
     }
 }
+
+#[test]
+fn archive_gets_ordinary_file_permissions() {
+    let t = tempfile::tempdir().unwrap();
+    let f = t.path().join("x");
+    fs::write(&f, b"x").unwrap();
+    let a = t.path().join("a.yoz");
+    assert!(run(&["pack", "-o", s(&a), s(&f)]).status.success());
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let umask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .map(|v| u32::from_str_radix(v.trim(), 8).unwrap())
+        .unwrap();
+    let mode = fs::metadata(&a).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o666 & !umask);
+}
