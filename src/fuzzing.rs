@@ -9,7 +9,7 @@ use crate::error::Result;
 fn limits() -> Limits {
     Limits {
         max_entries: 10_000,
-        max_output: 256 << 20,
+        max_output: 16 << 20,
         max_index: 16 << 20,
     }
 }
