@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod codec;
 pub mod container;
+pub mod entropy;
 pub mod error;
 pub mod extract;
 pub mod pack;

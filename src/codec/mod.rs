@@ -5,10 +5,14 @@
 //! exactly that many bytes or fail — it must never allocate or write more than `raw_len`.
 //! Ids are registered in spec/yoz-v1.md §5; an id is never reused.
 
+pub mod huffman;
+pub mod lz77;
 mod store;
 mod zeros;
 mod zstd_codec;
 
+pub use huffman::Huffman;
+pub use lz77::Lz77;
 pub use store::Store;
 pub use zeros::Zeros;
 pub use zstd_codec::Zstd;
@@ -23,6 +27,10 @@ pub mod id {
     pub const ZSTD: u8 = 1;
     /// Empty payload; the block is `raw_len` zero bytes (sparse holes).
     pub const ZEROS: u8 = 2;
+    /// Payload is order-0 canonical Huffman over bytes (spec/codec-huffman.md).
+    pub const HUFFMAN: u8 = 3;
+    /// Payload is LZ77 with Huffman-coded literals, lengths and distances (spec/codec-lz77.md).
+    pub const LZ77: u8 = 4;
 }
 
 /// A block codec. Implementations are stateless and shared between threads.
@@ -47,6 +55,8 @@ pub trait Codec: Send + Sync {
 static STORE: Store = Store;
 static ZSTD: Zstd = Zstd;
 static ZEROS: Zeros = Zeros;
+static HUFFMAN: Huffman = Huffman;
+static LZ77: Lz77 = Lz77;
 
 /// Looks a codec up by id; unknown ids are an `unknown-codec` error.
 pub fn by_id(id: u8) -> Result<&'static dyn Codec> {
@@ -54,6 +64,8 @@ pub fn by_id(id: u8) -> Result<&'static dyn Codec> {
         id::STORE => Ok(&STORE),
         id::ZSTD => Ok(&ZSTD),
         id::ZEROS => Ok(&ZEROS),
+        id::HUFFMAN => Ok(&HUFFMAN),
+        id::LZ77 => Ok(&LZ77),
         _ => Err(Error::UnknownCodec { id }),
     }
 }
@@ -79,8 +91,10 @@ impl Choice {
             "auto" => Ok(Choice::Auto),
             "store" => Ok(Choice::Fixed(id::STORE)),
             "zstd" => Ok(Choice::Fixed(id::ZSTD)),
+            "huffman" => Ok(Choice::Fixed(id::HUFFMAN)),
+            "lz77" => Ok(Choice::Fixed(id::LZ77)),
             _ => Err(Error::Usage(format!(
-                "unknown codec {s:?} (expected auto, store or zstd)"
+                "unknown codec {s:?} (expected auto, store, zstd, huffman or lz77)"
             ))),
         }
     }
