@@ -137,8 +137,11 @@ const LEVELS: [(u32, usize, bool); 9] = [
     (128, 256, true),
     (256, 512, true),
     (1024, 2048, true),
-    (4096, 4096, true),
+    // Level 9: the optimal parse's own search (a first lazy pass at level 5 prices the symbols).
+    (256, 256, true),
 ];
+/// Level whose lazy parse gives level 9 its first symbol statistics.
+const OPT_STATS_LEVEL: usize = 5;
 
 /// Hash chains over 4-byte prefixes. `head[h]` and `prev[pos & mask]` hold position + 1
 /// (0 = none).
@@ -183,7 +186,13 @@ impl<'a> Chains<'a> {
     /// Visits the chain at `i` (not yet inserted) up to `chain` steps, calling `f(len, dist)`
     /// for each match longer than every previous one; stops when `f` returns false.
     #[inline(always)]
-    fn search(&self, i: usize, chain: u32, mut best: usize, mut f: impl FnMut(usize, usize) -> bool) {
+    fn search(
+        &self,
+        i: usize,
+        chain: u32,
+        mut best: usize,
+        mut f: impl FnMut(usize, usize) -> bool,
+    ) {
         let data = self.data;
         let max = (data.len() - i).min(MAX_MATCH);
         if best >= max {
@@ -249,7 +258,19 @@ fn match_len(data: &[u8], a: usize, b: usize, max: usize) -> usize {
 /// needs ~12 bits of code plus 19 extra bits); refuse them.
 #[inline]
 fn worth(len: usize, dist: usize) -> bool {
-    len >= 6 || (len == 5 && dist <= 1 << 18) || (len == 4 && dist <= 1 << 14)
+    len >= min_worth(dist)
+}
+
+/// Shortest match length [`worth`] accepts at `dist`.
+#[inline]
+fn min_worth(dist: usize) -> usize {
+    if dist <= 1 << 14 {
+        4
+    } else if dist <= 1 << 18 {
+        5
+    } else {
+        6
+    }
 }
 
 /// Greedy (`lazy` false) or one-step lazy parse.
@@ -332,7 +353,13 @@ fn frequencies(data: &[u8], seqs: &[Seq]) -> (Vec<u32>, Vec<u32>) {
 /// 1/16 bit... whole bits here, plus extra bits). Matches considered at each position: every
 /// improving chain match, each also taken at every shorter length down to 4 only for the
 /// longest one (a classic shortcut that keeps the graph small).
-fn parse_optimal(data: &[u8], chain: u32, nice: usize, lit_bits: &[u32], dist_bits: &[u32]) -> Vec<Seq> {
+fn parse_optimal(
+    data: &[u8],
+    chain: u32,
+    nice: usize,
+    lit_bits: &[u32],
+    dist_bits: &[u32],
+) -> Vec<Seq> {
     let n = data.len();
     if n < ENC_MIN {
         return vec![Seq {
@@ -348,7 +375,17 @@ fn parse_optimal(data: &[u8], chain: u32, nice: usize, lit_bits: &[u32], dist_bi
     cost[0] = 0;
     let mut ch = Chains::new(data);
     let last = n - ENC_MIN;
-    let len_price = |len: usize| {
+    // Price of each match length up to `nice` (longer ones are only taken whole, below).
+    let len_price: Vec<u32> = (0..=nice.max(ENC_MIN))
+        .map(|len| {
+            if len < MIN_MATCH {
+                return u32::MAX / 4;
+            }
+            let (c, e, _) = len_code(len);
+            lit_bits[256 + c] + e
+        })
+        .collect();
+    let long_price = |len: usize| {
         let (c, e, _) = len_code(len);
         lit_bits[256 + c] + e
     };
@@ -377,7 +414,7 @@ fn parse_optimal(data: &[u8], chain: u32, nice: usize, lit_bits: &[u32], dist_bi
                 if long >= nice {
                     // Long match: take it whole, skip the positions it covers (as zstd's
                     // optimal parser does), inserting them into the chains.
-                    let c = base + len_price(long) + dist_price(ldist);
+                    let c = base + long_price(long) + dist_price(ldist);
                     if c < cost[i + long] {
                         cost[i + long] = c;
                         from[i + long] = (long as u32, ldist as u32);
@@ -393,12 +430,9 @@ fn parse_optimal(data: &[u8], chain: u32, nice: usize, lit_bits: &[u32], dist_bi
                 // its own (shorter lengths are reachable at a smaller distance).
                 let mut lo = ENC_MIN;
                 for &(l, d) in &cands {
-                    let dp = dist_price(d);
-                    for len in lo..=l {
-                        if !worth(len, d) {
-                            continue;
-                        }
-                        let c = base + len_price(len) + dp;
+                    let dp = base + dist_price(d);
+                    for len in lo.max(min_worth(d))..=l {
+                        let c = len_price[len] + dp;
                         if c < cost[i + len] {
                             cost[i + len] = c;
                             from[i + len] = (len as u32, d as u32);
@@ -424,7 +458,11 @@ fn parse_optimal(data: &[u8], chain: u32, nice: usize, lit_bits: &[u32], dist_bi
         if l == 1 && d == 0 {
             lits += 1;
         } else {
-            seqs.push(Seq { lits, len: l, dist: d });
+            seqs.push(Seq {
+                lits,
+                len: l,
+                dist: d,
+            });
             lits = 0;
         }
     }
@@ -441,18 +479,28 @@ fn parse_optimal(data: &[u8], chain: u32, nice: usize, lit_bits: &[u32], dist_bi
 fn prices(freq: &[u32]) -> Vec<u32> {
     let lens = code_lengths(freq, MAX_LEN);
     lens.iter()
-        .map(|&l| if l == 0 { u32::from(MAX_LEN) + 2 } else { u32::from(l) })
+        .map(|&l| {
+            if l == 0 {
+                u32::from(MAX_LEN) + 2
+            } else {
+                u32::from(l)
+            }
+        })
         .collect()
 }
 
 /// Appends the lz77 payload of `input` at `level` (1..=9) to `out`.
 pub fn encode(input: &[u8], level: u8, out: &mut Vec<u8>) {
-    let (chain, nice, lazy) = LEVELS[(level.clamp(1, 9) - 1) as usize];
-    let mut seqs = parse_lazy(input, chain, nice, lazy);
-    if level >= 9 {
-        let (lf, df) = frequencies(input, &seqs);
-        seqs = parse_optimal(input, chain, nice, &prices(&lf), &prices(&df));
-    }
+    let level = level.clamp(1, 9);
+    let (chain, nice, lazy) = LEVELS[(level - 1) as usize];
+    let seqs = if level >= 9 {
+        let (c, n, l) = LEVELS[OPT_STATS_LEVEL - 1];
+        let first = parse_lazy(input, c, n, l);
+        let (lf, df) = frequencies(input, &first);
+        parse_optimal(input, chain, nice, &prices(&lf), &prices(&df))
+    } else {
+        parse_lazy(input, chain, nice, lazy)
+    };
     let start = out.len();
     if write_coded(input, &seqs, out) && out.len() - start < 1 + input.len() {
         return;

@@ -63,8 +63,7 @@ impl BitWriter {
     /// Flushes the pending bits, zero-padding the last byte, and returns the bytes.
     pub fn finish(mut self) -> Vec<u8> {
         let bytes = self.nbits.div_ceil(8) as usize;
-        self.out
-            .extend_from_slice(&self.buf.to_le_bytes()[..bytes]);
+        self.out.extend_from_slice(&self.buf.to_le_bytes()[..bytes]);
         self.out
     }
 }
@@ -254,7 +253,9 @@ pub fn code_lengths(freqs: &[u32], max_len: u8) -> Vec<u8> {
         count[d.min(max) as usize] += 1;
     }
     let full: u64 = 1 << max;
-    let mut kraft: u64 = (1..=max).map(|l| u64::from(count[l as usize]) << (max - l)).sum();
+    let mut kraft: u64 = (1..=max)
+        .map(|l| u64::from(count[l as usize]) << (max - l))
+        .sum();
     // Too many short codes: lengthen the deepest code that is still shorter than max_len
     // (the cheapest move: it belongs to a rare symbol).
     while kraft > full {
@@ -393,7 +394,9 @@ impl Decoder {
                 bits: 0,
             });
         }
-        let kraft: u64 = (1..=max).map(|l| u64::from(count[l as usize]) << (max - l)).sum();
+        let kraft: u64 = (1..=max)
+            .map(|l| u64::from(count[l as usize]) << (max - l))
+            .sum();
         if kraft != 1 << max {
             return Err(if kraft > 1 << max {
                 "over-subscribed code"
