@@ -5,6 +5,7 @@
 //! exactly that many bytes or fail — it must never allocate or write more than `raw_len`.
 //! Ids are registered in spec/yoz-v1.md §5; an id is never reused.
 
+pub mod fuzz;
 pub mod huffman;
 pub mod lz77;
 mod store;
