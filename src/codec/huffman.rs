@@ -160,7 +160,13 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
             }
             _ => Err(corrupt("run payload must be one byte")),
         },
-        mode::CODED => decode_coded(body, raw_len, out),
+        mode::CODED => {
+            let r = decode_coded(body, raw_len, out);
+            if r.is_err() {
+                out.clear();
+            }
+            r
+        }
         _ => Err(corrupt(format!("unknown mode {m}"))),
     }
 }

@@ -184,17 +184,19 @@ impl<'a> Chains<'a> {
     }
 
     /// Visits the chain at `i` (not yet inserted) up to `chain` steps, calling `f(len, dist)`
-    /// for each match longer than every previous one; stops when `f` returns false.
+    /// for each match longer than every previous one, for matches ending by `end`; stops when
+    /// `f` returns false.
     #[inline(always)]
     fn search(
         &self,
         i: usize,
+        end: usize,
         chain: u32,
         mut best: usize,
         mut f: impl FnMut(usize, usize) -> bool,
     ) {
         let data = self.data;
-        let max = (data.len() - i).min(MAX_MATCH);
+        let max = (end - i).min(MAX_MATCH);
         if best >= max {
             return;
         }
@@ -223,7 +225,7 @@ impl<'a> Chains<'a> {
     /// Longest match at `i` (len 0 if none of at least 4), then inserts `i`.
     fn find_insert(&mut self, i: usize, chain: u32, nice: usize) -> (usize, usize) {
         let mut m = (0, 0);
-        self.search(i, chain, ENC_MIN - 1, |l, d| {
+        self.search(i, self.data.len(), chain, ENC_MIN - 1, |l, d| {
             m = (l, d);
             l < nice
         });
@@ -348,11 +350,20 @@ fn frequencies(data: &[u8], seqs: &[Seq]) -> (Vec<u32>, Vec<u32>) {
     (lit, dist)
 }
 
+/// Positions per optimal-parse segment: the shortest-path arrays cost 12 bytes per position, so
+/// the parse runs segment by segment (matches may not cross a segment end) to keep memory flat
+/// for 64 MiB blocks; the hash chains, and so the window, span segments.
+#[cfg(not(test))]
+const OPT_SEGMENT: usize = 1 << 20;
+/// Small in unit tests so that their short inputs cross segment boundaries.
+#[cfg(test)]
+const OPT_SEGMENT: usize = 1 << 12;
+
 /// Cost-based optimal parse (level 9): a forward shortest path where each position's arrival
-/// cost is priced with bit lengths from a previous parse's code (`lit_bits`, `dist_bits` in
-/// 1/16 bit... whole bits here, plus extra bits). Matches considered at each position: every
-/// improving chain match, each also taken at every shorter length down to 4 only for the
-/// longest one (a classic shortcut that keeps the graph small).
+/// cost is priced in bits with the code lengths of a previous parse (`lit_bits`, `dist_bits`)
+/// plus extra bits. At each position every improving chain match is considered at each length
+/// from the previous candidate's length + 1 up to its own (shorter lengths are reachable at a
+/// smaller distance); a match of `nice` bytes or more is taken whole and its positions skipped.
 fn parse_optimal(
     data: &[u8],
     chain: u32,
@@ -368,11 +379,6 @@ fn parse_optimal(
             dist: 0,
         }];
     }
-    // cost[i]: cheapest bits to encode data[..i]; from[i]: (len, dist) of the step into i
-    // (len 1 = literal).
-    let mut cost = vec![u32::MAX; n + 1];
-    let mut from = vec![(0u32, 0u32); n + 1];
-    cost[0] = 0;
     let mut ch = Chains::new(data);
     let last = n - ENC_MIN;
     // Price of each match length up to `nice` (longer ones are only taken whole, below).
@@ -394,67 +400,79 @@ fn parse_optimal(
         dist_bits[c] + e
     };
     let mut cands: Vec<(usize, usize)> = Vec::with_capacity(64);
-    let mut i = 0;
-    while i < n {
-        let base = cost[i];
-        // Literal step.
-        let lc = base + lit_bits[data[i] as usize];
-        if lc < cost[i + 1] {
-            cost[i + 1] = lc;
-            from[i + 1] = (1, 0);
-        }
-        if i <= last {
-            cands.clear();
-            ch.search(i, chain, ENC_MIN - 1, |l, d| {
-                cands.push((l, d));
-                l < nice
-            });
-            ch.insert(i);
-            if let Some(&(long, ldist)) = cands.last() {
-                if long >= nice {
-                    // Long match: take it whole, skip the positions it covers (as zstd's
-                    // optimal parser does), inserting them into the chains.
-                    let c = base + long_price(long) + dist_price(ldist);
-                    if c < cost[i + long] {
-                        cost[i + long] = c;
-                        from[i + long] = (long as u32, ldist as u32);
-                    }
-                    for p in i + 1..(i + long).min(last + 1) {
-                        ch.insert(p);
-                    }
-                    // Positions inside are unreachable except through this match.
-                    i += long;
-                    continue;
-                }
-                // Each candidate covers lengths from the previous candidate's length + 1 up to
-                // its own (shorter lengths are reachable at a smaller distance).
-                let mut lo = ENC_MIN;
-                for &(l, d) in &cands {
-                    let dp = base + dist_price(d);
-                    for len in lo.max(min_worth(d))..=l {
-                        let c = len_price[len] + dp;
-                        if c < cost[i + len] {
-                            cost[i + len] = c;
-                            from[i + len] = (len as u32, d as u32);
+    // Steps of the whole block: (len, dist), len 1 with dist 0 = literal.
+    let mut steps: Vec<(u32, u32)> = Vec::new();
+    let seg_cap = OPT_SEGMENT.min(n);
+    // cost[k]: cheapest bits to reach segment offset k; from[k]: the step into it.
+    let mut cost = vec![u32::MAX; seg_cap + 1];
+    let mut from = vec![(0u32, 0u32); seg_cap + 1];
+    let mut seg_start = 0;
+    while seg_start < n {
+        let seg_end = (seg_start + OPT_SEGMENT).min(n);
+        let len = seg_end - seg_start;
+        cost[..=len].fill(u32::MAX);
+        cost[0] = 0;
+        let mut i = seg_start;
+        while i < seg_end {
+            let k = i - seg_start;
+            let base = cost[k];
+            // Literal step.
+            let lc = base + lit_bits[data[i] as usize];
+            if lc < cost[k + 1] {
+                cost[k + 1] = lc;
+                from[k + 1] = (1, 0);
+            }
+            if i <= last {
+                cands.clear();
+                ch.search(i, seg_end, chain, ENC_MIN - 1, |l, d| {
+                    cands.push((l, d));
+                    l < nice
+                });
+                ch.insert(i);
+                if let Some(&(long, ldist)) = cands.last() {
+                    if long >= nice {
+                        let c = base + long_price(long) + dist_price(ldist);
+                        if c < cost[k + long] {
+                            cost[k + long] = c;
+                            from[k + long] = (long as u32, ldist as u32);
                         }
+                        for p in i + 1..(i + long).min(last + 1) {
+                            ch.insert(p);
+                        }
+                        // Positions inside are reachable only through this match.
+                        i += long;
+                        continue;
                     }
-                    lo = l + 1;
+                    let mut lo = ENC_MIN;
+                    for &(l, d) in &cands {
+                        let dp = base + dist_price(d);
+                        for m in lo.max(min_worth(d))..=l {
+                            let c = len_price[m] + dp;
+                            if c < cost[k + m] {
+                                cost[k + m] = c;
+                                from[k + m] = (m as u32, d as u32);
+                            }
+                        }
+                        lo = l + 1;
+                    }
                 }
             }
+            i += 1;
         }
-        i += 1;
-    }
-    // Walk back, then emit forwards.
-    let mut steps = Vec::new();
-    let mut p = n;
-    while p > 0 {
-        let (l, d) = from[p];
-        steps.push((l, d));
-        p -= l as usize;
+        // Walk the segment back from its end, then append its steps in order.
+        let mark = steps.len();
+        let mut k = len;
+        while k > 0 {
+            let step = from[k];
+            steps.push(step);
+            k -= step.0 as usize;
+        }
+        steps[mark..].reverse();
+        seg_start = seg_end;
     }
     let mut seqs = Vec::new();
     let mut lits = 0u32;
-    for &(l, d) in steps.iter().rev() {
+    for &(l, d) in &steps {
         if l == 1 && d == 0 {
             lits += 1;
         } else {
@@ -497,7 +515,13 @@ pub fn encode(input: &[u8], level: u8, out: &mut Vec<u8>) {
         let (c, n, l) = LEVELS[OPT_STATS_LEVEL - 1];
         let first = parse_lazy(input, c, n, l);
         let (lf, df) = frequencies(input, &first);
-        parse_optimal(input, chain, nice, &prices(&lf), &prices(&df))
+        if code_bits(&lf) + code_bits(&df) >= 8 * input.len() as u64 {
+            // Even without extra bits the first parse does not beat raw: incompressible data,
+            // where the optimal parse would only spend time.
+            first
+        } else {
+            parse_optimal(input, chain, nice, &prices(&lf), &prices(&df))
+        }
     } else {
         parse_lazy(input, chain, nice, lazy)
     };
@@ -510,19 +534,24 @@ pub fn encode(input: &[u8], level: u8, out: &mut Vec<u8>) {
     out.extend_from_slice(input);
 }
 
+/// Bits the Huffman code words of `freq` take (a lower bound of the coded size: no header, no
+/// extra bits).
+fn code_bits(freq: &[u32]) -> u64 {
+    let lens = code_lengths(freq, MAX_LEN);
+    freq.iter()
+        .zip(&lens)
+        .map(|(&f, &l)| u64::from(f) * u64::from(l))
+        .sum()
+}
+
 /// Writes the coded mode; returns false when the output would obviously not beat raw.
 fn write_coded(data: &[u8], seqs: &[Seq], out: &mut Vec<u8>) -> bool {
     let (lf, df) = frequencies(data, seqs);
-    let ll = code_lengths(&lf, MAX_LEN);
-    let dl = code_lengths(&df, MAX_LEN);
-    let bits: u64 = lf
-        .iter()
-        .zip(&ll)
-        .map(|(&f, &l)| u64::from(f) * u64::from(l))
-        .sum();
-    if bits / 8 > data.len() as u64 {
+    if code_bits(&lf) / 8 > data.len() as u64 {
         return false;
     }
+    let ll = code_lengths(&lf, MAX_LEN);
+    let dl = code_lengths(&df, MAX_LEN);
     out.push(mode::CODED);
     let mut w = BitWriter::new(std::mem::take(out));
     write_lengths(&mut w, &ll);
