@@ -8,6 +8,7 @@ pub mod cli;
 pub mod codec;
 pub mod conformance;
 pub mod container;
+pub mod entropy;
 pub mod error;
 pub mod extract;
 pub mod fuzzing;

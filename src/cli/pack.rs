@@ -14,10 +14,12 @@ pub struct PackArgs {
     /// Replace an existing output file.
     #[arg(long)]
     pub force: bool,
-    /// Block codec: auto (zstd, storing blocks that do not shrink), store or zstd.
+    /// Block codec: auto, store, zstd, huffman or lz77. auto runs zstd and stores blocks that
+    /// do not shrink; from --level 19 up it tries zstd, lz77 and huffman on every block and keeps
+    /// the smallest.
     #[arg(long, default_value = "auto")]
     pub codec: String,
-    /// Compression level (zstd: 1-22).
+    /// Compression level (zstd scale 1-22; lz77 uses 1-9, clamped; huffman ignores it).
     #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
     pub level: i32,
     /// Block size in bytes, with an optional K or M suffix (4K..64M).

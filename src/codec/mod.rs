@@ -5,10 +5,15 @@
 //! exactly that many bytes or fail — it must never allocate or write more than `raw_len`.
 //! Ids are registered in spec/yoz-v1.md §5; an id is never reused.
 
+pub mod fuzz;
+pub mod huffman;
+pub mod lz77;
 mod store;
 mod zeros;
 mod zstd_codec;
 
+pub use huffman::Huffman;
+pub use lz77::Lz77;
 pub use store::Store;
 pub use zeros::Zeros;
 pub use zstd_codec::Zstd;
@@ -23,6 +28,10 @@ pub mod id {
     pub const ZSTD: u8 = 1;
     /// Empty payload; the block is `raw_len` zero bytes (sparse holes).
     pub const ZEROS: u8 = 2;
+    /// Payload is order-0 canonical Huffman over bytes (spec/codec-huffman.md).
+    pub const HUFFMAN: u8 = 3;
+    /// Payload is LZ77 with Huffman-coded literals, lengths and distances (spec/codec-lz77.md).
+    pub const LZ77: u8 = 4;
 }
 
 /// A block codec. Implementations are stateless and shared between threads.
@@ -47,6 +56,8 @@ pub trait Codec: Send + Sync {
 static STORE: Store = Store;
 static ZSTD: Zstd = Zstd;
 static ZEROS: Zeros = Zeros;
+static HUFFMAN: Huffman = Huffman;
+static LZ77: Lz77 = Lz77;
 
 /// Looks a codec up by id; unknown ids are an `unknown-codec` error.
 pub fn by_id(id: u8) -> Result<&'static dyn Codec> {
@@ -54,6 +65,8 @@ pub fn by_id(id: u8) -> Result<&'static dyn Codec> {
         id::STORE => Ok(&STORE),
         id::ZSTD => Ok(&ZSTD),
         id::ZEROS => Ok(&ZEROS),
+        id::HUFFMAN => Ok(&HUFFMAN),
+        id::LZ77 => Ok(&LZ77),
         _ => Err(Error::UnknownCodec { id }),
     }
 }
@@ -63,10 +76,23 @@ pub fn name_of(id: u8) -> &'static str {
     by_id(id).map(|c| c.name()).unwrap_or("unknown")
 }
 
+/// From this `--level` (zstd scale) up, `auto` compresses every block with every candidate
+/// (zstd, lz77, huffman) and keeps the smallest; below it, `auto` runs zstd only and stores the
+/// block when zstd does not shrink it, so default pack speed stays zstd's. 19 is where zstd
+/// itself turns slow (its "max" levels), so trying lz77 -9 there costs a comparable time.
+pub const AUTO_EXHAUSTIVE_LEVEL: i32 = 19;
+
+/// The lz77 level (1–9) that `auto` uses for a `--level` on the zstd scale (1–22):
+/// `(level + 1) / 2`, clamped, so 1→1, 3→2, 9→5, 17 and up→9.
+pub fn lz77_level_for(level: i32) -> i32 {
+    (level.saturating_add(1) / 2).clamp(1, 9)
+}
+
 /// What the writer does with each block: one fixed codec, or a per-block choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Choice {
-    /// Keep the smallest of the candidates (zstd first, store when nothing is gained).
+    /// Keep the smallest of the candidates: below [`AUTO_EXHAUSTIVE_LEVEL`] zstd or store; from
+    /// it up store, zstd, lz77 and huffman, each tried on the whole block.
     Auto,
     /// Always this codec id.
     Fixed(u8),
@@ -79,8 +105,10 @@ impl Choice {
             "auto" => Ok(Choice::Auto),
             "store" => Ok(Choice::Fixed(id::STORE)),
             "zstd" => Ok(Choice::Fixed(id::ZSTD)),
+            "huffman" => Ok(Choice::Fixed(id::HUFFMAN)),
+            "lz77" => Ok(Choice::Fixed(id::LZ77)),
             _ => Err(Error::Usage(format!(
-                "unknown codec {s:?} (expected auto, store or zstd)"
+                "unknown codec {s:?} (expected auto, store, zstd, huffman or lz77)"
             ))),
         }
     }
@@ -117,12 +145,29 @@ pub fn encode_block(raw: &[u8], choice: Choice, level: i32) -> Result<Encoded> {
         Choice::Auto => {
             let mut payload = Vec::with_capacity(raw.len() / 2);
             let params = ZSTD.compress(raw, level, &mut payload)?;
-            if payload.len() < raw.len() {
-                Ok(Encoded {
-                    codec: id::ZSTD,
-                    params,
-                    payload,
-                })
+            let mut best = Encoded {
+                codec: id::ZSTD,
+                params,
+                payload,
+            };
+            if level >= AUTO_EXHAUSTIVE_LEVEL {
+                let others: [(&dyn Codec, i32); 2] =
+                    [(&LZ77, lz77_level_for(level)), (&HUFFMAN, 0)];
+                for (codec, lvl) in others {
+                    let mut payload = Vec::new();
+                    let params = codec.compress(raw, lvl, &mut payload)?;
+                    // Strictly smaller only: on ties the earlier (faster-decoding) codec stays.
+                    if payload.len() < best.payload.len() {
+                        best = Encoded {
+                            codec: codec.id(),
+                            params,
+                            payload,
+                        };
+                    }
+                }
+            }
+            if best.payload.len() < raw.len() {
+                Ok(best)
             } else {
                 Ok(Encoded {
                     codec: id::STORE,
@@ -146,8 +191,8 @@ fn is_all_zero(b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn roundtrip(raw: &[u8], choice: Choice) {
-        let enc = encode_block(raw, choice, 3).unwrap();
+    fn roundtrip(raw: &[u8], choice: Choice, level: i32) {
+        let enc = encode_block(raw, choice, level).unwrap();
         let mut out = Vec::new();
         by_id(enc.codec)
             .unwrap()
@@ -170,9 +215,12 @@ mod tests {
                 Choice::Auto,
                 Choice::Fixed(id::STORE),
                 Choice::Fixed(id::ZSTD),
+                Choice::Fixed(id::HUFFMAN),
+                Choice::Fixed(id::LZ77),
             ] {
-                roundtrip(raw, c);
+                roundtrip(raw, c, 3);
             }
+            roundtrip(raw, Choice::Auto, AUTO_EXHAUSTIVE_LEVEL);
         }
     }
 
@@ -192,6 +240,42 @@ mod tests {
             encode_block(&[0u8; 4096], Choice::Auto, 3).unwrap().codec,
             id::ZEROS
         );
+    }
+
+    #[test]
+    fn auto_picks_the_smallest_at_high_levels() {
+        // Skewed random bytes: no repeats for an LZ to find, but a strong order-0 skew that
+        // huffman codes in ~1.2 bits/byte; whatever wins must be no larger than each candidate.
+        let mut x = 99u32;
+        let raw: Vec<u8> = (0..20_000)
+            .map(|_| {
+                x = x.wrapping_mul(1664525).wrapping_add(1013904223);
+                let r = x >> 24;
+                if r < 200 {
+                    b'a'
+                } else {
+                    b'a' + (r % 7) as u8
+                }
+            })
+            .collect();
+        let enc = encode_block(&raw, Choice::Auto, AUTO_EXHAUSTIVE_LEVEL).unwrap();
+        for id in [id::ZSTD, id::LZ77, id::HUFFMAN] {
+            let single = encode_block(&raw, Choice::Fixed(id), AUTO_EXHAUSTIVE_LEVEL).unwrap();
+            assert!(enc.payload.len() <= single.payload.len(), "codec {id}");
+        }
+        // Default level: zstd only.
+        assert_eq!(encode_block(&raw, Choice::Auto, 3).unwrap().codec, id::ZSTD);
+        assert_eq!(lz77_level_for(3), 2);
+        assert_eq!(lz77_level_for(19), 9);
+        assert_eq!(lz77_level_for(-5), 1);
+    }
+
+    #[test]
+    fn names_resolve() {
+        for (id, name) in [(3, "huffman"), (4, "lz77")] {
+            assert_eq!(name_of(id), name);
+            assert_eq!(Choice::parse(name).unwrap(), Choice::Fixed(id));
+        }
     }
 
     #[test]

@@ -1,0 +1,290 @@
+//! Side-by-side benchmark of yoz's own lossless codecs against gzip and zstd (CLI), printed as
+//! Markdown tables. Driven by tools/bench/lossless.sh.
+//!
+//! Usage: `lossless_bench [CORPUS_DIR] [--block BYTES] [--only lz77|huffman] [--level N]
+//! [--filter SUBSTRING]` (default: lz77 levels 9 and 1, then huffman, every file)
+//!
+//! Method: our codecs run in-process on one thread over the file cut into blocks of `--block`
+//! bytes (yoz's default 1 MiB), exactly as the writer feeds them; speeds are original bytes per
+//! second of wall time, decode taken as the best of two runs. gzip and zstd run as CLI processes
+//! on the whole file (`-c` to a temporary file, decompressing to /dev/null), so their times
+//! include process start (≈ 1 ms, negligible against these file sizes).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use yoz::codec::{huffman, lz77};
+
+const MB: f64 = 1e6;
+
+struct Ours {
+    size: u64,
+    comp_s: f64,
+    dec_s: f64,
+}
+
+struct Peer {
+    size: u64,
+    comp_s: f64,
+    dec_s: f64,
+}
+
+fn run_ours(
+    data: &[u8],
+    block: usize,
+    enc: impl Fn(&[u8], &mut Vec<u8>),
+    dec: impl Fn(&[u8], usize, &mut Vec<u8>) -> yoz::Result<()>,
+) -> Ours {
+    let t = Instant::now();
+    let payloads: Vec<(Vec<u8>, usize)> = data
+        .chunks(block.max(1))
+        .map(|b| {
+            let mut p = Vec::new();
+            enc(b, &mut p);
+            (p, b.len())
+        })
+        .collect();
+    let comp_s = t.elapsed().as_secs_f64();
+    let size = payloads.iter().map(|(p, _)| p.len() as u64).sum();
+    let mut out = Vec::with_capacity(block);
+    let mut best = f64::MAX;
+    for _ in 0..2 {
+        let t = Instant::now();
+        let mut off = 0;
+        for (p, n) in &payloads {
+            dec(p, *n, &mut out).expect("our own payload decodes");
+            assert!(out[..] == data[off..off + n], "roundtrip mismatch");
+            off += n;
+        }
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ours {
+        size,
+        comp_s,
+        dec_s: best,
+    }
+}
+
+fn time_cmd(cmd: &str, args: &[&str], stdin: &Path, stdout: Option<&Path>) -> Option<f64> {
+    let inp = std::fs::File::open(stdin).ok()?;
+    let out = match stdout {
+        Some(p) => Stdio::from(std::fs::File::create(p).ok()?),
+        None => Stdio::null(),
+    };
+    let t = Instant::now();
+    let st = Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::from(inp))
+        .stdout(out)
+        .status()
+        .ok()?;
+    st.success().then(|| t.elapsed().as_secs_f64())
+}
+
+fn run_peer(tool: &str, level: &str, file: &Path, tmp: &Path) -> Option<Peer> {
+    let comp_s = time_cmd(tool, &[level, "-c"], file, Some(tmp))?;
+    let size = std::fs::metadata(tmp).ok()?.len();
+    let mut best = f64::MAX;
+    for _ in 0..2 {
+        best = best.min(time_cmd(tool, &["-d", "-c"], tmp, None)?);
+    }
+    Some(Peer {
+        size,
+        comp_s,
+        dec_s: best,
+    })
+}
+
+fn mbs(bytes: u64, s: f64) -> String {
+    if s <= 0.0 {
+        return "-".into();
+    }
+    format!("{:.0}", bytes as f64 / MB / s)
+}
+
+#[derive(Default)]
+struct Tot {
+    size: u64,
+    comp_s: f64,
+    dec_s: f64,
+}
+
+impl Tot {
+    fn add(&mut self, size: u64, c: f64, d: f64) {
+        self.size += size;
+        self.comp_s += c;
+        self.dec_s += d;
+    }
+}
+
+/// Text files for the huffman target, by extension (the corpus's source tarballs are text).
+fn is_text(p: &Path) -> bool {
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("txt" | "xml" | "json" | "tar" | "md" | "html" | "csv")
+    )
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut dir = PathBuf::from("../shared/corpus");
+    let mut block = 1usize << 20;
+    let mut only = String::new();
+    let mut filter = String::new();
+    let mut levels = vec![9u8, 1];
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--block" => block = args.next().and_then(|s| s.parse().ok()).unwrap_or(block),
+            "--only" => only = args.next().unwrap_or_default(),
+            "--filter" => filter = args.next().unwrap_or_default(),
+            "--level" => {
+                levels = args
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .into_iter()
+                    .collect()
+            }
+            _ => dir = PathBuf::from(a),
+        }
+    }
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        println!(
+            "corpus directory {} not found; nothing to benchmark",
+            dir.display()
+        );
+        return;
+    };
+    let mut files: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n != "MANIFEST.tsv"))
+        .filter(|p| p.to_string_lossy().contains(&filter))
+        .collect();
+    files.sort();
+    let tmp = std::env::temp_dir().join(format!("yoz-bench-{}", std::process::id()));
+    println!(
+        "Corpus: {} ({} files), yoz block size {} bytes, one thread.\n",
+        dir.display(),
+        files.len(),
+        block
+    );
+
+    let lz = |level: u8| move |b: &[u8], o: &mut Vec<u8>| lz77::encode(b, level, o);
+    if only.is_empty() || only == "lz77" {
+        for &ours_level in &levels {
+            let (peer_level, zl) = if ours_level >= 5 {
+                ("-9", "-19")
+            } else {
+                ("-1", "-1")
+            };
+            println!("### lz77 -{ours_level} vs gzip {peer_level} vs zstd {zl}\n");
+            println!("| file | bytes | lz77 -{ours_level} | gzip {peer_level} | zstd {zl} | lz77 c MB/s | gzip c MB/s | zstd c MB/s | lz77 d MB/s | gzip d MB/s | zstd d MB/s |");
+            println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            let (mut to, mut tg, mut tz, mut raw) =
+                (Tot::default(), Tot::default(), Tot::default(), 0u64);
+            for f in &files {
+                let Ok(data) = std::fs::read(f) else { continue };
+                let o = run_ours(&data, block, lz(ours_level), lz77::decode);
+                let g = run_peer("gzip", peer_level, f, &tmp);
+                let z = run_peer("zstd", zl, f, &tmp);
+                let n = data.len() as u64;
+                raw += n;
+                to.add(o.size, o.comp_s, o.dec_s);
+                let cell = |p: &Option<Peer>, which: u8| match p {
+                    Some(p) => match which {
+                        0 => p.size.to_string(),
+                        1 => mbs(n, p.comp_s),
+                        _ => mbs(n, p.dec_s),
+                    },
+                    None => "-".into(),
+                };
+                if let Some(p) = &g {
+                    tg.add(p.size, p.comp_s, p.dec_s);
+                }
+                if let Some(p) = &z {
+                    tz.add(p.size, p.comp_s, p.dec_s);
+                }
+                println!(
+                    "| {} | {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    f.file_name()
+                        .map(|s| s.to_string_lossy())
+                        .unwrap_or_default(),
+                    o.size,
+                    cell(&g, 0),
+                    cell(&z, 0),
+                    mbs(n, o.comp_s),
+                    cell(&g, 1),
+                    cell(&z, 1),
+                    mbs(n, o.dec_s),
+                    cell(&g, 2),
+                    cell(&z, 2),
+                );
+            }
+            println!(
+                "| **total** | {raw} | **{}** | **{}** | **{}** | {} | {} | {} | {} | {} | {} |\n",
+                to.size,
+                tg.size,
+                tz.size,
+                mbs(raw, to.comp_s),
+                mbs(raw, tg.comp_s),
+                mbs(raw, tz.comp_s),
+                mbs(raw, to.dec_s),
+                mbs(raw, tg.dec_s),
+                mbs(raw, tz.dec_s),
+            );
+        }
+    }
+    if only.is_empty() || only == "huffman" {
+        println!("### huffman vs the order-0 entropy bound\n");
+        println!("Bound = Σ over blocks of the block's order-0 entropy (per-block tables), and the whole-file order-0 entropy for reference.\n");
+        println!("| file | bytes | huffman | per-block bound | over bound | whole-file bound | encode MB/s | decode MB/s |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+        let (mut raw, mut size, mut bound, mut c_s, mut d_s) = (0u64, 0u64, 0f64, 0f64, 0f64);
+        // Text subtotal: ours, per-block bound, whole-file bound.
+        let (mut t_size, mut t_bound, mut t_whole) = (0u64, 0f64, 0f64);
+        for f in &files {
+            let Ok(data) = std::fs::read(f) else { continue };
+            let o = run_ours(&data, block, huffman::encode, huffman::decode);
+            let b: f64 = data
+                .chunks(block.max(1))
+                .map(|c| huffman::order0_bits(c) / 8.0)
+                .sum();
+            let whole = huffman::order0_bits(&data) / 8.0;
+            let n = data.len() as u64;
+            raw += n;
+            size += o.size;
+            bound += b;
+            if is_text(f) {
+                t_size += o.size;
+                t_bound += b;
+                t_whole += whole;
+            }
+            c_s += o.comp_s;
+            d_s += o.dec_s;
+            println!(
+                "| {} | {n} | {} | {:.0} | {:+.2} % | {:.0} | {} | {} |",
+                f.file_name()
+                    .map(|s| s.to_string_lossy())
+                    .unwrap_or_default(),
+                o.size,
+                b,
+                (o.size as f64 / b - 1.0) * 100.0,
+                whole,
+                mbs(n, o.comp_s),
+                mbs(n, o.dec_s),
+            );
+        }
+        println!(
+            "| **total** | {raw} | **{size}** | {bound:.0} | {:+.2} % | | {} | {} |\n",
+            (size as f64 / bound - 1.0) * 100.0,
+            mbs(raw, c_s),
+            mbs(raw, d_s)
+        );
+        println!(
+            "Text files (.txt .xml .json .tar .md): huffman {t_size} bytes; {:+.2} % over the per-block bound ({t_bound:.0}), {:+.2} % over the whole-file bound ({t_whole:.0}).\n",
+            (t_size as f64 / t_bound - 1.0) * 100.0,
+            (t_size as f64 / t_whole - 1.0) * 100.0,
+        );
+    }
+    let _ = std::fs::remove_file(&tmp);
+}
