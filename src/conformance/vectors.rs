@@ -353,6 +353,17 @@ pub fn valid() -> Vec<Valid> {
             },
         ],
     );
+    let (h, l) = (text(30_000, 50), text(30_000, 51));
+    let lrep: Vec<u8> = l.iter().chain(l.iter()).copied().collect();
+    let mut f = Forge::new();
+    f.file("huff.txt", &h, id::HUFFMAN, 16_384)
+        .file("lz.txt", &lrep, id::LZ77, 16_384);
+    v.push(Valid {
+        name: "huffman-lz77",
+        about: "files coded with huffman (codec 3) and lz77 (codec 4), several blocks each",
+        bytes: f.build().bytes,
+        expect: vec![file("huff.txt", &h), file("lz.txt", &lrep)],
+    });
     v
 }
 
@@ -1173,6 +1184,45 @@ pub fn invalid() -> Vec<Invalid> {
         &["size-mismatch"],
         f.build().bytes,
     );
+
+    // §5 codec payloads
+    for (codec, name, cut_name) in [
+        (
+            id::HUFFMAN,
+            "huffman-payload-damaged",
+            "huffman-payload-truncated",
+        ),
+        (id::LZ77, "lz77-payload-damaged", "lz77-payload-truncated"),
+    ] {
+        let bad: &[&str] = &["corrupt", "crc", "size-mismatch", "truncated"];
+        let mut f = Forge::new();
+        f.file("t.txt", &text(8000, 52), codec, 8000);
+        let x = f.build();
+        let at = x.block_at(0) + BLOCK_HEADER_LEN + 40;
+        add(
+            name,
+            "a byte inside the codec payload changed",
+            bad,
+            bad,
+            flip(x, at, 0x5a),
+        );
+        // A payload cut in half, lengths consistent: the decoder runs out of input.
+        let mut g = Forge::new();
+        let mut e = meta("t.txt", Kind::File);
+        e.size = 8000;
+        e.storage = Storage::Blocks { first: 0, count: 1 };
+        g.recs.push(Rec::Entry(e));
+        let (mut info, payload) = block(&text(8000, 53), codec);
+        info.comp_len /= 2;
+        g.push_block(info, payload[..info.comp_len as usize].to_vec());
+        add(
+            cut_name,
+            "the codec payload cut in half (header lengths consistent)",
+            bad,
+            bad,
+            g.build().bytes,
+        );
+    }
 
     // §3 paths
     let path_vec = |p: &str| {
