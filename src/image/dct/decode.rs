@@ -1,0 +1,221 @@
+//! The normative decoder (spec/codec-dct.md §3–§6), streaming by MCU rows.
+//!
+//! Working memory is three MCU rows of samples per component (4:2:0 upsampling of an output row
+//! needs the chroma rows just above and below) plus three block rows of coefficients for the
+//! context model, independent of the image height. The alpha plane, when present, is
+//! decompressed whole (it is one byte per pixel, bounded by the pixel limit).
+
+use super::format::{Header, HEADER_LEN};
+use super::model::{code_block, ClassModel};
+use super::tables::{idct_block, quant_matrix};
+use super::{CoefRows, Geometry};
+use crate::entropy::binary::BinDecoder;
+use crate::error::{Error, Result};
+use crate::image::color::ycbcr_to_rgb;
+use crate::image::{DecodeLimits, Image};
+
+fn corrupt(why: impl Into<String>) -> Error {
+    Error::Corrupt {
+        codec: "dct",
+        why: why.into(),
+    }
+}
+
+/// Decodes a payload to an image, verifying the pixel CRC.
+pub fn decode(payload: &[u8], limits: &DecodeLimits) -> Result<Image> {
+    let h = Header::parse(payload)?;
+    check_limits(&h, limits)?;
+    let len = h.width as usize * h.height as usize * h.channels as usize;
+    let mut data = Vec::with_capacity(len);
+    decode_rows(payload, limits, |_, row| {
+        data.extend_from_slice(row);
+        Ok(())
+    })?;
+    Image::from_raw(h.width, h.height, h.channels, data)
+}
+
+/// Decodes a payload row by row: `sink(y, pixels)` receives each output row (interleaved
+/// channels) in order. The CRC can only be checked after the last row, so a sink that must not
+/// act on corrupt data should buffer or be prepared to undo.
+pub fn decode_rows(
+    payload: &[u8],
+    limits: &DecodeLimits,
+    sink: impl FnMut(u32, &[u8]) -> Result<()>,
+) -> Result<Header> {
+    decode_inner(payload, limits, true, sink)
+}
+
+fn check_limits(h: &Header, limits: &DecodeLimits) -> Result<()> {
+    let pixels = u64::from(h.width) * u64::from(h.height);
+    if pixels > limits.max_pixels {
+        return Err(Error::Limit {
+            what: "image pixels",
+            got: pixels,
+            max: limits.max_pixels,
+        });
+    }
+    Ok(())
+}
+
+/// The 4:2:0 upsampler of spec §6.1: for output column x, the nearest chroma sample gets
+/// weight 3/4 and the next one away 1/4, in each direction, clamped at the plane's edges.
+#[inline]
+fn upsample_row(near: &[u8], far: &[u8], cw: usize, out: &mut [u8]) {
+    for (x, o) in out.iter_mut().enumerate() {
+        let cx = x / 2;
+        let fx = if x % 2 == 0 {
+            cx.saturating_sub(1)
+        } else {
+            (cx + 1).min(cw - 1)
+        };
+        let v = 9 * u32::from(near[cx])
+            + 3 * u32::from(far[cx])
+            + 3 * u32::from(near[fx])
+            + u32::from(far[fx]);
+        *o = ((v + 8) >> 4) as u8;
+    }
+}
+
+/// Decodes; with `verify` false the stored CRC is not checked (the encoder uses this to
+/// compute it). Returns the header with `pixel_crc` set to the CRC of the produced pixels.
+pub(crate) fn decode_inner(
+    payload: &[u8],
+    limits: &DecodeLimits,
+    verify: bool,
+    mut sink: impl FnMut(u32, &[u8]) -> Result<()>,
+) -> Result<Header> {
+    let h = Header::parse(payload)?;
+    check_limits(&h, limits)?;
+    let ch = h.channels as usize;
+    let has_alpha = ch == 2 || ch == 4;
+    let g = Geometry::new(h.width, h.height, h.components(), h.sampling);
+    let (w, height) = (g.width, g.height);
+    let alpha_end = HEADER_LEN + h.alpha_len as usize;
+    let alpha = if has_alpha {
+        let a = zstd::bulk::decompress(&payload[HEADER_LEN..alpha_end], w * height)
+            .map_err(|e| corrupt(format!("alpha stream: {e}")))?;
+        if a.len() != w * height {
+            return Err(corrupt("alpha stream has the wrong length"));
+        }
+        a
+    } else {
+        Vec::new()
+    };
+    let mut dec = BinDecoder::new(&payload[alpha_end..]);
+    let qm = [
+        quant_matrix(h.table_set, 0, h.quality),
+        quant_matrix(h.table_set, 1, h.quality),
+    ];
+    let mut models = [ClassModel::default(), ClassModel::default()];
+    let mut rings: Vec<CoefRows> = (0..g.comps)
+        .map(|c| CoefRows::new(g.blocks_wide(c)))
+        .collect();
+    // samples[c][slot]: MCU row r lives in slot r % 3.
+    let mut samples: Vec<[Vec<u8>; 3]> = (0..g.comps)
+        .map(|c| std::array::from_fn(|_| vec![0u8; g.rows_per_mcu(c) * g.blocks_wide(c) * 8]))
+        .collect();
+    let mut out_row = vec![0u8; w * ch];
+    let mut chroma = [vec![0u8; w], vec![0u8; w]];
+    let mut crc = crc32fast::Hasher::new();
+
+    let mut emit = |r: usize, samples: &[[Vec<u8>; 3]]| -> Result<()> {
+        let mcu = 8 * g.sub;
+        for y in r * mcu..((r + 1) * mcu).min(height) {
+            let pw0 = g.blocks_wide(0) * 8;
+            let luma = &samples[0][r % 3][(y - r * mcu) * pw0..][..w];
+            if g.comps == 3 {
+                for c in 1..3 {
+                    let pwc = g.blocks_wide(c) * 8;
+                    let rpm = g.rows_per_mcu(c);
+                    let row_of = |j: usize| -> &[u8] {
+                        &samples[c][(j / rpm) % 3][(j % rpm) * pwc..][..pwc]
+                    };
+                    if g.sub == 1 {
+                        chroma[c - 1].copy_from_slice(&row_of(y)[..w]);
+                    } else {
+                        let (cw, chh) = g.plane_size(c);
+                        let cy = y / 2;
+                        let far = if y % 2 == 0 {
+                            cy.saturating_sub(1)
+                        } else {
+                            (cy + 1).min(chh - 1)
+                        };
+                        upsample_row(row_of(cy), row_of(far), cw, &mut chroma[c - 1]);
+                    }
+                }
+            }
+            let arow = if has_alpha {
+                &alpha[y * w..(y + 1) * w]
+            } else {
+                &[][..]
+            };
+            let mut prev_a = 0u8;
+            for x in 0..w {
+                let px = &mut out_row[x * ch..(x + 1) * ch];
+                if g.comps == 3 {
+                    px[..3].copy_from_slice(&ycbcr_to_rgb(luma[x], chroma[0][x], chroma[1][x]));
+                } else {
+                    px[0] = luma[x];
+                }
+                if has_alpha {
+                    prev_a = prev_a.wrapping_add(arow[x]);
+                    px[ch - 1] = prev_a;
+                }
+            }
+            crc.update(&out_row);
+            sink(y as u32, &out_row)?;
+        }
+        Ok(())
+    };
+
+    for r in 0..g.mcu_rows {
+        for mx in 0..g.mcu_cols {
+            for c in 0..g.comps {
+                let class = usize::from(c > 0);
+                let n = g.blocks_per_mcu(c);
+                let stride = g.blocks_wide(c) * 8;
+                for j in 0..n {
+                    for i in 0..n {
+                        let (bx, by) = (mx * n + i, r * n + j);
+                        let mut blk = [0i16; 64];
+                        let nb = rings[c].neighbours(bx, by);
+                        if !code_block(&mut dec, &mut models[class], &mut blk, &nb) {
+                            return Err(corrupt("DC value out of range"));
+                        }
+                        rings[c].store(bx, by, &blk);
+                        let plane = &mut samples[c][r % 3];
+                        idct_block(
+                            &blk,
+                            &qm[class],
+                            &mut plane[j * 8 * stride + bx * 8..],
+                            stride,
+                        );
+                    }
+                }
+            }
+        }
+        if dec.is_bad() {
+            return Err(corrupt("coefficient stream is truncated or malformed"));
+        }
+        if r >= 1 {
+            emit(r - 1, &samples)?;
+        }
+    }
+    if !dec.at_exact_end() {
+        return Err(corrupt(
+            "coefficient stream length does not match its content",
+        ));
+    }
+    emit(g.mcu_rows - 1, &samples)?;
+    let crc = crc.finalize();
+    if verify && crc != h.pixel_crc {
+        return Err(corrupt(format!(
+            "pixel CRC mismatch: stored {:#010x}, decoded {crc:#010x}",
+            h.pixel_crc
+        )));
+    }
+    Ok(Header {
+        pixel_crc: crc,
+        ..h
+    })
+}
