@@ -311,8 +311,9 @@ fn cubic_fit(xs: &[f64], ys: &[f64]) -> Option<[f64; 4]> {
         for r in 0..4 {
             if r != c {
                 let f = a[r][c] / a[c][c];
-                for k in c..5 {
-                    a[r][k] -= f * a[c][k];
+                let pivot_row = a[c];
+                for (x, p) in a[r].iter_mut().zip(pivot_row).skip(c) {
+                    *x -= f * p;
                 }
             }
         }
@@ -348,7 +349,7 @@ fn bd_rate(anchor: &[&Point], test: &[&Point]) -> Option<f64> {
         .fold(f64::MAX, f64::min)
         .max(dt.iter().cloned().fold(f64::MAX, f64::min));
     let (lo, hi) = (lo2, lo);
-    if !(hi > lo) {
+    if (hi - lo).is_nan() || hi <= lo {
         return None;
     }
     let centre = (lo + hi) / 2.0;
