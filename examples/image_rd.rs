@@ -63,6 +63,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--no-avif" => avif = false,
             "--yoz-only" => peers = false,
             // Experiment knobs for tuning the encoder (see docs/image-rd.md).
+            "--rdo-lambda" => opts.rdo_lambda = args.next().ok_or("--rdo-lambda N")?.parse()?,
+            "--deblock" => {
+                opts.deblock = match args.next().as_deref() {
+                    Some("on") => Some(true),
+                    Some("off") => Some(false),
+                    _ => None,
+                }
+            }
             "--ac-rounding" => opts.ac_rounding = args.next().ok_or("--ac-rounding N")?.parse()?,
             _ => return Err(format!("unknown argument {a}").into()),
         }

@@ -5,7 +5,7 @@
 //! context model, independent of the image height. The alpha plane, when present, is
 //! decompressed whole (it is one byte per pixel, bounded by the pixel limit).
 
-use super::format::{Header, HEADER_LEN};
+use super::format::{Header, FLAG_DEBLOCK, HEADER_LEN};
 use super::model::{code_block, ClassModel};
 use super::tables::{idct_block, quant_matrix};
 use super::{CoefRows, Geometry};
@@ -73,6 +73,89 @@ fn upsample_row(near: &[u8], far: &[u8], cw: usize, out: &mut [u8]) {
             + 3 * u32::from(near[fx])
             + u32::from(far[fx]);
         *o = ((v + 8) >> 4) as u8;
+    }
+}
+
+/// Deblocking thresholds from the component's DC quantizer step `q` (spec §8): an edge is
+/// smoothed only where the step across it (< α) and the texture on each side (< β) are small
+/// enough to be quantization artefacts, and by at most tc.
+#[inline]
+fn deblock_params(q: u16) -> (i32, i32, i32) {
+    let q = i32::from(q);
+    (q + 2, q / 4 + 1, q / 4 + 1)
+}
+
+/// Filters one edge p1 p0 | q0 q1; returns the new (p0, q0), or None to leave it.
+#[inline]
+fn filter_edge(
+    p1: u8,
+    p0: u8,
+    q0: u8,
+    q1: u8,
+    (alpha, beta, tc): (i32, i32, i32),
+) -> Option<(u8, u8)> {
+    let (p1, p0, q0, q1) = (i32::from(p1), i32::from(p0), i32::from(q0), i32::from(q1));
+    if (p0 - q0).abs() >= alpha || (p1 - p0).abs() >= beta || (q1 - q0).abs() >= beta {
+        return None;
+    }
+    let delta = ((4 * (q0 - p0) + (p1 - q1) + 4) >> 3).clamp(-tc, tc);
+    Some((
+        (p0 + delta).clamp(0, 255) as u8,
+        (q0 - delta).clamp(0, 255) as u8,
+    ))
+}
+
+/// Deblocks MCU row `r` of one component plane (spec §8): first every vertical block edge
+/// inside the row, then the horizontal edges at the row's top (against MCU row r − 1, held in
+/// the previous ring slot) and inside it. Each edge reads two samples and writes one on each
+/// side, so this streaming order equals "all vertical edges, then all horizontal edges" over
+/// the whole plane.
+fn deblock_mcu_row(slots: &mut [Vec<u8>; 3], rows: usize, pw: usize, r: usize, q: u16) {
+    let prm = deblock_params(q);
+    {
+        let plane = &mut slots[r % 3];
+        for y in 0..rows {
+            let line = &mut plane[y * pw..(y + 1) * pw];
+            for x in (8..pw).step_by(8) {
+                if let Some((a, b)) =
+                    filter_edge(line[x - 2], line[x - 1], line[x], line[x + 1], prm)
+                {
+                    line[x - 1] = a;
+                    line[x] = b;
+                }
+            }
+        }
+    }
+    let (cur_i, prev_i) = (r % 3, (r + 2) % 3);
+    for edge in (0..rows).step_by(8) {
+        if edge == 0 && r == 0 {
+            continue;
+        }
+        for x in 0..pw {
+            // Rows edge-2, edge-1 (maybe in the previous MCU row) and edge, edge+1.
+            let at = |slots: &[Vec<u8>; 3], y: isize| -> u8 {
+                if y < 0 {
+                    slots[prev_i][(rows as isize + y) as usize * pw + x]
+                } else {
+                    slots[cur_i][y as usize * pw + x]
+                }
+            };
+            let e = edge as isize;
+            if let Some((a, b)) = filter_edge(
+                at(slots, e - 2),
+                at(slots, e - 1),
+                at(slots, e),
+                at(slots, e + 1),
+                prm,
+            ) {
+                if edge == 0 {
+                    slots[prev_i][(rows - 1) * pw + x] = a;
+                } else {
+                    slots[cur_i][(edge - 1) * pw + x] = a;
+                }
+                slots[cur_i][edge * pw + x] = b;
+            }
+        }
     }
 }
 
@@ -196,6 +279,12 @@ pub(crate) fn decode_inner(
         }
         if dec.is_bad() {
             return Err(corrupt("coefficient stream is truncated or malformed"));
+        }
+        if h.flags & FLAG_DEBLOCK != 0 {
+            for (c, slots) in samples.iter_mut().enumerate() {
+                let q = qm[usize::from(c > 0)][0];
+                deblock_mcu_row(slots, g.rows_per_mcu(c), g.blocks_wide(c) * 8, r, q);
+            }
         }
         if r >= 1 {
             emit(r - 1, &samples)?;

@@ -10,7 +10,7 @@ pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 26;
 /// Flag bit 0: the decoder applies the deblocking filter (spec §8).
 pub const FLAG_DEBLOCK: u8 = 1;
-const KNOWN_FLAGS: u8 = 0;
+const KNOWN_FLAGS: u8 = FLAG_DEBLOCK;
 
 /// Chroma subsampling of a colour payload (spec §2, field `sampling`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
