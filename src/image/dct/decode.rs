@@ -6,7 +6,7 @@
 //! decompressed whole (it is one byte per pixel, bounded by the pixel limit).
 
 use super::format::{Header, FLAG_DEBLOCK, HEADER_LEN};
-use super::model::{code_block, ClassModel};
+use super::model::{code_block, ClassModel, Neighbours};
 use super::tables::{idct_block, quant_matrix};
 use super::{CoefRows, Geometry};
 use crate::entropy::binary::BinDecoder;
@@ -159,37 +159,131 @@ fn deblock_mcu_row(slots: &mut [Vec<u8>; 3], rows: usize, pw: usize, r: usize, q
     }
 }
 
-/// Decodes; with `verify` false the stored CRC is not checked (the encoder uses this to
-/// compute it). Returns the header with `pixel_crc` set to the CRC of the produced pixels.
+/// Where the pixel pipeline gets each block's quantized coefficients, in coding order: the
+/// range decoder for a payload, or the encoder's own blocks when it reconstructs what a decoder
+/// will see (to store the CRC) without paying for entropy decoding.
+pub(crate) trait BlockSource {
+    /// Fills `blk` (zeroed by the caller) with the next block of component class `class`.
+    fn block(&mut self, class: usize, nb: &Neighbours, blk: &mut [i16; 64]) -> Result<()>;
+    /// Called after each MCU row.
+    fn row_done(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Called after the last block.
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Blocks decoded from the coefficient stream with the context model.
+struct EntropySource<'a> {
+    dec: BinDecoder<'a>,
+    models: [ClassModel; 2],
+}
+
+impl BlockSource for EntropySource<'_> {
+    fn block(&mut self, class: usize, nb: &Neighbours, blk: &mut [i16; 64]) -> Result<()> {
+        if !code_block(&mut self.dec, &mut self.models[class], blk, nb) {
+            return Err(corrupt("DC value out of range"));
+        }
+        Ok(())
+    }
+
+    fn row_done(&mut self) -> Result<()> {
+        if self.dec.is_bad() {
+            return Err(corrupt("coefficient stream is truncated or malformed"));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if !self.dec.at_exact_end() {
+            return Err(corrupt(
+                "coefficient stream length does not match its content",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Blocks the encoder kept, in coding order.
+pub(crate) struct StoredBlocks<'a>(pub std::slice::Iter<'a, [i16; 64]>);
+
+impl BlockSource for StoredBlocks<'_> {
+    fn block(&mut self, _: usize, _: &Neighbours, blk: &mut [i16; 64]) -> Result<()> {
+        *blk = *self
+            .0
+            .next()
+            .ok_or_else(|| corrupt("too few stored blocks"))?;
+        Ok(())
+    }
+}
+
+/// Decodes; with `verify` false the stored CRC is not checked. Returns the header with
+/// `pixel_crc` set to the CRC of the produced pixels.
 pub(crate) fn decode_inner(
     payload: &[u8],
     limits: &DecodeLimits,
     verify: bool,
-    mut sink: impl FnMut(u32, &[u8]) -> Result<()>,
+    sink: impl FnMut(u32, &[u8]) -> Result<()>,
 ) -> Result<Header> {
     let h = Header::parse(payload)?;
     check_limits(&h, limits)?;
     let ch = h.channels as usize;
-    let has_alpha = ch == 2 || ch == 4;
-    let g = Geometry::new(h.width, h.height, h.components(), h.sampling);
-    let (w, height) = (g.width, g.height);
+    let (w, height) = (h.width as usize, h.height as usize);
     let alpha_end = HEADER_LEN + h.alpha_len as usize;
-    let alpha = if has_alpha {
-        let a = zstd::bulk::decompress(&payload[HEADER_LEN..alpha_end], w * height)
+    let alpha = if ch == 2 || ch == 4 {
+        let mut a = zstd::bulk::decompress(&payload[HEADER_LEN..alpha_end], w * height)
             .map_err(|e| corrupt(format!("alpha stream: {e}")))?;
         if a.len() != w * height {
             return Err(corrupt("alpha stream has the wrong length"));
+        }
+        // Undo the left-neighbour prediction (spec §3): a running sum per row, mod 256.
+        for row in a.chunks_exact_mut(w) {
+            let mut prev = 0u8;
+            for v in row {
+                prev = prev.wrapping_add(*v);
+                *v = prev;
+            }
         }
         a
     } else {
         Vec::new()
     };
-    let mut dec = BinDecoder::new(&payload[alpha_end..]);
+    let mut source = EntropySource {
+        dec: BinDecoder::new(&payload[alpha_end..]),
+        models: [ClassModel::default(), ClassModel::default()],
+    };
+    let crc = reconstruct(&h, &alpha, &mut source, sink)?;
+    if verify && crc != h.pixel_crc {
+        return Err(corrupt(format!(
+            "pixel CRC mismatch: stored {:#010x}, decoded {crc:#010x}",
+            h.pixel_crc
+        )));
+    }
+    Ok(Header {
+        pixel_crc: crc,
+        ..h
+    })
+}
+
+/// The pixel pipeline (spec §4–§8): blocks from `source` → dequantize + IDCT → deblock →
+/// upsample → RGB → rows to `sink`, by MCU rows. `alpha` is the full alpha plane (empty
+/// without alpha). Returns the CRC-32 of all output rows.
+pub(crate) fn reconstruct(
+    h: &Header,
+    alpha: &[u8],
+    source: &mut impl BlockSource,
+    mut sink: impl FnMut(u32, &[u8]) -> Result<()>,
+) -> Result<u32> {
+    let ch = h.channels as usize;
+    let has_alpha = ch == 2 || ch == 4;
+    let g = Geometry::new(h.width, h.height, h.components(), h.sampling);
+    let (w, height) = (g.width, g.height);
     let qm = [
         quant_matrix(h.table_set, 0, h.quality),
         quant_matrix(h.table_set, 1, h.quality),
     ];
-    let mut models = [ClassModel::default(), ClassModel::default()];
     let mut rings: Vec<CoefRows> = (0..g.comps)
         .map(|c| CoefRows::new(g.blocks_wide(c)))
         .collect();
@@ -232,7 +326,6 @@ pub(crate) fn decode_inner(
             } else {
                 &[][..]
             };
-            let mut prev_a = 0u8;
             for x in 0..w {
                 let px = &mut out_row[x * ch..(x + 1) * ch];
                 if g.comps == 3 {
@@ -241,8 +334,7 @@ pub(crate) fn decode_inner(
                     px[0] = luma[x];
                 }
                 if has_alpha {
-                    prev_a = prev_a.wrapping_add(arow[x]);
-                    px[ch - 1] = prev_a;
+                    px[ch - 1] = arow[x];
                 }
             }
             crc.update(&out_row);
@@ -262,9 +354,7 @@ pub(crate) fn decode_inner(
                         let (bx, by) = (mx * n + i, r * n + j);
                         let mut blk = [0i16; 64];
                         let nb = rings[c].neighbours(bx, by);
-                        if !code_block(&mut dec, &mut models[class], &mut blk, &nb) {
-                            return Err(corrupt("DC value out of range"));
-                        }
+                        source.block(class, &nb, &mut blk)?;
                         rings[c].store(bx, by, &blk);
                         let plane = &mut samples[c][r % 3];
                         idct_block(
@@ -277,9 +367,7 @@ pub(crate) fn decode_inner(
                 }
             }
         }
-        if dec.is_bad() {
-            return Err(corrupt("coefficient stream is truncated or malformed"));
-        }
+        source.row_done()?;
         if h.flags & FLAG_DEBLOCK != 0 {
             for (c, slots) in samples.iter_mut().enumerate() {
                 let q = qm[usize::from(c > 0)][0];
@@ -290,21 +378,7 @@ pub(crate) fn decode_inner(
             emit(r - 1, &samples)?;
         }
     }
-    if !dec.at_exact_end() {
-        return Err(corrupt(
-            "coefficient stream length does not match its content",
-        ));
-    }
+    source.finish()?;
     emit(g.mcu_rows - 1, &samples)?;
-    let crc = crc.finalize();
-    if verify && crc != h.pixel_crc {
-        return Err(corrupt(format!(
-            "pixel CRC mismatch: stored {:#010x}, decoded {crc:#010x}",
-            h.pixel_crc
-        )));
-    }
-    Ok(Header {
-        pixel_crc: crc,
-        ..h
-    })
+    Ok(crc.finalize())
 }

@@ -3,7 +3,7 @@
 //! rounds coefficients toward zero a little (a dead zone: the cheapest rate–distortion gain,
 //! measured in docs/image-rd.md), then decodes its own payload to store the pixel CRC.
 
-use super::decode::decode_inner;
+use super::decode::{reconstruct, StoredBlocks};
 use super::format::{Header, Sampling, FLAG_DEBLOCK, HEADER_LEN};
 use super::model::{code_block, ClassModel, CostIo, Neighbours, MAX_MAG};
 use super::tables::{fdct_block, quant_matrix, ZIGZAG};
@@ -11,7 +11,7 @@ use super::{CoefRows, Geometry};
 use crate::entropy::binary::BinEncoder;
 use crate::error::{Error, Result};
 use crate::image::color::rgb_to_ycbcr;
-use crate::image::{DecodeLimits, Image};
+use crate::image::Image;
 
 /// Default quality, as libjpeg's.
 pub const QUALITY_DEFAULT: u8 = 75;
@@ -39,8 +39,12 @@ pub struct DctOptions {
     /// Rounding offset for AC coefficients, in 1/256 of a quantization step: 128 is plain
     /// rounding, smaller values widen the dead zone around zero.
     pub ac_rounding: u16,
-    /// Whether the decoder deblocks: `None` lets the encoder try both and keep the one with
-    /// the smaller error (the flag costs no bits).
+    /// Base quantization matrices: 0 = ITU-T T.81 Annex K (libjpeg's), 1 = flattened for
+    /// PSNR (see `tables.rs`).
+    pub table_set: u8,
+    /// Whether the decoder deblocks. `None` lets the encoder reconstruct both ways and keep the
+    /// one with the smaller error (the flag costs no bits, the extra reconstruction ~25 %
+    /// encode time); the default is on, which chose the same on every dev image.
     pub deblock: Option<bool>,
     /// Greedy RDO strength: λ in 1/256 units of q² per bit; 0 turns RDO off.
     pub rdo_lambda: u16,
@@ -53,7 +57,8 @@ impl Default for DctOptions {
             sampling: SamplingChoice::Auto,
             ac_rounding: AC_ROUNDING_DEFAULT,
             rdo_lambda: RDO_LAMBDA_DEFAULT,
-            deblock: None,
+            deblock: Some(true),
+            table_set: 0,
         }
     }
 }
@@ -62,12 +67,20 @@ impl Default for DctOptions {
 pub const AC_ROUNDING_DEFAULT: u16 = 128;
 /// Default RDO strength (see [`DctOptions::rdo_lambda`]), tuned on the dev images.
 pub const RDO_LAMBDA_DEFAULT: u16 = 15;
+/// Upper bound on the bits one RDO step can save, for skipping hopeless candidates.
+const RDO_MAX_BITS: f32 = 8.0;
 /// Rate–PSNR slope used to compare 4:2:0 and 4:4:4 candidates at different PSNRs: doubling
 /// the rate of a photo at high quality buys roughly this many dB.
 pub const DB_PER_RATE_DOUBLING: f64 = 5.0;
 
 /// Encodes `img` (1–4 channels) into a DCT payload.
 pub fn encode(img: &Image, opts: &DctOptions) -> Result<Vec<u8>> {
+    if opts.table_set >= super::tables::TABLE_SETS {
+        return Err(Error::Usage(format!(
+            "unknown table set {}",
+            opts.table_set
+        )));
+    }
     if !(1..=100).contains(&opts.quality) {
         return Err(Error::Usage(format!(
             "quality {} out of range 1..=100",
@@ -115,7 +128,7 @@ fn encode_with(img: &Image, opts: &DctOptions, sampling: Sampling) -> Result<(Ve
         channels: img.channels,
         sampling,
         quality: opts.quality,
-        table_set: 0,
+        table_set: opts.table_set,
         flags: 0,
         width: img.width,
         height: img.height,
@@ -130,7 +143,7 @@ fn encode_with(img: &Image, opts: &DctOptions, sampling: Sampling) -> Result<(Ve
     header.alpha_len = u32::try_from(alpha.len()).map_err(|_| Error::OutOfRange {
         what: "alpha stream above 4 GiB".into(),
     })?;
-    let stream = encode_coefficients(img, &g, opts)?;
+    let (stream, blocks) = encode_coefficients(img, &g, opts)?;
     let mut out = Vec::with_capacity(HEADER_LEN + alpha.len() + stream.len());
     header.write(&mut out);
     out.extend_from_slice(&alpha);
@@ -143,9 +156,14 @@ fn encode_with(img: &Image, opts: &DctOptions, sampling: Sampling) -> Result<(Ve
         None => &[0, FLAG_DEBLOCK],
     };
     let mut best: Option<(f64, u8, u32)> = None;
+    let alpha_plane: Vec<u8> = if img.has_alpha() {
+        img.data.chunks_exact(ch).map(|p| p[ch - 1]).collect()
+    } else {
+        Vec::new()
+    };
     for &flags in candidates {
-        out[9] = flags;
-        let (sse, crc) = decode_sse(img, &out)?;
+        let h = Header { flags, ..header };
+        let (sse, crc) = reconstruct_sse(img, &h, &alpha_plane, &blocks)?;
         if best.map_or(true, |b| sse < b.0) {
             best = Some((sse, flags, crc));
         }
@@ -156,17 +174,19 @@ fn encode_with(img: &Image, opts: &DctOptions, sampling: Sampling) -> Result<(Ve
     Ok((out, sse))
 }
 
-/// Decodes a fresh payload (CRC unchecked) and returns its squared colour error against
-/// `img` and the CRC of the decoded pixels.
-fn decode_sse(img: &Image, out: &[u8]) -> Result<(f64, u32)> {
+/// Reconstructs what a decoder will produce from the encoder's own blocks and returns its
+/// squared colour error against `img` and the CRC of the pixels.
+fn reconstruct_sse(
+    img: &Image,
+    h: &Header,
+    alpha: &[u8],
+    blocks: &[[i16; 64]],
+) -> Result<(f64, u32)> {
     let ch = img.channels as usize;
     let mut sse = 0f64;
     let row_len = img.width as usize * ch;
     let colour_ch = if img.has_alpha() { ch - 1 } else { ch };
-    let limits = DecodeLimits {
-        max_pixels: u64::MAX,
-    };
-    let decoded = decode_inner(out, &limits, false, |y, row| {
+    let crc = reconstruct(h, alpha, &mut StoredBlocks(blocks.iter()), |y, row| {
         let src = &img.data[y as usize * row_len..(y as usize + 1) * row_len];
         let mut s = 0u64;
         for (a, b) in src.chunks_exact(ch).zip(row.chunks_exact(ch)) {
@@ -178,7 +198,7 @@ fn decode_sse(img: &Image, out: &[u8]) -> Result<(f64, u32)> {
         sse += s as f64;
         Ok(())
     })?;
-    Ok((sse, decoded.pixel_crc))
+    Ok((sse, crc))
 }
 
 /// Alpha: left-neighbour differences (wrapping, 0 before each row), then one zstd frame.
@@ -265,7 +285,7 @@ fn quantize_block(f: &[f32; 64], q: &[u16; 64], ac_rounding: f32, out: &mut [i16
 }
 
 /// Greedy rate–distortion optimisation of one quantized block: walking the zigzag order
-/// backwards, each coefficient of magnitude 1 or 2 is moved one step toward zero when the
+/// backwards, each coefficient of magnitude 1 is set to zero when the
 /// squared error it adds is below λ·q²·(bits saved), the bits estimated from the current
 /// adaptive contexts with [`CostIo`]. Distortion is measured in the (orthonormal) DCT domain,
 /// which equals the pixel-domain squared error.
@@ -287,13 +307,18 @@ fn rdo_block(
     for k in (1..64).rev() {
         let pos = ZIGZAG[k];
         let l = blk[pos];
-        if l == 0 || l.unsigned_abs() > 2 {
+        if l.unsigned_abs() != 1 {
             continue;
         }
         let qk = f32::from(q[pos]);
         let cand = l - l.signum();
         let d_old = (f[pos] - qk * f32::from(l)).powi(2);
         let d_new = (f[pos] - qk * f32::from(cand)).powi(2);
+        // No change to one coefficient saves more than RDO_MAX_BITS: skip the rate estimate
+        // when even that could not pay for the added error (most candidates).
+        if d_new - d_old >= lambda * qk * qk * RDO_MAX_BITS {
+            continue;
+        }
         blk[pos] = cand;
         let c = cost(model, blk);
         if (d_new - d_old) < lambda * qk * qk * (cur - c) {
@@ -304,10 +329,15 @@ fn rdo_block(
     }
 }
 
-fn encode_coefficients(img: &Image, g: &Geometry, opts: &DctOptions) -> Result<Vec<u8>> {
+/// Codes every block; returns the coefficient stream and the blocks in coding order.
+fn encode_coefficients(
+    img: &Image,
+    g: &Geometry,
+    opts: &DctOptions,
+) -> Result<(Vec<u8>, Vec<[i16; 64]>)> {
     let qm = [
-        quant_matrix(0, 0, opts.quality),
-        quant_matrix(0, 1, opts.quality),
+        quant_matrix(opts.table_set, 0, opts.quality),
+        quant_matrix(opts.table_set, 1, opts.quality),
     ];
     let mut models = [ClassModel::default(), ClassModel::default()];
     let mut rings: Vec<CoefRows> = (0..g.comps)
@@ -320,6 +350,8 @@ fn encode_coefficients(img: &Image, g: &Geometry, opts: &DctOptions) -> Result<V
     let mut full = vec![vec![0u8; full_len]; 2];
     let rounding = f32::from(opts.ac_rounding) / 256.0;
     let mut enc = BinEncoder::new();
+    let per_mcu: usize = (0..g.comps).map(|c| g.blocks_per_mcu(c).pow(2)).sum();
+    let mut blocks = Vec::with_capacity(g.mcu_rows * g.mcu_cols * per_mcu);
     for r in 0..g.mcu_rows {
         fill_planes(img, g, r, &mut planes, &mut full);
         for mx in 0..g.mcu_cols {
@@ -342,10 +374,11 @@ fn encode_coefficients(img: &Image, g: &Geometry, opts: &DctOptions) -> Result<V
                         let ok = code_block(&mut enc, &mut models[class], &mut blk, &nb);
                         debug_assert!(ok, "encoder DC within range");
                         rings[c].store(bx, by, &blk);
+                        blocks.push(blk);
                     }
                 }
             }
         }
     }
-    Ok(enc.finish())
+    Ok((enc.finish(), blocks))
 }

@@ -23,18 +23,35 @@ const ANNEX_K_CHROMA: [u16; 64] = [
     99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
 ];
 
-/// Number of defined base-table sets.
-pub const TABLE_SETS: u8 = 1;
+/// Table set 1 ("psnr"): the Annex K luminance matrix flattened toward its DC entry,
+/// round(16·√(b/16)). Flatter matrices are closer to MSE-optimal (uniform) quantization: they
+/// win on PSNR at the cost of JPEG's perceptual weighting of high frequencies.
+const PSNR_LUMA: [u16; 64] = [
+    16, 13, 13, 16, 20, 25, 29, 31, 14, 14, 15, 17, 20, 30, 31, 30, 15, 14, 16, 20, 25, 30, 33, 30,
+    15, 16, 19, 22, 29, 37, 36, 31, 17, 19, 24, 30, 33, 42, 41, 35, 20, 24, 30, 32, 36, 41, 43, 38,
+    28, 32, 35, 37, 41, 44, 44, 40, 34, 38, 39, 40, 42, 40, 41, 40,
+];
+
+/// Table set 1: the Annex K chrominance matrix flattened the same way, round(17·√(b/17)).
+const PSNR_CHROMA: [u16; 64] = [
+    17, 17, 20, 28, 41, 41, 41, 41, 17, 19, 21, 33, 41, 41, 41, 41, 20, 21, 31, 41, 41, 41, 41, 41,
+    28, 33, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41,
+    41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41,
+];
+
+/// Number of defined base-table sets: 0 = Annex K (as libjpeg), 1 = PSNR-oriented.
+pub const TABLE_SETS: u8 = 2;
 
 /// The quantization matrix of `class` (0 = luma/gray, 1 = chroma) for `quality` 1..=100, with
 /// libjpeg's scaling: scale = 5000/q below 50, 200 − 2q from 50; entry =
 /// clamp((base·scale + 50) / 100, 1, 255) (spec §4.2).
 pub fn quant_matrix(set: u8, class: usize, quality: u8) -> [u16; 64] {
-    let _ = set; // only set 0 exists; the header check rejects others
-    let base = if class == 0 {
-        &ANNEX_K_LUMA
-    } else {
-        &ANNEX_K_CHROMA
+    // The header check rejects sets ≥ TABLE_SETS before we get here.
+    let base = match (set, class) {
+        (1, 0) => &PSNR_LUMA,
+        (1, _) => &PSNR_CHROMA,
+        (_, 0) => &ANNEX_K_LUMA,
+        _ => &ANNEX_K_CHROMA,
     };
     let q = u32::from(quality.clamp(1, 100));
     let scale = if q < 50 { 5000 / q } else { 200 - 2 * q };
