@@ -21,12 +21,17 @@ fn corrupt(why: impl Into<String>) -> Error {
     }
 }
 
+/// Largest output buffer [`decode`] reserves before decoding (bytes).
+const INITIAL_RESERVE_MAX: usize = 64 << 20;
+
 /// Decodes a payload to an image, verifying the pixel CRC.
 pub fn decode(payload: &[u8], limits: &DecodeLimits) -> Result<Image> {
     let h = Header::parse(payload)?;
     check_limits(&h, limits)?;
     let len = h.width as usize * h.height as usize * h.channels as usize;
-    let mut data = Vec::with_capacity(len);
+    // Reserve up front only what a payload of this size plausibly needs: a forged header must
+    // not reserve gigabytes before the stream turns out to be garbage; growth does the rest.
+    let mut data = Vec::with_capacity(len.min(INITIAL_RESERVE_MAX));
     decode_rows(payload, limits, |_, row| {
         data.extend_from_slice(row);
         Ok(())

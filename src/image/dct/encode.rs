@@ -90,6 +90,13 @@ pub fn encode(img: &Image, opts: &DctOptions) -> Result<Vec<u8>> {
     if img.width == 0 || img.height == 0 {
         return Err(Error::Usage("cannot encode an empty image".into()));
     }
+    if img.width.max(img.height) > super::format::MAX_SIDE {
+        return Err(Error::Limit {
+            what: "image side",
+            got: u64::from(img.width.max(img.height)),
+            max: u64::from(super::format::MAX_SIDE),
+        });
+    }
     if img.data.len() != img.width as usize * img.height as usize * img.channels as usize {
         return Err(Error::SizeMismatch {
             what: "image data length does not match its shape".into(),

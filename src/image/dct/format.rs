@@ -8,6 +8,9 @@ pub const MAGIC: [u8; 4] = *b"YDCT";
 pub const VERSION: u8 = 1;
 /// Size of the fixed header before the alpha stream.
 pub const HEADER_LEN: usize = 26;
+/// Largest width or height (as JPEG's): a decoder's working memory is a few MCU rows, so a
+/// per-side bound keeps it bounded (≈ 100 bytes per column) whatever `max_pixels` allows.
+pub const MAX_SIDE: u32 = 65535;
 /// Flag bit 0: the decoder applies the deblocking filter (spec §8).
 pub const FLAG_DEBLOCK: u8 = 1;
 const KNOWN_FLAGS: u8 = FLAG_DEBLOCK;
@@ -117,6 +120,15 @@ impl Header {
         }
         if h.width == 0 || h.height == 0 {
             return Err(corrupt("zero width or height"));
+        }
+        for (what, got) in [("image width", h.width), ("image height", h.height)] {
+            if got > MAX_SIDE {
+                return Err(Error::Limit {
+                    what,
+                    got: u64::from(got),
+                    max: u64::from(MAX_SIDE),
+                });
+            }
         }
         let has_alpha = h.channels == 2 || h.channels == 4;
         if !has_alpha && h.alpha_len != 0 {
