@@ -191,3 +191,27 @@ const PSNR_FLOORS: [(u8, f64); 6] = [
     (90, 0.0),
     (100, 0.0),
 ];
+
+/// 8000x8000 RGB roundtrip through the row-streaming decoder (slow in debug builds; the
+/// memory figure is measured with `examples/dct_large` under `/usr/bin/time -v`).
+#[test]
+#[ignore = "large: run with --release -- --ignored"]
+fn large_8000x8000_streams() {
+    let (w, h) = (8000u32, 8000u32);
+    let mut data = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            data.extend_from_slice(&[x as u8, y as u8, ((x / 7) ^ (y / 5)) as u8]);
+        }
+    }
+    let img = Image::from_raw(w, h, 3, data).unwrap();
+    let p = dct::encode(&img, &DctOptions::default()).unwrap();
+    let mut rows = 0u32;
+    let hdr = dct::decode_rows(&p, &DecodeLimits::default(), |y, row| {
+        assert_eq!((y, row.len()), (rows, w as usize * 3));
+        rows += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!((rows, hdr.width, hdr.height), (h, w, h));
+}
