@@ -21,7 +21,7 @@ const BPP_MIN: f64 = 0.2;
 const BPP_MAX: f64 = 2.0;
 const QUALITIES: [u32; 14] = [5, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95, 98];
 /// avifenc 0.11 takes quantizers (0 best .. 63 worst) rather than a quality.
-const AVIF_Q: [u32; 9] = [10, 16, 22, 28, 33, 38, 43, 48, 54];
+const AVIF_Q: [u32; 10] = [2, 6, 10, 14, 18, 22, 27, 33, 40, 48];
 
 #[derive(Clone, Debug)]
 struct Point {
@@ -439,7 +439,8 @@ fn report(pts: &[Point], out: &Path) -> Result<(), Box<dyn std::error::Error>> {
             .collect()
     };
     let mut md = String::new();
-    writeln!(md, "BD-rate against `cjpeg -optimize` (4:2:0), RGB PSNR, points within {BPP_MIN}–{BPP_MAX} bpp; negative = smaller files at equal PSNR. PSNR in dB at 0.5 / 1.0 bpp.\n")?;
+    writeln!(md, "BD-rate against `cjpeg -optimize` (4:2:0), RGB PSNR, points within {BPP_MIN}–{BPP_MAX} bpp; negative = smaller files at equal PSNR; – where a codec has fewer than 4 points in that range. PSNR in dB at 0.5 / 1.0 bpp (interpolated; the mean only where every image reaches that rate).\n")?;
+    writeln!(md, "Plot (`image-rd.png`): mean curve per codec, x = bpp 0–2, y = PSNR 28–52 dB; colours in column order: red, blue, green, orange, purple.\n")?;
     write!(md, "| image |")?;
     for c in &codecs {
         write!(md, " {c} BD-rate | {c} @0.5 | {c} @1.0 |")?;
@@ -480,17 +481,23 @@ fn report(pts: &[Point], out: &Path) -> Result<(), Box<dyn std::error::Error>> {
     }
     write!(md, "| **mean** |")?;
     for s in &sums {
-        let m = |x: f64, n: usize| (n > 0).then(|| x / n as f64);
+        let m = |x: f64, n: usize| (n == images.len()).then(|| x / n as f64);
+        // BD-rate: mean over the images where it is defined, with their count if not all.
+        let bd = if s.1 == images.len() || s.1 == 0 {
+            format!("{}%", fmt_opt(m(s.0, s.1), 1))
+        } else {
+            format!("{:.1}% ({} of {})", s.0 / s.1 as f64, s.1, images.len())
+        };
         write!(
             md,
-            " **{}%** | {} | {} |",
-            fmt_opt(m(s.0, s.1), 1),
+            " **{}** | {} | {} |",
+            bd,
             fmt_opt(m(s.2, s.3), 2),
             fmt_opt(m(s.4, s.5), 2)
         )?;
     }
     writeln!(md)?;
-    writeln!(md, "\nSpeed at quality 75 (avifenc: quantizer 33), CPU ms per megapixel (user + system), mean over images; yoz-dct in process (PNG I/O excluded), peers as whole processes reading and writing PPM (PNG for avif), start-up included:\n")?;
+    writeln!(md, "\nSpeed at quality 75 (avifenc: quantizer 27), CPU ms per megapixel (user + system), mean over images; yoz-dct in process (PNG I/O excluded), peers as whole processes reading and writing PPM (PNG for avif), start-up included:\n")?;
     writeln!(
         md,
         "| codec | encode ms/MP | decode ms/MP |\n|---|---:|---:|"
@@ -498,7 +505,7 @@ fn report(pts: &[Point], out: &Path) -> Result<(), Box<dyn std::error::Error>> {
     for c in &codecs {
         let v: Vec<&Point> = pts
             .iter()
-            .filter(|p| p.codec == *c && (p.q == 75 || (*c == "avifenc" && p.q == 63 - 33)))
+            .filter(|p| p.codec == *c && (p.q == 75 || (*c == "avifenc" && p.q == 63 - 27)))
             .collect();
         if v.is_empty() {
             continue;
@@ -513,8 +520,24 @@ fn report(pts: &[Point], out: &Path) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// 3x5 glyphs for the axis labels: digits and '.', one row per u8 (bit 2 = left column).
+const GLYPHS: [(char, [u8; 5]); 11] = [
+    ('0', [7, 5, 5, 5, 7]),
+    ('1', [2, 6, 2, 2, 7]),
+    ('2', [7, 1, 7, 4, 7]),
+    ('3', [7, 1, 7, 1, 7]),
+    ('4', [5, 5, 7, 1, 1]),
+    ('5', [7, 4, 7, 1, 7]),
+    ('6', [7, 4, 7, 5, 7]),
+    ('7', [7, 1, 1, 1, 1]),
+    ('8', [7, 5, 7, 5, 7]),
+    ('9', [7, 5, 7, 1, 7]),
+    ('.', [0, 0, 0, 0, 2]),
+];
+
 /// Mean RD curve per codec (mean bpp and PSNR over images at each quality), drawn as a PNG
-/// without a plotting dependency: x = 0..2 bpp, y = 26..44 dB, grid every 0.25 bpp / 2 dB.
+/// without a plotting dependency: x = 0..2 bpp (labels every 0.5), y = 28..52 dB (labels
+/// every 4 dB); legend swatches bottom right in the order of the Markdown table's columns.
 fn plot(
     pts: &[Point],
     codecs: &[&'static str],
@@ -522,13 +545,32 @@ fn plot(
 ) -> Result<(), Box<dyn std::error::Error>> {
     const W: usize = 800;
     const H: usize = 560;
-    const M: usize = 40;
-    let (x0, x1, y0, y1) = (0.0, 2.0, 26.0, 44.0);
+    const M: usize = 48;
+    let (x0, x1, y0, y1) = (0.0, 2.0, 28.0, 52.0);
     let mut px = vec![255u8; W * H * 3];
     let put = |px: &mut Vec<u8>, x: i64, y: i64, c: [u8; 3]| {
-        if x >= 0 && y >= 0 && (x as usize) < W && (y as usize) < H {
+        if x >= M as i64 && y >= M as i64 && x <= (W - M) as i64 && y <= (H - M) as i64 {
             let i = (y as usize * W + x as usize) * 3;
             px[i..i + 3].copy_from_slice(&c);
+        }
+    };
+    let text = |px: &mut Vec<u8>, x: usize, y: usize, s: &str| {
+        for (k, ch) in s.chars().enumerate() {
+            let Some((_, g)) = GLYPHS.iter().find(|(c, _)| *c == ch) else {
+                continue;
+            };
+            for (r, bits) in g.iter().enumerate() {
+                for col in 0..3 {
+                    if bits >> (2 - col) & 1 == 1 {
+                        for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                            let (xx, yy) = (x + k * 8 + col * 2 + dx, y + r * 2 + dy);
+                            if xx < W && yy < H {
+                                px[(yy * W + xx) * 3..(yy * W + xx) * 3 + 3].fill(0);
+                            }
+                        }
+                    }
+                }
+            }
         }
     };
     let sx = |b: f64| M as f64 + (b - x0) / (x1 - x0) * (W - 2 * M) as f64;
@@ -536,18 +578,25 @@ fn plot(
     for i in 0..=8 {
         let x = sx(i as f64 * 0.25) as i64;
         for y in M..=H - M {
-            put(
+            put(&mut px, x, y as i64, if i == 0 { [0; 3] } else { [210; 3] });
+        }
+        if i % 2 == 0 {
+            text(
                 &mut px,
-                x,
-                y as i64,
-                if i % 4 == 0 { [0; 3] } else { [200; 3] },
+                x as usize - 6,
+                H - M + 8,
+                &format!("{}", i as f64 * 0.25),
             );
         }
     }
-    for i in 0..=9 {
-        let y = sy(y0 + i as f64 * 2.0) as i64;
+    for i in 0..=12 {
+        let d = y0 + i as f64 * 2.0;
+        let y = sy(d) as i64;
         for x in M..=W - M {
-            put(&mut px, x as i64, y, if i == 0 { [0; 3] } else { [200; 3] });
+            put(&mut px, x as i64, y, if i == 0 { [0; 3] } else { [210; 3] });
+        }
+        if i % 2 == 0 {
+            text(&mut px, 12, y as usize - 5, &format!("{d}"));
         }
     }
     let colours = [
@@ -585,15 +634,13 @@ fn plot(
                 }
             }
         }
-        // Legend: a colour swatch per codec in the top-left corner, in codec order.
         for y in 0..10 {
             for x in 0..30 {
-                put(
-                    &mut px,
-                    (M + 10 + x) as i64,
-                    (M + 10 + ci * 16 + y) as i64,
-                    col,
+                let (lx, ly) = (
+                    W - M - 50 + x,
+                    H - M - 20 - (codecs.len() - 1 - ci) * 16 + y,
                 );
+                put(&mut px, lx as i64, ly as i64, col);
             }
         }
     }
