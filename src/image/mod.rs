@@ -5,6 +5,7 @@ pub mod color;
 pub mod dct;
 pub mod metrics;
 pub mod png_io;
+pub mod png_stored;
 
 use crate::error::{Error, Result};
 

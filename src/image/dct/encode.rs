@@ -26,7 +26,9 @@ pub enum SamplingChoice {
     /// 4:2:0, except at quality ≥ [`AUTO_444_QUALITY`] where 4:4:4 is kept if it is better at
     /// equal PSNR (estimated with a slope of [`DB_PER_RATE_DOUBLING`]).
     Auto,
+    /// Always 4:2:0 (colour images).
     S420,
+    /// Always full-resolution chroma.
     S444,
 }
 
@@ -35,6 +37,7 @@ pub enum SamplingChoice {
 pub struct DctOptions {
     /// 1..=100, higher is better and bigger (libjpeg scaling of the quantization matrices).
     pub quality: u8,
+    /// Chroma subsampling (ignored for gray).
     pub sampling: SamplingChoice,
     /// Rounding offset for AC coefficients, in 1/256 of a quantization step: 128 is plain
     /// rounding, smaller values widen the dead zone around zero.

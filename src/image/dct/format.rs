@@ -29,12 +29,17 @@ pub enum Sampling {
 pub struct Header {
     /// 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA.
     pub channels: u8,
+    /// Chroma subsampling (always 4:4:4 for gray).
     pub sampling: Sampling,
     /// 1..=100, selects the quantization matrices with `table_set`.
     pub quality: u8,
+    /// Base quantization matrices (spec §4.1).
     pub table_set: u8,
+    /// Bit 0: deblocking on decode (spec §8).
     pub flags: u8,
+    /// Pixels per row, 1..=[`MAX_SIDE`].
     pub width: u32,
+    /// Rows, 1..=[`MAX_SIDE`].
     pub height: u32,
     /// CRC-32 (IEEE) of the decoded pixels, interleaved, row-major.
     pub pixel_crc: u32,
