@@ -289,7 +289,8 @@ fn quantize_block(f: &[f32; 64], q: &[u16; 64], ac_rounding: f32, out: &mut [i16
     for i in 0..64 {
         let v = f[i] / f32::from(q[i]);
         let round = if i == 0 { 0.5 } else { ac_rounding };
-        let m = ((v.abs() + round).floor() as i32).min(MAX_MAG);
+        // `as` truncates, which is floor for the non-negative sum (and avoids a libm call).
+        let m = ((v.abs() + round) as i32).min(MAX_MAG);
         out[i] = (if v < 0.0 { -m } else { m }) as i16;
     }
 }
