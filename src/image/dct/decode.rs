@@ -349,28 +349,15 @@ pub(crate) fn reconstruct(
     };
 
     for r in 0..g.mcu_rows {
-        for mx in 0..g.mcu_cols {
-            for c in 0..g.comps {
-                let class = usize::from(c > 0);
-                let n = g.blocks_per_mcu(c);
-                let stride = g.blocks_wide(c) * 8;
-                for j in 0..n {
-                    for i in 0..n {
-                        let (bx, by) = (mx * n + i, r * n + j);
-                        let mut blk = [0i16; 64];
-                        let nb = rings[c].neighbours(bx, by);
-                        source.block(class, &nb, &mut blk)?;
-                        rings[c].store(bx, by, &blk);
-                        let plane = &mut samples[c][r % 3];
-                        idct_block(
-                            &blk,
-                            &qm[class],
-                            &mut plane[j * 8 * stride + bx * 8..],
-                            stride,
-                        );
-                    }
-                }
-            }
+        for (c, bx, by, y0) in g.mcu_row_blocks(r) {
+            let class = usize::from(c > 0);
+            let stride = g.blocks_wide(c) * 8;
+            let mut blk = [0i16; 64];
+            let nb = rings[c].neighbours(bx, by);
+            source.block(class, &nb, &mut blk)?;
+            rings[c].store(bx, by, &blk);
+            let plane = &mut samples[c][r % 3];
+            idct_block(&blk, &qm[class], &mut plane[y0 * stride + bx * 8..], stride);
         }
         source.row_done()?;
         if h.flags & FLAG_DEBLOCK != 0 {

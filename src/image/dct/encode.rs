@@ -66,7 +66,8 @@ impl Default for DctOptions {
     }
 }
 
-/// Default dead-zone rounding (see [`DctOptions::ac_rounding`]), tuned on the dev images.
+/// Default AC rounding (see [`DctOptions::ac_rounding`]): plain rounding, because the RDO
+/// pass does the dead zone's job better (docs/dct-codec.md).
 pub const AC_ROUNDING_DEFAULT: u16 = 128;
 /// Default RDO strength (see [`DctOptions::rdo_lambda`]), tuned on the dev images.
 pub const RDO_LAMBDA_DEFAULT: u16 = 15;
@@ -365,30 +366,22 @@ fn encode_coefficients(
     let mut blocks = Vec::with_capacity(g.mcu_rows * g.mcu_cols * per_mcu);
     for r in 0..g.mcu_rows {
         fill_planes(img, g, r, &mut planes, &mut full);
-        for mx in 0..g.mcu_cols {
-            for c in 0..g.comps {
-                let class = usize::from(c > 0);
-                let n = g.blocks_per_mcu(c);
-                let stride = g.blocks_wide(c) * 8;
-                for j in 0..n {
-                    for i in 0..n {
-                        let (bx, by) = (mx * n + i, r * n + j);
-                        let mut blk = [0i16; 64];
-                        let mut f = [0f32; 64];
-                        block_dct(&planes[c], stride, bx * 8, j * 8, &mut f);
-                        quantize_block(&f, &qm[class], rounding, &mut blk);
-                        let nb = rings[c].neighbours(bx, by);
-                        if opts.rdo_lambda > 0 {
-                            let lambda = f32::from(opts.rdo_lambda) / 256.0;
-                            rdo_block(&mut models[class], &mut blk, &f, &qm[class], &nb, lambda);
-                        }
-                        let ok = code_block(&mut enc, &mut models[class], &mut blk, &nb);
-                        debug_assert!(ok, "encoder DC within range");
-                        rings[c].store(bx, by, &blk);
-                        blocks.push(blk);
-                    }
-                }
+        for (c, bx, by, y0) in g.mcu_row_blocks(r) {
+            let class = usize::from(c > 0);
+            let stride = g.blocks_wide(c) * 8;
+            let mut blk = [0i16; 64];
+            let mut f = [0f32; 64];
+            block_dct(&planes[c], stride, bx * 8, y0, &mut f);
+            quantize_block(&f, &qm[class], rounding, &mut blk);
+            let nb = rings[c].neighbours(bx, by);
+            if opts.rdo_lambda > 0 {
+                let lambda = f32::from(opts.rdo_lambda) / 256.0;
+                rdo_block(&mut models[class], &mut blk, &f, &qm[class], &nb, lambda);
             }
+            let ok = code_block(&mut enc, &mut models[class], &mut blk, &nb);
+            debug_assert!(ok, "encoder DC within range");
+            rings[c].store(bx, by, &blk);
+            blocks.push(blk);
         }
     }
     Ok((enc.finish(), blocks))

@@ -69,6 +69,21 @@ impl Geometry {
         8 * self.blocks_per_mcu(c)
     }
 
+    /// The blocks of MCU row `r` in coding order (spec §7.1), as (component, bx, by, y0):
+    /// block coordinates in the component's grid and the block's first sample row within the
+    /// MCU row's sample buffer. Encoder and decoder both walk this one sequence.
+    pub fn mcu_row_blocks(
+        &self,
+        r: usize,
+    ) -> impl Iterator<Item = (usize, usize, usize, usize)> + '_ {
+        (0..self.mcu_cols).flat_map(move |mx| {
+            (0..self.comps).flat_map(move |c| {
+                let n = self.blocks_per_mcu(c);
+                (0..n).flat_map(move |j| (0..n).map(move |i| (c, mx * n + i, r * n + j, 8 * j)))
+            })
+        })
+    }
+
     /// Real (unpadded) size of component `c`'s plane: chroma of 4:2:0 is ⌈w/2⌉ x ⌈h/2⌉.
     pub fn plane_size(&self, c: usize) -> (usize, usize) {
         if c == 0 || self.sub == 1 {
