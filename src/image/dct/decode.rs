@@ -257,7 +257,10 @@ pub(crate) fn decode_inner(
     };
     let mut source = EntropySource {
         dec: BinDecoder::new(&payload[alpha_end..]),
-        models: [ClassModel::default(), ClassModel::default()],
+        models: [
+            ClassModel::new(quant_matrix(h.table_set, 0, h.quality)),
+            ClassModel::new(quant_matrix(h.table_set, 1, h.quality)),
+        ],
     };
     let crc = reconstruct(&h, &alpha, &mut source, sink)?;
     if verify && crc != h.pixel_crc {

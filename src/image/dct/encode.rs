@@ -351,7 +351,7 @@ fn encode_coefficients(
         quant_matrix(opts.table_set, 0, opts.quality),
         quant_matrix(opts.table_set, 1, opts.quality),
     ];
-    let mut models = [ClassModel::default(), ClassModel::default()];
+    let mut models = [ClassModel::new(qm[0]), ClassModel::new(qm[1])];
     let mut rings: Vec<CoefRows> = (0..g.comps)
         .map(|c| CoefRows::new(g.blocks_wide(c)))
         .collect();

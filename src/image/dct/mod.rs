@@ -114,7 +114,6 @@ impl CoefRows {
         model::Neighbours {
             above: up.map(|r| &r[bx]),
             left: (bx > 0).then(|| &cur[bx - 1]),
-            above_left: up.filter(|_| bx > 0).map(|r| &r[bx - 1]),
         }
     }
 

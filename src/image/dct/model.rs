@@ -3,7 +3,7 @@
 //! bits, the decoder ignores them and returns what it decodes, and a cost estimator adds up
 //! −log2 p without adapting. Keeping one copy is what keeps encoder and decoder in step.
 
-use super::tables::ZIGZAG;
+use super::tables::{DEQUANT_MAX, DEQUANT_MIN, IDCT_M, ZIGZAG};
 use crate::entropy::binary::{BinDecoder, BinEncoder, Context};
 
 /// Largest exponent of a magnitude: |coefficient| < 2^(MAX_EXP+1) = 2048 (spec §7.4).
@@ -146,6 +146,8 @@ const EXP_CTX: usize = KM_BUCKETS * 6 * MAX_EXP;
 /// Contexts of one component class (0 = luma/gray, 1 = chroma).
 #[derive(Clone)]
 pub struct ClassModel {
+    /// The class's quantization matrix (the DC predictor works on dequantized values).
+    q: [u16; 64],
     nnz: [[Context; 64]; NNZ_BUCKETS],
     zero: Vec<Context>,
     exp: Vec<Context>,
@@ -157,10 +159,12 @@ pub struct ClassModel {
     dc_mant: [[Context; MAX_EXP]; MAX_EXP + 1],
 }
 
-impl Default for ClassModel {
-    fn default() -> Self {
+impl ClassModel {
+    /// Fresh contexts for a class quantized with `q`.
+    pub fn new(q: [u16; 64]) -> Self {
         let c = Context::default();
         ClassModel {
+            q,
             nnz: [[c; 64]; NNZ_BUCKETS],
             zero: vec![c; ZERO_CTX],
             exp: vec![c; EXP_CTX],
@@ -174,13 +178,12 @@ impl Default for ClassModel {
     }
 }
 
-/// What a block's context may look at: the already coded blocks above, left and above-left in
-/// the same component plane (absent at the plane's edges).
+/// What a block's context may look at: the already coded blocks above and left in the same
+/// component plane (absent at the plane's edges).
 #[derive(Clone, Copy, Default)]
 pub struct Neighbours<'a> {
     pub above: Option<&'a [i16; 64]>,
     pub left: Option<&'a [i16; 64]>,
-    pub above_left: Option<&'a [i16; 64]>,
 }
 
 /// Count of nonzero AC coefficients.
@@ -220,15 +223,50 @@ fn code_mag<B: BitIo>(
     v
 }
 
-/// Median edge detector (LOCO-I) prediction of the DC value.
+/// Dequantized coefficient `i` of `b`, clamped as the IDCT does (spec §5.2).
 #[inline]
-fn med(a: i32, l: i32, c: i32) -> i32 {
-    if c >= a.max(l) {
-        a.min(l)
-    } else if c <= a.min(l) {
-        a.max(l)
+fn deq(b: &[i16; 64], q: &[u16; 64], i: usize) -> i64 {
+    i64::from((i32::from(b[i]) * i32::from(q[i])).clamp(DEQUANT_MIN, DEQUANT_MAX))
+}
+
+/// Rounded quotient, halves away from zero; `den > 0`.
+#[inline]
+fn round_div(num: i64, den: i64) -> i64 {
+    if num >= 0 {
+        (num + den / 2) / den
     } else {
-        a + l - c
+        -((-num + den / 2) / den)
+    }
+}
+
+/// DC prediction from edge continuity (spec §7.5), in the spirit of Lepton: the mean of the
+/// current block's first row (column) must continue the mean of the above (left) block's last
+/// row (column), extrapolated with the average of the two sides' gradients. Row means depend
+/// only on the first column of coefficients (`c[u][0]`), column means on the first row, so the
+/// current block's AC coefficients, coded before its DC, give everything but the DC itself.
+/// Returns (prediction, disagreement of the two predictions) or None without neighbours.
+fn edge_prediction(blk: &[i16; 64], nb: &Neighbours, q: &[u16; 64]) -> Option<(i32, u32)> {
+    // profile(b, n, stride, from): Σ_{u ≥ from} M[n][u]·deq(b[u·stride]) — the scaled mean of
+    // row n (stride 8: coefficients c[u][0]) or of column n (stride 1: c[0][u]).
+    let profile = |b: &[i16; 64], n: usize, stride: usize, from: usize| -> i64 {
+        (from..8)
+            .map(|u| i64::from(IDCT_M[n][u]) * deq(b, q, u * stride))
+            .sum()
+    };
+    let den = 2 * i64::from(IDCT_M[0][0]) * i64::from(q[0]);
+    let side = |nbr: Option<&[i16; 64]>, stride: usize| {
+        nbr.map(|o| {
+            let (o7, o6) = (profile(o, 7, stride, 0), profile(o, 6, stride, 0));
+            let (x0, x1) = (profile(blk, 0, stride, 1), profile(blk, 1, stride, 1));
+            // DC·M[0][0] + x0 = o7 + ((o7 − o6) + (x1 − x0)) / 2
+            let num = 2 * (o7 - x0) + (o7 - o6) + (x1 - x0);
+            round_div(num, den).clamp(-i64::from(MAX_MAG), i64::from(MAX_MAG)) as i32
+        })
+    };
+    match (side(nb.above, 8), side(nb.left, 1)) {
+        (Some(a), Some(l)) => Some(((a + l) >> 1, (a - l).unsigned_abs())),
+        (Some(x), None) | (None, Some(x)) => Some((x, 0)),
+        (None, None) => None,
     }
 }
 
@@ -309,17 +347,8 @@ pub fn code_block<B: BitIo>(
         blk[pos] = if neg { -(mag as i16) } else { mag as i16 };
     }
 
-    // §7.5: DC, predicted by MED from the neighbours' DC values.
-    let dcof = |b: Option<&[i16; 64]>| b.map(|b| i32::from(b[0]));
-    let (pred, act) = match (dcof(nb.above), dcof(nb.left), dcof(nb.above_left)) {
-        (Some(a), Some(l), Some(c)) => (
-            med(a, l, c),
-            (a - c).unsigned_abs() + (l - c).unsigned_abs(),
-        ),
-        (Some(a), Some(l), None) => ((a + l) >> 1, (a - l).unsigned_abs()),
-        (Some(x), None, _) | (None, Some(x), _) => (x, 0),
-        (None, None, _) => (0, 0),
-    };
+    // §7.5: DC, predicted from edge continuity with the neighbours (0 without any).
+    let (pred, act) = edge_prediction(blk, nb, &m.q).unwrap_or((0, 0));
     let act = act7(act);
     let nz_class = match nnz {
         0 => 0,
