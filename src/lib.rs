@@ -2,7 +2,9 @@
 //!
 //! The format is specified in `spec/yoz-v1.md`; this crate is its reference implementation.
 //! Layout: [`container`] (format, writer, readers), [`codec`] (block codecs behind one trait),
-//! [`path`] (path safety), [`pack`] and [`extract`] (the file-system sides), [`mount`] (read-only FUSE), [`cli`].
+//! [`entropy`] (Huffman and range coders), [`image`] (pixels, PNG, the DCT image codec),
+//! [`path`] (path safety), [`pack`] and [`extract`] (the file-system sides), [`mount`]
+//! (read-only FUSE), [`cli`].
 
 pub mod cli;
 pub mod codec;
@@ -12,6 +14,7 @@ pub mod entropy;
 pub mod error;
 pub mod extract;
 pub mod fuzzing;
+pub mod image;
 pub mod mount;
 pub mod pack;
 pub mod path;

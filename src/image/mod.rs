@@ -1,0 +1,96 @@
+//! Images as the lossy codecs see them: 8-bit interleaved pixels, PNG I/O, colour conversion,
+//! quality metrics, and the DCT codec ([`dct`]).
+
+pub mod color;
+pub mod dct;
+pub mod metrics;
+pub mod png_io;
+pub mod png_stored;
+
+use crate::error::{Error, Result};
+
+/// Default bound on `width * height` that decoders accept (2^28 pixels: 16384x16384).
+pub const MAX_PIXELS_DEFAULT: u64 = 1 << 28;
+
+/// An 8-bit image, channels interleaved row by row: 1 = gray, 2 = gray+alpha, 3 = RGB,
+/// 4 = RGBA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub width: u32,
+    pub height: u32,
+    pub channels: u8,
+    /// `width * height * channels` bytes.
+    pub data: Vec<u8>,
+}
+
+impl Image {
+    /// An image of the given shape filled with zeros. Errors on a channel count outside 1..=4
+    /// or a size that overflows memory arithmetic.
+    pub fn new(width: u32, height: u32, channels: u8) -> Result<Self> {
+        let len = Self::byte_len(width, height, channels)?;
+        Ok(Image {
+            width,
+            height,
+            channels,
+            data: vec![0; len],
+        })
+    }
+
+    /// Wraps existing pixel bytes, checking that the length matches the shape.
+    pub fn from_raw(width: u32, height: u32, channels: u8, data: Vec<u8>) -> Result<Self> {
+        let len = Self::byte_len(width, height, channels)?;
+        if data.len() != len {
+            return Err(Error::SizeMismatch {
+                what: format!(
+                    "{width}x{height}x{channels} image needs {len} bytes, got {}",
+                    data.len()
+                ),
+            });
+        }
+        Ok(Image {
+            width,
+            height,
+            channels,
+            data,
+        })
+    }
+
+    fn byte_len(width: u32, height: u32, channels: u8) -> Result<usize> {
+        if !(1..=4).contains(&channels) {
+            return Err(Error::OutOfRange {
+                what: format!("channel count {channels} (expected 1..=4)"),
+            });
+        }
+        (width as usize)
+            .checked_mul(height as usize)
+            .and_then(|n| n.checked_mul(channels as usize))
+            .ok_or_else(|| Error::OutOfRange {
+                what: format!("image size {width}x{height}x{channels}"),
+            })
+    }
+
+    /// Number of pixels.
+    pub fn pixels(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height)
+    }
+
+    /// True if the image carries an alpha channel (2 or 4 channels).
+    pub fn has_alpha(&self) -> bool {
+        self.channels == 2 || self.channels == 4
+    }
+}
+
+/// Limits a lossy image decoder enforces on untrusted payloads before allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Largest `width * height` accepted.
+    pub max_pixels: u64,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        DecodeLimits {
+            max_pixels: MAX_PIXELS_DEFAULT,
+        }
+    }
+}
