@@ -16,7 +16,7 @@ fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().map_or(true, |x| x != "md"))
+        .filter(|p| p.extension().is_none_or(|x| x != "md"))
         .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
         .collect();
     v.sort();
