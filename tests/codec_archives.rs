@@ -11,7 +11,7 @@ use yoz::Archive;
 /// Text with repeats, a run, and pseudo-random bytes: every codec mode gets used somewhere.
 fn sample() -> Vec<u8> {
     let mut v = b"yoz archive codec test line, repeated with small changes: ".repeat(400);
-    v.extend(std::iter::repeat(b'=').take(70_000));
+    v.extend(std::iter::repeat_n(b'=', 70_000));
     let mut x = 7u32;
     v.extend((0..30_000).map(|_| {
         x = x.wrapping_mul(1664525).wrapping_add(1013904223);
