@@ -32,6 +32,8 @@ pub struct ExtractStats {
     pub entries: u64,
     pub files: u64,
     pub bytes: u64,
+    /// Files written as decoded PNGs of lossy image entries.
+    pub lossy: u64,
 }
 
 struct Current {
@@ -39,6 +41,8 @@ struct Current {
     file: Option<File>,
     written: u64,
     skip: bool,
+    /// A lossy image entry's blob, gathered until `end` decodes it to PNG.
+    blob: Option<Vec<u8>>,
 }
 
 /// A [`Sink`] that writes entries under a destination directory.
@@ -206,6 +210,7 @@ impl Sink for Extractor {
                 file: None,
                 written: 0,
                 skip: true,
+                blob: None,
             });
             return Ok(());
         }
@@ -254,13 +259,19 @@ impl Sink for Extractor {
             file,
             written: 0,
             skip: false,
+            // Bounded: check_shape caps image blobs at IMAGE_BLOB_MAX.
+            blob: e
+                .image
+                .map(|_| Vec::with_capacity(e.size.min(64 << 20) as usize)),
         });
         Ok(())
     }
 
     fn data(&mut self, bytes: &[u8]) -> Result<()> {
         let c = self.cur.as_mut().expect("data after begin");
-        if let Some(f) = c.file.as_mut() {
+        if let Some(b) = c.blob.as_mut() {
+            b.extend_from_slice(bytes);
+        } else if let Some(f) = c.file.as_mut() {
             f.write_all(bytes)
                 .ctx(|| format!("writing {}", c.path.display()))?;
             c.written += bytes.len() as u64;
@@ -270,7 +281,9 @@ impl Sink for Extractor {
 
     fn hole(&mut self, len: u64) -> Result<()> {
         let c = self.cur.as_mut().expect("hole after begin");
-        if let Some(f) = c.file.as_mut() {
+        if let Some(b) = c.blob.as_mut() {
+            b.resize(b.len() + len as usize, 0);
+        } else if let Some(f) = c.file.as_mut() {
             f.seek(SeekFrom::Current(len as i64))
                 .ctx(|| format!("seeking {}", c.path.display()))?;
             c.written += len;
@@ -286,6 +299,24 @@ impl Sink for Extractor {
         self.stats.entries += 1;
         match e.kind {
             Kind::File => {
+                let mut c = c;
+                if let (Some(blob), Some(info)) = (c.blob.take(), e.image.as_ref()) {
+                    // `cur` stays set while the PNG is written, so `abort` removes a partial file.
+                    self.cur = Some(c);
+                    let n = {
+                        let cur = self.cur.as_mut().expect("just set");
+                        let path = cur.path.display().to_string();
+                        let f = cur.file.as_mut().expect("file entries have a file");
+                        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+                        let n = crate::image::entry::write_png(&blob, info, &mut w)?;
+                        w.flush().ctx(|| format!("writing {path}"))?;
+                        n
+                    };
+                    c = self.cur.take().expect("just set");
+                    c.written = n;
+                    self.stats.lossy += 1;
+                    self.stats.bytes += info.output_size.saturating_sub(e.size);
+                }
                 let f = c.file.as_ref().expect("file entries have a file");
                 // Trailing holes: the length comes from set_len, not from a write.
                 f.set_len(c.written)

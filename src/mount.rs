@@ -326,7 +326,12 @@ struct Data {
     cache: BlockCache,
     /// Bad blocks already reported, so a retrying reader does not flood the log.
     reported: Mutex<HashSet<u32>>,
+    /// Decoded PNGs of lossy image entries, most recent last (decoded on first read).
+    images: Mutex<Vec<(usize, Arc<Vec<u8>>)>>,
 }
+
+/// How many decoded images the mount keeps.
+const IMAGES_CACHED: usize = 4;
 
 /// Threads decoding blocks ahead of sequential readers. Two keep one core decoding while the
 /// other serves FUSE requests, without starving random readers on small machines.
@@ -356,6 +361,7 @@ impl ArchiveFs {
             verified,
             cache: BlockCache::new(cache_bytes),
             reported: Mutex::new(HashSet::new()),
+            images: Mutex::new(Vec::new()),
         });
         // Prefetching only pays if the cache keeps the blocks until the reader gets there.
         let prefetch = (cache_bytes >= largest * 4 * (PREFETCH_DEPTH as u64 + 1)).then(|| {
@@ -471,6 +477,12 @@ impl Data {
     fn read(&self, i: usize, offset: u64, len: u32) -> ReadResult<'_> {
         let none = |bytes| Ok(ReadOut { bytes, ahead: 0..0 });
         let e = &self.ar.entries()[i];
+        if let Some(info) = &e.image {
+            let png = self.image_png(i, info).map_err(|e| (None, e))?;
+            let start = (offset as usize).min(png.len());
+            let end = start.saturating_add(len as usize).min(png.len());
+            return none(Bytes::Part(png, start..end));
+        }
         let end = offset.saturating_add(len as u64).min(e.size);
         if offset >= end {
             return none(Bytes::Slice(&[]));
@@ -534,6 +546,29 @@ impl Data {
                 }
             }
         }
+    }
+
+    /// The decoded PNG of lossy image entry `i`, decoded once and kept for the next reads.
+    fn image_png(
+        &self,
+        i: usize,
+        info: &crate::container::format::ImageInfo,
+    ) -> Result<Arc<Vec<u8>>> {
+        let mut cached = lock(&self.images);
+        if let Some(k) = cached.iter().position(|(j, _)| *j == i) {
+            let hit = cached.remove(k);
+            cached.push(hit.clone());
+            return Ok(hit.1);
+        }
+        let mut blob = Vec::new();
+        let mut r = self.ar.open_entry_at(i)?;
+        std::io::Read::read_to_end(&mut r, &mut blob).map_err(|e| Error::io("reading image", e))?;
+        let png = Arc::new(crate::image::entry::png_bytes(&blob, info)?);
+        if cached.len() >= IMAGES_CACHED {
+            cached.remove(0);
+        }
+        cached.push((i, png.clone()));
+        Ok(png)
     }
 
     /// Hints the kernel to read blocks `from..` (up to `end`, at most [`DISK_AHEAD_BYTES`] of
@@ -850,7 +885,11 @@ fn entry_attr(ino: u64, e: &Entry) -> FileAttr {
     let (kind, size) = match e.kind {
         Kind::Dir => (FileType::Directory, 0),
         Kind::Symlink => (FileType::Symlink, e.target.len() as u64),
-        Kind::File | Kind::Hardlink => (FileType::RegularFile, e.size),
+        // A lossy image shows as its decoded PNG, whose size the index records.
+        Kind::File | Kind::Hardlink => (
+            FileType::RegularFile,
+            e.image.map_or(e.size, |im| im.output_size),
+        ),
     };
     let mtime = time_of(e.mtime, e.mtime_nsec);
     FileAttr {

@@ -4,7 +4,7 @@
 
 use crate::codec::{self, Choice, Encoded};
 use crate::container::format::{
-    BlockInfo, Entry, Kind, Storage, BLOCK_SIZE_MAX, BLOCK_SIZE_MIN, NO_RESOURCE,
+    BlockInfo, Entry, ImageInfo, Kind, Storage, BLOCK_SIZE_MAX, BLOCK_SIZE_MIN, NO_RESOURCE,
 };
 use crate::container::RecordWriter;
 use crate::error::{Error, IoContext, Result};
@@ -31,7 +31,21 @@ pub struct PackOptions {
     pub owner: Option<(u32, u32)>,
     /// Record this mtime (seconds) instead of the files' own (like tar --mtime).
     pub mtime: Option<i64>,
+    /// Encode PNGs with a lossy image codec (never without being asked).
+    pub image: Option<ImageOptions>,
 }
+
+/// `--image-codec dct [--quality Q] [--lossy GLOB]...`
+#[derive(Debug, Clone)]
+pub struct ImageOptions {
+    /// 1..=100, higher is better and bigger (libjpeg's scale).
+    pub quality: u8,
+    /// Only entries whose path or file name match one of these (all PNGs when empty).
+    pub lossy: Vec<String>,
+}
+
+/// Largest input file considered for lossy encoding (it is read whole).
+const IMAGE_INPUT_MAX: u64 = 512 << 20;
 
 impl Default for PackOptions {
     fn default() -> Self {
@@ -44,6 +58,7 @@ impl Default for PackOptions {
             progress: false,
             owner: None,
             mtime: None,
+            image: None,
         }
     }
 }
@@ -55,6 +70,8 @@ pub struct PackStats {
     pub input_bytes: u64,
     pub archive_bytes: u64,
     pub blocks: u64,
+    /// Entries stored as lossy images.
+    pub lossy: u64,
     /// Warnings printed about skipped inputs.
     pub skipped: Vec<String>,
 }
@@ -341,6 +358,7 @@ fn entry_for(p: &Planned, storage: Storage, size: u64) -> Entry {
         size,
         target: p.target.clone(),
         storage,
+        image: None,
     }
 }
 
@@ -400,6 +418,10 @@ struct Producer<'a> {
     links: HashMap<(u64, u64), String>,
     /// Capacity of a shared block (see [`solid_size`]).
     solid_size: usize,
+    /// Lossy image coding: quality and the `--lossy` globs.
+    image: Option<(u8, globset::GlobSet)>,
+    /// Entries stored as lossy images.
+    lossy: u64,
     /// Entries waiting to be written as one group, and their approximate encoded size.
     group: Vec<Entry>,
     group_len: usize,
@@ -491,6 +513,46 @@ impl Producer<'_> {
         }
     }
 
+    /// Whether a file is a candidate for lossy image coding.
+    fn wants_image(&self, p: &Planned) -> bool {
+        let Some((_, lossy)) = &self.image else {
+            return false;
+        };
+        let base = p.name.rsplit('/').next().unwrap_or(&p.name);
+        p.meta.len() <= IMAGE_INPUT_MAX
+            && (lossy.is_empty() || lossy.is_match(&p.name) || lossy.is_match(base))
+    }
+
+    /// Stores in-memory content (an image blob, or a file read whole) under `p`'s entry.
+    fn content(&mut self, p: &Planned, data: Vec<u8>, image: Option<ImageInfo>) -> Result<()> {
+        let size = data.len() as u64;
+        let entry = |storage| {
+            let mut e = entry_for(p, storage, size);
+            e.image = image;
+            e
+        };
+        if data.len() < self.block_size {
+            if self.solid.len() + data.len() > self.solid_size {
+                self.flush_solid()?;
+            }
+            let offset = self.solid.len() as u32;
+            self.solid.extend_from_slice(&data);
+            self.members
+                .push(entry(Storage::Shared { block: 0, offset }));
+            self.member_names.insert(p.name.clone());
+            return Ok(());
+        }
+        let count = data.len().div_ceil(self.block_size) as u32;
+        let first = self.next_block;
+        self.next_block += count;
+        self.group.push(entry(Storage::Blocks { first, count }));
+        self.flush_group()?;
+        for chunk in data.chunks(self.block_size) {
+            (self.send)(Job::Block(chunk.to_vec()))?;
+        }
+        Ok(())
+    }
+
     fn file(&mut self, p: &Planned) -> Result<u64> {
         let size = p.meta.len();
         if size == 0 {
@@ -502,6 +564,28 @@ impl Producer<'_> {
         let now = f.metadata().ctx(|| format!("stat {}", p.src.display()))?;
         if now.len() != size || now.ino() != p.meta.ino() {
             return Err(changed());
+        }
+        if self.wants_image(p) {
+            let mut data = vec![0u8; size as usize];
+            read_full(&mut f, &mut data).map_err(|e| match e {
+                Some(e) => Error::io(format!("reading {}", p.src.display()), e),
+                None => changed(),
+            })?;
+            ensure_at_end(&mut f).map_err(|_| changed())?;
+            let quality = self.image.as_ref().map_or(75, |i| i.0);
+            let coded = if data.starts_with(&crate::image::entry::PNG_SIGNATURE) {
+                crate::image::entry::encode_png_file(&data, &p.name, quality)?
+            } else {
+                None
+            };
+            match coded {
+                Some((blob, info)) => {
+                    self.lossy += 1;
+                    self.content(p, blob, Some(info))?
+                }
+                None => self.content(p, data, None)?,
+            }
+            return Ok(size);
         }
         if (size as usize) < self.block_size {
             if self.solid.len() + size as usize > self.solid_size {
@@ -617,6 +701,10 @@ fn pack_plan<W: Write + Send>(
         skipped,
         ..Default::default()
     };
+    let image = match &opts.image {
+        Some(io) => Some((io.quality, build_excludes(&io.lossy)?)),
+        None => None,
+    };
     let (writer_res, produce_res) = std::thread::scope(|s| {
         let cap = threads * 2 + 2;
         let (job_tx, job_rx) = crossbeam_channel::bounded::<(u64, Job)>(cap);
@@ -714,15 +802,17 @@ fn pack_plan<W: Write + Send>(
             group: Vec::new(),
             group_len: 0,
             solid_size: solid_size(opts),
+            image: image.clone(),
+            lossy: 0,
         };
-        let produce_res = (|| -> Result<(u64, u64)> {
+        let produce_res = (|| -> Result<(u64, u64, u64)> {
             let mut bytes = 0;
             for p in &plan {
                 bytes += prod.put(p).map_err(|e| e.in_entry(&p.name))?;
             }
             prod.flush_solid()?;
             prod.flush_group()?;
-            Ok((bytes, prod.next_block as u64))
+            Ok((bytes, prod.next_block as u64, prod.lossy))
         })();
         if produce_res.is_err() {
             failed.store(true, Ordering::Relaxed);
@@ -734,7 +824,8 @@ fn pack_plan<W: Write + Send>(
     bar.finish_and_clear();
     // A writer error is the root cause when both failed (the producer then sees "cancelled").
     let w = writer_res?;
-    let (bytes, blocks) = produce_res?;
+    let (bytes, blocks, lossy) = produce_res?;
+    stats.lossy = lossy;
     stats.entries = w.entry_count();
     let (out, _index) = w.finish(level)?;
     stats.input_bytes = bytes;

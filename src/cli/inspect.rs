@@ -57,6 +57,16 @@ fn line(e: &Entry, long: bool) -> String {
         "{k}{:04o} {:>6} {:>6} {:>12} {:>11} {}",
         e.mode, e.uid, e.gid, e.size, e.mtime, e.path
     );
+    if let Some(im) = &e.image {
+        s.push_str(&format!(
+            " [lossy dct {}x{} {}, png {} bytes, input {} bytes]",
+            im.width,
+            im.height,
+            ["gray", "gray+alpha", "rgb", "rgba"][(im.channels as usize).clamp(1, 4) - 1],
+            im.output_size,
+            im.input_size
+        ));
+    }
     match e.kind {
         Kind::Symlink => s.push_str(&format!(" -> {}", e.target)),
         Kind::Hardlink => s.push_str(&format!(" link to {}", e.target)),
@@ -107,7 +117,7 @@ pub fn info(a: InfoArgs) -> Result<()> {
     let mut original = 0u64;
     for e in ar.entries() {
         kinds[e.kind.code() as usize] += 1;
-        original += e.size;
+        original += e.image.map_or(e.size, |im| im.input_size);
     }
     let mut per_codec: std::collections::BTreeMap<u8, (u64, u64, u64)> = Default::default();
     for b in ar.blocks() {
@@ -149,6 +159,15 @@ pub fn info(a: InfoArgs) -> Result<()> {
             codec::name_of(id)
         );
     }
+    for e in ar.entries() {
+        if let Some(im) = &e.image {
+            let bpp = e.size as f64 * 8.0 / (im.width as f64 * im.height as f64);
+            o += &format!(
+                "lossy       {} {}x{} {:.3} bpp ({} -> {} bytes)\n",
+                e.path, im.width, im.height, bpp, im.input_size, e.size
+            );
+        }
+    }
     print!("{o}");
     Ok(())
 }
@@ -185,6 +204,14 @@ pub fn cat(a: CatArgs) -> Result<()> {
     let ar = super::open_archive(&a.archive, a.no_mmap)?;
     let mut r = ar.open_entry(&a.path)?;
     let mut out = std::io::stdout().lock();
+    if let Some(info) = ar.entries()[ar.resolve(ar.find(&a.path).unwrap_or(0))].image {
+        // A lossy image entry is shown as its decoded PNG.
+        let mut blob = Vec::new();
+        std::io::Read::read_to_end(&mut r, &mut blob).map_err(|e| Error::io("reading entry", e))?;
+        let png = crate::image::entry::png_bytes(&blob, &info).map_err(|e| e.in_entry(&a.path))?;
+        out.write_all(&png).ctx(|| "writing stdout".into())?;
+        return out.flush().ctx(|| "writing stdout".into());
+    }
     let mut buf = vec![0u8; 256 << 10];
     loop {
         let n = std::io::Read::read(&mut r, &mut buf).map_err(|e| match e.into_inner() {

@@ -37,6 +37,16 @@ pub struct PackArgs {
     /// Record this modification time (seconds since the epoch) for every entry.
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub mtime: Option<i64>,
+    /// Encode PNG images with a lossy image codec (`dct`). Without it images are stored
+    /// losslessly: lossy is always an explicit choice.
+    #[arg(long, value_name = "CODEC")]
+    pub image_codec: Option<String>,
+    /// Image quality 1-100 (higher is better and bigger), libjpeg's scale.
+    #[arg(long, default_value_t = 75, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: u8,
+    /// Only encode images whose path or file name matches this glob lossily; repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub lossy: Vec<String>,
     /// Files and directories to pack.
     #[arg(required = true)]
     pub inputs: Vec<PathArg>,
@@ -50,6 +60,23 @@ pub fn run(a: PackArgs) -> Result<()> {
         exclude: a.exclude,
         progress: want_progress(),
         owner: a.owner.as_deref().map(parse_owner).transpose()?,
+        image: match a.image_codec.as_deref() {
+            None => {
+                if !a.lossy.is_empty() {
+                    return Err(Error::Usage("--lossy needs --image-codec dct".into()));
+                }
+                None
+            }
+            Some("dct") => Some(crate::pack::ImageOptions {
+                quality: a.quality,
+                lossy: a.lossy,
+            }),
+            Some(other) => {
+                return Err(Error::Usage(format!(
+                    "unknown image codec {other:?} (expected dct)"
+                )))
+            }
+        },
         mtime: a.mtime,
         ..Default::default()
     };
@@ -77,6 +104,9 @@ pub fn run(a: PackArgs) -> Result<()> {
         } else {
             0.0
         };
+        if stats.lossy > 0 {
+            eprintln!("{} images encoded lossily", stats.lossy);
+        }
         eprintln!(
             "packed {} entries, {} bytes -> {} bytes (ratio {:.2}x) into {}",
             stats.entries,

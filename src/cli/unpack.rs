@@ -41,6 +41,12 @@ pub fn run(a: UnpackArgs) -> Result<()> {
         let ar = super::open_archive(&a.archive, a.no_mmap)?;
         unpack_archive(&ar, &a.dir, opts)?
     };
+    if stats.lossy > 0 {
+        eprintln!(
+            "{} entries were lossy images, written as decoded PNGs",
+            stats.lossy
+        );
+    }
     eprintln!(
         "unpacked {} entries ({} files, {} bytes) into {}",
         stats.entries,

@@ -45,6 +45,7 @@ pub fn meta(path: &str, kind: Kind) -> Entry {
         size: 0,
         target: String::new(),
         storage: Storage::None,
+        image: None,
     }
 }
 

@@ -37,7 +37,8 @@ pub fn generate(root: &Path) -> Result<(usize, usize, String)> {
          `yoz conform corpus` or `yoz conform --impl 'OTHER-TOOL' corpus`.\n\n\
          `valid/NAME.yoz` must verify and unpack to exactly what `valid/NAME.manifest` lists \
          (one line per entry: `file PATH MODE SHA256`, `dir PATH MODE`, `symlink PATH TARGET`, \
-         tab-separated; modes are compared without the setuid/setgid bits, which extractors drop). \
+         `image PATH WxHxC SHA256-OF-DECODED-PIXELS` for lossy image entries, which must extract \
+         as a PNG of that shape, tab-separated; modes are compared without the setuid/setgid bits, which extractors drop). \
          `invalid/NAME.yoz` must be refused by `verify` and `unpack` with one of the error classes \
          listed in `invalid/MANIFEST.tsv` (`ok` means the command must succeed: those archives are \
          valid, and only extraction refuses them). Each command is run twice: on the file \
@@ -58,6 +59,19 @@ pub fn generate(root: &Path) -> Result<(usize, usize, String)> {
                 }
                 vectors::Expect::Symlink { path, target } => {
                     let _ = writeln!(m, "symlink\t{path}\t{target}");
+                }
+                vectors::Expect::Image {
+                    path,
+                    width,
+                    height,
+                    channels,
+                    pixels,
+                } => {
+                    let _ = writeln!(
+                        m,
+                        "image\t{path}\t{width}x{height}x{channels}\t{}",
+                        sha256(pixels)
+                    );
                 }
             }
         }

@@ -132,6 +132,21 @@ fn check_tree(dir: &Path, manifest: &str) -> Option<String> {
                     return Some(format!("{path}: mode {} instead of {}", mode(), strip(a)));
                 }
             }
+            "image" => {
+                let bytes = fs::read(&p).unwrap_or_default();
+                match crate::image::png_io::decode_png(&bytes, path, 1 << 28) {
+                    Ok(img) => {
+                        let shape = format!("{}x{}x{}", img.width, img.height, img.channels);
+                        if shape != *a {
+                            return Some(format!("{path}: image is {shape}, expected {a}"));
+                        }
+                        if super::sha256(&img.data) != *b {
+                            return Some(format!("{path}: decoded pixels differ"));
+                        }
+                    }
+                    Err(e) => return Some(format!("{path}: not a readable PNG ({e})")),
+                }
+            }
             "symlink" => match fs::read_link(&p) {
                 Ok(t) if t.to_str() == Some(a.as_str()) => {}
                 _ => return Some(format!("{path}: not a symlink to {a}")),

@@ -22,6 +22,15 @@ pub enum Expect {
         path: String,
         target: String,
     },
+    /// A lossy image entry: extracted as a PNG of this shape whose decoded pixels are exactly
+    /// these (the DCT decoder is bit-exact).
+    Image {
+        path: String,
+        width: u32,
+        height: u32,
+        channels: u8,
+        pixels: Vec<u8>,
+    },
 }
 
 /// A valid vector.
@@ -358,6 +367,48 @@ pub fn valid() -> Vec<Valid> {
     let mut f = Forge::new();
     f.file("huff.txt", &h, id::HUFFMAN, 16_384)
         .file("lz.txt", &lrep, id::LZ77, 16_384);
+    // Lossy image entries: an RGB image in a shared block with a kept tEXt chunk, and an RGBA
+    // image (alpha lossless) spread over several blocks.
+    let mut fi = Forge::new();
+    let mut exp_img = Vec::new();
+    for (name, w, h, ch, block) in [
+        ("photo.png", 48u32, 32u32, 3u8, 1 << 20),
+        ("sprite.png", 40, 40, 4, 512),
+    ] {
+        let mut img = crate::image::Image::new(w, h, ch).expect("small image");
+        for (i, px) in img.data.iter_mut().enumerate() {
+            let (x, y, c) = (
+                (i / ch as usize) % w as usize,
+                (i / ch as usize) / w as usize,
+                i % ch as usize,
+            );
+            *px = ((x * 5 + y * 3 + c * 40) % 256) as u8
+                ^ if (x / 8 + y / 8) % 2 == 0 { 0 } else { 0x30 };
+        }
+        let chunks = vec![crate::image::png_stored::PngChunk {
+            kind: *b"tEXt",
+            data: b"Comment\0yoz conformance".to_vec(),
+        }];
+        let (blob, info) =
+            crate::image::entry::encode_image(&img, &chunks, 80, 4321).expect("encodes");
+        let png = crate::image::entry::png_bytes(&blob, &info).expect("decodes");
+        let decoded = crate::image::png_io::decode_png(&png, name, 1 << 20).expect("valid PNG");
+        fi.file(name, &blob, id::STORE, block);
+        fi.last_entry().image = Some(info);
+        exp_img.push(Expect::Image {
+            path: name.into(),
+            width: w,
+            height: h,
+            channels: ch,
+            pixels: decoded.data,
+        });
+    }
+    v.push(Valid {
+        name: "lossy-dct",
+        about: "lossy image entries (entry flag 0, codec dct): RGB with a kept tEXt chunk, RGBA over several blocks",
+        bytes: fi.build().bytes,
+        expect: exp_img,
+    });
     v.push(Valid {
         name: "huffman-lz77",
         about: "files coded with huffman (codec 3) and lz77 (codec 4), several blocks each",
@@ -665,10 +716,10 @@ pub fn invalid() -> Vec<Invalid> {
         x.bytes,
     );
     let mut x = b();
-    x.edit_entry_both(0, |r| r[1] = 1);
+    x.edit_entry_both(0, |r| r[1] = 2);
     add(
         "entry-flag",
-        "entry flag bit set",
+        "entry flag bit 1 set (only bit 0 is defined)",
         &["unknown-flag"],
         &["unknown-flag"],
         x.bytes,
@@ -1224,6 +1275,78 @@ pub fn invalid() -> Vec<Invalid> {
         );
     }
 
+    // §4.2.2 lossy image entries
+    let img_forge = |tweak: &dyn Fn(&mut crate::container::format::ImageInfo, &mut Vec<u8>)| {
+        let mut img = crate::image::Image::new(24, 16, 3).expect("small image");
+        for (i, px) in img.data.iter_mut().enumerate() {
+            *px = (i * 13 % 251) as u8;
+        }
+        let (mut blob, mut info) =
+            crate::image::entry::encode_image(&img, &[], 75, 100).expect("encodes");
+        tweak(&mut info, &mut blob);
+        let mut f = Forge::new();
+        f.file("i.png", &blob, id::STORE, 1 << 20);
+        f.last_entry().image = Some(info);
+        f.build().bytes
+    };
+    add(
+        "image-codec-unknown",
+        "a lossy image entry with image codec 9",
+        &["unknown-codec"],
+        &["unknown-codec"],
+        img_forge(&|i, _| i.codec = 9),
+    );
+    add(
+        "image-channels",
+        "a lossy image entry with 5 channels",
+        &["out-of-range"],
+        &["out-of-range"],
+        img_forge(&|i, _| i.channels = 5),
+    );
+    add("image-output-size", "the recorded PNG size is not what the image decodes to (valid archive, refused at extraction)",
+        OK, &["size-mismatch"], img_forge(&|i, _| i.output_size += 1));
+    add(
+        "image-shape",
+        "the entry's dimensions disagree with the payload (refused at extraction)",
+        OK,
+        &["size-mismatch"],
+        img_forge(&|i, _| i.width += 1),
+    );
+    add(
+        "image-blob-damaged",
+        "the image payload damaged, block CRCs consistent (refused at extraction)",
+        OK,
+        &["corrupt", "crc", "truncated", "size-mismatch"],
+        img_forge(&|_, b| {
+            let n = b.len();
+            b[n - 8] ^= 0x40;
+            b[n / 2] ^= 0x11;
+        }),
+    );
+    add(
+        "image-blob-magic",
+        "an image blob without its YIMG magic (refused at extraction)",
+        OK,
+        &["corrupt"],
+        img_forge(&|_, b| b[0] = b'X'),
+    );
+    let mut f = Forge::new();
+    f.dir("d");
+    f.last_entry().image = Some(crate::container::format::ImageInfo {
+        codec: 1,
+        channels: 3,
+        width: 1,
+        height: 1,
+        input_size: 1,
+        output_size: 1,
+    });
+    add(
+        "image-flag-on-dir",
+        "the image flag on a directory",
+        &["size-mismatch"],
+        &["size-mismatch"],
+        f.build().bytes,
+    );
     // §3 paths
     let path_vec = |p: &str| {
         let mut f = Forge::new();

@@ -370,10 +370,38 @@ pub struct Entry {
     /// Symlink target, or the path of the earlier entry a hard link names.
     pub target: String,
     pub storage: Storage,
+    /// Set for lossy image entries (§4.2.2): the content is an image blob, and unpack writes
+    /// the decoded PNG instead.
+    pub image: Option<ImageInfo>,
 }
 
+/// §4.2.2 what a lossy image entry decodes to. Present when entry flag bit 0 is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// Image codec of the blob: 1 = dct (spec/codec-dct.md).
+    pub codec: u8,
+    /// 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA.
+    pub channels: u8,
+    pub width: u32,
+    pub height: u32,
+    /// Size of the file that was packed (the original PNG).
+    pub input_size: u64,
+    /// Exact size of the PNG an extractor writes (stored deflate, so it follows from the shape
+    /// and the kept chunks): what `list` and a mount report without decoding.
+    pub output_size: u64,
+}
+
+/// §4.2.2 length of the image trailer.
+pub const IMAGE_TRAILER_LEN: usize = 26;
+/// Largest image blob an entry may carry (the extractor holds one in memory).
+pub const IMAGE_BLOB_MAX: u64 = 1 << 30;
+/// Image codec ids (§4.2.2).
+pub const IMAGE_CODEC_DCT: u8 = 1;
+
 /// Entry flag bits (§4.2). None are defined in 1.0.
-pub const ENTRY_FLAGS_KNOWN: u8 = 0;
+pub const ENTRY_FLAGS_KNOWN: u8 = ENTRY_FLAG_IMAGE;
+/// Entry flag bit 0: a lossy image entry; the image trailer follows `y` (§4.2.2).
+pub const ENTRY_FLAG_IMAGE: u8 = 1;
 
 impl Entry {
     /// Serializes the entry (§4.2.1).
@@ -387,7 +415,11 @@ impl Entry {
     pub fn write_to(&self, out: &mut Vec<u8>) {
         let b = out;
         b.push(self.kind.code());
-        b.push(0); // flags
+        b.push(if self.image.is_some() {
+            ENTRY_FLAG_IMAGE
+        } else {
+            0
+        });
         let mut n = [0u8; 8];
         LE::write_u32(&mut n[..4], self.mode);
         b.extend_from_slice(&n[..4]);
@@ -417,6 +449,14 @@ impl Entry {
         b.extend_from_slice(&n[..4]);
         LE::write_u32(&mut n[..4], y);
         b.extend_from_slice(&n[..4]);
+        if let Some(im) = &self.image {
+            b.push(im.codec);
+            b.push(im.channels);
+            b.extend_from_slice(&im.width.to_le_bytes());
+            b.extend_from_slice(&im.height.to_le_bytes());
+            b.extend_from_slice(&im.input_size.to_le_bytes());
+            b.extend_from_slice(&im.output_size.to_le_bytes());
+        }
     }
 
     /// Parses one entry from the start of `b`; returns it and its length.
@@ -432,8 +472,13 @@ impl Entry {
         let path_len = LE::read_u16(&b[34..36]) as usize;
         need(36 + path_len + 2)?;
         let target_len = LE::read_u16(&b[36 + path_len..38 + path_len]) as usize;
-        let end = 38 + path_len + target_len + 9;
+        let mut end = 38 + path_len + target_len + 9;
         need(end)?;
+        let has_image = b[1] & ENTRY_FLAG_IMAGE != 0;
+        if has_image {
+            end += IMAGE_TRAILER_LEN;
+            need(end)?;
+        }
         let kind = Kind::from_code(b[0])?;
         if b[1] & !ENTRY_FLAGS_KNOWN != 0 {
             return Err(Error::UnknownFlag {
@@ -494,6 +539,17 @@ impl Entry {
             size: LE::read_u64(&b[26..34]),
             target,
             storage,
+            image: has_image.then(|| {
+                let t = &b[end - IMAGE_TRAILER_LEN..end];
+                ImageInfo {
+                    codec: t[0],
+                    channels: t[1],
+                    width: LE::read_u32(&t[2..6]),
+                    height: LE::read_u32(&t[6..10]),
+                    input_size: LE::read_u64(&t[10..18]),
+                    output_size: LE::read_u64(&t[18..26]),
+                }
+            }),
         };
         e.check_shape()?;
         Ok((e, end))
@@ -502,6 +558,31 @@ impl Entry {
     /// Rules of §4.2 that concern one entry alone.
     fn check_shape(&self) -> Result<()> {
         crate::path::validate(&self.path)?;
+        if let Some(im) = &self.image {
+            if self.kind != Kind::File || self.size == 0 {
+                return Err(Error::SizeMismatch {
+                    what: format!("{}: an image entry must be a non-empty file", self.path),
+                });
+            }
+            if im.codec != IMAGE_CODEC_DCT {
+                return Err(Error::UnknownCodec { id: im.codec });
+            }
+            if !(1..=4).contains(&im.channels) || im.width == 0 || im.height == 0 {
+                return Err(Error::OutOfRange {
+                    what: format!(
+                        "{}: image {}x{} with {} channels",
+                        self.path, im.width, im.height, im.channels
+                    ),
+                });
+            }
+            if self.size > IMAGE_BLOB_MAX {
+                return Err(Error::Limit {
+                    what: "image blob size",
+                    got: self.size,
+                    max: IMAGE_BLOB_MAX,
+                });
+            }
+        }
         let bad = |why: &'static str| {
             Err(Error::SizeMismatch {
                 what: format!("{}: {why}", self.path),
@@ -961,6 +1042,7 @@ mod tests {
                 block: 3,
                 offset: 7,
             },
+            image: None,
         }
     }
 

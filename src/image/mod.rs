@@ -3,6 +3,7 @@
 
 pub mod color;
 pub mod dct;
+pub mod entry;
 pub mod metrics;
 pub mod png_io;
 pub mod png_stored;
