@@ -195,7 +195,6 @@ const PSNR_FLOORS: [(u8, f64); 6] = [
 /// 8000x8000 RGB roundtrip through the row-streaming decoder (slow in debug builds; the
 /// memory figure is measured with `examples/dct_large` under `/usr/bin/time -v`).
 #[test]
-#[ignore = "large: run with --release -- --ignored"]
 fn large_8000x8000_streams() {
     let (w, h) = (8000u32, 8000u32);
     let mut data = Vec::with_capacity((w * h * 3) as usize);

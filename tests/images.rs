@@ -243,3 +243,33 @@ fn mounted_image_shows_its_png_with_the_size_from_the_index() {
     assert_eq!(size.unwrap(), want.len() as u64);
     assert_eq!(got.unwrap(), want);
 }
+
+#[test]
+fn colour_and_text_chunks_are_written_back() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("d");
+    fs::create_dir(&d).unwrap();
+    let img = picture(20, 10, 3);
+    let mut png = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut png, 20, 10);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_source_gamma(png::ScaledFloat::new(0.45455));
+        enc.add_text_chunk("Author".into(), "yoz tests".into())
+            .unwrap();
+        enc.write_header()
+            .unwrap()
+            .write_image_data(&img.data)
+            .unwrap();
+    }
+    fs::write(d.join("c.png"), &png).unwrap();
+    let a = t.path().join("a.yoz");
+    assert!(run(&["pack", "--image-codec", "dct", "-o", s(&a), s(&d)])
+        .status
+        .success());
+    let out = run(&["cat", s(&a), "d/c.png"]).stdout;
+    let has = |kind: &[u8]| out.windows(4).any(|w| w == kind);
+    assert!(has(b"gAMA") && has(b"tEXt"), "chunks lost");
+    assert!(out.windows(9).any(|w| w == b"yoz tests"));
+}
