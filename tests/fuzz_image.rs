@@ -4,9 +4,6 @@
 
 use std::path::Path;
 
-use yoz::entropy::binary::{BinDecoder, Context};
-use yoz::entropy::multi::FreqTable;
-use yoz::entropy::range::Decoder;
 use yoz::image::{dct, DecodeLimits};
 
 fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
@@ -44,27 +41,6 @@ fn dct_decode_regressions() {
 #[test]
 fn range_decode_regressions() {
     for (_, data) in inputs("range_decode") {
-        let Some((&shape, stream)) = data.split_first() else {
-            continue;
-        };
-        let n = usize::from(shape % 40) + 1;
-        let freqs: Vec<u32> = (0..n as u32)
-            .map(|i| 1 + (i * 977 + u32::from(shape)) % 3000)
-            .collect();
-        let table = FreqTable::new(&freqs).unwrap();
-        let mut dec = Decoder::new(stream);
-        for _ in 0..4 * stream.len() + 8 {
-            match table.decode(&mut dec) {
-                Some(s) => assert!(s < n),
-                None => break,
-            }
-            dec.decode_direct(3);
-        }
-        let mut ctx = [Context::default(); 4];
-        let mut bin = BinDecoder::new(stream);
-        for i in 0..8 * stream.len() + 8 {
-            bin.get(&mut ctx[i % 4]);
-        }
-        let _ = bin.is_bad();
+        yoz::fuzzing::range_decode(&data);
     }
 }
