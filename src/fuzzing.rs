@@ -63,6 +63,17 @@ pub fn archive_random_access(data: &[u8]) {
                 let mut buf = [0u8; 4096];
                 let _ = std::io::Read::read(&mut r, &mut buf);
             }
+            // Lossy image entries: decode the blob to its PNG as cat and the mount do.
+            if let Some(info) = ar.entries()[ar.resolve(i)].image {
+                if let Ok(mut r) = ar.open_entry_at(i) {
+                    let mut blob = Vec::new();
+                    if std::io::Read::read_to_end(&mut r, &mut blob).is_ok() {
+                        if let Ok(png) = crate::image::entry::png_bytes(&blob, &info) {
+                            assert_eq!(png.len() as u64, info.output_size);
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -164,7 +164,9 @@ pub fn png_bytes(blob: &[u8], info: &ImageInfo) -> Result<Vec<u8>> {
             max: crate::container::format::IMAGE_BLOB_MAX * 64,
         });
     }
-    let mut v = Vec::with_capacity(info.output_size as usize);
+    // Reserve no more than a sane amount up front: the size is checked against the shape
+    // before anything is written, but comes from the archive.
+    let mut v = Vec::with_capacity(info.output_size.min(64 << 20) as usize);
     write_png(blob, info, &mut v)?;
     Ok(v)
 }
