@@ -143,16 +143,7 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
         .split_first()
         .ok_or_else(|| corrupt("empty payload"))?;
     match m {
-        mode::RAW => {
-            if body.len() != raw_len {
-                return Err(corrupt(format!(
-                    "raw payload holds {} bytes, block declares {raw_len}",
-                    body.len()
-                )));
-            }
-            out.extend_from_slice(body);
-            Ok(())
-        }
+        mode::RAW => super::copy_raw("huffman", body, raw_len, out),
         mode::RUN => match body {
             [b] => {
                 out.resize(raw_len, *b);

@@ -600,16 +600,7 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
         .split_first()
         .ok_or_else(|| corrupt("empty payload"))?;
     match m {
-        mode::RAW => {
-            if body.len() != raw_len {
-                return Err(corrupt(format!(
-                    "raw payload holds {} bytes, block declares {raw_len}",
-                    body.len()
-                )));
-            }
-            out.extend_from_slice(body);
-            Ok(())
-        }
+        mode::RAW => super::copy_raw("lz77", body, raw_len, out),
         mode::CODED => {
             out.resize(raw_len, 0);
             let r = decode_coded(body, out);

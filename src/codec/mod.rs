@@ -88,6 +88,26 @@ pub fn lz77_level_for(level: i32) -> i32 {
     (level.saturating_add(1) / 2).clamp(1, 9)
 }
 
+/// The raw fallback mode shared by our codecs: the body is the block itself.
+pub(crate) fn copy_raw(
+    codec: &'static str,
+    body: &[u8],
+    raw_len: usize,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    if body.len() != raw_len {
+        return Err(Error::Corrupt {
+            codec,
+            why: format!(
+                "raw payload holds {} bytes, block declares {raw_len}",
+                body.len()
+            ),
+        });
+    }
+    out.extend_from_slice(body);
+    Ok(())
+}
+
 /// What the writer does with each block: one fixed codec, or a per-block choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Choice {
