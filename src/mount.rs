@@ -330,8 +330,10 @@ struct Data {
     images: Mutex<Vec<(usize, Arc<Vec<u8>>)>>,
 }
 
-/// How many decoded images the mount keeps.
+/// How many decoded images the mount keeps, and how many bytes of them at most (the one being
+/// read is kept whatever its size).
 const IMAGES_CACHED: usize = 4;
+const IMAGES_CACHED_BYTES: usize = 256 << 20;
 
 /// Threads decoding blocks ahead of sequential readers. Two keep one core decoding while the
 /// other serves FUSE requests, without starving random readers on small machines.
@@ -564,10 +566,13 @@ impl Data {
         let mut r = self.ar.open_entry_at(i)?;
         std::io::Read::read_to_end(&mut r, &mut blob).map_err(|e| Error::io("reading image", e))?;
         let png = Arc::new(crate::image::entry::png_bytes(&blob, info)?);
-        if cached.len() >= IMAGES_CACHED {
+        cached.push((i, png.clone()));
+        while cached.len() > 1
+            && (cached.len() > IMAGES_CACHED
+                || cached.iter().map(|(_, p)| p.len()).sum::<usize>() > IMAGES_CACHED_BYTES)
+        {
             cached.remove(0);
         }
-        cached.push((i, png.clone()));
         Ok(png)
     }
 
