@@ -715,15 +715,7 @@ mod tests {
         best
     }
 
-    fn lcg(n: usize, seed: u32) -> Vec<u8> {
-        let mut x = seed;
-        (0..n)
-            .map(|_| {
-                x = x.wrapping_mul(1664525).wrapping_add(1013904223);
-                (x >> 24) as u8
-            })
-            .collect()
-    }
+    use crate::codec::test_util::lcg;
 
     #[test]
     fn tables_match_code_functions() {

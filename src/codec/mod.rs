@@ -88,6 +88,21 @@ pub fn lz77_level_for(level: i32) -> i32 {
     (level.saturating_add(1) / 2).clamp(1, 9)
 }
 
+/// Helpers for the codecs' unit tests.
+#[cfg(test)]
+pub(crate) mod test_util {
+    /// `n` pseudo-random bytes (a 32-bit LCG), reproducible from `seed`.
+    pub fn lcg(n: usize, seed: u32) -> Vec<u8> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x.wrapping_mul(1664525).wrapping_add(1013904223);
+                (x >> 24) as u8
+            })
+            .collect()
+    }
+}
+
 /// The raw fallback mode shared by our codecs: the body is the block itself.
 pub(crate) fn copy_raw(
     codec: &'static str,

@@ -149,8 +149,8 @@ impl Archive {
         }
         let index = Index::parse(&idx_bytes, &limits)?;
         drop(idx_bytes);
-        validate(&index, footer.index_offset, len, limits)?;
         let entry_group = index.entry_groups();
+        validate(&index, &entry_group, footer.index_offset, len, limits)?;
         let by_path = index
             .entries
             .iter()
@@ -488,9 +488,15 @@ impl Seek for EntryReader<'_> {
 
 /// The cross-structure rules of §8.1, applied to a parsed index: first the layout (records
 /// tile the body: this is what catches overlapping payloads), then the entries.
-fn validate(index: &Index, index_offset: u64, file_len: u64, limits: Limits) -> Result<()> {
+fn validate(
+    index: &Index,
+    groups: &[u32],
+    index_offset: u64,
+    file_len: u64,
+    limits: Limits,
+) -> Result<()> {
     check_tiling(index, index_offset - 1, file_len)?;
-    check_entries(index, limits)
+    check_entries(index, groups, limits)
 }
 
 fn check_tiling(index: &Index, end_tag: u64, file_len: u64) -> Result<()> {
@@ -547,13 +553,12 @@ fn check_tiling(index: &Index, end_tag: u64, file_len: u64) -> Result<()> {
     Ok(())
 }
 
-fn check_entries(index: &Index, limits: Limits) -> Result<()> {
+fn check_entries(index: &Index, groups: &[u32], limits: Limits) -> Result<()> {
     let mut checker = EntryChecker::new(limits);
     let nb = index.blocks.len();
     // 0 = unowned, 1 = owned by a storage-1 entry, 2 = shared with members
     let mut owner = vec![0u8; nb];
     let mut shared_end: HashMap<u32, u64> = HashMap::new();
-    let groups = index.entry_groups();
     for (i, e) in index.entries.iter().enumerate() {
         checker.add(e)?;
         let g = &index.groups[groups[i] as usize];
