@@ -15,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod fuzzing;
 pub mod image;
+pub mod neural;
 pub mod mount;
 pub mod pack;
 pub mod path;

@@ -1,0 +1,118 @@
+//! Architecture v1 of the neural image codec — the one definition the trainer and the decoder
+//! share (spec/codec-neural.md §2), so they cannot drift apart.
+//!
+//! Latents: [`GRIDS`] one-channel integer grids, grid `k` of `ceil(H/2^k) x ceil(W/2^k)`.
+//! Synthesis: every grid bilinearly upsampled straight to `H x W` (half-pixel centres, edge
+//! clamp), a per-pixel MLP `GRIDS -> SYN_HIDDEN -> SYN_HIDDEN -> C` with ReLU, then
+//! `x + conv3x3(x)` (zero padding), output in `[0, 1]`. Entropy model: [`ARM_CTX`] causal
+//! neighbours -> [`ARM_HIDDEN`] (ReLU) -> (mu, log2 scale), in fixed point (see `arm`).
+
+/// Architecture id written in payloads.
+pub const ARCH_V1: u8 = 1;
+/// Latent grids, full resolution down to 1/64.
+pub const GRIDS: usize = 7;
+/// Width of the synthesis MLP's hidden layers.
+pub const SYN_HIDDEN: usize = 24;
+/// Causal neighbours the entropy model sees.
+pub const ARM_CTX: usize = 4;
+/// Hidden width of the entropy model.
+pub const ARM_HIDDEN: usize = 8;
+/// Neighbour offsets `(dy, dx)` in the same grid, in context order; outside the grid reads 0.
+pub const ARM_NEIGHBOURS: [(isize, isize); ARM_CTX] = [(0, -1), (-1, -1), (-1, 0), (-1, 1)];
+/// Fixed-point fraction bits of the entropy model's weights, biases and outputs (Q8).
+pub const ARM_FRAC_BITS: u32 = 8;
+/// Parameters of the entropy model: w1 `[H][CTX]`, b1 `[H]`, w2 `[2][H]`, b2 `[2]`.
+pub const ARM_PARAMS: usize = ARM_HIDDEN * ARM_CTX + ARM_HIDDEN + 2 * ARM_HIDDEN + 2;
+/// Latent values are bounded to `[-LATENT_MAX, LATENT_MAX]`.
+pub const LATENT_MAX: i32 = 1 << 14;
+
+/// Dimensions `(width, height)` of each grid for an image of `width x height`.
+pub fn grid_dims(width: usize, height: usize) -> [(usize, usize); GRIDS] {
+    let mut d = [(0, 0); GRIDS];
+    for (k, g) in d.iter_mut().enumerate() {
+        *g = (width.div_ceil(1 << k), height.div_ceil(1 << k));
+    }
+    d
+}
+
+/// Total latent count for an image.
+pub fn latent_count(width: usize, height: usize) -> usize {
+    grid_dims(width, height).iter().map(|(w, h)| w * h).sum()
+}
+
+/// One synthesis tensor: its name, shape, and offset in the packed parameter vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TensorSpec {
+    pub name: &'static str,
+    pub shape: [usize; 4],
+    pub rank: usize,
+    pub offset: usize,
+}
+
+impl TensorSpec {
+    pub fn len(&self) -> usize {
+        self.shape[..self.rank].iter().product()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Number of synthesis tensors (each has its own quantization step).
+pub const SYN_TENSORS: usize = 8;
+
+/// The synthesis parameters in packing order, for `c` output channels (1 or 3). Weights are
+/// row-major `[out][in]`; the conv is `[out][in][ky][kx]`.
+pub fn syn_layout(c: usize) -> [TensorSpec; SYN_TENSORS] {
+    let h = SYN_HIDDEN;
+    let shapes: [(&'static str, [usize; 4], usize); SYN_TENSORS] = [
+        ("l1.w", [h, GRIDS, 0, 0], 2),
+        ("l1.b", [h, 0, 0, 0], 1),
+        ("l2.w", [h, h, 0, 0], 2),
+        ("l2.b", [h, 0, 0, 0], 1),
+        ("l3.w", [c, h, 0, 0], 2),
+        ("l3.b", [c, 0, 0, 0], 1),
+        ("conv.w", [c, c, 3, 3], 4),
+        ("conv.b", [c, 0, 0, 0], 1),
+    ];
+    let mut off = 0;
+    shapes.map(|(name, shape, rank)| {
+        let t = TensorSpec {
+            name,
+            shape,
+            rank,
+            offset: off,
+        };
+        off += t.len();
+        t
+    })
+}
+
+/// Total synthesis parameters for `c` output channels.
+pub fn syn_param_count(c: usize) -> usize {
+    syn_layout(c).iter().map(|t| t.len()).sum()
+}
+
+/// Multiply-accumulates per pixel of the synthesis (upsampling counted as 4 per grid).
+pub fn macs_per_pixel(c: usize) -> usize {
+    let h = SYN_HIDDEN;
+    GRIDS * 4 + GRIDS * h + h * h + h * c + c * c * 9
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_is_packed_and_sized() {
+        let l = syn_layout(3);
+        assert_eq!(l[0].offset, 0);
+        for w in l.windows(2) {
+            assert_eq!(w[1].offset, w[0].offset + w[0].len());
+        }
+        assert_eq!(syn_param_count(3), 168 + 24 + 576 + 24 + 72 + 3 + 81 + 3);
+        assert_eq!(ARM_PARAMS, 58);
+        assert_eq!(grid_dims(512, 300)[6], (8, 5));
+        assert_eq!(latent_count(64, 64), 4096 + 1024 + 256 + 64 + 16 + 4 + 1);
+    }
+}

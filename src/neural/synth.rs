@@ -1,0 +1,140 @@
+//! The float reference synthesis (spec/codec-neural.md §4): plain, obviously-correct loops that
+//! define what ONNX Runtime and the trainer's fused kernels must compute.
+
+use super::arch::{grid_dims, syn_layout, GRIDS, SYN_HIDDEN};
+
+/// Bilinear upsampling of a `gw x gh` grid to `w x h`: half-pixel centres, source coordinate
+/// `(x + 0.5) * gw / w - 0.5` clamped to `[0, gw - 1]`, separable. This is ONNX `Resize` with
+/// `mode = linear`, `coordinate_transformation_mode = half_pixel`.
+pub fn upsample(grid: &[f32], gw: usize, gh: usize, w: usize, h: usize) -> Vec<f32> {
+    let taps = |n_out: usize, n_in: usize| -> Vec<(usize, usize, f32)> {
+        (0..n_out)
+            .map(|x| {
+                let s = ((x as f32 + 0.5) * n_in as f32 / n_out as f32 - 0.5)
+                    .clamp(0.0, (n_in - 1) as f32);
+                let x0 = s.floor() as usize;
+                let x1 = (x0 + 1).min(n_in - 1);
+                (x0, x1, s - x0 as f32)
+            })
+            .collect()
+    };
+    let tx = taps(w, gw);
+    let ty = taps(h, gh);
+    // Rows first: gh x w.
+    let mut rows = vec![0f32; gh * w];
+    for y in 0..gh {
+        for (x, &(x0, x1, t)) in tx.iter().enumerate() {
+            let g = &grid[y * gw..];
+            rows[y * w + x] = g[x0] * (1.0 - t) + g[x1] * t;
+        }
+    }
+    let mut out = vec![0f32; h * w];
+    for (y, &(y0, y1, t)) in ty.iter().enumerate() {
+        for x in 0..w {
+            out[y * w + x] = rows[y0 * w + x] * (1.0 - t) + rows[y1 * w + x] * t;
+        }
+    }
+    out
+}
+
+/// Runs the synthesis: `grids` are the dequantized latents (grid `k` row-major, sizes from
+/// [`grid_dims`]), `params` the packed float parameters ([`syn_layout`]) for `c` channels.
+/// Returns `c` planes of `w * h` floats (nominally in `[0, 1]`, not clamped).
+pub fn synthesize(grids: &[Vec<f32>], params: &[f32], c: usize, w: usize, h: usize) -> Vec<f32> {
+    let dims = grid_dims(w, h);
+    let up: Vec<Vec<f32>> = (0..GRIDS)
+        .map(|k| upsample(&grids[k], dims[k].0, dims[k].1, w, h))
+        .collect();
+    let l = syn_layout(c);
+    let p = |i: usize| &params[l[i].offset..l[i].offset + l[i].len()];
+    let (w1, b1, w2, b2, w3, b3, cw, cb) = (p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7));
+    let n = w * h;
+    let mut x = vec![0f32; c * n];
+    let mut h1 = [0f32; SYN_HIDDEN];
+    let mut h2 = [0f32; SYN_HIDDEN];
+    for i in 0..n {
+        for (j, v) in h1.iter_mut().enumerate() {
+            let mut a = b1[j];
+            for (k, u) in up.iter().enumerate() {
+                a += w1[j * GRIDS + k] * u[i];
+            }
+            *v = a.max(0.0);
+        }
+        for (j, v) in h2.iter_mut().enumerate() {
+            let mut a = b2[j];
+            for (k, &hv) in h1.iter().enumerate() {
+                a += w2[j * SYN_HIDDEN + k] * hv;
+            }
+            *v = a.max(0.0);
+        }
+        for o in 0..c {
+            let mut a = b3[o];
+            for (k, &hv) in h2.iter().enumerate() {
+                a += w3[o * SYN_HIDDEN + k] * hv;
+            }
+            x[o * n + i] = a;
+        }
+    }
+    let mut out = x.clone();
+    for o in 0..c {
+        for yy in 0..h {
+            for xx in 0..w {
+                let mut a = cb[o];
+                for ci in 0..c {
+                    for ky in 0..3 {
+                        for kx in 0..3 {
+                            let sy = yy as isize + ky as isize - 1;
+                            let sx = xx as isize + kx as isize - 1;
+                            if sy < 0 || sx < 0 || sy >= h as isize || sx >= w as isize {
+                                continue;
+                            }
+                            a += cw[((o * c + ci) * 3 + ky) * 3 + kx]
+                                * x[ci * n + sy as usize * w + sx as usize];
+                        }
+                    }
+                }
+                out[o * n + yy * w + xx] += a;
+            }
+        }
+    }
+    out
+}
+
+/// Converts synthesis output planes to interleaved 8-bit pixels: `round(clamp(v, 0, 1) * 255)`.
+pub fn to_pixels(planes: &[f32], c: usize, n: usize) -> Vec<u8> {
+    let mut px = vec![0u8; c * n];
+    for i in 0..n {
+        for o in 0..c {
+            px[i * c + o] = (planes[o * n + i].clamp(0.0, 1.0) * 255.0).round() as u8;
+        }
+    }
+    px
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upsample_constant_and_identity() {
+        let g = vec![2.5f32; 6];
+        assert!(upsample(&g, 3, 2, 10, 7).iter().all(|&v| (v - 2.5).abs() < 1e-6));
+        let g: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        assert_eq!(upsample(&g, 4, 3, 4, 3), g);
+        // x2: output 0 sits at source -0.25 -> clamped to 0; output 1 at 0.25.
+        let u = upsample(&[0.0, 4.0], 2, 1, 4, 1);
+        assert_eq!(u, vec![0.0, 1.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn zero_params_give_zero_and_bias_passes() {
+        let (w, h) = (9, 5);
+        let grids: Vec<Vec<f32>> = grid_dims(w, h).iter().map(|(a, b)| vec![1.0; a * b]).collect();
+        let mut p = vec![0f32; super::super::arch::syn_param_count(3)];
+        assert!(synthesize(&grids, &p, 3, w, h).iter().all(|&v| v == 0.0));
+        let l = syn_layout(3);
+        p[l[5].offset + 1] = 0.5; // l3 bias, channel 1
+        let out = synthesize(&grids, &p, 3, w, h);
+        assert!(out[w * h..2 * w * h].iter().all(|&v| v == 0.5));
+    }
+}
