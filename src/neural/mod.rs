@@ -8,4 +8,5 @@
 //! ONNX Runtime.
 
 pub mod arch;
+pub mod arm;
 pub mod synth;

@@ -118,7 +118,9 @@ mod tests {
     #[test]
     fn upsample_constant_and_identity() {
         let g = vec![2.5f32; 6];
-        assert!(upsample(&g, 3, 2, 10, 7).iter().all(|&v| (v - 2.5).abs() < 1e-6));
+        assert!(upsample(&g, 3, 2, 10, 7)
+            .iter()
+            .all(|&v| (v - 2.5).abs() < 1e-6));
         let g: Vec<f32> = (0..12).map(|v| v as f32).collect();
         assert_eq!(upsample(&g, 4, 3, 4, 3), g);
         // x2: output 0 sits at source -0.25 -> clamped to 0; output 1 at 0.25.
@@ -129,7 +131,10 @@ mod tests {
     #[test]
     fn zero_params_give_zero_and_bias_passes() {
         let (w, h) = (9, 5);
-        let grids: Vec<Vec<f32>> = grid_dims(w, h).iter().map(|(a, b)| vec![1.0; a * b]).collect();
+        let grids: Vec<Vec<f32>> = grid_dims(w, h)
+            .iter()
+            .map(|(a, b)| vec![1.0; a * b])
+            .collect();
         let mut p = vec![0f32; super::super::arch::syn_param_count(3)];
         assert!(synthesize(&grids, &p, 3, w, h).iter().all(|&v| v == 0.0));
         let l = syn_layout(3);

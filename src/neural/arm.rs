@@ -1,0 +1,492 @@
+//! The integer entropy model and latent coding (spec/codec-neural.md §3).
+//!
+//! Everything here is integer arithmetic so that every machine derives the same probabilities:
+//! the auto-regressive model (ARM) runs in Q8 fixed point, and the quantized Laplace frequency
+//! tables are built from a fixed-point `exp2` ([`exp2_q32`]) rather than the platform's libm,
+//! whose last-bit differences would desynchronize the range coder.
+
+use super::arch::{
+    grid_dims, ARM_CTX, ARM_FRAC_BITS, ARM_HIDDEN, ARM_NEIGHBOURS, ARM_PARAMS, GRIDS, LATENT_MAX,
+};
+use crate::entropy::multi::FreqTable;
+use crate::entropy::range::{Decoder, Encoder, MAX_TOTAL};
+use crate::error::{Error, Result};
+use std::sync::OnceLock;
+
+/// Scale indices: `s` stands for the Laplace scale `b = 2^((s - SCALE_ZERO) / 8)`.
+pub const SCALES: usize = 72;
+/// The scale index of `b = 1`.
+pub const SCALE_ZERO: i64 = 32;
+/// Mean offsets are quantized to quarters.
+pub const MU_FRACS: usize = 4;
+/// Symbols code `d = y - floor(mu)` in `[-RANGE, RANGE]` directly; outside, an escape.
+pub const RANGE: i32 = 63;
+/// Alphabet: escape-low, `-RANGE..=RANGE`, escape-high.
+pub const SYMBOLS: usize = 2 * RANGE as usize + 3;
+
+/// The entropy model's parameters in Q8 (packed as `w1[H][CTX], b1[H], w2[2][H], b2[2]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArmQ {
+    pub params: [i16; ARM_PARAMS],
+}
+
+impl ArmQ {
+    /// Quantizes float parameters: `clamp(round(p * 256), i16)`. Non-finite values become 0.
+    pub fn from_float(p: &[f32]) -> ArmQ {
+        let mut params = [0i16; ARM_PARAMS];
+        for (q, &v) in params.iter_mut().zip(p) {
+            let x = (v as f64 * f64::from(1u32 << ARM_FRAC_BITS)).round();
+            *q = if x.is_finite() {
+                x.clamp(i16::MIN as f64, i16::MAX as f64) as i16
+            } else {
+                0
+            };
+        }
+        ArmQ { params }
+    }
+
+    /// The float parameters these integers stand for (`q / 256`).
+    pub fn to_float(&self) -> Vec<f32> {
+        self.params
+            .iter()
+            .map(|&q| q as f32 / (1u32 << ARM_FRAC_BITS) as f32)
+            .collect()
+    }
+
+    /// Runs the model on a context; returns `(mu_q8, log2_scale_q8)`.
+    #[inline]
+    pub fn predict(&self, ctx: &[i64; ARM_CTX]) -> (i64, i64) {
+        let p = &self.params;
+        let (w1, rest) = p.split_at(ARM_HIDDEN * ARM_CTX);
+        let (b1, rest) = rest.split_at(ARM_HIDDEN);
+        let (w2, b2) = rest.split_at(2 * ARM_HIDDEN);
+        let mut h = [0i64; ARM_HIDDEN];
+        for (j, hv) in h.iter_mut().enumerate() {
+            let mut a = i64::from(b1[j]);
+            for i in 0..ARM_CTX {
+                a += i64::from(w1[j * ARM_CTX + i]) * ctx[i];
+            }
+            *hv = a.max(0);
+        }
+        let mut o = [0i64; 2];
+        for (m, ov) in o.iter_mut().enumerate() {
+            let mut a = 0i64;
+            for j in 0..ARM_HIDDEN {
+                a += i64::from(w2[m * ARM_HIDDEN + j]) * h[j];
+            }
+            *ov = (a >> ARM_FRAC_BITS) + i64::from(b2[m]);
+        }
+        (o[0], o[1])
+    }
+}
+
+/// Where a latent's prediction lands: the integer base `floor(mu)` (in quarter steps), the
+/// table (scale, quarter offset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prediction {
+    pub base: i64,
+    pub scale: usize,
+    pub frac: usize,
+}
+
+/// Quantizes the ARM outputs (spec §3.3): mu to quarters (round half up), log2 scale to eighths
+/// (round half up), clamped to the tables.
+#[inline]
+pub fn quantize_prediction(mu_q8: i64, ls_q8: i64) -> Prediction {
+    let lim = i64::from(LATENT_MAX) << ARM_FRAC_BITS;
+    let mu = mu_q8.clamp(-lim, lim);
+    let mq = (mu + 32) >> 6;
+    let s = (((ls_q8.clamp(-(1 << 40), 1 << 40) * 8 + 128) >> 8) + SCALE_ZERO)
+        .clamp(0, SCALES as i64 - 1);
+    Prediction {
+        base: mq >> 2,
+        scale: s as usize,
+        frac: (mq & 3) as usize,
+    }
+}
+
+/// `2^(j/64)` in Q32 for `j` in `0..64` (rounded to nearest; spec §3.4 lists them).
+const EXP2_TABLE: [u64; 64] = [
+    4294967296, 4341736423, 4389014833, 4436808071, 4485121744, 4533961517, 4583333121, 4633242347,
+    4683695048, 4734697143, 4786254615, 4838373510, 4891059943, 4944320094, 4998160210, 5052586606,
+    5107605667, 5163223846, 5219447668, 5276283726, 5333738689, 5391819295, 5450532358, 5509884764,
+    5569883475, 5630535530, 5691848042, 5753828203, 5816483285, 5879820635, 5943847684, 6008571941,
+    6074001000, 6140142534, 6207004303, 6274594148, 6342919999, 6411989869, 6481811861, 6552394164,
+    6623745059, 6695872913, 6768786189, 6842493438, 6917003306, 6992324534, 7068465956, 7145436504,
+    7223245206, 7301901189, 7381413680, 7461792005, 7543045592, 7625183973, 7708216783, 7792153760,
+    7877004752, 7962779710, 8049488696, 8137141881, 8225749546, 8315322086, 8405870007, 8497403930,
+];
+const LN2_Q32: u64 = 2977044472;
+const LOG2E_Q32: u64 = 6196328019;
+
+/// `2^(e / 65536)` in Q32 fixed point (saturating to 0 far below 1, to `u64::MAX` above
+/// 2^31), in integer arithmetic only: table lookup on the top 6 fraction bits and a cubic on the
+/// remaining 10.
+pub fn exp2_q32(e_q16: i64) -> u64 {
+    let n = e_q16 >> 16; // floor
+    let r = (e_q16 & 0xffff) as u64; // [0, 1) in Q16
+    let j = (r >> 10) as usize;
+    let rr = (r & 1023) << 16; // Q32, < 2^-6
+                               // x = rr * ln2, 2^rr = e^x ~ 1 + x + x^2/2 + x^3/6 (x < 0.011, error < 2^-32 * 4).
+    let x = (u128::from(rr) * u128::from(LN2_Q32)) >> 32;
+    let x2 = (x * x) >> 32;
+    let x3 = (x2 * x) >> 32;
+    let poly = (1u128 << 32) + x + x2 / 2 + x3 / 6;
+    let v = (u128::from(EXP2_TABLE[j]) * poly) >> 32;
+    if n >= 0 {
+        if n > 30 {
+            u64::MAX
+        } else {
+            (v << n) as u64
+        }
+    } else if n < -64 {
+        0
+    } else {
+        (v >> (-n)) as u64
+    }
+}
+
+/// The Laplace CDF at `x4 / 4` for scale index `s`, zero mean, in Q32 (`0..=2^32`).
+fn laplace_cdf_q32(x4: i64, s: usize) -> u64 {
+    // 1/b = 2^((SCALE_ZERO - s) / 8), in Q32.
+    let inv_b = exp2_q32((SCALE_ZERO - s as i64) * 8192);
+    // t = |x| * log2(e) / b in Q16: |x4|/4 * LOG2E * inv_b.
+    let t = (u128::from(x4.unsigned_abs()) * u128::from(LOG2E_Q32) * u128::from(inv_b)) >> 50;
+    let e = if t > (200u128 << 16) {
+        0
+    } else {
+        exp2_q32(-(t as i64))
+    };
+    let half = e >> 1;
+    if x4 < 0 {
+        half
+    } else {
+        (1u64 << 32) - half
+    }
+}
+
+/// Frequencies for one (scale, frac) table (spec §3.4): the Laplace mass of each symbol's
+/// interval in Q32, scaled to `MAX_TOTAL - SYMBOLS` and floored, plus one; the remainder goes
+/// to the most probable symbol.
+pub fn table_freqs(s: usize, f: usize) -> [u32; SYMBOLS] {
+    let mut cdf = [0u64; SYMBOLS + 1];
+    // Boundary k (1..=SYMBOLS-1) sits between symbols k-1 and k: d = k - RANGE - 1 starts at
+    // x = d - f/4 - 1/2.
+    cdf[SYMBOLS] = 1 << 32;
+    for (k, c) in cdf.iter_mut().enumerate().take(SYMBOLS).skip(1) {
+        let d = k as i64 - i64::from(RANGE) - 1;
+        *c = laplace_cdf_q32(4 * d - f as i64 - 2, s);
+    }
+    let avail = u64::from(MAX_TOTAL) - SYMBOLS as u64;
+    let mut freqs = [0u32; SYMBOLS];
+    let mut sum = 0u64;
+    let mut best = 0usize;
+    for k in 0..SYMBOLS {
+        let p = cdf[k + 1].saturating_sub(cdf[k]);
+        let q = (u128::from(p) * u128::from(avail) >> 32) as u64;
+        freqs[k] = 1 + q as u32;
+        sum += u64::from(freqs[k]);
+        if freqs[k] > freqs[best] {
+            best = k;
+        }
+    }
+    freqs[best] += (u64::from(MAX_TOTAL) - sum) as u32;
+    freqs
+}
+
+fn tables() -> &'static [FreqTable] {
+    static T: OnceLock<Vec<FreqTable>> = OnceLock::new();
+    T.get_or_init(|| {
+        let mut v = Vec::with_capacity(SCALES * MU_FRACS);
+        for s in 0..SCALES {
+            for f in 0..MU_FRACS {
+                v.push(
+                    FreqTable::new(&table_freqs(s, f)).expect("tables are valid by construction"),
+                );
+            }
+        }
+        v
+    })
+}
+
+fn corrupt(why: impl Into<String>) -> Error {
+    Error::Corrupt {
+        codec: "neural latents",
+        why: why.into(),
+    }
+}
+
+/// The causal context of `(x, y)` in a `w`-wide grid whose earlier values are in `g`.
+#[inline]
+fn context(g: &[i32], w: usize, x: usize, y: usize) -> [i64; ARM_CTX] {
+    let mut ctx = [0i64; ARM_CTX];
+    for (c, &(dy, dx)) in ctx.iter_mut().zip(ARM_NEIGHBOURS.iter()) {
+        let yy = y as isize + dy;
+        let xx = x as isize + dx;
+        if yy >= 0 && xx >= 0 && (xx as usize) < w {
+            *c = i64::from(g[yy as usize * w + xx as usize]);
+        }
+    }
+    ctx
+}
+
+/// Escape excess (`|d| - RANGE - 1 >= 0`) as Exp-Golomb order 0: 5 bits of length, then the
+/// bits below the leading one.
+fn encode_excess(enc: &mut Encoder, e: u32) {
+    let m = e + 1;
+    let nb = 31 - m.leading_zeros();
+    enc.encode_direct(nb, 5);
+    enc.encode_direct(m - (1 << nb), nb);
+}
+
+fn decode_excess(dec: &mut Decoder) -> Result<u32> {
+    let nb = dec.decode_direct(5);
+    if nb > 16 {
+        return Err(corrupt("escape length above 16 bits"));
+    }
+    Ok((1u32 << nb) + dec.decode_direct(nb) - 1)
+}
+
+fn bad_grids(why: String) -> Error {
+    Error::Input {
+        path: "latent grids".into(),
+        why,
+    }
+}
+
+/// Checks the grid shapes and value range before coding.
+fn check_grids(grids: &[Vec<i32>], width: usize, height: usize) -> Result<()> {
+    let dims = grid_dims(width, height);
+    if grids.len() != GRIDS {
+        return Err(bad_grids(format!(
+            "{} latent grids, expected {GRIDS}",
+            grids.len()
+        )));
+    }
+    for (k, (g, &(w, h))) in grids.iter().zip(dims.iter()).enumerate() {
+        if g.len() != w * h {
+            return Err(bad_grids(format!(
+                "latent grid {k} has {} values, expected {}",
+                g.len(),
+                w * h
+            )));
+        }
+        if g.iter().any(|v| v.unsigned_abs() > LATENT_MAX as u32) {
+            return Err(bad_grids(format!("latent grid {k} exceeds ±{LATENT_MAX}")));
+        }
+    }
+    Ok(())
+}
+
+/// Codes the latent grids (coarsest first, raster order) with the integer ARM.
+pub fn encode_latents(
+    arm: &ArmQ,
+    grids: &[Vec<i32>],
+    width: usize,
+    height: usize,
+) -> Result<Vec<u8>> {
+    check_grids(grids, width, height)?;
+    let dims = grid_dims(width, height);
+    let t = tables();
+    let mut enc = Encoder::new();
+    for k in (0..GRIDS).rev() {
+        let (w, h) = dims[k];
+        let g = &grids[k];
+        for y in 0..h {
+            for x in 0..w {
+                let (mu, ls) = arm.predict(&context(g, w, x, y));
+                let p = quantize_prediction(mu, ls);
+                let table = &t[p.scale * MU_FRACS + p.frac];
+                let d = i64::from(g[y * w + x]) - p.base;
+                if d < -i64::from(RANGE) {
+                    table.encode(&mut enc, 0);
+                    encode_excess(&mut enc, (-d - i64::from(RANGE) - 1) as u32);
+                } else if d > i64::from(RANGE) {
+                    table.encode(&mut enc, SYMBOLS - 1);
+                    encode_excess(&mut enc, (d - i64::from(RANGE) - 1) as u32);
+                } else {
+                    table.encode(&mut enc, (d + i64::from(RANGE) + 1) as usize);
+                }
+            }
+        }
+    }
+    Ok(enc.finish())
+}
+
+/// Decodes what [`encode_latents`] wrote. The caller has bounded `width * height`.
+pub fn decode_latents(
+    arm: &ArmQ,
+    data: &[u8],
+    width: usize,
+    height: usize,
+) -> Result<Vec<Vec<i32>>> {
+    let dims = grid_dims(width, height);
+    let t = tables();
+    let mut dec = Decoder::new(data);
+    let mut grids: Vec<Vec<i32>> = dims.iter().map(|&(w, h)| vec![0; w * h]).collect();
+    for k in (0..GRIDS).rev() {
+        let (w, h) = dims[k];
+        let g = &mut grids[k];
+        for y in 0..h {
+            for x in 0..w {
+                let (mu, ls) = arm.predict(&context(g, w, x, y));
+                let p = quantize_prediction(mu, ls);
+                let table = &t[p.scale * MU_FRACS + p.frac];
+                let sym = table
+                    .decode(&mut dec)
+                    .ok_or_else(|| corrupt("range coder target out of table"))?;
+                let d = if sym == 0 {
+                    -i64::from(RANGE) - 1 - i64::from(decode_excess(&mut dec)?)
+                } else if sym == SYMBOLS - 1 {
+                    i64::from(RANGE) + 1 + i64::from(decode_excess(&mut dec)?)
+                } else {
+                    sym as i64 - i64::from(RANGE) - 1
+                };
+                let v = p.base + d;
+                if v.unsigned_abs() > LATENT_MAX as u64 {
+                    return Err(corrupt(format!("latent {v} outside ±{LATENT_MAX}")));
+                }
+                g[y * w + x] = v as i32;
+            }
+            if dec.is_bad() {
+                return Err(corrupt("latent stream is malformed or truncated"));
+            }
+        }
+    }
+    if dec.is_bad() || !dec.at_exact_end() {
+        return Err(corrupt("latent stream length does not match its symbols"));
+    }
+    Ok(grids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Lcg(u32);
+    impl Lcg {
+        fn new(seed: u32) -> Self {
+            Lcg(seed)
+        }
+        fn next(&mut self) -> u32 {
+            self.0 = self.0.wrapping_mul(1664525).wrapping_add(1013904223);
+            self.0 >> 8
+        }
+    }
+
+    #[test]
+    fn exp2_matches_float() {
+        for e in [
+            -20 * 65536,
+            -65536 * 3 / 2,
+            -1,
+            0,
+            1,
+            12345,
+            65536,
+            4 * 65536,
+        ] {
+            let want = 2f64.powf(e as f64 / 65536.0) * 4294967296.0;
+            let got = exp2_q32(e) as f64;
+            assert!(
+                (got - want).abs() <= want * 1e-9 + 2.0,
+                "{e}: {got} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn tables_are_laplace_like_and_exact_total() {
+        for s in [0, 16, SCALE_ZERO as usize, 50, SCALES - 1] {
+            for f in 0..MU_FRACS {
+                let fr = table_freqs(s, f);
+                assert_eq!(fr.iter().map(|&v| u64::from(v)).sum::<u64>(), 65536);
+                let b = 2f64.powf((s as f64 - SCALE_ZERO as f64) / 8.0);
+                let cdf = |x: f64| {
+                    if x < 0.0 {
+                        0.5 * (x / b).exp()
+                    } else {
+                        1.0 - 0.5 * (-x / b).exp()
+                    }
+                };
+                // The symbol d = 0 has roughly the Laplace mass of [-f/4-1/2, -f/4+1/2].
+                let m = fr[RANGE as usize + 1] as f64 / 65536.0;
+                let x0 = -(f as f64) / 4.0;
+                let want = cdf(x0 + 0.5) - cdf(x0 - 0.5);
+                assert!((m - want).abs() < 0.01, "s {s} f {f}: {m} vs {want}");
+            }
+        }
+    }
+
+    fn random_grids(w: usize, h: usize, seed: u32, spread: i32) -> Vec<Vec<i32>> {
+        let mut r = Lcg::new(seed);
+        grid_dims(w, h)
+            .iter()
+            .map(|&(gw, gh)| {
+                (0..gw * gh)
+                    .map(|_| {
+                        let v = (r.next() % (2 * spread as u32 + 1)) as i32 - spread;
+                        if r.next() % 97 == 0 {
+                            v * 300
+                        } else {
+                            v
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn random_arm(seed: u32) -> ArmQ {
+        let mut r = Lcg::new(seed);
+        let f: Vec<f32> = (0..ARM_PARAMS)
+            .map(|_| (r.next() % 2001) as f32 / 1000.0 - 1.0)
+            .collect();
+        ArmQ::from_float(&f)
+    }
+
+    #[test]
+    fn latents_roundtrip_exactly() {
+        for (seed, (w, h), spread) in [(1, (33, 17), 3), (2, (64, 64), 0), (3, (5, 90), 40)] {
+            let grids = random_grids(w, h, seed, spread);
+            let arm = random_arm(seed + 10);
+            let bytes = encode_latents(&arm, &grids, w, h).unwrap();
+            assert_eq!(decode_latents(&arm, &bytes, w, h).unwrap(), grids);
+            // Truncation and other ARM weights are detected or decode differently.
+            assert!(decode_latents(&arm, &bytes[..bytes.len() / 2], w, h).is_err());
+        }
+    }
+
+    #[test]
+    fn extremes_roundtrip() {
+        let (w, h) = (20, 9);
+        let mut grids = random_grids(w, h, 7, 1);
+        grids[0][0] = LATENT_MAX;
+        grids[0][1] = -LATENT_MAX;
+        grids[6][0] = LATENT_MAX;
+        let mut arm = random_arm(3);
+        arm.params = [i16::MAX; ARM_PARAMS];
+        let bytes = encode_latents(&arm, &grids, w, h).unwrap();
+        assert_eq!(decode_latents(&arm, &bytes, w, h).unwrap(), grids);
+        grids[1][2] = LATENT_MAX + 1;
+        assert!(encode_latents(&arm, &grids, w, h).is_err());
+    }
+
+    #[test]
+    fn zero_latents_cost_little() {
+        let (w, h) = (64, 64);
+        let grids: Vec<Vec<i32>> = grid_dims(w, h)
+            .iter()
+            .map(|&(a, b)| vec![0; a * b])
+            .collect();
+        // mu = 0, log2 b = -4: nearly all mass on d = 0.
+        let mut p = [0f32; ARM_PARAMS];
+        p[ARM_PARAMS - 1] = -4.0;
+        let bytes = encode_latents(&ArmQ::from_float(&p), &grids, w, h).unwrap();
+        assert!(
+            bytes.len() < 40,
+            "{} bytes for all-zero latents",
+            bytes.len()
+        );
+    }
+}
