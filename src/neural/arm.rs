@@ -183,7 +183,7 @@ pub fn table_freqs(s: usize, f: usize) -> [u32; SYMBOLS] {
     let mut best = 0usize;
     for k in 0..SYMBOLS {
         let p = cdf[k + 1].saturating_sub(cdf[k]);
-        let q = (u128::from(p) * u128::from(avail) >> 32) as u64;
+        let q = ((u128::from(p) * u128::from(avail)) >> 32) as u64;
         freqs[k] = 1 + q as u32;
         sum += u64::from(freqs[k]);
         if freqs[k] > freqs[best] {
