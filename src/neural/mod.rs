@@ -9,4 +9,5 @@
 
 pub mod arch;
 pub mod arm;
+pub mod payload;
 pub mod synth;

@@ -1,0 +1,393 @@
+//! The neural payload (spec/codec-neural.md §5): a fixed header, the network weights as a
+//! safetensors blob, the range-coded latents, and an optional losslessly coded alpha plane.
+//!
+//! Weights travel as three tensors so the safetensors JSON header stays small (every byte of it
+//! is rate): `syn` (I8, the packed synthesis parameters of `arch::syn_layout`), `syn.step`
+//! (F32, one dequantization step per synthesis tensor) and `arm` (I16, the entropy model in Q8).
+
+use super::arch::{
+    grid_dims, syn_layout, syn_param_count, ARCH_V1, ARM_PARAMS, GRIDS, SYN_TENSORS,
+};
+use super::arm::{decode_latents, encode_latents, ArmQ};
+use crate::error::{Error, Result};
+use safetensors::tensor::{Dtype, TensorView};
+
+/// Payload magic.
+pub const MAGIC: &[u8; 4] = b"YNN1";
+/// Header bytes before the weights.
+pub const HEADER_LEN: usize = 28;
+/// Flag bit 0: an alpha plane follows the latents.
+pub const FLAG_ALPHA: u8 = 1;
+
+/// A decoded (or to-be-encoded) neural image: everything the payload carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NeuralImage {
+    pub width: u32,
+    pub height: u32,
+    /// Coded colour channels: 1 (gray) or 3 (RGB).
+    pub channels: u8,
+    /// Packed synthesis parameters; tensor `t`'s values are `syn[i] * steps[t]`.
+    pub syn: Vec<i8>,
+    pub steps: [f32; SYN_TENSORS],
+    pub arm: ArmQ,
+    /// [`GRIDS`] integer grids, sizes from [`grid_dims`].
+    pub latents: Vec<Vec<i32>>,
+    /// `width * height` alpha bytes, stored losslessly.
+    pub alpha: Option<Vec<u8>>,
+}
+
+fn corrupt(why: impl Into<String>) -> Error {
+    Error::Corrupt {
+        codec: "neural",
+        why: why.into(),
+    }
+}
+
+impl NeuralImage {
+    /// The synthesis parameters as floats (`q * step`, per tensor).
+    pub fn syn_params_f32(&self) -> Vec<f32> {
+        let mut out = vec![0f32; self.syn.len()];
+        for (t, spec) in syn_layout(self.channels as usize).iter().enumerate() {
+            for i in spec.offset..spec.offset + spec.len() {
+                out[i] = f32::from(self.syn[i]) * self.steps[t];
+            }
+        }
+        out
+    }
+
+    /// The latents as the floats the synthesis reads.
+    pub fn grids_f32(&self) -> Vec<Vec<f32>> {
+        self.latents
+            .iter()
+            .map(|g| g.iter().map(|&v| v as f32).collect())
+            .collect()
+    }
+
+    /// Output channels of the decoded image (colour plus alpha).
+    pub fn output_channels(&self) -> u8 {
+        self.channels + u8::from(self.alpha.is_some())
+    }
+
+    fn check_shape(&self) -> Result<()> {
+        let bad = |why: String| Error::Input {
+            path: "neural image".into(),
+            why,
+        };
+        if self.channels != 1 && self.channels != 3 {
+            return Err(bad(format!("{} colour channels (1 or 3)", self.channels)));
+        }
+        if self.width == 0 || self.height == 0 {
+            return Err(bad("empty image".into()));
+        }
+        if self.syn.len() != syn_param_count(self.channels as usize) {
+            return Err(bad(format!("{} synthesis parameters", self.syn.len())));
+        }
+        if self.steps.iter().any(|s| !s.is_finite() || *s < 0.0) {
+            return Err(bad("non-finite or negative quantization step".into()));
+        }
+        if let Some(a) = &self.alpha {
+            if a.len() as u64 != u64::from(self.width) * u64::from(self.height) {
+                return Err(bad("alpha plane size".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Serializes the weights as safetensors.
+fn weights_blob(img: &NeuralImage) -> Result<Vec<u8>> {
+    let syn: Vec<u8> = img.syn.iter().map(|&v| v as u8).collect();
+    let steps: Vec<u8> = img.steps.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let arm: Vec<u8> = img
+        .arm
+        .params
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let st = |e: safetensors::SafeTensorError| Error::Failed {
+        what: format!("safetensors: {e}"),
+    };
+    let views = [
+        (
+            "syn",
+            TensorView::new(Dtype::I8, vec![syn.len()], &syn).map_err(st)?,
+        ),
+        (
+            "syn.step",
+            TensorView::new(Dtype::F32, vec![SYN_TENSORS], &steps).map_err(st)?,
+        ),
+        (
+            "arm",
+            TensorView::new(Dtype::I16, vec![ARM_PARAMS], &arm).map_err(st)?,
+        ),
+    ];
+    safetensors::serialize(views, None).map_err(st)
+}
+
+/// Reads the weights back, checking names, dtypes and shapes exactly.
+fn parse_weights(blob: &[u8], channels: usize) -> Result<(Vec<i8>, [f32; SYN_TENSORS], ArmQ)> {
+    let st = safetensors::SafeTensors::deserialize(blob)
+        .map_err(|e| corrupt(format!("weights are not valid safetensors: {e}")))?;
+    if st.len() != 3 {
+        return Err(corrupt(format!("{} weight tensors, expected 3", st.len())));
+    }
+    let get = |name: &str, dtype: Dtype, n: usize| -> Result<&[u8]> {
+        let t = st
+            .tensor(name)
+            .map_err(|_| corrupt(format!("weight tensor {name:?} is missing")))?;
+        if t.dtype() != dtype || t.shape() != [n] {
+            return Err(corrupt(format!(
+                "weight tensor {name:?} is {:?} {:?}, expected {dtype:?} [{n}]",
+                t.dtype(),
+                t.shape()
+            )));
+        }
+        Ok(t.data())
+    };
+    let syn = get("syn", Dtype::I8, syn_param_count(channels))?
+        .iter()
+        .map(|&b| b as i8)
+        .collect();
+    let mut steps = [0f32; SYN_TENSORS];
+    for (s, b) in steps
+        .iter_mut()
+        .zip(get("syn.step", Dtype::F32, SYN_TENSORS)?.chunks_exact(4))
+    {
+        *s = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        if !s.is_finite() || *s < 0.0 {
+            return Err(corrupt("non-finite or negative quantization step"));
+        }
+    }
+    let mut arm = ArmQ {
+        params: [0; ARM_PARAMS],
+    };
+    for (q, b) in arm
+        .params
+        .iter_mut()
+        .zip(get("arm", Dtype::I16, ARM_PARAMS)?.chunks_exact(2))
+    {
+        *q = i16::from_le_bytes([b[0], b[1]]);
+    }
+    Ok((syn, steps, arm))
+}
+
+/// Encodes a neural image as payload bytes.
+pub fn encode(img: &NeuralImage) -> Result<Vec<u8>> {
+    img.check_shape()?;
+    let (w, h) = (img.width as usize, img.height as usize);
+    let weights = weights_blob(img)?;
+    let latents = encode_latents(&img.arm, &img.latents, w, h)?;
+    let alpha = match &img.alpha {
+        Some(a) => zstd::bulk::compress(a, 19).map_err(|e| Error::Io {
+            context: "compressing the alpha plane".into(),
+            source: e,
+        })?,
+        None => Vec::new(),
+    };
+    let mut out = Vec::with_capacity(HEADER_LEN + weights.len() + latents.len() + alpha.len());
+    out.extend_from_slice(MAGIC);
+    out.push(ARCH_V1);
+    out.push(img.channels);
+    out.push(if img.alpha.is_some() { FLAG_ALPHA } else { 0 });
+    out.push(0);
+    out.extend_from_slice(&img.width.to_le_bytes());
+    out.extend_from_slice(&img.height.to_le_bytes());
+    for part in [&weights, &latents, &alpha] {
+        out.extend_from_slice(&(part.len() as u32).to_le_bytes());
+    }
+    out.extend_from_slice(&weights);
+    out.extend_from_slice(&latents);
+    out.extend_from_slice(&alpha);
+    Ok(out)
+}
+
+/// The fixed header fields, parsed and checked without decoding anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub arch: u8,
+    pub channels: u8,
+    pub alpha: bool,
+    pub width: u32,
+    pub height: u32,
+    pub weights_len: u32,
+    pub latents_len: u32,
+    pub alpha_len: u32,
+}
+
+impl Header {
+    /// Parses and validates the header against the payload length and `max_pixels`.
+    pub fn parse(p: &[u8], max_pixels: u64) -> Result<Header> {
+        if p.len() < HEADER_LEN {
+            return Err(corrupt("payload shorter than its header"));
+        }
+        if &p[..4] != MAGIC {
+            return Err(corrupt("missing YNN1 magic"));
+        }
+        let u32at = |o: usize| u32::from_le_bytes([p[o], p[o + 1], p[o + 2], p[o + 3]]);
+        let h = Header {
+            arch: p[4],
+            channels: p[5],
+            alpha: p[6] & FLAG_ALPHA != 0,
+            width: u32at(8),
+            height: u32at(12),
+            weights_len: u32at(16),
+            latents_len: u32at(20),
+            alpha_len: u32at(24),
+        };
+        if h.arch != ARCH_V1 {
+            return Err(Error::UnknownCodec { id: h.arch });
+        }
+        if h.channels != 1 && h.channels != 3 {
+            return Err(corrupt(format!("{} colour channels", h.channels)));
+        }
+        if p[6] & !FLAG_ALPHA != 0 || p[7] != 0 {
+            return Err(Error::Reserved {
+                what: "neural payload flags".into(),
+            });
+        }
+        let pixels = u64::from(h.width) * u64::from(h.height);
+        if pixels == 0 {
+            return Err(corrupt("empty image"));
+        }
+        if pixels > max_pixels {
+            return Err(Error::Limit {
+                what: "neural image pixels",
+                got: pixels,
+                max: max_pixels,
+            });
+        }
+        if h.alpha != (h.alpha_len > 0) {
+            return Err(corrupt("alpha flag and alpha length disagree"));
+        }
+        let total = HEADER_LEN as u64
+            + u64::from(h.weights_len)
+            + u64::from(h.latents_len)
+            + u64::from(h.alpha_len);
+        if total != p.len() as u64 {
+            return Err(corrupt(format!(
+                "parts add up to {total} bytes, the payload has {}",
+                p.len()
+            )));
+        }
+        Ok(h)
+    }
+}
+
+/// Parses a payload completely: weights, latents (integer decoding, bit-exact) and alpha.
+pub fn decode(p: &[u8], max_pixels: u64) -> Result<NeuralImage> {
+    let h = Header::parse(p, max_pixels)?;
+    let (w, hh) = (h.width as usize, h.height as usize);
+    let mut pos = HEADER_LEN;
+    let mut take = |n: u32| {
+        let s = &p[pos..pos + n as usize];
+        pos += n as usize;
+        s
+    };
+    let (weights, latents, alpha) = (take(h.weights_len), take(h.latents_len), take(h.alpha_len));
+    let (syn, steps, arm) = parse_weights(weights, h.channels as usize)?;
+    let grids = decode_latents(&arm, latents, w, hh)?;
+    debug_assert_eq!(grids.len(), GRIDS);
+    debug_assert_eq!(
+        grids[0].len(),
+        grid_dims(w, hh)[0].0 * grid_dims(w, hh)[0].1
+    );
+    let alpha = if h.alpha {
+        let n = w * hh;
+        let a = zstd::bulk::decompress(alpha, n).map_err(|e| corrupt(format!("alpha: {e}")))?;
+        if a.len() != n {
+            return Err(corrupt("alpha plane has the wrong size"));
+        }
+        Some(a)
+    } else {
+        None
+    };
+    Ok(NeuralImage {
+        width: h.width,
+        height: h.height,
+        channels: h.channels,
+        syn,
+        steps,
+        arm,
+        latents: grids,
+        alpha,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A small deterministic neural image for tests (not a trained one).
+    pub fn sample(width: u32, height: u32, channels: u8, alpha: bool) -> NeuralImage {
+        let mut x = 12345u32;
+        let mut next = move || {
+            x = x.wrapping_mul(1664525).wrapping_add(1013904223);
+            x >> 8
+        };
+        let dims = grid_dims(width as usize, height as usize);
+        NeuralImage {
+            width,
+            height,
+            channels,
+            syn: (0..syn_param_count(channels as usize))
+                .map(|_| (next() % 255) as i8)
+                .collect(),
+            steps: [0.01; SYN_TENSORS],
+            arm: ArmQ::from_float(
+                &(0..ARM_PARAMS)
+                    .map(|_| (next() % 200) as f32 / 100.0 - 1.0)
+                    .collect::<Vec<_>>(),
+            ),
+            latents: dims
+                .iter()
+                .map(|&(a, b)| (0..a * b).map(|_| (next() % 7) as i32 - 3).collect())
+                .collect(),
+            alpha: alpha.then(|| (0..width * height).map(|i| (i % 256) as u8).collect()),
+        }
+    }
+
+    #[test]
+    fn roundtrip_with_and_without_alpha() {
+        for (c, a) in [(3, false), (1, true), (3, true)] {
+            let img = sample(21, 13, c, a);
+            let p = encode(&img).unwrap();
+            assert_eq!(decode(&p, 1 << 20).unwrap(), img);
+        }
+    }
+
+    #[test]
+    fn rejects_damage_clearly() {
+        let img = sample(16, 16, 3, false);
+        let p = encode(&img).unwrap();
+        let class = |p: &[u8]| decode(p, 1 << 20).unwrap_err().class();
+        assert_eq!(class(&p[..p.len() - 1]), "corrupt");
+        let mut q = p.clone();
+        q[4] = 9;
+        assert_eq!(class(&q), "unknown-codec");
+        let mut q = p.clone();
+        q[7] = 1;
+        assert_eq!(class(&q), "reserved");
+        // Absurd dimensions are refused before anything is allocated.
+        let mut q = p.clone();
+        q[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        q[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(class(&q), "limit");
+        // A damaged safetensors blob (its JSON header) is a corrupt payload.
+        let mut q = p.clone();
+        q[HEADER_LEN + 10] ^= 0x55;
+        assert_eq!(class(&q), "corrupt");
+        // Missing weights: lengths no longer add up.
+        let mut q = p.clone();
+        q[16..20].copy_from_slice(&0u32.to_le_bytes());
+        assert_eq!(class(&q), "corrupt");
+    }
+
+    #[test]
+    fn dequantized_params_follow_steps() {
+        let mut img = sample(8, 8, 1, false);
+        img.steps[2] = 0.5;
+        let f = img.syn_params_f32();
+        let l = syn_layout(1);
+        assert_eq!(f[l[2].offset], f32::from(img.syn[l[2].offset]) * 0.5);
+    }
+}
