@@ -48,8 +48,9 @@ impl NeuralImage {
     pub fn syn_params_f32(&self) -> Vec<f32> {
         let mut out = vec![0f32; self.syn.len()];
         for (t, spec) in syn_layout(self.channels as usize).iter().enumerate() {
-            for i in spec.offset..spec.offset + spec.len() {
-                out[i] = f32::from(self.syn[i]) * self.steps[t];
+            let r = spec.offset..spec.offset + spec.len();
+            for (o, &q) in out[r.clone()].iter_mut().zip(&self.syn[r]) {
+                *o = f32::from(q) * self.steps[t];
             }
         }
         out
@@ -242,7 +243,7 @@ impl Header {
         }
         if p[6] & !FLAG_ALPHA != 0 || p[7] != 0 {
             return Err(Error::Reserved {
-                what: "neural payload flags".into(),
+                what: "neural payload flags",
             });
         }
         let pixels = u64::from(h.width) * u64::from(h.height);
