@@ -16,8 +16,13 @@ pub struct RecordWriter<W: Write> {
 
 impl<W: Write> RecordWriter<W> {
     /// Starts an archive by writing its header.
-    pub fn new(mut out: W) -> Result<Self> {
-        out.write_all(&Header::current().to_bytes())
+    pub fn new(out: W) -> Result<Self> {
+        Self::with_header(out, Header::current())
+    }
+
+    /// Starts an archive with a given header (e.g. [`Header::needing`] a minor version).
+    pub fn with_header(mut out: W, header: Header) -> Result<Self> {
+        out.write_all(&header.to_bytes())
             .ctx(|| "writing header".into())?;
         Ok(RecordWriter {
             out,
