@@ -12,6 +12,8 @@ pub struct RecordWriter<W: Write> {
     out: W,
     pos: u64,
     index: Index,
+    /// The header written, which the index CRC covers.
+    header: Header,
 }
 
 impl<W: Write> RecordWriter<W> {
@@ -28,6 +30,7 @@ impl<W: Write> RecordWriter<W> {
             out,
             pos: HEADER_LEN as u64,
             index: Index::default(),
+            header,
         })
     }
 
@@ -99,7 +102,7 @@ impl<W: Write> RecordWriter<W> {
         let footer = Footer {
             index_offset: self.pos,
             index_len: idx.len() as u64,
-            index_crc: index_crc(&Header::current().to_bytes(), &idx),
+            index_crc: index_crc(&self.header.to_bytes(), &idx),
         };
         self.put(&idx)?;
         self.put(&footer.to_bytes())?;
