@@ -66,7 +66,8 @@ fn line(e: &Entry, long: bool) -> String {
     );
     if let Some(im) = &e.image {
         s.push_str(&format!(
-            " [lossy dct {}x{} {}, png {} bytes, input {} bytes]",
+            " [lossy {} {}x{} {}, png {} bytes, input {} bytes]",
+            crate::image::entry::codec_name(im.codec),
             im.width,
             im.height,
             ["gray", "gray+alpha", "rgb", "rgba"][(im.channels as usize).clamp(1, 4) - 1],
@@ -170,8 +171,14 @@ pub fn info(a: InfoArgs) -> Result<()> {
         if let Some(im) = &e.image {
             let bpp = e.size as f64 * 8.0 / (im.width as f64 * im.height as f64);
             o += &format!(
-                "lossy       {} {}x{} {:.3} bpp ({} -> {} bytes)\n",
-                e.path, im.width, im.height, bpp, im.input_size, e.size
+                "lossy       {} {} {}x{} {:.3} bpp ({} -> {} bytes)\n",
+                crate::image::entry::codec_name(im.codec),
+                e.path,
+                im.width,
+                im.height,
+                bpp,
+                im.input_size,
+                e.size
             );
         }
     }

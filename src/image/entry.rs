@@ -16,6 +16,15 @@ const BLOB_MAGIC: &[u8; 4] = b"YIMG";
 /// Most chunks a blob may carry (a PNG has a handful of ancillary chunks).
 const MAX_CHUNKS: u32 = 1024;
 
+/// The name of an image codec id, for listings.
+pub fn codec_name(id: u8) -> &'static str {
+    match id {
+        IMAGE_CODEC_DCT => "dct",
+        IMAGE_CODEC_NEURAL => "neural",
+        _ => "unknown",
+    }
+}
+
 /// The 8-byte PNG signature.
 pub const PNG_SIGNATURE: [u8; 8] = *b"\x89PNG\r\n\x1a\n";
 
