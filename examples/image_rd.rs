@@ -324,89 +324,17 @@ fn peer_point(
     })
 }
 
-/// Least-squares cubic fit y = c0 + c1 x + c2 x² + c3 x³ (x centred by the caller).
-fn cubic_fit(xs: &[f64], ys: &[f64]) -> Option<[f64; 4]> {
-    if xs.len() < 4 {
-        return None;
-    }
-    let mut a = [[0f64; 5]; 4];
-    for (&x, &y) in xs.iter().zip(ys) {
-        let p = [1.0, x, x * x, x * x * x];
-        for i in 0..4 {
-            for j in 0..4 {
-                a[i][j] += p[i] * p[j];
-            }
-            a[i][4] += p[i] * y;
-        }
-    }
-    for c in 0..4 {
-        let piv = (c..4).max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))?;
-        a.swap(c, piv);
-        if a[c][c].abs() < 1e-12 {
-            return None;
-        }
-        for r in 0..4 {
-            if r != c {
-                let f = a[r][c] / a[c][c];
-                let pivot_row = a[c];
-                for (x, p) in a[r].iter_mut().zip(pivot_row).skip(c) {
-                    *x -= f * p;
-                }
-            }
-        }
-    }
-    Some(std::array::from_fn(|i| a[i][4] / a[i][i]))
+/// `(bpp, psnr)` pairs for the shared RD summaries.
+fn pairs(v: &[&Point]) -> Vec<(f64, f64)> {
+    v.iter().map(|p| (p.bpp, p.psnr)).collect()
 }
 
-fn integral(c: &[f64; 4], lo: f64, hi: f64) -> f64 {
-    let f =
-        |x: f64| c[0] * x + c[1] * x * x / 2.0 + c[2] * x.powi(3) / 3.0 + c[3] * x.powi(4) / 4.0;
-    f(hi) - f(lo)
-}
-
-/// Bjøntegaard delta rate (percent) of `test` against `anchor`: ln(bpp) fitted as a cubic in
-/// PSNR over the points within [BPP_MIN, BPP_MAX], averaged over the common PSNR interval.
 fn bd_rate(anchor: &[&Point], test: &[&Point]) -> Option<f64> {
-    let sel = |v: &[&Point]| -> (Vec<f64>, Vec<f64>) {
-        v.iter()
-            .filter(|p| (BPP_MIN..=BPP_MAX).contains(&p.bpp))
-            .map(|p| (p.psnr, p.bpp.ln()))
-            .unzip()
-    };
-    let (da, ra) = sel(anchor);
-    let (dt, rt) = sel(test);
-    let lo = da
-        .iter()
-        .cloned()
-        .fold(f64::MIN, f64::max)
-        .min(dt.iter().cloned().fold(f64::MIN, f64::max));
-    let lo2 = da
-        .iter()
-        .cloned()
-        .fold(f64::MAX, f64::min)
-        .max(dt.iter().cloned().fold(f64::MAX, f64::min));
-    let (lo, hi) = (lo2, lo);
-    if (hi - lo).is_nan() || hi <= lo {
-        return None;
-    }
-    let centre = (lo + hi) / 2.0;
-    let ca = cubic_fit(&da.iter().map(|d| d - centre).collect::<Vec<_>>(), &ra)?;
-    let ct = cubic_fit(&dt.iter().map(|d| d - centre).collect::<Vec<_>>(), &rt)?;
-    let diff = (integral(&ct, lo - centre, hi - centre) - integral(&ca, lo - centre, hi - centre))
-        / (hi - lo);
-    Some((diff.exp() - 1.0) * 100.0)
+    yoz::image::rd::bd_rate(&pairs(anchor), &pairs(test), BPP_MIN..=BPP_MAX)
 }
 
-/// PSNR at a target bpp by linear interpolation in ln(bpp) between neighbouring points.
 fn psnr_at(v: &[&Point], bpp: f64) -> Option<f64> {
-    let mut s: Vec<&&Point> = v.iter().collect();
-    s.sort_by(|a, b| a.bpp.total_cmp(&b.bpp));
-    s.windows(2)
-        .find(|w| w[0].bpp <= bpp && bpp <= w[1].bpp)
-        .map(|w| {
-            let t = (bpp.ln() - w[0].bpp.ln()) / (w[1].bpp.ln() - w[0].bpp.ln());
-            w[0].psnr + t * (w[1].psnr - w[0].psnr)
-        })
+    yoz::image::rd::psnr_at(&pairs(v), bpp)
 }
 
 fn fmt_opt(v: Option<f64>, prec: usize) -> String {

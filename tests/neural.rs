@@ -126,11 +126,20 @@ fn bundle_pack_unpack_cat_verify() {
     );
 
     let list = String::from_utf8(run(&["list", "-l", s(&ar)]).stdout).unwrap();
-    assert!(list.contains("src/pics/0.png [lossy neural 37x23 rgb"), "{list}");
-    assert!(list.contains("src/pics/1.png [lossy neural 16x9 gray+alpha"), "{list}");
+    assert!(
+        list.contains("src/pics/0.png [lossy neural 37x23 rgb"),
+        "{list}"
+    );
+    assert!(
+        list.contains("src/pics/1.png [lossy neural 16x9 gray+alpha"),
+        "{list}"
+    );
     let info = String::from_utf8(run(&["info", s(&ar)]).stdout).unwrap();
     assert!(info.contains("needs reader 1.1"), "{info}");
-    assert!(info.contains("lossy       neural src/pics/2.png 20x12"), "{info}");
+    assert!(
+        info.contains("lossy       neural src/pics/2.png 20x12"),
+        "{info}"
+    );
 
     let dest = t.path().join("out");
     let out = run(&["unpack", "-C", s(&dest), s(&ar)]);
