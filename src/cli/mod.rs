@@ -2,6 +2,7 @@
 //! file and only wires arguments to library calls.
 
 mod conform;
+mod doctor;
 mod inspect;
 mod mount;
 mod pack;
@@ -41,6 +42,8 @@ pub enum Command {
     Mount(mount::MountArgs),
     /// Unmount a mounted archive.
     Umount(mount::UmountArgs),
+    /// Check the neural codec's runtime (ONNX Runtime): where it is, its version, CUDA.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// How neural image entries are decoded (unpack, cat, mount, verify --decode).
@@ -104,6 +107,7 @@ pub fn main() -> i32 {
         Command::Conform(a) => conform::run(a),
         Command::Mount(a) => mount::run(a),
         Command::Umount(a) => mount::umount(a),
+        Command::Doctor(a) => doctor::run(a),
     };
     match res {
         Ok(()) => 0,
