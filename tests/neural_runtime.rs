@@ -123,6 +123,7 @@ fn cuda_without_a_gpu_fails_clearly() {
             assert!(!cuda_usable, "CUDA is available but failed: {e}");
             assert_eq!(e.class(), "runtime");
             let msg = e.to_string();
+            eprintln!("--device cuda here: {msg}");
             assert!(msg.contains("--device cuda"), "{msg}");
             assert!(msg.contains("onnxruntime-gpu"), "{msg}");
         }
