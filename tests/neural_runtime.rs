@@ -195,3 +195,31 @@ fn doctor_with_a_library_that_is_not_onnxruntime_fails_clearly() {
     assert!(stderr.contains("cannot load"), "{stderr}");
     assert!(stderr.contains("./tools/setup.sh"), "{stderr}");
 }
+
+#[test]
+fn doctor_with_no_runtime_anywhere_says_how_to_install() {
+    // A copy of yoz far from the checkout's .venv-ort, no ORT_DYLIB_PATH, and no python3 on
+    // PATH: every rule of the search comes up empty.
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("yoz");
+    std::fs::copy(env!("CARGO_BIN_EXE_yoz"), &exe).unwrap();
+    let empty = dir.path().join("empty-path");
+    std::fs::create_dir(&empty).unwrap();
+    let out = std::process::Command::new(&exe)
+        .arg("doctor")
+        .env_remove("ORT_DYLIB_PATH")
+        .env("PATH", &empty)
+        .output()
+        .expect("spawn the copy of yoz");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(common::class_of(&out).as_deref(), Some("runtime"));
+    assert!(stderr.contains("library not found"), "{stderr}");
+    assert!(stderr.contains("./tools/setup.sh"), "{stderr}");
+    assert!(stdout.contains("status: not found"), "{stdout}");
+    assert!(
+        stdout.contains("no .venv-ort above the executable"),
+        "{stdout}"
+    );
+}
