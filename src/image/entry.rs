@@ -77,7 +77,7 @@ pub fn encode_image(
 /// checked before it goes into an archive.
 pub fn encode_neural_blob(png: &[u8], name: &str, payload: &[u8]) -> Result<(Vec<u8>, ImageInfo)> {
     let img = super::png_io::decode_png(png, name, super::MAX_PIXELS_DEFAULT)?;
-    let h = crate::neural::payload::Header::parse(payload, super::MAX_PIXELS_DEFAULT)?;
+    let h = crate::neural::payload::Header::parse(payload, crate::neural::NEURAL_MAX_PIXELS)?;
     let channels = h.channels + u8::from(h.alpha);
     if (h.width, h.height, channels) != (img.width, img.height, img.channels) {
         return Err(Error::SizeMismatch {

@@ -56,10 +56,15 @@ pub fn decode_options() -> DecodeOptions {
         .unwrap_or_default()
 }
 
+/// Largest neural image decoded (16 MP, e.g. 4096x4096): ONNX Runtime's synthesis holds about
+/// 650 bytes of intermediates per pixel (≈ 11 GB here), so larger images are refused with a
+/// `limit` error rather than exhausting memory. Training such an image would take hours anyway.
+pub const NEURAL_MAX_PIXELS: u64 = 1 << 24;
+
 /// Decodes a neural payload to pixels: integer parsing (bit-exact), then the synthesis through
 /// ONNX Runtime on the chosen device, then alpha.
 pub fn decode_image(payload: &[u8], limits: &DecodeLimits) -> Result<Image> {
-    let n = payload::decode(payload, limits.max_pixels)?;
+    let n = payload::decode(payload, limits.max_pixels.min(NEURAL_MAX_PIXELS))?;
     let o = decode_options();
     let (w, h, c) = (n.width as usize, n.height as usize, n.channels as usize);
     let (planes, report) = runtime::synthesize(
