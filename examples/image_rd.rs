@@ -55,6 +55,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = PathBuf::from("docs");
     let (mut avif, mut peers) = (true, true);
     let mut opts = DctOptions::default();
+    let mut crop: Option<u32> = None;
+    let mut neural: Vec<&'static str> = Vec::new();
+    let mut neural_q: Vec<u32> = vec![15, 35, 55, 75];
+    let mut max_images = usize::MAX;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -62,6 +66,28 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--out" => out = args.next().ok_or("--out DIR")?.into(),
             "--no-avif" => avif = false,
             "--yoz-only" => peers = false,
+            // Centre crops (the neural issue's 512x512 protocol).
+            "--crop" => crop = Some(args.next().ok_or("--crop N")?.parse()?),
+            "--max-images" => max_images = args.next().ok_or("--max-images N")?.parse()?,
+            // Neural presets to train (yoz-train from target/release), e.g. fast,medium.
+            "--neural" => {
+                for p in args.next().ok_or("--neural PRESETS")?.split(',') {
+                    neural.push(match p {
+                        "fast" => "yoz-neural-fast",
+                        "medium" => "yoz-neural-medium",
+                        "slow" => "yoz-neural-slow",
+                        _ => return Err(format!("unknown preset {p}").into()),
+                    });
+                }
+            }
+            "--neural-q" => {
+                neural_q = args
+                    .next()
+                    .ok_or("--neural-q LIST")?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
             // Experiment knobs for tuning the encoder (see docs/image-rd.md).
             "--rdo-lambda" => opts.rdo_lambda = args.next().ok_or("--rdo-lambda N")?.parse()?,
             "--deblock" => {
@@ -81,6 +107,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|p| p.extension().is_some_and(|x| x == "png"))
         .collect();
     files.sort();
+    files.truncate(max_images);
     if files.is_empty() {
         return Err(format!("no PNGs in {}", images.display()).into());
     }
@@ -96,12 +123,20 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or_default()
             .to_string_lossy()
             .to_string();
-        let img = to_rgb(read_png(f, 1 << 28)?);
+        let mut img = to_rgb(read_png(f, 1 << 28)?);
+        if let Some(n) = crop {
+            img = centre_crop(&img, n);
+        }
         eprintln!("{name}: {}x{}", img.width, img.height);
         let ppm = tmp.join("in.ppm");
         std::fs::write(&ppm, to_ppm(&img))?;
         let png = tmp.join("in.png");
         std::fs::write(&png, encode_png(&img)?)?;
+        for codec in &neural {
+            for &q in &neural_q {
+                pts.push(neural_point(&img, &name, codec, q, &png, &tmp)?);
+            }
+        }
         for q in QUALITIES {
             pts.push(yoz_point(&img, &name, "yoz-dct", q, &opts)?);
             let psnr_tables = DctOptions {
@@ -175,6 +210,79 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     std::fs::remove_dir_all(&tmp).ok();
     report(&pts, &out)
+}
+
+/// The centre `n x n` (or smaller, if the image is) of an RGB image.
+fn centre_crop(img: &Image, n: u32) -> Image {
+    let (w, h) = (n.min(img.width), n.min(img.height));
+    let (x0, y0) = ((img.width - w) / 2, (img.height - h) / 2);
+    let mut d = Vec::with_capacity((w * h * 3) as usize);
+    for y in y0..y0 + h {
+        let r = ((y * img.width + x0) * 3) as usize;
+        d.extend_from_slice(&img.data[r..r + (w * 3) as usize]);
+    }
+    Image::from_raw(w, h, 3, d).expect("crop of an RGB image")
+}
+
+/// Trains the neural codec on `png` (the image as a PNG file) with `yoz-train`, then decodes the
+/// payload through ONNX Runtime (CPU, 2 threads). Encode time is the trainer's wall time (it
+/// uses both cores); its iterations per second come from its `-v` line.
+fn neural_point(
+    img: &Image,
+    name: &str,
+    codec: &'static str,
+    q: u32,
+    png: &Path,
+    tmp: &Path,
+) -> Result<Point, Box<dyn std::error::Error>> {
+    let preset = codec.trim_start_matches("yoz-neural-");
+    let trainer = std::env::current_exe()?
+        .parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join("yoz-train"))
+        .ok_or("no target dir")?;
+    let bundle = tmp.join("bundle");
+    let t = std::time::Instant::now();
+    let out = Command::new(&trainer)
+        .args([
+            "--preset",
+            preset,
+            "--quality",
+            &q.to_string(),
+            "-j",
+            "2",
+            "-v",
+            "--force",
+        ])
+        .arg("--out")
+        .arg(&bundle)
+        .arg(png)
+        .output()?;
+    let enc_s = t.elapsed().as_secs_f64();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        return Err(format!("{} failed: {log}", trainer.display()).into());
+    }
+    eprintln!("  {codec} q{q}: {}", log.lines().last().unwrap_or_default());
+    let payload = std::fs::read(bundle.join("0000.ynp"))?;
+    yoz::neural::set_decode_options(yoz::neural::DecodeOptions {
+        threads: 2,
+        ..Default::default()
+    });
+    let t = std::time::Instant::now();
+    let d = yoz::neural::decode_image(&payload, &DecodeLimits::default())?;
+    let dec_s = t.elapsed().as_secs_f64();
+    let mp = img.pixels() as f64;
+    Ok(Point {
+        image: name.into(),
+        codec,
+        q,
+        bpp: payload.len() as f64 * 8.0 / mp,
+        psnr: psnr(img, &d).ok_or("shape")?,
+        enc_s,
+        dec_s,
+        mpix: mp / 1e6,
+    })
 }
 
 /// Drops alpha / expands gray so every codec sees the same RGB picture.
