@@ -489,4 +489,89 @@ mod tests {
             bytes.len()
         );
     }
+
+    /// With a constant prediction (biases only), the coded size of Laplace-distributed latents
+    /// is within a few percent of their ideal code length: the tables are the right shape.
+    #[test]
+    fn coded_size_matches_laplace_entropy() {
+        for (mu, log2b) in [(0.0f64, 0.0f64), (0.25, 1.5), (-1.75, -1.0), (3.5, 3.0)] {
+            let mut p = [0f32; ARM_PARAMS];
+            p[ARM_PARAMS - 2] = mu as f32;
+            p[ARM_PARAMS - 1] = log2b as f32;
+            let arm = ArmQ::from_float(&p);
+            let b = 2f64.powf(log2b);
+            let cdf = |x: f64| {
+                if x < 0.0 {
+                    0.5 * (x / b).exp()
+                } else {
+                    1.0 - 0.5 * (-x / b).exp()
+                }
+            };
+            let (w, h) = (96, 96);
+            let mut r = Lcg::new(99);
+            let mut ideal = 0f64;
+            let grids: Vec<Vec<i32>> = grid_dims(w, h)
+                .iter()
+                .map(|&(gw, gh)| {
+                    (0..gw * gh)
+                        .map(|_| {
+                            // Inverse-CDF sampling of a Laplace(mu, b), then rounding.
+                            let u = (r.next() as f64 + 0.5) / (1u64 << 24) as f64;
+                            let x = if u < 0.5 {
+                                mu + b * (2.0 * u).ln()
+                            } else {
+                                mu - b * (2.0 * (1.0 - u)).ln()
+                            };
+                            let y = x.round();
+                            ideal -= (cdf(y + 0.5 - mu) - cdf(y - 0.5 - mu)).log2();
+                            y as i32
+                        })
+                        .collect()
+                })
+                .collect();
+            let bits = encode_latents(&arm, &grids, w, h).unwrap().len() as f64 * 8.0;
+            assert!(
+                bits < ideal * 1.03 + 64.0 && bits > ideal * 0.97 - 64.0,
+                "mu {mu} log2b {log2b}: {bits} bits coded, {ideal:.0} ideal"
+            );
+        }
+    }
+
+    /// The integer model is the float model scaled by 256 (up to the final shift's flooring).
+    #[test]
+    fn integer_arm_tracks_float_arm() {
+        let arm = random_arm(21);
+        let f = arm.to_float();
+        let (w1, rest) = f.split_at(ARM_HIDDEN * ARM_CTX);
+        let (b1, rest) = rest.split_at(ARM_HIDDEN);
+        let (w2, b2) = rest.split_at(2 * ARM_HIDDEN);
+        for ctx in [[0i64, 0, 0, 0], [1, -2, 3, 0], [5, 5, -7, 2]] {
+            let h: Vec<f32> = (0..ARM_HIDDEN)
+                .map(|j| {
+                    (b1[j]
+                        + (0..ARM_CTX)
+                            .map(|i| w1[j * ARM_CTX + i] * ctx[i] as f32)
+                            .sum::<f32>())
+                    .max(0.0)
+                })
+                .collect();
+            let o: Vec<f32> = (0..2)
+                .map(|m| {
+                    b2[m]
+                        + (0..ARM_HIDDEN)
+                            .map(|j| w2[m * ARM_HIDDEN + j] * h[j])
+                            .sum::<f32>()
+                })
+                .collect();
+            let (mu, ls) = arm.predict(&ctx);
+            assert!(
+                (mu as f32 / 256.0 - o[0]).abs() <= 1.0 / 256.0 + 1e-4,
+                "{ctx:?}"
+            );
+            assert!(
+                (ls as f32 / 256.0 - o[1]).abs() <= 1.0 / 256.0 + 1e-4,
+                "{ctx:?}"
+            );
+        }
+    }
 }
