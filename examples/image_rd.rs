@@ -550,9 +550,48 @@ fn report(pts: &[Point], out: &Path) -> Result<(), Box<dyn std::error::Error>> {
         let d = v.iter().map(|p| p.dec_s / p.mpix).sum::<f64>() / v.len() as f64 * 1e3;
         writeln!(md, "| {c} | {e:.1} | {d:.1} |")?;
     }
+    summary(&mut md, pts, &images, &codecs)?;
     std::fs::write(out.join("image-rd.md"), &md)?;
     print!("{md}");
     plot(pts, &codecs, &out.join("image-rd.png"))?;
+    Ok(())
+}
+
+/// One row per codec: mean BD-rate against cjpeg, mean PSNR at 0.25 / 0.5 / 1.0 bpp (where every
+/// image reaches that rate), mean encode seconds and decode milliseconds per image and point.
+fn summary(
+    md: &mut String,
+    pts: &[Point],
+    images: &[&str],
+    codecs: &[&'static str],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let of = |img: &str, c: &str| -> Vec<&Point> {
+        pts.iter()
+            .filter(|p| p.image == img && p.codec == c)
+            .collect()
+    };
+    writeln!(md, "\nBy codec (means over images; encode = wall or CPU seconds per image and point as above, neural = training wall time on 2 threads; decode ms per image):\n")?;
+    writeln!(md, "| codec | BD-rate vs cjpeg | PSNR @0.25 | @0.5 | @1.0 | encode s | decode ms |\n|---|---:|---:|---:|---:|---:|---:|")?;
+    let mean = |v: Vec<Option<f64>>| -> Option<f64> {
+        let n = v.len();
+        let s: Option<Vec<f64>> = v.into_iter().collect();
+        s.filter(|s| !s.is_empty()).map(|s| s.iter().sum::<f64>() / n as f64)
+    };
+    for c in codecs {
+        let bd = mean(images.iter().map(|i| bd_rate(&of(i, "cjpeg"), &of(i, c))).collect());
+        let at = |b: f64| mean(images.iter().map(|i| psnr_at(&of(i, c), b)).collect());
+        let all: Vec<&Point> = pts.iter().filter(|p| p.codec == *c).collect();
+        let enc = all.iter().map(|p| p.enc_s).sum::<f64>() / all.len().max(1) as f64;
+        let dec = all.iter().map(|p| p.dec_s).sum::<f64>() / all.len().max(1) as f64 * 1e3;
+        writeln!(
+            md,
+            "| {c} | {}% | {} | {} | {} | {enc:.3} | {dec:.1} |",
+            fmt_opt(bd, 1),
+            fmt_opt(at(0.25), 2),
+            fmt_opt(at(0.5), 2),
+            fmt_opt(at(1.0), 2)
+        )?;
+    }
     Ok(())
 }
 
