@@ -11,7 +11,7 @@
 //! full-resolution grid 0 is the identity, and its gradient rows are owned by the band, so only
 //! the coarser grids' gradients go to a per-thread buffer that the caller sums.
 
-use crate::simd::{fma, matvec, outer_acc, sum_acc, Lanes, T};
+use crate::simd::{dot, matvec, outer_acc, relu_back, sum_acc, Lanes, Portable, Simd, T};
 use yoz::neural::arch::{grid_dims, syn_layout, GRIDS, SYN_HIDDEN};
 
 /// Features per pixel, padded from [`GRIDS`] to a multiple of 4.
@@ -255,7 +255,7 @@ pub struct Band<'a> {
 
 /// Upsamples the latents for image row `y` into tiles of features.
 #[inline(always)]
-fn upsample_row<const FMA: bool>(
+unsafe fn upsample_row<S: Simd>(
     g: &Geometry,
     lat: &[f32],
     y: usize,
@@ -298,7 +298,7 @@ fn upsample_row<const FMA: bool>(
 
 /// MLP forward of one row: features -> h1, h2 -> x (written into the padded x row).
 #[inline(always)]
-fn mlp_row<const FMA: bool>(
+unsafe fn mlp_row<S: Simd>(
     s: &SynW,
     c: usize,
     w: usize,
@@ -309,10 +309,10 @@ fn mlp_row<const FMA: bool>(
 ) {
     let stride = xrow.len() / CP;
     for (t, ((u, a), b)) in up.iter().zip(h1.iter_mut()).zip(h2.iter_mut()).enumerate() {
-        matvec::<FMA, HID, FP>(&s.w1, &s.b1, u, a, true);
-        matvec::<FMA, HID, HID>(&s.w2, &s.b2, a, b, true);
+        matvec::<S, HID, FP>(&s.w1, &s.b1, u, a, true);
+        matvec::<S, HID, HID>(&s.w2, &s.b2, a, b, true);
         let mut xo = [[0f32; T]; CP];
-        matvec::<FMA, CP, HID>(&s.w3, &s.b3, b, &mut xo, false);
+        matvec::<S, CP, HID>(&s.w3, &s.b3, b, &mut xo, false);
         let x0 = t * T;
         for (o, xv) in xo.iter().enumerate().take(c) {
             let n = (w - x0).min(T);
@@ -325,7 +325,7 @@ fn mlp_row<const FMA: bool>(
 /// `own` adds the squared error and the conv's gradients.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn loss_row<const FMA: bool>(
+unsafe fn loss_row<S: Simd>(
     s: &SynW,
     g: &Geometry,
     xm: &[f32],
@@ -356,7 +356,7 @@ fn loss_row<const FMA: bool>(
                     let wv = s.cw[o][i][ky * 3 + kx];
                     let sx = &src[kx..kx + w];
                     for (dv, &xv) in d.iter_mut().zip(sx) {
-                        *dv = fma::<FMA>(wv, xv, *dv);
+                        *dv = S::fma1(wv, xv, *dv);
                     }
                 }
             }
@@ -364,7 +364,7 @@ fn loss_row<const FMA: bool>(
         let mut e2 = 0f32;
         for (dv, &t) in d.iter_mut().zip(tr) {
             let e = *dv - t;
-            e2 = fma::<FMA>(e, e, e2);
+            e2 = S::fma1(e, e, e2);
             *dv = e * dscale;
         }
         if own {
@@ -379,10 +379,7 @@ fn loss_row<const FMA: bool>(
                     let src = &r[i * stride..][..w + 2];
                     for kx in 0..3 {
                         let sx = &src[kx..kx + w];
-                        let mut a = 0f32;
-                        for (&dv, &xv) in d.iter().zip(sx) {
-                            a = fma::<FMA>(dv, xv, a);
-                        }
+                        let a = dot::<S>(d, sx);
                         grad.cw[o][i][ky * 3 + kx] += a;
                     }
                 }
@@ -394,7 +391,7 @@ fn loss_row<const FMA: bool>(
 
 /// dLoss/dx of row `y` from dLoss/dout of rows `y-1..=y+1`, into tiles (pad lanes 0).
 #[inline(always)]
-fn dx_row<const FMA: bool>(
+unsafe fn dx_row<S: Simd>(
     s: &SynW,
     g: &Geometry,
     dm: &[f32],
@@ -418,7 +415,7 @@ fn dx_row<const FMA: bool>(
                     // source column x - kx + 1 -> padded index x - kx + 2
                     let sx = &src[2 - kx..2 - kx + w];
                     for (a, &dv) in acc.iter_mut().zip(sx) {
-                        *a = fma::<FMA>(wv, dv, *a);
+                        *a = S::fma1(wv, dv, *a);
                     }
                 }
             }
@@ -442,7 +439,7 @@ fn dx_row<const FMA: bool>(
 /// MLP backward of one row plus the upsampling transpose.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn back_row<const FMA: bool>(
+unsafe fn back_row<S: Simd>(
     s: &SynW,
     g: &Geometry,
     y: usize,
@@ -462,30 +459,18 @@ fn back_row<const FMA: bool>(
     let zero_f = [0f32; FP];
     for t in 0..g.tiles {
         let (a2, a1) = (&mut dh2[t], &mut dh1[t]);
-        matvec::<FMA, HID, CP>(&s.w3t, &zero_h, &ws_dx[t], a2, false);
-        for (d, hv) in a2.iter_mut().zip(h2[t].iter()) {
-            for l in 0..T {
-                if hv[l] <= 0.0 {
-                    d[l] = 0.0;
-                }
-            }
-        }
-        matvec::<FMA, HID, HID>(&s.w2t, &zero_h, a2, a1, false);
-        for (d, hv) in a1.iter_mut().zip(h1[t].iter()) {
-            for l in 0..T {
-                if hv[l] <= 0.0 {
-                    d[l] = 0.0;
-                }
-            }
-        }
-        matvec::<FMA, FP, HID>(&s.w1t, &zero_f, a1, &mut du[t], false);
+        matvec::<S, HID, CP>(&s.w3t, &zero_h, &ws_dx[t], a2, false);
+        relu_back::<S, HID>(&h2[t], a2);
+        matvec::<S, HID, HID>(&s.w2t, &zero_h, a2, a1, false);
+        relu_back::<S, HID>(&h1[t], a1);
+        matvec::<S, FP, HID>(&s.w1t, &zero_f, a1, &mut du[t], false);
     }
-    outer_acc::<FMA, CP, HID>(ws_dx, h2, &mut grad.w3);
-    sum_acc::<CP>(ws_dx, &mut grad.b3);
-    outer_acc::<FMA, HID, HID>(dh2, h1, &mut grad.w2);
-    sum_acc::<HID>(dh2, &mut grad.b2);
-    outer_acc::<FMA, HID, FP>(dh1, up, &mut grad.w1);
-    sum_acc::<HID>(dh1, &mut grad.b1);
+    outer_acc::<S, CP, HID, 4, 3>(ws_dx, h2, &mut grad.w3);
+    sum_acc::<S, CP>(ws_dx, &mut grad.b3);
+    outer_acc::<S, HID, HID, 4, 3>(dh2, h1, &mut grad.w2);
+    sum_acc::<S, HID>(dh2, &mut grad.b2);
+    outer_acc::<S, HID, FP, 4, 2>(dh1, up, &mut grad.w1);
+    sum_acc::<S, HID>(dh1, &mut grad.b1);
     // Upsampling transpose.
     let w = g.w;
     for (x, gv) in g0row.iter_mut().enumerate() {
@@ -516,7 +501,7 @@ fn back_row<const FMA: bool>(
 /// Forward, loss and backward of one band (see the module doc). Resets the workspace's
 /// gradients and error first.
 #[inline(always)]
-fn band_impl<const FMA: bool>(s: &SynW, g: &Geometry, ws: &mut Workspace, band: Band) {
+unsafe fn band_impl<S: Simd>(s: &SynW, g: &Geometry, ws: &mut Workspace, band: Band) {
     let Band {
         lo,
         hi,
@@ -535,9 +520,9 @@ fn band_impl<const FMA: bool>(s: &SynW, g: &Geometry, ws: &mut Workspace, band: 
         if r < h {
             let ru = r as usize;
             let slot = ru % 3;
-            upsample_row::<FMA>(g, lat, ru, &mut ws.v, &mut ws.up[slot]);
+            upsample_row::<S>(g, lat, ru, &mut ws.v, &mut ws.up[slot]);
             let xrow = &mut ws.xr[ru % 4];
-            mlp_row::<FMA>(
+            mlp_row::<S>(
                 s,
                 g.c,
                 g.w,
@@ -560,7 +545,7 @@ fn band_impl<const FMA: bool>(s: &SynW, g: &Geometry, ws: &mut Workspace, band: 
             // The ring slot of rd is distinct from those of rd-1 and rd+1 (4 slots).
             let mut drow = std::mem::take(&mut ws.dr[rd as usize % 4]);
             let own = rd >= lo_i && rd < hi_i;
-            loss_row::<FMA>(
+            loss_row::<S>(
                 s,
                 g,
                 xm,
@@ -586,12 +571,12 @@ fn band_impl<const FMA: bool>(s: &SynW, g: &Geometry, ws: &mut Workspace, band: 
             };
             let (dm, d0, dp) = (get(rb - 1), get(rb), get(rb + 1));
             let mut tmp = std::mem::take(&mut ws.v);
-            dx_row::<FMA>(s, g, dm, d0, dp, &mut ws.dx, &mut tmp);
+            dx_row::<S>(s, g, dm, d0, dp, &mut ws.dx, &mut tmp);
             ws.v = tmp;
             let rbu = rb as usize;
             let slot = rbu % 3;
             let gr = &mut g0[(rbu - lo) * g.w..][..g.w];
-            back_row::<FMA>(
+            back_row::<S>(
                 s,
                 g,
                 rbu,
@@ -615,7 +600,7 @@ fn band_impl<const FMA: bool>(s: &SynW, g: &Geometry, ws: &mut Workspace, band: 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn band_avx2(s: &SynW, g: &Geometry, ws: &mut Workspace, band: Band) {
-    band_impl::<true>(s, g, ws, band)
+    band_impl::<crate::simd::Avx2>(s, g, ws, band)
 }
 
 /// Whether the AVX2+FMA kernels can run here (checked once).
@@ -638,7 +623,8 @@ pub fn run_band(s: &SynW, g: &Geometry, ws: &mut Workspace, band: Band) {
         // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above).
         return unsafe { band_avx2(s, g, ws, band) };
     }
-    band_impl::<false>(s, g, ws, band)
+    // SAFETY: the portable kernels need no CPU feature.
+    unsafe { band_impl::<Portable>(s, g, ws, band) }
 }
 
 /// Forward only, whole image: the synthesis output planes `[c][h][w]` (not clamped), for
@@ -650,9 +636,12 @@ pub fn forward(s: &SynW, g: &Geometry, lat: &[f32]) -> Vec<f32> {
     let mut x = vec![0f32; c * w * h];
     let mut xrow = vec![0f32; CP * stride];
     for y in 0..h {
-        upsample_row::<false>(g, lat, y, &mut ws.v, &mut ws.up[0]);
         let (h1, h2) = (&mut ws.h1[0], &mut ws.h2[0]);
-        mlp_row::<false>(s, c, w, &ws.up[0], h1, h2, &mut xrow);
+        // SAFETY: the portable kernels need no CPU feature.
+        unsafe {
+            upsample_row::<Portable>(g, lat, y, &mut ws.v, &mut ws.up[0]);
+            mlp_row::<Portable>(s, c, w, &ws.up[0], h1, h2, &mut xrow);
+        }
         for o in 0..c {
             x[o * w * h + y * w..][..w].copy_from_slice(&xrow[o * stride + 1..][..w]);
         }

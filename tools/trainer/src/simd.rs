@@ -22,10 +22,132 @@ pub fn fma<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
     }
 }
 
-/// `out[m] = (relu?)(bias[m] + sum_k w[m][k] * x[k])` over lanes, `M` a multiple of 4 so that
-/// four output rows (8 vector accumulators) are formed per pass over the inputs.
+/// Eight f32 lanes: AVX2+FMA registers or a portable array.
+pub trait Simd: Copy {
+    type V: Copy;
+    /// # Safety
+    /// The implementation's CPU features are available (all methods).
+    unsafe fn splat(v: f32) -> Self::V;
+    unsafe fn load(p: &[f32]) -> Self::V;
+    unsafe fn store(v: Self::V, p: &mut [f32]);
+    /// `a * b + c`.
+    unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn relu(a: Self::V) -> Self::V;
+    /// `d` where `h > 0`, else 0.
+    unsafe fn mask_pos(h: Self::V, d: Self::V) -> Self::V;
+    unsafe fn hsum(a: Self::V) -> f32;
+    /// Scalar `a * b + c` (fused where the hardware has FMA).
+    fn fma1(a: f32, b: f32, c: f32) -> f32;
+}
+
+/// The portable fallback.
+#[derive(Clone, Copy)]
+pub struct Portable;
+
+impl Simd for Portable {
+    type V = [f32; 8];
+    #[inline(always)]
+    unsafe fn splat(v: f32) -> [f32; 8] {
+        [v; 8]
+    }
+    #[inline(always)]
+    unsafe fn load(p: &[f32]) -> [f32; 8] {
+        let mut v = [0f32; 8];
+        v.copy_from_slice(&p[..8]);
+        v
+    }
+    #[inline(always)]
+    unsafe fn store(v: [f32; 8], p: &mut [f32]) {
+        p[..8].copy_from_slice(&v);
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: [f32; 8], b: [f32; 8], c: [f32; 8]) -> [f32; 8] {
+        std::array::from_fn(|i| a[i] * b[i] + c[i])
+    }
+    #[inline(always)]
+    unsafe fn add(a: [f32; 8], b: [f32; 8]) -> [f32; 8] {
+        std::array::from_fn(|i| a[i] + b[i])
+    }
+    #[inline(always)]
+    unsafe fn relu(a: [f32; 8]) -> [f32; 8] {
+        a.map(|v| v.max(0.0))
+    }
+    #[inline(always)]
+    unsafe fn mask_pos(h: [f32; 8], d: [f32; 8]) -> [f32; 8] {
+        std::array::from_fn(|i| if h[i] > 0.0 { d[i] } else { 0.0 })
+    }
+    #[inline(always)]
+    unsafe fn hsum(a: [f32; 8]) -> f32 {
+        ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
+    }
+    #[inline(always)]
+    fn fma1(a: f32, b: f32, c: f32) -> f32 {
+        a * b + c
+    }
+}
+
+/// AVX2 + FMA (only instantiated inside `#[target_feature(enable = "avx2,fma")]` functions).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub struct Avx2;
+
+#[cfg(target_arch = "x86_64")]
+impl Simd for Avx2 {
+    type V = std::arch::x86_64::__m256;
+    #[inline(always)]
+    unsafe fn splat(v: f32) -> Self::V {
+        std::arch::x86_64::_mm256_set1_ps(v)
+    }
+    #[inline(always)]
+    unsafe fn load(p: &[f32]) -> Self::V {
+        assert!(p.len() >= 8);
+        // SAFETY: 8 floats are in bounds (asserted); unaligned load.
+        std::arch::x86_64::_mm256_loadu_ps(p.as_ptr())
+    }
+    #[inline(always)]
+    unsafe fn store(v: Self::V, p: &mut [f32]) {
+        assert!(p.len() >= 8);
+        // SAFETY: 8 floats are in bounds (asserted); unaligned store.
+        std::arch::x86_64::_mm256_storeu_ps(p.as_mut_ptr(), v)
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V {
+        std::arch::x86_64::_mm256_fmadd_ps(a, b, c)
+    }
+    #[inline(always)]
+    unsafe fn add(a: Self::V, b: Self::V) -> Self::V {
+        std::arch::x86_64::_mm256_add_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn relu(a: Self::V) -> Self::V {
+        std::arch::x86_64::_mm256_max_ps(a, std::arch::x86_64::_mm256_setzero_ps())
+    }
+    #[inline(always)]
+    unsafe fn mask_pos(h: Self::V, d: Self::V) -> Self::V {
+        use std::arch::x86_64::*;
+        let m = _mm256_cmp_ps::<_CMP_GT_OQ>(h, _mm256_setzero_ps());
+        _mm256_and_ps(m, d)
+    }
+    #[inline(always)]
+    unsafe fn hsum(a: Self::V) -> f32 {
+        let mut v = [0f32; 8];
+        Self::store(a, &mut v);
+        Portable::hsum(v)
+    }
+    #[inline(always)]
+    fn fma1(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+}
+
+/// `out[m] = (relu?)(bias[m] + sum_k w[m][k] * x[k])` over the 16 lanes, four output rows (8
+/// vector accumulators) per pass over the inputs; `M` a multiple of 4.
+///
+/// # Safety
+/// `S`'s CPU features are available.
 #[inline(always)]
-pub fn matvec<const FMA: bool, const M: usize, const K: usize>(
+pub unsafe fn matvec<S: Simd, const M: usize, const K: usize>(
     w: &[[f32; K]; M],
     bias: &[f32; M],
     x: &[Lanes; K],
@@ -34,34 +156,56 @@ pub fn matvec<const FMA: bool, const M: usize, const K: usize>(
 ) {
     let mut m0 = 0;
     while m0 < M {
-        let mut acc = [[0f32; T]; 4];
+        let mut acc: [[S::V; 2]; 4] = [[S::splat(0.0); 2]; 4];
         for (a, row) in acc.iter_mut().enumerate() {
-            *row = [bias[m0 + a]; T];
+            *row = [S::splat(bias[m0 + a]); 2];
         }
         for k in 0..K {
-            let xk = &x[k];
+            let x0 = S::load(&x[k][..8]);
+            let x1 = S::load(&x[k][8..]);
             for (a, row) in acc.iter_mut().enumerate() {
-                let wv = w[m0 + a][k];
-                for l in 0..T {
-                    row[l] = fma::<FMA>(wv, xk[l], row[l]);
-                }
+                let wv = S::splat(w[m0 + a][k]);
+                row[0] = S::fmadd(wv, x0, row[0]);
+                row[1] = S::fmadd(wv, x1, row[1]);
             }
         }
         for (a, row) in acc.iter().enumerate() {
             let o = &mut out[m0 + a];
-            for l in 0..T {
-                o[l] = if relu { row[l].max(0.0) } else { row[l] };
-            }
+            let (r0, r1) = if relu {
+                (S::relu(row[0]), S::relu(row[1]))
+            } else {
+                (row[0], row[1])
+            };
+            S::store(r0, &mut o[..8]);
+            S::store(r1, &mut o[8..]);
         }
         m0 += 4;
     }
 }
 
-/// `g[m][k] += sum over tiles and lanes of a[t][m] * b[t][k]` (a weight gradient: the
-/// outer product of output gradients and inputs summed over pixels), blocked 2x2 so that the
-/// accumulators stay in registers; `M` and `K` even.
+/// `d[m] = 0` where `h[m] <= 0` (the ReLU's backward), over the 16 lanes.
+///
+/// # Safety
+/// `S`'s CPU features are available.
 #[inline(always)]
-pub fn outer_acc<const FMA: bool, const M: usize, const K: usize>(
+pub unsafe fn relu_back<S: Simd, const M: usize>(h: &[Lanes; M], d: &mut [Lanes; M]) {
+    for (hv, dv) in h.iter().zip(d.iter_mut()) {
+        for half in 0..2 {
+            let r = half * 8..half * 8 + 8;
+            let v = S::mask_pos(S::load(&hv[r.clone()]), S::load(&dv[r.clone()]));
+            S::store(v, &mut dv[r]);
+        }
+    }
+}
+
+/// `g[m][k] += sum over tiles and lanes of a[t][m] * b[t][k]` (a weight gradient: output
+/// gradients times inputs summed over pixels), in `BM x BK` register blocks (`BM * BK`
+/// accumulators, the two halves of a tile folded into the same accumulator).
+///
+/// # Safety
+/// `S`'s CPU features are available.
+#[inline(always)]
+pub unsafe fn outer_acc<S: Simd, const M: usize, const K: usize, const BM: usize, const BK: usize>(
     a: &[[Lanes; M]],
     b: &[[Lanes; K]],
     g: &mut [[f32; K]; M],
@@ -70,41 +214,74 @@ pub fn outer_acc<const FMA: bool, const M: usize, const K: usize>(
     while m0 < M {
         let mut k0 = 0;
         while k0 < K {
-            let mut acc = [[[0f32; T]; 2]; 2];
+            let mut acc: [[S::V; BK]; BM] = [[S::splat(0.0); BK]; BM];
             for (ta, tb) in a.iter().zip(b) {
-                for (i, row) in acc.iter_mut().enumerate() {
-                    let av = &ta[m0 + i];
-                    for (j, cell) in row.iter_mut().enumerate() {
-                        let bv = &tb[k0 + j];
-                        for l in 0..T {
-                            cell[l] = fma::<FMA>(av[l], bv[l], cell[l]);
+                for half in 0..2 {
+                    let r = half * 8..half * 8 + 8;
+                    let mut bv: [S::V; BK] = [S::splat(0.0); BK];
+                    for (j, v) in bv.iter_mut().enumerate() {
+                        *v = S::load(&tb[k0 + j][r.clone()]);
+                    }
+                    for (i, row) in acc.iter_mut().enumerate() {
+                        let av = S::load(&ta[m0 + i][r.clone()]);
+                        for (cell, &bj) in row.iter_mut().zip(bv.iter()) {
+                            *cell = S::fmadd(av, bj, *cell);
                         }
                     }
                 }
             }
             for (i, row) in acc.iter().enumerate() {
-                for (j, cell) in row.iter().enumerate() {
-                    g[m0 + i][k0 + j] += hsum(cell);
+                for (j, &cell) in row.iter().enumerate() {
+                    g[m0 + i][k0 + j] += S::hsum(cell);
                 }
             }
-            k0 += 2;
+            k0 += BK;
         }
-        m0 += 2;
+        m0 += BM;
     }
 }
 
 /// Adds every lane of every tile's row `m` into `g[m]` (a bias gradient).
+///
+/// # Safety
+/// `S`'s CPU features are available.
 #[inline(always)]
-pub fn sum_acc<const M: usize>(a: &[[Lanes; M]], g: &mut [f32; M]) {
+pub unsafe fn sum_acc<S: Simd, const M: usize>(a: &[[Lanes; M]], g: &mut [f32; M]) {
     for (m, gm) in g.iter_mut().enumerate() {
-        let mut acc = [0f32; T];
+        let mut acc = S::splat(0.0);
         for ta in a {
-            for l in 0..T {
-                acc[l] += ta[m][l];
-            }
+            acc = S::add(acc, S::load(&ta[m][..8]));
+            acc = S::add(acc, S::load(&ta[m][8..]));
         }
-        *gm += hsum(&acc);
+        *gm += S::hsum(acc);
     }
+}
+
+/// `sum_i a[i] * b[i]` over equal-length slices, 4 vector accumulators.
+///
+/// # Safety
+/// `S`'s CPU features are available.
+#[inline(always)]
+pub unsafe fn dot<S: Simd>(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let mut acc = [S::splat(0.0); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        for (j, c) in acc.iter_mut().enumerate() {
+            *c = S::fmadd(S::load(&a[i + 8 * j..]), S::load(&b[i + 8 * j..]), *c);
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        acc[0] = S::fmadd(S::load(&a[i..]), S::load(&b[i..]), acc[0]);
+        i += 8;
+    }
+    let mut s = S::hsum(S::add(S::add(acc[0], acc[1]), S::add(acc[2], acc[3])));
+    while i < n {
+        s += a[i] * b[i];
+        i += 1;
+    }
+    s
 }
 
 /// Horizontal sum of one lane vector (pairwise, so it vectorizes).
