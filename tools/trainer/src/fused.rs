@@ -630,6 +630,23 @@ pub fn run_band(s: &SynW, g: &Geometry, ws: &mut Workspace, band: Band) {
 /// Forward only, whole image: the synthesis output planes `[c][h][w]` (not clamped), for
 /// evaluation and for the tests against the reference.
 pub fn forward(s: &SynW, g: &Geometry, lat: &[f32]) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above).
+        return unsafe { forward_avx2(s, g, lat) };
+    }
+    // SAFETY: the portable kernels need no CPU feature.
+    unsafe { forward_impl::<Portable>(s, g, lat) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn forward_avx2(s: &SynW, g: &Geometry, lat: &[f32]) -> Vec<f32> {
+    forward_impl::<crate::simd::Avx2>(s, g, lat)
+}
+
+#[inline(always)]
+unsafe fn forward_impl<S: Simd>(s: &SynW, g: &Geometry, lat: &[f32]) -> Vec<f32> {
     let mut ws = Workspace::new(g);
     let (w, h, c) = (g.w, g.h, g.c);
     let stride = ws.row_stride();
@@ -637,11 +654,8 @@ pub fn forward(s: &SynW, g: &Geometry, lat: &[f32]) -> Vec<f32> {
     let mut xrow = vec![0f32; CP * stride];
     for y in 0..h {
         let (h1, h2) = (&mut ws.h1[0], &mut ws.h2[0]);
-        // SAFETY: the portable kernels need no CPU feature.
-        unsafe {
-            upsample_row::<Portable>(g, lat, y, &mut ws.v, &mut ws.up[0]);
-            mlp_row::<Portable>(s, c, w, &ws.up[0], h1, h2, &mut xrow);
-        }
+        upsample_row::<S>(g, lat, y, &mut ws.v, &mut ws.up[0]);
+        mlp_row::<S>(s, c, w, &ws.up[0], h1, h2, &mut xrow);
         for o in 0..c {
             x[o * w * h + y * w..][..w].copy_from_slice(&xrow[o * stride + 1..][..w]);
         }

@@ -43,14 +43,14 @@ impl ArmW {
 
 /// Per-thread lane accumulators of the ARM gradients, in packed order.
 pub struct ArmAcc {
-    pub lanes: Vec<Lanes>,
+    pub lanes: Box<[Lanes; ARM_PARAMS]>,
     pub bits: f64,
 }
 
 impl ArmAcc {
     pub fn new() -> ArmAcc {
         ArmAcc {
-            lanes: vec![[0.0; T]; ARM_PARAMS],
+            lanes: Box::new([[0.0; T]; ARM_PARAMS]),
             bits: 0.0,
         }
     }
@@ -60,7 +60,7 @@ impl ArmAcc {
     }
     /// Adds the reduced gradients into `g` (packed order).
     pub fn add_to(&self, g: &mut [f32]) {
-        for (gv, l) in g.iter_mut().zip(&self.lanes) {
+        for (gv, l) in g.iter_mut().zip(self.lanes.iter()) {
             *gv += hsum(l);
         }
     }
@@ -178,7 +178,7 @@ fn rate_row_impl<const FMA: bool>(
             *gv += g;
         }
         // Backward through the ARM.
-        let lanes = &mut acc.lanes;
+        let lanes: &mut [Lanes; ARM_PARAMS] = &mut acc.lanes;
         let (ow1, ob1, ow2) = (0, H * ARM_CTX, H * ARM_CTX + H);
         let ob2 = ARM_PARAMS - 2;
         for l in 0..T {

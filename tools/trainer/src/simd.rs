@@ -312,7 +312,9 @@ pub fn exp2(x: f32) -> f32 {
     let p = p * f + 2.402_264_9e-1;
     let p = p * f + 6.931_472e-1;
     let p = p * f + 1.0;
-    f32::from_bits(((xi as i32 + 127) as u32) << 23) * p
+    // 2^xi from the exponent field: for an integer xi in [-126, 126], xi + 127 + 2^23 is exact
+    // and its low mantissa bits hold xi + 127 (no saturating float->int cast, so it vectorizes).
+    f32::from_bits((xi + (127.0 + 8_388_608.0)).to_bits() << 23) * p
 }
 
 /// A counter-based hash to uniform noise in `[-0.5, 0.5)`: the same value for the same

@@ -434,6 +434,9 @@ impl Trainer {
                 let base = g.offsets[1];
                 if r.b > base {
                     let s = r.a.max(base);
+                    // Overwrite: grid 0's rows were written by the bands, the coarse part is the
+                    // sum of the per-band buffers.
+                    gl[s - r.a..].fill(0.0);
                     for w in ws.iter() {
                         let src = &w.gcoarse[s - base..r.b - base];
                         for (d, &x) in gl[s - r.a..].iter_mut().zip(src) {

@@ -172,3 +172,45 @@ fn deterministic_with_one_thread() {
     assert!(a.lat.iter().zip(&b.lat).all(|(x, y)| x.to_bits() == y.to_bits()));
     assert!(a.syn.iter().zip(&b.syn).all(|(x, y)| x.to_bits() == y.to_bits()));
 }
+
+#[test]
+fn gradients_do_not_leak_between_steps() {
+    let (mut a, _) = trainer_at(24, 20, 3, 2);
+    for _ in 0..3 {
+        a.step(false);
+    }
+    let (mut b, _) = trainer_at(24, 20, 3, 2);
+    b.lat = a.lat.clone();
+    b.syn = a.syn.clone();
+    b.arm = a.arm.clone();
+    let x = a.lat.clone();
+    a.set_inputs(&x, &x);
+    b.set_inputs(&x, &x);
+    let (la, sa, aa, _) = a.gradients();
+    let (lb, sb, ab, _) = b.gradients();
+    for (u, v) in la.iter().chain(&sa).chain(&aa).zip(lb.iter().chain(&sb).chain(&ab)) {
+        assert_eq!(u.to_bits(), v.to_bits());
+    }
+}
+
+/// What the trainer reports is what a decoder gets: payload bytes -> `payload::decode` ->
+/// the reference synthesis -> the same PSNR, and the bpp is the payload's size.
+#[test]
+fn coded_model_decodes_with_the_reference() {
+    let (t, _, _) = train_small(5, 2, 150);
+    let e = t.evaluate().expect("evaluates");
+    let bytes = yoz::neural::payload::encode(&e.coded).expect("encodes");
+    assert!((e.bpp - bytes.len() as f64 * 8.0 / (32.0 * 32.0)).abs() < 1e-9);
+    let img = yoz::neural::payload::decode(&bytes, 1 << 20).expect("decodes");
+    let planes = yoz::neural::synth::synthesize(&img.grids_f32(), &img.syn_params_f32(), 3, 32, 32);
+    let px = yoz::neural::synth::to_pixels(&planes, 3, 32 * 32);
+    let orig = test_image(32, 32, 3);
+    let mse = px
+        .iter()
+        .zip(&orig)
+        .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+        .sum::<f64>()
+        / px.len() as f64;
+    let psnr = 10.0 * (255.0f64 * 255.0 / mse).log10();
+    assert!((psnr - e.psnr).abs() < 0.05, "reference {psnr} vs trainer {}", e.psnr);
+}
