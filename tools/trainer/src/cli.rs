@@ -152,7 +152,11 @@ pub struct Outcome {
 
 /// Trains one image: evaluates the real coded model every `cfg.eval_every` steps, keeps the
 /// best by real loss, stops early when phase 2 brings no progress for `cfg.patience` checks.
-pub fn train_image(inp: &Input, cfg: Config, progress: Option<&indicatif::ProgressBar>) -> Result<Outcome> {
+pub fn train_image(
+    inp: &Input,
+    cfg: Config,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<Outcome> {
     let start = Instant::now();
     let iters = cfg.iterations;
     let every = cfg.eval_every.max(1);
@@ -192,7 +196,10 @@ pub fn train_image(inp: &Input, cfg: Config, progress: Option<&indicatif::Progre
                     e.step, e.psnr, e.bpp, est_bpp, e.loss
                 );
             }
-            let better = best.as_ref().is_none_or_compat(|b| e.loss < b.loss);
+            let better = match &best {
+                None => true,
+                Some(b) => e.loss < b.loss,
+            };
             if better {
                 best = Some(e);
                 stale = 0;
@@ -215,20 +222,6 @@ pub fn train_image(inp: &Input, cfg: Config, progress: Option<&indicatif::Progre
     })
 }
 
-/// `Option::is_none_or` is newer than the MSRV (1.85).
-trait IsNoneOr<T> {
-    fn is_none_or_compat(self, f: impl FnOnce(&T) -> bool) -> bool;
-}
-
-impl<T> IsNoneOr<T> for Option<&T> {
-    fn is_none_or_compat(self, f: impl FnOnce(&T) -> bool) -> bool {
-        match self {
-            None => true,
-            Some(v) => f(v),
-        }
-    }
-}
-
 fn io_err(what: String) -> impl FnOnce(std::io::Error) -> Error {
     move |e| Error::io(what, e)
 }
@@ -236,7 +229,8 @@ fn io_err(what: String) -> impl FnOnce(std::io::Error) -> Error {
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp-yoz-train");
-    let mut f = std::fs::File::create(&tmp).map_err(io_err(format!("creating {}", tmp.display())))?;
+    let mut f =
+        std::fs::File::create(&tmp).map_err(io_err(format!("creating {}", tmp.display())))?;
     f.write_all(bytes)
         .and_then(|_| f.sync_all())
         .map_err(io_err(format!("writing {}", tmp.display())))?;
@@ -250,9 +244,9 @@ pub fn payload_name(i: usize) -> String {
 
 fn lambda_of(args: &Args) -> Result<f32> {
     match (args.lambda, args.quality) {
-        (Some(l), _) if !(l.is_finite() && l >= 0.0) => {
-            Err(Error::Usage(format!("--lambda {l} must be a finite number >= 0")))
-        }
+        (Some(l), _) if !(l.is_finite() && l >= 0.0) => Err(Error::Usage(format!(
+            "--lambda {l} must be a finite number >= 0"
+        ))),
         (Some(l), _) => Ok(l),
         (None, q) => Ok(quality_to_lambda(q.unwrap_or(50))),
     }
@@ -279,7 +273,10 @@ pub fn run(args: Args) -> Result<()> {
     if args.bench {
         return bench(&args, cfg);
     }
-    let out = args.out.clone().ok_or_else(|| Error::Usage("--out DIR is required".into()))?;
+    let out = args
+        .out
+        .clone()
+        .ok_or_else(|| Error::Usage("--out DIR is required".into()))?;
     // Read everything first: a bad input fails before any training.
     let mut inputs = Vec::with_capacity(args.images.len());
     for p in &args.images {
@@ -382,6 +379,10 @@ fn bench(args: &Args, cfg: Config) -> Result<()> {
 
 /// Decodes a coded model back to pixels (for tests and tools).
 pub fn decode(coded: &Coded) -> Vec<u8> {
-    let g = crate::fused::Geometry::new(coded.width as usize, coded.height as usize, coded.channels as usize);
+    let g = crate::fused::Geometry::new(
+        coded.width as usize,
+        coded.height as usize,
+        coded.channels as usize,
+    );
     coded::decode_pixels(&g, coded)
 }

@@ -255,13 +255,7 @@ pub struct Band<'a> {
 
 /// Upsamples the latents for image row `y` into tiles of features.
 #[inline(always)]
-unsafe fn upsample_row<S: Simd>(
-    g: &Geometry,
-    lat: &[f32],
-    y: usize,
-    v: &mut [f32],
-    up: &mut [[Lanes; FP]],
-) {
+fn upsample_row(g: &Geometry, lat: &[f32], y: usize, v: &mut [f32], up: &mut [[Lanes; FP]]) {
     let w = g.w;
     // Grid 0 is the identity.
     let row0 = &lat[y * w..(y + 1) * w];
@@ -520,7 +514,7 @@ unsafe fn band_impl<S: Simd>(s: &SynW, g: &Geometry, ws: &mut Workspace, band: B
         if r < h {
             let ru = r as usize;
             let slot = ru % 3;
-            upsample_row::<S>(g, lat, ru, &mut ws.v, &mut ws.up[slot]);
+            upsample_row(g, lat, ru, &mut ws.v, &mut ws.up[slot]);
             let xrow = &mut ws.xr[ru % 4];
             mlp_row::<S>(
                 s,
@@ -654,7 +648,7 @@ unsafe fn forward_impl<S: Simd>(s: &SynW, g: &Geometry, lat: &[f32]) -> Vec<f32>
     let mut xrow = vec![0f32; CP * stride];
     for y in 0..h {
         let (h1, h2) = (&mut ws.h1[0], &mut ws.h2[0]);
-        upsample_row::<S>(g, lat, y, &mut ws.v, &mut ws.up[0]);
+        upsample_row(g, lat, y, &mut ws.v, &mut ws.up[0]);
         mlp_row::<S>(s, c, w, &ws.up[0], h1, h2, &mut xrow);
         for o in 0..c {
             x[o * w * h + y * w..][..w].copy_from_slice(&xrow[o * stride + 1..][..w]);

@@ -9,5 +9,5 @@ pub mod cli;
 pub mod coded;
 pub mod fused;
 pub mod rate;
-pub mod simd;
+mod simd;
 pub mod train;

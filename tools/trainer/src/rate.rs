@@ -6,7 +6,7 @@
 //! The context is a constant of the step (the rounded latents carry no gradient through it); the
 //! coded value `y` (noisy in training) and the ARM parameters get gradients.
 
-use crate::simd::{exp2, fma, hsum, Lanes, T};
+use crate::simd::{exp2, fma, hsum, Lanes, Simd, T};
 use yoz::neural::arch::{ARM_CTX, ARM_HIDDEN, ARM_PARAMS};
 
 const H: usize = ARM_HIDDEN;
@@ -86,7 +86,7 @@ pub struct RateRow<'a> {
 }
 
 #[inline(always)]
-fn rate_row_impl<const FMA: bool>(
+unsafe fn rate_row_impl<S: Simd>(
     a: &ArmW,
     row: RateRow,
     scale: f32,
@@ -119,7 +119,7 @@ fn rate_row_impl<const FMA: bool>(
             let mut s = [a.b1[j]; T];
             for (i, c) in ctx.iter().enumerate() {
                 for l in 0..T {
-                    s[l] = fma::<FMA>(a.w1[j][i], c[l], s[l]);
+                    s[l] = fma::<true>(a.w1[j][i], c[l], s[l]);
                 }
             }
             for l in 0..T {
@@ -130,8 +130,8 @@ fn rate_row_impl<const FMA: bool>(
         let mut lr = [a.b2[1]; T];
         for (j, hj) in h.iter().enumerate() {
             for l in 0..T {
-                mu[l] = fma::<FMA>(a.w2[0][j], hj[l], mu[l]);
-                lr[l] = fma::<FMA>(a.w2[1][j], hj[l], lr[l]);
+                mu[l] = fma::<true>(a.w2[0][j], hj[l], mu[l]);
+                lr[l] = fma::<true>(a.w2[1][j], hj[l], lr[l]);
             }
         }
         let mut gy = [0f32; T];
@@ -170,8 +170,8 @@ fn rate_row_impl<const FMA: bool>(
             gls[l] = if inside { dbdp * dpdls } else { 0.0 };
         }
         if want_bits {
-            for l in 0..n {
-                acc.bits -= f64::from(pv[l]).log2();
+            for &p in &pv[..n] {
+                acc.bits -= f64::from(p).log2();
             }
         }
         for (gv, &g) in grad[x0..x0 + n].iter_mut().zip(&gy) {
@@ -181,34 +181,46 @@ fn rate_row_impl<const FMA: bool>(
         let lanes: &mut [Lanes; ARM_PARAMS] = &mut acc.lanes;
         let (ow1, ob1, ow2) = (0, H * ARM_CTX, H * ARM_CTX + H);
         let ob2 = ARM_PARAMS - 2;
-        for l in 0..T {
-            lanes[ob2][l] += gmu[l];
-            lanes[ob2 + 1][l] += gls[l];
-        }
+        // One accumulator row per loop (a `&mut [f32; T]`), so each loop vectorizes.
+        add_lanes::<S>(&mut lanes[ob2], &gmu);
+        add_lanes::<S>(&mut lanes[ob2 + 1], &gls);
         for (j, hj) in h.iter().enumerate() {
+            fma_lanes::<S>(&mut lanes[ow2 + j], &gmu, hj);
+            fma_lanes::<S>(&mut lanes[ow2 + H + j], &gls, hj);
             let mut dh = [0f32; T];
             for l in 0..T {
-                lanes[ow2 + j][l] = fma::<FMA>(gmu[l], hj[l], lanes[ow2 + j][l]);
-                lanes[ow2 + H + j][l] = fma::<FMA>(gls[l], hj[l], lanes[ow2 + H + j][l]);
                 let d = a.w2[0][j] * gmu[l] + a.w2[1][j] * gls[l];
                 dh[l] = if hj[l] > 0.0 { d } else { 0.0 };
-                lanes[ob1 + j][l] += dh[l];
             }
+            add_lanes::<S>(&mut lanes[ob1 + j], &dh);
             for (i, c) in ctx.iter().enumerate() {
-                let o = ow1 + j * ARM_CTX + i;
-                for l in 0..T {
-                    lanes[o][l] = fma::<FMA>(dh[l], c[l], lanes[o][l]);
-                }
+                fma_lanes::<S>(&mut lanes[ow1 + j * ARM_CTX + i], &dh, c);
             }
         }
         x0 += T;
     }
 }
 
+#[inline(always)]
+unsafe fn add_lanes<S: Simd>(acc: &mut Lanes, v: &Lanes) {
+    for h in [0, 8] {
+        let r = S::add(S::load(&acc[h..]), S::load(&v[h..]));
+        S::store(r, &mut acc[h..]);
+    }
+}
+
+#[inline(always)]
+unsafe fn fma_lanes<S: Simd>(acc: &mut Lanes, a: &Lanes, b: &Lanes) {
+    for h in [0, 8] {
+        let r = S::fmadd(S::load(&a[h..]), S::load(&b[h..]), S::load(&acc[h..]));
+        S::store(r, &mut acc[h..]);
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn rate_row_avx2(a: &ArmW, row: RateRow, scale: f32, want_bits: bool, acc: &mut ArmAcc) {
-    rate_row_impl::<true>(a, row, scale, want_bits, acc)
+    rate_row_impl::<crate::simd::Avx2>(a, row, scale, want_bits, acc)
 }
 
 /// Rate of one grid row: adds `scale * d bits / d value` into the row's gradient and the ARM
@@ -219,7 +231,8 @@ pub fn rate_row(a: &ArmW, row: RateRow, scale: f32, want_bits: bool, acc: &mut A
         // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above).
         return unsafe { rate_row_avx2(a, row, scale, want_bits, acc) };
     }
-    rate_row_impl::<false>(a, row, scale, want_bits, acc)
+    // SAFETY: the portable kernels need no CPU feature.
+    unsafe { rate_row_impl::<crate::simd::Portable>(a, row, scale, want_bits, acc) }
 }
 
 /// Pads a rounded grid for [`RateRow`]: `(gw + 2) * (gh + 1)`, zero top row and side columns.

@@ -12,14 +12,12 @@ pub const T: usize = 16;
 /// One lane vector.
 pub type Lanes = [f32; T];
 
-/// `a * b + c`, fused when the kernel was compiled with FMA.
+/// `a * b + c` in lane loops. Deliberately not `f32::mul_add` even with FMA: LLVM leaves
+/// loops of scalar `fma` calls unvectorized, while it vectorizes a multiply and an add. The
+/// explicit [`Simd`] kernels use real FMA instructions.
 #[inline(always)]
 pub fn fma<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
-    if FMA {
-        a.mul_add(b, c)
-    } else {
-        a * b + c
-    }
+    a * b + c
 }
 
 /// Eight f32 lanes: AVX2+FMA registers or a portable array.
@@ -137,7 +135,8 @@ impl Simd for Avx2 {
     }
     #[inline(always)]
     fn fma1(a: f32, b: f32, c: f32) -> f32 {
-        a.mul_add(b, c)
+        // Not `mul_add`: see [`fma`].
+        a * b + c
     }
 }
 
@@ -205,7 +204,13 @@ pub unsafe fn relu_back<S: Simd, const M: usize>(h: &[Lanes; M], d: &mut [Lanes;
 /// # Safety
 /// `S`'s CPU features are available.
 #[inline(always)]
-pub unsafe fn outer_acc<S: Simd, const M: usize, const K: usize, const BM: usize, const BK: usize>(
+pub unsafe fn outer_acc<
+    S: Simd,
+    const M: usize,
+    const K: usize,
+    const BM: usize,
+    const BK: usize,
+>(
     a: &[[Lanes; M]],
     b: &[[Lanes; K]],
     g: &mut [[f32; K]; M],
@@ -305,11 +310,12 @@ pub fn exp2(x: f32) -> f32 {
     let x = x.clamp(-126.0, 126.0);
     let xi = (x + 0.5).floor();
     let f = x - xi;
-    let p = 1.540_353_1e-4_f32;
-    let p = p * f + 1.339_887_4e-3;
-    let p = p * f + 9.618_437_4e-3;
-    let p = p * f + 5.550_357_5e-2;
-    let p = p * f + 2.402_264_9e-1;
+    // Taylor coefficients ln(2)^n / n!.
+    let p = 1.540_353e-4_f32;
+    let p = p * f + 1.333_355_8e-3;
+    let p = p * f + 9.618_129e-3;
+    let p = p * f + 5.550_411e-2;
+    let p = p * f + 2.402_265e-1;
     let p = p * f + 6.931_472e-1;
     let p = p * f + 1.0;
     // 2^xi from the exponent field: for an integer xi in [-126, 126], xi + 127 + 2^23 is exact

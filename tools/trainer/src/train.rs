@@ -237,8 +237,7 @@ impl Trainer {
         // Latent ranges: cut at the grid row closest to an equal share.
         let total = g.latents();
         let mut row_starts = Vec::new();
-        for k in 0..GRIDS {
-            let (gw, gh) = g.dims[k];
+        for (k, &(gw, gh)) in g.dims.iter().enumerate() {
             for y in 0..gh {
                 row_starts.push((g.offsets[k] + y * gw, pad_off[k] + (y + 1) * (gw + 2)));
             }
@@ -353,8 +352,11 @@ impl Trainer {
         // 1. Synthesis forward + backward, bands in parallel.
         {
             let (g0, _) = self.glat.split_at_mut(g.offsets[1]);
-            let cuts: Vec<(usize, usize)> =
-                self.bands.iter().map(|&(lo, hi)| (lo * g.w, hi * g.w)).collect();
+            let cuts: Vec<(usize, usize)> = self
+                .bands
+                .iter()
+                .map(|&(lo, hi)| (lo * g.w, hi * g.w))
+                .collect();
             let g0s = split_many(g0, &cuts);
             let (inp, target) = (&self.inp, &self.target);
             let jobs = self.ws.iter_mut().zip(g0s).zip(self.bands.iter());
@@ -564,8 +566,8 @@ impl Trainer {
         for a in &self.accs {
             a.add_to(&mut garm);
         }
-        let loss = st.mse
-            + self.cfg.lambda as f64 * st.bits.unwrap_or(0.0) / (self.g.w * self.g.h) as f64;
+        let loss =
+            st.mse + self.cfg.lambda as f64 * st.bits.unwrap_or(0.0) / (self.g.w * self.g.h) as f64;
         (self.cfg.lr_latents, self.cfg.lr_nets) = lr;
         (self.lat, self.syn, self.arm, self.step) = saved;
         (
@@ -652,14 +654,18 @@ fn prepare_range(
     key: u32,
     noisy: bool,
 ) {
-    for (i, ((&y, iv), vv)) in lat.iter().zip(inp.iter_mut()).zip(val.iter_mut()).enumerate() {
+    for (i, ((&y, iv), vv)) in lat
+        .iter()
+        .zip(inp.iter_mut())
+        .zip(val.iter_mut())
+        .enumerate()
+    {
         let u = noise(key, (r.a + i) as u32);
         let q = y.round();
         *vv = y + u;
         *iv = if noisy { y + u } else { q };
     }
-    for k in 0..GRIDS {
-        let (gw, gh) = g.dims[k];
+    for (k, &(gw, gh)) in g.dims.iter().enumerate() {
         let pw = gw + 2;
         for yy in 0..gh {
             let i = g.offsets[k] + yy * gw;

@@ -76,5 +76,8 @@ fn bad_input_is_a_clear_error() {
     let o = run(&["--out".as_ref(), out.as_os_str(), bad.as_os_str()]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.starts_with("yoz-train: ") && err.contains("bad.png"), "{err}");
+    assert!(
+        err.starts_with("yoz-train: ") && err.contains("bad.png"),
+        "{err}"
+    );
 }

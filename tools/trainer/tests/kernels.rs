@@ -27,7 +27,11 @@ fn test_image(w: usize, h: usize, c: usize) -> Vec<u8> {
             for o in 0..c {
                 let v = 128.0
                     + 90.0 * ((x as f32 * 0.31 + o as f32).sin() * (y as f32 * 0.23).cos())
-                    + if (x / 8 + y / 8) % 2 == 0 { 20.0 } else { -20.0 };
+                    + if (x / 8 + y / 8) % 2 == 0 {
+                        20.0
+                    } else {
+                        -20.0
+                    };
                 px.push(v.clamp(0.0, 255.0) as u8);
             }
         }
@@ -37,7 +41,12 @@ fn test_image(w: usize, h: usize, c: usize) -> Vec<u8> {
 
 #[test]
 fn fused_forward_matches_reference() {
-    for &(w, h, c) in &[(37usize, 23usize, 3usize), (20, 17, 1), (5, 3, 3), (64, 40, 3)] {
+    for &(w, h, c) in &[
+        (37usize, 23usize, 3usize),
+        (20, 17, 1),
+        (5, 3, 3),
+        (64, 40, 3),
+    ] {
         let g = Geometry::new(w, h, c);
         let (syn, _) = random_params(c, 11);
         let lat = random_latents(&g, 5);
@@ -97,28 +106,33 @@ fn gradient_check(c: usize, threads: usize) {
         p[i] -= 2.0 * eps;
         t.set_inputs(&p, &p);
         let lm = loss(&mut t);
-        check(&format!("latent {i}"), glat[i], (lp - lm) / (2.0 * eps as f64), ls);
+        check(
+            &format!("latent {i}"),
+            glat[i],
+            (lp - lm) / (2.0 * eps as f64),
+            ls,
+        );
     }
     t.set_inputs(&inp, &inp);
     let ss = gscale(&gsyn);
-    for i in 0..gsyn.len() {
+    for (i, &gi) in gsyn.iter().enumerate() {
         let v = t.syn[i];
         t.syn[i] = v + eps;
         let lp = loss(&mut t);
         t.syn[i] = v - eps;
         let lm = loss(&mut t);
         t.syn[i] = v;
-        check(&format!("syn {i}"), gsyn[i], (lp - lm) / (2.0 * eps as f64), ss);
+        check(&format!("syn {i}"), gi, (lp - lm) / (2.0 * eps as f64), ss);
     }
     let sa = gscale(&garm);
-    for i in 0..garm.len() {
+    for (i, &gi) in garm.iter().enumerate() {
         let v = t.arm[i];
         t.arm[i] = v + eps;
         let lp = loss(&mut t);
         t.arm[i] = v - eps;
         let lm = loss(&mut t);
         t.arm[i] = v;
-        check(&format!("arm {i}"), garm[i], (lp - lm) / (2.0 * eps as f64), sa);
+        check(&format!("arm {i}"), gi, (lp - lm) / (2.0 * eps as f64), sa);
     }
 }
 
@@ -139,7 +153,12 @@ fn bands_agree_with_one_band() {
     let (la, sa, aa, xa) = a.gradients();
     let (lb, sb, ab, xb) = b.gradients();
     assert!((xa - xb).abs() < 1e-6 * xa.abs());
-    for (u, v) in la.iter().chain(&sa).chain(&aa).zip(lb.iter().chain(&sb).chain(&ab)) {
+    for (u, v) in la
+        .iter()
+        .chain(&sa)
+        .chain(&aa)
+        .zip(lb.iter().chain(&sb).chain(&ab))
+    {
         assert!((u - v).abs() <= 1e-4 * u.abs().max(1e-3), "{u} vs {v}");
     }
 }
@@ -161,7 +180,7 @@ fn train_small(seed: u64, threads: usize, iters: usize) -> (Trainer, f64, f64) {
 fn trainer_reaches_psnr_floor_on_32x32() {
     let (_, psnr, bpp) = train_small(1, 2, 1500);
     eprintln!("32x32: {psnr:.2} dB at {bpp:.2} bpp");
-    assert!(psnr >= 28.0, "PSNR {psnr:.2} dB");
+    assert!(psnr >= 32.0, "PSNR {psnr:.2} dB");
 }
 
 #[test]
@@ -169,8 +188,16 @@ fn deterministic_with_one_thread() {
     let (a, pa, _) = train_small(7, 1, 60);
     let (b, pb, _) = train_small(7, 1, 60);
     assert_eq!(pa, pb);
-    assert!(a.lat.iter().zip(&b.lat).all(|(x, y)| x.to_bits() == y.to_bits()));
-    assert!(a.syn.iter().zip(&b.syn).all(|(x, y)| x.to_bits() == y.to_bits()));
+    assert!(a
+        .lat
+        .iter()
+        .zip(&b.lat)
+        .all(|(x, y)| x.to_bits() == y.to_bits()));
+    assert!(a
+        .syn
+        .iter()
+        .zip(&b.syn)
+        .all(|(x, y)| x.to_bits() == y.to_bits()));
 }
 
 #[test]
@@ -188,7 +215,12 @@ fn gradients_do_not_leak_between_steps() {
     b.set_inputs(&x, &x);
     let (la, sa, aa, _) = a.gradients();
     let (lb, sb, ab, _) = b.gradients();
-    for (u, v) in la.iter().chain(&sa).chain(&aa).zip(lb.iter().chain(&sb).chain(&ab)) {
+    for (u, v) in la
+        .iter()
+        .chain(&sa)
+        .chain(&aa)
+        .zip(lb.iter().chain(&sb).chain(&ab))
+    {
         assert_eq!(u.to_bits(), v.to_bits());
     }
 }
@@ -212,5 +244,9 @@ fn coded_model_decodes_with_the_reference() {
         .sum::<f64>()
         / px.len() as f64;
     let psnr = 10.0 * (255.0f64 * 255.0 / mse).log10();
-    assert!((psnr - e.psnr).abs() < 0.05, "reference {psnr} vs trainer {}", e.psnr);
+    assert!(
+        (psnr - e.psnr).abs() < 0.05,
+        "reference {psnr} vs trainer {}",
+        e.psnr
+    );
 }
