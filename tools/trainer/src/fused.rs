@@ -59,6 +59,8 @@ pub struct Geometry {
     pub ty: Vec<Vec<Tap>>,
     /// Tiles per row.
     pub tiles: usize,
+    /// Offsets of each coarse grid's horizontally upsampled rows (`gh x w`) in a workspace.
+    pub hoff: [usize; GRIDS + 1],
 }
 
 impl Geometry {
@@ -68,7 +70,12 @@ impl Geometry {
         for k in 0..GRIDS {
             offsets[k + 1] = offsets[k] + dims[k].0 * dims[k].1;
         }
+        let mut hoff = [0; GRIDS + 1];
+        for k in 1..GRIDS {
+            hoff[k + 1] = hoff[k] + dims[k].1 * w;
+        }
         Geometry {
+            hoff,
             w,
             h,
             c,
@@ -202,7 +209,9 @@ pub struct Workspace {
     dh1: Vec<[Lanes; HID]>,
     du: Vec<[Lanes; FP]>,
     v: Vec<f32>,
-    dv: Vec<f32>,
+    /// Coarse grid rows upsampled horizontally to the image width, and their gradients.
+    hrows: Vec<f32>,
+    dhrows: Vec<f32>,
     /// Gradients of the coarse grids (1..GRIDS), flat from `offsets[1]`.
     pub gcoarse: Vec<f32>,
     pub grad: SynG,
@@ -227,7 +236,8 @@ impl Workspace {
             dh1: vec![[[0.0; T]; HID]; nt],
             du: vec![[[0.0; T]; FP]; nt],
             v: vec![0.0; gmax.max(g.w)],
-            dv: vec![0.0; gmax.max(g.w)],
+            hrows: vec![0.0; g.hoff[GRIDS]],
+            dhrows: vec![0.0; g.hoff[GRIDS]],
             gcoarse: vec![0.0; g.coarse()],
             grad: SynG::default(),
             sse: 0.0,
@@ -253,29 +263,64 @@ pub struct Band<'a> {
     pub dscale: f32,
 }
 
-/// Upsamples the latents for image row `y` into tiles of features.
-#[inline(always)]
-fn upsample_row(g: &Geometry, lat: &[f32], y: usize, v: &mut [f32], up: &mut [[Lanes; FP]]) {
+/// Horizontal pass of the upsampling for grid `k`'s rows `gy0..=gy1`: `hrows[gy][x]`.
+fn hrows_fill(g: &Geometry, lat: &[f32], k: usize, gy0: usize, gy1: usize, hrows: &mut [f32]) {
+    let (gw, _) = g.dims[k];
     let w = g.w;
-    // Grid 0 is the identity.
-    let row0 = &lat[y * w..(y + 1) * w];
-    for (x, &val) in row0.iter().enumerate() {
-        up[x / T][0][x % T] = val;
-    }
-    for k in 1..GRIDS {
-        let (gw, _) = g.dims[k];
-        let grid = &lat[g.offsets[k]..g.offsets[k + 1]];
-        let ty = g.ty[k][y];
-        let (r0, r1) = (
-            &grid[ty.i0 as usize * gw..][..gw],
-            &grid[ty.i1 as usize * gw..][..gw],
-        );
-        let (a, b) = (1.0 - ty.t, ty.t);
-        for ((vv, &p), &q) in v[..gw].iter_mut().zip(r0).zip(r1) {
-            *vv = p * a + q * b;
+    let grid = &lat[g.offsets[k]..g.offsets[k + 1]];
+    for gy in gy0..=gy1 {
+        let src = &grid[gy * gw..][..gw];
+        let dst = &mut hrows[g.hoff[k] + gy * w..][..w];
+        for (d, tap) in dst.iter_mut().zip(&g.tx[k]) {
+            *d = src[tap.i0 as usize] * (1.0 - tap.t) + src[tap.i1 as usize] * tap.t;
         }
-        for (x, tap) in g.tx[k].iter().enumerate() {
-            up[x / T][k][x % T] = v[tap.i0 as usize] * (1.0 - tap.t) + v[tap.i1 as usize] * tap.t;
+    }
+}
+
+/// Transpose of [`hrows_fill`]: adds the row gradients into the coarse grid's gradient.
+fn hrows_scatter(g: &Geometry, k: usize, gy0: usize, gy1: usize, dh: &[f32], gcoarse: &mut [f32]) {
+    let (gw, _) = g.dims[k];
+    let w = g.w;
+    let base = g.offsets[1];
+    let gk = &mut gcoarse[g.offsets[k] - base..g.offsets[k + 1] - base];
+    for gy in gy0..=gy1 {
+        let src = &dh[g.hoff[k] + gy * w..][..w];
+        let dst = &mut gk[gy * gw..][..gw];
+        for (&d, tap) in src.iter().zip(&g.tx[k]) {
+            dst[tap.i0 as usize] += d * (1.0 - tap.t);
+            dst[tap.i1 as usize] += d * tap.t;
+        }
+    }
+}
+
+/// Upsamples the latents for image row `y` into tiles of features (the coarse grids from their
+/// horizontally upsampled rows, so this is a vertical blend of two contiguous rows).
+fn upsample_row(g: &Geometry, lat: &[f32], hrows: &[f32], y: usize, up: &mut [[Lanes; FP]]) {
+    let w = g.w;
+    let full = w / T;
+    for k in 0..GRIDS {
+        let (r0, r1, a, b) = if k == 0 {
+            // Grid 0 is the identity.
+            let r = &lat[y * w..(y + 1) * w];
+            (r, r, 1.0, 0.0)
+        } else {
+            let ty = g.ty[k][y];
+            (
+                &hrows[g.hoff[k] + ty.i0 as usize * w..][..w],
+                &hrows[g.hoff[k] + ty.i1 as usize * w..][..w],
+                1.0 - ty.t,
+                ty.t,
+            )
+        };
+        for (t, tile) in up.iter_mut().enumerate().take(full) {
+            let (p, q) = (&r0[t * T..][..T], &r1[t * T..][..T]);
+            let d = &mut tile[k];
+            for l in 0..T {
+                d[l] = p[l] * a + q[l] * b;
+            }
+        }
+        for x in full * T..w {
+            up[x / T][k][x % T] = r0[x] * a + r1[x] * b;
         }
     }
     // Pad lanes past the row end read zero features.
@@ -446,8 +491,7 @@ unsafe fn back_row<S: Simd>(
     du: &mut [[Lanes; FP]],
     grad: &mut SynG,
     g0row: &mut [f32],
-    gcoarse: &mut [f32],
-    dv: &mut [f32],
+    dhrows: &mut [f32],
 ) {
     let zero_h = [0f32; HID];
     let zero_f = [0f32; FP];
@@ -465,29 +509,27 @@ unsafe fn back_row<S: Simd>(
     sum_acc::<S, HID>(dh2, &mut grad.b2);
     outer_acc::<S, HID, FP, 4, 2>(dh1, up, &mut grad.w1);
     sum_acc::<S, HID>(dh1, &mut grad.b1);
-    // Upsampling transpose.
+    // Upsampling transpose (vertical part; the horizontal one is done per band).
     let w = g.w;
     for (x, gv) in g0row.iter_mut().enumerate() {
         *gv = du[x / T][0][x % T];
     }
-    let base = g.offsets[1];
+    let full = w / T;
     for k in 1..GRIDS {
-        let (gw, _) = g.dims[k];
-        let dvk = &mut dv[..gw];
-        dvk.fill(0.0);
-        for (x, tap) in g.tx[k].iter().enumerate().take(w) {
-            let d = du[x / T][k][x % T];
-            dvk[tap.i0 as usize] += d * (1.0 - tap.t);
-            dvk[tap.i1 as usize] += d * tap.t;
-        }
         let ty = g.ty[k][y];
-        let gk = &mut gcoarse[g.offsets[k] - base..g.offsets[k + 1] - base];
         let (a, b) = (1.0 - ty.t, ty.t);
-        for (gv, &d) in gk[ty.i0 as usize * gw..][..gw].iter_mut().zip(dvk.iter()) {
-            *gv += d * a;
-        }
-        for (gv, &d) in gk[ty.i1 as usize * gw..][..gw].iter_mut().zip(dvk.iter()) {
-            *gv += d * b;
+        for (row, f) in [(ty.i0 as usize, a), (ty.i1 as usize, b)] {
+            let dst = &mut dhrows[g.hoff[k] + row * w..][..w];
+            for (t, tile) in du.iter().enumerate().take(full) {
+                let d = &mut dst[t * T..][..T];
+                let s = &tile[k];
+                for l in 0..T {
+                    d[l] += s[l] * f;
+                }
+            }
+            for x in full * T..w {
+                dst[x] += du[x / T][k][x % T] * f;
+            }
         }
     }
 }
@@ -510,11 +552,19 @@ unsafe fn band_impl<S: Simd>(s: &SynW, g: &Geometry, ws: &mut Workspace, band: B
     ws.gcoarse.fill(0.0);
     let stride = ws.row_stride();
     let (lo_i, hi_i) = (lo as isize, hi as isize);
+    // Grid rows this band reads (forward rows lo-2..hi+2) and writes gradients to (lo..hi).
+    let (fr0, fr1) = (lo.saturating_sub(2), (hi + 2).min(g.h) - 1);
+    for k in 1..GRIDS {
+        let (gy0, gy1) = (g.ty[k][fr0].i0 as usize, g.ty[k][fr1].i1 as usize);
+        hrows_fill(g, lat, k, gy0, gy1, &mut ws.hrows);
+        let (by0, by1) = (g.ty[k][lo].i0 as usize, g.ty[k][hi - 1].i1 as usize);
+        ws.dhrows[g.hoff[k] + by0 * g.w..g.hoff[k] + (by1 + 1) * g.w].fill(0.0);
+    }
     for r in (lo_i - 2).max(0)..(hi_i + 2).min(h + 2) {
         if r < h {
             let ru = r as usize;
             let slot = ru % 3;
-            upsample_row(g, lat, ru, &mut ws.v, &mut ws.up[slot]);
+            upsample_row(g, lat, &ws.hrows, ru, &mut ws.up[slot]);
             let xrow = &mut ws.xr[ru % 4];
             mlp_row::<S>(
                 s,
@@ -583,12 +633,15 @@ unsafe fn band_impl<S: Simd>(s: &SynW, g: &Geometry, ws: &mut Workspace, band: B
                 &mut ws.du,
                 &mut ws.grad,
                 gr,
-                &mut ws.gcoarse,
-                &mut ws.dv,
+                &mut ws.dhrows,
             );
         }
     }
     let _ = stride;
+    for k in 1..GRIDS {
+        let (by0, by1) = (g.ty[k][lo].i0 as usize, g.ty[k][hi - 1].i1 as usize);
+        hrows_scatter(g, k, by0, by1, &ws.dhrows, &mut ws.gcoarse);
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -646,9 +699,12 @@ unsafe fn forward_impl<S: Simd>(s: &SynW, g: &Geometry, lat: &[f32]) -> Vec<f32>
     let stride = ws.row_stride();
     let mut x = vec![0f32; c * w * h];
     let mut xrow = vec![0f32; CP * stride];
+    for k in 1..GRIDS {
+        hrows_fill(g, lat, k, 0, g.dims[k].1 - 1, &mut ws.hrows);
+    }
     for y in 0..h {
         let (h1, h2) = (&mut ws.h1[0], &mut ws.h2[0]);
-        upsample_row(g, lat, y, &mut ws.v, &mut ws.up[0]);
+        upsample_row(g, lat, &ws.hrows, y, &mut ws.up[0]);
         mlp_row::<S>(s, c, w, &ws.up[0], h1, h2, &mut xrow);
         for o in 0..c {
             x[o * w * h + y * w..][..w].copy_from_slice(&xrow[o * stride + 1..][..w]);
