@@ -320,7 +320,7 @@ pub fn run(args: Args) -> Result<()> {
         write_atomic(&out.join(&name), &payload)?;
         if args.verbose {
             eprintln!(
-                "{}: {}x{}x{}, {} iterations, {:.1} it/s, {:.1} s, {:.2} dB, {:.3} bpp (best at step {}), {} bytes",
+                "{}: {}x{}x{}, {} iterations, {:.1} it/s, {:.1} s, {:.2} dB, {:.3} bpp (best at step {}), {} bytes, float weights {:.2} dB",
                 path.display(),
                 inp.w,
                 inp.h,
@@ -331,7 +331,8 @@ pub fn run(args: Args) -> Result<()> {
                 o.best.psnr,
                 o.best.bpp,
                 o.best.step,
-                payload.len()
+                payload.len(),
+                o.best.float_psnr
             );
         }
         let sha = Sha256::digest(bytes);
@@ -348,7 +349,9 @@ pub fn run(args: Args) -> Result<()> {
 /// PSNR and bpp it reaches. Writes nothing.
 fn bench(args: &Args, cfg: Config) -> Result<()> {
     const SPEED_STEPS: usize = 50;
-    println!("image\tsize\tthreads\tstep it/s\titerations\tseconds\tit/s\tPSNR\tbpp");
+    println!(
+        "image\tsize\tthreads\tstep it/s\titerations\tseconds\tit/s\tPSNR\tbpp\tfloat-weights PSNR"
+    );
     for p in &args.images {
         let (_, inp) = load(p)?;
         let crop = centre_crop(&inp, 512);
@@ -361,7 +364,7 @@ fn bench(args: &Args, cfg: Config) -> Result<()> {
         let speed = SPEED_STEPS as f64 / start.elapsed().as_secs_f64();
         let o = train_image(&crop, cfg.clone(), None)?;
         println!(
-            "{}\t{}x{}\t{}\t{:.1}\t{}\t{:.1}\t{:.1}\t{:.2}\t{:.3}",
+            "{}\t{}x{}\t{}\t{:.1}\t{}\t{:.1}\t{:.1}\t{:.2}\t{:.3}\t{:.2}",
             p.display(),
             crop.w,
             crop.h,
@@ -371,7 +374,8 @@ fn bench(args: &Args, cfg: Config) -> Result<()> {
             o.seconds,
             o.iterations as f64 / o.seconds,
             o.best.psnr,
-            o.best.bpp
+            o.best.bpp,
+            o.best.float_psnr
         );
     }
     Ok(())

@@ -52,9 +52,22 @@ pub fn decode_pixels(g: &Geometry, coded: &Coded) -> Vec<u8> {
     yoz::neural::synth::to_pixels(&planes, g.c, g.w * g.h)
 }
 
+/// PSNR of the coded model's latents with float synthesis weights `syn` (the ablation of the
+/// weight quantization).
+pub fn float_psnr(g: &Geometry, coded: &Coded, syn: &[f32], pixels: &[u8]) -> f64 {
+    let sw = SynW::from_packed(syn, g.c);
+    let lat: Vec<f32> = coded.latents.iter().flatten().map(|&v| v as f32).collect();
+    let planes = fused::forward(&sw, g, &lat);
+    let px = yoz::neural::synth::to_pixels(&planes, g.c, g.w * g.h);
+    psnr_of(&px, pixels).0
+}
+
 /// PSNR (dB) and MSE (pixels in [0, 1]) of the coded model against the original pixels.
 pub fn real_psnr(g: &Geometry, coded: &Coded, pixels: &[u8]) -> (f64, f64) {
-    let px = decode_pixels(g, coded);
+    psnr_of(&decode_pixels(g, coded), pixels)
+}
+
+fn psnr_of(px: &[u8], pixels: &[u8]) -> (f64, f64) {
     let se: u64 = px
         .iter()
         .zip(pixels)

@@ -650,8 +650,18 @@ unsafe fn band_avx2(s: &SynW, g: &Geometry, ws: &mut Workspace, band: Band) {
     band_impl::<crate::simd::Avx2>(s, g, ws, band)
 }
 
-/// Whether the AVX2+FMA kernels can run here (checked once).
+static FORCE_PORTABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Forces the portable kernels even where AVX2 is available (tests compare the two paths).
+pub fn force_portable(on: bool) {
+    FORCE_PORTABLE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the AVX2+FMA kernels run here (detected once; see [`force_portable`]).
 pub fn has_avx2() -> bool {
+    if FORCE_PORTABLE.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
     #[cfg(target_arch = "x86_64")]
     {
         static D: std::sync::OnceLock<bool> = std::sync::OnceLock::new();

@@ -142,6 +142,9 @@ pub struct Eval {
     pub psnr: f64,
     pub bpp: f64,
     pub loss: f64,
+    /// PSNR with the same rounded latents but float (unquantized) network weights: what the
+    /// int8 weights cost.
+    pub float_psnr: f64,
     pub coded: Coded,
 }
 
@@ -526,7 +529,9 @@ impl Trainer {
         let (psnr, mse) = coded::real_psnr(&self.g, &coded, &self.pixels);
         let bytes = coded::coded_size(&coded)?;
         let bpp = bytes as f64 * 8.0 / (self.g.w * self.g.h) as f64;
+        let float_psnr = coded::float_psnr(&self.g, &coded, &self.syn, &self.pixels);
         Ok(Eval {
+            float_psnr,
             step: self.step,
             psnr,
             bpp,
