@@ -81,3 +81,28 @@ fn bad_input_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn degenerate_sizes_train_and_decode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "--iterations".into(),
+        "12".into(),
+        "-j".into(),
+        "2".into(),
+        "--out".into(),
+        dir.path().join("b").into(),
+    ];
+    for (i, &(w, h, ch)) in [(1, 1, 3), (1, 5, 4), (7, 1, 1), (2, 2, 2), (17, 3, 3)]
+        .iter()
+        .enumerate()
+    {
+        args.push(png(dir.path(), &format!("{i}.png"), w, h, ch).into());
+    }
+    let o = run(&args.iter().map(|s| s.as_os_str()).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for i in 0..5 {
+        let p = std::fs::read(dir.path().join("b").join(format!("{i:04}.ynp"))).expect("payload");
+        yoz::neural::payload::decode(&p, 1 << 20).expect("decodes");
+    }
+}
