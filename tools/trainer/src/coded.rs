@@ -27,7 +27,7 @@ pub fn quantize(g: &Geometry, lat: &[f32], syn: &[f32], arm: &[f32]) -> Coded {
         .map(|k| {
             lat[g.offsets[k]..g.offsets[k + 1]]
                 .iter()
-                .map(|&v| (v.round() as i32).clamp(-LATENT_MAX, LATENT_MAX))
+                .map(|&v| (crate::round_latent(v) as i32).clamp(-LATENT_MAX, LATENT_MAX))
                 .collect()
         })
         .collect();

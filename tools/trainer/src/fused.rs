@@ -11,7 +11,7 @@
 //! full-resolution grid 0 is the identity, and its gradient rows are owned by the band, so only
 //! the coarser grids' gradients go to a per-thread buffer that the caller sums.
 
-use crate::simd::{dot, matvec, outer_acc, relu_back, sum_acc, Lanes, Portable, Simd, T};
+use crate::simd::{axpy, dot, matvec, outer_acc, relu_back, sum_acc, Lanes, Portable, Simd, T};
 use yoz::neural::arch::{grid_dims, syn_layout, GRIDS, SYN_HIDDEN};
 
 /// Features per pixel, padded from [`GRIDS`] to a multiple of 4.
@@ -394,17 +394,16 @@ unsafe fn loss_row<S: Simd>(
                 for kx in 0..3 {
                     let wv = s.cw[o][i][ky * 3 + kx];
                     let sx = &src[kx..kx + w];
-                    for (dv, &xv) in d.iter_mut().zip(sx) {
-                        *dv = S::fma1(wv, xv, *dv);
-                    }
+                    axpy::<S>(d, wv, sx);
                 }
             }
         }
-        let mut e2 = 0f32;
         for (dv, &t) in d.iter_mut().zip(tr) {
-            let e = *dv - t;
-            e2 = S::fma1(e, e, e2);
-            *dv = e * dscale;
+            *dv -= t;
+        }
+        let e2 = dot::<S>(d, d);
+        for dv in d.iter_mut() {
+            *dv *= dscale;
         }
         if own {
             err_acc += e2 as f64;
@@ -453,9 +452,7 @@ unsafe fn dx_row<S: Simd>(
                     let wv = s.cw[o][i][ky * 3 + kx];
                     // source column x - kx + 1 -> padded index x - kx + 2
                     let sx = &src[2 - kx..2 - kx + w];
-                    for (a, &dv) in acc.iter_mut().zip(sx) {
-                        *a = S::fma1(wv, dv, *a);
-                    }
+                    axpy::<S>(acc, wv, sx);
                 }
             }
         }

@@ -10,4 +10,5 @@ pub mod coded;
 pub mod fused;
 pub mod rate;
 mod simd;
+pub use simd::round_latent;
 pub mod train;

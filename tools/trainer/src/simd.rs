@@ -129,9 +129,11 @@ impl Simd for Avx2 {
     }
     #[inline(always)]
     unsafe fn hsum(a: Self::V) -> f32 {
-        let mut v = [0f32; 8];
-        Self::store(a, &mut v);
-        Portable::hsum(v)
+        use std::arch::x86_64::*;
+        let s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        _mm_cvtss_f32(s)
     }
     #[inline(always)]
     fn fma1(a: f32, b: f32, c: f32) -> f32 {
@@ -262,6 +264,26 @@ pub unsafe fn sum_acc<S: Simd, const M: usize>(a: &[[Lanes; M]], g: &mut [f32; M
     }
 }
 
+/// `y[i] += a * x[i]` over equal-length slices.
+///
+/// # Safety
+/// `S`'s CPU features are available.
+#[inline(always)]
+pub unsafe fn axpy<S: Simd>(y: &mut [f32], a: f32, x: &[f32]) {
+    let n = y.len().min(x.len());
+    let av = S::splat(a);
+    let mut i = 0;
+    while i + 8 <= n {
+        let r = S::fmadd(av, S::load(&x[i..]), S::load(&y[i..]));
+        S::store(r, &mut y[i..]);
+        i += 8;
+    }
+    while i < n {
+        y[i] = S::fma1(a, x[i], y[i]);
+        i += 1;
+    }
+}
+
 /// `sum_i a[i] * b[i]` over equal-length slices, 4 vector accumulators.
 ///
 /// # Safety
@@ -323,6 +345,16 @@ pub fn exp2(x: f32) -> f32 {
     f32::from_bits((xi + (127.0 + 8_388_608.0)).to_bits() << 23) * p
 }
 
+/// Rounds a latent to the nearest integer, ties to even, branch-free (so it vectorizes even
+/// without SSE4.1): adding and subtracting 1.5 * 2^23 leaves no fraction bits. Exact for
+/// `|x| < 2^22`; latents are bounded far below (`LATENT_MAX` = 2^14). The one rounding used for
+/// the synthesis input, the entropy model's contexts and the coded latents.
+#[inline(always)]
+pub fn round_latent(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    (x + MAGIC) - MAGIC
+}
+
 /// A counter-based hash to uniform noise in `[-0.5, 0.5)`: the same value for the same
 /// `(key, index)` whatever the thread split, and vectorizable.
 #[inline(always)]
@@ -348,6 +380,21 @@ mod tests {
             let r = x.exp2();
             assert!((e - r).abs() <= 3e-7 * r + 1e-37, "{x}: {e} vs {r}");
         }
+    }
+
+    #[test]
+    fn round_latent_is_ties_even() {
+        for (x, r) in [
+            (0.4, 0.0),
+            (0.5, 0.0),
+            (1.5, 2.0),
+            (-2.5, -2.0),
+            (-2.6, -3.0),
+            (7.0, 7.0),
+        ] {
+            assert_eq!(round_latent(x), r, "{x}");
+        }
+        assert_eq!(round_latent(16384.49), 16384.0);
     }
 
     #[test]

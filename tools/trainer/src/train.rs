@@ -4,7 +4,7 @@
 use crate::coded::{self, Coded};
 use crate::fused::{self, Band, Geometry, SynW, Workspace};
 use crate::rate::{self, ArmAcc, ArmW, RateRow};
-use crate::simd::noise;
+use crate::simd::{noise, round_latent};
 use yoz::neural::arch::{syn_layout, syn_param_count, ARM_CTX, ARM_HIDDEN, ARM_PARAMS, GRIDS};
 
 /// Training settings.
@@ -666,7 +666,7 @@ fn prepare_range(
         .enumerate()
     {
         let u = noise(key, (r.a + i) as u32);
-        let q = y.round();
+        let q = round_latent(y);
         *vv = y + u;
         *iv = if noisy { y + u } else { q };
     }
@@ -681,7 +681,7 @@ fn prepare_range(
             let src = &lat[i - r.a..i - r.a + gw];
             let dst = &mut qp[p + 1..p + 1 + gw];
             for (d, &s) in dst.iter_mut().zip(src) {
-                *d = s.round();
+                *d = round_latent(s);
             }
         }
     }
