@@ -55,6 +55,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = PathBuf::from("docs");
     let (mut avif, mut peers) = (true, true);
     let mut opts = DctOptions::default();
+    let mut crop: Option<u32> = None;
+    let mut neural: Vec<&'static str> = Vec::new();
+    let mut neural_q: Vec<u32> = vec![15, 35, 55, 75];
+    let mut max_images = usize::MAX;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -62,6 +66,28 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--out" => out = args.next().ok_or("--out DIR")?.into(),
             "--no-avif" => avif = false,
             "--yoz-only" => peers = false,
+            // Centre crops (the neural issue's 512x512 protocol).
+            "--crop" => crop = Some(args.next().ok_or("--crop N")?.parse()?),
+            "--max-images" => max_images = args.next().ok_or("--max-images N")?.parse()?,
+            // Neural presets to train (yoz-train from target/release), e.g. fast,medium.
+            "--neural" => {
+                for p in args.next().ok_or("--neural PRESETS")?.split(',') {
+                    neural.push(match p {
+                        "fast" => "yoz-neural-fast",
+                        "medium" => "yoz-neural-medium",
+                        "slow" => "yoz-neural-slow",
+                        _ => return Err(format!("unknown preset {p}").into()),
+                    });
+                }
+            }
+            "--neural-q" => {
+                neural_q = args
+                    .next()
+                    .ok_or("--neural-q LIST")?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
             // Experiment knobs for tuning the encoder (see docs/image-rd.md).
             "--rdo-lambda" => opts.rdo_lambda = args.next().ok_or("--rdo-lambda N")?.parse()?,
             "--deblock" => {
@@ -81,6 +107,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|p| p.extension().is_some_and(|x| x == "png"))
         .collect();
     files.sort();
+    files.truncate(max_images);
     if files.is_empty() {
         return Err(format!("no PNGs in {}", images.display()).into());
     }
@@ -96,12 +123,20 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or_default()
             .to_string_lossy()
             .to_string();
-        let img = to_rgb(read_png(f, 1 << 28)?);
+        let mut img = to_rgb(read_png(f, 1 << 28)?);
+        if let Some(n) = crop {
+            img = centre_crop(&img, n);
+        }
         eprintln!("{name}: {}x{}", img.width, img.height);
         let ppm = tmp.join("in.ppm");
         std::fs::write(&ppm, to_ppm(&img))?;
         let png = tmp.join("in.png");
         std::fs::write(&png, encode_png(&img)?)?;
+        for codec in &neural {
+            for &q in &neural_q {
+                pts.push(neural_point(&img, &name, codec, q, &png, &tmp)?);
+            }
+        }
         for q in QUALITIES {
             pts.push(yoz_point(&img, &name, "yoz-dct", q, &opts)?);
             let psnr_tables = DctOptions {
@@ -175,6 +210,79 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     std::fs::remove_dir_all(&tmp).ok();
     report(&pts, &out)
+}
+
+/// The centre `n x n` (or smaller, if the image is) of an RGB image.
+fn centre_crop(img: &Image, n: u32) -> Image {
+    let (w, h) = (n.min(img.width), n.min(img.height));
+    let (x0, y0) = ((img.width - w) / 2, (img.height - h) / 2);
+    let mut d = Vec::with_capacity((w * h * 3) as usize);
+    for y in y0..y0 + h {
+        let r = ((y * img.width + x0) * 3) as usize;
+        d.extend_from_slice(&img.data[r..r + (w * 3) as usize]);
+    }
+    Image::from_raw(w, h, 3, d).expect("crop of an RGB image")
+}
+
+/// Trains the neural codec on `png` (the image as a PNG file) with `yoz-train`, then decodes the
+/// payload through ONNX Runtime (CPU, 2 threads). Encode time is the trainer's wall time (it
+/// uses both cores); its iterations per second come from its `-v` line.
+fn neural_point(
+    img: &Image,
+    name: &str,
+    codec: &'static str,
+    q: u32,
+    png: &Path,
+    tmp: &Path,
+) -> Result<Point, Box<dyn std::error::Error>> {
+    let preset = codec.trim_start_matches("yoz-neural-");
+    let trainer = std::env::current_exe()?
+        .parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join("yoz-train"))
+        .ok_or("no target dir")?;
+    let bundle = tmp.join("bundle");
+    let t = std::time::Instant::now();
+    let out = Command::new(&trainer)
+        .args([
+            "--preset",
+            preset,
+            "--quality",
+            &q.to_string(),
+            "-j",
+            "2",
+            "-v",
+            "--force",
+        ])
+        .arg("--out")
+        .arg(&bundle)
+        .arg(png)
+        .output()?;
+    let enc_s = t.elapsed().as_secs_f64();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        return Err(format!("{} failed: {log}", trainer.display()).into());
+    }
+    eprintln!("  {codec} q{q}: {}", log.lines().last().unwrap_or_default());
+    let payload = std::fs::read(bundle.join("0000.ynp"))?;
+    yoz::neural::set_decode_options(yoz::neural::DecodeOptions {
+        threads: 2,
+        ..Default::default()
+    });
+    let t = std::time::Instant::now();
+    let d = yoz::neural::decode_image(&payload, &DecodeLimits::default())?;
+    let dec_s = t.elapsed().as_secs_f64();
+    let mp = img.pixels() as f64;
+    Ok(Point {
+        image: name.into(),
+        codec,
+        q,
+        bpp: payload.len() as f64 * 8.0 / mp,
+        psnr: psnr(img, &d).ok_or("shape")?,
+        enc_s,
+        dec_s,
+        mpix: mp / 1e6,
+    })
 }
 
 /// Drops alpha / expands gray so every codec sees the same RGB picture.
@@ -324,89 +432,17 @@ fn peer_point(
     })
 }
 
-/// Least-squares cubic fit y = c0 + c1 x + c2 x² + c3 x³ (x centred by the caller).
-fn cubic_fit(xs: &[f64], ys: &[f64]) -> Option<[f64; 4]> {
-    if xs.len() < 4 {
-        return None;
-    }
-    let mut a = [[0f64; 5]; 4];
-    for (&x, &y) in xs.iter().zip(ys) {
-        let p = [1.0, x, x * x, x * x * x];
-        for i in 0..4 {
-            for j in 0..4 {
-                a[i][j] += p[i] * p[j];
-            }
-            a[i][4] += p[i] * y;
-        }
-    }
-    for c in 0..4 {
-        let piv = (c..4).max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))?;
-        a.swap(c, piv);
-        if a[c][c].abs() < 1e-12 {
-            return None;
-        }
-        for r in 0..4 {
-            if r != c {
-                let f = a[r][c] / a[c][c];
-                let pivot_row = a[c];
-                for (x, p) in a[r].iter_mut().zip(pivot_row).skip(c) {
-                    *x -= f * p;
-                }
-            }
-        }
-    }
-    Some(std::array::from_fn(|i| a[i][4] / a[i][i]))
+/// `(bpp, psnr)` pairs for the shared RD summaries.
+fn pairs(v: &[&Point]) -> Vec<(f64, f64)> {
+    v.iter().map(|p| (p.bpp, p.psnr)).collect()
 }
 
-fn integral(c: &[f64; 4], lo: f64, hi: f64) -> f64 {
-    let f =
-        |x: f64| c[0] * x + c[1] * x * x / 2.0 + c[2] * x.powi(3) / 3.0 + c[3] * x.powi(4) / 4.0;
-    f(hi) - f(lo)
-}
-
-/// Bjøntegaard delta rate (percent) of `test` against `anchor`: ln(bpp) fitted as a cubic in
-/// PSNR over the points within [BPP_MIN, BPP_MAX], averaged over the common PSNR interval.
 fn bd_rate(anchor: &[&Point], test: &[&Point]) -> Option<f64> {
-    let sel = |v: &[&Point]| -> (Vec<f64>, Vec<f64>) {
-        v.iter()
-            .filter(|p| (BPP_MIN..=BPP_MAX).contains(&p.bpp))
-            .map(|p| (p.psnr, p.bpp.ln()))
-            .unzip()
-    };
-    let (da, ra) = sel(anchor);
-    let (dt, rt) = sel(test);
-    let lo = da
-        .iter()
-        .cloned()
-        .fold(f64::MIN, f64::max)
-        .min(dt.iter().cloned().fold(f64::MIN, f64::max));
-    let lo2 = da
-        .iter()
-        .cloned()
-        .fold(f64::MAX, f64::min)
-        .max(dt.iter().cloned().fold(f64::MAX, f64::min));
-    let (lo, hi) = (lo2, lo);
-    if (hi - lo).is_nan() || hi <= lo {
-        return None;
-    }
-    let centre = (lo + hi) / 2.0;
-    let ca = cubic_fit(&da.iter().map(|d| d - centre).collect::<Vec<_>>(), &ra)?;
-    let ct = cubic_fit(&dt.iter().map(|d| d - centre).collect::<Vec<_>>(), &rt)?;
-    let diff = (integral(&ct, lo - centre, hi - centre) - integral(&ca, lo - centre, hi - centre))
-        / (hi - lo);
-    Some((diff.exp() - 1.0) * 100.0)
+    yoz::image::rd::bd_rate(&pairs(anchor), &pairs(test), BPP_MIN..=BPP_MAX)
 }
 
-/// PSNR at a target bpp by linear interpolation in ln(bpp) between neighbouring points.
 fn psnr_at(v: &[&Point], bpp: f64) -> Option<f64> {
-    let mut s: Vec<&&Point> = v.iter().collect();
-    s.sort_by(|a, b| a.bpp.total_cmp(&b.bpp));
-    s.windows(2)
-        .find(|w| w[0].bpp <= bpp && bpp <= w[1].bpp)
-        .map(|w| {
-            let t = (bpp.ln() - w[0].bpp.ln()) / (w[1].bpp.ln() - w[0].bpp.ln());
-            w[0].psnr + t * (w[1].psnr - w[0].psnr)
-        })
+    yoz::image::rd::psnr_at(&pairs(v), bpp)
 }
 
 fn fmt_opt(v: Option<f64>, prec: usize) -> String {

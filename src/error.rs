@@ -80,6 +80,10 @@ pub enum Error {
     Usage(String),
     #[error("{what}")]
     Failed { what: String },
+    /// ONNX Runtime is missing, cannot be loaded, or failed to build or run a graph (the neural
+    /// codec's synthesis, `neural::runtime`); `what` says which and how to fix it.
+    #[error("ONNX Runtime: {what}")]
+    Runtime { what: String },
     #[error("entry {entry:?}: {source}")]
     InEntry {
         entry: String,
@@ -123,6 +127,7 @@ impl Error {
             Error::Input { .. } => "input",
             Error::Usage(_) => "usage",
             Error::Failed { .. } => "failed",
+            Error::Runtime { .. } => "runtime",
             Error::InEntry { source, .. } => source.class(),
             Error::Io { .. } => "io",
         }

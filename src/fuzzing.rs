@@ -175,3 +175,38 @@ pub fn range_decode(data: &[u8]) {
     }
     let _ = bin.is_bad();
 }
+
+/// Neural payloads (codec-neural.md): the first byte picks the mode. Mode 0 parses a whole
+/// payload (header, safetensors, latents, alpha) under a small pixel limit; mode 1 decodes a
+/// raw latent stream for a small image with a fixed entropy model, and whatever decodes must
+/// re-encode and decode to the same latents. Must never panic, hang or over-allocate.
+pub fn neural_decode(data: &[u8]) {
+    use crate::neural::{arch::ARM_PARAMS, arm, payload};
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    if mode & 1 == 0 {
+        if let Ok(n) = payload::decode(rest, 1 << 16) {
+            assert_eq!(n.latents.len(), crate::neural::arch::GRIDS);
+            let again = payload::encode(&n).expect("a decoded image re-encodes");
+            assert_eq!(payload::decode(&again, 1 << 16).expect("and decodes"), n);
+        }
+        return;
+    }
+    let Some((&dims, stream)) = rest.split_first() else {
+        return;
+    };
+    let (w, h) = (usize::from(dims & 15) + 1, usize::from(dims >> 4) + 1);
+    let p: Vec<f32> = (0..ARM_PARAMS)
+        .map(|i| ((i * 37 + usize::from(mode)) % 17) as f32 / 8.0 - 1.0)
+        .collect();
+    let model = arm::ArmQ::from_float(&p);
+    if let Ok(grids) = arm::decode_latents(&model, stream, w, h) {
+        let bytes =
+            arm::encode_latents(&model, &grids, w, h).expect("decoded latents are in range");
+        assert_eq!(
+            arm::decode_latents(&model, &bytes, w, h).expect("re-decodes"),
+            grids
+        );
+    }
+}

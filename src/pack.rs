@@ -42,6 +42,22 @@ pub struct ImageOptions {
     pub quality: u8,
     /// Only entries whose path or file name match one of these (all PNGs when empty).
     pub lossy: Vec<String>,
+    /// Which lossy codec.
+    pub codec: ImageCodec,
+}
+
+/// The lossy image codec `pack` uses.
+#[derive(Debug, Clone, Default)]
+pub enum ImageCodec {
+    /// The DCT codec (spec/codec-dct.md), encoded in-process.
+    #[default]
+    Dct,
+    /// The neural codec: payloads from a bundle, or from running `yoz-train` first.
+    Neural {
+        train: crate::neural::train::TrainOptions,
+        /// `--from-bundle DIR`: pack payloads trained earlier instead of training.
+        bundle: Option<PathBuf>,
+    },
 }
 
 /// Largest input file considered for lossy encoding (it is read whole).
@@ -420,6 +436,8 @@ struct Producer<'a> {
     solid_size: usize,
     /// Lossy image coding: quality and the `--lossy` globs.
     image: Option<(u8, globset::GlobSet)>,
+    /// Neural payloads by content hash, when the image codec is neural.
+    bundle: Option<&'a crate::neural::bundle::Bundle>,
     /// Entries stored as lossy images.
     lossy: u64,
     /// Entries waiting to be written as one group, and their approximate encoded size.
@@ -515,12 +533,7 @@ impl Producer<'_> {
 
     /// Whether a file is a candidate for lossy image coding.
     fn wants_image(&self, p: &Planned) -> bool {
-        let Some((_, lossy)) = &self.image else {
-            return false;
-        };
-        let base = p.name.rsplit('/').next().unwrap_or(&p.name);
-        p.meta.len() <= IMAGE_INPUT_MAX
-            && (lossy.is_empty() || lossy.is_match(&p.name) || lossy.is_match(base))
+        wants_image(&self.image, p)
     }
 
     /// Stores in-memory content (an image blob, or a file read whole) under `p`'s entry.
@@ -573,10 +586,23 @@ impl Producer<'_> {
             })?;
             ensure_at_end(&mut f).map_err(|_| changed())?;
             let quality = self.image.as_ref().map_or(75, |i| i.0);
-            let coded = if data.starts_with(&crate::image::entry::PNG_SIGNATURE) {
-                crate::image::entry::encode_png_file(&data, &p.name, quality)?
-            } else {
+            let coded = if !data.starts_with(&crate::image::entry::PNG_SIGNATURE) {
                 None
+            } else if let Some(bundle) = self.bundle {
+                match bundle.payload_for(&data)? {
+                    Some(payload) => Some(crate::image::entry::encode_neural_blob(
+                        &data, &p.name, &payload,
+                    )?),
+                    None => {
+                        eprintln!(
+                            "yoz: notice: {}: stored losslessly (no neural payload for it in the bundle)",
+                            p.name
+                        );
+                        None
+                    }
+                }
+            } else {
+                crate::image::entry::encode_png_file(&data, &p.name, quality)?
             };
             match coded {
                 Some((blob, info)) => {
@@ -683,6 +709,59 @@ fn ensure_at_end(f: &mut File) -> std::result::Result<(), ()> {
     }
 }
 
+/// Whether a file is a candidate for lossy image coding.
+fn wants_image(image: &Option<(u8, globset::GlobSet)>, p: &Planned) -> bool {
+    let Some((_, lossy)) = image else {
+        return false;
+    };
+    let base = p.name.rsplit('/').next().unwrap_or(&p.name);
+    p.kind == Kind::File
+        && p.meta.len() <= IMAGE_INPUT_MAX
+        && (lossy.is_empty() || lossy.is_match(&p.name) || lossy.is_match(base))
+}
+
+/// The neural payloads for this pack: read from `--from-bundle`, or trained now by running
+/// `yoz-train` on every candidate PNG into a temporary bundle (returned to be kept alive).
+fn neural_bundle(
+    plan: &[Planned],
+    image: &Option<(u8, globset::GlobSet)>,
+    opts: &PackOptions,
+) -> Result<Option<(crate::neural::bundle::Bundle, Option<tempfile::TempDir>)>> {
+    let Some(ImageOptions {
+        codec: ImageCodec::Neural { train, bundle },
+        ..
+    }) = &opts.image
+    else {
+        return Ok(None);
+    };
+    if let Some(dir) = bundle {
+        return Ok(Some((crate::neural::bundle::Bundle::open(dir)?, None)));
+    }
+    let mut pngs = Vec::new();
+    for p in plan.iter().filter(|p| wants_image(image, p)) {
+        let mut sig = [0u8; 8];
+        let is_png = File::open(&p.src)
+            .and_then(|mut f| f.read_exact(&mut sig))
+            .is_ok()
+            && sig == crate::image::entry::PNG_SIGNATURE;
+        if is_png {
+            pngs.push(p.src.clone());
+        }
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("yoz-train-")
+        .tempdir()
+        .ctx(|| "creating a temporary bundle directory".into())?;
+    let bundle = if pngs.is_empty() {
+        crate::neural::bundle::Bundle::default()
+    } else {
+        let mut t = train.clone();
+        t.threads = opts.threads.max(1);
+        crate::neural::train::train_to_bundle(&pngs, tmp.path(), &t)?
+    };
+    Ok(Some((bundle, Some(tmp))))
+}
+
 fn pack_plan<W: Write + Send>(
     (plan, skipped): (Vec<Planned>, Vec<String>),
     out: W,
@@ -704,6 +783,14 @@ fn pack_plan<W: Write + Send>(
     let image = match &opts.image {
         Some(io) => Some((io.quality, build_excludes(&io.lossy)?)),
         None => None,
+    };
+    let neural = neural_bundle(&plan, &image, opts)?;
+    let bundle = neural.as_ref().map(|(b, _)| b);
+    // Neural image entries are a 1.1 feature (spec/yoz-v1.md §2.1).
+    let header = if bundle.is_some() {
+        crate::container::format::Header::needing(1)
+    } else {
+        crate::container::format::Header::current()
     };
     let (writer_res, produce_res) = std::thread::scope(|s| {
         let cap = threads * 2 + 2;
@@ -735,7 +822,7 @@ fn pack_plan<W: Write + Send>(
         let failed_w = &failed;
         let bar_w = bar.clone();
         let writer = s.spawn(move || -> Result<RecordWriter<W>> {
-            let mut w = Some(RecordWriter::new(out)?);
+            let mut w = Some(RecordWriter::with_header(out, header)?);
             let mut err = None;
             let mut held = BTreeMap::new();
             let mut next = 0u64;
@@ -803,6 +890,7 @@ fn pack_plan<W: Write + Send>(
             group_len: 0,
             solid_size: solid_size(opts),
             image: image.clone(),
+            bundle,
             lossy: 0,
         };
         let produce_res = (|| -> Result<(u64, u64, u64)> {

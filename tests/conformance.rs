@@ -14,6 +14,11 @@ fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
             .unwrap()
             .map(|e| e.unwrap().path())
             .collect();
+        // Reference pixels of neural vectors sit in NAME.ref/ directories.
+        for d in names.clone().into_iter().filter(|p| p.is_dir()) {
+            names.extend(fs::read_dir(d).unwrap().map(|e| e.unwrap().path()));
+        }
+        names.retain(|p| p.is_file());
         names.sort();
         for p in names {
             out.push((

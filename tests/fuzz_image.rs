@@ -44,3 +44,13 @@ fn range_decode_regressions() {
         yoz::fuzzing::range_decode(&data);
     }
 }
+
+/// Same body as fuzz/fuzz_targets/neural_decode.rs.
+#[test]
+fn neural_decode_regressions() {
+    let seeds = inputs("neural_decode");
+    assert!(seeds.len() >= 3, "seed inputs are committed");
+    for (_, data) in seeds {
+        yoz::fuzzing::neural_decode(&data);
+    }
+}

@@ -71,7 +71,7 @@ fn png_roundtrip_through_the_dct_codec() {
     );
     let info = String::from_utf8(run(&["info", s(&a)]).stdout).unwrap();
     assert!(
-        info.contains("lossy       pics/rgb.png 97x61") && info.contains("bpp"),
+        info.contains("lossy       dct pics/rgb.png 97x61") && info.contains("bpp"),
         "{info}"
     );
     assert!(run(&["verify", s(&a)]).status.success());

@@ -25,6 +25,11 @@ pub struct VerifyArgs {
     /// Read with positional reads instead of a memory map.
     #[arg(long)]
     pub no_mmap: bool,
+    /// Also decode every lossy image entry (neural ones through ONNX Runtime).
+    #[arg(long)]
+    pub decode: bool,
+    #[command(flatten)]
+    pub decoding: super::DecodeArgs,
     /// Archive file, or `-` for stdin (streaming checks only).
     pub archive: PathArg,
 }
@@ -34,6 +39,8 @@ pub struct CatArgs {
     /// Read with positional reads instead of a memory map.
     #[arg(long)]
     pub no_mmap: bool,
+    #[command(flatten)]
+    pub decoding: super::DecodeArgs,
     pub archive: PathArg,
     /// Entry to print.
     pub path: String,
@@ -59,7 +66,8 @@ fn line(e: &Entry, long: bool) -> String {
     );
     if let Some(im) = &e.image {
         s.push_str(&format!(
-            " [lossy dct {}x{} {}, png {} bytes, input {} bytes]",
+            " [lossy {} {}x{} {}, png {} bytes, input {} bytes]",
+            crate::image::entry::codec_name(im.codec),
             im.width,
             im.height,
             ["gray", "gray+alpha", "rgb", "rgba"][(im.channels as usize).clamp(1, 4) - 1],
@@ -163,8 +171,14 @@ pub fn info(a: InfoArgs) -> Result<()> {
         if let Some(im) = &e.image {
             let bpp = e.size as f64 * 8.0 / (im.width as f64 * im.height as f64);
             o += &format!(
-                "lossy       {} {}x{} {:.3} bpp ({} -> {} bytes)\n",
-                e.path, im.width, im.height, bpp, im.input_size, e.size
+                "lossy       {} {} {}x{} {:.3} bpp ({} -> {} bytes)\n",
+                crate::image::entry::codec_name(im.codec),
+                e.path,
+                im.width,
+                im.height,
+                bpp,
+                im.input_size,
+                e.size
             );
         }
     }
@@ -173,6 +187,12 @@ pub fn info(a: InfoArgs) -> Result<()> {
 }
 
 pub fn verify(a: VerifyArgs) -> Result<()> {
+    a.decoding.apply();
+    if a.decode && is_dash(&a.archive) {
+        return Err(Error::Usage(
+            "verify --decode needs an archive file, not stdin".into(),
+        ));
+    }
     let sum = if is_dash(&a.archive) {
         read_stream(std::io::stdin().lock(), &mut NullSink, Default::default())?
     } else {
@@ -193,14 +213,34 @@ pub fn verify(a: VerifyArgs) -> Result<()> {
         }
         sum
     };
+    let mut decoded = 0u64;
+    if a.decode {
+        let ar = super::open_archive(&a.archive, a.no_mmap)?;
+        for e in ar.entries() {
+            let Some(info) = e.image else { continue };
+            let mut blob = Vec::new();
+            std::io::Read::read_to_end(&mut ar.open_entry(&e.path)?, &mut blob)
+                .map_err(|err| Error::io("reading entry", err).in_entry(&e.path))?;
+            crate::image::entry::png_bytes(&blob, &info).map_err(|err| err.in_entry(&e.path))?;
+            decoded += 1;
+        }
+    }
     println!(
-        "ok: {} entries, {} blocks, {} bytes verified",
-        sum.entries, sum.blocks, sum.bytes
+        "ok: {} entries, {} blocks, {} bytes verified{}",
+        sum.entries,
+        sum.blocks,
+        sum.bytes,
+        if a.decode {
+            format!(", {decoded} images decoded")
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }
 
 pub fn cat(a: CatArgs) -> Result<()> {
+    a.decoding.apply();
     let ar = super::open_archive(&a.archive, a.no_mmap)?;
     let mut r = ar.open_entry(&a.path)?;
     let mut out = std::io::stdout().lock();

@@ -2,6 +2,7 @@
 //! file and only wires arguments to library calls.
 
 mod conform;
+mod doctor;
 mod inspect;
 mod mount;
 mod pack;
@@ -41,6 +42,45 @@ pub enum Command {
     Mount(mount::MountArgs),
     /// Unmount a mounted archive.
     Umount(mount::UmountArgs),
+    /// Check the neural codec's runtime (ONNX Runtime): where it is, its version, CUDA.
+    Doctor(doctor::DoctorArgs),
+}
+
+/// How neural image entries are decoded (unpack, cat, mount, verify --decode).
+#[derive(clap::Args, Debug, Clone)]
+pub struct DecodeArgs {
+    /// Where neural image entries are decoded: cpu, or cuda (the CUDA provider of ONNX
+    /// Runtime; an error if it cannot run, never a silent fallback).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
+    pub device: String,
+    /// Say which device decoded each neural image and how long it took.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+impl DecodeArgs {
+    /// Makes these the process-wide decode options.
+    pub fn apply(&self) {
+        let device = if self.device == "cuda" {
+            crate::neural::runtime::Device::Cuda
+        } else {
+            crate::neural::runtime::Device::Cpu
+        };
+        crate::neural::set_decode_options(crate::neural::DecodeOptions {
+            device,
+            verbose: self.verbose,
+            ..Default::default()
+        });
+    }
+
+    /// The same options as command-line arguments (for the mount's background process).
+    pub fn to_args(&self) -> Vec<std::ffi::OsString> {
+        let mut v = vec!["--device".into(), self.device.clone().into()];
+        if self.verbose {
+            v.push("-v".into());
+        }
+        v
+    }
 }
 
 /// Whether progress bars should be drawn (stderr is a terminal).
@@ -67,6 +107,7 @@ pub fn main() -> i32 {
         Command::Conform(a) => conform::run(a),
         Command::Mount(a) => mount::run(a),
         Command::Umount(a) => mount::umount(a),
+        Command::Doctor(a) => doctor::run(a),
     };
     match res {
         Ok(()) => 0,

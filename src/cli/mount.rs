@@ -26,6 +26,8 @@ pub struct MountArgs {
     /// Internal: this process is the background daemon started by `yoz mount`.
     #[arg(long, hide = true)]
     pub daemon_child: bool,
+    #[command(flatten)]
+    pub decoding: super::DecodeArgs,
     /// Archive to mount.
     pub archive: PathArg,
     /// Existing empty directory to mount it on.
@@ -46,6 +48,7 @@ pub fn run(a: MountArgs) -> Result<()> {
         return Err(Error::Usage("--threads must be at least 1".into()));
     }
     let cache_bytes = parse_size(&a.cache_size)?;
+    a.decoding.apply();
     if a.foreground || a.daemon_child {
         let opts = MountOptions {
             cache_bytes,
@@ -65,6 +68,7 @@ pub fn run(a: MountArgs) -> Result<()> {
         "--threads".into(),
         a.threads.to_string().into(),
     ];
+    args.extend(a.decoding.to_args());
     if a.allow_other {
         args.push("--allow-other".into());
     }

@@ -37,13 +37,27 @@ pub struct PackArgs {
     /// Record this modification time (seconds since the epoch) for every entry.
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub mtime: Option<i64>,
-    /// Encode PNG images with a lossy image codec (`dct`). Without it images are stored
-    /// losslessly: lossy is always an explicit choice.
+    /// Encode PNG images with a lossy image codec: `dct` (JPEG-like, fast) or `neural` (an
+    /// overfitted network, trained by yoz-train: slow to pack, smallest at equal quality).
+    /// Without it images are stored losslessly: lossy is always an explicit choice.
     #[arg(long, value_name = "CODEC")]
     pub image_codec: Option<String>,
-    /// Image quality 1-100 (higher is better and bigger), libjpeg's scale.
-    #[arg(long, default_value_t = 75, value_parser = clap::value_parser!(u8).range(1..=100))]
-    pub quality: u8,
+    /// Image quality 1-100, higher is better and bigger (default: 75 for dct, 50 for neural).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: Option<u8>,
+    /// Neural codec: rate-distortion trade-off λ (loss = MSE + λ·bpp) instead of --quality.
+    #[arg(long, conflicts_with = "quality")]
+    pub lambda: Option<f64>,
+    /// Neural codec: training budget, fast, medium or slow.
+    #[arg(long, default_value = "medium", value_parser = ["fast", "medium", "slow"])]
+    pub preset: String,
+    /// Neural codec: training seed (results are reproducible with -j 1).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Neural codec: pack payloads that `yoz-train --out DIR` wrote instead of training now
+    /// (implies --image-codec neural).
+    #[arg(long, value_name = "DIR")]
+    pub from_bundle: Option<std::path::PathBuf>,
     /// Only encode images whose path or file name matches this glob lossily; repeatable.
     #[arg(long, value_name = "GLOB")]
     pub lossy: Vec<String>,
@@ -53,6 +67,7 @@ pub struct PackArgs {
 }
 
 pub fn run(a: PackArgs) -> Result<()> {
+    let image = image_options(&a)?;
     let mut opts = PackOptions {
         codec: Choice::parse(&a.codec)?,
         level: a.level,
@@ -60,23 +75,7 @@ pub fn run(a: PackArgs) -> Result<()> {
         exclude: a.exclude,
         progress: want_progress(),
         owner: a.owner.as_deref().map(parse_owner).transpose()?,
-        image: match a.image_codec.as_deref() {
-            None => {
-                if !a.lossy.is_empty() {
-                    return Err(Error::Usage("--lossy needs --image-codec dct".into()));
-                }
-                None
-            }
-            Some("dct") => Some(crate::pack::ImageOptions {
-                quality: a.quality,
-                lossy: a.lossy,
-            }),
-            Some(other) => {
-                return Err(Error::Usage(format!(
-                    "unknown image codec {other:?} (expected dct)"
-                )))
-            }
-        },
+        image,
         mtime: a.mtime,
         ..Default::default()
     };
@@ -117,6 +116,62 @@ pub fn run(a: PackArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn image_options(a: &PackArgs) -> Result<Option<crate::pack::ImageOptions>> {
+    let codec = match (a.image_codec.as_deref(), &a.from_bundle) {
+        (None | Some("neural"), Some(_)) => "neural",
+        (Some(_), Some(_)) => {
+            return Err(Error::Usage(
+                "--from-bundle packs neural payloads; it cannot go with another --image-codec"
+                    .into(),
+            ))
+        }
+        (Some(c), None) => c,
+        (None, None) => {
+            if !a.lossy.is_empty() || a.quality.is_some() || a.lambda.is_some() {
+                return Err(Error::Usage(
+                    "--lossy, --quality and --lambda need --image-codec dct|neural".into(),
+                ));
+            }
+            return Ok(None);
+        }
+    };
+    let codec = match codec {
+        "dct" => {
+            if a.lambda.is_some() {
+                return Err(Error::Usage("--lambda is for --image-codec neural".into()));
+            }
+            crate::pack::ImageCodec::Dct
+        }
+        "neural" => {
+            if let Some(l) = a.lambda {
+                if !(l.is_finite() && l > 0.0) {
+                    return Err(Error::Usage(format!("--lambda must be positive, got {l}")));
+                }
+            }
+            crate::pack::ImageCodec::Neural {
+                train: crate::neural::train::TrainOptions {
+                    quality: a.quality.unwrap_or(50),
+                    lambda: a.lambda,
+                    preset: a.preset.clone(),
+                    threads: 1,
+                    seed: a.seed,
+                },
+                bundle: a.from_bundle.clone(),
+            }
+        }
+        other => {
+            return Err(Error::Usage(format!(
+                "unknown image codec {other:?} (expected dct or neural)"
+            )))
+        }
+    };
+    Ok(Some(crate::pack::ImageOptions {
+        quality: a.quality.unwrap_or(75),
+        lossy: a.lossy.clone(),
+        codec,
+    }))
 }
 
 fn parse_owner(s: &str) -> Result<(u32, u32)> {

@@ -22,6 +22,8 @@ pub struct UnpackArgs {
     /// Read with positional reads instead of a memory map (for files that may change).
     #[arg(long)]
     pub no_mmap: bool,
+    #[command(flatten)]
+    pub decoding: super::DecodeArgs,
     /// Archive file, or `-` for stdin.
     pub archive: PathArg,
     /// Only these entries (and what is under them).
@@ -29,6 +31,7 @@ pub struct UnpackArgs {
 }
 
 pub fn run(a: UnpackArgs) -> Result<()> {
+    a.decoding.apply();
     let opts = ExtractOptions {
         force: a.force,
         same_owner: a.same_owner,

@@ -20,6 +20,8 @@ pub enum Rec {
 pub struct Forge {
     pub recs: Vec<Rec>,
     next_block: u32,
+    /// `reader_minor` of the header (0 unless a 1.1 feature is used).
+    pub reader_minor: u8,
 }
 
 /// A built archive and where its parts are.
@@ -175,7 +177,7 @@ impl Forge {
     }
 
     fn build_full(&self, tweak: impl FnOnce(&mut Index), hook: EntryHook) -> Built {
-        let mut b = Header::current().to_bytes().to_vec();
+        let mut b = Header::needing(self.reader_minor).to_bytes().to_vec();
         let mut index = Index::default();
         let mut pending: Vec<Entry> = Vec::new();
         let mut raws: Vec<Vec<u8>> = Vec::new();

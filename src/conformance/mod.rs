@@ -38,7 +38,9 @@ pub fn generate(root: &Path) -> Result<(usize, usize, String)> {
          `valid/NAME.yoz` must verify and unpack to exactly what `valid/NAME.manifest` lists \
          (one line per entry: `file PATH MODE SHA256`, `dir PATH MODE`, `symlink PATH TARGET`, \
          `image PATH WxHxC SHA256-OF-DECODED-PIXELS` for lossy image entries, which must extract \
-         as a PNG of that shape, tab-separated; modes are compared without the setuid/setgid bits, which extractors drop). \
+         as a PNG of that shape, `image~ PATH WxHxC TOLERANCE REFERENCE.raw` for neural image entries, \
+         whose PNG's pixels must each be within TOLERANCE code values of the raw interleaved reference \
+         pixels beside the manifest (codec-neural.md §7), tab-separated; modes are compared without the setuid/setgid bits, which extractors drop). \
          `invalid/NAME.yoz` must be refused by `verify` and `unpack` with one of the error classes \
          listed in `invalid/MANIFEST.tsv` (`ok` means the command must succeed: those archives are \
          valid, and only extraction refuses them). Each command is run twice: on the file \
@@ -71,6 +73,24 @@ pub fn generate(root: &Path) -> Result<(usize, usize, String)> {
                         m,
                         "image\t{path}\t{width}x{height}x{channels}\t{}",
                         sha256(pixels)
+                    );
+                }
+                vectors::Expect::ImageApprox {
+                    path,
+                    width,
+                    height,
+                    channels,
+                    tolerance,
+                    pixels,
+                } => {
+                    // Reference pixels travel beside the manifest, raw and interleaved.
+                    let rdir = vdir.join(format!("{}.ref", v.name));
+                    fs::create_dir_all(&rdir).ctx(|| format!("creating {}", rdir.display()))?;
+                    let file = format!("{}.ref/{}.raw", v.name, path.replace('/', "_"));
+                    fs::write(vdir.join(&file), pixels).ctx(|| format!("writing {file}"))?;
+                    let _ = writeln!(
+                        m,
+                        "image~\t{path}\t{width}x{height}x{channels}\t{tolerance}\t{file}"
                     );
                 }
             }

@@ -83,8 +83,9 @@ fn run(cmd: &[String], args: &[&str], stdin: Option<&Path>) -> Result<Ran> {
 }
 
 /// Compares an extracted tree with a manifest; returns a difference or `None`.
-fn check_tree(dir: &Path, manifest: &str) -> Option<String> {
+fn check_tree(dir: &Path, manifest: &str, vdir: &Path) -> Option<String> {
     let mut want: BTreeMap<String, (String, String, String)> = BTreeMap::new();
+    let mut refs: BTreeMap<String, String> = BTreeMap::new();
     for line in manifest.lines().filter(|l| !l.is_empty()) {
         let f: Vec<&str> = line.split('\t').collect();
         if f.len() < 3 {
@@ -98,6 +99,9 @@ fn check_tree(dir: &Path, manifest: &str) -> Option<String> {
                 f.get(3).unwrap_or(&"").to_string(),
             ),
         );
+        if let Some(r) = f.get(4) {
+            refs.insert(f[1].to_string(), r.to_string());
+        }
     }
     for (path, (kind, a, b)) in &want {
         let p = dir.join(path);
@@ -145,6 +149,37 @@ fn check_tree(dir: &Path, manifest: &str) -> Option<String> {
                         }
                     }
                     Err(e) => return Some(format!("{path}: not a readable PNG ({e})")),
+                }
+            }
+            "image~" => {
+                let bytes = fs::read(&p).unwrap_or_default();
+                let img = match crate::image::png_io::decode_png(&bytes, path, 1 << 28) {
+                    Ok(img) => img,
+                    Err(e) => return Some(format!("{path}: not a readable PNG ({e})")),
+                };
+                let shape = format!("{}x{}x{}", img.width, img.height, img.channels);
+                if shape != *a {
+                    return Some(format!("{path}: image is {shape}, expected {a}"));
+                }
+                let tol: i32 = b.parse().unwrap_or(0);
+                let Some(reference) = refs.get(path).and_then(|r| fs::read(vdir.join(r)).ok())
+                else {
+                    return Some(format!("{path}: reference pixels missing"));
+                };
+                if reference.len() != img.data.len() {
+                    return Some(format!("{path}: reference has the wrong size"));
+                }
+                let worst = img
+                    .data
+                    .iter()
+                    .zip(&reference)
+                    .map(|(&x, &y)| (i32::from(x) - i32::from(y)).abs())
+                    .max()
+                    .unwrap_or(0);
+                if worst > tol {
+                    return Some(format!(
+                        "{path}: pixels differ from the reference by {worst} (tolerance {tol})"
+                    ));
                 }
             }
             "symlink" => match fs::read_link(&p) {
@@ -256,7 +291,7 @@ pub fn run_corpus(cmd: &[String], corpus: &Path) -> Result<Vec<Outcome>> {
                 None => (true, r.class),
                 Some(dest) => {
                     fs::create_dir_all(&dest).ok();
-                    match check_tree(&dest, &manifest) {
+                    match check_tree(&dest, &manifest, &vdir) {
                         None => (true, "ok".into()),
                         Some(d) => (false, format!("wrong output: {d}")),
                     }

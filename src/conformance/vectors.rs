@@ -31,6 +31,74 @@ pub enum Expect {
         channels: u8,
         pixels: Vec<u8>,
     },
+    /// A neural image entry: extracted as a PNG of this shape whose pixels are each within
+    /// `tolerance` code values of the reference decode (codec-neural.md §7).
+    ImageApprox {
+        path: String,
+        width: u32,
+        height: u32,
+        channels: u8,
+        tolerance: u8,
+        pixels: Vec<u8>,
+    },
+}
+
+/// A deterministic, untrained neural image (conformance needs a well-formed payload whose
+/// output varies, not a good picture).
+pub fn neural_sample(
+    w: u32,
+    h: u32,
+    channels: u8,
+    alpha: bool,
+    seed: u32,
+) -> crate::neural::payload::NeuralImage {
+    use crate::neural::arch::{grid_dims, syn_param_count, ARM_PARAMS, SYN_TENSORS};
+    let mut x = seed;
+    let mut next = move || {
+        x = x.wrapping_mul(1664525).wrapping_add(1013904223);
+        x >> 8
+    };
+    let syn = (0..syn_param_count(channels as usize))
+        .map(|_| (next() % 61) as i8 - 30)
+        .collect();
+    let arm: Vec<f32> = (0..ARM_PARAMS)
+        .map(|_| (next() % 100) as f32 / 100.0 - 0.5)
+        .collect();
+    let latents = grid_dims(w as usize, h as usize)
+        .iter()
+        .map(|&(a, b)| (0..a * b).map(|_| (next() % 9) as i32 - 4).collect())
+        .collect();
+    crate::neural::payload::NeuralImage {
+        width: w,
+        height: h,
+        channels,
+        syn,
+        steps: [0.02; SYN_TENSORS],
+        arm: crate::neural::arm::ArmQ::from_float(&arm),
+        latents,
+        alpha: alpha.then(|| (0..w * h).map(|i| (i * 5 % 256) as u8).collect()),
+    }
+}
+
+/// The image blob, entry info and reference pixels (spec §4, plain-loop synthesis) of a
+/// neural sample.
+pub fn neural_entry(
+    n: &crate::neural::payload::NeuralImage,
+) -> (Vec<u8>, crate::container::format::ImageInfo, Vec<u8>) {
+    let payload = crate::neural::payload::encode(n).expect("valid sample");
+    let mut img = crate::image::Image::new(n.width, n.height, n.output_channels()).expect("small");
+    img.data.iter_mut().for_each(|p| *p = 7);
+    let png = crate::image::png_io::encode_png(&img).expect("encodes");
+    let (blob, info) =
+        crate::image::entry::encode_neural_blob(&png, "sample", &payload).expect("wraps");
+    let planes = crate::neural::synth::synthesize(
+        &n.grids_f32(),
+        &n.syn_params_f32(),
+        n.channels as usize,
+        n.width as usize,
+        n.height as usize,
+    );
+    (blob, info, crate::neural::assemble_image(n, &planes).data)
 }
 
 /// A valid vector.
@@ -408,6 +476,32 @@ pub fn valid() -> Vec<Valid> {
         about: "lossy image entries (entry flag 0, codec dct): RGB with a kept tEXt chunk, RGBA over several blocks",
         bytes: fi.build().bytes,
         expect: exp_img,
+    });
+    let mut fneu = Forge::new();
+    fneu.reader_minor = 1;
+    let mut exp_neu = Vec::new();
+    for (name, w, h, c, alpha, block) in [
+        ("rgb.png", 37u32, 23u32, 3u8, false, 1 << 20),
+        ("gray-alpha.png", 20, 33, 1, true, 1024),
+    ] {
+        let n = neural_sample(w, h, c, alpha, w * 31 + h);
+        let (blob, info, pixels) = neural_entry(&n);
+        fneu.file(name, &blob, id::STORE, block);
+        fneu.last_entry().image = Some(info);
+        exp_neu.push(Expect::ImageApprox {
+            path: name.into(),
+            width: w,
+            height: h,
+            channels: info.channels,
+            tolerance: 1,
+            pixels,
+        });
+    }
+    v.push(Valid {
+        name: "lossy-neural",
+        about: "neural image entries (image codec 2, format 1.1): RGB, and gray + alpha over several blocks; pixels within 1 of the reference",
+        bytes: fneu.build().bytes,
+        expect: exp_neu,
     });
     v.push(Valid {
         name: "huffman-lz77",
@@ -1329,6 +1423,71 @@ pub fn invalid() -> Vec<Invalid> {
         OK,
         &["corrupt"],
         img_forge(&|_, b| b[0] = b'X'),
+    );
+    // Neural payloads (codec-neural.md §5), all refused at extraction.
+    let neural_forge = |tweak: &dyn Fn(&mut crate::container::format::ImageInfo, &mut Vec<u8>)| {
+        let (mut blob, mut info, _) = neural_entry(&neural_sample(24, 16, 3, false, 5));
+        tweak(&mut info, &mut blob);
+        let mut f = Forge::new();
+        f.reader_minor = 1;
+        f.file("n.png", &blob, id::STORE, 1 << 20);
+        f.last_entry().image = Some(info);
+        f.build().bytes
+    };
+    // The payload starts after "YIMG" and a zero chunk count.
+    const P: usize = 8;
+    add(
+        "neural-arch-unknown",
+        "a neural payload naming architecture 9",
+        OK,
+        &["unknown-codec"],
+        neural_forge(&|_, b| b[P + 4] = 9),
+    );
+    add(
+        "neural-weights-damaged",
+        "the safetensors header of a neural payload damaged",
+        OK,
+        &["corrupt"],
+        neural_forge(&|_, b| b[P + 28 + 12] ^= 0x5a),
+    );
+    add(
+        "neural-weights-missing",
+        "a neural payload whose weights length is 0 (parts no longer add up)",
+        OK,
+        &["corrupt"],
+        neural_forge(&|_, b| b[P + 16..P + 20].copy_from_slice(&0u32.to_le_bytes())),
+    );
+    add(
+        "neural-latents-truncated",
+        "the latent stream of a neural payload cut short (lengths consistent)",
+        OK,
+        &["corrupt"],
+        neural_forge(&|_, b| {
+            let lat = u32::from_le_bytes([b[P + 20], b[P + 21], b[P + 22], b[P + 23]]);
+            let cut = lat / 2;
+            b[P + 20..P + 24].copy_from_slice(&(lat - cut).to_le_bytes());
+            let end = b.len();
+            b.truncate(end - cut as usize);
+        }),
+    );
+    add(
+        "neural-dimensions-absurd",
+        "a neural entry and payload claiming 65535x65535 pixels (over max_pixels)",
+        OK,
+        &["limit"],
+        neural_forge(&|i, b| {
+            i.width = 65535;
+            i.height = 65535;
+            b[P + 8..P + 12].copy_from_slice(&65535u32.to_le_bytes());
+            b[P + 12..P + 16].copy_from_slice(&65535u32.to_le_bytes());
+        }),
+    );
+    add(
+        "neural-reserved-flag",
+        "a neural payload with a reserved flag bit set",
+        OK,
+        &["reserved"],
+        neural_forge(&|_, b| b[P + 6] |= 0x80),
     );
     let mut f = Forge::new();
     f.dir("d");

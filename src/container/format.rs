@@ -16,7 +16,7 @@ pub const INDEX_MAGIC: [u8; 4] = *b"YIDX";
 /// Format version this code writes and reads.
 pub const VERSION_MAJOR: u8 = 1;
 /// Minor version this code writes and reads.
-pub const VERSION_MINOR: u8 = 0;
+pub const VERSION_MINOR: u8 = 1;
 
 /// §2 header length in bytes.
 pub const HEADER_LEN: usize = 16;
@@ -88,8 +88,17 @@ impl Header {
             writer_major: VERSION_MAJOR,
             writer_minor: VERSION_MINOR,
             reader_major: VERSION_MAJOR,
-            reader_minor: VERSION_MINOR,
+            reader_minor: 0,
             flags: 0,
+        }
+    }
+
+    /// The header for an archive that uses features of minor version `reader_minor` (§2.1):
+    /// 1.1 for neural image entries.
+    pub fn needing(reader_minor: u8) -> Self {
+        Header {
+            reader_minor,
+            ..Self::current()
         }
     }
 
@@ -397,6 +406,8 @@ pub const IMAGE_TRAILER_LEN: usize = 26;
 pub const IMAGE_BLOB_MAX: u64 = 1 << 30;
 /// Image codec ids (§4.2.2).
 pub const IMAGE_CODEC_DCT: u8 = 1;
+/// Image codec 2: the neural codec (spec/codec-neural.md), since format 1.1.
+pub const IMAGE_CODEC_NEURAL: u8 = 2;
 
 /// Entry flag bits (§4.2). None are defined in 1.0.
 pub const ENTRY_FLAGS_KNOWN: u8 = ENTRY_FLAG_IMAGE;
@@ -564,7 +575,7 @@ impl Entry {
                     what: format!("{}: an image entry must be a non-empty file", self.path),
                 });
             }
-            if im.codec != IMAGE_CODEC_DCT {
+            if im.codec != IMAGE_CODEC_DCT && im.codec != IMAGE_CODEC_NEURAL {
                 return Err(Error::UnknownCodec { id: im.codec });
             }
             if !(1..=4).contains(&im.channels) || im.width == 0 || im.height == 0 {

@@ -12,17 +12,25 @@ pub struct RecordWriter<W: Write> {
     out: W,
     pos: u64,
     index: Index,
+    /// The header written, which the index CRC covers.
+    header: Header,
 }
 
 impl<W: Write> RecordWriter<W> {
     /// Starts an archive by writing its header.
-    pub fn new(mut out: W) -> Result<Self> {
-        out.write_all(&Header::current().to_bytes())
+    pub fn new(out: W) -> Result<Self> {
+        Self::with_header(out, Header::current())
+    }
+
+    /// Starts an archive with a given header (e.g. [`Header::needing`] a minor version).
+    pub fn with_header(mut out: W, header: Header) -> Result<Self> {
+        out.write_all(&header.to_bytes())
             .ctx(|| "writing header".into())?;
         Ok(RecordWriter {
             out,
             pos: HEADER_LEN as u64,
             index: Index::default(),
+            header,
         })
     }
 
@@ -94,7 +102,7 @@ impl<W: Write> RecordWriter<W> {
         let footer = Footer {
             index_offset: self.pos,
             index_len: idx.len() as u64,
-            index_crc: index_crc(&Header::current().to_bytes(), &idx),
+            index_crc: index_crc(&self.header.to_bytes(), &idx),
         };
         self.put(&idx)?;
         self.put(&footer.to_bytes())?;

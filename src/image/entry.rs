@@ -8,13 +8,22 @@
 use super::dct::{self, DctOptions};
 use super::png_stored::{ancillary_chunks, stored_png_size, PngChunk, StoredPngWriter};
 use super::DecodeLimits;
-use crate::container::format::{ImageInfo, IMAGE_CODEC_DCT};
+use crate::container::format::{ImageInfo, IMAGE_CODEC_DCT, IMAGE_CODEC_NEURAL};
 use crate::error::{Error, Result};
 use std::io::Write;
 
 const BLOB_MAGIC: &[u8; 4] = b"YIMG";
 /// Most chunks a blob may carry (a PNG has a handful of ancillary chunks).
 const MAX_CHUNKS: u32 = 1024;
+
+/// The name of an image codec id, for listings.
+pub fn codec_name(id: u8) -> &'static str {
+    match id {
+        IMAGE_CODEC_DCT => "dct",
+        IMAGE_CODEC_NEURAL => "neural",
+        _ => "unknown",
+    }
+}
 
 /// The 8-byte PNG signature.
 pub const PNG_SIGNATURE: [u8; 8] = *b"\x89PNG\r\n\x1a\n";
@@ -51,15 +60,7 @@ pub fn encode_image(
             ..Default::default()
         },
     )?;
-    let mut blob = Vec::with_capacity(payload.len() + 64);
-    blob.extend_from_slice(BLOB_MAGIC);
-    blob.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
-    for c in chunks {
-        blob.extend_from_slice(&c.kind);
-        blob.extend_from_slice(&(c.data.len() as u32).to_le_bytes());
-        blob.extend_from_slice(&c.data);
-    }
-    blob.extend_from_slice(&payload);
+    let blob = assemble(chunks, &payload);
     let info = ImageInfo {
         codec: IMAGE_CODEC_DCT,
         channels: img.channels,
@@ -69,6 +70,48 @@ pub fn encode_image(
         output_size: stored_png_size(img.width, img.height, img.channels, chunks),
     };
     Ok((blob, info))
+}
+
+/// Wraps a neural payload (made by the trainer for this PNG) as an image blob. The payload's
+/// shape must match the PNG's: a bundle is matched by content hash, but a payload is still
+/// checked before it goes into an archive.
+pub fn encode_neural_blob(png: &[u8], name: &str, payload: &[u8]) -> Result<(Vec<u8>, ImageInfo)> {
+    let img = super::png_io::decode_png(png, name, super::MAX_PIXELS_DEFAULT)?;
+    let h = crate::neural::payload::Header::parse(payload, crate::neural::NEURAL_MAX_PIXELS)?;
+    let channels = h.channels + u8::from(h.alpha);
+    if (h.width, h.height, channels) != (img.width, img.height, img.channels) {
+        return Err(Error::SizeMismatch {
+            what: format!(
+                "{name}: neural payload is {}x{}x{channels}, the PNG is {}x{}x{}",
+                h.width, h.height, img.width, img.height, img.channels
+            ),
+        });
+    }
+    let chunks = ancillary_chunks(png)?;
+    let blob = assemble(&chunks, payload);
+    let info = ImageInfo {
+        codec: IMAGE_CODEC_NEURAL,
+        channels,
+        width: img.width,
+        height: img.height,
+        input_size: png.len() as u64,
+        output_size: stored_png_size(img.width, img.height, channels, &chunks),
+    };
+    Ok((blob, info))
+}
+
+/// `YIMG`, the kept chunks, then the codec payload.
+fn assemble(chunks: &[PngChunk], payload: &[u8]) -> Vec<u8> {
+    let mut blob = Vec::with_capacity(payload.len() + 64);
+    blob.extend_from_slice(BLOB_MAGIC);
+    blob.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
+    for c in chunks {
+        blob.extend_from_slice(&c.kind);
+        blob.extend_from_slice(&(c.data.len() as u32).to_le_bytes());
+        blob.extend_from_slice(&c.data);
+    }
+    blob.extend_from_slice(payload);
+    blob
 }
 
 fn corrupt(why: impl Into<String>) -> Error {
@@ -111,17 +154,22 @@ fn parse_blob(blob: &[u8]) -> Result<(Vec<PngChunk>, &[u8])> {
 /// entry says (`size-mismatch` otherwise). Returns the bytes written.
 pub fn write_png(blob: &[u8], info: &ImageInfo, out: &mut dyn Write) -> Result<u64> {
     let (chunks, payload) = parse_blob(blob)?;
-    let header = dct::Header::parse(payload)?;
-    if (header.width, header.height, header.channels) != (info.width, info.height, info.channels) {
+    let (width, height, channels) = match info.codec {
+        IMAGE_CODEC_NEURAL => {
+            let h =
+                crate::neural::payload::Header::parse(payload, DecodeLimits::default().max_pixels)?;
+            (h.width, h.height, h.channels + u8::from(h.alpha))
+        }
+        _ => {
+            let h = dct::Header::parse(payload)?;
+            (h.width, h.height, h.channels)
+        }
+    };
+    if (width, height, channels) != (info.width, info.height, info.channels) {
         return Err(Error::SizeMismatch {
             what: format!(
-                "image payload is {}x{}x{}, the entry says {}x{}x{}",
-                header.width,
-                header.height,
-                header.channels,
-                info.width,
-                info.height,
-                info.channels
+                "image payload is {width}x{height}x{channels}, the entry says {}x{}x{}",
+                info.width, info.height, info.channels
             ),
         });
     }
@@ -142,7 +190,15 @@ pub fn write_png(blob: &[u8], info: &ImageInfo, out: &mut dyn Write) -> Result<u
         info.channels,
         &chunks,
     )?;
-    dct::decode_rows(payload, &DecodeLimits::default(), |_, row| w.write_row(row))?;
+    if info.codec == IMAGE_CODEC_NEURAL {
+        let img = crate::neural::decode_image(payload, &DecodeLimits::default())?;
+        let row = img.width as usize * img.channels as usize;
+        for r in img.data.chunks(row) {
+            w.write_row(r)?;
+        }
+    } else {
+        dct::decode_rows(payload, &DecodeLimits::default(), |_, row| w.write_row(row))?;
+    }
     w.finish()?;
     if counter.n != info.output_size {
         return Err(Error::SizeMismatch {

@@ -7,6 +7,7 @@ pub mod entry;
 pub mod metrics;
 pub mod png_io;
 pub mod png_stored;
+pub mod rd;
 
 use crate::error::{Error, Result};
 

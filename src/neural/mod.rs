@@ -9,5 +9,101 @@
 
 pub mod arch;
 pub mod arm;
+pub mod bundle;
 pub mod payload;
+pub mod runtime;
 pub mod synth;
+pub mod train;
+
+use crate::error::Result;
+use crate::image::{DecodeLimits, Image};
+use std::sync::Mutex;
+
+/// How neural entries are decoded: chosen once by the CLI (`--device`, `-v`) for the whole
+/// process, because every reader (unpack, cat, the mount) reaches the decoder through the same
+/// image-entry path and the choice is a property of the machine, not of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeOptions {
+    pub device: runtime::Device,
+    /// ONNX Runtime intra-op threads.
+    pub threads: usize,
+    /// Say on stderr which device ran each decode and how long it took.
+    pub verbose: bool,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            device: runtime::Device::Cpu,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            verbose: false,
+        }
+    }
+}
+
+static DECODE_OPTIONS: Mutex<Option<DecodeOptions>> = Mutex::new(None);
+
+/// Sets the process-wide decode options.
+pub fn set_decode_options(o: DecodeOptions) {
+    *DECODE_OPTIONS.lock().unwrap_or_else(|e| e.into_inner()) = Some(o);
+}
+
+/// The process-wide decode options (defaults until the CLI sets them).
+pub fn decode_options() -> DecodeOptions {
+    DECODE_OPTIONS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_default()
+}
+
+/// Largest neural image decoded (16 MP, e.g. 4096x4096): ONNX Runtime's synthesis holds about
+/// 650 bytes of intermediates per pixel (≈ 11 GB here), so larger images are refused with a
+/// `limit` error rather than exhausting memory. Training such an image would take hours anyway.
+pub const NEURAL_MAX_PIXELS: u64 = 1 << 24;
+
+/// Decodes a neural payload to pixels: integer parsing (bit-exact), then the synthesis through
+/// ONNX Runtime on the chosen device, then alpha.
+pub fn decode_image(payload: &[u8], limits: &DecodeLimits) -> Result<Image> {
+    let n = payload::decode(payload, limits.max_pixels.min(NEURAL_MAX_PIXELS))?;
+    let o = decode_options();
+    let (w, h, c) = (n.width as usize, n.height as usize, n.channels as usize);
+    let (planes, report) = runtime::synthesize(
+        &n.grids_f32(),
+        &n.syn_params_f32(),
+        c,
+        w,
+        h,
+        o.device,
+        o.threads,
+    )?;
+    if o.verbose {
+        eprintln!(
+            "yoz: neural decode {w}x{h} on {} in {:.1} ms",
+            report.device, report.millis
+        );
+    }
+    Ok(assemble_image(&n, &planes))
+}
+
+/// Interleaves synthesis planes (and the alpha plane) into an 8-bit image.
+pub fn assemble_image(n: &payload::NeuralImage, planes: &[f32]) -> Image {
+    let (w, h, c) = (n.width as usize, n.height as usize, n.channels as usize);
+    let px = synth::to_pixels(planes, c, w * h);
+    let data = match &n.alpha {
+        None => px,
+        Some(a) => {
+            let mut d = Vec::with_capacity(w * h * (c + 1));
+            for (p, &al) in px.chunks(c).zip(a) {
+                d.extend_from_slice(p);
+                d.push(al);
+            }
+            d
+        }
+    };
+    Image {
+        width: n.width,
+        height: n.height,
+        channels: n.output_channels(),
+        data,
+    }
+}

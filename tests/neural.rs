@@ -1,0 +1,272 @@
+//! The neural image codec end to end through the CLI: packing from a bundle, the 1.1 header,
+//! unpack / cat / verify --decode against the reference synthesis (within the spec's 1-code-value
+//! tolerance), lossless fallback, and clear errors for missing components.
+
+mod common;
+
+use common::{class_of, run, yoz};
+use std::fs;
+use yoz::image::png_io::{decode_png, encode_png};
+use yoz::image::Image;
+use yoz::neural::arch::{grid_dims, syn_param_count, ARM_PARAMS, SYN_TENSORS};
+use yoz::neural::arm::ArmQ;
+use yoz::neural::bundle::BundleWriter;
+use yoz::neural::payload::{self, NeuralImage};
+
+fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn lcg(seed: &mut u32) -> u32 {
+    *seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+    *seed >> 8
+}
+
+/// An untrained but well-formed neural image whose output varies across the picture.
+fn neural_image(w: u32, h: u32, channels: u8, alpha: bool, mut seed: u32) -> NeuralImage {
+    let n = syn_param_count(channels as usize);
+    NeuralImage {
+        width: w,
+        height: h,
+        channels,
+        syn: (0..n).map(|_| (lcg(&mut seed) % 61) as i8 - 30).collect(),
+        steps: [0.02; SYN_TENSORS],
+        arm: ArmQ::from_float(
+            &(0..ARM_PARAMS)
+                .map(|_| (lcg(&mut seed) % 100) as f32 / 100.0 - 0.5)
+                .collect::<Vec<_>>(),
+        ),
+        latents: grid_dims(w as usize, h as usize)
+            .iter()
+            .map(|&(a, b)| {
+                (0..a * b)
+                    .map(|_| (lcg(&mut seed) % 9) as i32 - 4)
+                    .collect()
+            })
+            .collect(),
+        alpha: alpha.then(|| (0..w * h).map(|i| (i * 5 % 256) as u8).collect()),
+    }
+}
+
+/// The reference decode: plain-loop synthesis (spec §4), pixels interleaved with alpha.
+fn reference(n: &NeuralImage) -> Image {
+    let planes = yoz::neural::synth::synthesize(
+        &n.grids_f32(),
+        &n.syn_params_f32(),
+        n.channels as usize,
+        n.width as usize,
+        n.height as usize,
+    );
+    yoz::neural::assemble_image(n, &planes)
+}
+
+fn png_of(w: u32, h: u32, c: u8, seed: u32) -> Vec<u8> {
+    let mut img = Image::new(w, h, c).unwrap();
+    let mut x = seed;
+    for v in img.data.iter_mut() {
+        *v = lcg(&mut x) as u8;
+    }
+    encode_png(&img).unwrap()
+}
+
+fn within_one(a: &Image, b: &Image) {
+    assert_eq!(
+        (a.width, a.height, a.channels),
+        (b.width, b.height, b.channels)
+    );
+    let worst = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(&x, &y)| (x as i32 - y as i32).abs())
+        .max()
+        .unwrap();
+    assert!(worst <= 1, "pixels differ by {worst} code values");
+}
+
+#[test]
+fn bundle_pack_unpack_cat_verify() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(src.join("pics")).unwrap();
+    let cases = [
+        (37u32, 23u32, 3u8, false),
+        (16, 9, 1, true),
+        (20, 12, 3, true),
+    ];
+    let bundle = t.path().join("bundle");
+    let mut bw = BundleWriter::create(&bundle, false).unwrap();
+    let mut want = Vec::new();
+    for (i, &(w, h, c, a)) in cases.iter().enumerate() {
+        let png = png_of(w, h, c + u8::from(a), i as u32 + 1);
+        let name = format!("pics/{i}.png");
+        fs::write(src.join(&name), &png).unwrap();
+        let n = neural_image(w, h, c, a, 40 + i as u32);
+        bw.add(&png, &name, &payload::encode(&n).unwrap()).unwrap();
+        want.push((name, reference(&n)));
+    }
+    bw.finish().unwrap();
+    // One PNG the bundle does not know: stored losslessly.
+    let other = png_of(8, 8, 3, 99);
+    fs::write(src.join("other.png"), &other).unwrap();
+
+    let ar = t.path().join("a.yoz");
+    let out = run(&["pack", "--from-bundle", s(&bundle), "-o", s(&ar), s(&src)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("other.png: stored losslessly"));
+    let bytes = fs::read(&ar).unwrap();
+    assert_eq!(
+        (bytes[9], bytes[11]),
+        (1, 1),
+        "a neural archive needs reader 1.1"
+    );
+
+    let list = String::from_utf8(run(&["list", "-l", s(&ar)]).stdout).unwrap();
+    assert!(
+        list.contains("src/pics/0.png [lossy neural 37x23 rgb"),
+        "{list}"
+    );
+    assert!(
+        list.contains("src/pics/1.png [lossy neural 16x9 gray+alpha"),
+        "{list}"
+    );
+    let info = String::from_utf8(run(&["info", s(&ar)]).stdout).unwrap();
+    assert!(info.contains("needs reader 1.1"), "{info}");
+    assert!(
+        info.contains("lossy       neural src/pics/2.png 20x12"),
+        "{info}"
+    );
+
+    let dest = t.path().join("out");
+    let out = run(&["unpack", "-C", s(&dest), s(&ar)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (name, img) in &want {
+        let got = decode_png(
+            &fs::read(dest.join("src").join(name)).unwrap(),
+            "x",
+            1 << 20,
+        )
+        .unwrap();
+        within_one(&got, img);
+        let cat = run(&["cat", s(&ar), &format!("src/{name}")]);
+        assert!(cat.status.success());
+        within_one(&decode_png(&cat.stdout, "x", 1 << 20).unwrap(), img);
+    }
+    assert_eq!(fs::read(dest.join("src/other.png")).unwrap(), other);
+
+    let out = run(&["verify", "--decode", s(&ar)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3 images decoded"));
+}
+
+#[test]
+fn bundle_payload_of_the_wrong_shape_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let png = png_of(10, 10, 3, 5);
+    fs::write(t.path().join("p.png"), &png).unwrap();
+    let bundle = t.path().join("b");
+    let mut bw = BundleWriter::create(&bundle, false).unwrap();
+    bw.add(
+        &png,
+        "p.png",
+        &payload::encode(&neural_image(11, 10, 3, false, 1)).unwrap(),
+    )
+    .unwrap();
+    bw.finish().unwrap();
+    let ar = t.path().join("a.yoz");
+    let out = run(&[
+        "pack",
+        "--from-bundle",
+        s(&bundle),
+        "-o",
+        s(&ar),
+        s(&t.path().join("p.png")),
+    ]);
+    assert_eq!(class_of(&out).as_deref(), Some("size-mismatch"));
+    assert!(!ar.exists(), "no archive is left behind");
+}
+
+#[test]
+fn missing_trainer_is_a_clear_error() {
+    let t = tempfile::tempdir().unwrap();
+    fs::write(t.path().join("p.png"), png_of(8, 8, 3, 1)).unwrap();
+    let ar = t.path().join("a.yoz");
+    let out = yoz()
+        .env("YOZ_TRAIN", t.path().join("no-such-trainer"))
+        .args([
+            "pack",
+            "--image-codec",
+            "neural",
+            "-o",
+            s(&ar),
+            s(&t.path().join("p.png")),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cargo build --release"), "{err}");
+    assert!(!ar.exists());
+}
+
+#[test]
+fn usage_errors() {
+    for args in [
+        vec!["pack", "--lambda", "0.01", "-o", "x.yoz", "."],
+        vec![
+            "pack",
+            "--image-codec",
+            "dct",
+            "--lambda",
+            "0.01",
+            "-o",
+            "x.yoz",
+            ".",
+        ],
+        vec![
+            "pack",
+            "--image-codec",
+            "dct",
+            "--from-bundle",
+            "b",
+            "-o",
+            "x.yoz",
+            ".",
+        ],
+        vec![
+            "pack",
+            "--image-codec",
+            "neural",
+            "--lambda",
+            "-1",
+            "-o",
+            "x.yoz",
+            ".",
+        ],
+        vec![
+            "pack",
+            "--image-codec",
+            "neural",
+            "--preset",
+            "turbo",
+            "-o",
+            "x.yoz",
+            ".",
+        ],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}

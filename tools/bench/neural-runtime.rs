@@ -1,0 +1,119 @@
+//! Decode-time benchmark of the neural codec's synthesis through ONNX Runtime
+//! (src/neural/runtime.rs), beside the float reference (src/neural/synth.rs).
+//!
+//! `cargo run --release --example neural-runtime-bench -- [W H C THREADS RUNS]`
+//! (default 768 512 3 2 5). Prints the median of RUNS of: session creation, the first run of
+//! that fresh session, both together (a decode: `runtime::synthesize` makes a session per
+//! image), `runtime::synthesize` itself, and a run of a reused session; plus the reference's
+//! time and the max abs difference to it.
+
+use std::time::Instant;
+use yoz::neural::arch::{grid_dims, syn_layout, syn_param_count};
+use yoz::neural::runtime::{self, Device, Synthesis};
+use yoz::neural::synth;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn ms(t: std::time::Duration) -> f64 {
+    t.as_secs_f64() * 1e3
+}
+
+fn main() -> yoz::Result<()> {
+    let a: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|s| s.parse().expect("a number"))
+        .collect();
+    let arg = |i: usize, d: usize| a.get(i).copied().unwrap_or(d);
+    let (w, h, c, threads, runs) = (arg(0, 768), arg(1, 512), arg(2, 3), arg(3, 2), arg(4, 5));
+
+    // Weights scaled like a trained network's, small integer latents (as in the tests).
+    let mut x = 0x9E37_79B9u32;
+    let mut unit = move || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        (x >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+    };
+    let mut params = vec![0f32; syn_param_count(c)];
+    for t in syn_layout(c) {
+        let fan_in: usize = if t.rank == 1 {
+            1
+        } else {
+            t.shape[1..t.rank].iter().product()
+        };
+        for p in &mut params[t.offset..t.offset + t.len()] {
+            *p = unit() / (fan_in as f32).sqrt();
+        }
+    }
+    let grids: Vec<Vec<f32>> = grid_dims(w, h)
+        .iter()
+        .map(|&(gw, gh)| (0..gw * gh).map(|_| (unit() * 6.5).round()).collect())
+        .collect();
+
+    // Load the library outside the timings.
+    runtime::check()?;
+    // What a decoder does per image: a fresh session, one run. No other session is alive
+    // meanwhile, so nothing else holds its memory or threads.
+    let (mut create, mut first, mut decode) = (Vec::new(), Vec::new(), Vec::new());
+    let mut out = Vec::new();
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let mut s = Synthesis::new(&params, c, w, h, Device::Cpu, threads)?;
+        let t1 = Instant::now();
+        out = s.run(&grids)?;
+        let t2 = Instant::now();
+        create.push(ms(t1 - t0));
+        first.push(ms(t2 - t1));
+        decode.push(ms(t2 - t0));
+    }
+    let mut api = Vec::new();
+    for _ in 0..runs {
+        let (_, report) = runtime::synthesize(&grids, &params, c, w, h, Device::Cpu, threads)?;
+        api.push(report.millis);
+    }
+    // One session reused for the same image: what caching sessions could buy at best.
+    let mut reused = Vec::new();
+    let mut s = Synthesis::new(&params, c, w, h, Device::Cpu, threads)?;
+    s.run(&grids)?;
+    for _ in 0..runs {
+        let t = Instant::now();
+        s.run(&grids)?;
+        reused.push(ms(t.elapsed()));
+    }
+    drop(s);
+
+    let t = Instant::now();
+    let want = synth::synthesize(&grids, &params, c, w, h);
+    let reference_ms = ms(t.elapsed());
+    let diff = out
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+
+    println!(
+        "synthesis {w}x{h} c={c}, ONNX Runtime CPU, {threads} intra-op threads, median of {runs}"
+    );
+    println!("| what | ms |");
+    println!("|---|---:|");
+    println!(
+        "| session creation (graph + session) | {:.1} |",
+        median(create)
+    );
+    println!("| first run of that session | {:.1} |", median(first));
+    println!(
+        "| creation + first run (one decode) | {:.1} |",
+        median(decode)
+    );
+    println!(
+        "| runtime::synthesize (RunReport::millis) | {:.1} |",
+        median(api)
+    );
+    println!("| run of a reused session | {:.1} |", median(reused));
+    println!("| reference synth::synthesize (1 thread, 1 run) | {reference_ms:.1} |");
+    println!("max abs diff to the reference: {diff:.2e}");
+    Ok(())
+}
