@@ -1,21 +1,18 @@
 //! The command line: arguments, presets, the quality -> lambda mapping, training one image with
-//! progress and early stop, and writing the bundle (api.md: `yoz-bundle.tsv` + payload files).
+//! progress and early stop, and writing the bundle (`yoz::neural::bundle::BundleWriter`).
 
 use crate::coded::{self, Coded};
 use crate::train::{Config, Eval, Trainer};
 use clap::{Parser, ValueEnum};
-use sha2::{Digest, Sha256};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use yoz::image::png_io::decode_png;
+use yoz::neural::bundle::BundleWriter;
 use yoz::{Error, Result};
 
 /// Pixels above this are refused (a 64-megapixel image is far beyond any training budget).
 pub const MAX_PIXELS: u64 = 1 << 26;
-/// Bundle index file name and first line.
-pub const BUNDLE_INDEX: &str = "yoz-bundle.tsv";
-pub const BUNDLE_MAGIC: &str = "yoz-bundle\t1";
 
 /// Fixed iteration budgets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -226,22 +223,6 @@ fn io_err(what: String) -> impl FnOnce(std::io::Error) -> Error {
     move |e| Error::io(what, e)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp-yoz-train");
-    let mut f =
-        std::fs::File::create(&tmp).map_err(io_err(format!("creating {}", tmp.display())))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(io_err(format!("writing {}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(io_err(format!("renaming to {}", path.display())))
-}
-
-/// The payload file name of the `i`-th image.
-pub fn payload_name(i: usize) -> String {
-    format!("{i:04}.ynp")
-}
-
 fn lambda_of(args: &Args) -> Result<f32> {
     match (args.lambda, args.quality) {
         (Some(l), _) if !(l.is_finite() && l >= 0.0) => Err(Error::Usage(format!(
@@ -282,21 +263,10 @@ pub fn run(args: Args) -> Result<()> {
     for p in &args.images {
         inputs.push(load(p)?);
     }
-    std::fs::create_dir_all(&out).map_err(io_err(format!("creating {}", out.display())))?;
-    let index = out.join(BUNDLE_INDEX);
-    if !args.force {
-        let clash = std::iter::once(index.clone())
-            .chain((0..inputs.len()).map(|i| out.join(payload_name(i))))
-            .find(|p| p.exists());
-        if let Some(p) = clash {
-            return Err(Error::Exists {
-                path: p.display().to_string(),
-            });
-        }
-    }
+    // Refuses an existing bundle (without --force) before any training.
+    let mut bundle = BundleWriter::create(&out, args.force)?;
     let tty = std::io::stderr().is_terminal();
-    let mut lines = vec![BUNDLE_MAGIC.to_string()];
-    for (i, ((bytes, inp), path)) in inputs.iter().zip(&args.images).enumerate() {
+    for ((bytes, inp), path) in inputs.iter().zip(&args.images) {
         let pb = tty.then(|| {
             let pb = indicatif::ProgressBar::new(iterations as u64);
             pb.set_style(
@@ -316,8 +286,7 @@ pub fn run(args: Args) -> Result<()> {
         let mut coded: Coded = o.best.coded.clone();
         coded.alpha = inp.alpha.clone();
         let payload = yoz::neural::payload::encode(&coded)?;
-        let name = payload_name(i);
-        write_atomic(&out.join(&name), &payload)?;
+        bundle.add(bytes, &path.display().to_string(), &payload)?;
         if args.verbose {
             eprintln!(
                 "{}: {}x{}x{}, {} iterations, {:.1} it/s, {:.1} s, {:.2} dB, {:.3} bpp (best at step {}), {} bytes, float weights {:.2} dB",
@@ -335,13 +304,8 @@ pub fn run(args: Args) -> Result<()> {
                 o.best.float_psnr
             );
         }
-        let sha = Sha256::digest(bytes);
-        let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
-        lines.push(format!("{hex}\t{name}\t{}", path.display()));
     }
-    let mut tsv = lines.join("\n");
-    tsv.push('\n');
-    write_atomic(&index, tsv.as_bytes())
+    bundle.finish()
 }
 
 /// `--bench`: on the 512x512 centre crop of each image, the speed of 50 bare training steps,
