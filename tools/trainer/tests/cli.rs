@@ -58,6 +58,12 @@ fn writes_a_bundle_with_alpha_and_refuses_to_overwrite() {
         assert_eq!(img.channels, ch);
         assert_eq!(img.alpha.is_some(), alpha);
     }
+    // The library's reader finds each payload by the source's content.
+    let b = yoz::neural::bundle::Bundle::open(&out).expect("bundle opens");
+    for src in [&rgba, &gray] {
+        let bytes = std::fs::read(src).expect("png");
+        assert!(b.payload_for(&bytes).expect("reads").is_some());
+    }
     // Again without --force: refused, non-zero exit, nothing changed.
     let o = run(&a.iter().map(|s| s.as_os_str()).collect::<Vec<_>>());
     assert!(!o.status.success());
