@@ -11,8 +11,9 @@ use yoz::image::png_io::decode_png;
 use yoz::neural::bundle::BundleWriter;
 use yoz::{Error, Result};
 
-/// Pixels above this are refused (a 64-megapixel image is far beyond any training budget).
-pub const MAX_PIXELS: u64 = 1 << 26;
+/// Pixels above this are refused: what the decoder accepts (16 MP), about 1.3 GB of training
+/// state.
+pub const MAX_PIXELS: u64 = yoz::neural::NEURAL_MAX_PIXELS;
 
 /// Fixed iteration budgets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
