@@ -195,6 +195,9 @@ pub struct Trainer {
     qp_next: Vec<f32>,
     pad_off: [usize; GRIDS + 1],
     glat: Vec<f32>,
+    /// Network gradients of the step (reduced over threads).
+    gsyn: Vec<f32>,
+    garm: [f32; ARM_PARAMS],
     ws: Vec<Workspace>,
     accs: Vec<ArmAcc>,
     bands: Vec<(usize, usize)>,
@@ -202,18 +205,32 @@ pub struct Trainer {
     pub step: usize,
 }
 
-fn split_many<'a, T>(mut s: &'a mut [T], cuts: &[(usize, usize)]) -> Vec<&'a mut [T]> {
-    // cuts: consecutive [a, b) covering a prefix of s starting at cuts[0].0
-    let mut out = Vec::with_capacity(cuts.len());
-    let mut pos = 0;
-    for &(a, b) in cuts {
-        let (_, rest) = s.split_at_mut(a - pos);
+/// Consecutive disjoint sub-slices `[a, b)` of one slice (cuts ascending), without allocating.
+struct SplitMany<'a, T, I> {
+    rest: &'a mut [T],
+    pos: usize,
+    cuts: I,
+}
+
+impl<'a, T, I: Iterator<Item = (usize, usize)>> Iterator for SplitMany<'a, T, I> {
+    type Item = &'a mut [T];
+    fn next(&mut self) -> Option<&'a mut [T]> {
+        let (a, b) = self.cuts.next()?;
+        let rest = std::mem::take(&mut self.rest);
+        let (_, rest) = rest.split_at_mut(a - self.pos);
         let (mid, rest) = rest.split_at_mut(b - a);
-        out.push(mid);
-        s = rest;
-        pos = b;
+        self.rest = rest;
+        self.pos = b;
+        Some(mid)
     }
-    out
+}
+
+fn split_many<T, I: Iterator<Item = (usize, usize)>>(s: &mut [T], cuts: I) -> SplitMany<'_, T, I> {
+    SplitMany {
+        rest: s,
+        pos: 0,
+        cuts,
+    }
 }
 
 impl Trainer {
@@ -280,6 +297,8 @@ impl Trainer {
             qp: vec![0.0; pad_off[GRIDS]],
             qp_next: vec![0.0; pad_off[GRIDS]],
             glat: vec![0.0; total],
+            gsyn: vec![0.0; syn.len()],
+            garm: [0.0; ARM_PARAMS],
             pad_off,
             lat,
             syn,
@@ -338,29 +357,22 @@ impl Trainer {
         let n = g.w * g.h;
         let c = g.c;
         // Effective ARM parameters: fake-quantized to Q8 (straight-through gradient).
-        let armq: Vec<f32> = self
-            .arm
-            .iter()
-            .map(|&p| {
-                if self.cfg.arm_fake_quant {
-                    (p * 256.0).round() / 256.0
-                } else {
-                    p
-                }
-            })
-            .collect();
+        let mut armq = [0f32; ARM_PARAMS];
+        for (q, &p) in armq.iter_mut().zip(&self.arm) {
+            *q = if self.cfg.arm_fake_quant {
+                (p * 256.0).round() / 256.0
+            } else {
+                p
+            };
+        }
         let aw = ArmW::from_packed(&armq);
         let sw = SynW::from_packed(&self.syn, c);
         let dscale = 2.0 / (n * c) as f32;
         // 1. Synthesis forward + backward, bands in parallel.
         {
             let (g0, _) = self.glat.split_at_mut(g.offsets[1]);
-            let cuts: Vec<(usize, usize)> = self
-                .bands
-                .iter()
-                .map(|&(lo, hi)| (lo * g.w, hi * g.w))
-                .collect();
-            let g0s = split_many(g0, &cuts);
+            let cuts = self.bands.iter().map(|&(lo, hi)| (lo * g.w, hi * g.w));
+            let g0s = split_many(g0, cuts);
             let (inp, target) = (&self.inp, &self.target);
             let jobs = self.ws.iter_mut().zip(g0s).zip(self.bands.iter());
             let run = |((ws, g0), &(lo, hi)): ((&mut Workspace, &mut [f32]), &(usize, usize))| {
@@ -388,29 +400,22 @@ impl Trainer {
         let next_noisy = self.in_noise_phase(self.step + 1);
         let scale = self.cfg.lambda / n as f32;
         {
-            let cuts: Vec<(usize, usize)> = self.ranges.iter().map(|r| (r.a, r.b)).collect();
-            let glats = split_many(&mut self.glat, &cuts);
-            let lats = split_many(&mut self.lat, &cuts);
-            let ms = split_many(&mut self.adam_lat.m, &cuts);
-            let vs = split_many(&mut self.adam_lat.v, &cuts);
-            let inps = split_many(&mut self.inp, &cuts);
-            let vals = split_many(&mut self.val, &cuts);
-            let pcuts: Vec<(usize, usize)> = self.ranges.iter().map(|r| (r.pa, r.pb)).collect();
-            let qps = split_many(&mut self.qp_next, &pcuts);
+            let ranges = &self.ranges;
+            let cuts = || ranges.iter().map(|r| (r.a, r.b));
+            let mut glats = split_many(&mut self.glat, cuts());
+            let mut lats = split_many(&mut self.lat, cuts());
+            let mut ms = split_many(&mut self.adam_lat.m, cuts());
+            let mut vs = split_many(&mut self.adam_lat.v, cuts());
+            let mut inps = split_many(&mut self.inp, cuts());
+            let mut vals = split_many(&mut self.val, cuts());
+            let mut qps = split_many(&mut self.qp_next, ranges.iter().map(|r| (r.pa, r.pb)));
             let qp_old = &self.qp;
             let ws = &self.ws;
             let pad_off = &self.pad_off;
-            let mut glats = glats.into_iter();
-            let mut lats = lats.into_iter();
-            let mut ms = ms.into_iter();
-            let mut vs = vs.into_iter();
-            let mut inps = inps.into_iter();
-            let mut vals = vals.into_iter();
-            let mut qps = qps.into_iter();
-            let jobs: Vec<LatJob> = self
+            let jobs = self
                 .accs
                 .iter_mut()
-                .zip(self.ranges.iter())
+                .zip(ranges.iter())
                 .map(|(acc, &r)| LatJob {
                     acc,
                     r,
@@ -421,8 +426,7 @@ impl Trainer {
                     inp: inps.next().expect("one slice per range"),
                     val: vals.next().expect("one slice per range"),
                     qp: qps.next().expect("one slice per range"),
-                })
-                .collect();
+                });
             let run = |job: LatJob| {
                 let LatJob {
                     acc,
@@ -481,26 +485,27 @@ impl Trainer {
                 }
                 prepare_range(g, pad_off, r, lat, inp, val, qp, next_key, next_noisy);
             };
-            par_each(jobs.into_iter(), run);
+            par_each(jobs, run);
         }
         std::mem::swap(&mut self.qp, &mut self.qp_next);
         // 3. Networks.
-        let mut gsyn = vec![0f32; self.syn.len()];
+        let (gsyn, garm) = (&mut self.gsyn, &mut self.garm);
+        gsyn.fill(0.0);
+        garm.fill(0.0);
         let mut sse = 0f64;
         for w in &self.ws {
-            w.grad.add_to_packed(&mut gsyn, c);
+            w.grad.add_to_packed(gsyn, c);
             sse += w.sse;
         }
-        let mut garm = vec![0f32; ARM_PARAMS];
         let mut bits = 0f64;
         for a in &self.accs {
-            a.add_to(&mut garm);
+            a.add_to(garm);
             bits += a.bits;
         }
         let lr_net = self.cfg.lr_nets * self.lr_factor();
         adam_update(
             &mut self.syn,
-            &gsyn,
+            &self.gsyn,
             &mut self.adam_syn.m,
             &mut self.adam_syn.v,
             lr_net,
@@ -509,7 +514,7 @@ impl Trainer {
         );
         adam_update(
             &mut self.arm,
-            &garm,
+            &self.garm,
             &mut self.adam_arm.m,
             &mut self.adam_arm.v,
             lr_net,
