@@ -1,0 +1,357 @@
+//! The command line: arguments, presets, the quality -> lambda mapping, training one image with
+//! progress and early stop, and writing the bundle (`yoz::neural::bundle::BundleWriter`).
+
+use crate::coded::{self, Coded};
+use crate::train::{Config, Eval, Trainer};
+use clap::{Parser, ValueEnum};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use yoz::image::png_io::decode_png;
+use yoz::neural::bundle::BundleWriter;
+use yoz::{Error, Result};
+
+/// Pixels above this are refused: what the decoder accepts (16 MP), about 1.3 GB of training
+/// state.
+pub const MAX_PIXELS: u64 = yoz::neural::NEURAL_MAX_PIXELS;
+
+/// Fixed iteration budgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    Fast,
+    Medium,
+    Slow,
+}
+
+impl Preset {
+    /// Iterations of the preset (the budget is in steps, not seconds, so results do not depend
+    /// on the machine's load).
+    pub fn iterations(self) -> usize {
+        match self {
+            Preset::Fast => 2000,
+            Preset::Medium => 5000,
+            Preset::Slow => 12000,
+        }
+    }
+}
+
+/// Quality 1..=100 to the rate weight lambda: `lambda = 10^(-2 - 3 * Q / 100)`, strictly
+/// decreasing, so a higher Q is better and bigger (Q 1 -> 9.3e-3, Q 50 -> 3.2e-4,
+/// Q 100 -> 1e-5). Calibrated on 512x512 crops of the dev photos with the fast preset:
+/// lambda 2e-3 gave 0.12-0.34 bpp, so Q 50 sits near the 0.5-1 bpp the DCT codec's Q 50 gives.
+pub fn quality_to_lambda(q: u8) -> f32 {
+    10f32.powf(-2.0 - 3.0 * f32::from(q.clamp(1, 100)) / 100.0)
+}
+
+/// yoz-train: overfits yoz's neural image codec to PNG images and writes a bundle that
+/// `yoz pack --from-bundle DIR` packs.
+#[derive(Debug, Parser)]
+#[command(name = "yoz-train", version)]
+pub struct Args {
+    /// Quality 1..100 (higher = better and bigger); mapped to lambda (see --lambda).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100), conflicts_with = "lambda")]
+    pub quality: Option<u8>,
+    /// Rate weight: loss = MSE (pixels in [0, 1]) + lambda * bits per pixel.
+    #[arg(long)]
+    pub lambda: Option<f32>,
+    /// Iteration budget.
+    #[arg(long, value_enum, default_value = "medium")]
+    pub preset: Preset,
+    /// Iterations (overrides the preset).
+    #[arg(long)]
+    pub iterations: Option<usize>,
+    /// Threads (default: all cores).
+    #[arg(short = 'j', long = "jobs")]
+    pub jobs: Option<usize>,
+    /// Seed of the network initialisation and the noise (reproducible with -j 1).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Bundle directory to write.
+    #[arg(long, required_unless_present = "bench")]
+    pub out: Option<PathBuf>,
+    /// Overwrite an existing bundle.
+    #[arg(long)]
+    pub force: bool,
+    /// Print a stats line per image.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Benchmark: train the 512x512 centre crop of each image (no output written) and print
+    /// iterations per second.
+    #[arg(long)]
+    pub bench: bool,
+    /// PNG images.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+}
+
+/// One image to train: colour pixels (interleaved, 1 or 3 channels) and the alpha plane.
+pub struct Input {
+    pub w: usize,
+    pub h: usize,
+    pub c: usize,
+    pub pixels: Vec<u8>,
+    pub alpha: Option<Vec<u8>>,
+}
+
+/// Splits a decoded PNG into colour and alpha (gray -> 1, gray+alpha -> 1 + alpha, RGB -> 3,
+/// RGBA -> 3 + alpha).
+pub fn split_alpha(img: &yoz::image::Image) -> Input {
+    let ch = img.channels as usize;
+    let c = if ch <= 2 { 1 } else { 3 };
+    let (w, h) = (img.width as usize, img.height as usize);
+    if ch == c {
+        return Input {
+            w,
+            h,
+            c,
+            pixels: img.data.clone(),
+            alpha: None,
+        };
+    }
+    let mut pixels = Vec::with_capacity(w * h * c);
+    let mut alpha = Vec::with_capacity(w * h);
+    for px in img.data.chunks_exact(ch) {
+        pixels.extend_from_slice(&px[..c]);
+        alpha.push(px[c]);
+    }
+    Input {
+        w,
+        h,
+        c,
+        pixels,
+        alpha: Some(alpha),
+    }
+}
+
+/// Centre crop to at most `side x side` (the bench's 512x512 crops).
+pub fn centre_crop(inp: &Input, side: usize) -> Input {
+    let (cw, ch) = (inp.w.min(side), inp.h.min(side));
+    let (x0, y0) = ((inp.w - cw) / 2, (inp.h - ch) / 2);
+    let c = inp.c;
+    let mut pixels = Vec::with_capacity(cw * ch * c);
+    for y in y0..y0 + ch {
+        pixels.extend_from_slice(&inp.pixels[(y * inp.w + x0) * c..(y * inp.w + x0 + cw) * c]);
+    }
+    Input {
+        w: cw,
+        h: ch,
+        c,
+        pixels,
+        alpha: None,
+    }
+}
+
+/// What training one image gave.
+pub struct Outcome {
+    pub best: Eval,
+    pub iterations: usize,
+    pub seconds: f64,
+}
+
+/// Trains one image: evaluates the real coded model every `cfg.eval_every` steps, keeps the
+/// best by real loss, stops early when phase 2 brings no progress for `cfg.patience` checks.
+pub fn train_image(
+    inp: &Input,
+    cfg: Config,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<Outcome> {
+    let start = Instant::now();
+    let iters = cfg.iterations;
+    let every = cfg.eval_every.max(1);
+    let patience = cfg.patience;
+    let phase2 = (cfg.noise_frac * iters as f32) as usize;
+    let mut t = Trainer::new(inp.w, inp.h, inp.c, &inp.pixels, cfg);
+    let mut best: Option<Eval> = None;
+    let mut stale = 0;
+    let mut last_bpp = f64::NAN;
+    let mut est_bpp = f64::NAN;
+    while t.step < iters {
+        // The step before a check also reports the rate the training optimizes (to watch it
+        // against the real one).
+        let st = t.step((t.step + 1) % every == 0);
+        if let Some(b) = st.bits {
+            est_bpp = b / (inp.w * inp.h) as f64;
+        }
+        if let Some(pb) = progress {
+            pb.set_position(t.step as u64);
+            if t.step % 10 == 0 {
+                let psnr = -10.0 * st.mse.max(1e-12).log10();
+                pb.set_message(format!("train {psnr:.2} dB, real {last_bpp:.3} bpp"));
+            }
+        }
+        if t.step % every == 0 || t.step == iters {
+            let e = t.evaluate()?;
+            last_bpp = e.bpp;
+            if let Some(pb) = progress {
+                pb.println(format!(
+                    "  step {:>6}: real {:.2} dB, {:.3} bpp (estimated {:.3}), loss {:.6}",
+                    e.step, e.psnr, e.bpp, est_bpp, e.loss
+                ));
+            }
+            if std::env::var_os("YOZ_TRAIN_TRACE").is_some() {
+                eprintln!(
+                    "  step {:>6}: real {:.2} dB, {:.3} bpp (estimated {:.3}), loss {:.6}",
+                    e.step, e.psnr, e.bpp, est_bpp, e.loss
+                );
+            }
+            let better = match &best {
+                None => true,
+                Some(b) => e.loss < b.loss,
+            };
+            if better {
+                best = Some(e);
+                stale = 0;
+            } else if t.step >= phase2 {
+                stale += 1;
+                if stale >= patience {
+                    break;
+                }
+            }
+        }
+    }
+    let best = match best {
+        Some(b) => b,
+        None => t.evaluate()?,
+    };
+    Ok(Outcome {
+        best,
+        iterations: t.step,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn io_err(what: String) -> impl FnOnce(std::io::Error) -> Error {
+    move |e| Error::io(what, e)
+}
+
+fn lambda_of(args: &Args) -> Result<f32> {
+    match (args.lambda, args.quality) {
+        (Some(l), _) if !(l.is_finite() && l >= 0.0) => Err(Error::Usage(format!(
+            "--lambda {l} must be a finite number >= 0"
+        ))),
+        (Some(l), _) => Ok(l),
+        (None, q) => Ok(quality_to_lambda(q.unwrap_or(50))),
+    }
+}
+
+fn load(path: &Path) -> Result<(Vec<u8>, Input)> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(io_err(format!("reading {name}")))?;
+    let img = decode_png(&bytes, &name, MAX_PIXELS)?;
+    Ok((bytes, split_alpha(&img)))
+}
+
+/// Runs the command line.
+pub fn run(args: Args) -> Result<()> {
+    let lambda = lambda_of(&args)?;
+    let threads = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let iterations = args.iterations.unwrap_or(args.preset.iterations()).max(1);
+    let mut cfg = Config::new(lambda, iterations);
+    cfg.threads = threads;
+    cfg.seed = args.seed;
+    if args.bench {
+        return bench(&args, cfg);
+    }
+    let out = args
+        .out
+        .clone()
+        .ok_or_else(|| Error::Usage("--out DIR is required".into()))?;
+    // Read everything first: a bad input fails before any training.
+    let mut inputs = Vec::with_capacity(args.images.len());
+    for p in &args.images {
+        inputs.push(load(p)?);
+    }
+    // Refuses an existing bundle (without --force) before any training.
+    let mut bundle = BundleWriter::create(&out, args.force)?;
+    let tty = std::io::stderr().is_terminal();
+    for ((bytes, inp), path) in inputs.iter().zip(&args.images) {
+        let pb = tty.then(|| {
+            let pb = indicatif::ProgressBar::new(iterations as u64);
+            pb.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {pos}/{len} {per_sec} {msg}",
+                )
+                .expect("the template is valid")
+                .progress_chars("=> "),
+            );
+            pb.set_prefix(path.display().to_string());
+            pb
+        });
+        let o = train_image(inp, cfg.clone(), pb.as_ref())?;
+        if let Some(pb) = pb {
+            pb.finish_and_clear();
+        }
+        let mut coded: Coded = o.best.coded.clone();
+        coded.alpha = inp.alpha.clone();
+        let payload = yoz::neural::payload::encode(&coded)?;
+        bundle.add(bytes, &path.display().to_string(), &payload)?;
+        if args.verbose {
+            eprintln!(
+                "{}: {}x{}x{}, {} iterations, {:.1} it/s, {:.1} s, {:.2} dB, {:.3} bpp (best at step {}), {} bytes, float weights {:.2} dB",
+                path.display(),
+                inp.w,
+                inp.h,
+                inp.c,
+                o.iterations,
+                o.iterations as f64 / o.seconds,
+                o.seconds,
+                o.best.psnr,
+                o.best.bpp,
+                o.best.step,
+                payload.len(),
+                o.best.float_psnr
+            );
+        }
+    }
+    bundle.finish()
+}
+
+/// `--bench`: on the 512x512 centre crop of each image, the speed of 50 bare training steps,
+/// then a full training run (`--preset` / `--iterations`, with its real-size checks) and the
+/// PSNR and bpp it reaches. Writes nothing.
+fn bench(args: &Args, cfg: Config) -> Result<()> {
+    const SPEED_STEPS: usize = 50;
+    println!(
+        "image\tsize\tthreads\tstep it/s\titerations\tseconds\tit/s\tPSNR\tbpp\tfloat-weights PSNR"
+    );
+    for p in &args.images {
+        let (_, inp) = load(p)?;
+        let crop = centre_crop(&inp, 512);
+        let mut t = Trainer::new(crop.w, crop.h, crop.c, &crop.pixels, cfg.clone());
+        t.step(false); // warm-up (page faults of the buffers)
+        let start = Instant::now();
+        for _ in 0..SPEED_STEPS {
+            t.step(false);
+        }
+        let speed = SPEED_STEPS as f64 / start.elapsed().as_secs_f64();
+        let o = train_image(&crop, cfg.clone(), None)?;
+        println!(
+            "{}\t{}x{}\t{}\t{:.1}\t{}\t{:.1}\t{:.1}\t{:.2}\t{:.3}\t{:.2}",
+            p.display(),
+            crop.w,
+            crop.h,
+            cfg.threads,
+            speed,
+            o.iterations,
+            o.seconds,
+            o.iterations as f64 / o.seconds,
+            o.best.psnr,
+            o.best.bpp,
+            o.best.float_psnr
+        );
+    }
+    Ok(())
+}
+
+/// Decodes a coded model back to pixels (for tests and tools).
+pub fn decode(coded: &Coded) -> Vec<u8> {
+    let g = crate::fused::Geometry::new(
+        coded.width as usize,
+        coded.height as usize,
+        coded.channels as usize,
+    );
+    coded::decode_pixels(&g, coded)
+}

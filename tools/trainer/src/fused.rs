@@ -1,0 +1,743 @@
+//! Fused forward + backward of the synthesis (architecture v1, `yoz::neural::synth`).
+//!
+//! A band of rows is processed as a wavefront so nothing is recomputed and nothing per pixel
+//! goes to memory beyond a few rows: at virtual row `r` the MLP runs on row `r` (its
+//! activations cached in a 3-row ring), the 3x3 conv, the loss and its gradient on row `r - 1`,
+//! and the conv's transpose plus the MLP backward on row `r - 2`. Bands overlap by two halo rows
+//! whose forward is computed twice; only owned rows add to the loss and the gradients.
+//!
+//! Upsampling is vertical then horizontal per output row (`v = lerp of two grid rows`, then
+//! `u[x] = lerp(v[x0], v[x1])`); its backward is the transpose (scatter) of the same taps. The
+//! full-resolution grid 0 is the identity, and its gradient rows are owned by the band, so only
+//! the coarser grids' gradients go to a per-thread buffer that the caller sums.
+
+use crate::simd::{axpy, dot, matvec, outer_acc, relu_back, sum_acc, Lanes, Portable, Simd, T};
+use yoz::neural::arch::{grid_dims, syn_layout, GRIDS, SYN_HIDDEN};
+
+/// Features per pixel, padded from [`GRIDS`] to a multiple of 4.
+pub const FP: usize = 8;
+/// Hidden width.
+pub const HID: usize = SYN_HIDDEN;
+/// Output channels, padded to 4 (C is 1 or 3).
+pub const CP: usize = 4;
+
+/// One bilinear tap: the two source indices and the weight of the second.
+#[derive(Debug, Clone, Copy)]
+pub struct Tap {
+    pub i0: u32,
+    pub i1: u32,
+    pub t: f32,
+}
+
+/// Taps exactly as `yoz::neural::synth::upsample` computes them.
+pub fn taps(n_out: usize, n_in: usize) -> Vec<Tap> {
+    (0..n_out)
+        .map(|x| {
+            let s =
+                ((x as f32 + 0.5) * n_in as f32 / n_out as f32 - 0.5).clamp(0.0, (n_in - 1) as f32);
+            let x0 = s.floor() as usize;
+            let x1 = (x0 + 1).min(n_in - 1);
+            Tap {
+                i0: x0 as u32,
+                i1: x1 as u32,
+                t: s - x0 as f32,
+            }
+        })
+        .collect()
+}
+
+/// Image geometry and the upsampling taps of every grid.
+#[derive(Debug, Clone)]
+pub struct Geometry {
+    pub w: usize,
+    pub h: usize,
+    pub c: usize,
+    pub dims: [(usize, usize); GRIDS],
+    /// Offset of each grid in the flat latent vector (grid 0 first).
+    pub offsets: [usize; GRIDS + 1],
+    pub tx: Vec<Vec<Tap>>,
+    pub ty: Vec<Vec<Tap>>,
+    /// Tiles per row.
+    pub tiles: usize,
+    /// Offsets of each coarse grid's horizontally upsampled rows (`gh x w`) in a workspace.
+    pub hoff: [usize; GRIDS + 1],
+}
+
+impl Geometry {
+    pub fn new(w: usize, h: usize, c: usize) -> Geometry {
+        let dims = grid_dims(w, h);
+        let mut offsets = [0; GRIDS + 1];
+        for k in 0..GRIDS {
+            offsets[k + 1] = offsets[k] + dims[k].0 * dims[k].1;
+        }
+        let mut hoff = [0; GRIDS + 1];
+        for k in 1..GRIDS {
+            hoff[k + 1] = hoff[k] + dims[k].1 * w;
+        }
+        Geometry {
+            hoff,
+            w,
+            h,
+            c,
+            dims,
+            offsets,
+            tx: dims.iter().map(|&(gw, _)| taps(w, gw)).collect(),
+            ty: dims.iter().map(|&(_, gh)| taps(h, gh)).collect(),
+            tiles: w.div_ceil(T),
+        }
+    }
+
+    /// Total latents.
+    pub fn latents(&self) -> usize {
+        self.offsets[GRIDS]
+    }
+
+    /// Latents of the coarse grids (1..GRIDS), whose gradients go through per-thread buffers.
+    pub fn coarse(&self) -> usize {
+        self.offsets[GRIDS] - self.offsets[1]
+    }
+}
+
+/// Synthesis weights in the kernels' padded layout.
+#[derive(Debug, Clone, Default)]
+pub struct SynW {
+    pub w1: [[f32; FP]; HID],
+    pub b1: [f32; HID],
+    pub w2: [[f32; HID]; HID],
+    pub b2: [f32; HID],
+    pub w3: [[f32; HID]; CP],
+    pub b3: [f32; CP],
+    /// Transposes for the backward pass.
+    pub w1t: [[f32; HID]; FP],
+    pub w2t: [[f32; HID]; HID],
+    pub w3t: [[f32; CP]; HID],
+    /// `[out][in][ky * 3 + kx]`.
+    pub cw: [[[f32; 9]; CP]; CP],
+    pub cb: [f32; CP],
+}
+
+impl SynW {
+    /// From packed parameters (`syn_layout(c)` order).
+    pub fn from_packed(p: &[f32], c: usize) -> SynW {
+        let l = syn_layout(c);
+        let t = |i: usize| &p[l[i].offset..l[i].offset + l[i].len()];
+        let mut s = SynW::default();
+        for j in 0..HID {
+            for k in 0..GRIDS {
+                s.w1[j][k] = t(0)[j * GRIDS + k];
+                s.w1t[k][j] = s.w1[j][k];
+            }
+            s.b1[j] = t(1)[j];
+            for k in 0..HID {
+                s.w2[j][k] = t(2)[j * HID + k];
+                s.w2t[k][j] = s.w2[j][k];
+            }
+            s.b2[j] = t(3)[j];
+        }
+        for o in 0..c {
+            for j in 0..HID {
+                s.w3[o][j] = t(4)[o * HID + j];
+                s.w3t[j][o] = s.w3[o][j];
+            }
+            s.b3[o] = t(5)[o];
+            for i in 0..c {
+                for k in 0..9 {
+                    s.cw[o][i][k] = t(6)[(o * c + i) * 9 + k];
+                }
+            }
+            s.cb[o] = t(7)[o];
+        }
+        s
+    }
+}
+
+/// Gradients of the synthesis parameters, padded layout.
+#[derive(Debug, Clone, Default)]
+pub struct SynG {
+    pub w1: [[f32; FP]; HID],
+    pub b1: [f32; HID],
+    pub w2: [[f32; HID]; HID],
+    pub b2: [f32; HID],
+    pub w3: [[f32; HID]; CP],
+    pub b3: [f32; CP],
+    pub cw: [[[f32; 9]; CP]; CP],
+    pub cb: [f32; CP],
+}
+
+impl SynG {
+    /// Adds these gradients into a packed gradient vector.
+    pub fn add_to_packed(&self, g: &mut [f32], c: usize) {
+        let l = syn_layout(c);
+        let o = |i: usize| l[i].offset;
+        for j in 0..HID {
+            for k in 0..GRIDS {
+                g[o(0) + j * GRIDS + k] += self.w1[j][k];
+            }
+            g[o(1) + j] += self.b1[j];
+            for k in 0..HID {
+                g[o(2) + j * HID + k] += self.w2[j][k];
+            }
+            g[o(3) + j] += self.b2[j];
+        }
+        for oc in 0..c {
+            for j in 0..HID {
+                g[o(4) + oc * HID + j] += self.w3[oc][j];
+            }
+            g[o(5) + oc] += self.b3[oc];
+            for i in 0..c {
+                for k in 0..9 {
+                    g[o(6) + (oc * c + i) * 9 + k] += self.cw[oc][i][k];
+                }
+            }
+            g[o(7) + oc] += self.cb[oc];
+        }
+    }
+}
+
+/// Per-thread working memory, allocated once per image.
+pub struct Workspace {
+    up: [Vec<[Lanes; FP]>; 3],
+    h1: [Vec<[Lanes; HID]>; 3],
+    h2: [Vec<[Lanes; HID]>; 3],
+    /// x rows (ring of 4), per channel, with one zero column each side.
+    xr: [Vec<f32>; 4],
+    /// dLoss/dout rows (ring of 4), same layout.
+    dr: [Vec<f32>; 4],
+    zero_row: Vec<f32>,
+    dx: Vec<[Lanes; CP]>,
+    dh2: Vec<[Lanes; HID]>,
+    dh1: Vec<[Lanes; HID]>,
+    du: Vec<[Lanes; FP]>,
+    v: Vec<f32>,
+    /// Coarse grid rows upsampled horizontally to the image width, and their gradients.
+    hrows: Vec<f32>,
+    dhrows: Vec<f32>,
+    /// Gradients of the coarse grids (1..GRIDS), flat from `offsets[1]`.
+    pub gcoarse: Vec<f32>,
+    pub grad: SynG,
+    /// Sum of squared errors of the owned rows.
+    pub sse: f64,
+}
+
+impl Workspace {
+    pub fn new(g: &Geometry) -> Workspace {
+        let nt = g.tiles;
+        let wp = nt * T + 2;
+        let gmax = g.dims[1].0.max(1);
+        Workspace {
+            up: std::array::from_fn(|_| vec![[[0.0; T]; FP]; nt]),
+            h1: std::array::from_fn(|_| vec![[[0.0; T]; HID]; nt]),
+            h2: std::array::from_fn(|_| vec![[[0.0; T]; HID]; nt]),
+            xr: std::array::from_fn(|_| vec![0.0; CP * wp]),
+            dr: std::array::from_fn(|_| vec![0.0; CP * wp]),
+            zero_row: vec![0.0; CP * wp],
+            dx: vec![[[0.0; T]; CP]; nt],
+            dh2: vec![[[0.0; T]; HID]; nt],
+            dh1: vec![[[0.0; T]; HID]; nt],
+            du: vec![[[0.0; T]; FP]; nt],
+            v: vec![0.0; gmax.max(g.w)],
+            hrows: vec![0.0; g.hoff[GRIDS]],
+            dhrows: vec![0.0; g.hoff[GRIDS]],
+            gcoarse: vec![0.0; g.coarse()],
+            grad: SynG::default(),
+            sse: 0.0,
+        }
+    }
+
+    fn row_stride(&self) -> usize {
+        self.xr[0].len() / CP
+    }
+}
+
+/// What one band computes: rows `lo..hi` of the image.
+pub struct Band<'a> {
+    pub lo: usize,
+    pub hi: usize,
+    /// Synthesis inputs (noisy or rounded latents), flat.
+    pub lat: &'a [f32],
+    /// Target planes `[c][h][w]` in [0, 1].
+    pub target: &'a [f32],
+    /// Gradient of grid 0's rows `lo..hi` (written, not added), `(hi - lo) * w`.
+    pub g0: &'a mut [f32],
+    /// Scale of dLoss/dout: `2 / (N * C)` for the MSE.
+    pub dscale: f32,
+}
+
+/// Horizontal pass of the upsampling for grid `k`'s rows `gy0..=gy1`: `hrows[gy][x]`.
+fn hrows_fill(g: &Geometry, lat: &[f32], k: usize, gy0: usize, gy1: usize, hrows: &mut [f32]) {
+    let (gw, _) = g.dims[k];
+    let w = g.w;
+    let grid = &lat[g.offsets[k]..g.offsets[k + 1]];
+    for gy in gy0..=gy1 {
+        let src = &grid[gy * gw..][..gw];
+        let dst = &mut hrows[g.hoff[k] + gy * w..][..w];
+        for (d, tap) in dst.iter_mut().zip(&g.tx[k]) {
+            *d = src[tap.i0 as usize] * (1.0 - tap.t) + src[tap.i1 as usize] * tap.t;
+        }
+    }
+}
+
+/// Transpose of [`hrows_fill`]: adds the row gradients into the coarse grid's gradient.
+fn hrows_scatter(g: &Geometry, k: usize, gy0: usize, gy1: usize, dh: &[f32], gcoarse: &mut [f32]) {
+    let (gw, _) = g.dims[k];
+    let w = g.w;
+    let base = g.offsets[1];
+    let gk = &mut gcoarse[g.offsets[k] - base..g.offsets[k + 1] - base];
+    for gy in gy0..=gy1 {
+        let src = &dh[g.hoff[k] + gy * w..][..w];
+        let dst = &mut gk[gy * gw..][..gw];
+        for (&d, tap) in src.iter().zip(&g.tx[k]) {
+            dst[tap.i0 as usize] += d * (1.0 - tap.t);
+            dst[tap.i1 as usize] += d * tap.t;
+        }
+    }
+}
+
+/// Upsamples the latents for image row `y` into tiles of features (the coarse grids from their
+/// horizontally upsampled rows, so this is a vertical blend of two contiguous rows).
+fn upsample_row(g: &Geometry, lat: &[f32], hrows: &[f32], y: usize, up: &mut [[Lanes; FP]]) {
+    let w = g.w;
+    let full = w / T;
+    for k in 0..GRIDS {
+        let (r0, r1, a, b) = if k == 0 {
+            // Grid 0 is the identity.
+            let r = &lat[y * w..(y + 1) * w];
+            (r, r, 1.0, 0.0)
+        } else {
+            let ty = g.ty[k][y];
+            (
+                &hrows[g.hoff[k] + ty.i0 as usize * w..][..w],
+                &hrows[g.hoff[k] + ty.i1 as usize * w..][..w],
+                1.0 - ty.t,
+                ty.t,
+            )
+        };
+        for (t, tile) in up.iter_mut().enumerate().take(full) {
+            let (p, q) = (&r0[t * T..][..T], &r1[t * T..][..T]);
+            let d = &mut tile[k];
+            for l in 0..T {
+                d[l] = p[l] * a + q[l] * b;
+            }
+        }
+        for x in full * T..w {
+            up[x / T][k][x % T] = r0[x] * a + r1[x] * b;
+        }
+    }
+    // Pad lanes past the row end read zero features.
+    let nt = g.tiles;
+    for x in w..nt * T {
+        for f in up[x / T].iter_mut() {
+            f[x % T] = 0.0;
+        }
+    }
+    for t in up.iter_mut() {
+        t[FP - 1] = [0.0; T];
+    }
+}
+
+/// MLP forward of one row: features -> h1, h2 -> x (written into the padded x row).
+#[inline(always)]
+unsafe fn mlp_row<S: Simd>(
+    s: &SynW,
+    c: usize,
+    w: usize,
+    up: &[[Lanes; FP]],
+    h1: &mut [[Lanes; HID]],
+    h2: &mut [[Lanes; HID]],
+    xrow: &mut [f32],
+) {
+    let stride = xrow.len() / CP;
+    for (t, ((u, a), b)) in up.iter().zip(h1.iter_mut()).zip(h2.iter_mut()).enumerate() {
+        matvec::<S, HID, FP>(&s.w1, &s.b1, u, a, true);
+        matvec::<S, HID, HID>(&s.w2, &s.b2, a, b, true);
+        let mut xo = [[0f32; T]; CP];
+        matvec::<S, CP, HID>(&s.w3, &s.b3, b, &mut xo, false);
+        let x0 = t * T;
+        for (o, xv) in xo.iter().enumerate().take(c) {
+            let n = (w - x0).min(T);
+            xrow[o * stride + 1 + x0..][..n].copy_from_slice(&xv[..n]);
+        }
+    }
+}
+
+/// Output of row `y` (x + conv + bias) minus the target; writes dLoss/dout into `drow`, and when
+/// `own` adds the squared error and the conv's gradients.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn loss_row<S: Simd>(
+    s: &SynW,
+    g: &Geometry,
+    xm: &[f32],
+    x0: &[f32],
+    xp: &[f32],
+    target: &[f32],
+    drow: &mut [f32],
+    dscale: f32,
+    own: bool,
+    grad: &mut SynG,
+    sse: &mut f64,
+) {
+    let (c, w) = (g.c, g.w);
+    let stride = x0.len() / CP;
+    let rows = [xm, x0, xp];
+    let mut err_acc = 0f64;
+    for o in 0..c {
+        let tr = &target[o * g.w * g.h..][..w];
+        let d = &mut drow[o * stride + 1..][..w];
+        let xo = &x0[o * stride + 1..][..w];
+        for (x, dv) in d.iter_mut().enumerate() {
+            *dv = xo[x] + s.cb[o];
+        }
+        for (i, ci) in (0..c).enumerate() {
+            for (ky, r) in rows.iter().enumerate() {
+                let src = &r[ci * stride..][..w + 2];
+                for kx in 0..3 {
+                    let wv = s.cw[o][i][ky * 3 + kx];
+                    let sx = &src[kx..kx + w];
+                    axpy::<S>(d, wv, sx);
+                }
+            }
+        }
+        for (dv, &t) in d.iter_mut().zip(tr) {
+            *dv -= t;
+        }
+        let e2 = dot::<S>(d, d);
+        for dv in d.iter_mut() {
+            *dv *= dscale;
+        }
+        if own {
+            err_acc += e2 as f64;
+            let mut sb = 0f32;
+            for &dv in d.iter() {
+                sb += dv;
+            }
+            grad.cb[o] += sb;
+            for i in 0..c {
+                for (ky, r) in rows.iter().enumerate() {
+                    let src = &r[i * stride..][..w + 2];
+                    for kx in 0..3 {
+                        let sx = &src[kx..kx + w];
+                        let a = dot::<S>(d, sx);
+                        grad.cw[o][i][ky * 3 + kx] += a;
+                    }
+                }
+            }
+        }
+    }
+    *sse += err_acc;
+}
+
+/// dLoss/dx of row `y` from dLoss/dout of rows `y-1..=y+1`, into tiles (pad lanes 0).
+#[inline(always)]
+unsafe fn dx_row<S: Simd>(
+    s: &SynW,
+    g: &Geometry,
+    dm: &[f32],
+    d0: &[f32],
+    dp: &[f32],
+    dx: &mut [[Lanes; CP]],
+    tmp: &mut [f32],
+) {
+    let (c, w) = (g.c, g.w);
+    let stride = d0.len() / CP;
+    // dx[i][y][x] = dout[i][y][x] + sum_o,ky,kx cw[o][i][ky][kx] * dout[o][y-ky+1][x-kx+1]
+    let rows = [dp, d0, dm]; // indexed by ky: source row y - ky + 1
+    for i in 0..c {
+        let acc = &mut tmp[..w];
+        acc.copy_from_slice(&d0[i * stride + 1..][..w]);
+        for o in 0..c {
+            for (ky, r) in rows.iter().enumerate() {
+                let src = &r[o * stride..][..w + 2];
+                for kx in 0..3 {
+                    let wv = s.cw[o][i][ky * 3 + kx];
+                    // source column x - kx + 1 -> padded index x - kx + 2
+                    let sx = &src[2 - kx..2 - kx + w];
+                    axpy::<S>(acc, wv, sx);
+                }
+            }
+        }
+        for (x, &a) in acc.iter().enumerate() {
+            dx[x / T][i][x % T] = a;
+        }
+    }
+    for x in w..g.tiles * T {
+        for ch in dx[x / T].iter_mut() {
+            ch[x % T] = 0.0;
+        }
+    }
+    for t in dx.iter_mut() {
+        for ch in t.iter_mut().skip(c) {
+            *ch = [0.0; T];
+        }
+    }
+}
+
+/// MLP backward of one row plus the upsampling transpose.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn back_row<S: Simd>(
+    s: &SynW,
+    g: &Geometry,
+    y: usize,
+    up: &[[Lanes; FP]],
+    h1: &[[Lanes; HID]],
+    h2: &[[Lanes; HID]],
+    ws_dx: &[[Lanes; CP]],
+    dh2: &mut [[Lanes; HID]],
+    dh1: &mut [[Lanes; HID]],
+    du: &mut [[Lanes; FP]],
+    grad: &mut SynG,
+    g0row: &mut [f32],
+    dhrows: &mut [f32],
+) {
+    let zero_h = [0f32; HID];
+    let zero_f = [0f32; FP];
+    for t in 0..g.tiles {
+        let (a2, a1) = (&mut dh2[t], &mut dh1[t]);
+        matvec::<S, HID, CP>(&s.w3t, &zero_h, &ws_dx[t], a2, false);
+        relu_back::<S, HID>(&h2[t], a2);
+        matvec::<S, HID, HID>(&s.w2t, &zero_h, a2, a1, false);
+        relu_back::<S, HID>(&h1[t], a1);
+        matvec::<S, FP, HID>(&s.w1t, &zero_f, a1, &mut du[t], false);
+    }
+    outer_acc::<S, CP, HID, 4, 3>(ws_dx, h2, &mut grad.w3);
+    sum_acc::<S, CP>(ws_dx, &mut grad.b3);
+    outer_acc::<S, HID, HID, 4, 3>(dh2, h1, &mut grad.w2);
+    sum_acc::<S, HID>(dh2, &mut grad.b2);
+    outer_acc::<S, HID, FP, 4, 2>(dh1, up, &mut grad.w1);
+    sum_acc::<S, HID>(dh1, &mut grad.b1);
+    // Upsampling transpose (vertical part; the horizontal one is done per band).
+    let w = g.w;
+    for (x, gv) in g0row.iter_mut().enumerate() {
+        *gv = du[x / T][0][x % T];
+    }
+    let full = w / T;
+    for k in 1..GRIDS {
+        let ty = g.ty[k][y];
+        let (a, b) = (1.0 - ty.t, ty.t);
+        for (row, f) in [(ty.i0 as usize, a), (ty.i1 as usize, b)] {
+            let dst = &mut dhrows[g.hoff[k] + row * w..][..w];
+            for (t, tile) in du.iter().enumerate().take(full) {
+                let d = &mut dst[t * T..][..T];
+                let s = &tile[k];
+                for l in 0..T {
+                    d[l] += s[l] * f;
+                }
+            }
+            for x in full * T..w {
+                dst[x] += du[x / T][k][x % T] * f;
+            }
+        }
+    }
+}
+
+/// Forward, loss and backward of one band (see the module doc). Resets the workspace's
+/// gradients and error first.
+#[inline(always)]
+unsafe fn band_impl<S: Simd>(s: &SynW, g: &Geometry, ws: &mut Workspace, band: Band) {
+    let Band {
+        lo,
+        hi,
+        lat,
+        target,
+        g0,
+        dscale,
+    } = band;
+    let h = g.h as isize;
+    ws.grad = SynG::default();
+    ws.sse = 0.0;
+    ws.gcoarse.fill(0.0);
+    let stride = ws.row_stride();
+    let (lo_i, hi_i) = (lo as isize, hi as isize);
+    // Grid rows this band reads (forward rows lo-2..hi+2) and writes gradients to (lo..hi).
+    let (fr0, fr1) = (lo.saturating_sub(2), (hi + 2).min(g.h) - 1);
+    for k in 1..GRIDS {
+        let (gy0, gy1) = (g.ty[k][fr0].i0 as usize, g.ty[k][fr1].i1 as usize);
+        hrows_fill(g, lat, k, gy0, gy1, &mut ws.hrows);
+        let (by0, by1) = (g.ty[k][lo].i0 as usize, g.ty[k][hi - 1].i1 as usize);
+        ws.dhrows[g.hoff[k] + by0 * g.w..g.hoff[k] + (by1 + 1) * g.w].fill(0.0);
+    }
+    for r in (lo_i - 2).max(0)..(hi_i + 2).min(h + 2) {
+        if r < h {
+            let ru = r as usize;
+            let slot = ru % 3;
+            upsample_row(g, lat, &ws.hrows, ru, &mut ws.up[slot]);
+            let xrow = &mut ws.xr[ru % 4];
+            mlp_row::<S>(
+                s,
+                g.c,
+                g.w,
+                &ws.up[slot],
+                &mut ws.h1[slot],
+                &mut ws.h2[slot],
+                xrow,
+            );
+        }
+        let rd = r - 1;
+        if rd >= 0 && rd < h && rd >= lo_i - 1 && rd < hi_i + 1 {
+            let get = |yy: isize| -> &[f32] {
+                if yy < 0 || yy >= h {
+                    &ws.zero_row
+                } else {
+                    &ws.xr[yy as usize % 4]
+                }
+            };
+            let (xm, x0, xp) = (get(rd - 1), get(rd), get(rd + 1));
+            // The ring slot of rd is distinct from those of rd-1 and rd+1 (4 slots).
+            let mut drow = std::mem::take(&mut ws.dr[rd as usize % 4]);
+            let own = rd >= lo_i && rd < hi_i;
+            loss_row::<S>(
+                s,
+                g,
+                xm,
+                x0,
+                xp,
+                &target[rd as usize * g.w..],
+                &mut drow,
+                dscale,
+                own,
+                &mut ws.grad,
+                &mut ws.sse,
+            );
+            ws.dr[rd as usize % 4] = drow;
+        }
+        let rb = r - 2;
+        if rb >= lo_i && rb < hi_i {
+            let get = |yy: isize| -> &[f32] {
+                if yy < 0 || yy >= h {
+                    &ws.zero_row
+                } else {
+                    &ws.dr[yy as usize % 4]
+                }
+            };
+            let (dm, d0, dp) = (get(rb - 1), get(rb), get(rb + 1));
+            let mut tmp = std::mem::take(&mut ws.v);
+            dx_row::<S>(s, g, dm, d0, dp, &mut ws.dx, &mut tmp);
+            ws.v = tmp;
+            let rbu = rb as usize;
+            let slot = rbu % 3;
+            let gr = &mut g0[(rbu - lo) * g.w..][..g.w];
+            back_row::<S>(
+                s,
+                g,
+                rbu,
+                &ws.up[slot],
+                &ws.h1[slot],
+                &ws.h2[slot],
+                &ws.dx,
+                &mut ws.dh2,
+                &mut ws.dh1,
+                &mut ws.du,
+                &mut ws.grad,
+                gr,
+                &mut ws.dhrows,
+            );
+        }
+    }
+    let _ = stride;
+    for k in 1..GRIDS {
+        let (by0, by1) = (g.ty[k][lo].i0 as usize, g.ty[k][hi - 1].i1 as usize);
+        hrows_scatter(g, k, by0, by1, &ws.dhrows, &mut ws.gcoarse);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn band_avx2(s: &SynW, g: &Geometry, ws: &mut Workspace, band: Band) {
+    band_impl::<crate::simd::Avx2>(s, g, ws, band)
+}
+
+static FORCE_PORTABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Forces the portable kernels even where AVX2 is available (tests compare the two paths).
+pub fn force_portable(on: bool) {
+    FORCE_PORTABLE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the AVX2+FMA kernels run here (detected once; see [`force_portable`]).
+pub fn has_avx2() -> bool {
+    if FORCE_PORTABLE.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        static D: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *D.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Runs one band (dispatching to the AVX2+FMA build when the CPU has it).
+pub fn run_band(s: &SynW, g: &Geometry, ws: &mut Workspace, band: Band) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above).
+        return unsafe { band_avx2(s, g, ws, band) };
+    }
+    // SAFETY: the portable kernels need no CPU feature.
+    unsafe { band_impl::<Portable>(s, g, ws, band) }
+}
+
+/// Forward only, whole image: the synthesis output planes `[c][h][w]` (not clamped), for
+/// evaluation and for the tests against the reference.
+pub fn forward(s: &SynW, g: &Geometry, lat: &[f32]) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above).
+        return unsafe { forward_avx2(s, g, lat) };
+    }
+    // SAFETY: the portable kernels need no CPU feature.
+    unsafe { forward_impl::<Portable>(s, g, lat) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn forward_avx2(s: &SynW, g: &Geometry, lat: &[f32]) -> Vec<f32> {
+    forward_impl::<crate::simd::Avx2>(s, g, lat)
+}
+
+#[inline(always)]
+unsafe fn forward_impl<S: Simd>(s: &SynW, g: &Geometry, lat: &[f32]) -> Vec<f32> {
+    let mut ws = Workspace::new(g);
+    let (w, h, c) = (g.w, g.h, g.c);
+    let stride = ws.row_stride();
+    let mut x = vec![0f32; c * w * h];
+    let mut xrow = vec![0f32; CP * stride];
+    for k in 1..GRIDS {
+        hrows_fill(g, lat, k, 0, g.dims[k].1 - 1, &mut ws.hrows);
+    }
+    for y in 0..h {
+        let (h1, h2) = (&mut ws.h1[0], &mut ws.h2[0]);
+        upsample_row(g, lat, &ws.hrows, y, &mut ws.up[0]);
+        mlp_row::<S>(s, c, w, &ws.up[0], h1, h2, &mut xrow);
+        for o in 0..c {
+            x[o * w * h + y * w..][..w].copy_from_slice(&xrow[o * stride + 1..][..w]);
+        }
+    }
+    let mut out = x.clone();
+    for o in 0..c {
+        for yy in 0..h {
+            for xx in 0..w {
+                let mut a = s.cb[o];
+                for ci in 0..c {
+                    for ky in 0..3 {
+                        for kx in 0..3 {
+                            let sy = yy as isize + ky as isize - 1;
+                            let sx = xx as isize + kx as isize - 1;
+                            if sy < 0 || sx < 0 || sy >= h as isize || sx >= w as isize {
+                                continue;
+                            }
+                            a += s.cw[o][ci][ky * 3 + kx]
+                                * x[ci * w * h + sy as usize * w + sx as usize];
+                        }
+                    }
+                }
+                out[o * w * h + yy * w + xx] += a;
+            }
+        }
+    }
+    out
+}

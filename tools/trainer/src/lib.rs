@@ -1,0 +1,14 @@
+//! yoz-train: overfits yoz's neural image codec (architecture v1, `yoz::neural::arch`) to
+//! images, with hand-written fused forward and backward passes.
+//!
+//! [`fused`] is the synthesis kernel, [`rate`] the entropy model's rate, [`train`] the loop
+//! (Adam, noise then straight-through rounding, real-size checks), [`coded`] the quantized
+//! model and its payload, [`cli`] the command line and bundle writing.
+
+pub mod cli;
+pub mod coded;
+pub mod fused;
+pub mod rate;
+mod simd;
+pub use simd::round_latent;
+pub mod train;

@@ -1,0 +1,693 @@
+//! The training loop: Adam on latents and networks, noise then straight-through rounding, the
+//! rate on what will be coded, and the real coded size checked every few hundred steps.
+
+use crate::coded::{self, Coded};
+use crate::fused::{self, Band, Geometry, SynW, Workspace};
+use crate::rate::{self, ArmAcc, ArmW, RateRow};
+use crate::simd::{noise, round_latent};
+use yoz::neural::arch::{syn_layout, syn_param_count, ARM_CTX, ARM_HIDDEN, ARM_PARAMS, GRIDS};
+
+/// Training settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Rate weight: loss = MSE (pixels in [0, 1]) + lambda * bits per pixel.
+    pub lambda: f32,
+    pub iterations: usize,
+    pub threads: usize,
+    pub seed: u64,
+    /// Fraction of the budget trained with uniform noise on the synthesis input.
+    pub noise_frac: f32,
+    pub lr_latents: f32,
+    pub lr_nets: f32,
+    /// Real (coded) evaluation every this many steps.
+    pub eval_every: usize,
+    /// Early stop after this many evaluations without a better real loss (in phase 2).
+    pub patience: usize,
+    /// Fake-quantize the ARM weights to Q8 in training (what the coder will use); off only
+    /// for the finite-difference tests, where rounding makes the loss piecewise constant.
+    pub arm_fake_quant: bool,
+}
+
+impl Config {
+    pub fn new(lambda: f32, iterations: usize) -> Config {
+        Config {
+            lambda,
+            iterations,
+            threads: 1,
+            seed: 0,
+            noise_frac: 0.7,
+            lr_latents: 5e-2,
+            lr_nets: 1e-2,
+            eval_every: 250,
+            patience: 4,
+            arm_fake_quant: true,
+        }
+    }
+}
+
+/// Adam state of one parameter vector.
+struct Adam {
+    m: Vec<f32>,
+    v: Vec<f32>,
+}
+
+const B1: f32 = 0.9;
+const B2: f32 = 0.999;
+const EPS: f32 = 1e-8;
+
+impl Adam {
+    fn new(n: usize) -> Adam {
+        Adam {
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+        }
+    }
+}
+
+/// One Adam update over slices (`c1`, `c2` are the bias corrections `1 - beta^t`).
+fn adam_update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], lr: f32, c1: f32, c2: f32) {
+    let a = lr / c1;
+    let ic2 = 1.0 / c2;
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        *m = B1 * *m + (1.0 - B1) * g;
+        *v = B2 * *v + (1.0 - B2) * g * g;
+        *p -= a * *m / ((*v * ic2).sqrt() + EPS);
+    }
+}
+
+/// A small deterministic generator for the network initialisation.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+    pub fn next_u32(&mut self) -> u32 {
+        // splitmix64
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 32) as u32
+    }
+    /// Uniform in `[-a, a)`.
+    pub fn uniform(&mut self, a: f32) -> f32 {
+        (self.next_u32() as f32 / 4_294_967_296.0 * 2.0 - 1.0) * a
+    }
+}
+
+/// Network initialisation: uniform `±1/sqrt(fan_in)` weights (as PyTorch's `Linear`), zero
+/// biases except the output bias at mid-grey, zero residual conv; the ARM starts with small
+/// weights and a unit scale.
+pub fn init_params(c: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let mut rng = Rng::new(seed);
+    let l = syn_layout(c);
+    let mut syn = vec![0f32; syn_param_count(c)];
+    for (i, t) in l.iter().enumerate() {
+        let s = &mut syn[t.offset..t.offset + t.len()];
+        match i {
+            0 | 2 | 4 => {
+                let fan_in = t.shape[1] as f32;
+                for v in s.iter_mut() {
+                    *v = rng.uniform(1.0 / fan_in.sqrt());
+                }
+            }
+            5 => s.fill(0.5),
+            _ => {}
+        }
+    }
+    let mut arm = vec![0f32; ARM_PARAMS];
+    for v in arm[..ARM_HIDDEN * ARM_CTX].iter_mut() {
+        *v = rng.uniform(0.5);
+    }
+    for v in arm[ARM_HIDDEN * (ARM_CTX + 1)..ARM_PARAMS - 2].iter_mut() {
+        *v = rng.uniform(0.1);
+    }
+    (syn, arm)
+}
+
+/// What one step measured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepStats {
+    /// Training MSE (pixels in [0, 1]) of the synthesis input used this step.
+    pub mse: f64,
+    /// Estimated bits of the latents (only when asked for).
+    pub bits: Option<f64>,
+}
+
+/// The result of a real evaluation of the quantized model.
+#[derive(Debug, Clone)]
+pub struct Eval {
+    pub step: usize,
+    pub psnr: f64,
+    pub bpp: f64,
+    pub loss: f64,
+    /// PSNR with the same rounded latents but float (unquantized) network weights: what the
+    /// int8 weights cost.
+    pub float_psnr: f64,
+    pub coded: Coded,
+}
+
+/// Per-thread latent range for the rate, Adam and input preparation: flat `[a, b)` aligned to
+/// grid rows, with the matching range in the padded rounded grids.
+#[derive(Debug, Clone, Copy)]
+struct Range {
+    a: usize,
+    b: usize,
+    pa: usize,
+    pb: usize,
+}
+
+/// The mutable slices one thread works on in the latent phase.
+struct LatJob<'a> {
+    acc: &'a mut ArmAcc,
+    r: Range,
+    gl: &'a mut [f32],
+    lat: &'a mut [f32],
+    m: &'a mut [f32],
+    v: &'a mut [f32],
+    inp: &'a mut [f32],
+    val: &'a mut [f32],
+    qp: &'a mut [f32],
+}
+
+/// Trains one image.
+pub struct Trainer {
+    pub g: Geometry,
+    pub cfg: Config,
+    /// Target planes `[c][h][w]` in [0, 1].
+    target: Vec<f32>,
+    /// Target pixels, interleaved, for the real PSNR.
+    pixels: Vec<u8>,
+    pub lat: Vec<f32>,
+    pub syn: Vec<f32>,
+    pub arm: Vec<f32>,
+    adam_lat: Adam,
+    adam_syn: Adam,
+    adam_arm: Adam,
+    /// Synthesis input (noisy or rounded latents).
+    inp: Vec<f32>,
+    /// Coded values the rate is measured on (noisy latents).
+    val: Vec<f32>,
+    /// Rounded latents, padded per grid (contexts of the entropy model).
+    qp: Vec<f32>,
+    /// The next step's rounded latents (double buffer: the rate reads across range cuts).
+    qp_next: Vec<f32>,
+    pad_off: [usize; GRIDS + 1],
+    glat: Vec<f32>,
+    /// Network gradients of the step (reduced over threads).
+    gsyn: Vec<f32>,
+    garm: [f32; ARM_PARAMS],
+    ws: Vec<Workspace>,
+    accs: Vec<ArmAcc>,
+    bands: Vec<(usize, usize)>,
+    ranges: Vec<Range>,
+    pub step: usize,
+}
+
+/// Consecutive disjoint sub-slices `[a, b)` of one slice (cuts ascending), without allocating.
+struct SplitMany<'a, T, I> {
+    rest: &'a mut [T],
+    pos: usize,
+    cuts: I,
+}
+
+impl<'a, T, I: Iterator<Item = (usize, usize)>> Iterator for SplitMany<'a, T, I> {
+    type Item = &'a mut [T];
+    fn next(&mut self) -> Option<&'a mut [T]> {
+        let (a, b) = self.cuts.next()?;
+        let rest = std::mem::take(&mut self.rest);
+        let (_, rest) = rest.split_at_mut(a - self.pos);
+        let (mid, rest) = rest.split_at_mut(b - a);
+        self.rest = rest;
+        self.pos = b;
+        Some(mid)
+    }
+}
+
+fn split_many<T, I: Iterator<Item = (usize, usize)>>(s: &mut [T], cuts: I) -> SplitMany<'_, T, I> {
+    SplitMany {
+        rest: s,
+        pos: 0,
+        cuts,
+    }
+}
+
+impl Trainer {
+    /// `pixels`: interleaved 8-bit, `c` channels (1 or 3).
+    pub fn new(w: usize, h: usize, c: usize, pixels: &[u8], cfg: Config) -> Trainer {
+        let g = Geometry::new(w, h, c);
+        let n = w * h;
+        let mut target = vec![0f32; c * n];
+        for i in 0..n {
+            for o in 0..c {
+                target[o * n + i] = pixels[i * c + o] as f32 / 255.0;
+            }
+        }
+        let (syn, arm) = init_params(c, cfg.seed);
+        let threads = cfg.threads.clamp(1, h.max(1));
+        let bands: Vec<(usize, usize)> = (0..threads)
+            .map(|t| (t * h / threads, (t + 1) * h / threads))
+            .collect();
+        let mut pad_off = [0; GRIDS + 1];
+        for k in 0..GRIDS {
+            let (gw, gh) = g.dims[k];
+            pad_off[k + 1] = pad_off[k] + rate::padded_len(gw, gh);
+        }
+        // Latent ranges: cut at the grid row closest to an equal share.
+        let total = g.latents();
+        let mut row_starts = Vec::new();
+        for (k, &(gw, gh)) in g.dims.iter().enumerate() {
+            for y in 0..gh {
+                row_starts.push((g.offsets[k] + y * gw, pad_off[k] + (y + 1) * (gw + 2)));
+            }
+        }
+        let mut cuts = vec![(0usize, row_starts[0].1)];
+        for t in 1..threads {
+            let want = t * total / threads;
+            let &(a, pa) = row_starts
+                .iter()
+                .min_by_key(|(a, _)| a.abs_diff(want))
+                .expect("at least one row");
+            if a > cuts.last().map_or(0, |c| c.0) {
+                cuts.push((a, pa));
+            }
+        }
+        cuts.push((total, pad_off[GRIDS]));
+        let ranges = cuts
+            .windows(2)
+            .map(|p| Range {
+                a: p[0].0,
+                b: p[1].0,
+                pa: p[0].1,
+                pb: p[1].1,
+            })
+            .collect();
+        let lat = vec![0f32; total];
+        let mut t = Trainer {
+            ws: (0..threads).map(|_| Workspace::new(&g)).collect(),
+            accs: (0..threads).map(|_| ArmAcc::new()).collect(),
+            target,
+            pixels: pixels.to_vec(),
+            adam_lat: Adam::new(total),
+            adam_syn: Adam::new(syn.len()),
+            adam_arm: Adam::new(arm.len()),
+            inp: vec![0.0; total],
+            val: vec![0.0; total],
+            qp: vec![0.0; pad_off[GRIDS]],
+            qp_next: vec![0.0; pad_off[GRIDS]],
+            glat: vec![0.0; total],
+            gsyn: vec![0.0; syn.len()],
+            garm: [0.0; ARM_PARAMS],
+            pad_off,
+            lat,
+            syn,
+            arm,
+            bands,
+            ranges,
+            g,
+            cfg,
+            step: 0,
+        };
+        t.prepare_all();
+        t
+    }
+
+    fn noise_key(&self, step: usize) -> u32 {
+        let s = self.cfg.seed;
+        (s as u32) ^ ((s >> 32) as u32).rotate_left(7) ^ (step as u32).wrapping_mul(0x85EB_CA6B)
+    }
+
+    fn in_noise_phase(&self, step: usize) -> bool {
+        (step as f32) < self.cfg.noise_frac * self.cfg.iterations as f32
+    }
+
+    /// Prepares the step's inputs for every latent (single-threaded; used at start).
+    fn prepare_all(&mut self) {
+        let r = Range {
+            a: 0,
+            b: self.g.latents(),
+            pa: 0,
+            pb: self.pad_off[GRIDS],
+        };
+        let key = self.noise_key(self.step);
+        let noisy = self.in_noise_phase(self.step);
+        prepare(
+            &self.g,
+            &self.pad_off,
+            r,
+            &self.lat,
+            &mut self.inp,
+            &mut self.val,
+            &mut self.qp,
+            key,
+            noisy,
+        );
+    }
+
+    /// Learning-rate factor (cosine decay to 0).
+    fn lr_factor(&self) -> f32 {
+        let t = self.step as f32 / self.cfg.iterations.max(1) as f32;
+        0.5 * (1.0 + (std::f32::consts::PI * t.min(1.0)).cos())
+    }
+
+    /// One training step over the whole image.
+    pub fn step(&mut self, want_bits: bool) -> StepStats {
+        let g = &self.g;
+        let n = g.w * g.h;
+        let c = g.c;
+        // Effective ARM parameters: fake-quantized to Q8 (straight-through gradient).
+        let mut armq = [0f32; ARM_PARAMS];
+        for (q, &p) in armq.iter_mut().zip(&self.arm) {
+            *q = if self.cfg.arm_fake_quant {
+                (p * 256.0).round() / 256.0
+            } else {
+                p
+            };
+        }
+        let aw = ArmW::from_packed(&armq);
+        let sw = SynW::from_packed(&self.syn, c);
+        let dscale = 2.0 / (n * c) as f32;
+        // 1. Synthesis forward + backward, bands in parallel.
+        {
+            let (g0, _) = self.glat.split_at_mut(g.offsets[1]);
+            let cuts = self.bands.iter().map(|&(lo, hi)| (lo * g.w, hi * g.w));
+            let g0s = split_many(g0, cuts);
+            let (inp, target) = (&self.inp, &self.target);
+            let jobs = self.ws.iter_mut().zip(g0s).zip(self.bands.iter());
+            let run = |((ws, g0), &(lo, hi)): ((&mut Workspace, &mut [f32]), &(usize, usize))| {
+                fused::run_band(
+                    &sw,
+                    g,
+                    ws,
+                    Band {
+                        lo,
+                        hi,
+                        lat: inp,
+                        target,
+                        g0,
+                        dscale,
+                    },
+                )
+            };
+            par_each(jobs, run);
+        }
+        // 2. Per latent range: sum the coarse gradients, the rate, Adam, next inputs.
+        let lr_lat = self.cfg.lr_latents * self.lr_factor();
+        let t1 = (self.step + 1) as i32;
+        let (c1, c2) = (1.0 - B1.powi(t1), 1.0 - B2.powi(t1));
+        let next_key = self.noise_key(self.step + 1);
+        let next_noisy = self.in_noise_phase(self.step + 1);
+        let scale = self.cfg.lambda / n as f32;
+        {
+            let ranges = &self.ranges;
+            let cuts = || ranges.iter().map(|r| (r.a, r.b));
+            let mut glats = split_many(&mut self.glat, cuts());
+            let mut lats = split_many(&mut self.lat, cuts());
+            let mut ms = split_many(&mut self.adam_lat.m, cuts());
+            let mut vs = split_many(&mut self.adam_lat.v, cuts());
+            let mut inps = split_many(&mut self.inp, cuts());
+            let mut vals = split_many(&mut self.val, cuts());
+            let mut qps = split_many(&mut self.qp_next, ranges.iter().map(|r| (r.pa, r.pb)));
+            let qp_old = &self.qp;
+            let ws = &self.ws;
+            let pad_off = &self.pad_off;
+            let jobs = self
+                .accs
+                .iter_mut()
+                .zip(ranges.iter())
+                .map(|(acc, &r)| LatJob {
+                    acc,
+                    r,
+                    gl: glats.next().expect("one slice per range"),
+                    lat: lats.next().expect("one slice per range"),
+                    m: ms.next().expect("one slice per range"),
+                    v: vs.next().expect("one slice per range"),
+                    inp: inps.next().expect("one slice per range"),
+                    val: vals.next().expect("one slice per range"),
+                    qp: qps.next().expect("one slice per range"),
+                });
+            let run = |job: LatJob| {
+                let LatJob {
+                    acc,
+                    r,
+                    gl,
+                    lat,
+                    m,
+                    v,
+                    inp,
+                    val,
+                    qp,
+                } = job;
+                // Coarse gradients from every band's buffer.
+                let base = g.offsets[1];
+                if r.b > base {
+                    let s = r.a.max(base);
+                    // Overwrite: grid 0's rows were written by the bands, the coarse part is the
+                    // sum of the per-band buffers.
+                    gl[s - r.a..].fill(0.0);
+                    for w in ws.iter() {
+                        let src = &w.gcoarse[s - base..r.b - base];
+                        for (d, &x) in gl[s - r.a..].iter_mut().zip(src) {
+                            *d += x;
+                        }
+                    }
+                }
+                // Rate of every row in the range.
+                acc.reset();
+                for k in 0..GRIDS {
+                    let (gw, gh) = g.dims[k];
+                    for y in 0..gh {
+                        let i = g.offsets[k] + y * gw;
+                        if i < r.a || i >= r.b {
+                            continue;
+                        }
+                        let o = i - r.a;
+                        rate::rate_row(
+                            &aw,
+                            RateRow {
+                                qp: &qp_old[pad_off[k]..pad_off[k + 1]],
+                                gw,
+                                y,
+                                val: &val[o..o + gw],
+                                grad: &mut gl[o..o + gw],
+                            },
+                            scale,
+                            want_bits,
+                            acc,
+                        );
+                    }
+                }
+                adam_update(lat, gl, m, v, lr_lat, c1, c2);
+                let lim = yoz::neural::arch::LATENT_MAX as f32;
+                for x in lat.iter_mut() {
+                    *x = x.clamp(-lim, lim);
+                }
+                prepare_range(g, pad_off, r, lat, inp, val, qp, next_key, next_noisy);
+            };
+            par_each(jobs, run);
+        }
+        std::mem::swap(&mut self.qp, &mut self.qp_next);
+        // 3. Networks.
+        let (gsyn, garm) = (&mut self.gsyn, &mut self.garm);
+        gsyn.fill(0.0);
+        garm.fill(0.0);
+        let mut sse = 0f64;
+        for w in &self.ws {
+            w.grad.add_to_packed(gsyn, c);
+            sse += w.sse;
+        }
+        let mut bits = 0f64;
+        for a in &self.accs {
+            a.add_to(garm);
+            bits += a.bits;
+        }
+        let lr_net = self.cfg.lr_nets * self.lr_factor();
+        adam_update(
+            &mut self.syn,
+            &self.gsyn,
+            &mut self.adam_syn.m,
+            &mut self.adam_syn.v,
+            lr_net,
+            c1,
+            c2,
+        );
+        adam_update(
+            &mut self.arm,
+            &self.garm,
+            &mut self.adam_arm.m,
+            &mut self.adam_arm.v,
+            lr_net,
+            c1,
+            c2,
+        );
+        self.step += 1;
+        StepStats {
+            mse: sse / (n * c) as f64,
+            bits: want_bits.then_some(bits),
+        }
+    }
+
+    /// The real model: weights quantized, latents rounded and entropy coded, and its PSNR.
+    pub fn evaluate(&self) -> yoz::Result<Eval> {
+        let coded = coded::quantize(&self.g, &self.lat, &self.syn, &self.arm);
+        let (psnr, mse) = coded::real_psnr(&self.g, &coded, &self.pixels);
+        let bytes = coded::coded_size(&coded)?;
+        let bpp = bytes as f64 * 8.0 / (self.g.w * self.g.h) as f64;
+        let float_psnr = coded::float_psnr(&self.g, &coded, &self.syn, &self.pixels);
+        Ok(Eval {
+            float_psnr,
+            step: self.step,
+            psnr,
+            bpp,
+            loss: mse + self.cfg.lambda as f64 * bpp,
+            coded,
+        })
+    }
+
+    /// Gradients of the loss (MSE + lambda * bpp) at the current inputs, for the tests:
+    /// `(latents, syn, arm, loss)`. Does not update anything.
+    pub fn gradients(&mut self) -> (Vec<f32>, Vec<f32>, Vec<f32>, f64) {
+        let saved = (
+            self.lat.clone(),
+            self.syn.clone(),
+            self.arm.clone(),
+            self.step,
+        );
+        let saved_adam = (
+            self.adam_lat.m.clone(),
+            self.adam_lat.v.clone(),
+            self.adam_syn.m.clone(),
+            self.adam_syn.v.clone(),
+            self.adam_arm.m.clone(),
+            self.adam_arm.v.clone(),
+        );
+        let (inp, val, qp) = (self.inp.clone(), self.val.clone(), self.qp.clone());
+        let lr = (self.cfg.lr_latents, self.cfg.lr_nets);
+        self.cfg.lr_latents = 0.0;
+        self.cfg.lr_nets = 0.0;
+        let st = self.step(true);
+        let glat = self.glat.clone();
+        let mut gsyn = vec![0f32; self.syn.len()];
+        for w in &self.ws {
+            w.grad.add_to_packed(&mut gsyn, self.g.c);
+        }
+        let mut garm = vec![0f32; ARM_PARAMS];
+        for a in &self.accs {
+            a.add_to(&mut garm);
+        }
+        let loss =
+            st.mse + self.cfg.lambda as f64 * st.bits.unwrap_or(0.0) / (self.g.w * self.g.h) as f64;
+        (self.cfg.lr_latents, self.cfg.lr_nets) = lr;
+        (self.lat, self.syn, self.arm, self.step) = saved;
+        (
+            self.adam_lat.m,
+            self.adam_lat.v,
+            self.adam_syn.m,
+            self.adam_syn.v,
+            self.adam_arm.m,
+            self.adam_arm.v,
+        ) = saved_adam;
+        (self.inp, self.val, self.qp) = (inp, val, qp);
+        (glat, gsyn, garm, loss)
+    }
+
+    /// Sets the step inputs directly (tests): synthesis input and coded values, and the
+    /// rounded contexts from `lat`.
+    pub fn set_inputs(&mut self, inp: &[f32], val: &[f32]) {
+        self.prepare_all();
+        self.inp.copy_from_slice(inp);
+        self.val.copy_from_slice(val);
+    }
+
+    /// Re-derives the step inputs from the latents (after editing them).
+    pub fn refresh_inputs(&mut self) {
+        self.prepare_all();
+    }
+}
+
+/// Runs the jobs, the first on this thread and the others on scoped threads.
+fn par_each<I, F>(jobs: I, f: F)
+where
+    I: Iterator,
+    I::Item: Send,
+    F: Fn(I::Item) + Sync,
+{
+    let mut jobs = jobs;
+    let first = jobs.next();
+    std::thread::scope(|s| {
+        for j in jobs {
+            let f = &f;
+            s.spawn(move || f(j));
+        }
+        if let Some(j) = first {
+            f(j);
+        }
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
+fn prepare(
+    g: &Geometry,
+    pad_off: &[usize; GRIDS + 1],
+    r: Range,
+    lat: &[f32],
+    inp: &mut [f32],
+    val: &mut [f32],
+    qp: &mut [f32],
+    key: u32,
+    noisy: bool,
+) {
+    prepare_range(
+        g,
+        pad_off,
+        r,
+        &lat[r.a..r.b],
+        &mut inp[r.a..r.b],
+        &mut val[r.a..r.b],
+        &mut qp[r.pa..r.pb],
+        key,
+        noisy,
+    )
+}
+
+/// Fills the inputs of latents `r.a..r.b` (slices relative to the range).
+#[allow(clippy::too_many_arguments)]
+fn prepare_range(
+    g: &Geometry,
+    pad_off: &[usize; GRIDS + 1],
+    r: Range,
+    lat: &[f32],
+    inp: &mut [f32],
+    val: &mut [f32],
+    qp: &mut [f32],
+    key: u32,
+    noisy: bool,
+) {
+    for (i, ((&y, iv), vv)) in lat
+        .iter()
+        .zip(inp.iter_mut())
+        .zip(val.iter_mut())
+        .enumerate()
+    {
+        let u = noise(key, (r.a + i) as u32);
+        let q = round_latent(y);
+        *vv = y + u;
+        *iv = if noisy { y + u } else { q };
+    }
+    for (k, &(gw, gh)) in g.dims.iter().enumerate() {
+        let pw = gw + 2;
+        for yy in 0..gh {
+            let i = g.offsets[k] + yy * gw;
+            if i < r.a || i >= r.b {
+                continue;
+            }
+            let p = pad_off[k] + (yy + 1) * pw - r.pa;
+            let src = &lat[i - r.a..i - r.a + gw];
+            let dst = &mut qp[p + 1..p + 1 + gw];
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = round_latent(s);
+            }
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! The fused kernels against the reference synthesis and finite differences, and the trainer's
+//! floor and determinism.
+
+use yoz::neural::arch::{grid_dims, syn_param_count, ARM_PARAMS};
+use yoz_train::fused::{self, Geometry, SynW};
+use yoz_train::train::{Config, Rng, Trainer};
+
+fn random_params(c: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let mut rng = Rng::new(seed);
+    let syn = (0..syn_param_count(c)).map(|_| rng.uniform(0.4)).collect();
+    let arm = (0..ARM_PARAMS).map(|_| rng.uniform(0.4)).collect();
+    (syn, arm)
+}
+
+/// Latents away from the rounding boundaries (so contexts stay put under small steps).
+fn random_latents(g: &Geometry, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    (0..g.latents())
+        .map(|_| (rng.uniform(3.0)).round() + rng.uniform(0.3))
+        .collect()
+}
+
+fn test_image(w: usize, h: usize, c: usize) -> Vec<u8> {
+    let mut px = Vec::with_capacity(w * h * c);
+    for y in 0..h {
+        for x in 0..w {
+            for o in 0..c {
+                let v = 128.0
+                    + 90.0 * ((x as f32 * 0.31 + o as f32).sin() * (y as f32 * 0.23).cos())
+                    + if (x / 8 + y / 8) % 2 == 0 {
+                        20.0
+                    } else {
+                        -20.0
+                    };
+                px.push(v.clamp(0.0, 255.0) as u8);
+            }
+        }
+    }
+    px
+}
+
+#[test]
+fn fused_forward_matches_reference() {
+    for &(w, h, c) in &[
+        (37usize, 23usize, 3usize),
+        (20, 17, 1),
+        (5, 3, 3),
+        (64, 40, 3),
+    ] {
+        let g = Geometry::new(w, h, c);
+        let (syn, _) = random_params(c, 11);
+        let lat = random_latents(&g, 5);
+        let grids: Vec<Vec<f32>> = (0..7)
+            .map(|k| lat[g.offsets[k]..g.offsets[k + 1]].to_vec())
+            .collect();
+        assert_eq!(grids[6].len(), grid_dims(w, h)[6].0 * grid_dims(w, h)[6].1);
+        let want = yoz::neural::synth::synthesize(&grids, &syn, c, w, h);
+        let got = fused::forward(&SynW::from_packed(&syn, c), &g, &lat);
+        let err = want
+            .iter()
+            .zip(&got)
+            .map(|(a, b)| (a - b).abs() / a.abs().max(1.0))
+            .fold(0f32, f32::max);
+        assert!(err < 1e-4, "{w}x{h}x{c}: max error {err}");
+    }
+}
+
+fn trainer_at(w: usize, h: usize, c: usize, threads: usize) -> (Trainer, Vec<f32>) {
+    let mut cfg = Config::new(0.05, 100);
+    cfg.threads = threads;
+    cfg.arm_fake_quant = false;
+    let mut t = Trainer::new(w, h, c, &test_image(w, h, c), cfg);
+    let (syn, arm) = random_params(c, 3);
+    t.syn = syn;
+    t.arm = arm;
+    t.lat = random_latents(&t.g, 9);
+    t.refresh_inputs();
+    let inp = t.lat.clone();
+    t.set_inputs(&inp, &inp);
+    (t, inp)
+}
+
+fn check(name: &str, an: f32, fd: f64, scale: f64) {
+    let diff = (an as f64 - fd).abs();
+    assert!(
+        diff <= 0.03 * fd.abs().max(an.abs() as f64) + 2e-3 * scale,
+        "{name}: analytic {an} vs finite difference {fd} (scale {scale})"
+    );
+}
+
+fn gradient_check(c: usize, threads: usize) {
+    let (w, h) = (19, 11);
+    let (mut t, inp) = trainer_at(w, h, c, threads);
+    let (glat, gsyn, garm, _) = t.gradients();
+    let eps = 4e-4f32;
+    let loss = |t: &mut Trainer| t.gradients().3;
+    let gscale = |g: &[f32]| g.iter().fold(0f64, |a, &v| a.max(v.abs() as f64));
+    // Latents: a sample across all grids (the synthesis input and the coded value move together).
+    let ls = gscale(&glat);
+    let n = glat.len();
+    for i in (0..n).step_by(7).chain([n - 1, n - 2]) {
+        let mut p = inp.clone();
+        p[i] += eps;
+        t.set_inputs(&p, &p);
+        let lp = loss(&mut t);
+        p[i] -= 2.0 * eps;
+        t.set_inputs(&p, &p);
+        let lm = loss(&mut t);
+        check(
+            &format!("latent {i}"),
+            glat[i],
+            (lp - lm) / (2.0 * eps as f64),
+            ls,
+        );
+    }
+    t.set_inputs(&inp, &inp);
+    let ss = gscale(&gsyn);
+    for (i, &gi) in gsyn.iter().enumerate() {
+        let v = t.syn[i];
+        t.syn[i] = v + eps;
+        let lp = loss(&mut t);
+        t.syn[i] = v - eps;
+        let lm = loss(&mut t);
+        t.syn[i] = v;
+        check(&format!("syn {i}"), gi, (lp - lm) / (2.0 * eps as f64), ss);
+    }
+    let sa = gscale(&garm);
+    for (i, &gi) in garm.iter().enumerate() {
+        let v = t.arm[i];
+        t.arm[i] = v + eps;
+        let lp = loss(&mut t);
+        t.arm[i] = v - eps;
+        let lm = loss(&mut t);
+        t.arm[i] = v;
+        check(&format!("arm {i}"), gi, (lp - lm) / (2.0 * eps as f64), sa);
+    }
+}
+
+#[test]
+fn gradients_match_finite_differences_rgb() {
+    gradient_check(3, 1);
+}
+
+#[test]
+fn gradients_match_finite_differences_gray_two_bands() {
+    gradient_check(1, 2);
+}
+
+#[test]
+fn bands_agree_with_one_band() {
+    let (mut a, _) = trainer_at(40, 29, 3, 1);
+    let (mut b, _) = trainer_at(40, 29, 3, 2);
+    let (la, sa, aa, xa) = a.gradients();
+    let (lb, sb, ab, xb) = b.gradients();
+    assert!((xa - xb).abs() < 1e-6 * xa.abs());
+    for (u, v) in la
+        .iter()
+        .chain(&sa)
+        .chain(&aa)
+        .zip(lb.iter().chain(&sb).chain(&ab))
+    {
+        assert!((u - v).abs() <= 1e-4 * u.abs().max(1e-3), "{u} vs {v}");
+    }
+}
+
+fn train_small(seed: u64, threads: usize, iters: usize) -> (Trainer, f64, f64) {
+    let (w, h, c) = (32, 32, 3);
+    let mut cfg = Config::new(1e-4, iters);
+    cfg.seed = seed;
+    cfg.threads = threads;
+    let mut t = Trainer::new(w, h, c, &test_image(w, h, c), cfg);
+    for _ in 0..iters {
+        t.step(false);
+    }
+    let e = t.evaluate().expect("evaluates");
+    (t, e.psnr, e.bpp)
+}
+
+#[test]
+fn trainer_reaches_psnr_floor_on_32x32() {
+    let (_, psnr, bpp) = train_small(1, 2, 1500);
+    eprintln!("32x32: {psnr:.2} dB at {bpp:.2} bpp");
+    assert!(psnr >= 32.0, "PSNR {psnr:.2} dB");
+}
+
+#[test]
+fn deterministic_with_one_thread() {
+    let (a, pa, _) = train_small(7, 1, 60);
+    let (b, pb, _) = train_small(7, 1, 60);
+    assert_eq!(pa, pb);
+    assert!(a
+        .lat
+        .iter()
+        .zip(&b.lat)
+        .all(|(x, y)| x.to_bits() == y.to_bits()));
+    assert!(a
+        .syn
+        .iter()
+        .zip(&b.syn)
+        .all(|(x, y)| x.to_bits() == y.to_bits()));
+}
+
+#[test]
+fn gradients_do_not_leak_between_steps() {
+    let (mut a, _) = trainer_at(24, 20, 3, 2);
+    for _ in 0..3 {
+        a.step(false);
+    }
+    let (mut b, _) = trainer_at(24, 20, 3, 2);
+    b.lat = a.lat.clone();
+    b.syn = a.syn.clone();
+    b.arm = a.arm.clone();
+    let x = a.lat.clone();
+    a.set_inputs(&x, &x);
+    b.set_inputs(&x, &x);
+    let (la, sa, aa, _) = a.gradients();
+    let (lb, sb, ab, _) = b.gradients();
+    for (u, v) in la
+        .iter()
+        .chain(&sa)
+        .chain(&aa)
+        .zip(lb.iter().chain(&sb).chain(&ab))
+    {
+        assert_eq!(u.to_bits(), v.to_bits());
+    }
+}
+
+/// What the trainer reports is what a decoder gets: payload bytes -> `payload::decode` ->
+/// the reference synthesis -> the same PSNR, and the bpp is the payload's size.
+#[test]
+fn coded_model_decodes_with_the_reference() {
+    let (t, _, _) = train_small(5, 2, 150);
+    let e = t.evaluate().expect("evaluates");
+    let bytes = yoz::neural::payload::encode(&e.coded).expect("encodes");
+    assert!((e.bpp - bytes.len() as f64 * 8.0 / (32.0 * 32.0)).abs() < 1e-9);
+    let img = yoz::neural::payload::decode(&bytes, 1 << 20).expect("decodes");
+    let planes = yoz::neural::synth::synthesize(&img.grids_f32(), &img.syn_params_f32(), 3, 32, 32);
+    let px = yoz::neural::synth::to_pixels(&planes, 3, 32 * 32);
+    let orig = test_image(32, 32, 3);
+    let mse = px
+        .iter()
+        .zip(&orig)
+        .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+        .sum::<f64>()
+        / px.len() as f64;
+    let psnr = 10.0 * (255.0f64 * 255.0 / mse).log10();
+    assert!(
+        (psnr - e.psnr).abs() < 0.05,
+        "reference {psnr} vs trainer {}",
+        e.psnr
+    );
+}
