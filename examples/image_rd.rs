@@ -575,10 +575,16 @@ fn summary(
     let mean = |v: Vec<Option<f64>>| -> Option<f64> {
         let n = v.len();
         let s: Option<Vec<f64>> = v.into_iter().collect();
-        s.filter(|s| !s.is_empty()).map(|s| s.iter().sum::<f64>() / n as f64)
+        s.filter(|s| !s.is_empty())
+            .map(|s| s.iter().sum::<f64>() / n as f64)
     };
     for c in codecs {
-        let bd = mean(images.iter().map(|i| bd_rate(&of(i, "cjpeg"), &of(i, c))).collect());
+        let bd = mean(
+            images
+                .iter()
+                .map(|i| bd_rate(&of(i, "cjpeg"), &of(i, c)))
+                .collect(),
+        );
         let at = |b: f64| mean(images.iter().map(|i| psnr_at(&of(i, c), b)).collect());
         let all: Vec<&Point> = pts.iter().filter(|p| p.codec == *c).collect();
         let enc = all.iter().map(|p| p.enc_s).sum::<f64>() / all.len().max(1) as f64;

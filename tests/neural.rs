@@ -270,3 +270,71 @@ fn usage_errors() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
 }
+
+/// The whole path the issue names: `yoz pack --image-codec neural` runs the real trainer (built
+/// beside `yoz` by the workspace), then unpack decodes through ONNX Runtime.
+#[test]
+fn train_tiny_pack_unpack() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    // A smooth picture with an edge, and an RGBA one whose alpha must come back exactly.
+    let mut img = Image::new(40, 28, 4).unwrap();
+    for y in 0..28usize {
+        for x in 0..40usize {
+            let i = (y * 40 + x) * 4;
+            img.data[i] = (x * 6) as u8;
+            img.data[i + 1] = (y * 9) as u8;
+            img.data[i + 2] = if x > 20 { 200 } else { 40 };
+            img.data[i + 3] = ((x * 7 + y * 3) % 256) as u8;
+        }
+    }
+    fs::write(src.join("a.png"), encode_png(&img).unwrap()).unwrap();
+    let ar = t.path().join("a.yoz");
+    let out = run(&[
+        "pack",
+        "--image-codec",
+        "neural",
+        "--preset",
+        "fast",
+        "--quality",
+        "90",
+        "--seed",
+        "1",
+        "-j",
+        "2",
+        "-o",
+        s(&ar),
+        s(&src),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info = String::from_utf8(run(&["info", s(&ar)]).stdout).unwrap();
+    assert!(
+        info.contains("lossy       neural src/a.png 40x28"),
+        "{info}"
+    );
+    let dest = t.path().join("out");
+    let out = run(&["unpack", "-v", "-C", s(&dest), s(&ar)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("neural decode 40x28 on cpu"));
+    let got = decode_png(&fs::read(dest.join("src/a.png")).unwrap(), "x", 1 << 20).unwrap();
+    assert_eq!((got.width, got.height, got.channels), (40, 28, 4));
+    let (mut se, mut n) = (0f64, 0f64);
+    for (a, b) in got.data.chunks(4).zip(img.data.chunks(4)) {
+        assert_eq!(a[3], b[3], "alpha is lossless");
+        for c in 0..3 {
+            se += (a[c] as f64 - b[c] as f64).powi(2);
+            n += 1.0;
+        }
+    }
+    let psnr = 10.0 * (255.0f64 * 255.0 / (se / n)).log10();
+    assert!(psnr > 30.0, "PSNR {psnr:.2} dB after training");
+}
