@@ -62,6 +62,13 @@ pub struct Args {
     /// Iterations (overrides the preset).
     #[arg(long)]
     pub iterations: Option<usize>,
+    /// Stop once this many real-size checks (every 250 steps) after the switch to rounding bring
+    /// no better loss; 0 never stops early.
+    #[arg(long, default_value_t = 8)]
+    pub patience: usize,
+    /// Fraction of the steps trained with noise before straight-through rounding.
+    #[arg(long, default_value_t = 0.7, hide = true)]
+    pub noise_frac: f32,
     /// Threads (default: all cores).
     #[arg(short = 'j', long = "jobs")]
     pub jobs: Option<usize>,
@@ -254,6 +261,12 @@ pub fn run(args: Args) -> Result<()> {
     let mut cfg = Config::new(lambda, iterations);
     cfg.threads = threads;
     cfg.seed = args.seed;
+    cfg.patience = if args.patience == 0 {
+        usize::MAX
+    } else {
+        args.patience
+    };
+    cfg.noise_frac = args.noise_frac.clamp(0.0, 1.0);
     if args.bench {
         return bench(&args, cfg);
     }

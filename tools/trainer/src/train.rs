@@ -39,7 +39,7 @@ impl Config {
             lr_latents: 5e-2,
             lr_nets: 1e-2,
             eval_every: 250,
-            patience: 4,
+            patience: 8,
             arm_fake_quant: true,
         }
     }
