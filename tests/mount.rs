@@ -567,3 +567,39 @@ fn concurrent_readers_see_the_same_bytes() {
     });
     m.unmount();
 }
+
+/// Neural image entries through the mount: the background daemon (which gets `--device` on its
+/// command line) decodes them through ONNX Runtime; sizes come from the index, pixels match the
+/// conformance vector's reference within the spec's tolerance.
+#[test]
+fn neural_images_decode_through_the_mount() {
+    require_fuse!();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/valid");
+    let tmp = tempfile::tempdir().unwrap();
+    let m = Mounted::new(
+        &root.join("lossy-neural.yoz"),
+        &tmp.path().join("mnt"),
+        &["--device", "cpu"],
+    );
+    for (name, raw) in [
+        ("rgb.png", "rgb.png.raw"),
+        ("gray-alpha.png", "gray-alpha.png.raw"),
+    ] {
+        let png = fs::read(m.mp.join(name)).unwrap();
+        assert_eq!(
+            fs::metadata(m.mp.join(name)).unwrap().len(),
+            png.len() as u64
+        );
+        let img = yoz::image::png_io::decode_png(&png, name, 1 << 20).unwrap();
+        let want = fs::read(root.join("lossy-neural.ref").join(raw)).unwrap();
+        assert_eq!(img.data.len(), want.len());
+        let worst = img
+            .data
+            .iter()
+            .zip(&want)
+            .map(|(&a, &b)| (a as i32 - b as i32).abs())
+            .max();
+        assert!(worst.unwrap() <= 1, "{name}: off by {worst:?}");
+    }
+    m.unmount();
+}
