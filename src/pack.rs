@@ -594,10 +594,15 @@ impl Producer<'_> {
                         &data, &p.name, &payload,
                     )?),
                     None => {
-                        eprintln!(
-                            "yoz: notice: {}: stored losslessly (no neural payload for it in the bundle)",
-                            p.name
-                        );
+                        let why = match crate::image::png_io::decode_png(
+                            &data,
+                            &p.name,
+                            crate::neural::NEURAL_MAX_PIXELS,
+                        ) {
+                            Err(e) => e.to_string(),
+                            Ok(_) => "no neural payload for it in the bundle".into(),
+                        };
+                        eprintln!("yoz: notice: {}: stored losslessly ({why})", p.name);
                         None
                     }
                 }
@@ -737,14 +742,15 @@ fn neural_bundle(
     if let Some(dir) = bundle {
         return Ok(Some((crate::neural::bundle::Bundle::open(dir)?, None)));
     }
+    // Only PNGs the codec takes go to the trainer (which refuses the others outright); the rest
+    // are stored losslessly with the reason, when the producer reaches them.
     let mut pngs = Vec::new();
     for p in plan.iter().filter(|p| wants_image(image, p)) {
-        let mut sig = [0u8; 8];
-        let is_png = File::open(&p.src)
-            .and_then(|mut f| f.read_exact(&mut sig))
-            .is_ok()
-            && sig == crate::image::entry::PNG_SIGNATURE;
-        if is_png {
+        let Ok(data) = fs::read(&p.src) else { continue };
+        if data.starts_with(&crate::image::entry::PNG_SIGNATURE)
+            && crate::image::png_io::decode_png(&data, &p.name, crate::neural::NEURAL_MAX_PIXELS)
+                .is_ok()
+        {
             pngs.push(p.src.clone());
         }
     }

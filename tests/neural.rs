@@ -162,6 +162,29 @@ fn bundle_pack_unpack_cat_verify() {
     }
     assert_eq!(fs::read(dest.join("src/other.png")).unwrap(), other);
 
+    // From a pipe too (the runtime is resolved from the header before anything is written).
+    let dest2 = t.path().join("out2");
+    let out = yoz()
+        .args(["unpack", "-C", s(&dest2), "-"])
+        .stdin(fs::File::open(&ar).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (name, img) = &want[0];
+    within_one(
+        &decode_png(
+            &fs::read(dest2.join("src").join(name)).unwrap(),
+            "x",
+            1 << 20,
+        )
+        .unwrap(),
+        img,
+    );
+
     let out = run(&["verify", "--decode", s(&ar)]);
     assert!(
         out.status.success(),
@@ -196,6 +219,71 @@ fn bundle_payload_of_the_wrong_shape_is_refused() {
     ]);
     assert_eq!(class_of(&out).as_deref(), Some("size-mismatch"));
     assert!(!ar.exists(), "no archive is left behind");
+}
+
+#[test]
+fn damaged_bundle_payload_is_refused_at_pack() {
+    let t = tempfile::tempdir().unwrap();
+    let png = png_of(12, 10, 3, 5);
+    fs::write(t.path().join("p.png"), &png).unwrap();
+    let bundle = t.path().join("b");
+    let mut bw = BundleWriter::create(&bundle, false).unwrap();
+    let mut p = payload::encode(&neural_image(12, 10, 3, false, 1)).unwrap();
+    // The latent stream cut in half, lengths kept consistent: the header still matches the PNG.
+    let lat = u32::from_le_bytes(p[20..24].try_into().unwrap());
+    p[20..24].copy_from_slice(&(lat - lat / 2).to_le_bytes());
+    p.truncate(p.len() - (lat / 2) as usize);
+    bw.add(&png, "p.png", &p).unwrap();
+    bw.finish().unwrap();
+    let ar = t.path().join("a.yoz");
+    let out = run(&[
+        "pack",
+        "--from-bundle",
+        s(&bundle),
+        "-o",
+        s(&ar),
+        s(&t.path().join("p.png")),
+    ]);
+    assert_eq!(class_of(&out).as_deref(), Some("corrupt"));
+    assert!(!ar.exists());
+}
+
+/// PNGs the neural codec does not take never reach the trainer: stored losslessly with the
+/// reason, and the pack succeeds (here without any trainer at all).
+#[test]
+fn untrainable_pngs_are_stored_losslessly() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    let mut broken = yoz::image::entry::PNG_SIGNATURE.to_vec();
+    broken.extend_from_slice(b"not really a png");
+    fs::write(src.join("broken.png"), &broken).unwrap();
+    // A 16-bit gray PNG.
+    let mut sixteen = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut sixteen, 4, 3);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::Sixteen);
+        enc.write_header()
+            .unwrap()
+            .write_image_data(&[7u8; 24])
+            .unwrap();
+    }
+    fs::write(src.join("deep.png"), &sixteen).unwrap();
+    let ar = t.path().join("a.yoz");
+    let out = yoz()
+        .env("YOZ_TRAIN", t.path().join("no-such-trainer"))
+        .args(["pack", "--image-codec", "neural", "-o", s(&ar), s(&src)])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("broken.png: stored losslessly"), "{err}");
+    assert!(err.contains("deep.png: stored losslessly"), "{err}");
+    let dest = t.path().join("out");
+    assert!(run(&["unpack", "-C", s(&dest), s(&ar)]).status.success());
+    assert_eq!(fs::read(dest.join("src/broken.png")).unwrap(), broken);
+    assert_eq!(fs::read(dest.join("src/deep.png")).unwrap(), sixteen);
 }
 
 #[test]

@@ -77,6 +77,9 @@ pub fn encode_image(
 /// checked before it goes into an archive.
 pub fn encode_neural_blob(png: &[u8], name: &str, payload: &[u8]) -> Result<(Vec<u8>, ImageInfo)> {
     let img = super::png_io::decode_png(png, name, super::MAX_PIXELS_DEFAULT)?;
+    // Parse it all (integer-only, cheap next to training): a damaged or stale payload is refused
+    // here rather than packed into an entry that can never be extracted.
+    crate::neural::payload::decode(payload, crate::neural::NEURAL_MAX_PIXELS)?;
     let h = crate::neural::payload::Header::parse(payload, crate::neural::NEURAL_MAX_PIXELS)?;
     let channels = h.channels + u8::from(h.alpha);
     if (h.width, h.height, channels) != (img.width, img.height, img.channels) {

@@ -61,7 +61,7 @@ impl Bundle {
                 continue;
             }
             let mut f = line.splitn(3, '\t');
-            let (Some(hash), Some(file)) = (f.next(), f.next()) else {
+            let (Some(hash), Some(file), Some(_source)) = (f.next(), f.next(), f.next()) else {
                 return Err(bad(dir, format!("line {}: expected 3 fields", n + 2)));
             };
             if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -136,10 +136,15 @@ impl BundleWriter {
     pub fn create(dir: &Path, force: bool) -> Result<BundleWriter> {
         std::fs::create_dir_all(dir).ctx(|| format!("creating {}", dir.display()))?;
         let m = dir.join(MANIFEST);
-        if !force && m.exists() {
-            return Err(Error::Exists {
-                path: m.display().to_string(),
-            });
+        if m.exists() {
+            if !force {
+                return Err(Error::Exists {
+                    path: m.display().to_string(),
+                });
+            }
+            // The old manifest goes first: if training fails halfway it must not be left naming
+            // payload files that are being replaced.
+            std::fs::remove_file(&m).ctx(|| format!("removing {}", m.display()))?;
         }
         Ok(BundleWriter {
             dir: dir.to_path_buf(),
@@ -184,6 +189,13 @@ mod tests {
         w.add(b"png two", "c\td.png", b"payload two").unwrap();
         w.finish().unwrap();
         assert!(BundleWriter::create(d.path(), false).is_err());
+        // --force drops the old manifest before anything is replaced.
+        let _w = BundleWriter::create(d.path(), true).unwrap();
+        assert!(!d.path().join(MANIFEST).exists());
+        let mut w = BundleWriter::create(d.path(), true).unwrap();
+        w.add(b"png one", "a/b.png", b"payload one").unwrap();
+        w.add(b"png two", "c\td.png", b"payload two").unwrap();
+        w.finish().unwrap();
         let b = Bundle::open(d.path()).unwrap();
         assert_eq!(b.len(), 2);
         assert_eq!(b.payload_for(b"png two").unwrap().unwrap(), b"payload two");
@@ -199,6 +211,7 @@ mod tests {
             format!("{FIRST_LINE}\n{h}\t../../etc/passwd\tx\n"),
             format!("{FIRST_LINE}\nzz\t0000.ynp\tx\n"),
             format!("{FIRST_LINE}\n{h}\n"),
+            format!("{FIRST_LINE}\n{h}\t0000.ynp\n"),
         ] {
             std::fs::write(d.path().join(MANIFEST), body).unwrap();
             assert_eq!(Bundle::open(d.path()).unwrap_err().class(), "input");

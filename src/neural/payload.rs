@@ -129,6 +129,13 @@ fn weights_blob(img: &NeuralImage) -> Result<Vec<u8>> {
 fn parse_weights(blob: &[u8], channels: usize) -> Result<(Vec<i8>, [f32; SYN_TENSORS], ArmQ)> {
     let st = safetensors::SafeTensors::deserialize(blob)
         .map_err(|e| corrupt(format!("weights are not valid safetensors: {e}")))?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(blob)
+        .map_err(|e| corrupt(format!("weights are not valid safetensors: {e}")))?;
+    if meta.metadata().is_some() {
+        return Err(corrupt(
+            "weights carry __metadata__, which the payload does not allow",
+        ));
+    }
     if st.len() != 3 {
         return Err(corrupt(format!("{} weight tensors, expected 3", st.len())));
     }
@@ -381,6 +388,27 @@ pub(crate) mod tests {
         let mut q = p.clone();
         q[16..20].copy_from_slice(&0u32.to_le_bytes());
         assert_eq!(class(&q), "corrupt");
+    }
+
+    #[test]
+    fn weights_with_metadata_are_refused() {
+        let img = sample(8, 8, 1, false);
+        let p = encode(&img).unwrap();
+        let h = Header::parse(&p, 1 << 20).unwrap();
+        let st = safetensors::SafeTensors::deserialize(
+            &p[HEADER_LEN..HEADER_LEN + h.weights_len as usize],
+        )
+        .unwrap();
+        let views: Vec<(String, TensorView)> = st.tensors();
+        let meta = std::collections::HashMap::from([("model".to_string(), "x".to_string())]);
+        let weights = safetensors::serialize(views, Some(meta)).unwrap();
+        let mut q = p[..HEADER_LEN].to_vec();
+        q[16..20].copy_from_slice(&(weights.len() as u32).to_le_bytes());
+        q.extend_from_slice(&weights);
+        q.extend_from_slice(&p[HEADER_LEN + h.weights_len as usize..]);
+        let e = decode(&q, 1 << 20).unwrap_err();
+        assert_eq!(e.class(), "corrupt");
+        assert!(e.to_string().contains("__metadata__"), "{e}");
     }
 
     #[test]

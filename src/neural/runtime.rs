@@ -149,8 +149,12 @@ fn venv_capi_dirs(venv: &Path) -> Vec<PathBuf> {
 /// The `onnxruntime` package directory that `python3` would import, without importing it (the
 /// package's own imports, e.g. numpy, need not be installed).
 fn python_package_dir() -> Option<PathBuf> {
+    // -I (isolated): no current directory or PYTHON* variables on the module path, and run
+    // from `/`, so a directory being extracted into can never supply the package.
     let out = std::process::Command::new("python3")
+        .current_dir("/")
         .args([
+            "-I",
             "-c",
             "import importlib.util,os;s=importlib.util.find_spec('onnxruntime');\
              print(os.path.dirname(s.origin) if s and s.origin else '')",
@@ -188,7 +192,9 @@ fn search(trace: &mut Vec<String>) -> std::result::Result<(PathBuf, Found), Stri
             return Ok((p, Found::BesideExe));
         }
         trace.push(format!("beside the executable ({}): none", dir.display()));
-        for anc in dir.ancestors() {
+        // Only the checkout a cargo build runs from (target/release[/deps]/../../.venv-ort) and
+        // the levels between: never an arbitrary ancestor that an extraction could have written.
+        for anc in dir.ancestors().take(4) {
             let venv = anc.join(".venv-ort");
             if !venv.is_dir() {
                 continue;
