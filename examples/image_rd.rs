@@ -68,6 +68,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--yoz-only" => peers = false,
             // Centre crops (the neural issue's 512x512 protocol).
             "--crop" => crop = Some(args.next().ok_or("--crop N")?.parse()?),
+            // Redraw the tables and plot from an earlier run's CSV.
+            "--replot" => {
+                let csv = std::fs::read_to_string(args.next().ok_or("--replot CSV")?)?;
+                return report(&points_from_csv(&csv)?, &out);
+            }
             "--max-images" => max_images = args.next().ok_or("--max-images N")?.parse()?,
             // Neural presets to train (yoz-train from target/release), e.g. fast,medium.
             "--neural" => {
@@ -210,6 +215,28 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     std::fs::remove_dir_all(&tmp).ok();
     report(&pts, &out)
+}
+
+/// Points back from `image-rd.csv` (codec names are leaked: a bench runs once).
+fn points_from_csv(csv: &str) -> Result<Vec<Point>, Box<dyn std::error::Error>> {
+    let mut v = Vec::new();
+    for line in csv.lines().skip(1).filter(|l| !l.is_empty()) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() != 8 {
+            return Err(format!("bad CSV line {line:?}").into());
+        }
+        v.push(Point {
+            image: f[0].into(),
+            codec: Box::leak(f[1].to_string().into_boxed_str()),
+            q: f[2].parse()?,
+            bpp: f[3].parse()?,
+            psnr: f[4].parse()?,
+            enc_s: f[5].parse()?,
+            dec_s: f[6].parse()?,
+            mpix: f[7].parse()?,
+        });
+    }
+    Ok(v)
 }
 
 /// The centre `n x n` (or smaller, if the image is) of an RGB image.
@@ -476,7 +503,7 @@ fn report(pts: &[Point], out: &Path) -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut md = String::new();
     writeln!(md, "BD-rate against `cjpeg -optimize` (4:2:0), RGB PSNR, points within {BPP_MIN}–{BPP_MAX} bpp; negative = smaller files at equal PSNR; – where a codec has fewer than 4 points in that range. PSNR in dB at 0.5 / 1.0 bpp (interpolated; the mean only where every image reaches that rate).\n")?;
-    writeln!(md, "Plot (`image-rd.png`): mean curve per codec, x = bpp 0–2, y = PSNR 28–52 dB; colours in column order: red, blue, green, orange, purple.\n")?;
+    writeln!(md, "Plot (`image-rd.png`): mean curve per codec, x = bpp 0–2, y = PSNR 28–52 dB; colours in column order: red, blue, green, orange, purple, cyan, black.\n")?;
     write!(md, "| image |")?;
     for c in &codecs {
         write!(md, " {c} BD-rate | {c} @0.5 | {c} @1.0 |")?;
@@ -686,6 +713,8 @@ fn plot(
         [30, 160, 30],
         [200, 130, 0],
         [130, 0, 160],
+        [0, 170, 190],
+        [0, 0, 0],
     ];
     for (ci, c) in codecs.iter().enumerate() {
         let col = colours[ci % colours.len()];
