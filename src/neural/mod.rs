@@ -64,7 +64,9 @@ pub const NEURAL_MAX_PIXELS: u64 = 1 << 24;
 /// Decodes a neural payload to pixels: integer parsing (bit-exact), then the synthesis through
 /// ONNX Runtime on the chosen device, then alpha.
 pub fn decode_image(payload: &[u8], limits: &DecodeLimits) -> Result<Image> {
+    let t = std::time::Instant::now();
     let n = payload::decode(payload, limits.max_pixels.min(NEURAL_MAX_PIXELS))?;
+    let parse_ms = t.elapsed().as_secs_f64() * 1e3;
     let o = decode_options();
     let (w, h, c) = (n.width as usize, n.height as usize, n.channels as usize);
     let (planes, report) = runtime::synthesize(
@@ -78,8 +80,10 @@ pub fn decode_image(payload: &[u8], limits: &DecodeLimits) -> Result<Image> {
     )?;
     if o.verbose {
         eprintln!(
-            "yoz: neural decode {w}x{h} on {} in {:.1} ms",
-            report.device, report.millis
+            "yoz: neural decode {w}x{h} on {} in {:.1} ms (latents and weights {parse_ms:.1} ms, synthesis {:.1} ms)",
+            report.device,
+            t.elapsed().as_secs_f64() * 1e3,
+            report.millis
         );
     }
     Ok(assemble_image(&n, &planes))
