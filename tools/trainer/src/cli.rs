@@ -25,14 +25,15 @@ pub enum Preset {
 
 impl Preset {
     /// Iterations of the preset (the budget is in steps, not seconds, so results do not depend
-    /// on the machine's load). Sized to the time limits on a 2-core machine at about 63
-    /// it/s for 512x512 (-j 2): fast ≈ 95 s (limit 120 s), medium ≈ 3.7 min, slow ≈ 8 min
-    /// (limit 10 min); early stop can end sooner. NEURAL-NOTES: about +2 dB per 3x more steps.
+    /// on the machine's load). At about 60 it/s for 512x512 with -j 2 on a 2-core machine: fast
+    /// ≈ 100 s (limit 120 s), medium ≈ 150 s, slow ≈ 200 s (limit 10 min). Longer single cosine
+    /// schedules were worse, not better: a 30,000-step run kept its step-6,000 checkpoint
+    /// (the latent learning rate stays high too long), so slow stops at 12,000.
     pub fn iterations(self) -> usize {
         match self {
             Preset::Fast => 6000,
-            Preset::Medium => 14000,
-            Preset::Slow => 30000,
+            Preset::Medium => 9000,
+            Preset::Slow => 12000,
         }
     }
 }
