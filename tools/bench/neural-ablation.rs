@@ -101,7 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let name = if t == 0 {
             "int8".to_string()
         } else {
-            format!("int8, |q| ≤ {t} pruned")
+            format!("int8, pruned where q ≤ {t} in magnitude")
         };
         println!(
             "| {name} | {zeros} | {wl} | {z} | {:.2} | {:.4} | {:.4} |",
