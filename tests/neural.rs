@@ -194,19 +194,14 @@ fn bundle_pack_unpack_cat_verify() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("3 images decoded"));
 }
 
-#[test]
-fn bundle_payload_of_the_wrong_shape_is_refused() {
+/// Packs one PNG from a one-entry bundle holding `payload`; returns the
+/// error class and whether an archive was left behind.
+fn pack_one_from_bundle(png: &[u8], payload: &[u8]) -> (Option<String>, bool) {
     let t = tempfile::tempdir().unwrap();
-    let png = png_of(10, 10, 3, 5);
-    fs::write(t.path().join("p.png"), &png).unwrap();
+    fs::write(t.path().join("p.png"), png).unwrap();
     let bundle = t.path().join("b");
     let mut bw = BundleWriter::create(&bundle, false).unwrap();
-    bw.add(
-        &png,
-        "p.png",
-        &payload::encode(&neural_image(11, 10, 3, false, 1)).unwrap(),
-    )
-    .unwrap();
+    bw.add(png, "p.png", payload).unwrap();
     bw.finish().unwrap();
     let ar = t.path().join("a.yoz");
     let out = run(&[
@@ -217,35 +212,27 @@ fn bundle_payload_of_the_wrong_shape_is_refused() {
         s(&ar),
         s(&t.path().join("p.png")),
     ]);
-    assert_eq!(class_of(&out).as_deref(), Some("size-mismatch"));
-    assert!(!ar.exists(), "no archive is left behind");
+    (class_of(&out), ar.exists())
+}
+
+#[test]
+fn bundle_payload_of_the_wrong_shape_is_refused() {
+    let payload = payload::encode(&neural_image(11, 10, 3, false, 1)).unwrap();
+    let (class, left) = pack_one_from_bundle(&png_of(10, 10, 3, 5), &payload);
+    assert_eq!(class.as_deref(), Some("size-mismatch"));
+    assert!(!left, "no archive is left behind");
 }
 
 #[test]
 fn damaged_bundle_payload_is_refused_at_pack() {
-    let t = tempfile::tempdir().unwrap();
-    let png = png_of(12, 10, 3, 5);
-    fs::write(t.path().join("p.png"), &png).unwrap();
-    let bundle = t.path().join("b");
-    let mut bw = BundleWriter::create(&bundle, false).unwrap();
     let mut p = payload::encode(&neural_image(12, 10, 3, false, 1)).unwrap();
     // The latent stream cut in half, lengths kept consistent: the header still matches the PNG.
     let lat = u32::from_le_bytes(p[20..24].try_into().unwrap());
     p[20..24].copy_from_slice(&(lat - lat / 2).to_le_bytes());
     p.truncate(p.len() - (lat / 2) as usize);
-    bw.add(&png, "p.png", &p).unwrap();
-    bw.finish().unwrap();
-    let ar = t.path().join("a.yoz");
-    let out = run(&[
-        "pack",
-        "--from-bundle",
-        s(&bundle),
-        "-o",
-        s(&ar),
-        s(&t.path().join("p.png")),
-    ]);
-    assert_eq!(class_of(&out).as_deref(), Some("corrupt"));
-    assert!(!ar.exists());
+    let (class, left) = pack_one_from_bundle(&png_of(12, 10, 3, 5), &p);
+    assert_eq!(class.as_deref(), Some("corrupt"));
+    assert!(!left);
 }
 
 /// PNGs the neural codec does not take never reach the trainer: stored losslessly with the
