@@ -130,7 +130,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             .to_string();
         let mut img = to_rgb(read_png(f, 1 << 28)?);
         if let Some(n) = crop {
-            img = centre_crop(&img, n);
+            img = img.centre_crop(n);
         }
         eprintln!("{name}: {}x{}", img.width, img.height);
         let ppm = tmp.join("in.ppm");
@@ -239,18 +239,6 @@ fn points_from_csv(csv: &str) -> Result<Vec<Point>, Box<dyn std::error::Error>> 
     Ok(v)
 }
 
-/// The centre `n x n` (or smaller, if the image is) of an RGB image.
-fn centre_crop(img: &Image, n: u32) -> Image {
-    let (w, h) = (n.min(img.width), n.min(img.height));
-    let (x0, y0) = ((img.width - w) / 2, (img.height - h) / 2);
-    let mut d = Vec::with_capacity((w * h * 3) as usize);
-    for y in y0..y0 + h {
-        let r = ((y * img.width + x0) * 3) as usize;
-        d.extend_from_slice(&img.data[r..r + (w * 3) as usize]);
-    }
-    Image::from_raw(w, h, 3, d).expect("crop of an RGB image")
-}
-
 /// Trains the neural codec on `png` (the image as a PNG file) with `yoz-train`, then decodes the
 /// payload through ONNX Runtime (CPU, 2 threads). Encode time is the trainer's wall time (it
 /// uses both cores); its iterations per second come from its `-v` line.
@@ -299,17 +287,7 @@ fn neural_point(
     let t = std::time::Instant::now();
     let d = yoz::neural::decode_image(&payload, &DecodeLimits::default())?;
     let dec_s = t.elapsed().as_secs_f64();
-    let mp = img.pixels() as f64;
-    Ok(Point {
-        image: name.into(),
-        codec,
-        q,
-        bpp: payload.len() as f64 * 8.0 / mp,
-        psnr: psnr(img, &d).ok_or("shape")?,
-        enc_s,
-        dec_s,
-        mpix: mp / 1e6,
-    })
+    point(img, name, codec, q, payload.len() as u64, &d, enc_s, dec_s)
 }
 
 /// Drops alpha / expands gray so every codec sees the same RGB picture.
@@ -422,13 +400,28 @@ fn yoz_point(
     let t = thread_cpu();
     let d = dct::decode(&p, &DecodeLimits::default())?;
     let dec_s = thread_cpu() - t;
+    point(img, name, codec, q, p.len() as u64, &d, enc_s, dec_s)
+}
+
+/// A point from the original, the decoded image, the coded size and the two times.
+#[allow(clippy::too_many_arguments)]
+fn point(
+    img: &Image,
+    name: &str,
+    codec: &'static str,
+    q: u32,
+    bytes: u64,
+    dec: &Image,
+    enc_s: f64,
+    dec_s: f64,
+) -> Result<Point, Box<dyn std::error::Error>> {
     let mp = img.pixels() as f64;
     Ok(Point {
         image: name.into(),
         codec,
         q,
-        bpp: p.len() as f64 * 8.0 / mp,
-        psnr: psnr(img, &d).ok_or("shape")?,
+        bpp: bytes as f64 * 8.0 / mp,
+        psnr: psnr(img, dec).ok_or("decoded size differs")?,
         enc_s,
         dec_s,
         mpix: mp / 1e6,
@@ -446,17 +439,8 @@ fn peer_point(
     enc_s: f64,
     dec_s: f64,
 ) -> Result<Point, Box<dyn std::error::Error>> {
-    let mp = img.pixels() as f64;
-    Ok(Point {
-        image: name.into(),
-        codec,
-        q,
-        bpp: std::fs::metadata(file)?.len() as f64 * 8.0 / mp,
-        psnr: psnr(img, &dec).ok_or("decoded size differs")?,
-        enc_s,
-        dec_s,
-        mpix: mp / 1e6,
-    })
+    let bytes = std::fs::metadata(file)?.len();
+    point(img, name, codec, q, bytes, &dec, enc_s, dec_s)
 }
 
 /// `(bpp, psnr)` pairs for the shared RD summaries.

@@ -79,9 +79,8 @@ pub fn encode_neural_blob(png: &[u8], name: &str, payload: &[u8]) -> Result<(Vec
     let img = super::png_io::decode_png(png, name, super::MAX_PIXELS_DEFAULT)?;
     // Parse it all (integer-only, cheap next to training): a damaged or stale payload is refused
     // here rather than packed into an entry that can never be extracted.
-    crate::neural::payload::decode(payload, crate::neural::NEURAL_MAX_PIXELS)?;
-    let h = crate::neural::payload::Header::parse(payload, crate::neural::NEURAL_MAX_PIXELS)?;
-    let channels = h.channels + u8::from(h.alpha);
+    let h = crate::neural::payload::decode(payload, crate::neural::NEURAL_MAX_PIXELS)?;
+    let channels = h.output_channels();
     if (h.width, h.height, channels) != (img.width, img.height, img.channels) {
         return Err(Error::SizeMismatch {
             what: format!(

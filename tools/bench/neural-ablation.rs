@@ -12,19 +12,6 @@ use yoz::image::png_io::read_png;
 use yoz::neural::arch::{syn_param_count, ARM_PARAMS};
 use yoz::neural::payload;
 
-/// The centre `n x n` of an image (all of it when smaller).
-fn crop(img: &yoz::image::Image, n: u32) -> yoz::image::Image {
-    let (w, h) = (n.min(img.width), n.min(img.height));
-    let (x0, y0) = ((img.width - w) / 2, (img.height - h) / 2);
-    let ch = img.channels as u32;
-    let mut d = Vec::with_capacity((w * h * ch) as usize);
-    for y in y0..y0 + h {
-        let r = ((y * img.width + x0) * ch) as usize;
-        d.extend_from_slice(&img.data[r..r + (w * ch) as usize]);
-    }
-    yoz::image::Image::from_raw(w, h, img.channels, d).expect("crop")
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let png = args
@@ -33,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let preset = args.get(1).map_or("fast", String::as_str);
     let quality = args.get(2).map_or("50", String::as_str);
     let full = read_png(std::path::Path::new(png), 1 << 28)?;
-    let src = crop(&full, 512);
+    let src = full.centre_crop(512);
     let tmp = tempfile::tempdir()?;
     let crop_png = tmp.path().join("crop.png");
     std::fs::write(&crop_png, yoz::image::png_io::encode_png(&src)?)?;
