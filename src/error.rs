@@ -22,6 +22,14 @@ pub enum Error {
         have_major: u8,
         have_minor: u8,
     },
+    #[error(
+        "{feature} needs reader version 1.{need_minor}, but the header declares 1.{declared_minor}"
+    )]
+    VersionUnderstated {
+        feature: &'static str,
+        need_minor: u8,
+        declared_minor: u8,
+    },
     #[error("unknown {what} flag bits {bits:#x}")]
     UnknownFlag { what: &'static str, bits: u64 },
     #[error("reserved field {what} is not zero")]
@@ -104,6 +112,7 @@ impl Error {
         match self {
             Error::BadMagic { .. } => "bad-magic",
             Error::UnsupportedVersion { .. } => "unsupported-version",
+            Error::VersionUnderstated { .. } => "version-mismatch",
             Error::UnknownFlag { .. } => "unknown-flag",
             Error::Reserved { .. } => "reserved",
             Error::UnknownCodec { .. } => "unknown-codec",

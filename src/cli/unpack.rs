@@ -4,7 +4,6 @@ use super::{is_dash, PathArg};
 use crate::container::{read_stream, Archive, Sink};
 use crate::error::Result;
 use crate::extract::{ExtractOptions, ExtractStats, Extractor};
-use std::io::Read as _;
 
 #[derive(clap::Args, Debug)]
 pub struct UnpackArgs {
@@ -40,19 +39,9 @@ pub fn run(a: UnpackArgs) -> Result<()> {
         only: a.paths,
     };
     let stats = if is_dash(&a.archive) {
-        // Peek at the header: a 1.1 archive may hold neural entries.
-        let mut stdin = std::io::stdin().lock();
-        let mut head = Vec::with_capacity(16);
-        std::io::Read::read_to_end(&mut std::io::Read::take(&mut stdin, 16), &mut head)
-            .map_err(|e| crate::error::Error::io("reading stdin", e))?;
-        preload_runtime(head.len() >= 12 && head[11] >= 1);
-        unpack_stream(std::io::Cursor::new(head).chain(stdin), &a.dir, opts)?
+        unpack_stream(std::io::stdin().lock(), &a.dir, opts)?
     } else {
         let ar = super::open_archive(&a.archive, a.no_mmap)?;
-        preload_runtime(ar.entries().iter().any(|e| {
-            e.image
-                .is_some_and(|i| i.codec == crate::container::format::IMAGE_CODEC_NEURAL)
-        }));
         unpack_archive(&ar, &a.dir, opts)?
     };
     if stats.lossy > 0 {
@@ -71,13 +60,11 @@ pub fn run(a: UnpackArgs) -> Result<()> {
     Ok(())
 }
 
-/// Finds and loads ONNX Runtime before anything is extracted when the archive needs it, so a
-/// library the archive itself writes can never be the one loaded. A failure is remembered and
-/// reported at the first neural entry (the other entries still extract).
-fn preload_runtime(needed: bool) {
-    if needed {
-        let _ = crate::neural::runtime::check();
-    }
+/// Decides and loads ONNX Runtime before anything is extracted, so a library the archive
+/// itself writes can never be the one loaded (the decision is kept for the process). A failure
+/// is remembered and reported at the first neural entry; the other entries still extract.
+fn preload_runtime() {
+    let _ = crate::neural::runtime::check();
 }
 
 /// Extracts every selected entry of an opened archive.
@@ -86,6 +73,12 @@ pub fn unpack_archive(
     dir: &std::path::Path,
     opts: ExtractOptions,
 ) -> Result<ExtractStats> {
+    if ar.entries().iter().any(|e| {
+        e.image
+            .is_some_and(|i| i.codec == crate::container::format::IMAGE_CODEC_NEURAL)
+    }) {
+        preload_runtime();
+    }
     let mut x = Extractor::new(dir, opts)?;
     let total = ar.entries().iter().map(|e| e.size).sum();
     let bar = crate::progress::bytes_bar(super::want_progress(), total, "unpacking");
@@ -121,6 +114,9 @@ pub fn unpack_stream(
     dir: &std::path::Path,
     opts: ExtractOptions,
 ) -> Result<ExtractStats> {
+    // A stream's entries are unknown until read, and its header may understate what they need
+    // (that archive is refused, but only once its entry is reached): decide up front, always.
+    preload_runtime();
     let mut x = Extractor::new(dir, opts)?;
     if let Err(err) = read_stream(r, &mut x, Default::default()) {
         x.abort();

@@ -1437,6 +1437,20 @@ pub fn invalid() -> Vec<Invalid> {
     // The payload starts after "YIMG" and a zero chunk count.
     const P: usize = 8;
     add(
+        "neural-in-1.0-archive",
+        "a valid neural image entry in an archive whose header declares reader 1.0 (§2.1)",
+        &["version-mismatch"],
+        &["version-mismatch"],
+        {
+            let (blob, info, _) = neural_entry(&neural_sample(24, 16, 3, false, 5));
+            let mut f = Forge::new();
+            f.reader_minor = 0;
+            f.file("n.png", &blob, id::STORE, 1 << 20);
+            f.last_entry().image = Some(info);
+            f.build().bytes
+        },
+    );
+    add(
         "neural-arch-unknown",
         "a neural payload naming architecture 9",
         OK,

@@ -150,7 +150,14 @@ impl Archive {
         let index = Index::parse(&idx_bytes, &limits)?;
         drop(idx_bytes);
         let entry_group = index.entry_groups();
-        validate(&index, &entry_group, footer.index_offset, len, limits)?;
+        validate(
+            &index,
+            &entry_group,
+            footer.index_offset,
+            len,
+            limits,
+            header.reader_minor,
+        )?;
         let by_path = index
             .entries
             .iter()
@@ -494,9 +501,10 @@ fn validate(
     index_offset: u64,
     file_len: u64,
     limits: Limits,
+    reader_minor: u8,
 ) -> Result<()> {
     check_tiling(index, index_offset - 1, file_len)?;
-    check_entries(index, groups, limits)
+    check_entries(index, groups, limits, reader_minor)
 }
 
 fn check_tiling(index: &Index, end_tag: u64, file_len: u64) -> Result<()> {
@@ -553,8 +561,8 @@ fn check_tiling(index: &Index, end_tag: u64, file_len: u64) -> Result<()> {
     Ok(())
 }
 
-fn check_entries(index: &Index, groups: &[u32], limits: Limits) -> Result<()> {
-    let mut checker = EntryChecker::new(limits);
+fn check_entries(index: &Index, groups: &[u32], limits: Limits, reader_minor: u8) -> Result<()> {
+    let mut checker = EntryChecker::new(limits, reader_minor);
     let nb = index.blocks.len();
     // 0 = unowned, 1 = owned by a storage-1 entry, 2 = shared with members
     let mut owner = vec![0u8; nb];

@@ -409,6 +409,12 @@ pub const IMAGE_CODEC_DCT: u8 = 1;
 /// Image codec 2: the neural codec (spec/codec-neural.md), since format 1.1.
 pub const IMAGE_CODEC_NEURAL: u8 = 2;
 
+/// The `reader_minor` an image codec needs in the header (§2.1, §4.2.2): 0 for DCT (1.0), 1 for
+/// the neural codec (1.1).
+pub fn image_codec_reader_minor(codec: u8) -> u8 {
+    u8::from(codec == IMAGE_CODEC_NEURAL)
+}
+
 /// Entry flag bits (§4.2). None are defined in 1.0.
 pub const ENTRY_FLAGS_KNOWN: u8 = ENTRY_FLAG_IMAGE;
 /// Entry flag bit 0: a lossy image entry; the image trailer follows `y` (§4.2.2).

@@ -1,6 +1,6 @@
 //! Reader limits (spec §8.3) and the incremental checks every reader applies to entries.
 
-use super::format::{Entry, Kind, Storage};
+use super::format::{image_codec_reader_minor, Entry, Kind, Storage};
 use crate::error::{Error, Result};
 use std::collections::{HashMap, HashSet};
 
@@ -31,6 +31,8 @@ impl Default for Limits {
 #[derive(Default)]
 pub struct EntryChecker {
     limits: Limits,
+    /// The header's `reader_minor`: entries needing a later minor version are refused.
+    reader_minor: u8,
     explicit: HashMap<String, Kind>,
     implied_dirs: HashSet<String>,
     entries: u64,
@@ -38,15 +40,26 @@ pub struct EntryChecker {
 }
 
 impl EntryChecker {
-    pub fn new(limits: Limits) -> Self {
+    pub fn new(limits: Limits, reader_minor: u8) -> Self {
         EntryChecker {
             limits,
+            reader_minor,
             ..Default::default()
         }
     }
 
     /// Checks one entry against those seen before it.
     pub fn add(&mut self, e: &Entry) -> Result<()> {
+        // §2.1: the header must declare every feature the entries use, so that a reader which
+        // decides up front (an older reader refusing, a reader loading a decoder) can trust it.
+        let need = e.image.map_or(0, |im| image_codec_reader_minor(im.codec));
+        if need > self.reader_minor {
+            return Err(Error::VersionUnderstated {
+                feature: "a neural image entry",
+                need_minor: need,
+                declared_minor: self.reader_minor,
+            });
+        }
         self.entries += 1;
         if self.entries > self.limits.max_entries {
             return Err(Error::Limit {

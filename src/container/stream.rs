@@ -74,7 +74,7 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
         header: Some(header),
         ..Default::default()
     };
-    let mut checker = EntryChecker::new(limits);
+    let mut checker = EntryChecker::new(limits, header.reader_minor);
     let mut seen = Index::default();
     let mut shared: Option<SharedBlock> = None;
     let mut pending: Option<Pending> = None;

@@ -3,10 +3,16 @@
 //! The library is loaded at run time (`ort`'s `load-dynamic`), never linked, so yoz builds and
 //! runs everything else without it. Where it is looked for, in order ([`Found`]):
 //! 1. `ORT_DYLIB_PATH` — authoritative: when set, nothing else is tried;
-//! 2. beside the running executable (`libonnxruntime.so*`);
-//! 3. a `.venv-ort/` (what `tools/setup.sh` creates) in a directory above the executable, so a
-//!    `cargo build`/`cargo test` in the checkout finds it without any environment variable;
-//! 4. a pip-installed `onnxruntime` package, as `python3` sees it.
+//! 2. beside the running executable (`libonnxruntime.so*`), its installation folder;
+//! 3. a pip-installed `onnxruntime` package, as `python3 -I` (isolated mode, run from `/`)
+//!    sees it.
+//!
+//! Never the current directory and never a folder above the executable: an archive extracted
+//! there (in this run or an earlier one) could have planted a library whose constructor would
+//! run as the user. A checkout's `cargo run`/`cargo test` find `tools/setup.sh`'s library
+//! through `ORT_DYLIB_PATH`, which `.cargo/config.toml` sets. Extracting commands decide and
+//! load the runtime before they write any byte ([`check`]); the decision is kept for the
+//! process, so nothing written afterwards can change it.
 //!
 //! The synthesis graph is built in code from the architecture ([`super::arch`]) with ORT's Model
 //! Editor API; no model file is ever read, so an archive cannot name a file for the decoder to
@@ -87,8 +93,6 @@ pub enum Found {
     EnvVar,
     /// A `libonnxruntime.so*` beside the running executable.
     BesideExe,
-    /// A `.venv-ort/` from `tools/setup.sh` in a directory above the executable.
-    ProjectVenv,
     /// The `onnxruntime` Python package that `python3` imports.
     PythonPackage,
 }
@@ -98,7 +102,6 @@ impl Found {
         match self {
             Found::EnvVar => "ORT_DYLIB_PATH",
             Found::BesideExe => "beside the executable",
-            Found::ProjectVenv => "the project's .venv-ort (tools/setup.sh)",
             Found::PythonPackage => "the pip-installed onnxruntime package",
         }
     }
@@ -131,27 +134,12 @@ fn libs_in(dir: &Path) -> Vec<PathBuf> {
     libs.into_iter().rev().map(|(_, p)| p).collect()
 }
 
-/// `onnxruntime/capi` directories inside a venv or a `pip install --target` directory.
-fn venv_capi_dirs(venv: &Path) -> Vec<PathBuf> {
-    let mut dirs = vec![venv.join("site/onnxruntime/capi")];
-    for lib in ["lib", "lib64"] {
-        if let Ok(rd) = std::fs::read_dir(venv.join(lib)) {
-            let mut pys: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-            pys.sort();
-            for py in pys {
-                dirs.push(py.join("site-packages/onnxruntime/capi"));
-            }
-        }
-    }
-    dirs
-}
-
 /// The `onnxruntime` package directory that `python3` would import, without importing it (the
 /// package's own imports, e.g. numpy, need not be installed).
 fn python_package_dir() -> Option<PathBuf> {
     // -I (isolated): no current directory or PYTHON* variables on the module path, and run
     // from `/`, so a directory being extracted into can never supply the package.
-    let out = std::process::Command::new("python3")
+    let out = std::process::Command::new(python3()?)
         .current_dir("/")
         .args([
             "-I",
@@ -164,6 +152,19 @@ fn python_package_dir() -> Option<PathBuf> {
         .ok()?;
     let dir = String::from_utf8(out.stdout).ok()?.trim().to_string();
     (out.status.success() && !dir.is_empty()).then(|| PathBuf::from(dir))
+}
+
+/// `python3` from the absolute entries of `PATH` only: an empty or relative entry (".")
+/// would let a file extracted into the current directory be run.
+fn python3() -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .filter(|d| d.is_absolute())
+        .map(|d| d.join("python3"))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// Runs the search order; `trace` gets one line per rule tried. `Err` carries why nothing
@@ -192,22 +193,6 @@ fn search(trace: &mut Vec<String>) -> std::result::Result<(PathBuf, Found), Stri
             return Ok((p, Found::BesideExe));
         }
         trace.push(format!("beside the executable ({}): none", dir.display()));
-        // Only the checkout a cargo build runs from (target/release[/deps]/../../.venv-ort) and
-        // the levels between: never an arbitrary ancestor that an extraction could have written.
-        for anc in dir.ancestors().take(4) {
-            let venv = anc.join(".venv-ort");
-            if !venv.is_dir() {
-                continue;
-            }
-            for capi in venv_capi_dirs(&venv) {
-                if let Some(p) = libs_in(&capi).into_iter().next() {
-                    trace.push(format!("{}: {}", venv.display(), p.display()));
-                    return Ok((p, Found::ProjectVenv));
-                }
-            }
-            trace.push(format!("{}: no libonnxruntime.so* inside", venv.display()));
-        }
-        trace.push("no .venv-ort above the executable".into());
     }
     match python_package_dir() {
         Some(pkg) => {
@@ -691,16 +676,6 @@ mod tests {
             ]
         );
         assert!(libs_in(&dir.path().join("absent")).is_empty());
-    }
-
-    #[test]
-    fn venv_layouts_from_venv_and_pip_target() {
-        let dir = tempfile::tempdir().unwrap();
-        let v = dir.path();
-        std::fs::create_dir_all(v.join("lib/python3.11/site-packages/onnxruntime/capi")).unwrap();
-        let dirs = venv_capi_dirs(v);
-        assert!(dirs.contains(&v.join("site/onnxruntime/capi")));
-        assert!(dirs.contains(&v.join("lib/python3.11/site-packages/onnxruntime/capi")));
     }
 
     /// ONNX's own statement of half-pixel bilinear Resize (onnx/reference/ops/op_resize.py, and
