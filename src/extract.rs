@@ -36,9 +36,36 @@ pub struct ExtractStats {
     pub lossy: u64,
 }
 
+/// What [`Extractor::make_room`] found at an entry's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Room {
+    /// Nothing there (or removed).
+    Free,
+    /// A directory, kept for a directory entry.
+    ReuseDir,
+    /// A file to replace (`--force`) once the new one is complete.
+    Replace,
+}
+
+/// A sibling name for the replacement of `p`, unique within this process.
+fn part_name(p: &Path) -> PathBuf {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = p
+        .file_name()
+        .map(|s| s.to_string_lossy())
+        .unwrap_or_default();
+    p.with_file_name(format!(".{name}.yoz-part-{}-{n}", std::process::id()))
+}
+
 struct Current {
+    /// Where the data is written (a temporary sibling when replacing).
     path: PathBuf,
+    /// Where a replacement is renamed to once complete.
+    replaces: Option<PathBuf>,
     file: Option<File>,
+    /// Keeps the file registered for removal on SIGINT/SIGTERM until it is complete.
+    _partial: Option<crate::cleanup::Guard>,
     written: u64,
     skip: bool,
     /// A lossy image entry's blob, gathered until `end` decodes it to PNG.
@@ -103,10 +130,12 @@ impl Extractor {
     pub fn finish(mut self) -> Result<ExtractStats> {
         self.dirs.sort_by(|a, b| b.0.cmp(&a.0));
         for (p, mode, mtime, nsec) in &self.dirs {
-            fs::set_permissions(p, fs::Permissions::from_mode(*mode))
-                .ctx(|| format!("chmod {}", p.display()))?;
+            // Times first: once the mode is applied (000, say) a non-root user may no longer
+            // be able to reach the directory.
             let t = filetime::FileTime::from_unix_time(*mtime, *nsec);
             filetime::set_file_mtime(p, t).ctx(|| format!("setting mtime of {}", p.display()))?;
+            fs::set_permissions(p, fs::Permissions::from_mode(*mode))
+                .ctx(|| format!("chmod {}", p.display()))?;
         }
         for (i, m) in self.matched.iter().enumerate() {
             if !m {
@@ -154,19 +183,24 @@ impl Extractor {
         Ok(())
     }
 
-    /// Clears the way for a new entry at `p`; true if an existing directory is to be reused.
-    fn make_room(&self, p: &Path, e: &Entry) -> Result<bool> {
+    /// Clears the way for a new entry at `p`.
+    fn make_room(&self, p: &Path, e: &Entry) -> Result<Room> {
         let m = match fs::symlink_metadata(p) {
             Ok(m) => m,
-            Err(_) => return Ok(false),
+            Err(_) => return Ok(Room::Free),
         };
         if e.kind == Kind::Dir && m.is_dir() {
-            return Ok(true);
+            return Ok(Room::ReuseDir);
         }
         if !self.opts.force {
             return Err(Error::Exists {
                 path: p.display().to_string(),
             });
+        }
+        if e.kind == Kind::File && !m.is_dir() {
+            // Not removed now: the new content goes to a temporary name and replaces the old
+            // file only once it is complete and verified.
+            return Ok(Room::Replace);
         }
         if m.is_dir() {
             fs::remove_dir(p)
@@ -174,7 +208,7 @@ impl Extractor {
         } else {
             fs::remove_file(p).ctx(|| format!("replacing {}", p.display()))?;
         }
-        Ok(false)
+        Ok(Room::Free)
     }
 
     /// Owner, mode and mtime; through the open handle for files (no path lookups, no reopen).
@@ -208,6 +242,8 @@ impl Sink for Extractor {
             self.cur = Some(Current {
                 path: p,
                 file: None,
+                replaces: None,
+                _partial: None,
                 written: 0,
                 skip: true,
                 blob: None,
@@ -215,28 +251,44 @@ impl Sink for Extractor {
             return Ok(());
         }
         self.prepare_parents(&e.path)?;
-        let reuse = self.make_room(&p, e)?;
+        let room = self.make_room(&p, e)?;
+        let reuse = room == Room::ReuseDir;
+        let (p, replaces) = if room == Room::Replace {
+            (part_name(&p), Some(p))
+        } else {
+            (p, None)
+        };
         let mut file = None;
+        let mut partial = None;
         match e.kind {
             Kind::Dir => {
                 if !reuse {
                     fs::create_dir(&p).ctx(|| format!("creating {}", p.display()))?;
                 }
-                // Owner-writable while its contents are extracted; final mode applied at finish.
-                fs::set_permissions(&p, fs::Permissions::from_mode(0o700))
-                    .ctx(|| format!("chmod {}", p.display()))?;
-                self.dirs
-                    .push((p.clone(), self.mode(e.mode), e.mtime, e.mtime_nsec));
+                // A directory the user already had keeps its mode and times unless --force.
+                if !reuse || self.opts.force {
+                    // Owner-writable while its contents are extracted; final mode at finish.
+                    fs::set_permissions(&p, fs::Permissions::from_mode(0o700))
+                        .ctx(|| format!("chmod {}", p.display()))?;
+                    self.dirs
+                        .push((p.clone(), self.mode(e.mode), e.mtime, e.mtime_nsec));
+                }
             }
             Kind::File => {
-                let f = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(&p)
-                    .ctx(|| format!("creating {}", p.display()))?;
+                let (f, guard) = crate::cleanup::create(
+                    || {
+                        OpenOptions::new()
+                            .write(true)
+                            .create_new(true)
+                            .mode(0o600)
+                            .custom_flags(libc::O_NOFOLLOW)
+                            .open(&p)
+                    },
+                    |_| p.clone(),
+                )
+                .ctx(|| format!("creating {}", p.display()))?;
                 file = Some(f);
+                partial = Some(guard);
             }
             Kind::Symlink => {
                 std::os::unix::fs::symlink(&e.target, &p)
@@ -256,7 +308,9 @@ impl Sink for Extractor {
         }
         self.cur = Some(Current {
             path: p,
+            replaces,
             file,
+            _partial: partial,
             written: 0,
             skip: false,
             // Bounded: check_shape caps image blobs at IMAGE_BLOB_MAX.
@@ -326,6 +380,13 @@ impl Sink for Extractor {
                 self.set_meta(&c.path, e, false, c.file.as_ref())?;
                 let c = self.cur.take().expect("just set");
                 drop(c.file);
+                if let Some(target) = &c.replaces {
+                    // Complete and verified: now it may take the old file's place.
+                    if let Err(err) = fs::rename(&c.path, target) {
+                        let _ = fs::remove_file(&c.path);
+                        return Err(Error::io(format!("replacing {}", target.display()), err));
+                    }
+                }
                 self.stats.files += 1;
                 self.stats.bytes += e.size;
                 self.files.insert(e.path.clone());

@@ -6,6 +6,7 @@
 //! [`path`] (path safety), [`pack`] and [`extract`] (the file-system sides), [`mount`]
 //! (read-only FUSE), [`cli`].
 
+pub mod cleanup;
 pub mod cli;
 pub mod codec;
 pub mod conformance;

@@ -143,12 +143,18 @@ pub fn pack_to_path(
         );
     let plan = plan(inputs, Some(&canon_out), opts)?;
     use std::os::unix::fs::PermissionsExt;
-    let tmp = tempfile::Builder::new()
-        .prefix(".yoz-tmp-")
-        // An archive is an ordinary file: 0666 less the umask, like any file a tool creates.
-        .permissions(fs::Permissions::from_mode(0o666))
-        .tempfile_in(&dir)
-        .ctx(|| format!("creating a temporary file in {}", dir.display()))?;
+    let (tmp, _registered) = crate::cleanup::create(
+        || {
+            tempfile::Builder::new()
+                .prefix(".yoz-tmp-")
+                // An archive is an ordinary file: 0666 less the umask, like any file a tool
+                // creates.
+                .permissions(fs::Permissions::from_mode(0o666))
+                .tempfile_in(&dir)
+        },
+        |t| t.path().to_path_buf(),
+    )
+    .ctx(|| format!("creating a temporary file in {}", dir.display()))?;
     let w = std::io::BufWriter::with_capacity(1 << 20, tmp);
     let (w, mut stats) = pack_plan(plan, w, opts)?;
     let tmp = w

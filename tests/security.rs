@@ -198,3 +198,215 @@ fn attack_runtime_planted_above_the_executable_or_in_the_current_directory() {
     assert!(stdout.contains("status: not found"), "{stdout}");
     assert_eq!(common::class_of(&out).as_deref(), Some("runtime"));
 }
+
+/// Waits until `pred` holds (polling), up to 20 s.
+fn wait_for(what: &str, mut pred: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !pred() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+fn temp_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".yoz-tmp-"))
+        .collect()
+}
+
+#[test]
+fn attack_signal_during_pack_leaves_the_temporary_archive() {
+    for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        std::fs::create_dir(&input).unwrap();
+        // Slow enough to interrupt: 24 MB at zstd level 19 on one thread.
+        std::fs::write(input.join("big"), common::noise(7, 24 << 20)).unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let child = common::yoz()
+            .args(["pack", "--level", "19", "-j", "1", "-o"])
+            .arg(out.join("a.yoz"))
+            .arg(&input)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for("the temporary archive", || !temp_files(&out).is_empty());
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+        let res = child.wait_with_output().unwrap();
+        assert_eq!(res.status.code(), Some(code), "signal {sig}");
+        assert_eq!(temp_files(&out), Vec::<String>::new(), "signal {sig}");
+        assert!(!out.join("a.yoz").exists());
+    }
+}
+
+#[test]
+fn attack_signal_during_stream_unpack_leaves_a_truncated_file() {
+    for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = common::noise(3, 4 << 20);
+        let mut f = Forge::new();
+        f.file("big", &data, id::STORE, 1 << 20);
+        let bytes = f.build().bytes;
+        let dest = dir.path().join("dest");
+        let mut child = common::yoz()
+            .args(["unpack", "-C"])
+            .arg(&dest)
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        use std::io::Write as _;
+        // Half the archive: the file exists, part-written, and yoz waits for more.
+        stdin.write_all(&bytes[..bytes.len() / 2]).unwrap();
+        stdin.flush().unwrap();
+        wait_for("the partial file", || {
+            std::fs::metadata(dest.join("big")).is_ok_and(|m| m.len() > 0)
+        });
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+        let res = child.wait_with_output().unwrap();
+        drop(stdin);
+        assert_eq!(res.status.code(), Some(code), "signal {sig}");
+        assert!(
+            !dest.join("big").exists(),
+            "signal {sig}: partial file left"
+        );
+    }
+}
+
+#[test]
+fn attack_force_with_a_damaged_block_deletes_the_users_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = Forge::new();
+    f.file("keep.txt", &common::noise(5, 3000), id::STORE, 1 << 20);
+    let built = f.build();
+    let mut bytes = built.bytes;
+    // The last payload byte of the only block (the record before the end tag).
+    bytes[built.index_offset - 2] ^= 0x40;
+    let archive = dir.path().join("a.yoz");
+    std::fs::write(&archive, &bytes).unwrap();
+    let dest = dir.path().join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    std::fs::write(dest.join("keep.txt"), b"the user's data").unwrap();
+    for stream in [false, true] {
+        let out = if stream {
+            let mut child = common::yoz()
+                .args(["unpack", "--force", "-C"])
+                .arg(&dest)
+                .arg("-")
+                .stdin(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write as _;
+            child.stdin.take().unwrap().write_all(&bytes).unwrap();
+            child.wait_with_output().unwrap()
+        } else {
+            common::yoz()
+                .args(["unpack", "--force", "-C"])
+                .arg(&dest)
+                .arg(&archive)
+                .output()
+                .unwrap()
+        };
+        assert_eq!(common::class_of(&out).as_deref(), Some("crc"));
+        assert_eq!(
+            std::fs::read(dest.join("keep.txt")).unwrap(),
+            b"the user's data",
+            "stream {stream}"
+        );
+        let names: Vec<_> = std::fs::read_dir(&dest)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["keep.txt"], "stream {stream}: leftovers");
+    }
+    // The same archive undamaged replaces the file.
+    std::fs::write(&archive, planting_free_archive()).unwrap();
+    let out = common::yoz()
+        .args(["unpack", "--force", "-C"])
+        .arg(&dest)
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(dest.join("keep.txt")).unwrap(),
+        common::noise(5, 3000)
+    );
+}
+
+fn planting_free_archive() -> Vec<u8> {
+    let mut f = Forge::new();
+    f.file("keep.txt", &common::noise(5, 3000), id::STORE, 1 << 20);
+    f.build().bytes
+}
+
+#[test]
+fn attack_existing_directory_gets_the_archives_mode_and_time_without_force() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = Forge::new();
+    f.dir("d");
+    f.last_entry().mode = 0;
+    f.last_entry().mtime = 0;
+    f.file("d/new.txt", b"new", id::STORE, 1 << 20);
+    let archive = dir.path().join("a.yoz");
+    std::fs::write(&archive, f.build().bytes).unwrap();
+    let dest = dir.path().join("dest");
+    std::fs::create_dir_all(dest.join("d")).unwrap();
+    std::fs::set_permissions(dest.join("d"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    let t = filetime::FileTime::from_unix_time(1_600_000_000, 0);
+    let out = common::yoz()
+        .args(["unpack", "-C"])
+        .arg(&dest)
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    filetime::set_file_mtime(dest.join("d"), t).unwrap();
+    let m = std::fs::metadata(dest.join("d")).unwrap();
+    assert_eq!(m.mode() & 0o7777, 0o750);
+    assert_eq!(std::fs::read(dest.join("d/new.txt")).unwrap(), b"new");
+    // An archive holding only the directory: it succeeds, and the directory keeps the user's
+    // mode and time (the old extractor applied 000 and the epoch).
+    let mut f = Forge::new();
+    f.dir("d");
+    f.last_entry().mode = 0;
+    f.last_entry().mtime = 0;
+    std::fs::write(&archive, f.build().bytes).unwrap();
+    let out = common::yoz()
+        .args(["unpack", "-C"])
+        .arg(&dest)
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = std::fs::metadata(dest.join("d")).unwrap();
+    assert_eq!(m.mode() & 0o7777, 0o750);
+    assert_eq!(m.mtime(), 1_600_000_000);
+}

@@ -97,6 +97,8 @@ pub fn main() -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
+    // Ctrl-C and SIGTERM remove the temporary archive or the partial file, then exit 130/143.
+    crate::cleanup::install();
     let res = match cli.cmd {
         Command::Pack(a) => pack::run(a),
         Command::Unpack(a) => unpack::run(a),

@@ -10,7 +10,7 @@ pub mod huffman;
 pub mod lz77;
 mod store;
 mod zeros;
-mod zstd_codec;
+pub(crate) mod zstd_codec;
 
 pub use huffman::Huffman;
 pub use lz77::Lz77;

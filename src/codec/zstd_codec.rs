@@ -73,3 +73,64 @@ impl Codec for Zstd {
         Ok(())
     }
 }
+
+/// Decodes a zstd payload that declares `raw_len` bytes into memory that grows with the bytes
+/// actually produced, never to `raw_len` up front: for sizes bounded only by a reader limit
+/// (the index, up to 4 GiB), where a 100-byte payload may claim gigabytes. zstd's largest
+/// expansion (RLE blocks) is about 40,000:1, so memory stays bounded by the input's size.
+pub fn decompress_growing(payload: &[u8], raw_len: u64) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let corrupt = |e: std::io::Error| Error::Corrupt {
+        codec: "zstd",
+        why: e.to_string(),
+    };
+    match zstd::zstd_safe::get_frame_content_size(payload) {
+        Ok(Some(n)) if n != raw_len => {
+            return Err(Error::SizeMismatch {
+                what: format!("zstd frame declares {n} bytes, the envelope {raw_len}"),
+            })
+        }
+        Err(_) => {
+            return Err(Error::Corrupt {
+                codec: "zstd",
+                why: "invalid frame header".into(),
+            })
+        }
+        _ => {}
+    }
+    let dec = zstd::stream::read::Decoder::with_buffer(payload).map_err(corrupt)?;
+    let mut out = Vec::with_capacity(raw_len.min(1 << 20) as usize);
+    dec.take(raw_len.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(corrupt)?;
+    if out.len() as u64 != raw_len {
+        return Err(Error::SizeMismatch {
+            what: format!(
+                "zstd payload decoded to {} bytes, declared {raw_len}",
+                out.len()
+            ),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod growing_tests {
+    use super::*;
+
+    #[test]
+    fn growing_decode_matches_and_refuses_lies() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let frame = zstd::bulk::compress(&data, 3).unwrap();
+        assert_eq!(decompress_growing(&frame, data.len() as u64).unwrap(), data);
+        let short = decompress_growing(&frame, data.len() as u64 + 1).unwrap_err();
+        assert_eq!(short.class(), "size-mismatch");
+        // A frame without a content size that claims 4 GiB: refused after decoding what it
+        // really holds, not after allocating 4 GiB.
+        let mut c = zstd::bulk::Compressor::new(3).unwrap();
+        c.include_contentsize(false).unwrap();
+        let frame = c.compress(&data).unwrap();
+        let err = decompress_growing(&frame, u32::MAX as u64).unwrap_err();
+        assert_eq!(err.class(), "size-mismatch");
+    }
+}

@@ -961,10 +961,15 @@ impl Index {
         }
         let payload = &b[INDEX_ENVELOPE_LEN..];
         let body = match b[4] {
-            crate::codec::id::STORE | crate::codec::id::ZSTD => {
+            crate::codec::id::STORE => {
                 let mut out = Vec::new();
                 crate::codec::by_id(b[4])?.decompress(payload, raw_len as usize, 0, &mut out)?;
                 out
+            }
+            // Memory follows the bytes decoded, not the declared size (a 125-byte archive
+            // claiming a 4 GiB index cost 4.1 GB).
+            crate::codec::id::ZSTD => {
+                crate::codec::zstd_codec::decompress_growing(payload, raw_len)?
             }
             id => return Err(Error::UnknownCodec { id }),
         };
