@@ -58,6 +58,25 @@ fn part_name(p: &Path) -> PathBuf {
     p.with_file_name(format!(".{name}.yoz-part-{}-{n}", std::process::id()))
 }
 
+/// A directory whose final mode and time wait for its contents.
+struct PendingDir {
+    path: PathBuf,
+    mode: u32,
+    mtime: i64,
+    nsec: u32,
+    /// `(st_dev, st_ino)` when it was made ready: the final pass touches only that directory,
+    /// never what a swap (a concurrent user, a case-insensitive name) put at its path.
+    id: (u64, u64),
+}
+
+/// Opens a directory without following a symlink at its last component.
+fn open_dir_nofollow(p: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(p)
+}
+
 struct Current {
     /// Where the data is written (a temporary sibling when replacing).
     path: PathBuf,
@@ -77,7 +96,7 @@ pub struct Extractor {
     dest: PathBuf,
     opts: ExtractOptions,
     cur: Option<Current>,
-    dirs: Vec<(PathBuf, u32, i64, u32)>,
+    dirs: Vec<PendingDir>,
     files: HashSet<String>,
     matched: Vec<bool>,
     pub stats: ExtractStats,
@@ -128,13 +147,32 @@ impl Extractor {
 
     /// Applies directory modes and times (deepest first) and reports unmatched selections.
     pub fn finish(mut self) -> Result<ExtractStats> {
-        self.dirs.sort_by(|a, b| b.0.cmp(&a.0));
-        for (p, mode, mtime, nsec) in &self.dirs {
+        self.dirs.sort_by(|a, b| b.path.cmp(&a.path));
+        for d in &self.dirs {
+            let p = &d.path;
+            // Through a descriptor of the very directory made ready earlier: a symlink or
+            // another directory now at this path is refused, not followed.
+            let f = open_dir_nofollow(p).map_err(|err| match err.raw_os_error() {
+                Some(libc::ELOOP | libc::ENOTDIR) => Error::PathSymlink {
+                    path: p.display().to_string(),
+                    link: "a directory replaced during extraction".into(),
+                },
+                _ => Error::io(format!("reopening directory {}", p.display()), err),
+            })?;
+            let m = f.metadata().ctx(|| format!("stat {}", p.display()))?;
+            use std::os::unix::fs::MetadataExt;
+            if (m.dev(), m.ino()) != d.id {
+                return Err(Error::PathSymlink {
+                    path: p.display().to_string(),
+                    link: "a directory replaced during extraction".into(),
+                });
+            }
             // Times first: once the mode is applied (000, say) a non-root user may no longer
             // be able to reach the directory.
-            let t = filetime::FileTime::from_unix_time(*mtime, *nsec);
-            filetime::set_file_mtime(p, t).ctx(|| format!("setting mtime of {}", p.display()))?;
-            fs::set_permissions(p, fs::Permissions::from_mode(*mode))
+            let t = filetime::FileTime::from_unix_time(d.mtime, d.nsec);
+            filetime::set_file_handle_times(&f, None, Some(t))
+                .ctx(|| format!("setting mtime of {}", p.display()))?;
+            f.set_permissions(fs::Permissions::from_mode(d.mode))
                 .ctx(|| format!("chmod {}", p.display()))?;
         }
         for (i, m) in self.matched.iter().enumerate() {
@@ -268,10 +306,18 @@ impl Sink for Extractor {
                 // A directory the user already had keeps its mode and times unless --force.
                 if !reuse || self.opts.force {
                     // Owner-writable while its contents are extracted; final mode at finish.
-                    fs::set_permissions(&p, fs::Permissions::from_mode(0o700))
+                    let f = open_dir_nofollow(&p).ctx(|| format!("opening {}", p.display()))?;
+                    f.set_permissions(fs::Permissions::from_mode(0o700))
                         .ctx(|| format!("chmod {}", p.display()))?;
-                    self.dirs
-                        .push((p.clone(), self.mode(e.mode), e.mtime, e.mtime_nsec));
+                    let m = f.metadata().ctx(|| format!("stat {}", p.display()))?;
+                    use std::os::unix::fs::MetadataExt;
+                    self.dirs.push(PendingDir {
+                        path: p.clone(),
+                        mode: self.mode(e.mode),
+                        mtime: e.mtime,
+                        nsec: e.mtime_nsec,
+                        id: (m.dev(), m.ino()),
+                    });
                 }
             }
             Kind::File => {

@@ -410,3 +410,66 @@ fn attack_existing_directory_gets_the_archives_mode_and_time_without_force() {
     assert_eq!(m.mode() & 0o7777, 0o750);
     assert_eq!(m.mtime(), 1_600_000_000);
 }
+
+#[test]
+fn attack_race_swaps_a_directory_for_a_symlink_before_the_metadata_pass() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o700)).unwrap();
+    filetime::set_file_mtime(
+        &outside,
+        filetime::FileTime::from_unix_time(1_500_000_000, 0),
+    )
+    .unwrap();
+    let mut f = Forge::new();
+    for i in 0..20 {
+        f.dir(&format!("x{i}"));
+        f.last_entry().mode = 0o777;
+        f.last_entry().mtime = 1;
+    }
+    let archive = dir.path().join("a.yoz");
+    std::fs::write(&archive, f.build().bytes).unwrap();
+    let start = std::time::Instant::now();
+    let mut runs = 0;
+    while start.elapsed() < std::time::Duration::from_secs(3) {
+        let dest = dir.path().join(format!("dest{runs}"));
+        std::fs::create_dir(&dest).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let attacker = {
+            let (stop, dest, outside) = (stop.clone(), dest.clone(), outside.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    for i in 0..20 {
+                        let x = dest.join(format!("x{i}"));
+                        if std::fs::symlink_metadata(&x).is_ok_and(|m| m.is_dir())
+                            && std::fs::rename(&x, dest.join(format!("moved{i}"))).is_ok()
+                        {
+                            let _ = std::os::unix::fs::symlink(&outside, &x);
+                        }
+                    }
+                }
+            })
+        };
+        let _ = common::yoz()
+            .args(["unpack", "-C"])
+            .arg(&dest)
+            .arg(&archive)
+            .output()
+            .unwrap();
+        stop.store(true, Ordering::Relaxed);
+        attacker.join().unwrap();
+        let m = std::fs::metadata(&outside).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o700, "run {runs}: outside mode changed");
+        assert_eq!(
+            m.mtime(),
+            1_500_000_000,
+            "run {runs}: outside mtime changed"
+        );
+        runs += 1;
+    }
+    assert!(runs > 5, "only {runs} runs");
+}
