@@ -5,12 +5,15 @@
 //! archive created earlier cannot redirect a later entry), files are created with `O_NOFOLLOW`
 //! and `O_EXCL`, and nothing existing is replaced without `force`.
 
+mod at;
+
 use crate::container::{Entry, Kind, Sink};
 use crate::error::{Error, IoContext, Result};
 use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Seek, SeekFrom, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Settings for extraction.
@@ -47,15 +50,59 @@ enum Room {
     Replace,
 }
 
-/// A sibling name for the replacement of `p`, unique within this process.
-fn part_name(p: &Path) -> PathBuf {
+/// A sibling name for the replacement of `name`, unique within this process.
+fn part_name(name: &str) -> String {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = p
-        .file_name()
-        .map(|s| s.to_string_lossy())
-        .unwrap_or_default();
-    p.with_file_name(format!(".{name}.yoz-part-{}-{n}", std::process::id()))
+    format!(".{name}.yoz-part-{}-{n}", std::process::id())
+}
+
+/// The last component of an entry path.
+fn base_name(path: &str) -> &str {
+    &path[path.rfind('/').map_or(0, |i| i + 1)..]
+}
+
+/// Maps an `openat` failure on ancestor `a` (named `name` in `parent`) of `path` to the
+/// spec's classes. `O_NOFOLLOW | O_DIRECTORY` on a symlink gives `ELOOP` or `ENOTDIR`
+/// depending on the kernel's check order, so a look at what is there decides.
+fn ancestor_error(
+    parent: std::os::fd::BorrowedFd,
+    name: &str,
+    path: &str,
+    a: &str,
+    err: std::io::Error,
+) -> Error {
+    match err.raw_os_error() {
+        Some(libc::ELOOP | libc::ENOTDIR) => {
+            let symlink = at::lstat(parent, name)
+                .ok()
+                .flatten()
+                .is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK);
+            if symlink {
+                Error::PathSymlink {
+                    path: path.to_string(),
+                    link: a.to_string(),
+                }
+            } else {
+                Error::PathConflict {
+                    path: path.to_string(),
+                    other: a.to_string(),
+                    why: "parent exists and is not a directory",
+                }
+            }
+        }
+        _ => Error::io(format!("opening directory {a}"), err),
+    }
+}
+
+/// Reopens a directory by path for the final metadata pass, not following a symlink at its
+/// last component; the caller then compares its identity with the one recorded.
+fn open_dir_nofollow(p: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(p)
 }
 
 /// A directory whose final mode and time wait for its contents.
@@ -69,19 +116,14 @@ struct PendingDir {
     id: (u64, u64),
 }
 
-/// Opens a directory without following a symlink at its last component.
-fn open_dir_nofollow(p: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
-        .open(p)
-}
-
 struct Current {
-    /// Where the data is written (a temporary sibling when replacing).
+    /// Where the data is written (a temporary sibling when replacing), for messages.
     path: PathBuf,
-    /// Where a replacement is renamed to once complete.
-    replaces: Option<PathBuf>,
+    /// The entry's parent directory and its name there (the temporary name when replacing).
+    parent: Option<OwnedFd>,
+    name: String,
+    /// The name a replacement is renamed to once complete.
+    replaces: Option<String>,
     file: Option<File>,
     /// Keeps the file registered for removal on SIGINT/SIGTERM until it is complete.
     _partial: Option<crate::cleanup::Guard>,
@@ -94,6 +136,10 @@ struct Current {
 /// A [`Sink`] that writes entries under a destination directory.
 pub struct Extractor {
     dest: PathBuf,
+    /// The destination, opened once: every entry is resolved beneath it.
+    root: OwnedFd,
+    /// The last parent resolved: consecutive entries of one directory walk it once.
+    parent_cache: Option<(String, OwnedFd)>,
     opts: ExtractOptions,
     cur: Option<Current>,
     dirs: Vec<PendingDir>,
@@ -107,8 +153,11 @@ impl Extractor {
     pub fn new(dest: &Path, opts: ExtractOptions) -> Result<Self> {
         fs::create_dir_all(dest).ctx(|| format!("creating {}", dest.display()))?;
         let matched = vec![false; opts.only.len()];
+        let root = at::open_root(dest).ctx(|| format!("opening {}", dest.display()))?;
         Ok(Extractor {
             dest: dest.to_path_buf(),
+            root,
+            parent_cache: None,
             opts,
             cur: None,
             dirs: Vec::new(),
@@ -139,8 +188,8 @@ impl Extractor {
     /// Removes a partially written file after an error.
     pub fn abort(&mut self) {
         if let Some(c) = self.cur.take() {
-            if c.file.is_some() {
-                let _ = fs::remove_file(&c.path);
+            if let (Some(_), Some(parent)) = (&c.file, &c.parent) {
+                let _ = at::unlink(parent.as_fd(), &c.name, false);
             }
         }
     }
@@ -194,40 +243,54 @@ impl Extractor {
         }
     }
 
-    /// Makes sure every parent of `path` is a real directory inside the destination.
-    fn prepare_parents(&self, path: &str) -> Result<()> {
-        for a in crate::path::ancestors(path) {
-            let p = self.dest.join(a);
-            match fs::symlink_metadata(&p) {
-                Ok(m) if m.file_type().is_symlink() => {
-                    return Err(Error::PathSymlink {
-                        path: path.to_string(),
-                        link: a.to_string(),
-                    })
-                }
-                Ok(m) if m.is_dir() => {}
-                Ok(_) => {
-                    return Err(Error::PathConflict {
-                        path: path.to_string(),
-                        other: a.to_string(),
-                        why: "parent exists and is not a directory",
-                    })
-                }
-                Err(_) => {
-                    fs::create_dir(&p).ctx(|| format!("creating {}", p.display()))?;
-                }
+    /// The directory that will hold `path`, resolved beneath the destination one component at
+    /// a time with `O_NOFOLLOW` (a symlink on the way is `path-symlink`, a file
+    /// `path-conflict`), creating missing ancestors.
+    fn parent(&mut self, path: &str) -> Result<OwnedFd> {
+        let dir = path.rfind('/').map_or("", |i| &path[..i]);
+        if let Some((p, fd)) = &self.parent_cache {
+            if p == dir {
+                return fd.try_clone().ctx(|| "duplicating a descriptor".into());
             }
         }
-        Ok(())
+        let mut cur = self
+            .root
+            .try_clone()
+            .ctx(|| "duplicating a descriptor".into())?;
+        for a in crate::path::ancestors(path) {
+            let name = base_name(a);
+            cur = match at::open_dir(cur.as_fd(), name) {
+                Ok(fd) => fd,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    match at::mkdir(cur.as_fd(), name, 0o777) {
+                        Ok(()) => {}
+                        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                        Err(e) => {
+                            return Err(Error::io(
+                                format!("creating {}", self.dest.join(a).display()),
+                                e,
+                            ))
+                        }
+                    }
+                    at::open_dir(cur.as_fd(), name)
+                        .map_err(|e| ancestor_error(cur.as_fd(), name, path, a, e))?
+                }
+                Err(e) => return Err(ancestor_error(cur.as_fd(), name, path, a, e)),
+            };
+        }
+        let keep = cur.try_clone().ctx(|| "duplicating a descriptor".into())?;
+        self.parent_cache = Some((dir.to_string(), keep));
+        Ok(cur)
     }
 
-    /// Clears the way for a new entry at `p`.
-    fn make_room(&self, p: &Path, e: &Entry) -> Result<Room> {
-        let m = match fs::symlink_metadata(p) {
-            Ok(m) => m,
-            Err(_) => return Ok(Room::Free),
+    /// Clears the way for a new entry `name` in `parent` (`p` is its path, for messages).
+    fn make_room(&self, parent: &OwnedFd, name: &str, p: &Path, e: &Entry) -> Result<Room> {
+        let Some(st) = at::lstat(parent.as_fd(), name).ctx(|| format!("stat {}", p.display()))?
+        else {
+            return Ok(Room::Free);
         };
-        if e.kind == Kind::Dir && m.is_dir() {
+        let is_dir = at::is_dir(&st);
+        if e.kind == Kind::Dir && is_dir {
             return Ok(Room::ReuseDir);
         }
         if !self.opts.force {
@@ -235,50 +298,56 @@ impl Extractor {
                 path: p.display().to_string(),
             });
         }
-        if e.kind == Kind::File && !m.is_dir() {
+        if e.kind == Kind::File && !is_dir {
             // Not removed now: the new content goes to a temporary name and replaces the old
             // file only once it is complete and verified.
             return Ok(Room::Replace);
         }
-        if m.is_dir() {
-            fs::remove_dir(p)
-                .ctx(|| format!("replacing directory {} (not empty?)", p.display()))?;
-        } else {
-            fs::remove_file(p).ctx(|| format!("replacing {}", p.display()))?;
-        }
+        at::unlink(parent.as_fd(), name, is_dir).ctx(|| {
+            if is_dir {
+                format!("replacing directory {} (not empty?)", p.display())
+            } else {
+                format!("replacing {}", p.display())
+            }
+        })?;
         Ok(Room::Free)
     }
 
-    /// Owner, mode and mtime; through the open handle for files (no path lookups, no reopen).
-    fn set_meta(&self, p: &Path, e: &Entry, symlink: bool, file: Option<&File>) -> Result<()> {
+    /// Owner, mode and mtime of a file, through its open handle (no path lookups).
+    fn set_file_meta(&self, p: &Path, e: &Entry, f: &File) -> Result<()> {
         if self.opts.same_owner {
-            std::os::unix::fs::lchown(p, Some(e.uid), Some(e.gid))
+            std::os::unix::fs::fchown(f, Some(e.uid), Some(e.gid))
                 .ctx(|| format!("chown {}", p.display()))?;
         }
         let t = filetime::FileTime::from_unix_time(e.mtime, e.mtime_nsec);
-        if let Some(f) = file {
-            f.set_permissions(fs::Permissions::from_mode(self.mode(e.mode)))
-                .ctx(|| format!("chmod {}", p.display()))?;
-            filetime::set_file_handle_times(f, None, Some(t))
-                .ctx(|| format!("setting mtime of {}", p.display()))?;
-        } else if symlink {
-            filetime::set_symlink_file_times(p, t, t)
-                .ctx(|| format!("setting mtime of {}", p.display()))?;
-        } else {
-            fs::set_permissions(p, fs::Permissions::from_mode(self.mode(e.mode)))
-                .ctx(|| format!("chmod {}", p.display()))?;
-            filetime::set_file_mtime(p, t).ctx(|| format!("setting mtime of {}", p.display()))?;
-        }
+        f.set_permissions(fs::Permissions::from_mode(self.mode(e.mode)))
+            .ctx(|| format!("chmod {}", p.display()))?;
+        filetime::set_file_handle_times(f, None, Some(t))
+            .ctx(|| format!("setting mtime of {}", p.display()))?;
         Ok(())
+    }
+
+    /// Owner and mtime of a symlink itself, relative to its parent.
+    fn set_symlink_meta(&self, c: &Current, e: &Entry) -> Result<()> {
+        let parent = c.parent.as_ref().expect("symlinks have a parent").as_fd();
+        if self.opts.same_owner {
+            at::lchown(parent, &c.name, e.uid, e.gid)
+                .ctx(|| format!("chown {}", c.path.display()))?;
+        }
+        at::set_times_nofollow(parent, &c.name, e.mtime, e.mtime_nsec)
+            .ctx(|| format!("setting mtime of {}", c.path.display()))
     }
 }
 
 impl Sink for Extractor {
     fn begin(&mut self, e: &Entry) -> Result<()> {
         let p = self.dest.join(&e.path);
+        let name = base_name(&e.path).to_string();
         if !self.selects(&e.path) {
             self.cur = Some(Current {
                 path: p,
+                parent: None,
+                name,
                 file: None,
                 replaces: None,
                 _partial: None,
@@ -288,25 +357,29 @@ impl Sink for Extractor {
             });
             return Ok(());
         }
-        self.prepare_parents(&e.path)?;
-        let room = self.make_room(&p, e)?;
+        let parent = self.parent(&e.path)?;
+        let pfd = parent.as_fd();
+        let room = self.make_room(&parent, &name, &p, e)?;
         let reuse = room == Room::ReuseDir;
-        let (p, replaces) = if room == Room::Replace {
-            (part_name(&p), Some(p))
+        let (p, name, replaces) = if room == Room::Replace {
+            let tmp = part_name(&name);
+            (p.with_file_name(&tmp), tmp, Some(name))
         } else {
-            (p, None)
+            (p, name, None)
         };
         let mut file = None;
         let mut partial = None;
         match e.kind {
             Kind::Dir => {
                 if !reuse {
-                    fs::create_dir(&p).ctx(|| format!("creating {}", p.display()))?;
+                    at::mkdir(pfd, &name, 0o777).ctx(|| format!("creating {}", p.display()))?;
                 }
                 // A directory the user already had keeps its mode and times unless --force.
                 if !reuse || self.opts.force {
                     // Owner-writable while its contents are extracted; final mode at finish.
-                    let f = open_dir_nofollow(&p).ctx(|| format!("opening {}", p.display()))?;
+                    let f = File::from(
+                        at::open_dir(pfd, &name).ctx(|| format!("opening {}", p.display()))?,
+                    );
                     f.set_permissions(fs::Permissions::from_mode(0o700))
                         .ctx(|| format!("chmod {}", p.display()))?;
                     let m = f.metadata().ctx(|| format!("stat {}", p.display()))?;
@@ -321,23 +394,14 @@ impl Sink for Extractor {
                 }
             }
             Kind::File => {
-                let (f, guard) = crate::cleanup::create(
-                    || {
-                        OpenOptions::new()
-                            .write(true)
-                            .create_new(true)
-                            .mode(0o600)
-                            .custom_flags(libc::O_NOFOLLOW)
-                            .open(&p)
-                    },
-                    |_| p.clone(),
-                )
-                .ctx(|| format!("creating {}", p.display()))?;
+                let (f, guard) =
+                    crate::cleanup::create(|| at::create_file(pfd, &name, 0o600), |_| p.clone())
+                        .ctx(|| format!("creating {}", p.display()))?;
                 file = Some(f);
                 partial = Some(guard);
             }
             Kind::Symlink => {
-                std::os::unix::fs::symlink(&e.target, &p)
+                at::symlink(&e.target, pfd, &name)
                     .ctx(|| format!("creating symlink {}", p.display()))?;
             }
             Kind::Hardlink => {
@@ -347,13 +411,15 @@ impl Sink for Extractor {
                         e.target
                     )));
                 }
-                self.prepare_parents(&e.target)?;
-                fs::hard_link(self.dest.join(&e.target), &p)
+                let from = self.parent(&e.target)?;
+                at::hard_link(from.as_fd(), base_name(&e.target), pfd, &name)
                     .ctx(|| format!("linking {}", p.display()))?;
             }
         }
         self.cur = Some(Current {
             path: p,
+            parent: Some(parent),
+            name,
             replaces,
             file,
             _partial: partial,
@@ -423,21 +489,21 @@ impl Sink for Extractor {
                     .ctx(|| format!("sizing {}", c.path.display()))?;
                 self.cur = Some(c);
                 let c = self.cur.as_ref().expect("just set");
-                self.set_meta(&c.path, e, false, c.file.as_ref())?;
+                self.set_file_meta(&c.path, e, c.file.as_ref().expect("a file"))?;
                 let c = self.cur.take().expect("just set");
                 drop(c.file);
-                if let Some(target) = &c.replaces {
+                if let (Some(target), Some(parent)) = (&c.replaces, &c.parent) {
                     // Complete and verified: now it may take the old file's place.
-                    if let Err(err) = fs::rename(&c.path, target) {
-                        let _ = fs::remove_file(&c.path);
-                        return Err(Error::io(format!("replacing {}", target.display()), err));
+                    if let Err(err) = at::rename(parent.as_fd(), &c.name, target) {
+                        let _ = at::unlink(parent.as_fd(), &c.name, false);
+                        return Err(Error::io(format!("replacing {target}"), err));
                     }
                 }
                 self.stats.files += 1;
                 self.stats.bytes += e.size;
                 self.files.insert(e.path.clone());
             }
-            Kind::Symlink => self.set_meta(&c.path, e, true, None)?,
+            Kind::Symlink => self.set_symlink_meta(&c, e)?,
             Kind::Hardlink | Kind::Dir => {}
         }
         Ok(())

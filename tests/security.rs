@@ -473,3 +473,39 @@ fn attack_race_swaps_a_directory_for_a_symlink_before_the_metadata_pass() {
     }
     assert!(runs > 5, "only {runs} runs");
 }
+
+#[test]
+fn attack_files_under_a_deep_directory_chain_take_quadratic_time() {
+    // 200 files spread over a 1,990-level chain (the red team's 1.6 KB archive took 22–46 s):
+    // each parent is resolved one component at a time from the last one, so the work is
+    // linear in the path lengths.
+    let mut f = Forge::new();
+    let mut path = String::from("a");
+    let mut n = 0;
+    for depth in 1..1990 {
+        path.push_str("/a");
+        if depth % 10 == 0 {
+            f.file(&format!("{path}/f{n}"), b"x", id::STORE, 1 << 20);
+            n += 1;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("deep.yoz");
+    let bytes = f.build().bytes;
+    std::fs::write(&archive, &bytes).unwrap();
+    let start = std::time::Instant::now();
+    let out = common::yoz()
+        .args(["unpack", "-C"])
+        .arg(dir.path().join("dest"))
+        .arg(&archive)
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    assert_eq!(n, 198);
+}

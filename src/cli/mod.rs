@@ -97,8 +97,11 @@ pub fn main() -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    // Ctrl-C and SIGTERM remove the temporary archive or the partial file, then exit 130/143.
-    crate::cleanup::install();
+    // Ctrl-C and SIGTERM remove pack's temporary archive or unpack's partial file, then exit
+    // 130/143 (mount has its own handling: it unmounts first).
+    if matches!(cli.cmd, Command::Pack(_) | Command::Unpack(_)) {
+        crate::cleanup::install();
+    }
     let res = match cli.cmd {
         Command::Pack(a) => pack::run(a),
         Command::Unpack(a) => unpack::run(a),
