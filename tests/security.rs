@@ -509,3 +509,55 @@ fn attack_files_under_a_deep_directory_chain_take_quadratic_time() {
     assert!(took < std::time::Duration::from_secs(10), "{took:?}");
     assert_eq!(n, 198);
 }
+
+#[test]
+fn attack_race_swaps_a_parent_for_a_symlink_during_extraction() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let mut f = Forge::new();
+    for d in 0..4 {
+        f.dir(&format!("d{d}"));
+        for i in 0..50 {
+            f.file(&format!("d{d}/f{i}"), b"payload", id::STORE, 1 << 20);
+        }
+    }
+    let archive = dir.path().join("a.yoz");
+    std::fs::write(&archive, f.build().bytes).unwrap();
+    let start = std::time::Instant::now();
+    let mut runs = 0;
+    while start.elapsed() < std::time::Duration::from_secs(3) {
+        let dest = dir.path().join(format!("dest{runs}"));
+        std::fs::create_dir(&dest).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let attacker = {
+            let (stop, dest, outside) = (stop.clone(), dest.clone(), outside.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    for d in 0..4 {
+                        let x = dest.join(format!("d{d}"));
+                        if std::fs::symlink_metadata(&x).is_ok_and(|m| m.is_dir())
+                            && std::fs::rename(&x, dest.join(format!("moved{d}"))).is_ok()
+                        {
+                            let _ = std::os::unix::fs::symlink(&outside, &x);
+                        }
+                    }
+                }
+            })
+        };
+        let _ = common::yoz()
+            .args(["unpack", "-C"])
+            .arg(&dest)
+            .arg(&archive)
+            .output()
+            .unwrap();
+        stop.store(true, Ordering::Relaxed);
+        attacker.join().unwrap();
+        let written: Vec<_> = std::fs::read_dir(&outside).unwrap().collect();
+        assert!(written.is_empty(), "run {runs}: files written outside");
+        runs += 1;
+    }
+    assert!(runs > 5, "only {runs} runs");
+}
