@@ -2,7 +2,7 @@
 //! progress and early stop, and writing the bundle (`yoz::neural::bundle::BundleWriter`).
 
 use crate::coded::{self, Coded};
-use crate::train::{Config, Eval, Trainer};
+use crate::train::{Config, Eval, Proxy, Schedule, Trainer};
 use clap::{Parser, ValueEnum};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -67,9 +67,37 @@ pub struct Args {
     /// no better loss; 0 never stops early.
     #[arg(long, default_value_t = 8)]
     pub patience: usize,
-    /// Fraction of the steps trained with noise before straight-through rounding.
-    #[arg(long, default_value_t = 0.7, hide = true)]
-    pub noise_frac: f32,
+    /// Fraction of the steps trained with noise before straight-through rounding (default: the
+    /// recipe's).
+    #[arg(long, hide = true)]
+    pub noise_frac: Option<f32>,
+    /// Training recipe: v2 (soft rounding, warm-up candidates, ...) or v1 (the first
+    /// release's), for comparisons; the hidden options below switch single ingredients.
+    #[arg(long, value_enum, default_value = "v2", hide = true)]
+    pub recipe: Recipe,
+    #[arg(long, value_enum, hide = true)]
+    pub proxy: Option<ProxyArg>,
+    #[arg(long, value_enum, hide = true)]
+    pub schedule: Option<ScheduleArg>,
+    #[arg(long, hide = true)]
+    pub warmup: Option<usize>,
+    #[arg(long, hide = true)]
+    pub clip: Option<f32>,
+    #[arg(long, hide = true)]
+    pub hard_lr: Option<f32>,
+    #[arg(long, hide = true)]
+    pub reset_to_best: Option<bool>,
+    #[arg(long, hide = true)]
+    pub candidates: Option<usize>,
+    /// Soft-rounding temperature, start and end ("0.3,0.1").
+    #[arg(long, hide = true, value_parser = parse_pair)]
+    pub temperature: Option<(f32, f32)>,
+    /// Kumaraswamy noise shape, start and end ("2,1").
+    #[arg(long, hide = true, value_parser = parse_pair)]
+    pub noise_shape: Option<(f32, f32)>,
+    /// Bench only: crop side (default 512).
+    #[arg(long, hide = true, default_value_t = 512)]
+    pub crop: usize,
     /// Threads (default: all cores).
     #[arg(short = 'j', long = "jobs")]
     pub jobs: Option<usize>,
@@ -92,6 +120,30 @@ pub struct Args {
     /// PNG images.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Recipe {
+    V1,
+    V2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProxyArg {
+    Uniform,
+    Softround,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleArg {
+    Whole,
+    NoisePhase,
+}
+
+fn parse_pair(s: &str) -> std::result::Result<(f32, f32), String> {
+    let (a, b) = s.split_once(',').ok_or("expected A,B")?;
+    let p = |x: &str| x.trim().parse::<f32>().map_err(|e| e.to_string());
+    Ok((p(a)?, p(b)?))
 }
 
 /// One image to train: colour pixels (interleaved, 1 or 3 channels) and the alpha plane.
@@ -167,18 +219,26 @@ pub fn train_image(
 ) -> Result<Outcome> {
     let start = Instant::now();
     let iters = cfg.iterations;
-    let every = cfg.eval_every.max(1);
     let patience = cfg.patience;
-    let phase2 = (cfg.noise_frac * iters as f32) as usize;
-    let mut t = Trainer::new(inp.w, inp.h, inp.c, &inp.pixels, cfg);
+    let reset = cfg.reset_to_best;
+    let mut t = pick_candidate(inp, &cfg)?;
+    let phase2 = t.phase2();
+    let every_at = |step: usize| {
+        if step >= phase2 {
+            cfg.eval_every_hard.max(1)
+        } else {
+            cfg.eval_every.max(1)
+        }
+    };
     let mut best: Option<Eval> = None;
+    let mut best_params = None;
     let mut stale = 0;
     let mut last_bpp = f64::NAN;
     let mut est_bpp = f64::NAN;
     while t.step < iters {
         // The step before a check also reports the rate the training optimizes (to watch it
         // against the real one).
-        let st = t.step((t.step + 1) % every == 0);
+        let st = t.step((t.step + 1) % every_at(t.step + 1) == 0);
         if let Some(b) = st.bits {
             est_bpp = b / (inp.w * inp.h) as f64;
         }
@@ -189,20 +249,18 @@ pub fn train_image(
                 pb.set_message(format!("train {psnr:.2} dB, real {last_bpp:.3} bpp"));
             }
         }
-        if t.step % every == 0 || t.step == iters {
+        if t.step % every_at(t.step) == 0 || t.step == iters {
             let e = t.evaluate()?;
             last_bpp = e.bpp;
+            let line = format!(
+                "  step {:>6}: real {:.2} dB, {:.3} bpp (estimated {:.3}), loss {:.6}",
+                e.step, e.psnr, e.bpp, est_bpp, e.loss
+            );
             if let Some(pb) = progress {
-                pb.println(format!(
-                    "  step {:>6}: real {:.2} dB, {:.3} bpp (estimated {:.3}), loss {:.6}",
-                    e.step, e.psnr, e.bpp, est_bpp, e.loss
-                ));
+                pb.println(&line);
             }
             if std::env::var_os("YOZ_TRAIN_TRACE").is_some() {
-                eprintln!(
-                    "  step {:>6}: real {:.2} dB, {:.3} bpp (estimated {:.3}), loss {:.6}",
-                    e.step, e.psnr, e.bpp, est_bpp, e.loss
-                );
+                eprintln!("{line}");
             }
             let better = match &best {
                 None => true,
@@ -211,10 +269,18 @@ pub fn train_image(
             if better {
                 best = Some(e);
                 stale = 0;
+                if reset && t.step >= phase2 {
+                    best_params = Some(t.params());
+                }
             } else if t.step >= phase2 {
                 stale += 1;
                 if stale >= patience {
                     break;
+                }
+                // C3's rounding phase: back to the best point, at a lower rate.
+                if let Some(p) = &best_params {
+                    t.restore(p);
+                    t.lr_scale *= 0.5;
                 }
             }
         }
@@ -228,6 +294,35 @@ pub fn train_image(
         iterations: t.step,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// The warm-up search: `cfg.candidates` initialisations, each trained `cfg.candidate_steps`
+/// steps; the one with the lowest real loss goes on (its steps count in the budget).
+fn pick_candidate(inp: &Input, cfg: &Config) -> Result<Trainer> {
+    let steps = cfg.candidate_steps.min(cfg.iterations);
+    let mut best: Option<(f64, Trainer)> = None;
+    for k in 0..cfg.candidates.max(1) {
+        let mut c = cfg.clone();
+        c.seed = cfg.seed.wrapping_add(k as u64);
+        let mut t = Trainer::new(inp.w, inp.h, inp.c, &inp.pixels, c);
+        if cfg.candidates <= 1 {
+            return Ok(t);
+        }
+        while t.step < steps {
+            t.step(false);
+        }
+        let loss = t.evaluate()?.loss;
+        if std::env::var_os("YOZ_TRAIN_TRACE").is_some() {
+            eprintln!(
+                "  candidate seed {}: loss {loss:.6} after {steps} steps",
+                t.cfg.seed
+            );
+        }
+        if best.as_ref().is_none_or(|(l, _)| loss < *l) {
+            best = Some((loss, t));
+        }
+    }
+    Ok(best.expect("at least one candidate").1)
 }
 
 fn io_err(what: String) -> impl FnOnce(std::io::Error) -> Error {
@@ -259,7 +354,46 @@ pub fn run(args: Args) -> Result<()> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let iterations = args.iterations.unwrap_or(args.preset.iterations()).max(1);
-    let mut cfg = Config::new(lambda, iterations);
+    let mut cfg = match args.recipe {
+        Recipe::V1 => Config::new(lambda, iterations),
+        Recipe::V2 => Config::v2(lambda, iterations),
+    };
+    if let Some(p) = args.proxy {
+        cfg.proxy = match p {
+            ProxyArg::Uniform => Proxy::Uniform,
+            ProxyArg::Softround => Proxy::SoftRound,
+        };
+    }
+    if let Some(s) = args.schedule {
+        cfg.schedule = match s {
+            ScheduleArg::Whole => Schedule::Whole,
+            ScheduleArg::NoisePhase => Schedule::NoisePhase,
+        };
+    }
+    if let Some(w) = args.warmup {
+        cfg.warmup = w;
+    }
+    if let Some(c) = args.clip {
+        cfg.clip = c;
+    }
+    if let Some(h) = args.hard_lr {
+        cfg.hard_lr = h;
+    }
+    if let Some(r) = args.reset_to_best {
+        cfg.reset_to_best = r;
+    }
+    if let Some(t) = args.temperature {
+        cfg.temperature = t;
+    }
+    if let Some(n) = args.noise_shape {
+        cfg.noise_shape = n;
+    }
+    if let Some(k) = args.candidates {
+        cfg.candidates = k.max(1);
+    }
+    if let Some(f) = args.noise_frac {
+        cfg.noise_frac = f.clamp(0.0, 1.0);
+    }
     cfg.threads = threads;
     cfg.seed = args.seed;
     cfg.patience = if args.patience == 0 {
@@ -267,7 +401,6 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         args.patience
     };
-    cfg.noise_frac = args.noise_frac.clamp(0.0, 1.0);
     if args.bench {
         return bench(&args, cfg);
     }
@@ -331,11 +464,11 @@ pub fn run(args: Args) -> Result<()> {
 fn bench(args: &Args, cfg: Config) -> Result<()> {
     const SPEED_STEPS: usize = 50;
     println!(
-        "image\tsize\tthreads\tstep it/s\titerations\tseconds\tit/s\tPSNR\tbpp\tfloat-weights PSNR"
+        "image\tsize\tthreads\tstep it/s\titerations\tseconds\tit/s\tPSNR\tbpp\tfloat-weights PSNR\tloss"
     );
     for p in &args.images {
         let (_, inp) = load(p)?;
-        let crop = centre_crop(&inp, 512);
+        let crop = centre_crop(&inp, args.crop);
         let mut t = Trainer::new(crop.w, crop.h, crop.c, &crop.pixels, cfg.clone());
         t.step(false); // warm-up (page faults of the buffers)
         let start = Instant::now();
@@ -345,7 +478,7 @@ fn bench(args: &Args, cfg: Config) -> Result<()> {
         let speed = SPEED_STEPS as f64 / start.elapsed().as_secs_f64();
         let o = train_image(&crop, cfg.clone(), None)?;
         println!(
-            "{}\t{}x{}\t{}\t{:.1}\t{}\t{:.1}\t{:.1}\t{:.2}\t{:.3}\t{:.2}",
+            "{}\t{}x{}\t{}\t{:.1}\t{}\t{:.1}\t{:.1}\t{:.2}\t{:.3}\t{:.2}\t{:.4e}",
             p.display(),
             crop.w,
             crop.h,
@@ -356,7 +489,8 @@ fn bench(args: &Args, cfg: Config) -> Result<()> {
             o.iterations as f64 / o.seconds,
             o.best.psnr,
             o.best.bpp,
-            o.best.float_psnr
+            o.best.float_psnr,
+            o.best.loss
         );
     }
     Ok(())

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod coded;
 pub mod fused;
+pub mod quant;
 pub mod rate;
 mod simd;
 pub use simd::round_latent;

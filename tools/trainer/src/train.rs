@@ -3,6 +3,7 @@
 
 use crate::coded::{self, Coded};
 use crate::fused::{self, Band, Geometry, SynW, Workspace};
+use crate::quant::{NoiseTable, SoftRound, StepQuant};
 use crate::rate::{self, ArmAcc, ArmW, RateRow};
 use crate::simd::{noise, round_latent};
 use yoz::neural::arch::{syn_layout, syn_param_count, ARM_CTX, ARM_HIDDEN, ARM_PARAMS, GRIDS};
@@ -15,8 +16,33 @@ pub struct Config {
     pub iterations: usize,
     pub threads: usize,
     pub seed: u64,
-    /// Fraction of the budget trained with uniform noise on the synthesis input.
+    /// Fraction of the budget trained with noise (then straight-through rounding).
     pub noise_frac: f32,
+    /// Quantization proxy of the noise phase.
+    pub proxy: Proxy,
+    /// Soft-rounding temperature at the start and at the end of the noise phase.
+    pub temperature: (f32, f32),
+    /// Kumaraswamy noise shape `a` at the start and end of the noise phase (1 = uniform).
+    pub noise_shape: (f32, f32),
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Linear learning-rate warm-up over this many steps (0 = none).
+    pub warmup: usize,
+    /// Learning rate of the rounding phase, as a fraction of the base rates
+    /// ([`Schedule::NoisePhase`] only).
+    pub hard_lr: f32,
+    /// Clip the networks' gradients to this L2 norm and each latent's to this magnitude
+    /// before Adam (0 = off).
+    pub clip: f32,
+    /// In the rounding phase, return to the best parameters and halve the learning rate after
+    /// each check that brings no improvement.
+    pub reset_to_best: bool,
+    /// Real-size checks every this many steps in the rounding phase.
+    pub eval_every_hard: usize,
+    /// Warm-up candidates: this many initialisations (seeds `seed..seed + n`) trained for
+    /// `candidate_steps` each; the best by real loss goes on (1 = no search).
+    pub candidates: usize,
+    pub candidate_steps: usize,
     pub lr_latents: f32,
     pub lr_nets: f32,
     /// Real (coded) evaluation every this many steps.
@@ -29,6 +55,29 @@ pub struct Config {
 }
 
 impl Config {
+    /// The v2 recipe (issue 11 §1), as the ablation in docs/neural-rd.md chose it: the
+    /// soft-rounding proxy (T 0.5 → 0.2, uniform noise), a 2 % learning-rate warm-up, one
+    /// cosine over the whole budget, gradient clipping, 85 % noise, and a rounding phase that
+    /// returns to its best point at half the rate when a check brings no improvement. Left
+    /// off because they measured no better: the cosine over the noise phase followed by a
+    /// low constant rate, warm-up candidates (seed 0 won every time), C3's Kumaraswamy shape
+    /// 2 → 1 and temperature 0.3 → 0.1.
+    pub fn v2(lambda: f32, iterations: usize) -> Config {
+        Config {
+            proxy: Proxy::SoftRound,
+            temperature: (0.5, 0.2),
+            noise_shape: (1.0, 1.0),
+            schedule: Schedule::Whole,
+            noise_frac: 0.85,
+            warmup: iterations / 50,
+            clip: 1.0,
+            reset_to_best: true,
+            eval_every_hard: 100,
+            candidates: 1,
+            ..Config::new(lambda, iterations)
+        }
+    }
+
     pub fn new(lambda: f32, iterations: usize) -> Config {
         Config {
             lambda,
@@ -36,6 +85,17 @@ impl Config {
             threads: 1,
             seed: 0,
             noise_frac: 0.7,
+            proxy: Proxy::Uniform,
+            temperature: (0.3, 0.1),
+            noise_shape: (2.0, 1.0),
+            schedule: Schedule::Whole,
+            warmup: 0,
+            hard_lr: 0.02,
+            clip: 0.0,
+            reset_to_best: false,
+            eval_every_hard: 250,
+            candidates: 1,
+            candidate_steps: 200,
             lr_latents: 5e-2,
             lr_nets: 1e-2,
             eval_every: 250,
@@ -43,6 +103,24 @@ impl Config {
             arm_fake_quant: true,
         }
     }
+}
+
+/// The noise phase's stand-in for rounding ([`crate::quant`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proxy {
+    /// `y + U(-½, ½)` for synthesis and rate, rounded contexts (the v1 recipe).
+    Uniform,
+    /// `softround(softround(y, T) + n, T)` for synthesis, rate and contexts (C3).
+    SoftRound,
+}
+
+/// How the learning rate moves over the budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// One cosine decay over the whole budget (v1).
+    Whole,
+    /// Cosine decay over the noise phase, then a constant low rate (`hard_lr`) while rounding.
+    NoisePhase,
 }
 
 /// Adam state of one parameter vector.
@@ -126,6 +204,14 @@ pub fn init_params(c: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
     (syn, arm)
 }
 
+/// A copy of the trained parameters.
+#[derive(Debug, Clone)]
+pub struct Params {
+    lat: Vec<f32>,
+    syn: Vec<f32>,
+    arm: Vec<f32>,
+}
+
 /// What one step measured.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StepStats {
@@ -168,6 +254,7 @@ struct LatJob<'a> {
     v: &'a mut [f32],
     inp: &'a mut [f32],
     val: &'a mut [f32],
+    dq: &'a mut [f32],
     qp: &'a mut [f32],
 }
 
@@ -189,6 +276,8 @@ pub struct Trainer {
     inp: Vec<f32>,
     /// Coded values the rate is measured on (noisy latents).
     val: Vec<f32>,
+    /// d(value)/d(latent) of this step's proxy (1 for uniform noise and straight-through).
+    dq: Vec<f32>,
     /// Rounded latents, padded per grid (contexts of the entropy model).
     qp: Vec<f32>,
     /// The next step's rounded latents (double buffer: the rate reads across range cuts).
@@ -203,6 +292,8 @@ pub struct Trainer {
     bands: Vec<(usize, usize)>,
     ranges: Vec<Range>,
     pub step: usize,
+    /// Multiplies the learning rates (the driver lowers it when rounding stops improving).
+    pub lr_scale: f32,
 }
 
 /// Consecutive disjoint sub-slices `[a, b)` of one slice (cuts ascending), without allocating.
@@ -294,6 +385,7 @@ impl Trainer {
             adam_arm: Adam::new(arm.len()),
             inp: vec![0.0; total],
             val: vec![0.0; total],
+            dq: vec![1.0; total],
             qp: vec![0.0; pad_off[GRIDS]],
             qp_next: vec![0.0; pad_off[GRIDS]],
             glat: vec![0.0; total],
@@ -308,6 +400,7 @@ impl Trainer {
             g,
             cfg,
             step: 0,
+            lr_scale: 1.0,
         };
         t.prepare_all();
         t
@@ -318,8 +411,28 @@ impl Trainer {
         (s as u32) ^ ((s >> 32) as u32).rotate_left(7) ^ (step as u32).wrapping_mul(0x85EB_CA6B)
     }
 
-    fn in_noise_phase(&self, step: usize) -> bool {
-        (step as f32) < self.cfg.noise_frac * self.cfg.iterations as f32
+    /// First step of the rounding phase.
+    pub fn phase2(&self) -> usize {
+        (self.cfg.noise_frac * self.cfg.iterations as f32) as usize
+    }
+
+    /// How step `step` quantizes: the proxy in the noise phase (annealed), then rounding.
+    fn quant_at(&self, step: usize) -> StepQuant {
+        let p2 = self.phase2();
+        if step >= p2 {
+            return StepQuant::Hard;
+        }
+        match self.cfg.proxy {
+            Proxy::Uniform => StepQuant::Uniform,
+            Proxy::SoftRound => {
+                let f = step as f32 / p2.max(1) as f32;
+                let lerp = |(a, b): (f32, f32)| a + (b - a) * f;
+                StepQuant::Soft {
+                    sr: SoftRound::new(lerp(self.cfg.temperature)),
+                    noise: Box::new(NoiseTable::kumaraswamy(lerp(self.cfg.noise_shape))),
+                }
+            }
+        }
     }
 
     /// Prepares the step's inputs for every latent (single-threaded; used at start).
@@ -331,24 +444,45 @@ impl Trainer {
             pb: self.pad_off[GRIDS],
         };
         let key = self.noise_key(self.step);
-        let noisy = self.in_noise_phase(self.step);
-        prepare(
+        let quant = self.quant_at(self.step);
+        prepare_range(
             &self.g,
             &self.pad_off,
             r,
             &self.lat,
-            &mut self.inp,
-            &mut self.val,
-            &mut self.qp,
+            Outputs {
+                inp: &mut self.inp,
+                val: &mut self.val,
+                dq: &mut self.dq,
+                qp: &mut self.qp,
+            },
             key,
-            noisy,
+            &quant,
         );
     }
 
-    /// Learning-rate factor (cosine decay to 0).
+    /// Learning-rate factor of the current step.
     fn lr_factor(&self) -> f32 {
-        let t = self.step as f32 / self.cfg.iterations.max(1) as f32;
-        0.5 * (1.0 + (std::f32::consts::PI * t.min(1.0)).cos())
+        let cosine = |t: f32| 0.5 * (1.0 + (std::f32::consts::PI * t.min(1.0)).cos());
+        let warm = if self.step < self.cfg.warmup {
+            (self.step + 1) as f32 / self.cfg.warmup as f32
+        } else {
+            1.0
+        };
+        let f = match self.cfg.schedule {
+            Schedule::Whole => cosine(self.step as f32 / self.cfg.iterations.max(1) as f32),
+            Schedule::NoisePhase => {
+                let p2 = self.phase2();
+                if self.step < p2 {
+                    // Down to the rounding phase's rate, not to zero.
+                    let h = self.cfg.hard_lr;
+                    h + (1.0 - h) * cosine(self.step as f32 / p2.max(1) as f32)
+                } else {
+                    self.cfg.hard_lr
+                }
+            }
+        };
+        warm * f * self.lr_scale
     }
 
     /// One training step over the whole image.
@@ -397,7 +531,9 @@ impl Trainer {
         let t1 = (self.step + 1) as i32;
         let (c1, c2) = (1.0 - B1.powi(t1), 1.0 - B2.powi(t1));
         let next_key = self.noise_key(self.step + 1);
-        let next_noisy = self.in_noise_phase(self.step + 1);
+        let next_quant = self.quant_at(self.step + 1);
+        let next_quant = &next_quant;
+        let clip_lat = self.cfg.clip;
         let scale = self.cfg.lambda / n as f32;
         {
             let ranges = &self.ranges;
@@ -408,6 +544,7 @@ impl Trainer {
             let mut vs = split_many(&mut self.adam_lat.v, cuts());
             let mut inps = split_many(&mut self.inp, cuts());
             let mut vals = split_many(&mut self.val, cuts());
+            let mut dqs = split_many(&mut self.dq, cuts());
             let mut qps = split_many(&mut self.qp_next, ranges.iter().map(|r| (r.pa, r.pb)));
             let qp_old = &self.qp;
             let ws = &self.ws;
@@ -425,6 +562,7 @@ impl Trainer {
                     v: vs.next().expect("one slice per range"),
                     inp: inps.next().expect("one slice per range"),
                     val: vals.next().expect("one slice per range"),
+                    dq: dqs.next().expect("one slice per range"),
                     qp: qps.next().expect("one slice per range"),
                 });
             let run = |job: LatJob| {
@@ -437,6 +575,7 @@ impl Trainer {
                     v,
                     inp,
                     val,
+                    dq,
                     qp,
                 } = job;
                 // Coarse gradients from every band's buffer.
@@ -478,12 +617,27 @@ impl Trainer {
                         );
                     }
                 }
+                // Through the proxy: the gradient so far is with respect to its value.
+                for (g, &d) in gl.iter_mut().zip(dq.iter()) {
+                    *g *= d;
+                }
+                if clip_lat > 0.0 {
+                    clip_each(gl, clip_lat);
+                }
                 adam_update(lat, gl, m, v, lr_lat, c1, c2);
                 let lim = yoz::neural::arch::LATENT_MAX as f32;
                 for x in lat.iter_mut() {
                     *x = x.clamp(-lim, lim);
                 }
-                prepare_range(g, pad_off, r, lat, inp, val, qp, next_key, next_noisy);
+                prepare_range(
+                    g,
+                    pad_off,
+                    r,
+                    lat,
+                    Outputs { inp, val, dq, qp },
+                    next_key,
+                    next_quant,
+                );
             };
             par_each(jobs, run);
         }
@@ -501,6 +655,10 @@ impl Trainer {
         for a in &self.accs {
             a.add_to(garm);
             bits += a.bits;
+        }
+        if self.cfg.clip > 0.0 {
+            clip_norm(gsyn, self.cfg.clip);
+            clip_norm(garm, self.cfg.clip);
         }
         let lr_net = self.cfg.lr_nets * self.lr_factor();
         adam_update(
@@ -562,7 +720,12 @@ impl Trainer {
             self.adam_arm.m.clone(),
             self.adam_arm.v.clone(),
         );
-        let (inp, val, qp) = (self.inp.clone(), self.val.clone(), self.qp.clone());
+        let (inp, val, qp, dq) = (
+            self.inp.clone(),
+            self.val.clone(),
+            self.qp.clone(),
+            self.dq.clone(),
+        );
         let lr = (self.cfg.lr_latents, self.cfg.lr_nets);
         self.cfg.lr_latents = 0.0;
         self.cfg.lr_nets = 0.0;
@@ -588,7 +751,7 @@ impl Trainer {
             self.adam_arm.m,
             self.adam_arm.v,
         ) = saved_adam;
-        (self.inp, self.val, self.qp) = (inp, val, qp);
+        (self.inp, self.val, self.qp, self.dq) = (inp, val, qp, dq);
         (glat, gsyn, garm, loss)
     }
 
@@ -598,6 +761,23 @@ impl Trainer {
         self.prepare_all();
         self.inp.copy_from_slice(inp);
         self.val.copy_from_slice(val);
+    }
+
+    /// The trained parameters (latents, synthesis, entropy model), to return to later.
+    pub fn params(&self) -> Params {
+        Params {
+            lat: self.lat.clone(),
+            syn: self.syn.clone(),
+            arm: self.arm.clone(),
+        }
+    }
+
+    /// Returns to parameters taken by [`Trainer::params`] (the optimizer state is kept).
+    pub fn restore(&mut self, p: &Params) {
+        self.lat.copy_from_slice(&p.lat);
+        self.syn.copy_from_slice(&p.syn);
+        self.arm.copy_from_slice(&p.arm);
+        self.prepare_all();
     }
 
     /// Re-derives the step inputs from the latents (after editing them).
@@ -626,55 +806,84 @@ where
     });
 }
 
-#[allow(clippy::too_many_arguments)]
-fn prepare(
-    g: &Geometry,
-    pad_off: &[usize; GRIDS + 1],
-    r: Range,
-    lat: &[f32],
-    inp: &mut [f32],
-    val: &mut [f32],
-    qp: &mut [f32],
-    key: u32,
-    noisy: bool,
-) {
-    prepare_range(
-        g,
-        pad_off,
-        r,
-        &lat[r.a..r.b],
-        &mut inp[r.a..r.b],
-        &mut val[r.a..r.b],
-        &mut qp[r.pa..r.pb],
-        key,
-        noisy,
-    )
+/// Scales `g` so its L2 norm is at most `max` (gradient clipping of one parameter group).
+fn clip_norm(g: &mut [f32], max: f32) {
+    let n = g.iter().map(|&x| x * x).sum::<f32>().sqrt();
+    if n > max {
+        let k = max / n;
+        g.iter_mut().for_each(|x| *x *= k);
+    }
 }
 
-/// Fills the inputs of latents `r.a..r.b` (slices relative to the range).
-#[allow(clippy::too_many_arguments)]
+/// Clips each latent's gradient to `±max` (the latents are independent parameters; a norm
+/// over all of them would depend on the image size and the thread split).
+fn clip_each(g: &mut [f32], max: f32) {
+    for x in g.iter_mut() {
+        *x = x.clamp(-max, max);
+    }
+}
+
+/// What [`prepare_range`] fills, as slices of one latent range.
+struct Outputs<'a> {
+    /// Synthesis input.
+    inp: &'a mut [f32],
+    /// The value the rate is measured on.
+    val: &'a mut [f32],
+    /// d(inp)/d(latent) = d(val)/d(latent) where they are the same value, else 1.
+    dq: &'a mut [f32],
+    /// Padded contexts of the entropy model.
+    qp: &'a mut [f32],
+}
+
+/// Fills the step inputs of latents `r.a..r.b` (`lat` and the outputs relative to the range;
+/// `qp` relative to `r.pa`).
 fn prepare_range(
     g: &Geometry,
     pad_off: &[usize; GRIDS + 1],
     r: Range,
     lat: &[f32],
-    inp: &mut [f32],
-    val: &mut [f32],
-    qp: &mut [f32],
+    out: Outputs,
     key: u32,
-    noisy: bool,
+    quant: &StepQuant,
 ) {
-    for (i, ((&y, iv), vv)) in lat
-        .iter()
-        .zip(inp.iter_mut())
-        .zip(val.iter_mut())
-        .enumerate()
-    {
-        let u = noise(key, (r.a + i) as u32);
-        let q = round_latent(y);
-        *vv = y + u;
-        *iv = if noisy { y + u } else { q };
+    let Outputs { inp, val, dq, qp } = out;
+    let lat = &lat[..r.b - r.a];
+    match quant {
+        StepQuant::Uniform | StepQuant::Hard => {
+            let noisy = matches!(quant, StepQuant::Uniform);
+            for (i, (((&y, iv), vv), d)) in lat
+                .iter()
+                .zip(inp.iter_mut())
+                .zip(val.iter_mut())
+                .zip(dq.iter_mut())
+                .enumerate()
+            {
+                let u = noise(key, (r.a + i) as u32);
+                *vv = y + u;
+                *iv = if noisy { y + u } else { round_latent(y) };
+                *d = 1.0;
+            }
+        }
+        StepQuant::Soft { sr, noise: table } => {
+            for (i, (((&y, iv), vv), d)) in lat
+                .iter()
+                .zip(inp.iter_mut())
+                .zip(val.iter_mut())
+                .zip(dq.iter_mut())
+                .enumerate()
+            {
+                let n = table.sample(noise(key, (r.a + i) as u32));
+                let (s1, d1) = sr.apply(y);
+                let (s2, d2) = sr.apply(s1 + n);
+                *iv = s2;
+                *vv = s2;
+                *d = d1 * d2;
+            }
+        }
     }
+    // Contexts: the proxy value itself when it is soft (C3: one value everywhere), otherwise
+    // the rounded latent the decoder will see.
+    let soft = matches!(quant, StepQuant::Soft { .. });
     for (k, &(gw, gh)) in g.dims.iter().enumerate() {
         let pw = gw + 2;
         for yy in 0..gh {
@@ -683,10 +892,13 @@ fn prepare_range(
                 continue;
             }
             let p = pad_off[k] + (yy + 1) * pw - r.pa;
-            let src = &lat[i - r.a..i - r.a + gw];
             let dst = &mut qp[p + 1..p + 1 + gw];
-            for (d, &s) in dst.iter_mut().zip(src) {
-                *d = round_latent(s);
+            if soft {
+                dst.copy_from_slice(&inp[i - r.a..i - r.a + gw]);
+            } else {
+                for (d, &s) in dst.iter_mut().zip(&lat[i - r.a..i - r.a + gw]) {
+                    *d = round_latent(s);
+                }
             }
         }
     }
