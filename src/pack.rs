@@ -578,7 +578,7 @@ impl Producer<'_> {
             self.push(entry_for(p, Storage::None, 0))?;
             return Ok(0);
         }
-        let mut f = File::open(&p.src).ctx(|| format!("opening {}", p.src.display()))?;
+        let mut f = open_regular(&p.src)?;
         let changed = || input_err(&p.src, "changed while it was read");
         let now = f.metadata().ctx(|| format!("stat {}", p.src.display()))?;
         if now.len() != size || now.ino() != p.meta.ino() {
@@ -752,7 +752,13 @@ fn neural_bundle(
     // are stored losslessly with the reason, when the producer reaches them.
     let mut pngs = Vec::new();
     for p in plan.iter().filter(|p| wants_image(image, p)) {
-        let Ok(data) = fs::read(&p.src) else { continue };
+        let Ok(mut f) = open_regular(&p.src) else {
+            continue;
+        };
+        let mut data = Vec::new();
+        if std::io::Read::read_to_end(&mut f, &mut data).is_err() {
+            continue;
+        }
         if data.starts_with(&crate::image::entry::PNG_SIGNATURE)
             && crate::image::png_io::decode_png(&data, &p.name, crate::neural::NEURAL_MAX_PIXELS)
                 .is_ok()
@@ -931,4 +937,43 @@ fn pack_plan<W: Write + Send>(
     stats.input_bytes = bytes;
     stats.blocks = blocks;
     Ok((out, stats))
+}
+
+/// Opens an input planned as a regular file without blocking on what replaced it since the
+/// walk: `O_NONBLOCK` makes opening a FIFO return at once (a plain open waits for a writer
+/// forever), and anything but a regular file is then refused.
+fn open_regular(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .ctx(|| format!("opening {}", path.display()))?;
+    let m = f.metadata().ctx(|| format!("stat {}", path.display()))?;
+    if !m.file_type().is_file() {
+        return Err(input_err(path, "is no longer a regular file"));
+    }
+    Ok(f)
+}
+
+#[cfg(test)]
+mod open_tests {
+    use super::*;
+
+    #[test]
+    fn a_fifo_in_place_of_a_file_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("was-a-file");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // A plain open would wait for a writer forever; this returns at once.
+        let err = open_regular(&fifo).unwrap_err();
+        assert_eq!(err.class(), "input");
+        let file = dir.path().join("f");
+        fs::write(&file, b"data").unwrap();
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut open_regular(&file).unwrap(), &mut s).unwrap();
+        assert_eq!(s, "data");
+    }
 }
