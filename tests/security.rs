@@ -561,3 +561,67 @@ fn attack_race_swaps_a_parent_for_a_symlink_during_extraction() {
     }
     assert!(runs > 5, "only {runs} runs");
 }
+
+#[test]
+fn attack_small_archive_declaring_32_gib_of_zeros_blocks() {
+    use yoz::conformance::forge::{block, meta, Rec};
+    use yoz::Kind;
+    // 512 zeros blocks of 64 MiB: an archive of a few kB that declares 32 GiB. Verified by
+    // arithmetic (the CRC of n zero bytes) and written as holes, it takes well under a second;
+    // generating and hashing the zeros took 20 s (and a TiB over 5 minutes).
+    let (info, _) = block(&vec![0u8; 64 << 20], id::ZEROS);
+    let mut f = Forge::new();
+    let mut e = meta("z", Kind::File);
+    e.size = 512 * (64 << 20);
+    e.storage = yoz::container::format::Storage::Blocks {
+        first: 0,
+        count: 512,
+    };
+    f.recs.push(Rec::Entry(e));
+    for _ in 0..512 {
+        f.push_block(info, Vec::new());
+    }
+    let bytes = f.build().bytes;
+    assert!(bytes.len() < 64 << 10, "{} bytes", bytes.len());
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("zeros.yoz");
+    std::fs::write(&archive, &bytes).unwrap();
+    let timed = |args: &[&str], stdin: Option<&[u8]>| {
+        let start = std::time::Instant::now();
+        let mut c = common::yoz();
+        c.args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        if let Some(b) = stdin {
+            use std::io::Write as _;
+            child.stdin.take().unwrap().write_all(b).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        let took = start.elapsed();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            took < std::time::Duration::from_secs(10),
+            "{args:?}: {took:?}"
+        );
+    };
+    let a = archive.to_str().unwrap();
+    let d1 = dir.path().join("d1");
+    let d2 = dir.path().join("d2");
+    timed(&["verify", a], None);
+    timed(&["unpack", "-C", d1.to_str().unwrap(), a], None);
+    timed(&["unpack", "-C", d2.to_str().unwrap(), "-"], Some(&bytes));
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(d1.join("z")).unwrap();
+    assert_eq!(m.len(), 32 << 30);
+    assert!(m.blocks() * 512 < 1 << 20, "holes, not data");
+}

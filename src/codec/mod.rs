@@ -9,7 +9,7 @@ pub mod fuzz;
 pub mod huffman;
 pub mod lz77;
 mod store;
-mod zeros;
+pub(crate) mod zeros;
 pub(crate) mod zstd_codec;
 
 pub use huffman::Huffman;

@@ -222,24 +222,7 @@ impl Archive {
 
     /// Reads, decodes and checks block `n`. Stored blocks come back borrowed from the map.
     pub fn read_block(&self, n: u32) -> Result<Cow<'_, [u8]>> {
-        let info = *self
-            .index
-            .blocks
-            .get(n as usize)
-            .ok_or_else(|| Error::OutOfRange {
-                what: format!("block {n}"),
-            })?;
-        let hdr = self.src.get(info.offset, BLOCK_HEADER_LEN)?;
-        let local = BlockInfo::parse_header(&hdr, info.offset)?;
-        if local != info {
-            return Err(Error::IndexMismatch {
-                what: format!("block {n}'s header differs from its index row"),
-            });
-        }
-        let payload = self.src.get(
-            info.offset + BLOCK_HEADER_LEN as u64,
-            info.comp_len as usize,
-        )?;
+        let (info, payload) = self.block_record(n)?;
         let data: Cow<'_, [u8]> = if info.codec == codec::id::STORE {
             if payload.len() != info.raw_len as usize {
                 return Err(Error::SizeMismatch {
@@ -266,6 +249,29 @@ impl Archive {
             });
         }
         Ok(data)
+    }
+
+    /// Block `n`'s index row, checked against its local header, and its payload bytes.
+    fn block_record(&self, n: u32) -> Result<(BlockInfo, Cow<'_, [u8]>)> {
+        let info = *self
+            .index
+            .blocks
+            .get(n as usize)
+            .ok_or_else(|| Error::OutOfRange {
+                what: format!("block {n}"),
+            })?;
+        let hdr = self.src.get(info.offset, BLOCK_HEADER_LEN)?;
+        let local = BlockInfo::parse_header(&hdr, info.offset)?;
+        if local != info {
+            return Err(Error::IndexMismatch {
+                what: format!("block {n}'s header differs from its index row"),
+            });
+        }
+        let payload = self.src.get(
+            info.offset + BLOCK_HEADER_LEN as u64,
+            info.comp_len as usize,
+        )?;
+        Ok((info, payload))
     }
 
     /// The payload of stored block `n` straight from the memory map, unchecked: `None` when the
@@ -352,8 +358,15 @@ impl Archive {
                     for b in first..first + count {
                         let info = &self.index.blocks[b as usize];
                         if info.codec == codec::id::ZEROS {
-                            // Checked like any block (header, CRC), then written as a hole.
-                            self.read_block(b)?;
+                            // Checked like any block (header, payload, CRC by arithmetic),
+                            // then written as a hole: never materialised.
+                            let (info, payload) = self.block_record(b)?;
+                            codec::zeros::check_block(
+                                &payload,
+                                info.raw_len as u64,
+                                info.crc32,
+                                b as u64,
+                            )?;
                             sink.hole(info.raw_len as u64)?;
                         } else {
                             sink.data(&self.read_block(b)?)?;

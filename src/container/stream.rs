@@ -190,7 +190,13 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
                             }));
                         }
                         if info.codec == codec::id::ZEROS {
-                            decode(&info, ordinal, &payload, &mut raw).map_err(ctx)?;
+                            codec::zeros::check_block(
+                                &payload,
+                                info.raw_len as u64,
+                                info.crc32,
+                                ordinal as u64,
+                            )
+                            .map_err(ctx)?;
                             sink.hole(info.raw_len as u64).map_err(ctx)?;
                         } else {
                             decode(&info, ordinal, &payload, &mut raw).map_err(ctx)?;
