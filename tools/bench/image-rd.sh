@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release --example image_rd >&2
+# yoz never searches the checkout for ONNX Runtime; tools/setup.sh's library unless set.
+export ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$PWD/.venv-ort/site/onnxruntime/capi/libonnxruntime.so.1.31.1}"
 exec target/release/examples/image_rd "$@"

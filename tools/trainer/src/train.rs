@@ -427,9 +427,10 @@ impl Trainer {
             Proxy::SoftRound => {
                 let f = step as f32 / p2.max(1) as f32;
                 let lerp = |(a, b): (f32, f32)| a + (b - a) * f;
+                let shape = lerp(self.cfg.noise_shape);
                 StepQuant::Soft {
                     sr: SoftRound::new(lerp(self.cfg.temperature)),
-                    noise: Box::new(NoiseTable::kumaraswamy(lerp(self.cfg.noise_shape))),
+                    noise: (shape > 1.0).then(|| Box::new(NoiseTable::kumaraswamy(shape))),
                 }
             }
         }
@@ -865,19 +866,33 @@ fn prepare_range(
             }
         }
         StepQuant::Soft { sr, noise: table } => {
-            for (i, (((&y, iv), vv), d)) in lat
-                .iter()
-                .zip(inp.iter_mut())
-                .zip(val.iter_mut())
-                .zip(dq.iter_mut())
-                .enumerate()
-            {
-                let n = table.sample(noise(key, (r.a + i) as u32));
+            let base = r.a as u32;
+            let soft = |y: f32, n: f32, iv: &mut f32, vv: &mut f32, d: &mut f32| {
                 let (s1, d1) = sr.apply(y);
                 let (s2, d2) = sr.apply(s1 + n);
                 *iv = s2;
                 *vv = s2;
                 *d = d1 * d2;
+            };
+            let items = lat
+                .iter()
+                .zip(inp.iter_mut())
+                .zip(val.iter_mut())
+                .zip(dq.iter_mut())
+                .enumerate();
+            match table {
+                // Two loops so the common one (uniform noise) has no table gather and
+                // vectorizes.
+                None => {
+                    for (i, (((&y, iv), vv), d)) in items {
+                        soft(y, noise(key, base + i as u32), iv, vv, d);
+                    }
+                }
+                Some(t) => {
+                    for (i, (((&y, iv), vv), d)) in items {
+                        soft(y, t.sample(noise(key, base + i as u32)), iv, vv, d);
+                    }
+                }
             }
         }
     }
