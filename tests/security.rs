@@ -625,3 +625,62 @@ fn attack_small_archive_declaring_32_gib_of_zeros_blocks() {
     assert_eq!(m.len(), 32 << 30);
     assert!(m.blocks() * 512 < 1 << 20, "holes, not data");
 }
+
+#[test]
+fn attack_small_image_entry_whose_blob_is_a_gigabyte_of_zeros() {
+    use yoz::conformance::forge::{block, meta, Rec};
+    use yoz::container::format::{ImageInfo, Storage, IMAGE_CODEC_DCT};
+    use yoz::Kind;
+    // 16 zeros blocks of 64 MiB behind a 24x16 image: refused up front (`limit`) by every
+    // reader instead of gathered into 1 GiB of memory before decoding.
+    let (info, _) = block(&vec![0u8; 64 << 20], id::ZEROS);
+    let mut f = Forge::new();
+    let mut e = meta("i.png", Kind::File);
+    e.size = 16 * (64 << 20);
+    e.storage = Storage::Blocks {
+        first: 0,
+        count: 16,
+    };
+    e.image = Some(ImageInfo {
+        codec: IMAGE_CODEC_DCT,
+        channels: 3,
+        width: 24,
+        height: 16,
+        input_size: 100,
+        output_size: 100,
+    });
+    f.recs.push(Rec::Entry(e));
+    for _ in 0..16 {
+        f.push_block(info, Vec::new());
+    }
+    let bytes = f.build().bytes;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("img.yoz");
+    std::fs::write(&archive, &bytes).unwrap();
+    let a = archive.to_str().unwrap();
+    for args in [
+        vec!["verify", a],
+        vec!["cat", a, "i.png"],
+        vec!["unpack", "-C", dir.path().join("d").to_str().unwrap(), a],
+    ] {
+        let out = common::yoz().args(&args).output().unwrap();
+        assert_eq!(common::class_of(&out).as_deref(), Some("limit"), "{args:?}");
+    }
+    let out = unpack_stdin_to(&dir.path().join("s"), &bytes);
+    assert_eq!(common::class_of(&out).as_deref(), Some("limit"));
+}
+
+fn unpack_stdin_to(dest: &Path, archive: &[u8]) -> std::process::Output {
+    let mut child = common::yoz()
+        .args(["unpack", "-C"])
+        .arg(dest)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    let _ = child.stdin.take().unwrap().write_all(archive);
+    child.wait_with_output().unwrap()
+}

@@ -1384,6 +1384,25 @@ pub fn invalid() -> Vec<Invalid> {
         f.build().bytes
     };
     add(
+        "image-blob-over-bound",
+        "a 1x1 RGB image entry whose blob is 2^24 + 7 bytes (zeros blocks): over 2·W·H·C + 2^24",
+        &["limit"],
+        &["limit"],
+        {
+            let mut f = Forge::new();
+            f.file("i.png", &vec![0u8; (1 << 24) + 7], id::ZEROS, 8 << 20);
+            f.last_entry().image = Some(crate::container::format::ImageInfo {
+                codec: crate::container::format::IMAGE_CODEC_DCT,
+                channels: 3,
+                width: 1,
+                height: 1,
+                input_size: 100,
+                output_size: 100,
+            });
+            f.build().bytes
+        },
+    );
+    add(
         "image-codec-unknown",
         "a lossy image entry with image codec 9",
         &["unknown-codec"],

@@ -404,6 +404,14 @@ pub struct ImageInfo {
 pub const IMAGE_TRAILER_LEN: usize = 26;
 /// Largest image blob an entry may carry (the extractor holds one in memory).
 pub const IMAGE_BLOB_MAX: u64 = 1 << 30;
+
+/// The largest image blob an entry of this shape may carry (§4.2.2): twice its raw pixels plus
+/// 16 MiB for the kept chunks, and never above [`IMAGE_BLOB_MAX`]. A lossy payload is smaller
+/// than the raw pixels in practice; the bound keeps a tiny image from making an extractor
+/// gather a gigabyte of blob (a 629-byte archive of zeros blocks cost 1.2 GB).
+pub fn image_blob_max(width: u32, height: u32, channels: u8) -> u64 {
+    (2 * width as u64 * height as u64 * channels as u64 + (1 << 24)).min(IMAGE_BLOB_MAX)
+}
 /// Image codec ids (§4.2.2).
 pub const IMAGE_CODEC_DCT: u8 = 1;
 /// Image codec 2: the neural codec (spec/codec-neural.md), since format 1.1.
@@ -592,11 +600,12 @@ impl Entry {
                     ),
                 });
             }
-            if self.size > IMAGE_BLOB_MAX {
+            let max = image_blob_max(im.width, im.height, im.channels);
+            if self.size > max {
                 return Err(Error::Limit {
-                    what: "image blob size",
+                    what: "image blob size for the image's dimensions",
                     got: self.size,
-                    max: IMAGE_BLOB_MAX,
+                    max,
                 });
             }
         }

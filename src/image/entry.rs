@@ -43,7 +43,17 @@ pub fn encode_png_file(
         }
     };
     let chunks = ancillary_chunks(png)?;
-    encode_image(&img, &chunks, quality, png.len() as u64).map(Some)
+    let (blob, info) = encode_image(&img, &chunks, quality, png.len() as u64)?;
+    let max = crate::container::format::image_blob_max(info.width, info.height, info.channels);
+    if blob.len() as u64 > max {
+        eprintln!(
+            "yoz: notice: {name}: stored losslessly (its lossy form, {} bytes, exceeds the \
+             {max}-byte bound for its size)",
+            blob.len()
+        );
+        return Ok(None);
+    }
+    Ok(Some((blob, info)))
 }
 
 /// Encodes pixels (and the PNG chunks to keep) as an image blob and its entry fields.
@@ -91,6 +101,14 @@ pub fn encode_neural_blob(png: &[u8], name: &str, payload: &[u8]) -> Result<(Vec
     }
     let chunks = ancillary_chunks(png)?;
     let blob = assemble(&chunks, payload);
+    let max = crate::container::format::image_blob_max(img.width, img.height, channels);
+    if blob.len() as u64 > max {
+        return Err(Error::Limit {
+            what: "image blob size for the image's dimensions",
+            got: blob.len() as u64,
+            max,
+        });
+    }
     let info = ImageInfo {
         codec: IMAGE_CODEC_NEURAL,
         channels,
