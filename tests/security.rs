@@ -414,8 +414,6 @@ fn attack_existing_directory_gets_the_archives_mode_and_time_without_force() {
 #[test]
 fn attack_race_swaps_a_directory_for_a_symlink_before_the_metadata_pass() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
     let outside = dir.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
@@ -426,25 +424,47 @@ fn attack_race_swaps_a_directory_for_a_symlink_before_the_metadata_pass() {
     )
     .unwrap();
     let mut f = Forge::new();
-    for i in 0..20 {
-        f.dir(&format!("x{i}"));
+    let names: Vec<String> = (0..20).map(|i| format!("x{i}")).collect();
+    for n in &names {
+        f.dir(n);
         f.last_entry().mode = 0o777;
         f.last_entry().mtime = 1;
     }
     let archive = dir.path().join("a.yoz");
     std::fs::write(&archive, f.build().bytes).unwrap();
+    let runs = race_unpack(dir.path(), &archive, &names, &outside, |run| {
+        let m = std::fs::metadata(&outside).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o700, "run {run}: outside mode changed");
+        assert_eq!(m.mtime(), 1_500_000_000, "run {run}: outside mtime changed");
+    });
+    assert!(runs > 5, "only {runs} runs");
+}
+
+/// Unpacks `archive` again and again for 3 s while an attacker thread swaps each of the
+/// destination's directories `names` for a symlink to `outside` (moving the real one aside);
+/// `check` runs after every unpack. Returns the number of runs.
+fn race_unpack(
+    dir: &Path,
+    archive: &Path,
+    names: &[String],
+    outside: &Path,
+    check: impl Fn(usize),
+) -> usize {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
     let start = std::time::Instant::now();
     let mut runs = 0;
     while start.elapsed() < std::time::Duration::from_secs(3) {
-        let dest = dir.path().join(format!("dest{runs}"));
+        let dest = dir.join(format!("dest{runs}"));
         std::fs::create_dir(&dest).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let attacker = {
-            let (stop, dest, outside) = (stop.clone(), dest.clone(), outside.clone());
+            let (stop, dest, outside) = (stop.clone(), dest.clone(), outside.to_path_buf());
+            let names = names.to_vec();
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    for i in 0..20 {
-                        let x = dest.join(format!("x{i}"));
+                    for (i, n) in names.iter().enumerate() {
+                        let x = dest.join(n);
                         if std::fs::symlink_metadata(&x).is_ok_and(|m| m.is_dir())
                             && std::fs::rename(&x, dest.join(format!("moved{i}"))).is_ok()
                         {
@@ -457,21 +477,15 @@ fn attack_race_swaps_a_directory_for_a_symlink_before_the_metadata_pass() {
         let _ = common::yoz()
             .args(["unpack", "-C"])
             .arg(&dest)
-            .arg(&archive)
+            .arg(archive)
             .output()
             .unwrap();
         stop.store(true, Ordering::Relaxed);
         attacker.join().unwrap();
-        let m = std::fs::metadata(&outside).unwrap();
-        assert_eq!(m.mode() & 0o7777, 0o700, "run {runs}: outside mode changed");
-        assert_eq!(
-            m.mtime(),
-            1_500_000_000,
-            "run {runs}: outside mtime changed"
-        );
+        check(runs);
         runs += 1;
     }
-    assert!(runs > 5, "only {runs} runs");
+    runs
 }
 
 #[test]
@@ -512,53 +526,23 @@ fn attack_files_under_a_deep_directory_chain_take_quadratic_time() {
 
 #[test]
 fn attack_race_swaps_a_parent_for_a_symlink_during_extraction() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
     let outside = dir.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
     let mut f = Forge::new();
-    for d in 0..4 {
-        f.dir(&format!("d{d}"));
+    let names: Vec<String> = (0..4).map(|d| format!("d{d}")).collect();
+    for n in &names {
+        f.dir(n);
         for i in 0..50 {
-            f.file(&format!("d{d}/f{i}"), b"payload", id::STORE, 1 << 20);
+            f.file(&format!("{n}/f{i}"), b"payload", id::STORE, 1 << 20);
         }
     }
     let archive = dir.path().join("a.yoz");
     std::fs::write(&archive, f.build().bytes).unwrap();
-    let start = std::time::Instant::now();
-    let mut runs = 0;
-    while start.elapsed() < std::time::Duration::from_secs(3) {
-        let dest = dir.path().join(format!("dest{runs}"));
-        std::fs::create_dir(&dest).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let attacker = {
-            let (stop, dest, outside) = (stop.clone(), dest.clone(), outside.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    for d in 0..4 {
-                        let x = dest.join(format!("d{d}"));
-                        if std::fs::symlink_metadata(&x).is_ok_and(|m| m.is_dir())
-                            && std::fs::rename(&x, dest.join(format!("moved{d}"))).is_ok()
-                        {
-                            let _ = std::os::unix::fs::symlink(&outside, &x);
-                        }
-                    }
-                }
-            })
-        };
-        let _ = common::yoz()
-            .args(["unpack", "-C"])
-            .arg(&dest)
-            .arg(&archive)
-            .output()
-            .unwrap();
-        stop.store(true, Ordering::Relaxed);
-        attacker.join().unwrap();
+    let runs = race_unpack(dir.path(), &archive, &names, &outside, |run| {
         let written: Vec<_> = std::fs::read_dir(&outside).unwrap().collect();
-        assert!(written.is_empty(), "run {runs}: files written outside");
-        runs += 1;
-    }
+        assert!(written.is_empty(), "run {run}: files written outside");
+    });
     assert!(runs > 5, "only {runs} runs");
 }
 

@@ -40,20 +40,7 @@ impl Codec for Zstd {
     }
     fn decompress(&self, payload: &[u8], raw_len: usize, _p: u16, out: &mut Vec<u8>) -> Result<()> {
         // Refuse a frame whose header declares a different size before allocating anything.
-        match zstd::zstd_safe::get_frame_content_size(payload) {
-            Ok(Some(n)) if n != raw_len as u64 => {
-                return Err(Error::SizeMismatch {
-                    what: format!("zstd frame declares {n} bytes, block declares {raw_len}"),
-                })
-            }
-            Err(_) => {
-                return Err(Error::Corrupt {
-                    codec: "zstd",
-                    why: "invalid frame header".into(),
-                })
-            }
-            _ => {}
-        }
+        check_frame_size(payload, raw_len as u64, "block")?;
         out.clear();
         out.resize(raw_len, 0);
         let mut d =
@@ -74,6 +61,21 @@ impl Codec for Zstd {
     }
 }
 
+/// Refuses a frame whose header declares a size other than `raw_len` (the `what` that
+/// declared it names itself in the message), and a frame header zstd cannot parse.
+fn check_frame_size(payload: &[u8], raw_len: u64, what: &str) -> Result<()> {
+    match zstd::zstd_safe::get_frame_content_size(payload) {
+        Ok(Some(n)) if n != raw_len => Err(Error::SizeMismatch {
+            what: format!("zstd frame declares {n} bytes, {what} declares {raw_len}"),
+        }),
+        Err(_) => Err(Error::Corrupt {
+            codec: "zstd",
+            why: "invalid frame header".into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Decodes a zstd payload that declares `raw_len` bytes into memory that grows with the bytes
 /// actually produced, never to `raw_len` up front: for sizes bounded only by a reader limit
 /// (the index, up to 4 GiB), where a 100-byte payload may claim gigabytes. zstd's largest
@@ -84,20 +86,7 @@ pub fn decompress_growing(payload: &[u8], raw_len: u64) -> Result<Vec<u8>> {
         codec: "zstd",
         why: e.to_string(),
     };
-    match zstd::zstd_safe::get_frame_content_size(payload) {
-        Ok(Some(n)) if n != raw_len => {
-            return Err(Error::SizeMismatch {
-                what: format!("zstd frame declares {n} bytes, the envelope {raw_len}"),
-            })
-        }
-        Err(_) => {
-            return Err(Error::Corrupt {
-                codec: "zstd",
-                why: "invalid frame header".into(),
-            })
-        }
-        _ => {}
-    }
+    check_frame_size(payload, raw_len, "envelope")?;
     let dec = zstd::stream::read::Decoder::with_buffer(payload).map_err(corrupt)?;
     let mut out = Vec::with_capacity(raw_len.min(1 << 20) as usize);
     dec.take(raw_len.saturating_add(1))

@@ -9,30 +9,13 @@
 //! synthesis, the rate and the contexts, so the rate the model learns is the rate of values
 //! that sit near integers, where the coder will put them.
 
-use crate::simd::round_latent;
-
-/// `2^x` for `|x| ≤ 26`: [`crate::simd::exp2`]'s polynomial with the range reduction done by
-/// [`round_latent`] instead of `floor`, which without SSE4.1 (the proxy runs outside the AVX2
-/// kernels) is a libm call that keeps the loop scalar.
-#[inline(always)]
-fn exp2_small(x: f32) -> f32 {
-    let xi = round_latent(x);
-    let f = x - xi;
-    let p = 1.540_353e-4_f32;
-    let p = p * f + 1.333_355_8e-3;
-    let p = p * f + 9.618_129e-3;
-    let p = p * f + 5.550_411e-2;
-    let p = p * f + 2.402_265e-1;
-    let p = p * f + 6.931_472e-1;
-    let p = p * f + 1.0;
-    f32::from_bits((xi + (127.0 + 8_388_608.0)).to_bits() << 23) * p
-}
+use crate::simd::{exp2, round_latent};
 
 /// `tanh`, branch-free so it vectorizes (relative error ≈ 1e-6).
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
     let x = x.clamp(-9.0, 9.0);
-    let e = exp2_small(x * (2.0 * std::f32::consts::LOG2_E));
+    let e = exp2(x * (2.0 * std::f32::consts::LOG2_E));
     (e - 1.0) / (e + 1.0)
 }
 

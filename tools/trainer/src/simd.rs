@@ -330,7 +330,10 @@ pub fn hsum(v: &Lanes) -> f32 {
 #[inline(always)]
 pub fn exp2(x: f32) -> f32 {
     let x = x.clamp(-126.0, 126.0);
-    let xi = (x + 0.5).floor();
+    // Range reduction by the magic-number rounding, not `floor`: without SSE4.1 (code outside
+    // the AVX2 kernels, e.g. the quantization proxy) `floor` is a libm call that keeps a loop
+    // scalar. Ties go to even, so `f` stays in [-0.5, 0.5] either way.
+    let xi = round_latent(x);
     let f = x - xi;
     // Taylor coefficients ln(2)^n / n!.
     let p = 1.540_353e-4_f32;
