@@ -95,18 +95,10 @@ fn ancestor_error(
     }
 }
 
-/// Reopens a directory by path for the final metadata pass, not following a symlink at its
-/// last component; the caller then compares its identity with the one recorded.
-fn open_dir_nofollow(p: &Path) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
-        .open(p)
-}
-
 /// A directory whose final mode and time wait for its contents.
 struct PendingDir {
+    /// The entry's path (relative), and the full one for messages.
+    rel: String,
     path: PathBuf,
     mode: u32,
     mtime: i64,
@@ -196,12 +188,17 @@ impl Extractor {
 
     /// Applies directory modes and times (deepest first) and reports unmatched selections.
     pub fn finish(mut self) -> Result<ExtractStats> {
-        self.dirs.sort_by(|a, b| b.path.cmp(&a.path));
-        for d in &self.dirs {
+        // Deepest first: in reverse byte order every directory comes after all below it.
+        let mut dirs = std::mem::take(&mut self.dirs);
+        dirs.sort_by(|a, b| b.rel.cmp(&a.rel));
+        for d in &dirs {
             let p = &d.path;
-            // Through a descriptor of the very directory made ready earlier: a symlink or
-            // another directory now at this path is refused, not followed.
-            let f = open_dir_nofollow(p).map_err(|err| match err.raw_os_error() {
+            // Through a descriptor of the very directory made ready earlier, reached from the
+            // destination one component at a time (no path length limit, no symlink followed):
+            // a symlink or another directory now at its place is refused.
+            let parent = self.parent(&d.rel)?;
+            let f = at::open_dir(parent.as_fd(), base_name(&d.rel)).map(File::from);
+            let f = f.map_err(|err| match err.raw_os_error() {
                 Some(libc::ELOOP | libc::ENOTDIR) => Error::PathSymlink {
                     path: p.display().to_string(),
                     link: "a directory replaced during extraction".into(),
@@ -385,6 +382,7 @@ impl Sink for Extractor {
                     let m = f.metadata().ctx(|| format!("stat {}", p.display()))?;
                     use std::os::unix::fs::MetadataExt;
                     self.dirs.push(PendingDir {
+                        rel: e.path.clone(),
                         path: p.clone(),
                         mode: self.mode(e.mode),
                         mtime: e.mtime,

@@ -668,3 +668,55 @@ fn unpack_stdin_to(dest: &Path, archive: &[u8]) -> std::process::Output {
     let _ = child.stdin.take().unwrap().write_all(archive);
     child.wait_with_output().unwrap()
 }
+
+#[test]
+fn deep_directory_entries_get_their_metadata() {
+    use std::os::unix::fs::MetadataExt;
+    // Explicit directories at 4 KB paths: the metadata pass reaches them through descriptors,
+    // so the full path's length (beyond PATH_MAX with the destination) does not matter.
+    let mut f = Forge::new();
+    let mut path = String::from("a");
+    while path.len() < 4090 {
+        path.push_str("/b");
+    }
+    for leaf in ["x", "y"] {
+        f.dir(&format!("{path}/{leaf}"));
+        f.last_entry().mode = 0o750;
+        f.last_entry().mtime = 1_234_567_890;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("deep.yoz");
+    std::fs::write(&archive, f.build().bytes).unwrap();
+    let dest = dir.path().join("dest");
+    let out = common::yoz()
+        .args(["unpack", "-C"])
+        .arg(&dest)
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Check the leaf through a relative walk (the absolute path is too long for one call).
+    let mut cur = std::fs::File::open(&dest).unwrap();
+    use std::os::fd::AsRawFd;
+    for c in path.split('/').chain(["x"]) {
+        let name = std::ffi::CString::new(c).unwrap();
+        // SAFETY: a valid descriptor and NUL-terminated name; the result is owned below.
+        let fd = unsafe {
+            libc::openat(
+                cur.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY,
+            )
+        };
+        assert!(fd >= 0, "cannot open {c}");
+        // SAFETY: `fd` was just opened.
+        cur = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
+    }
+    let m = cur.metadata().unwrap();
+    assert_eq!(m.mode() & 0o7777, 0o750);
+    assert_eq!(m.mtime(), 1_234_567_890);
+}
