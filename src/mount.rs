@@ -68,6 +68,9 @@ pub struct MountOptions {
     pub threads: usize,
     /// Let users other than the one mounting read the file system (`allow_other`).
     pub allow_other: bool,
+    /// Positional reads instead of a memory map (no SIGBUS; stored blocks CRC-checked on every
+    /// read).
+    pub no_mmap: bool,
     /// Background mode (the daemon [`spawn_daemon`] starts); `None` stays in the foreground
     /// with stdout and stderr untouched.
     pub detach: Option<Detach>,
@@ -87,6 +90,7 @@ impl Default for MountOptions {
             cache_bytes: CACHE_BYTES_DEFAULT,
             threads: THREADS_DEFAULT,
             allow_other: false,
+            no_mmap: false,
             detach: None,
         }
     }
@@ -100,7 +104,13 @@ pub fn mount(archive: &Path, mountpoint: &Path, opts: &MountOptions) -> Result<(
     // that they all inherit the mask and only the watcher thread below ever receives them.
     // Dropping the mask (on any return) restores the caller's.
     let mask = sys::SignalMask::block()?;
-    let ar = Archive::open(archive)?;
+    let ar = Archive::open_with(
+        archive,
+        crate::container::OpenOptions {
+            mmap: !opts.no_mmap,
+            ..Default::default()
+        },
+    )?;
     let stamp = std::fs::metadata(archive)
         .and_then(|m| m.modified())
         .unwrap_or(UNIX_EPOCH);

@@ -603,3 +603,54 @@ fn neural_images_decode_through_the_mount() {
     }
     m.unmount();
 }
+
+#[test]
+fn no_mmap_mount_survives_an_archive_rewritten_and_truncated_under_it() {
+    require_fuse!();
+    let tmp = tempfile::tempdir().unwrap();
+    let c = tmp.path().join("c");
+    fs::create_dir_all(&c).unwrap();
+    let mut g = Gen(11);
+    // Random bytes: zstd stores them, so the mount serves stored blocks.
+    let files: Vec<(String, Vec<u8>)> = ["a.bin", "b.bin", "c.bin"]
+        .iter()
+        .map(|n| (n.to_string(), g.noise(100_000)))
+        .collect();
+    for (n, d) in &files {
+        fs::write(c.join(n), d).unwrap();
+    }
+    let archive = tmp.path().join("c.yoz");
+    pack(&c, &archive, "16K");
+    let b_block = {
+        let ar = yoz::Archive::open(&archive).unwrap();
+        let i = ar.find("c/b.bin").unwrap();
+        let yoz::container::Storage::Blocks { first, .. } = ar.entries()[i].storage else {
+            panic!("b.bin should have its own blocks");
+        };
+        let b = ar.blocks()[first as usize];
+        assert_eq!(
+            b.codec,
+            yoz::codec::id::STORE,
+            "random data should be stored"
+        );
+        b.offset + yoz::container::format::BLOCK_HEADER_LEN as u64 + 10
+    };
+    let m = Mounted::new(&archive, &tmp.path().join("mnt"), &["--no-mmap"]);
+    assert!(fs::read(m.mp.join("c/a.bin")).unwrap() == files[0].1);
+    // Rewrite a byte of b.bin's stored block in place, before anything read it: the mount
+    // checks it on the read (EIO) and never serves the rewritten bytes.
+    let f = fs::OpenOptions::new().write(true).open(&archive).unwrap();
+    f.write_at(
+        &[0x5a ^ fs::read(&archive).unwrap()[b_block as usize]],
+        b_block,
+    )
+    .unwrap();
+    let err = fs::read(m.mp.join("c/b.bin")).expect_err("a rewritten block must fail its CRC");
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    // Truncate it: reads fail with EIO and the daemon lives (a map would SIGBUS).
+    f.set_len(100).unwrap();
+    let err = fs::read(m.mp.join("c/c.bin")).expect_err("reading a truncated archive must fail");
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    assert!(m.daemon().is_some(), "the daemon died");
+    m.unmount();
+}

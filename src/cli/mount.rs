@@ -23,6 +23,11 @@ pub struct MountArgs {
     /// In the background, append errors (bad blocks) to this file instead of discarding them.
     #[arg(long)]
     pub log: Option<PathArg>,
+    /// Read the archive with positional reads instead of a memory map: every read of a stored
+    /// block is checked against its CRC again, and an archive truncated or rewritten while
+    /// mounted gives EIO instead of a SIGBUS that would kill the daemon.
+    #[arg(long)]
+    pub no_mmap: bool,
     /// Internal: this process is the background daemon started by `yoz mount`.
     #[arg(long, hide = true)]
     pub daemon_child: bool,
@@ -54,6 +59,7 @@ pub fn run(a: MountArgs) -> Result<()> {
             cache_bytes,
             threads: a.threads,
             allow_other: a.allow_other,
+            no_mmap: a.no_mmap,
             detach: a.daemon_child.then(|| Detach { log: a.log.clone() }),
         };
         return mount::mount(&a.archive, &a.mountpoint, &opts);
@@ -71,6 +77,9 @@ pub fn run(a: MountArgs) -> Result<()> {
     args.extend(a.decoding.to_args());
     if a.allow_other {
         args.push("--allow-other".into());
+    }
+    if a.no_mmap {
+        args.push("--no-mmap".into());
     }
     if let Some(log) = &a.log {
         let log = std::path::absolute(log).ctx(|| format!("resolving {}", log.display()))?;
