@@ -542,23 +542,10 @@ fn attack_race_swaps_a_parent_for_a_symlink_during_extraction() {
 
 #[test]
 fn attack_small_archive_declaring_32_gib_of_zeros_blocks() {
-    use yoz::conformance::forge::{block, meta, Rec};
-    use yoz::Kind;
     // 512 zeros blocks of 64 MiB: an archive of a few kB that declares 32 GiB. Verified by
     // arithmetic (the CRC of n zero bytes) and written as holes, it takes well under a second;
     // generating and hashing the zeros took 20 s (and a TiB over 5 minutes).
-    let (info, _) = block(&vec![0u8; 64 << 20], id::ZEROS);
-    let mut f = Forge::new();
-    let mut e = meta("z", Kind::File);
-    e.size = 512 * (64 << 20);
-    e.storage = yoz::container::format::Storage::Blocks {
-        first: 0,
-        count: 512,
-    };
-    f.recs.push(Rec::Entry(e));
-    for _ in 0..512 {
-        f.push_block(info, Vec::new());
-    }
+    let f = zeros_file("z", 512, None);
     let bytes = f.build().bytes;
     assert!(bytes.len() < 64 << 10, "{} bytes", bytes.len());
     let dir = tempfile::tempdir().unwrap();
@@ -606,31 +593,21 @@ fn attack_small_archive_declaring_32_gib_of_zeros_blocks() {
 
 #[test]
 fn attack_small_image_entry_whose_blob_is_a_gigabyte_of_zeros() {
-    use yoz::conformance::forge::{block, meta, Rec};
-    use yoz::container::format::{ImageInfo, Storage, IMAGE_CODEC_DCT};
-    use yoz::Kind;
+    use yoz::container::format::{ImageInfo, IMAGE_CODEC_DCT};
     // 16 zeros blocks of 64 MiB behind a 24x16 image: refused up front (`limit`) by every
     // reader instead of gathered into 1 GiB of memory before decoding.
-    let (info, _) = block(&vec![0u8; 64 << 20], id::ZEROS);
-    let mut f = Forge::new();
-    let mut e = meta("i.png", Kind::File);
-    e.size = 16 * (64 << 20);
-    e.storage = Storage::Blocks {
-        first: 0,
-        count: 16,
-    };
-    e.image = Some(ImageInfo {
-        codec: IMAGE_CODEC_DCT,
-        channels: 3,
-        width: 24,
-        height: 16,
-        input_size: 100,
-        output_size: 100,
-    });
-    f.recs.push(Rec::Entry(e));
-    for _ in 0..16 {
-        f.push_block(info, Vec::new());
-    }
+    let f = zeros_file(
+        "i.png",
+        16,
+        Some(ImageInfo {
+            codec: IMAGE_CODEC_DCT,
+            channels: 3,
+            width: 24,
+            height: 16,
+            input_size: 100,
+            output_size: 100,
+        }),
+    );
     let bytes = f.build().bytes;
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("img.yoz");
@@ -704,4 +681,24 @@ fn deep_directory_entries_get_their_metadata() {
     let m = cur.metadata().unwrap();
     assert_eq!(m.mode() & 0o7777, 0o750);
     assert_eq!(m.mtime(), 1_234_567_890);
+}
+
+/// An archive of one file made of `blocks` zeros blocks of 64 MiB (a few bytes each on disk),
+/// optionally declared a lossy image entry.
+fn zeros_file(path: &str, blocks: u32, image: Option<yoz::container::format::ImageInfo>) -> Forge {
+    use yoz::conformance::forge::{block, meta, Rec};
+    let (info, _) = block(&vec![0u8; 64 << 20], id::ZEROS);
+    let mut f = Forge::new();
+    let mut e = meta(path, yoz::Kind::File);
+    e.size = blocks as u64 * (64 << 20);
+    e.storage = yoz::container::format::Storage::Blocks {
+        first: 0,
+        count: blocks,
+    };
+    e.image = image;
+    f.recs.push(Rec::Entry(e));
+    for _ in 0..blocks {
+        f.push_block(info, Vec::new());
+    }
+    f
 }
