@@ -702,3 +702,28 @@ fn zeros_file(path: &str, blocks: u32, image: Option<yoz::container::format::Ima
     }
     f
 }
+
+#[test]
+fn attack_list_shows_names_that_unpack_does_not_write() {
+    // Entry groups that disagree with the index (here: a damaged group whose index copy is
+    // intact). `list` used to print the index's names and succeed; it now checks every group
+    // first and fails with the class unpack reports, printing nothing.
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/invalid");
+    for (name, class) in [
+        ("entry-group-crc", "record-crc"),
+        ("index-order", "index-mismatch"),
+    ] {
+        let a = corpus.join(format!("{name}.yoz"));
+        let list = common::yoz().arg("list").arg(&a).output().unwrap();
+        let unpack_dir = tempfile::tempdir().unwrap();
+        let unpack = common::yoz()
+            .args(["unpack", "-C"])
+            .arg(unpack_dir.path())
+            .arg(&a)
+            .output()
+            .unwrap();
+        assert_eq!(common::class_of(&list).as_deref(), Some(class), "{name}");
+        assert_eq!(common::class_of(&unpack).as_deref(), Some(class), "{name}");
+        assert!(list.stdout.is_empty(), "{name}: list printed names");
+    }
+}

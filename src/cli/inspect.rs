@@ -109,8 +109,19 @@ pub fn list(a: ListArgs) -> Result<()> {
     if is_dash(&a.archive) {
         read_stream(std::io::stdin().lock(), &mut sink, Default::default())?;
     } else {
-        // Index only: no payload is read.
+        // The index, checked against every entry group before anything is printed, so `list`
+        // never shows a name other than the one `unpack` (from a file or a pipe) would write.
+        // No file data is read.
         let ar = Archive::open(&a.archive)?;
+        let mut checked = None;
+        for i in 0..ar.entries().len() {
+            let g = ar.group_of(i);
+            if checked != Some(g) {
+                ar.check_group(g)
+                    .map_err(|err| err.in_entry(&ar.entries()[i].path))?;
+                checked = Some(g);
+            }
+        }
         for e in ar.entries() {
             sink.begin(e)?;
         }
