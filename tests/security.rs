@@ -727,3 +727,52 @@ fn attack_list_shows_names_that_unpack_does_not_write() {
         assert!(list.stdout.is_empty(), "{name}: list printed names");
     }
 }
+
+#[test]
+fn attack_valid_archive_with_a_mode_000_directory_fails_for_non_root() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // A valid archive: directory `d` (mode 000, its file inside). As a non-root user the old
+    // extractor applied the mode, then could not reopen the directory to set its time.
+    let mut f = Forge::new();
+    f.dir("d");
+    f.last_entry().mode = 0;
+    f.last_entry().mtime = 1_400_000_000;
+    f.file("d/f", b"inside", id::STORE, 1 << 20);
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = tmp.path().join("yoz");
+    std::fs::copy(env!("CARGO_BIN_EXE_yoz"), &exe).unwrap();
+    let archive = tmp.path().join("a.yoz");
+    std::fs::write(&archive, f.build().bytes).unwrap();
+    std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let dest = tmp.path().join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    // SAFETY: getuid has no preconditions.
+    let root = unsafe { libc::getuid() } == 0;
+    let mut cmd = if root {
+        // Drop to nobody for the extraction (util-linux's setpriv); the destination is theirs.
+        std::os::unix::fs::chown(&dest, Some(65534), Some(65534)).unwrap();
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&exe);
+        c
+    } else {
+        Command::new(&exe)
+    };
+    let out = cmd
+        .args(["unpack", "-C"])
+        .arg(&dest)
+        .arg(&archive)
+        .output()
+        .expect("run yoz (as root this needs setpriv from util-linux)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = std::fs::metadata(dest.join("d")).unwrap();
+    assert_eq!(m.mode() & 0o7777, 0);
+    assert_eq!(m.mtime(), 1_400_000_000);
+    // Let the temporary directory be removed.
+    std::fs::set_permissions(dest.join("d"), std::fs::Permissions::from_mode(0o755)).unwrap();
+}
