@@ -367,17 +367,7 @@ fn attack_existing_directory_gets_the_archives_mode_and_time_without_force() {
     std::fs::create_dir_all(dest.join("d")).unwrap();
     std::fs::set_permissions(dest.join("d"), std::fs::Permissions::from_mode(0o750)).unwrap();
     let t = filetime::FileTime::from_unix_time(1_600_000_000, 0);
-    let out = common::yoz()
-        .args(["unpack", "-C"])
-        .arg(&dest)
-        .arg(&archive)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    unpack_ok(&dest, &archive);
     filetime::set_file_mtime(dest.join("d"), t).unwrap();
     let m = std::fs::metadata(dest.join("d")).unwrap();
     assert_eq!(m.mode() & 0o7777, 0o750);
@@ -389,17 +379,7 @@ fn attack_existing_directory_gets_the_archives_mode_and_time_without_force() {
     f.last_entry().mode = 0;
     f.last_entry().mtime = 0;
     std::fs::write(&archive, f.build().bytes).unwrap();
-    let out = common::yoz()
-        .args(["unpack", "-C"])
-        .arg(&dest)
-        .arg(&archive)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    unpack_ok(&dest, &archive);
     let m = std::fs::metadata(dest.join("d")).unwrap();
     assert_eq!(m.mode() & 0o7777, 0o750);
     assert_eq!(m.mtime(), 1_600_000_000);
@@ -502,18 +482,8 @@ fn attack_files_under_a_deep_directory_chain_take_quadratic_time() {
     let bytes = f.build().bytes;
     std::fs::write(&archive, &bytes).unwrap();
     let start = std::time::Instant::now();
-    let out = common::yoz()
-        .args(["unpack", "-C"])
-        .arg(dir.path().join("dest"))
-        .arg(&archive)
-        .output()
-        .unwrap();
+    unpack_ok(dir.path().join("dest"), &archive);
     let took = start.elapsed();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert!(took < std::time::Duration::from_secs(10), "{took:?}");
     assert_eq!(n, 198);
 }
@@ -650,17 +620,7 @@ fn deep_directory_entries_get_their_metadata() {
     let archive = dir.path().join("deep.yoz");
     std::fs::write(&archive, f.build().bytes).unwrap();
     let dest = dir.path().join("dest");
-    let out = common::yoz()
-        .args(["unpack", "-C"])
-        .arg(&dest)
-        .arg(&archive)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    unpack_ok(&dest, &archive);
     // Check the leaf through a relative walk (the absolute path is too long for one call).
     let mut cur = std::fs::File::open(&dest).unwrap();
     use std::os::fd::AsRawFd;
@@ -775,4 +735,19 @@ fn attack_valid_archive_with_a_mode_000_directory_fails_for_non_root() {
     assert_eq!(m.mtime(), 1_400_000_000);
     // Let the temporary directory be removed.
     std::fs::set_permissions(dest.join("d"), std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `yoz unpack -C dest archive`, which must succeed.
+fn unpack_ok(dest: impl AsRef<Path>, archive: &Path) {
+    let out = common::yoz()
+        .args(["unpack", "-C"])
+        .arg(dest.as_ref())
+        .arg(archive)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
