@@ -26,10 +26,11 @@ fn lcg(seed: &mut u32) -> u32 {
 fn neural_image(w: u32, h: u32, channels: u8, alpha: bool, mut seed: u32) -> NeuralImage {
     let n = syn_param_count(channels as usize);
     NeuralImage {
+        arch: yoz::neural::arch::ARCH_V1,
         width: w,
         height: h,
         channels,
-        syn: (0..n).map(|_| (lcg(&mut seed) % 61) as i8 - 30).collect(),
+        syn: (0..n).map(|_| (lcg(&mut seed) % 61) as i32 - 30).collect(),
         steps: [0.02; SYN_TENSORS],
         arm: ArmQ::from_float(
             &(0..ARM_PARAMS)

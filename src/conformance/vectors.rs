@@ -59,7 +59,7 @@ pub fn neural_sample(
         x >> 8
     };
     let syn = (0..syn_param_count(channels as usize))
-        .map(|_| (next() % 61) as i8 - 30)
+        .map(|_| (next() % 61) as i32 - 30)
         .collect();
     let arm: Vec<f32> = (0..ARM_PARAMS)
         .map(|_| (next() % 100) as f32 / 100.0 - 0.5)
@@ -69,6 +69,7 @@ pub fn neural_sample(
         .map(|&(a, b)| (0..a * b).map(|_| (next() % 9) as i32 - 4).collect())
         .collect();
     crate::neural::payload::NeuralImage {
+        arch: crate::neural::arch::ARCH_V1,
         width: w,
         height: h,
         channels,
@@ -80,17 +81,48 @@ pub fn neural_sample(
     }
 }
 
+/// [`neural_sample`] in architecture 2 (codec-neural.md §5.2): the same integers behind
+/// power-of-two steps, entropy coded.
+pub fn neural_sample_v2(
+    w: u32,
+    h: u32,
+    channels: u8,
+    alpha: bool,
+    seed: u32,
+) -> crate::neural::payload::NeuralImage {
+    let mut n = neural_sample(w, h, channels, alpha, seed);
+    n.arch = crate::neural::arch::ARCH_V2;
+    for (t, s) in n.steps.iter_mut().enumerate() {
+        *s = crate::neural::weights::step_of([5, 6, 5, 7, 6, 8, 6, 9][t]);
+    }
+    // Some zeros, as a trained and pruned network has.
+    for (i, q) in n.syn.iter_mut().enumerate() {
+        if i % 3 == 0 {
+            *q = 0;
+        }
+    }
+    n
+}
+
 /// The image blob, entry info and reference pixels (spec §4, plain-loop synthesis) of a
 /// neural sample.
 pub fn neural_entry(
     n: &crate::neural::payload::NeuralImage,
 ) -> (Vec<u8>, crate::container::format::ImageInfo, Vec<u8>) {
     let payload = crate::neural::payload::encode(n).expect("valid sample");
+    neural_entry_with(n, &payload)
+}
+
+/// [`neural_entry`] around a given payload (which the invalid vectors damage).
+pub fn neural_entry_with(
+    n: &crate::neural::payload::NeuralImage,
+    payload: &[u8],
+) -> (Vec<u8>, crate::container::format::ImageInfo, Vec<u8>) {
     let mut img = crate::image::Image::new(n.width, n.height, n.output_channels()).expect("small");
     img.data.iter_mut().for_each(|p| *p = 7);
     let png = crate::image::png_io::encode_png(&img).expect("encodes");
     let (blob, info) =
-        crate::image::entry::encode_neural_blob(&png, "sample", &payload).expect("wraps");
+        crate::image::entry::encode_neural_blob(&png, "sample", payload).expect("wraps");
     let planes = crate::neural::synth::synthesize(
         &n.grids_f32(),
         &n.syn_params_f32(),
@@ -502,6 +534,32 @@ pub fn valid() -> Vec<Valid> {
         about: "neural image entries (image codec 2, format 1.1): RGB, and gray + alpha over several blocks; pixels within 1 of the reference",
         bytes: fneu.build().bytes,
         expect: exp_neu,
+    });
+    let mut fneu2 = Forge::new();
+    fneu2.reader_minor = 1;
+    let mut exp_neu2 = Vec::new();
+    for (name, w, h, c, alpha, block) in [
+        ("rgb.png", 29u32, 18u32, 3u8, false, 1 << 20),
+        ("gray-alpha.png", 17, 26, 1, true, 1024),
+    ] {
+        let n = neural_sample_v2(w, h, c, alpha, w * 17 + h);
+        let (blob, info, pixels) = neural_entry(&n);
+        fneu2.file(name, &blob, id::STORE, block);
+        fneu2.last_entry().image = Some(info);
+        exp_neu2.push(Expect::ImageApprox {
+            path: name.into(),
+            width: w,
+            height: h,
+            channels: info.channels,
+            tolerance: 1,
+            pixels,
+        });
+    }
+    v.push(Valid {
+        name: "lossy-neural-v2",
+        about: "neural image entries in architecture 2 (entropy-coded weights, codec-neural.md §5.2): RGB, and gray + alpha over several blocks; pixels within 1 of the reference",
+        bytes: fneu2.build().bytes,
+        expect: exp_neu2,
     });
     v.push(Valid {
         name: "huffman-lz77",
@@ -1513,6 +1571,49 @@ pub fn invalid() -> Vec<Invalid> {
             i.height = 65535;
             b[P + 8..P + 12].copy_from_slice(&65535u32.to_le_bytes());
             b[P + 12..P + 16].copy_from_slice(&65535u32.to_le_bytes());
+        }),
+    );
+    // Architecture 2's weight section (§5.2): the payload rebuilt around a changed section.
+    let neural_v2 = |weights: &dyn Fn(&[u8]) -> Vec<u8>| {
+        let (mut blob, info, _) = neural_entry(&neural_sample_v2(24, 16, 3, false, 5));
+        let at = |o: usize| u32::from_le_bytes([blob[o], blob[o + 1], blob[o + 2], blob[o + 3]]);
+        let wl = at(P + 16) as usize;
+        let new = weights(&blob[P + 28..P + 28 + wl]);
+        blob[P + 16..P + 20].copy_from_slice(&(new.len() as u32).to_le_bytes());
+        blob.splice(P + 28..P + 28 + wl, new);
+        let mut f = Forge::new();
+        f.reader_minor = 1;
+        f.file("n.png", &blob, id::STORE, 1 << 20);
+        f.last_entry().image = Some(info);
+        f.build().bytes
+    };
+    add(
+        "neural-v2-weights-truncated",
+        "an architecture 2 weight section missing its last byte (lengths consistent)",
+        OK,
+        &["corrupt"],
+        neural_v2(&|w| w[..w.len() - 1].to_vec()),
+    );
+    add(
+        "neural-v2-weights-trailing",
+        "an architecture 2 weight section with a byte after the end of its stream",
+        OK,
+        &["corrupt"],
+        neural_v2(&|w| [w, &[0]].concat()),
+    );
+    add(
+        "neural-v2-arm-overflow",
+        "an architecture 2 entropy-model value (2 << 15) that does not fit 16 bits",
+        OK,
+        &["corrupt"],
+        neural_v2(&|_| {
+            let n = neural_sample_v2(24, 16, 3, false, 5);
+            let exps = n
+                .steps
+                .map(|s| crate::neural::weights::step_exponent(s).expect("power of two"));
+            let mut arm = [0i32; crate::neural::arch::ARM_PARAMS];
+            arm[0] = 2;
+            crate::neural::weights::encode_fields(&n.syn, &exps, &arm, &[15, 0, 0, 0], 3)
         }),
     );
     add(

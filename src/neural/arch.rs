@@ -7,8 +7,11 @@
 //! `x + conv3x3(x)` (zero padding), output in `[0, 1]`. Entropy model: [`ARM_CTX`] causal
 //! neighbours -> [`ARM_HIDDEN`] (ReLU) -> (mu, log2 scale), in fixed point (see `arm`).
 
-/// Architecture id written in payloads.
+/// Architecture id of payloads whose weights are a safetensors blob of int8 tensors.
 pub const ARCH_V1: u8 = 1;
+/// Architecture id of payloads whose weights are entropy coded with power-of-two steps
+/// (spec/codec-neural.md §5.2); the network is the same as architecture 1.
+pub const ARCH_V2: u8 = 2;
 /// Latent grids, full resolution down to 1/64.
 pub const GRIDS: usize = 7;
 /// Width of the synthesis MLP's hidden layers.
@@ -23,6 +26,14 @@ pub const ARM_NEIGHBOURS: [(isize, isize); ARM_CTX] = [(0, -1), (-1, -1), (-1, 0
 pub const ARM_FRAC_BITS: u32 = 8;
 /// Parameters of the entropy model: w1 `[H][CTX]`, b1 `[H]`, w2 `[2][H]`, b2 `[2]`.
 pub const ARM_PARAMS: usize = ARM_HIDDEN * ARM_CTX + ARM_HIDDEN + 2 * ARM_HIDDEN + 2;
+/// The entropy model's parameters as tensors `(name, offset, len)` in packing order: each has
+/// its own power-of-two step in architecture 2.
+pub const ARM_TENSORS: [(&str, usize, usize); 4] = [
+    ("arm.w1", 0, ARM_HIDDEN * ARM_CTX),
+    ("arm.b1", ARM_HIDDEN * ARM_CTX, ARM_HIDDEN),
+    ("arm.w2", ARM_HIDDEN * ARM_CTX + ARM_HIDDEN, 2 * ARM_HIDDEN),
+    ("arm.b2", ARM_HIDDEN * ARM_CTX + 3 * ARM_HIDDEN, 2),
+];
 /// Latent values are bounded to `[-LATENT_MAX, LATENT_MAX]`.
 pub const LATENT_MAX: i32 = 1 << 14;
 
@@ -112,6 +123,10 @@ mod tests {
         }
         assert_eq!(syn_param_count(3), 168 + 24 + 576 + 24 + 72 + 3 + 81 + 3);
         assert_eq!(ARM_PARAMS, 58);
+        for w in ARM_TENSORS.windows(2) {
+            assert_eq!(w[1].1, w[0].1 + w[0].2);
+        }
+        assert_eq!(ARM_TENSORS[3].1 + ARM_TENSORS[3].2, ARM_PARAMS);
         assert_eq!(grid_dims(512, 300)[6], (8, 5));
         assert_eq!(latent_count(64, 64), 4096 + 1024 + 256 + 64 + 16 + 4 + 1);
     }

@@ -14,6 +14,7 @@ pub mod payload;
 pub mod runtime;
 pub mod synth;
 pub mod train;
+pub mod weights;
 
 use crate::error::Result;
 use crate::image::{DecodeLimits, Image};

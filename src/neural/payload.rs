@@ -6,8 +6,9 @@
 //! (F32, one dequantization step per synthesis tensor) and `arm` (I16, the entropy model in Q8).
 
 use super::arch::{
-    grid_dims, syn_layout, syn_param_count, ARCH_V1, ARM_PARAMS, GRIDS, SYN_TENSORS,
+    grid_dims, syn_layout, syn_param_count, ARCH_V1, ARCH_V2, ARM_PARAMS, GRIDS, SYN_TENSORS,
 };
+use super::weights;
 use super::arm::{decode_latents, encode_latents, ArmQ};
 use crate::error::{Error, Result};
 use safetensors::tensor::{Dtype, TensorView};
@@ -22,12 +23,16 @@ pub const FLAG_ALPHA: u8 = 1;
 /// A decoded (or to-be-encoded) neural image: everything the payload carries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NeuralImage {
+    /// [`ARCH_V1`] (int8 weights in safetensors) or [`ARCH_V2`] (entropy-coded weights).
+    pub arch: u8,
     pub width: u32,
     pub height: u32,
     /// Coded colour channels: 1 (gray) or 3 (RGB).
     pub channels: u8,
-    /// Packed synthesis parameters; tensor `t`'s values are `syn[i] * steps[t]`.
-    pub syn: Vec<i8>,
+    /// Packed synthesis parameters; tensor `t`'s values are `syn[i] * steps[t]`. Architecture
+    /// 1 holds int8 values and any steps; architecture 2 values within ±[`weights::Q_MAX`] and
+    /// power-of-two steps.
+    pub syn: Vec<i32>,
     pub steps: [f32; SYN_TENSORS],
     pub arm: ArmQ,
     /// [`GRIDS`] integer grids, sizes from [`grid_dims`].
@@ -50,7 +55,7 @@ impl NeuralImage {
         for (t, spec) in syn_layout(self.channels as usize).iter().enumerate() {
             let r = spec.offset..spec.offset + spec.len();
             for (o, &q) in out[r.clone()].iter_mut().zip(&self.syn[r]) {
-                *o = f32::from(q) * self.steps[t];
+                *o = q as f32 * self.steps[t];
             }
         }
         out
@@ -62,6 +67,18 @@ impl NeuralImage {
             .iter()
             .map(|g| g.iter().map(|&v| v as f32).collect())
             .collect()
+    }
+
+    /// The weights as a standalone safetensors file (integer tensors per layer, steps in its
+    /// `__metadata__`): what the weight section decodes to, for any safetensors reader.
+    pub fn weights_safetensors(&self) -> Result<Vec<u8>> {
+        weights::to_safetensors(
+            self.arch,
+            &self.syn,
+            &self.steps,
+            &self.arm,
+            self.channels as usize,
+        )
     }
 
     /// Output channels of the decoded image (colour plus alpha).
@@ -86,6 +103,15 @@ impl NeuralImage {
         if self.steps.iter().any(|s| !s.is_finite() || *s < 0.0) {
             return Err(bad("non-finite or negative quantization step".into()));
         }
+        match self.arch {
+            ARCH_V1 => {
+                if self.syn.iter().any(|&q| i8::try_from(q).is_err()) {
+                    return Err(bad("architecture 1 stores int8 weights".into()));
+                }
+            }
+            ARCH_V2 => {}
+            a => return Err(bad(format!("architecture {a}"))),
+        }
         if let Some(a) = &self.alpha {
             if a.len() as u64 != u64::from(self.width) * u64::from(self.height) {
                 return Err(bad("alpha plane size".into()));
@@ -97,7 +123,7 @@ impl NeuralImage {
 
 /// Serializes the weights as safetensors.
 fn weights_blob(img: &NeuralImage) -> Result<Vec<u8>> {
-    let syn: Vec<u8> = img.syn.iter().map(|&v| v as u8).collect();
+    let syn: Vec<u8> = img.syn.iter().map(|&v| v as i8 as u8).collect();
     let steps: Vec<u8> = img.steps.iter().flat_map(|s| s.to_le_bytes()).collect();
     let arm: Vec<u8> = img
         .arm
@@ -126,7 +152,7 @@ fn weights_blob(img: &NeuralImage) -> Result<Vec<u8>> {
 }
 
 /// Reads the weights back, checking names, dtypes and shapes exactly.
-fn parse_weights(blob: &[u8], channels: usize) -> Result<(Vec<i8>, [f32; SYN_TENSORS], ArmQ)> {
+fn parse_weights(blob: &[u8], channels: usize) -> Result<(Vec<i32>, [f32; SYN_TENSORS], ArmQ)> {
     let st = safetensors::SafeTensors::deserialize(blob)
         .map_err(|e| corrupt(format!("weights are not valid safetensors: {e}")))?;
     let (_, meta) = safetensors::SafeTensors::read_metadata(blob)
@@ -154,7 +180,7 @@ fn parse_weights(blob: &[u8], channels: usize) -> Result<(Vec<i8>, [f32; SYN_TEN
     };
     let syn = get("syn", Dtype::I8, syn_param_count(channels))?
         .iter()
-        .map(|&b| b as i8)
+        .map(|&b| i32::from(b as i8))
         .collect();
     let mut steps = [0f32; SYN_TENSORS];
     for (s, b) in steps
@@ -183,7 +209,10 @@ fn parse_weights(blob: &[u8], channels: usize) -> Result<(Vec<i8>, [f32; SYN_TEN
 pub fn encode(img: &NeuralImage) -> Result<Vec<u8>> {
     img.check_shape()?;
     let (w, h) = (img.width as usize, img.height as usize);
-    let weights = weights_blob(img)?;
+    let weights = match img.arch {
+        ARCH_V1 => weights_blob(img)?,
+        _ => weights::encode(&img.syn, &img.steps, &img.arm, img.channels as usize)?,
+    };
     let latents = encode_latents(&img.arm, &img.latents, w, h)?;
     let alpha = match &img.alpha {
         Some(a) => zstd::bulk::compress(a, 19).map_err(|e| Error::Io {
@@ -194,7 +223,7 @@ pub fn encode(img: &NeuralImage) -> Result<Vec<u8>> {
     };
     let mut out = Vec::with_capacity(HEADER_LEN + weights.len() + latents.len() + alpha.len());
     out.extend_from_slice(MAGIC);
-    out.push(ARCH_V1);
+    out.push(img.arch);
     out.push(img.channels);
     out.push(if img.alpha.is_some() { FLAG_ALPHA } else { 0 });
     out.push(0);
@@ -242,7 +271,7 @@ impl Header {
             latents_len: u32at(20),
             alpha_len: u32at(24),
         };
-        if h.arch != ARCH_V1 {
+        if h.arch != ARCH_V1 && h.arch != ARCH_V2 {
             return Err(Error::UnknownCodec { id: h.arch });
         }
         if h.channels != 1 && h.channels != 3 {
@@ -292,7 +321,10 @@ pub fn decode(p: &[u8], max_pixels: u64) -> Result<NeuralImage> {
         s
     };
     let (weights, latents, alpha) = (take(h.weights_len), take(h.latents_len), take(h.alpha_len));
-    let (syn, steps, arm) = parse_weights(weights, h.channels as usize)?;
+    let (syn, steps, arm) = match h.arch {
+        ARCH_V1 => parse_weights(weights, h.channels as usize)?,
+        _ => weights::decode(weights, h.channels as usize)?,
+    };
     let grids = decode_latents(&arm, latents, w, hh)?;
     debug_assert_eq!(grids.len(), GRIDS);
     debug_assert_eq!(
@@ -310,6 +342,7 @@ pub fn decode(p: &[u8], max_pixels: u64) -> Result<NeuralImage> {
         None
     };
     Ok(NeuralImage {
+        arch: h.arch,
         width: h.width,
         height: h.height,
         channels: h.channels,
@@ -334,11 +367,12 @@ pub(crate) mod tests {
         };
         let dims = grid_dims(width as usize, height as usize);
         NeuralImage {
+            arch: ARCH_V1,
             width,
             height,
             channels,
             syn: (0..syn_param_count(channels as usize))
-                .map(|_| (next() % 255) as i8)
+                .map(|_| i32::from((next() % 255) as u8 as i8))
                 .collect(),
             steps: [0.01; SYN_TENSORS],
             arm: ArmQ::from_float(
@@ -361,6 +395,39 @@ pub(crate) mod tests {
             let p = encode(&img).unwrap();
             assert_eq!(decode(&p, 1 << 20).unwrap(), img);
         }
+    }
+
+    /// Architecture 2 carries the same image with entropy-coded weights; a sample's int8
+    /// weights behind power-of-two steps come back exactly, in fewer bytes.
+    pub fn sample_v2(width: u32, height: u32, channels: u8, alpha: bool) -> NeuralImage {
+        let mut img = sample(width, height, channels, alpha);
+        img.arch = ARCH_V2;
+        img.steps = [weights::step_of(7); SYN_TENSORS];
+        img
+    }
+
+    #[test]
+    fn architecture_2_roundtrips_and_is_smaller() {
+        for (c, a) in [(3, false), (1, true)] {
+            let img = sample_v2(21, 13, c, a);
+            let p = encode(&img).unwrap();
+            assert_eq!(p[4], ARCH_V2);
+            assert_eq!(decode(&p, 1 << 20).unwrap(), img);
+            let mut v1 = img.clone();
+            v1.arch = ARCH_V1;
+            // Uniform random int8 weights are the coder's worst case; it still must not
+            // lose to the safetensors form by more than a few bytes.
+            let p1 = encode(&v1).unwrap();
+            assert!(p.len() < p1.len() + 16, "{} vs {}", p.len(), p1.len());
+        }
+        // Steps that are not powers of two cannot be coded in architecture 2.
+        let mut img = sample_v2(8, 8, 3, false);
+        img.steps[0] = 0.01;
+        assert_eq!(encode(&img).unwrap_err().class(), "input");
+        // Architecture 1 stores int8 only.
+        let mut img = sample(8, 8, 3, false);
+        img.syn[0] = 300;
+        assert_eq!(encode(&img).unwrap_err().class(), "input");
     }
 
     #[test]
@@ -417,6 +484,6 @@ pub(crate) mod tests {
         img.steps[2] = 0.5;
         let f = img.syn_params_f32();
         let l = syn_layout(1);
-        assert_eq!(f[l[2].offset], f32::from(img.syn[l[2].offset]) * 0.5);
+        assert_eq!(f[l[2].offset], img.syn[l[2].offset] as f32 * 0.5);
     }
 }

@@ -65,7 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         params * 4,
         (other + params * 4) as f64 * 8.0 / px
     );
-    for t in [0i8, 1, 2, 3, 4, 6] {
+    for t in [0i32, 1, 2, 3, 4, 6] {
         let mut n = base.clone();
         for q in n.syn.iter_mut() {
             if q.unsigned_abs() <= t.unsigned_abs() {

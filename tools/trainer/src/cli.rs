@@ -1,7 +1,7 @@
 //! The command line: arguments, presets, the quality -> lambda mapping, training one image with
 //! progress and early stop, and writing the bundle (`yoz::neural::bundle::BundleWriter`).
 
-use crate::coded::{self, Coded};
+use crate::coded::{self, Coded, WeightCoding};
 use crate::train::{Config, Eval, Proxy, Schedule, Trainer};
 use clap::{Parser, ValueEnum};
 use std::io::IsTerminal;
@@ -95,6 +95,10 @@ pub struct Args {
     /// Kumaraswamy noise shape, start and end ("2,1").
     #[arg(long, hide = true, value_parser = parse_pair)]
     pub noise_shape: Option<(f32, f32)>,
+    /// Weight coding: rd (architecture 2, each tensor's step chosen by rate–distortion),
+    /// coded (architecture 2, fixed int8-like steps) or int8 (architecture 1), for the ablation.
+    #[arg(long, value_enum, hide = true)]
+    pub weights: Option<WeightsArg>,
     /// Bench only: crop side (default 512).
     #[arg(long, hide = true, default_value_t = 512)]
     pub crop: usize,
@@ -126,6 +130,13 @@ pub struct Args {
 pub enum Recipe {
     V1,
     V2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WeightsArg {
+    Rd,
+    Coded,
+    Int8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -289,6 +300,7 @@ pub fn train_image(
         Some(b) => b,
         None => t.evaluate()?,
     };
+    let best = t.finalize(best)?;
     Ok(Outcome {
         best,
         iterations: t.step,
@@ -390,6 +402,13 @@ pub fn run(args: Args) -> Result<()> {
     }
     if let Some(k) = args.candidates {
         cfg.candidates = k.max(1);
+    }
+    if let Some(w) = args.weights {
+        cfg.weights = match w {
+            WeightsArg::Rd => WeightCoding::Rd,
+            WeightsArg::Coded => WeightCoding::Coded,
+            WeightsArg::Int8 => WeightCoding::Int8,
+        };
     }
     if let Some(f) = args.noise_frac {
         cfg.noise_frac = f.clamp(0.0, 1.0);

@@ -1,27 +1,58 @@
 //! The real, coded model: quantized weights, rounded latents, payload bytes, real PSNR.
 
 use crate::fused::{self, Geometry, SynW};
-use yoz::neural::arch::{syn_layout, GRIDS, LATENT_MAX, SYN_TENSORS};
-use yoz::neural::arm::ArmQ;
+use yoz::neural::arch::{
+    syn_layout, ARCH_V1, ARCH_V2, ARM_TENSORS, GRIDS, LATENT_MAX, SYN_TENSORS,
+};
+use yoz::neural::arm::{encode_latents, ArmQ};
+use yoz::neural::weights::{step_exponent, step_of, tensor_bits, Q_MAX};
 use yoz::neural::payload::{self, NeuralImage};
 
 /// The quantized model of one image (alpha is added when writing).
 pub type Coded = NeuralImage;
 
-/// Quantizes: synthesis tensors to int8 with step `max|w| / 127` (the smallest step that
-/// clips nothing; the payload stores plain int8, so a coarser step saves no bytes), the ARM to
-/// Q8, the latents rounded.
-pub fn quantize(g: &Geometry, lat: &[f32], syn: &[f32], arm: &[f32]) -> Coded {
-    let mut q = vec![0i8; syn.len()];
+/// How the network's weights are quantized and stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightCoding {
+    /// Architecture 1: int8 per tensor with step `max|w| / 127`, in a safetensors blob.
+    Int8,
+    /// Architecture 2 with a fixed rule: the power-of-two step just below `max|w| / 127`,
+    /// entropy coded (the coder's gain alone, for the ablation).
+    Coded,
+    /// Architecture 2 with each tensor's step chosen by the real rate–distortion cost
+    /// ([`rd_weights`]), the default.
+    Rd,
+}
+
+/// The exponent of the power-of-two step just below `max|w| / 127` (about int8's precision).
+fn fine_exponent(max_abs: f32) -> u8 {
+    if max_abs <= 0.0 {
+        return 0;
+    }
+    ((127.0 / max_abs).log2().ceil()).clamp(0.0, 31.0) as u8
+}
+
+/// Quantizes one synthesis tensor with step `step` (values clamped to the coder's range).
+fn quantize_tensor(w: &[f32], step: f32, out: &mut [i32]) {
+    for (o, &v) in out.iter_mut().zip(w) {
+        *o = (v / step).round().clamp(-(Q_MAX as f32), Q_MAX as f32) as i32;
+    }
+}
+
+/// Quantizes the model: synthesis tensors as `coding` says (architecture 2 starts from the
+/// fine rule; [`rd_weights`] then coarsens), the ARM to Q8, the latents rounded.
+pub fn quantize(g: &Geometry, lat: &[f32], syn: &[f32], arm: &[f32], coding: WeightCoding) -> Coded {
+    let mut q = vec![0i32; syn.len()];
     let mut steps = [0f32; SYN_TENSORS];
     for (t, spec) in syn_layout(g.c).iter().enumerate() {
         let r = spec.offset..spec.offset + spec.len();
         let m = syn[r.clone()].iter().fold(0f32, |a, &v| a.max(v.abs()));
-        let step = if m > 0.0 { m / 127.0 } else { 1.0 / 127.0 };
-        steps[t] = step;
-        for (o, &v) in q[r.clone()].iter_mut().zip(&syn[r]) {
-            *o = (v / step).round().clamp(-127.0, 127.0) as i8;
-        }
+        steps[t] = match coding {
+            WeightCoding::Int8 if m > 0.0 => m / 127.0,
+            WeightCoding::Int8 => 1.0 / 127.0,
+            _ => step_of(fine_exponent(m)),
+        };
+        quantize_tensor(&syn[r.clone()], steps[t], &mut q[r]);
     }
     let latents = (0..GRIDS)
         .map(|k| {
@@ -32,6 +63,11 @@ pub fn quantize(g: &Geometry, lat: &[f32], syn: &[f32], arm: &[f32]) -> Coded {
         })
         .collect();
     NeuralImage {
+        arch: if coding == WeightCoding::Int8 {
+            ARCH_V1
+        } else {
+            ARCH_V2
+        },
         width: g.w as u32,
         height: g.h as u32,
         channels: g.c as u8,
@@ -41,6 +77,107 @@ pub fn quantize(g: &Geometry, lat: &[f32], syn: &[f32], arm: &[f32]) -> Coded {
         latents,
         alpha: None,
     }
+}
+
+/// How far [`rd_weights`] coarsens a tensor's step below the fine rule (2^8 = 256x coarser
+/// reaches "all zero" for any tensor the fine rule codes in int8 range), and refines it.
+const RD_COARSER: u8 = 8;
+const RD_FINER: u8 = 1;
+/// Coarsest shift tried for the entropy model's Q8 integers.
+const RD_ARM_SHIFT: u32 = 6;
+
+/// Chooses each tensor's step by the real rate–distortion cost, `MSE + lambda · bits / pixels`
+/// with the MSE of the decoded pixels and the bits of the coded tensor (synthesis tensors),
+/// or the bits of the tensor plus the really coded latents (entropy-model tensors, whose
+/// values change the latents' rate, not the pixels). One coordinate pass in packing order,
+/// candidates evaluated on `threads` threads. `syn` are the float weights `coded` was
+/// quantized from.
+pub fn rd_weights(
+    g: &Geometry,
+    coded: &Coded,
+    syn: &[f32],
+    pixels: &[u8],
+    lambda: f64,
+    threads: usize,
+) -> yoz::Result<Coded> {
+    let n = (g.w * g.h) as f64;
+    let mut cur = coded.clone();
+    for (t, spec) in syn_layout(g.c).iter().enumerate() {
+        let r = spec.offset..spec.offset + spec.len();
+        let e0 = step_exponent(cur.steps[t]).unwrap_or(0);
+        let cands: Vec<u8> = (e0.saturating_sub(RD_COARSER)..=(e0 + RD_FINER).min(31)).collect();
+        let cost = |e: u8| {
+            let mut c = cur.clone();
+            c.steps[t] = step_of(e);
+            quantize_tensor(&syn[r.clone()], c.steps[t], &mut c.syn[r.clone()]);
+            let bits = tensor_bits(&c.syn[r.clone()]);
+            let mse = psnr_of(&decode_pixels(g, &c), pixels).1;
+            (mse + lambda * bits / n, c)
+        };
+        let costs = par_map(&cands, threads, cost);
+        if let Some((_, best)) = costs.into_iter().min_by(|a, b| a.0.total_cmp(&b.0)) {
+            cur = best;
+        }
+        if std::env::var_os("YOZ_TRAIN_TRACE").is_some() {
+            let q = &cur.syn[r.clone()];
+            eprintln!(
+                "  rd {}: step 2^-{} (fine 2^-{e0}), {:.0} bits, {} of {} zero",
+                spec.name,
+                step_exponent(cur.steps[t]).unwrap_or(0),
+                tensor_bits(q),
+                q.iter().filter(|&&v| v == 0).count(),
+                q.len()
+            );
+        }
+    }
+    let (w, h) = (g.w, g.h);
+    for &(_, off, len) in &ARM_TENSORS {
+        let base: Vec<i16> = cur.arm.params[off..off + len].to_vec();
+        let cost = |s: &u32| -> yoz::Result<(f64, Coded)> {
+            let mut c = cur.clone();
+            for (p, &v) in c.arm.params[off..off + len].iter_mut().zip(&base) {
+                let x = (f64::from(v) / f64::from(1u32 << s)).round() * f64::from(1u32 << s);
+                *p = x.clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16;
+            }
+            let ints: Vec<i32> = c.arm.params[off..off + len]
+                .iter()
+                .map(|&v| i32::from(v) >> s)
+                .collect();
+            let lat_bits = encode_latents(&c.arm, &c.latents, w, h)?.len() as f64 * 8.0;
+            Ok((lambda * (lat_bits + tensor_bits(&ints)) / n, c))
+        };
+        let shifts: Vec<u32> = (0..=RD_ARM_SHIFT).collect();
+        let mut best: Option<(f64, Coded)> = None;
+        for r in par_map(&shifts, threads, |s| cost(&s)) {
+            let r = r?;
+            if best.as_ref().is_none_or(|b| r.0 < b.0) {
+                best = Some(r);
+            }
+        }
+        if let Some((_, b)) = best {
+            cur = b;
+        }
+    }
+    Ok(cur)
+}
+
+/// `f` over `items` on up to `threads` scoped threads, results in item order.
+fn par_map<T: Sync + Copy, R: Send, F: Fn(T) -> R + Sync>(items: &[T], threads: usize, f: F) -> Vec<R> {
+    let threads = threads.clamp(1, items.len().max(1));
+    let chunk = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                let f = &f;
+                sc.spawn(move || part.iter().map(|&x| f(x)).collect::<Vec<R>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("rd worker panicked"))
+            .collect()
+    })
 }
 
 /// The decoded pixels of a coded model (interleaved, `c` channels), through the trainer's

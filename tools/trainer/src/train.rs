@@ -1,7 +1,7 @@
 //! The training loop: Adam on latents and networks, noise then straight-through rounding, the
 //! rate on what will be coded, and the real coded size checked every few hundred steps.
 
-use crate::coded::{self, Coded};
+use crate::coded::{self, Coded, WeightCoding};
 use crate::fused::{self, Band, Geometry, SynW, Workspace};
 use crate::quant::{NoiseTable, SoftRound, StepQuant};
 use crate::rate::{self, ArmAcc, ArmW, RateRow};
@@ -52,6 +52,8 @@ pub struct Config {
     /// Fake-quantize the ARM weights to Q8 in training (what the coder will use); off only
     /// for the finite-difference tests, where rounding makes the loss piecewise constant.
     pub arm_fake_quant: bool,
+    /// How the network's weights are quantized and stored (architecture 1 or 2).
+    pub weights: WeightCoding,
 }
 
 impl Config {
@@ -101,6 +103,7 @@ impl Config {
             eval_every: 250,
             patience: 8,
             arm_fake_quant: true,
+            weights: WeightCoding::Rd,
         }
     }
 }
@@ -232,6 +235,8 @@ pub struct Eval {
     /// int8 weights cost.
     pub float_psnr: f64,
     pub coded: Coded,
+    /// The float synthesis weights the model was quantized from (for [`coded::rd_weights`]).
+    pub syn: Vec<f32>,
 }
 
 /// Per-thread latent range for the rate, Adam and input preparation: flat `[a, b)` aligned to
@@ -689,19 +694,44 @@ impl Trainer {
 
     /// The real model: weights quantized, latents rounded and entropy coded, and its PSNR.
     pub fn evaluate(&self) -> yoz::Result<Eval> {
-        let coded = coded::quantize(&self.g, &self.lat, &self.syn, &self.arm);
+        let coded = coded::quantize(&self.g, &self.lat, &self.syn, &self.arm, self.cfg.weights);
+        self.eval_coded(coded, self.syn.clone(), self.step)
+    }
+
+    /// Measures a coded model: real PSNR, payload size, loss.
+    fn eval_coded(&self, coded: Coded, syn: Vec<f32>, step: usize) -> yoz::Result<Eval> {
         let (psnr, mse) = coded::real_psnr(&self.g, &coded, &self.pixels);
         let bytes = coded::coded_size(&coded)?;
         let bpp = bytes as f64 * 8.0 / (self.g.w * self.g.h) as f64;
-        let float_psnr = coded::float_psnr(&self.g, &coded, &self.syn, &self.pixels);
+        let float_psnr = coded::float_psnr(&self.g, &coded, &syn, &self.pixels);
         Ok(Eval {
             float_psnr,
-            step: self.step,
+            step,
             psnr,
             bpp,
             loss: mse + self.cfg.lambda as f64 * bpp,
             coded,
+            syn,
         })
+    }
+
+    /// The final weight quantization: with [`WeightCoding::Rd`], each tensor's step chosen by
+    /// the real rate–distortion cost from the best checkpoint's float weights; kept only if
+    /// the real loss says it pays (it is measured, not assumed).
+    pub fn finalize(&self, best: Eval) -> yoz::Result<Eval> {
+        if self.cfg.weights != WeightCoding::Rd {
+            return Ok(best);
+        }
+        let coded = coded::rd_weights(
+            &self.g,
+            &best.coded,
+            &best.syn,
+            &self.pixels,
+            f64::from(self.cfg.lambda),
+            self.cfg.threads,
+        )?;
+        let e = self.eval_coded(coded, best.syn.clone(), best.step)?;
+        Ok(if e.loss <= best.loss { e } else { best })
     }
 
     /// Gradients of the loss (MSE + lambda * bpp) at the current inputs, for the tests:
