@@ -414,3 +414,82 @@ fn train_tiny_pack_unpack() {
     let psnr = 10.0 * (255.0f64 * 255.0 / (se / n)).log10();
     assert!(psnr > 30.0, "PSNR {psnr:.2} dB after training");
 }
+
+/// Architecture 2's weights, decoded, have a canonical safetensors form (codec-neural.md
+/// §5.2) that Python's reference `safetensors` reader opens (installed by tools/setup.sh into
+/// `.venv-ort/py`), holding the decoded integers in their layer shapes and each step in its
+/// metadata.
+#[test]
+fn architecture_2_weights_open_in_python_safetensors() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let py = root.join(".venv-ort/py");
+    assert!(
+        py.join("safetensors").is_dir() && py.join("numpy").is_dir(),
+        "Python safetensors/numpy missing under {}: run tools/setup.sh",
+        py.display()
+    );
+    let n = yoz::conformance::vectors::neural_sample_v2(19, 12, 3, false, 4);
+    let d = payload::decode(&payload::encode(&n).unwrap(), 1 << 20).unwrap();
+    assert_eq!(d.arch, yoz::neural::arch::ARCH_V2);
+    let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("w.safetensors");
+    fs::write(&file, d.weights_safetensors().unwrap()).unwrap();
+    let script = r#"
+import sys
+from safetensors import safe_open
+with safe_open(sys.argv[1], framework="numpy") as f:
+    meta = f.metadata()
+    print("arch", meta["arch"])
+    for k in sorted(f.keys()):
+        a = f.get_tensor(k)
+        shape = "x".join(str(s) for s in a.shape)
+        vals = ",".join(str(int(v)) for v in a.reshape(-1))
+        print(k, a.dtype, shape, meta[k + ".step"], vals)
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-I")
+        .arg("-c")
+        .arg(format!(
+            "import sys; sys.path.insert(0, {:?})\n{script}",
+            py.display().to_string()
+        ))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("arch 2"));
+    let tensors: std::collections::HashMap<&str, Vec<&str>> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f[0], f[1..].to_vec())
+        })
+        .collect();
+    assert_eq!(tensors.len(), SYN_TENSORS + 4);
+    for (t, spec) in yoz::neural::arch::syn_layout(3).iter().enumerate() {
+        let f = &tensors[spec.name];
+        assert_eq!(f[0], "int32", "{}", spec.name);
+        let shape: Vec<String> = spec.shape[..spec.rank]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(f[1], shape.join("x"));
+        assert_eq!(f[2].parse::<f32>().unwrap(), d.steps[t]);
+        let vals: Vec<i32> = f[3].split(',').map(|v| v.parse().unwrap()).collect();
+        assert_eq!(vals, d.syn[spec.offset..spec.offset + spec.len()]);
+    }
+    let arm: Vec<i16> = ["arm.w1", "arm.b1", "arm.w2", "arm.b2"]
+        .iter()
+        .flat_map(|k| {
+            assert_eq!(tensors[k][0], "int16");
+            assert_eq!(tensors[k][2].parse::<f32>().unwrap(), 1.0 / 256.0);
+            tensors[k][3].split(',').map(|v| v.parse::<i16>().unwrap())
+        })
+        .collect();
+    assert_eq!(arm, d.arm.params);
+}

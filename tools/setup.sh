@@ -27,4 +27,14 @@ if [ ! -f "$lib" ]; then
   echo "setup: onnxruntime==$ORT_VERSION installed, but $lib is missing" >&2
   exit 1
 fi
+# Python's `safetensors` (and numpy, which it reads into), for the test that opens the
+# canonical safetensors form of a neural payload's weights with the reference reader
+# (codec-neural.md §5.2). Never loaded by yoz itself.
+py="$root/.venv-ort/py"
+if [ ! -f "$py/safetensors/__init__.py" ] || [ ! -d "$py/numpy" ]; then
+  rm -rf "$py"
+  mkdir -p "$py"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    --target "$py" "safetensors==0.8.0" "numpy==2.4.6" >&2
+fi
 echo "export ORT_DYLIB_PATH=$lib"

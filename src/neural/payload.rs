@@ -8,8 +8,8 @@
 use super::arch::{
     grid_dims, syn_layout, syn_param_count, ARCH_V1, ARCH_V2, ARM_PARAMS, GRIDS, SYN_TENSORS,
 };
-use super::weights;
 use super::arm::{decode_latents, encode_latents, ArmQ};
+use super::weights;
 use crate::error::{Error, Result};
 use safetensors::tensor::{Dtype, TensorView};
 

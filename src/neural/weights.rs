@@ -139,7 +139,12 @@ fn corrupt(why: impl Into<String>) -> Error {
 
 /// Encodes the weight section: synthesis tensors (`syn` integers, `steps` powers of two) then
 /// the entropy model's four tensors, each with the largest shift its values allow.
-pub fn encode(syn: &[i32], steps: &[f32; SYN_TENSORS], arm: &ArmQ, channels: usize) -> Result<Vec<u8>> {
+pub fn encode(
+    syn: &[i32],
+    steps: &[f32; SYN_TENSORS],
+    arm: &ArmQ,
+    channels: usize,
+) -> Result<Vec<u8>> {
     if syn.len() != syn_param_count(channels) {
         return Err(input(format!("{} synthesis parameters", syn.len())));
     }
@@ -163,7 +168,10 @@ pub fn encode(syn: &[i32], steps: &[f32; SYN_TENSORS], arm: &ArmQ, channels: usi
     for (a, &(_, off, len)) in ARM_TENSORS.iter().enumerate() {
         let s = arm_shift(&arm.params[off..off + len]);
         shifts[a] = s as u8;
-        for (o, &v) in ints[off..off + len].iter_mut().zip(&arm.params[off..off + len]) {
+        for (o, &v) in ints[off..off + len]
+            .iter_mut()
+            .zip(&arm.params[off..off + len])
+        {
             *o = i32::from(v) >> s;
         }
     }
@@ -356,17 +364,26 @@ mod tests {
             .iter()
             .map(|s| tensor_bits(&syn[s.offset..s.offset + s.len()]) + 5.0)
             .sum();
-        assert!(est < real && real < est + 8.0 * 150.0, "est {est}, real {real}");
+        assert!(
+            est < real && real < est + 8.0 * 150.0,
+            "est {est}, real {real}"
+        );
     }
 
     #[test]
     fn rejects_what_it_cannot_code_or_trust() {
         let (mut syn, mut steps, arm) = sample(3, 3);
         steps[1] = 0.3;
-        assert!(matches!(encode(&syn, &steps, &arm, 3), Err(Error::Input { .. })));
+        assert!(matches!(
+            encode(&syn, &steps, &arm, 3),
+            Err(Error::Input { .. })
+        ));
         steps[1] = 0.5;
         syn[5] = Q_MAX + 1;
-        assert!(matches!(encode(&syn, &steps, &arm, 3), Err(Error::Input { .. })));
+        assert!(matches!(
+            encode(&syn, &steps, &arm, 3),
+            Err(Error::Input { .. })
+        ));
         syn[5] = 0;
         let b = encode(&syn, &steps, &arm, 3).unwrap();
         for cut in [0, 1, b.len() / 2, b.len() - 1] {

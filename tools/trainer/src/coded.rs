@@ -5,8 +5,8 @@ use yoz::neural::arch::{
     syn_layout, ARCH_V1, ARCH_V2, ARM_TENSORS, GRIDS, LATENT_MAX, SYN_TENSORS,
 };
 use yoz::neural::arm::{encode_latents, ArmQ};
-use yoz::neural::weights::{step_exponent, step_of, tensor_bits, Q_MAX};
 use yoz::neural::payload::{self, NeuralImage};
+use yoz::neural::weights::{step_exponent, step_of, tensor_bits, Q_MAX};
 
 /// The quantized model of one image (alpha is added when writing).
 pub type Coded = NeuralImage;
@@ -41,7 +41,13 @@ fn quantize_tensor(w: &[f32], step: f32, out: &mut [i32]) {
 
 /// Quantizes the model: synthesis tensors as `coding` says (architecture 2 starts from the
 /// fine rule; [`rd_weights`] then coarsens), the ARM to Q8, the latents rounded.
-pub fn quantize(g: &Geometry, lat: &[f32], syn: &[f32], arm: &[f32], coding: WeightCoding) -> Coded {
+pub fn quantize(
+    g: &Geometry,
+    lat: &[f32],
+    syn: &[f32],
+    arm: &[f32],
+    coding: WeightCoding,
+) -> Coded {
     let mut q = vec![0i32; syn.len()];
     let mut steps = [0f32; SYN_TENSORS];
     for (t, spec) in syn_layout(g.c).iter().enumerate() {
@@ -162,7 +168,11 @@ pub fn rd_weights(
 }
 
 /// `f` over `items` on up to `threads` scoped threads, results in item order.
-fn par_map<T: Sync + Copy, R: Send, F: Fn(T) -> R + Sync>(items: &[T], threads: usize, f: F) -> Vec<R> {
+fn par_map<T: Sync + Copy, R: Send, F: Fn(T) -> R + Sync>(
+    items: &[T],
+    threads: usize,
+    f: F,
+) -> Vec<R> {
     let threads = threads.clamp(1, items.len().max(1));
     let chunk = items.len().div_ceil(threads).max(1);
     std::thread::scope(|sc| {
