@@ -200,7 +200,7 @@ pub fn neural_decode(data: &[u8]) {
     let p: Vec<f32> = (0..ARM_PARAMS)
         .map(|i| ((i * 37 + usize::from(mode)) % 17) as f32 / 8.0 - 1.0)
         .collect();
-    let model = arm::ArmQ::from_float(&p);
+    let model = arm::ArmQ::from_float(crate::neural::arch::ARCH_V1, &p);
     if let Ok(grids) = arm::decode_latents(&model, stream, w, h) {
         let bytes =
             arm::encode_latents(&model, &grids, w, h).expect("decoded latents are in range");

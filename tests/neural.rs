@@ -33,6 +33,7 @@ fn neural_image(w: u32, h: u32, channels: u8, alpha: bool, mut seed: u32) -> Neu
         syn: (0..n).map(|_| (lcg(&mut seed) % 61) as i32 - 30).collect(),
         steps: [0.02; SYN_TENSORS],
         arm: ArmQ::from_float(
+            yoz::neural::arch::ARCH_V1,
             &(0..ARM_PARAMS)
                 .map(|_| (lcg(&mut seed) % 100) as f32 / 100.0 - 0.5)
                 .collect::<Vec<_>>(),
@@ -470,7 +471,7 @@ with safe_open(sys.argv[1], framework="numpy") as f:
             (f[0], f[1..].to_vec())
         })
         .collect();
-    assert_eq!(tensors.len(), SYN_TENSORS + 4);
+    assert_eq!(tensors.len(), SYN_TENSORS + 6);
     for (t, spec) in yoz::neural::arch::syn_layout(3).iter().enumerate() {
         let f = &tensors[spec.name];
         assert_eq!(f[0], "int32", "{}", spec.name);
@@ -483,7 +484,7 @@ with safe_open(sys.argv[1], framework="numpy") as f:
         let vals: Vec<i32> = f[3].split(',').map(|v| v.parse().unwrap()).collect();
         assert_eq!(vals, d.syn[spec.offset..spec.offset + spec.len()]);
     }
-    let arm: Vec<i16> = ["arm.w1", "arm.b1", "arm.w2", "arm.b2"]
+    let arm: Vec<i16> = ["arm.w1", "arm.b1", "arm.w2", "arm.b2", "arm.w3", "arm.b3"]
         .iter()
         .flat_map(|k| {
             assert_eq!(tensors[k][0], "int16");

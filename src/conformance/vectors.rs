@@ -75,7 +75,7 @@ pub fn neural_sample(
         channels,
         syn,
         steps: [0.02; SYN_TENSORS],
-        arm: crate::neural::arm::ArmQ::from_float(&arm),
+        arm: crate::neural::arm::ArmQ::from_float(crate::neural::arch::ARCH_V1, &arm),
         latents,
         alpha: alpha.then(|| (0..w * h).map(|i| (i * 5 % 256) as u8).collect()),
     }
@@ -92,6 +92,14 @@ pub fn neural_sample_v2(
 ) -> crate::neural::payload::NeuralImage {
     let mut n = neural_sample(w, h, channels, alpha, seed);
     n.arch = crate::neural::arch::ARCH_V2;
+    let mut x = seed ^ 0x5bd1_e995;
+    let arm: Vec<f32> = (0..crate::neural::arch::ARM2_PARAMS)
+        .map(|_| {
+            x = x.wrapping_mul(1664525).wrapping_add(1013904223);
+            ((x >> 8) % 100) as f32 / 400.0 - 0.125
+        })
+        .collect();
+    n.arm = crate::neural::arm::ArmQ::from_float(n.arch, &arm);
     for (t, s) in n.steps.iter_mut().enumerate() {
         *s = crate::neural::weights::step_of([5, 6, 5, 7, 6, 8, 6, 9][t]);
     }
@@ -1611,9 +1619,9 @@ pub fn invalid() -> Vec<Invalid> {
             let exps = n
                 .steps
                 .map(|s| crate::neural::weights::step_exponent(s).expect("power of two"));
-            let mut arm = [0i32; crate::neural::arch::ARM_PARAMS];
+            let mut arm = [0i32; crate::neural::arch::ARM2_PARAMS];
             arm[0] = 2;
-            crate::neural::weights::encode_fields(&n.syn, &exps, &arm, &[15, 0, 0, 0], 3)
+            crate::neural::weights::encode_fields(&n.syn, &exps, &arm, &[15, 0, 0, 0, 0, 0], 3)
         }),
     );
     add(

@@ -34,6 +34,81 @@ pub const ARM_TENSORS: [(&str, usize, usize); 4] = [
     ("arm.w2", ARM_HIDDEN * ARM_CTX + ARM_HIDDEN, 2 * ARM_HIDDEN),
     ("arm.b2", ARM_HIDDEN * ARM_CTX + 3 * ARM_HIDDEN, 2),
 ];
+/// Architecture 2's entropy model: [`ARM2_CTX`] causal neighbours, two residual hidden layers
+/// as wide as the context (Cool-chic's ARM), then (mu, log2 scale).
+pub const ARM2_CTX: usize = 8;
+/// Architecture 2's neighbours `(dy, dx)`, closest first; outside the grid reads 0.
+pub const ARM2_NEIGHBOURS: [(isize, isize); ARM2_CTX] = [
+    (0, -1),
+    (-1, 0),
+    (-1, -1),
+    (-1, 1),
+    (0, -2),
+    (-2, 0),
+    (-1, -2),
+    (-1, 2),
+];
+/// Architecture 2's entropy-model parameters: w1 `[C][C]`, b1 `[C]`, w2 `[C][C]`, b2 `[C]`,
+/// w3 `[2][C]`, b3 `[2]` with `C` = [`ARM2_CTX`].
+pub const ARM2_PARAMS: usize = 2 * (ARM2_CTX * ARM2_CTX + ARM2_CTX) + 2 * ARM2_CTX + 2;
+/// Architecture 2's entropy-model tensors `(name, offset, len)` in packing order.
+pub const ARM2_TENSORS: [(&str, usize, usize); 6] = [
+    ("arm.w1", 0, ARM2_CTX * ARM2_CTX),
+    ("arm.b1", ARM2_CTX * ARM2_CTX, ARM2_CTX),
+    (
+        "arm.w2",
+        ARM2_CTX * ARM2_CTX + ARM2_CTX,
+        ARM2_CTX * ARM2_CTX,
+    ),
+    ("arm.b2", 2 * ARM2_CTX * ARM2_CTX + ARM2_CTX, ARM2_CTX),
+    ("arm.w3", 2 * (ARM2_CTX * ARM2_CTX + ARM2_CTX), 2 * ARM2_CTX),
+    (
+        "arm.b3",
+        2 * (ARM2_CTX * ARM2_CTX + ARM2_CTX) + 2 * ARM2_CTX,
+        2,
+    ),
+];
+
+/// The entropy model's parameter count of an architecture.
+pub fn arm_params(arch: u8) -> usize {
+    if arch == ARCH_V1 {
+        ARM_PARAMS
+    } else {
+        ARM2_PARAMS
+    }
+}
+
+/// The entropy model's tensors of an architecture.
+pub fn arm_tensors(arch: u8) -> &'static [(&'static str, usize, usize)] {
+    if arch == ARCH_V1 {
+        &ARM_TENSORS
+    } else {
+        &ARM2_TENSORS
+    }
+}
+
+/// The entropy model's tensor shapes (for the safetensors form), in [`arm_tensors`] order.
+pub fn arm_shapes(arch: u8) -> Vec<Vec<usize>> {
+    if arch == ARCH_V1 {
+        vec![
+            vec![ARM_HIDDEN, ARM_CTX],
+            vec![ARM_HIDDEN],
+            vec![2, ARM_HIDDEN],
+            vec![2],
+        ]
+    } else {
+        let c = ARM2_CTX;
+        vec![
+            vec![c, c],
+            vec![c],
+            vec![c, c],
+            vec![c],
+            vec![2, c],
+            vec![2],
+        ]
+    }
+}
+
 /// Latent values are bounded to `[-LATENT_MAX, LATENT_MAX]`.
 pub const LATENT_MAX: i32 = 1 << 14;
 
@@ -127,6 +202,17 @@ mod tests {
             assert_eq!(w[1].1, w[0].1 + w[0].2);
         }
         assert_eq!(ARM_TENSORS[3].1 + ARM_TENSORS[3].2, ARM_PARAMS);
+        for w in ARM2_TENSORS.windows(2) {
+            assert_eq!(w[1].1, w[0].1 + w[0].2);
+        }
+        assert_eq!(ARM2_TENSORS[5].1 + ARM2_TENSORS[5].2, ARM2_PARAMS);
+        assert_eq!(ARM2_PARAMS, 162);
+        for (t, shape) in arm_tensors(2).iter().zip(arm_shapes(2)) {
+            assert_eq!(t.2, shape.iter().product::<usize>());
+        }
+        for (t, shape) in arm_tensors(1).iter().zip(arm_shapes(1)) {
+            assert_eq!(t.2, shape.iter().product::<usize>());
+        }
         assert_eq!(grid_dims(512, 300)[6], (8, 5));
         assert_eq!(latent_count(64, 64), 4096 + 1024 + 256 + 64 + 16 + 4 + 1);
     }

@@ -6,7 +6,8 @@
 //! whose last-bit differences would desynchronize the range coder.
 
 use super::arch::{
-    grid_dims, ARM_CTX, ARM_FRAC_BITS, ARM_HIDDEN, ARM_NEIGHBOURS, ARM_PARAMS, GRIDS, LATENT_MAX,
+    arm_params, grid_dims, ARCH_V1, ARM2_CTX, ARM2_NEIGHBOURS, ARM_CTX, ARM_FRAC_BITS, ARM_HIDDEN,
+    ARM_NEIGHBOURS, GRIDS, LATENT_MAX,
 };
 use crate::entropy::multi::FreqTable;
 use crate::entropy::range::{Decoder, Encoder, MAX_TOTAL};
@@ -24,17 +25,31 @@ pub const RANGE: i32 = 63;
 /// Alphabet: escape-low, `-RANGE..=RANGE`, escape-high.
 pub const SYMBOLS: usize = 2 * RANGE as usize + 3;
 
-/// The entropy model's parameters in Q8 (packed as `w1[H][CTX], b1[H], w2[2][H], b2[2]`).
+/// The entropy model's parameters in Q8, for architecture `arch` (1: `w1[8][4], b1[8],
+/// w2[2][8], b2[2]`; 2: see [`super::arch::ARM2_TENSORS`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArmQ {
-    pub params: [i16; ARM_PARAMS],
+    pub arch: u8,
+    pub params: Vec<i16>,
 }
 
+/// Largest hidden activation of the architecture 2 model (Q8): keeps every sum far inside
+/// 64 bits whatever the parameters; trained models stay far below it.
+pub const ARM2_ACT_MAX: i64 = 1 << 32;
+
 impl ArmQ {
+    /// All-zero parameters of an architecture.
+    pub fn zeros(arch: u8) -> ArmQ {
+        ArmQ {
+            arch,
+            params: vec![0; arm_params(arch)],
+        }
+    }
+
     /// Quantizes float parameters: `clamp(round(p * 256), i16)`. Non-finite values become 0.
-    pub fn from_float(p: &[f32]) -> ArmQ {
-        let mut params = [0i16; ARM_PARAMS];
-        for (q, &v) in params.iter_mut().zip(p) {
+    pub fn from_float(arch: u8, p: &[f32]) -> ArmQ {
+        let mut a = ArmQ::zeros(arch);
+        for (q, &v) in a.params.iter_mut().zip(p) {
             let x = (v as f64 * f64::from(1u32 << ARM_FRAC_BITS)).round();
             *q = if x.is_finite() {
                 x.clamp(i16::MIN as f64, i16::MAX as f64) as i16
@@ -42,7 +57,7 @@ impl ArmQ {
                 0
             };
         }
-        ArmQ { params }
+        a
     }
 
     /// The float parameters these integers stand for (`q / 256`).
@@ -53,9 +68,28 @@ impl ArmQ {
             .collect()
     }
 
-    /// Runs the model on a context; returns `(mu_q8, log2_scale_q8)`.
+    /// Neighbour offsets of this model's context.
+    pub fn neighbours(&self) -> &'static [(isize, isize)] {
+        if self.arch == ARCH_V1 {
+            &ARM_NEIGHBOURS
+        } else {
+            &ARM2_NEIGHBOURS
+        }
+    }
+
+    /// Runs the model on a context (as many values as [`Self::neighbours`]); returns
+    /// `(mu_q8, log2_scale_q8)`.
     #[inline]
-    pub fn predict(&self, ctx: &[i64; ARM_CTX]) -> (i64, i64) {
+    pub fn predict(&self, ctx: &[i64]) -> (i64, i64) {
+        if self.arch == ARCH_V1 {
+            self.predict_v1(ctx)
+        } else {
+            self.predict_v2(ctx)
+        }
+    }
+
+    #[inline]
+    fn predict_v1(&self, ctx: &[i64]) -> (i64, i64) {
         let p = &self.params;
         let (w1, rest) = p.split_at(ARM_HIDDEN * ARM_CTX);
         let (b1, rest) = rest.split_at(ARM_HIDDEN);
@@ -75,6 +109,43 @@ impl ArmQ {
                 a += i64::from(w2[m * ARM_HIDDEN + j]) * h[j];
             }
             *ov = (a >> ARM_FRAC_BITS) + i64::from(b2[m]);
+        }
+        (o[0], o[1])
+    }
+
+    /// Architecture 2 (spec §3.2): two residual hidden layers, everything in Q8.
+    #[inline]
+    fn predict_v2(&self, ctx: &[i64]) -> (i64, i64) {
+        const C: usize = ARM2_CTX;
+        let p = &self.params;
+        let (w1, rest) = p.split_at(C * C);
+        let (b1, rest) = rest.split_at(C);
+        let (w2, rest) = rest.split_at(C * C);
+        let (b2, rest) = rest.split_at(C);
+        let (w3, b3) = rest.split_at(2 * C);
+        let mut h1 = [0i64; C];
+        for (j, hv) in h1.iter_mut().enumerate() {
+            let mut a = (ctx[j] << ARM_FRAC_BITS) + i64::from(b1[j]);
+            for i in 0..C {
+                a += i64::from(w1[j * C + i]) * ctx[i];
+            }
+            *hv = a.clamp(0, ARM2_ACT_MAX);
+        }
+        let mut h2 = [0i64; C];
+        for (j, hv) in h2.iter_mut().enumerate() {
+            let mut a = 0i64;
+            for i in 0..C {
+                a += i64::from(w2[j * C + i]) * h1[i];
+            }
+            *hv = (h1[j] + i64::from(b2[j]) + (a >> ARM_FRAC_BITS)).clamp(0, ARM2_ACT_MAX);
+        }
+        let mut o = [0i64; 2];
+        for (m, ov) in o.iter_mut().enumerate() {
+            let mut a = 0i64;
+            for j in 0..C {
+                a += i64::from(w3[m * C + j]) * h2[j];
+            }
+            *ov = i64::from(b3[m]) + (a >> ARM_FRAC_BITS);
         }
         (o[0], o[1])
     }
@@ -216,18 +287,19 @@ fn corrupt(why: impl Into<String>) -> Error {
     }
 }
 
-/// The causal context of `(x, y)` in a `w`-wide grid whose earlier values are in `g`.
+/// The causal context of `(x, y)` in a `w`-wide grid whose earlier values are in `g`, at
+/// offsets `nb`, into `ctx` (0 outside the grid).
 #[inline]
-fn context(g: &[i32], w: usize, x: usize, y: usize) -> [i64; ARM_CTX] {
-    let mut ctx = [0i64; ARM_CTX];
-    for (c, &(dy, dx)) in ctx.iter_mut().zip(ARM_NEIGHBOURS.iter()) {
+fn context(g: &[i32], w: usize, x: usize, y: usize, nb: &[(isize, isize)], ctx: &mut [i64]) {
+    for (c, &(dy, dx)) in ctx.iter_mut().zip(nb) {
         let yy = y as isize + dy;
         let xx = x as isize + dx;
-        if yy >= 0 && xx >= 0 && (xx as usize) < w {
-            *c = i64::from(g[yy as usize * w + xx as usize]);
-        }
+        *c = if yy >= 0 && xx >= 0 && (xx as usize) < w {
+            i64::from(g[yy as usize * w + xx as usize])
+        } else {
+            0
+        };
     }
-    ctx
 }
 
 /// Escape excess (`|d| - RANGE - 1 >= 0`) as Exp-Golomb order 0: 5 bits of length, then the
@@ -288,13 +360,17 @@ pub fn encode_latents(
     check_grids(grids, width, height)?;
     let dims = grid_dims(width, height);
     let t = tables();
+    let nb = arm.neighbours();
+    let mut ctx = [0i64; ARM2_CTX];
+    let ctx = &mut ctx[..nb.len()];
     let mut enc = Encoder::new();
     for k in (0..GRIDS).rev() {
         let (w, h) = dims[k];
         let g = &grids[k];
         for y in 0..h {
             for x in 0..w {
-                let (mu, ls) = arm.predict(&context(g, w, x, y));
+                context(g, w, x, y, nb, ctx);
+                let (mu, ls) = arm.predict(ctx);
                 let p = quantize_prediction(mu, ls);
                 let table = &t[p.scale * MU_FRACS + p.frac];
                 let d = i64::from(g[y * w + x]) - p.base;
@@ -322,6 +398,9 @@ pub fn decode_latents(
 ) -> Result<Vec<Vec<i32>>> {
     let dims = grid_dims(width, height);
     let t = tables();
+    let nb = arm.neighbours();
+    let mut ctx = [0i64; ARM2_CTX];
+    let ctx = &mut ctx[..nb.len()];
     let mut dec = Decoder::new(data);
     let mut grids: Vec<Vec<i32>> = dims.iter().map(|&(w, h)| vec![0; w * h]).collect();
     for k in (0..GRIDS).rev() {
@@ -329,7 +408,8 @@ pub fn decode_latents(
         let g = &mut grids[k];
         for y in 0..h {
             for x in 0..w {
-                let (mu, ls) = arm.predict(&context(g, w, x, y));
+                context(g, w, x, y, nb, ctx);
+                let (mu, ls) = arm.predict(ctx);
                 let p = quantize_prediction(mu, ls);
                 let table = &t[p.scale * MU_FRACS + p.frac];
                 let sym = table
@@ -362,6 +442,7 @@ pub fn decode_latents(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::neural::arch::ARM_PARAMS;
 
     struct Lcg(u32);
     impl Lcg {
@@ -437,19 +518,29 @@ mod tests {
             .collect()
     }
 
-    fn random_arm(seed: u32) -> ArmQ {
+    fn random_arm_of(arch: u8, seed: u32) -> ArmQ {
         let mut r = Lcg::new(seed);
-        let f: Vec<f32> = (0..ARM_PARAMS)
+        let f: Vec<f32> = (0..arm_params(arch))
             .map(|_| (r.next() % 2001) as f32 / 1000.0 - 1.0)
             .collect();
-        ArmQ::from_float(&f)
+        ArmQ::from_float(arch, &f)
+    }
+
+    fn random_arm(seed: u32) -> ArmQ {
+        random_arm_of(ARCH_V1, seed)
     }
 
     #[test]
     fn latents_roundtrip_exactly() {
-        for (seed, (w, h), spread) in [(1, (33, 17), 3), (2, (64, 64), 0), (3, (5, 90), 40)] {
+        for (seed, (w, h), spread, arch) in [
+            (1, (33, 17), 3, 1),
+            (2, (64, 64), 0, 1),
+            (3, (5, 90), 40, 1),
+            (4, (33, 17), 3, 2),
+            (5, (3, 70), 40, 2),
+        ] {
             let grids = random_grids(w, h, seed, spread);
-            let arm = random_arm(seed + 10);
+            let arm = random_arm_of(arch, seed + 10);
             let bytes = encode_latents(&arm, &grids, w, h).unwrap();
             assert_eq!(decode_latents(&arm, &bytes, w, h).unwrap(), grids);
             // Truncation and other ARM weights are detected or decode differently.
@@ -464,10 +555,15 @@ mod tests {
         grids[0][0] = LATENT_MAX;
         grids[0][1] = -LATENT_MAX;
         grids[6][0] = LATENT_MAX;
-        let mut arm = random_arm(3);
-        arm.params = [i16::MAX; ARM_PARAMS];
-        let bytes = encode_latents(&arm, &grids, w, h).unwrap();
-        assert_eq!(decode_latents(&arm, &bytes, w, h).unwrap(), grids);
+        for arch in [1, 2] {
+            for v in [i16::MAX, i16::MIN] {
+                let mut arm = ArmQ::zeros(arch);
+                arm.params.fill(v);
+                let bytes = encode_latents(&arm, &grids, w, h).unwrap();
+                assert_eq!(decode_latents(&arm, &bytes, w, h).unwrap(), grids);
+            }
+        }
+        let arm = random_arm(3);
         grids[1][2] = LATENT_MAX + 1;
         assert!(encode_latents(&arm, &grids, w, h).is_err());
     }
@@ -479,15 +575,19 @@ mod tests {
             .iter()
             .map(|&(a, b)| vec![0; a * b])
             .collect();
-        // mu = 0, log2 b = -4: nearly all mass on d = 0.
-        let mut p = [0f32; ARM_PARAMS];
-        p[ARM_PARAMS - 1] = -4.0;
-        let bytes = encode_latents(&ArmQ::from_float(&p), &grids, w, h).unwrap();
-        assert!(
-            bytes.len() < 40,
-            "{} bytes for all-zero latents",
-            bytes.len()
-        );
+        // mu = 0, log2 b = -4: nearly all mass on d = 0. Both architectures end with the
+        // two output biases (mu, log2 scale).
+        for arch in [1, 2] {
+            let n = arm_params(arch);
+            let mut p = vec![0f32; n];
+            p[n - 1] = -4.0;
+            let bytes = encode_latents(&ArmQ::from_float(arch, &p), &grids, w, h).unwrap();
+            assert!(
+                bytes.len() < 40,
+                "{} bytes for all-zero latents",
+                bytes.len()
+            );
+        }
     }
 
     /// With a constant prediction (biases only), the coded size of Laplace-distributed latents
@@ -498,7 +598,7 @@ mod tests {
             let mut p = [0f32; ARM_PARAMS];
             p[ARM_PARAMS - 2] = mu as f32;
             p[ARM_PARAMS - 1] = log2b as f32;
-            let arm = ArmQ::from_float(&p);
+            let arm = ArmQ::from_float(ARCH_V1, &p);
             let b = 2f64.powf(log2b);
             let cdf = |x: f64| {
                 if x < 0.0 {
@@ -534,6 +634,93 @@ mod tests {
                 bits < ideal * 1.03 + 64.0 && bits > ideal * 0.97 - 64.0,
                 "mu {mu} log2b {log2b}: {bits} bits coded, {ideal:.0} ideal"
             );
+        }
+    }
+
+    /// Architecture 2's integer model on hand-computed cases (spec §3.2): the residual paths,
+    /// the clamps, and the flooring shift on negative sums.
+    #[test]
+    fn integer_arm_v2_golden() {
+        use crate::neural::arch::ARM2_TENSORS;
+        let at = |name: &str| ARM2_TENSORS.iter().find(|t| t.0 == name).unwrap().1;
+        let c = ARM2_CTX;
+        // Identity network: h1 = h2 = 256 * max(ctx, 0); mu = h2[0] (w3[0][0] = 1.0), log2
+        // scale = b3[1].
+        let mut a = ArmQ::zeros(2);
+        a.params[at("arm.w3")] = 256;
+        a.params[at("arm.b3") + 1] = -512;
+        let mut ctx = [0i64; ARM2_CTX];
+        ctx[0] = 3;
+        ctx[1] = -2;
+        assert_eq!(a.predict(&ctx), (768, -512));
+        ctx[0] = -3;
+        assert_eq!(a.predict(&ctx), (0, -512));
+        // w1[0][1] = -1.0 turns the negative neighbour into h1[0] = 256*(-3) + 256*2 -> 0
+        // (clamped), and with ctx[0] = 1: 256 + 512 = 768.
+        a.params[at("arm.w1") + 1] = -256;
+        ctx[0] = 1;
+        assert_eq!(a.predict(&ctx), (768, -512));
+        // b2 and w2 on the second layer: h2[0] = h1[0] + b2[0] + (w2[0][0] * h1[0] >> 8)
+        // = 768 + 5 + (128 * 768 >> 8) = 1157.
+        a.params[at("arm.b2")] = 5;
+        a.params[at("arm.w2")] = 128;
+        assert_eq!(a.predict(&ctx), (1157, -512));
+        // The output shift floors: w3[0][0] = -1 gives (-1157 >> 8) = -5, not -4.
+        a.params[at("arm.w3")] = -1;
+        assert_eq!(a.predict(&ctx), (-5, -512));
+        // Activations are clamped to ARM2_ACT_MAX: huge contexts and weights stay finite and
+        // deterministic.
+        let mut big = ArmQ::zeros(2);
+        big.params.fill(i16::MAX);
+        let ctx = [i64::from(LATENT_MAX); ARM2_CTX];
+        let (mu, ls) = big.predict(&ctx);
+        let h2 = ARM2_ACT_MAX;
+        let want = i64::from(i16::MAX) + ((c as i64 * i64::from(i16::MAX) * h2) >> 8);
+        assert_eq!((mu, ls), (want, want));
+    }
+
+    /// Architecture 2's integer model is its float model (the trainer's) scaled by 256, up to
+    /// the two flooring shifts.
+    #[test]
+    fn integer_arm_v2_tracks_float_arm() {
+        const C: usize = ARM2_CTX;
+        for seed in [21, 22] {
+            let mut arm = random_arm_of(2, seed);
+            arm.params.iter_mut().for_each(|p| *p /= 4);
+            let f = arm.to_float();
+            let (w1, rest) = f.split_at(C * C);
+            let (b1, rest) = rest.split_at(C);
+            let (w2, rest) = rest.split_at(C * C);
+            let (b2, rest) = rest.split_at(C);
+            let (w3, b3) = rest.split_at(2 * C);
+            for ctx in [
+                [0i64; C],
+                [1, -2, 3, 0, 4, -1, 0, 2],
+                [5, 5, -7, 2, 1, 1, -3, 9],
+            ] {
+                let c: Vec<f32> = ctx.iter().map(|&v| v as f32).collect();
+                let h1: Vec<f32> = (0..C)
+                    .map(|j| {
+                        (c[j] + b1[j] + (0..C).map(|i| w1[j * C + i] * c[i]).sum::<f32>()).max(0.0)
+                    })
+                    .collect();
+                let h2: Vec<f32> = (0..C)
+                    .map(|j| {
+                        (h1[j] + b2[j] + (0..C).map(|i| w2[j * C + i] * h1[i]).sum::<f32>())
+                            .max(0.0)
+                    })
+                    .collect();
+                let o: Vec<f32> = (0..2)
+                    .map(|m| b3[m] + (0..C).map(|j| w3[m * C + j] * h2[j]).sum::<f32>())
+                    .collect();
+                let (mu, ls) = arm.predict(&ctx);
+                for (got, want) in [(mu, o[0]), (ls, o[1])] {
+                    assert!(
+                        (got as f32 / 256.0 - want).abs() <= 0.05 + want.abs() * 1e-3,
+                        "{ctx:?}: {got} vs {want}"
+                    );
+                }
+            }
         }
     }
 

@@ -95,8 +95,8 @@ pub struct Args {
     /// Kumaraswamy noise shape, start and end ("2,1").
     #[arg(long, hide = true, value_parser = parse_pair)]
     pub noise_shape: Option<(f32, f32)>,
-    /// Weight coding: rd (architecture 2, each tensor's step chosen by rate–distortion),
-    /// coded (architecture 2, fixed int8-like steps) or int8 (architecture 1), for the ablation.
+    /// Weight coding: rd (each tensor's step chosen by rate–distortion) or coded (fixed
+    /// int8-like steps), for the ablation.
     #[arg(long, value_enum, hide = true)]
     pub weights: Option<WeightsArg>,
     /// Bench only: crop side (default 512).
@@ -136,7 +136,6 @@ pub enum Recipe {
 pub enum WeightsArg {
     Rd,
     Coded,
-    Int8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -407,7 +406,6 @@ pub fn run(args: Args) -> Result<()> {
         cfg.weights = match w {
             WeightsArg::Rd => WeightCoding::Rd,
             WeightsArg::Coded => WeightCoding::Coded,
-            WeightsArg::Int8 => WeightCoding::Int8,
         };
     }
     if let Some(f) = args.noise_frac {

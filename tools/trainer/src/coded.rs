@@ -1,9 +1,7 @@
 //! The real, coded model: quantized weights, rounded latents, payload bytes, real PSNR.
 
 use crate::fused::{self, Geometry, SynW};
-use yoz::neural::arch::{
-    syn_layout, ARCH_V1, ARCH_V2, ARM_TENSORS, GRIDS, LATENT_MAX, SYN_TENSORS,
-};
+use yoz::neural::arch::{syn_layout, ARCH_V2, ARM2_TENSORS, GRIDS, LATENT_MAX, SYN_TENSORS};
 use yoz::neural::arm::{encode_latents, ArmQ};
 use yoz::neural::payload::{self, NeuralImage};
 use yoz::neural::weights::{step_exponent, step_of, tensor_bits, Q_MAX};
@@ -11,12 +9,11 @@ use yoz::neural::weights::{step_exponent, step_of, tensor_bits, Q_MAX};
 /// The quantized model of one image (alpha is added when writing).
 pub type Coded = NeuralImage;
 
-/// How the network's weights are quantized and stored.
+/// How the network's weights are quantized (architecture 2; architecture 1's int8 weights
+/// went with its smaller entropy model, which the trainer no longer trains).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WeightCoding {
-    /// Architecture 1: int8 per tensor with step `max|w| / 127`, in a safetensors blob.
-    Int8,
-    /// Architecture 2 with a fixed rule: the power-of-two step just below `max|w| / 127`,
+    /// A fixed rule: the power-of-two step just below `max|w| / 127`,
     /// entropy coded (the coder's gain alone, for the ablation).
     Coded,
     /// Architecture 2 with each tensor's step chosen by the real rate–distortion cost
@@ -39,25 +36,15 @@ fn quantize_tensor(w: &[f32], step: f32, out: &mut [i32]) {
     }
 }
 
-/// Quantizes the model: synthesis tensors as `coding` says (architecture 2 starts from the
-/// fine rule; [`rd_weights`] then coarsens), the ARM to Q8, the latents rounded.
-pub fn quantize(
-    g: &Geometry,
-    lat: &[f32],
-    syn: &[f32],
-    arm: &[f32],
-    coding: WeightCoding,
-) -> Coded {
+/// Quantizes the model: synthesis tensors with the fine rule (which [`rd_weights`] may then
+/// coarsen), the ARM to Q8, the latents rounded.
+pub fn quantize(g: &Geometry, lat: &[f32], syn: &[f32], arm: &[f32]) -> Coded {
     let mut q = vec![0i32; syn.len()];
     let mut steps = [0f32; SYN_TENSORS];
     for (t, spec) in syn_layout(g.c).iter().enumerate() {
         let r = spec.offset..spec.offset + spec.len();
         let m = syn[r.clone()].iter().fold(0f32, |a, &v| a.max(v.abs()));
-        steps[t] = match coding {
-            WeightCoding::Int8 if m > 0.0 => m / 127.0,
-            WeightCoding::Int8 => 1.0 / 127.0,
-            _ => step_of(fine_exponent(m)),
-        };
+        steps[t] = step_of(fine_exponent(m));
         quantize_tensor(&syn[r.clone()], steps[t], &mut q[r]);
     }
     let latents = (0..GRIDS)
@@ -69,17 +56,13 @@ pub fn quantize(
         })
         .collect();
     NeuralImage {
-        arch: if coding == WeightCoding::Int8 {
-            ARCH_V1
-        } else {
-            ARCH_V2
-        },
+        arch: ARCH_V2,
         width: g.w as u32,
         height: g.h as u32,
         channels: g.c as u8,
         syn: q,
         steps,
-        arm: ArmQ::from_float(arm),
+        arm: ArmQ::from_float(ARCH_V2, arm),
         latents,
         alpha: None,
     }
@@ -137,7 +120,7 @@ pub fn rd_weights(
         }
     }
     let (w, h) = (g.w, g.h);
-    for &(_, off, len) in &ARM_TENSORS {
+    for &(_, off, len) in &ARM2_TENSORS {
         let base: Vec<i16> = cur.arm.params[off..off + len].to_vec();
         let cost = |s: &u32| -> yoz::Result<(f64, Coded)> {
             let mut c = cur.clone();

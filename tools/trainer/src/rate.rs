@@ -1,56 +1,74 @@
 //! The entropy model's rate and its gradients, vectorized over the latents of a row.
 //!
-//! Float semantics of api.md: context = the rounded latents at `ARM_NEIGHBOURS` (0 outside the
-//! grid), `h = relu(W1 ctx + b1)`, `(mu, ls) = W2 h + b2`, `ls` clamped to `[-4, 39/8]`,
+//! Float semantics of architecture 2's model (spec/codec-neural.md §3.2): context `c` = the
+//! latents at `ARM2_NEIGHBOURS` (0 outside the grid), `h1 = relu(c + W1 c + b1)`,
+//! `h2 = relu(h1 + W2 h1 + b2)`, `(mu, ls) = W3 h2 + b3`, `ls` clamped to `[-4, 39/8]`,
 //! `P(y) = F(y + 1/2) - F(y - 1/2)` for the Laplace CDF `F(mu, 2^ls)`, bits `-log2(max(P, 2^-16))`.
-//! The context is a constant of the step (the rounded latents carry no gradient through it); the
-//! coded value `y` (noisy in training) and the ARM parameters get gradients.
+//! The context is a constant of the step (it carries no gradient); the coded value `y` (noisy
+//! in training) and the ARM parameters get gradients.
 
 use crate::simd::{exp2, fma, hsum, Lanes, Simd, T};
-use yoz::neural::arch::{ARM_CTX, ARM_HIDDEN, ARM_PARAMS};
+use yoz::neural::arch::{ARM2_CTX, ARM2_PARAMS};
 
-const H: usize = ARM_HIDDEN;
+const C: usize = ARM2_CTX;
 const LS_MIN: f32 = -4.0;
 const LS_MAX: f32 = 39.0 / 8.0;
 const P_FLOOR: f32 = 1.0 / 65536.0;
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2: f32 = std::f32::consts::LN_2;
 
-/// ARM parameters unpacked (`w1[H][CTX], b1[H], w2[2][H], b2[2]`).
+/// Zero rows above each padded grid (the context reaches two rows up).
+pub const PAD_TOP: usize = 2;
+/// Zero columns on each side of each padded grid (the context reaches two columns across).
+pub const PAD_SIDE: usize = 2;
+
+/// Offsets of the packed parameters (`w1[C][C], b1[C], w2[C][C], b2[C], w3[2][C], b3[2]`).
+const OW1: usize = 0;
+const OB1: usize = C * C;
+const OW2: usize = OB1 + C;
+const OB2: usize = OW2 + C * C;
+const OW3: usize = OB2 + C;
+const OB3: usize = OW3 + 2 * C;
+
+/// ARM parameters unpacked.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ArmW {
-    pub w1: [[f32; ARM_CTX]; H],
-    pub b1: [f32; H],
-    pub w2: [[f32; H]; 2],
-    pub b2: [f32; 2],
+    pub w1: [[f32; C]; C],
+    pub b1: [f32; C],
+    pub w2: [[f32; C]; C],
+    pub b2: [f32; C],
+    pub w3: [[f32; C]; 2],
+    pub b3: [f32; 2],
 }
 
 impl ArmW {
     pub fn from_packed(p: &[f32]) -> ArmW {
         let mut a = ArmW::default();
-        for j in 0..H {
-            for i in 0..ARM_CTX {
-                a.w1[j][i] = p[j * ARM_CTX + i];
+        for j in 0..C {
+            for i in 0..C {
+                a.w1[j][i] = p[OW1 + j * C + i];
+                a.w2[j][i] = p[OW2 + j * C + i];
             }
-            a.b1[j] = p[H * ARM_CTX + j];
-            a.w2[0][j] = p[H * ARM_CTX + H + j];
-            a.w2[1][j] = p[H * ARM_CTX + 2 * H + j];
+            a.b1[j] = p[OB1 + j];
+            a.b2[j] = p[OB2 + j];
+            a.w3[0][j] = p[OW3 + j];
+            a.w3[1][j] = p[OW3 + C + j];
         }
-        a.b2 = [p[ARM_PARAMS - 2], p[ARM_PARAMS - 1]];
+        a.b3 = [p[OB3], p[OB3 + 1]];
         a
     }
 }
 
 /// Per-thread lane accumulators of the ARM gradients, in packed order.
 pub struct ArmAcc {
-    pub lanes: Box<[Lanes; ARM_PARAMS]>,
+    pub lanes: Box<[Lanes; ARM2_PARAMS]>,
     pub bits: f64,
 }
 
 impl ArmAcc {
     pub fn new() -> ArmAcc {
         ArmAcc {
-            lanes: Box::new([[0.0; T]; ARM_PARAMS]),
+            lanes: Box::new([[0.0; T]; ARM2_PARAMS]),
             bits: 0.0,
         }
     }
@@ -72,8 +90,8 @@ impl Default for ArmAcc {
     }
 }
 
-/// One grid row, given as the padded rounded grid (one zero row on top, one zero column each
-/// side: `(gw + 2) * (gh + 1)` values).
+/// One grid row, given as the padded rounded grid ([`PAD_TOP`] zero rows on top,
+/// [`PAD_SIDE`] zero columns each side: [`padded_len`] values).
 pub struct RateRow<'a> {
     /// Padded rounded latents of the grid.
     pub qp: &'a [f32],
@@ -83,6 +101,25 @@ pub struct RateRow<'a> {
     pub val: &'a [f32],
     /// Gradient of the row (`gw`), added to.
     pub grad: &'a mut [f32],
+}
+
+/// `a[j] = base[j] + b[j] + Σ_i w[j][i] x[i]` over the lanes.
+#[inline(always)]
+fn layer(w: &[[f32; C]; C], b: &[f32; C], x: &[Lanes; C], base: &[Lanes; C]) -> [Lanes; C] {
+    let mut a = [[0f32; T]; C];
+    for j in 0..C {
+        let mut s = [b[j]; T];
+        for l in 0..T {
+            s[l] += base[j][l];
+        }
+        for (i, xi) in x.iter().enumerate() {
+            for l in 0..T {
+                s[l] = fma::<true>(w[j][i], xi[l], s[l]);
+            }
+        }
+        a[j] = s;
+    }
+    a
 }
 
 #[inline(always)]
@@ -100,38 +137,51 @@ unsafe fn rate_row_impl<S: Simd>(
         val,
         grad,
     } = row;
-    let pw = gw + 2;
-    // Padded coordinates: latent (y, x) sits at (y + 1, x + 1).
-    let cur = &qp[(y + 1) * pw..][..pw];
-    let up = &qp[y * pw..][..pw];
+    let pw = gw + 2 * PAD_SIDE;
+    // Padded coordinates: latent (y, x) sits at (y + PAD_TOP, x + PAD_SIDE).
+    let cur = &qp[(y + PAD_TOP) * pw..][..pw];
+    let up = &qp[(y + PAD_TOP - 1) * pw..][..pw];
+    let up2 = &qp[(y + PAD_TOP - 2) * pw..][..pw];
     let mut x0 = 0;
     while x0 < gw {
         let n = (gw - x0).min(T);
-        let mut ctx = [[0f32; T]; ARM_CTX];
+        let mut ctx = [[0f32; T]; C];
         let mut v = [0f32; T];
-        ctx[0][..n].copy_from_slice(&cur[x0..x0 + n]);
-        ctx[1][..n].copy_from_slice(&up[x0..x0 + n]);
-        ctx[2][..n].copy_from_slice(&up[x0 + 1..x0 + 1 + n]);
-        ctx[3][..n].copy_from_slice(&up[x0 + 2..x0 + 2 + n]);
+        // ARM2_NEIGHBOURS: (0,-1) (-1,0) (-1,-1) (-1,1) (0,-2) (-2,0) (-1,-2) (-1,2); latent x
+        // is at x + 2 in a padded row.
+        for (c, (src, dx)) in ctx.iter_mut().zip([
+            (cur, 1),
+            (up, 2),
+            (up, 1),
+            (up, 3),
+            (cur, 0),
+            (up2, 2),
+            (up, 0),
+            (up, 4),
+        ]) {
+            c[..n].copy_from_slice(&src[x0 + dx..x0 + dx + n]);
+        }
         v[..n].copy_from_slice(&val[x0..x0 + n]);
-        let mut h = [[0f32; T]; H];
-        for (j, hj) in h.iter_mut().enumerate() {
-            let mut s = [a.b1[j]; T];
-            for (i, c) in ctx.iter().enumerate() {
-                for l in 0..T {
-                    s[l] = fma::<true>(a.w1[j][i], c[l], s[l]);
-                }
-            }
-            for l in 0..T {
-                hj[l] = s[l].max(0.0);
+        let mut h1 = layer(&a.w1, &a.b1, &ctx, &ctx);
+        let pre1 = h1;
+        for hj in h1.iter_mut() {
+            for x in hj.iter_mut() {
+                *x = x.max(0.0);
             }
         }
-        let mut mu = [a.b2[0]; T];
-        let mut lr = [a.b2[1]; T];
-        for (j, hj) in h.iter().enumerate() {
+        let mut h2 = layer(&a.w2, &a.b2, &h1, &h1);
+        let pre2 = h2;
+        for hj in h2.iter_mut() {
+            for x in hj.iter_mut() {
+                *x = x.max(0.0);
+            }
+        }
+        let mut mu = [a.b3[0]; T];
+        let mut lr = [a.b3[1]; T];
+        for (j, hj) in h2.iter().enumerate() {
             for l in 0..T {
-                mu[l] = fma::<true>(a.w2[0][j], hj[l], mu[l]);
-                lr[l] = fma::<true>(a.w2[1][j], hj[l], lr[l]);
+                mu[l] = fma::<true>(a.w3[0][j], hj[l], mu[l]);
+                lr[l] = fma::<true>(a.w3[1][j], hj[l], lr[l]);
             }
         }
         let mut gy = [0f32; T];
@@ -177,24 +227,44 @@ unsafe fn rate_row_impl<S: Simd>(
         for (gv, &g) in grad[x0..x0 + n].iter_mut().zip(&gy) {
             *gv += g;
         }
-        // Backward through the ARM.
-        let lanes: &mut [Lanes; ARM_PARAMS] = &mut acc.lanes;
-        let (ow1, ob1, ow2) = (0, H * ARM_CTX, H * ARM_CTX + H);
-        let ob2 = ARM_PARAMS - 2;
-        // One accumulator row per loop (a `&mut [f32; T]`), so each loop vectorizes.
-        add_lanes::<S>(&mut lanes[ob2], &gmu);
-        add_lanes::<S>(&mut lanes[ob2 + 1], &gls);
-        for (j, hj) in h.iter().enumerate() {
-            fma_lanes::<S>(&mut lanes[ow2 + j], &gmu, hj);
-            fma_lanes::<S>(&mut lanes[ow2 + H + j], &gls, hj);
-            let mut dh = [0f32; T];
+        // Backward through the ARM. One accumulator row per loop (a `&mut [f32; T]`), so each
+        // loop vectorizes.
+        let lanes: &mut [Lanes; ARM2_PARAMS] = &mut acc.lanes;
+        add_lanes::<S>(&mut lanes[OB3], &gmu);
+        add_lanes::<S>(&mut lanes[OB3 + 1], &gls);
+        // Output layer: d h2, through the ReLU.
+        let mut da2 = [[0f32; T]; C];
+        for j in 0..C {
+            fma_lanes::<S>(&mut lanes[OW3 + j], &gmu, &h2[j]);
+            fma_lanes::<S>(&mut lanes[OW3 + C + j], &gls, &h2[j]);
             for l in 0..T {
-                let d = a.w2[0][j] * gmu[l] + a.w2[1][j] * gls[l];
-                dh[l] = if hj[l] > 0.0 { d } else { 0.0 };
+                let d = a.w3[0][j] * gmu[l] + a.w3[1][j] * gls[l];
+                da2[j][l] = if pre2[j][l] > 0.0 { d } else { 0.0 };
             }
-            add_lanes::<S>(&mut lanes[ob1 + j], &dh);
+        }
+        // Second layer: d h1 = da2 (residual) + W2^T da2, through the ReLU.
+        let mut dh1 = da2;
+        for j in 0..C {
+            add_lanes::<S>(&mut lanes[OB2 + j], &da2[j]);
+            for i in 0..C {
+                fma_lanes::<S>(&mut lanes[OW2 + j * C + i], &da2[j], &h1[i]);
+                for l in 0..T {
+                    dh1[i][l] = fma::<true>(a.w2[j][i], da2[j][l], dh1[i][l]);
+                }
+            }
+        }
+        for i in 0..C {
+            for l in 0..T {
+                if pre1[i][l] <= 0.0 {
+                    dh1[i][l] = 0.0;
+                }
+            }
+        }
+        // First layer (the context carries no gradient).
+        for j in 0..C {
+            add_lanes::<S>(&mut lanes[OB1 + j], &dh1[j]);
             for (i, c) in ctx.iter().enumerate() {
-                fma_lanes::<S>(&mut lanes[ow1 + j * ARM_CTX + i], &dh, c);
+                fma_lanes::<S>(&mut lanes[OW1 + j * C + i], &dh1[j], c);
             }
         }
         x0 += T;
@@ -235,7 +305,12 @@ pub fn rate_row(a: &ArmW, row: RateRow, scale: f32, want_bits: bool, acc: &mut A
     unsafe { rate_row_impl::<crate::simd::Portable>(a, row, scale, want_bits, acc) }
 }
 
-/// Pads a rounded grid for [`RateRow`]: `(gw + 2) * (gh + 1)`, zero top row and side columns.
+/// Values of a padded grid for [`RateRow`]: `(gw + 2·PAD_SIDE) * (gh + PAD_TOP)`.
 pub fn padded_len(gw: usize, gh: usize) -> usize {
-    (gw + 2) * (gh + 1)
+    (gw + 2 * PAD_SIDE) * (gh + PAD_TOP)
+}
+
+/// Where padded row `y`'s first latent sits (its row starts `PAD_SIDE` values earlier).
+pub fn padded_at(gw: usize, y: usize) -> usize {
+    (y + PAD_TOP) * (gw + 2 * PAD_SIDE) + PAD_SIDE
 }

@@ -6,7 +6,7 @@ use crate::fused::{self, Band, Geometry, SynW, Workspace};
 use crate::quant::{NoiseTable, SoftRound, StepQuant};
 use crate::rate::{self, ArmAcc, ArmW, RateRow};
 use crate::simd::{noise, round_latent};
-use yoz::neural::arch::{syn_layout, syn_param_count, ARM_CTX, ARM_HIDDEN, ARM_PARAMS, GRIDS};
+use yoz::neural::arch::{syn_layout, syn_param_count, ARM2_CTX, ARM2_PARAMS, GRIDS};
 
 /// Training settings.
 #[derive(Debug, Clone)]
@@ -197,11 +197,17 @@ pub fn init_params(c: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
             _ => {}
         }
     }
-    let mut arm = vec![0f32; ARM_PARAMS];
-    for v in arm[..ARM_HIDDEN * ARM_CTX].iter_mut() {
-        *v = rng.uniform(0.5);
+    // The hidden layers are residual (identity plus a small random perturbation); the
+    // output layer starts small, so the first predictions are near mu 0, scale 1.
+    let c2 = ARM2_CTX * ARM2_CTX;
+    let mut arm = vec![0f32; ARM2_PARAMS];
+    for v in arm[..c2].iter_mut() {
+        *v = rng.uniform(0.1);
     }
-    for v in arm[ARM_HIDDEN * (ARM_CTX + 1)..ARM_PARAMS - 2].iter_mut() {
+    for v in arm[c2 + ARM2_CTX..2 * c2 + ARM2_CTX].iter_mut() {
+        *v = rng.uniform(0.1);
+    }
+    for v in arm[2 * (c2 + ARM2_CTX)..ARM2_PARAMS - 2].iter_mut() {
         *v = rng.uniform(0.1);
     }
     (syn, arm)
@@ -291,7 +297,7 @@ pub struct Trainer {
     glat: Vec<f32>,
     /// Network gradients of the step (reduced over threads).
     gsyn: Vec<f32>,
-    garm: [f32; ARM_PARAMS],
+    garm: [f32; ARM2_PARAMS],
     ws: Vec<Workspace>,
     accs: Vec<ArmAcc>,
     bands: Vec<(usize, usize)>,
@@ -355,7 +361,8 @@ impl Trainer {
         let mut row_starts = Vec::new();
         for (k, &(gw, gh)) in g.dims.iter().enumerate() {
             for y in 0..gh {
-                row_starts.push((g.offsets[k] + y * gw, pad_off[k] + (y + 1) * (gw + 2)));
+                let row_start = rate::padded_at(gw, y) - rate::PAD_SIDE;
+                row_starts.push((g.offsets[k] + y * gw, pad_off[k] + row_start));
             }
         }
         let mut cuts = vec![(0usize, row_starts[0].1)];
@@ -395,7 +402,7 @@ impl Trainer {
             qp_next: vec![0.0; pad_off[GRIDS]],
             glat: vec![0.0; total],
             gsyn: vec![0.0; syn.len()],
-            garm: [0.0; ARM_PARAMS],
+            garm: [0.0; ARM2_PARAMS],
             pad_off,
             lat,
             syn,
@@ -497,7 +504,7 @@ impl Trainer {
         let n = g.w * g.h;
         let c = g.c;
         // Effective ARM parameters: fake-quantized to Q8 (straight-through gradient).
-        let mut armq = [0f32; ARM_PARAMS];
+        let mut armq = [0f32; ARM2_PARAMS];
         for (q, &p) in armq.iter_mut().zip(&self.arm) {
             *q = if self.cfg.arm_fake_quant {
                 (p * 256.0).round() / 256.0
@@ -694,7 +701,7 @@ impl Trainer {
 
     /// The real model: weights quantized, latents rounded and entropy coded, and its PSNR.
     pub fn evaluate(&self) -> yoz::Result<Eval> {
-        let coded = coded::quantize(&self.g, &self.lat, &self.syn, &self.arm, self.cfg.weights);
+        let coded = coded::quantize(&self.g, &self.lat, &self.syn, &self.arm);
         self.eval_coded(coded, self.syn.clone(), self.step)
     }
 
@@ -766,7 +773,7 @@ impl Trainer {
         for w in &self.ws {
             w.grad.add_to_packed(&mut gsyn, self.g.c);
         }
-        let mut garm = vec![0f32; ARM_PARAMS];
+        let mut garm = vec![0f32; ARM2_PARAMS];
         for a in &self.accs {
             a.add_to(&mut garm);
         }
@@ -930,14 +937,13 @@ fn prepare_range(
     // the rounded latent the decoder will see.
     let soft = matches!(quant, StepQuant::Soft { .. });
     for (k, &(gw, gh)) in g.dims.iter().enumerate() {
-        let pw = gw + 2;
         for yy in 0..gh {
             let i = g.offsets[k] + yy * gw;
             if i < r.a || i >= r.b {
                 continue;
             }
-            let p = pad_off[k] + (yy + 1) * pw - r.pa;
-            let dst = &mut qp[p + 1..p + 1 + gw];
+            let p = pad_off[k] + rate::padded_at(gw, yy) - r.pa;
+            let dst = &mut qp[p..p + gw];
             if soft {
                 dst.copy_from_slice(&inp[i - r.a..i - r.a + gw]);
             } else {

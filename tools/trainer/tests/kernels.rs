@@ -1,14 +1,14 @@
 //! The fused kernels against the reference synthesis and finite differences, and the trainer's
 //! floor and determinism.
 
-use yoz::neural::arch::{grid_dims, syn_param_count, ARM_PARAMS};
+use yoz::neural::arch::{grid_dims, syn_param_count, ARM2_PARAMS};
 use yoz_train::fused::{self, Geometry, SynW};
 use yoz_train::train::{Config, Rng, Trainer};
 
 fn random_params(c: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
     let mut rng = Rng::new(seed);
     let syn = (0..syn_param_count(c)).map(|_| rng.uniform(0.4)).collect();
-    let arm = (0..ARM_PARAMS).map(|_| rng.uniform(0.4)).collect();
+    let arm = (0..ARM2_PARAMS).map(|_| rng.uniform(0.4)).collect();
     (syn, arm)
 }
 
@@ -124,15 +124,34 @@ fn gradient_check(c: usize, threads: usize) {
         t.syn[i] = v;
         check(&format!("syn {i}"), gi, (lp - lm) / (2.0 * eps as f64), ss);
     }
+    // The entropy model has 16 ReLUs per latent: a step of `eps` in one of its weights moves
+    // thousands of pre-activations, and one of them sitting at zero bends the finite
+    // difference (the one-sided slopes differ there). The analytic gradient must match the
+    // finite difference at one of two step sizes, or else at a point moved off the kink
+    // (where it is re-derived): a wrong gradient matches at none of them.
     let sa = gscale(&garm);
     for (i, &gi) in garm.iter().enumerate() {
         let v = t.arm[i];
-        t.arm[i] = v + eps;
-        let lp = loss(&mut t);
-        t.arm[i] = v - eps;
-        let lm = loss(&mut t);
+        let fd = |t: &mut Trainer, at: f32, e: f32| {
+            t.arm[i] = at + e;
+            let lp = loss(t);
+            t.arm[i] = at - e;
+            let lm = loss(t);
+            t.arm[i] = v;
+            (lp - lm) / (2.0 * e as f64)
+        };
+        let ok = |an: f32, fd: f64| {
+            (an as f64 - fd).abs() <= 0.03 * fd.abs().max(an.abs() as f64) + 2e-3 * sa
+        };
+        if ok(gi, fd(&mut t, v, eps)) || ok(gi, fd(&mut t, v, eps / 4.0)) {
+            continue;
+        }
+        let moved = v + 1e-3;
+        t.arm[i] = moved;
+        let an = t.gradients().2[i];
         t.arm[i] = v;
-        check(&format!("arm {i}"), gi, (lp - lm) / (2.0 * eps as f64), sa);
+        let f = fd(&mut t, moved, eps / 4.0);
+        check(&format!("arm {i} (moved off a kink)"), an, f, sa);
     }
 }
 
@@ -323,11 +342,10 @@ fn recipe_v2_beats_v1_at_equal_budget() {
 }
 
 /// Architecture 2's weight coding on one trained model (same latents, same float weights):
-/// entropy coding the int8-like integers already costs less than architecture 1's int8
-/// safetensors, the rate–distortion step search lowers the real loss further, and the coded
-/// model decodes through the library to the same pixels the trainer measured.
+/// the rate–distortion step search lowers the real loss below the fixed int8-like rule, and
+/// the coded model decodes through the library to the same pixels the trainer measured.
 #[test]
-fn rd_weight_coding_beats_int8_on_the_same_model() {
+fn rd_weight_coding_beats_the_fixed_rule_on_the_same_model() {
     use yoz_train::coded::{self, WeightCoding};
     let (w, h, c) = (48, 48, 3);
     let img = test_image(w, h, c);
@@ -344,17 +362,14 @@ fn rd_weight_coding_beats_int8_on_the_same_model() {
         let e = t2.evaluate().expect("evaluates");
         t2.finalize(e).expect("finalizes")
     };
-    let int8 = loss_with(WeightCoding::Int8);
-    let coded = loss_with(WeightCoding::Coded);
+    let fixed = loss_with(WeightCoding::Coded);
     let rd = loss_with(WeightCoding::Rd);
     eprintln!(
-        "48x48 real loss: int8 {:.4e} ({:.3} bpp), coded {:.4e} ({:.3} bpp), rd {:.4e} ({:.3} bpp)",
-        int8.loss, int8.bpp, coded.loss, coded.bpp, rd.loss, rd.bpp
+        "48x48 real loss: fixed {:.4e} ({:.3} bpp), rd {:.4e} ({:.3} bpp)",
+        fixed.loss, fixed.bpp, rd.loss, rd.bpp
     );
-    assert_eq!(int8.coded.arch, 1);
     assert_eq!(rd.coded.arch, 2);
-    assert!(coded.loss < int8.loss);
-    assert!(rd.loss < coded.loss);
+    assert!(rd.loss < fixed.loss);
     let payload = yoz::neural::payload::encode(&rd.coded).unwrap();
     let back = yoz::neural::payload::decode(&payload, 1 << 20).unwrap();
     assert_eq!(back, rd.coded);
