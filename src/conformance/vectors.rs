@@ -1621,7 +1621,7 @@ pub fn invalid() -> Vec<Invalid> {
                 .map(|s| crate::neural::weights::step_exponent(s).expect("power of two"));
             let mut arm = [0i32; crate::neural::arch::ARM2_PARAMS];
             arm[0] = 2;
-            crate::neural::weights::encode_fields(&n.syn, &exps, &arm, &[15, 0, 0, 0, 0, 0], 3)
+            crate::neural::weights::encode_fields(&n.syn, &exps, &arm, &[15, 0, 0, 0, 0, 0, 0], 3)
         }),
     );
     add(

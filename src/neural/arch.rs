@@ -35,7 +35,8 @@ pub const ARM_TENSORS: [(&str, usize, usize); 4] = [
     ("arm.b2", ARM_HIDDEN * ARM_CTX + 3 * ARM_HIDDEN, 2),
 ];
 /// Architecture 2's entropy model: [`ARM2_CTX`] causal neighbours, two residual hidden layers
-/// as wide as the context (Cool-chic's ARM), then (mu, log2 scale).
+/// as wide as the context (Cool-chic's ARM), then (mu, log2 scale), plus a linear branch from
+/// the context to the outputs.
 pub const ARM2_CTX: usize = 8;
 /// Architecture 2's neighbours `(dy, dx)`, closest first; outside the grid reads 0.
 pub const ARM2_NEIGHBOURS: [(isize, isize); ARM2_CTX] = [
@@ -49,10 +50,12 @@ pub const ARM2_NEIGHBOURS: [(isize, isize); ARM2_CTX] = [
     (-1, 2),
 ];
 /// Architecture 2's entropy-model parameters: w1 `[C][C]`, b1 `[C]`, w2 `[C][C]`, b2 `[C]`,
-/// w3 `[2][C]`, b3 `[2]` with `C` = [`ARM2_CTX`].
-pub const ARM2_PARAMS: usize = 2 * (ARM2_CTX * ARM2_CTX + ARM2_CTX) + 2 * ARM2_CTX + 2;
+/// the linear branch wl `[2][C]`, w3 `[2][C]`, b3 `[2]` with `C` = [`ARM2_CTX`].
+pub const ARM2_PARAMS: usize = 2 * (ARM2_CTX * ARM2_CTX + ARM2_CTX) + 4 * ARM2_CTX + 2;
+const A2_B2: usize = 2 * ARM2_CTX * ARM2_CTX + ARM2_CTX;
+const A2_WL: usize = A2_B2 + ARM2_CTX;
 /// Architecture 2's entropy-model tensors `(name, offset, len)` in packing order.
-pub const ARM2_TENSORS: [(&str, usize, usize); 6] = [
+pub const ARM2_TENSORS: [(&str, usize, usize); 7] = [
     ("arm.w1", 0, ARM2_CTX * ARM2_CTX),
     ("arm.b1", ARM2_CTX * ARM2_CTX, ARM2_CTX),
     (
@@ -60,13 +63,10 @@ pub const ARM2_TENSORS: [(&str, usize, usize); 6] = [
         ARM2_CTX * ARM2_CTX + ARM2_CTX,
         ARM2_CTX * ARM2_CTX,
     ),
-    ("arm.b2", 2 * ARM2_CTX * ARM2_CTX + ARM2_CTX, ARM2_CTX),
-    ("arm.w3", 2 * (ARM2_CTX * ARM2_CTX + ARM2_CTX), 2 * ARM2_CTX),
-    (
-        "arm.b3",
-        2 * (ARM2_CTX * ARM2_CTX + ARM2_CTX) + 2 * ARM2_CTX,
-        2,
-    ),
+    ("arm.b2", A2_B2, ARM2_CTX),
+    ("arm.wl", A2_WL, 2 * ARM2_CTX),
+    ("arm.w3", A2_WL + 2 * ARM2_CTX, 2 * ARM2_CTX),
+    ("arm.b3", A2_WL + 4 * ARM2_CTX, 2),
 ];
 
 /// The entropy model's parameter count of an architecture.
@@ -103,6 +103,7 @@ pub fn arm_shapes(arch: u8) -> Vec<Vec<usize>> {
             vec![c],
             vec![c, c],
             vec![c],
+            vec![2, c],
             vec![2, c],
             vec![2],
         ]
@@ -205,8 +206,8 @@ mod tests {
         for w in ARM2_TENSORS.windows(2) {
             assert_eq!(w[1].1, w[0].1 + w[0].2);
         }
-        assert_eq!(ARM2_TENSORS[5].1 + ARM2_TENSORS[5].2, ARM2_PARAMS);
-        assert_eq!(ARM2_PARAMS, 162);
+        assert_eq!(ARM2_TENSORS[6].1 + ARM2_TENSORS[6].2, ARM2_PARAMS);
+        assert_eq!(ARM2_PARAMS, 178);
         for (t, shape) in arm_tensors(2).iter().zip(arm_shapes(2)) {
             assert_eq!(t.2, shape.iter().product::<usize>());
         }

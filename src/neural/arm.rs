@@ -122,6 +122,7 @@ impl ArmQ {
         let (b1, rest) = rest.split_at(C);
         let (w2, rest) = rest.split_at(C * C);
         let (b2, rest) = rest.split_at(C);
+        let (wl, rest) = rest.split_at(2 * C);
         let (w3, b3) = rest.split_at(2 * C);
         let mut h1 = [0i64; C];
         for (j, hv) in h1.iter_mut().enumerate() {
@@ -142,10 +143,12 @@ impl ArmQ {
         let mut o = [0i64; 2];
         for (m, ov) in o.iter_mut().enumerate() {
             let mut a = 0i64;
+            let mut lin = 0i64;
             for j in 0..C {
                 a += i64::from(w3[m * C + j]) * h2[j];
+                lin += i64::from(wl[m * C + j]) * ctx[j];
             }
-            *ov = i64::from(b3[m]) + (a >> ARM_FRAC_BITS);
+            *ov = i64::from(b3[m]) + lin + (a >> ARM_FRAC_BITS);
         }
         (o[0], o[1])
     }
@@ -668,6 +671,14 @@ mod tests {
         // The output shift floors: w3[0][0] = -1 gives (-1157 >> 8) = -5, not -4.
         a.params[at("arm.w3")] = -1;
         assert_eq!(a.predict(&ctx), (-5, -512));
+        // The linear branch adds wl[1][2] * ctx[2] = -3 * 4 to the log2 scale, unshifted.
+        let mut b = a.clone();
+        b.params[at("arm.wl") + c + 2] = -3;
+        let mut ctx2 = [0i64; ARM2_CTX];
+        ctx2[0] = 1;
+        ctx2[2] = 4;
+        let (mu0, _) = a.predict(&ctx2);
+        assert_eq!(b.predict(&ctx2), (mu0, -512 - 12));
         // Activations are clamped to ARM2_ACT_MAX: huge contexts and weights stay finite and
         // deterministic.
         let mut big = ArmQ::zeros(2);
@@ -675,7 +686,9 @@ mod tests {
         let ctx = [i64::from(LATENT_MAX); ARM2_CTX];
         let (mu, ls) = big.predict(&ctx);
         let h2 = ARM2_ACT_MAX;
-        let want = i64::from(i16::MAX) + ((c as i64 * i64::from(i16::MAX) * h2) >> 8);
+        let want = i64::from(i16::MAX)
+            + c as i64 * i64::from(i16::MAX) * i64::from(LATENT_MAX)
+            + ((c as i64 * i64::from(i16::MAX) * h2) >> 8);
         assert_eq!((mu, ls), (want, want));
     }
 
@@ -692,6 +705,7 @@ mod tests {
             let (b1, rest) = rest.split_at(C);
             let (w2, rest) = rest.split_at(C * C);
             let (b2, rest) = rest.split_at(C);
+            let (wl, rest) = rest.split_at(2 * C);
             let (w3, b3) = rest.split_at(2 * C);
             for ctx in [
                 [0i64; C],
@@ -711,7 +725,12 @@ mod tests {
                     })
                     .collect();
                 let o: Vec<f32> = (0..2)
-                    .map(|m| b3[m] + (0..C).map(|j| w3[m * C + j] * h2[j]).sum::<f32>())
+                    .map(|m| {
+                        b3[m]
+                            + (0..C)
+                                .map(|j| w3[m * C + j] * h2[j] + wl[m * C + j] * c[j])
+                                .sum::<f32>()
+                    })
                     .collect();
                 let (mu, ls) = arm.predict(&ctx);
                 for (got, want) in [(mu, o[0]), (ls, o[1])] {

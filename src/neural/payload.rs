@@ -440,6 +440,31 @@ pub(crate) mod tests {
         assert_eq!(encode(&img).unwrap_err().class(), "input");
     }
 
+    /// What the `neural_decode` fuzz target checks, exhaustively on a small architecture 2
+    /// payload: every truncation and every single-bit flip is refused or decodes to an image
+    /// that re-encodes and decodes to itself — never a panic.
+    #[test]
+    fn architecture_2_survives_every_bit_flip_and_truncation() {
+        let p = encode(&sample_v2(9, 7, 3, true)).unwrap();
+        let check = |q: &[u8]| {
+            if let Ok(n) = decode(q, 1 << 12) {
+                let again = encode(&n).expect("a decoded image re-encodes");
+                assert_eq!(decode(&again, 1 << 12).expect("and decodes"), n);
+            }
+        };
+        for cut in 0..p.len() {
+            assert!(decode(&p[..cut], 1 << 12).is_err(), "cut at {cut}");
+        }
+        let mut q = p.clone();
+        for i in 0..p.len() {
+            for bit in 0..8 {
+                q[i] ^= 1 << bit;
+                check(&q);
+                q[i] ^= 1 << bit;
+            }
+        }
+    }
+
     #[test]
     fn rejects_damage_clearly() {
         let img = sample(16, 16, 3, false);

@@ -416,7 +416,7 @@ mod tests {
             &vec![0; syn_param_count(c)],
             &[0; SYN_TENSORS],
             &arm,
-            &[15, 0, 0, 0, 0, 0],
+            &[15, 0, 0, 0, 0, 0, 0],
             c,
         );
         let err = decode(&b, c).unwrap_err();

@@ -120,7 +120,7 @@ pub fn rd_weights(
         }
     }
     let (w, h) = (g.w, g.h);
-    for &(_, off, len) in &ARM2_TENSORS {
+    for &(name, off, len) in &ARM2_TENSORS {
         let base: Vec<i16> = cur.arm.params[off..off + len].to_vec();
         let cost = |s: &u32| -> yoz::Result<(f64, Coded)> {
             let mut c = cur.clone();
@@ -145,6 +145,21 @@ pub fn rd_weights(
         }
         if let Some((_, b)) = best {
             cur = b;
+        }
+        if std::env::var_os("YOZ_TRAIN_TRACE").is_some() {
+            let v = &cur.arm.params[off..off + len];
+            let s = v
+                .iter()
+                .filter(|&&x| x != 0)
+                .map(|x| x.trailing_zeros())
+                .min()
+                .unwrap_or(0);
+            let ints: Vec<i32> = v.iter().map(|&x| i32::from(x) >> s.min(15)).collect();
+            eprintln!(
+                "  rd {name}: shift {s}, {:.0} bits, {} of {len} zero",
+                tensor_bits(&ints),
+                v.iter().filter(|&&x| x == 0).count()
+            );
         }
     }
     Ok(cur)

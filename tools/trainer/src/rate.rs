@@ -2,7 +2,7 @@
 //!
 //! Float semantics of architecture 2's model (spec/codec-neural.md §3.2): context `c` = the
 //! latents at `ARM2_NEIGHBOURS` (0 outside the grid), `h1 = relu(c + W1 c + b1)`,
-//! `h2 = relu(h1 + W2 h1 + b2)`, `(mu, ls) = W3 h2 + b3`, `ls` clamped to `[-4, 39/8]`,
+//! `h2 = relu(h1 + W2 h1 + b2)`, `(mu, ls) = W3 h2 + Wl c + b3`, `ls` clamped to `[-4, 39/8]`,
 //! `P(y) = F(y + 1/2) - F(y - 1/2)` for the Laplace CDF `F(mu, 2^ls)`, bits `-log2(max(P, 2^-16))`.
 //! The context is a constant of the step (it carries no gradient); the coded value `y` (noisy
 //! in training) and the ARM parameters get gradients.
@@ -22,12 +22,14 @@ pub const PAD_TOP: usize = 2;
 /// Zero columns on each side of each padded grid (the context reaches two columns across).
 pub const PAD_SIDE: usize = 2;
 
-/// Offsets of the packed parameters (`w1[C][C], b1[C], w2[C][C], b2[C], w3[2][C], b3[2]`).
+/// Offsets of the packed parameters (`w1[C][C], b1[C], w2[C][C], b2[C], wl[2][C], w3[2][C],
+/// b3[2]`).
 const OW1: usize = 0;
 const OB1: usize = C * C;
 const OW2: usize = OB1 + C;
 const OB2: usize = OW2 + C * C;
-const OW3: usize = OB2 + C;
+const OWL: usize = OB2 + C;
+const OW3: usize = OWL + 2 * C;
 const OB3: usize = OW3 + 2 * C;
 
 /// ARM parameters unpacked.
@@ -37,6 +39,7 @@ pub struct ArmW {
     pub b1: [f32; C],
     pub w2: [[f32; C]; C],
     pub b2: [f32; C],
+    pub wl: [[f32; C]; 2],
     pub w3: [[f32; C]; 2],
     pub b3: [f32; 2],
 }
@@ -51,6 +54,8 @@ impl ArmW {
             }
             a.b1[j] = p[OB1 + j];
             a.b2[j] = p[OB2 + j];
+            a.wl[0][j] = p[OWL + j];
+            a.wl[1][j] = p[OWL + C + j];
             a.w3[0][j] = p[OW3 + j];
             a.w3[1][j] = p[OW3 + C + j];
         }
@@ -182,6 +187,8 @@ unsafe fn rate_row_impl<S: Simd>(
             for l in 0..T {
                 mu[l] = fma::<true>(a.w3[0][j], hj[l], mu[l]);
                 lr[l] = fma::<true>(a.w3[1][j], hj[l], lr[l]);
+                mu[l] = fma::<true>(a.wl[0][j], ctx[j][l], mu[l]);
+                lr[l] = fma::<true>(a.wl[1][j], ctx[j][l], lr[l]);
             }
         }
         let mut gy = [0f32; T];
@@ -235,6 +242,8 @@ unsafe fn rate_row_impl<S: Simd>(
         // Output layer: d h2, through the ReLU.
         let mut da2 = [[0f32; T]; C];
         for j in 0..C {
+            fma_lanes::<S>(&mut lanes[OWL + j], &gmu, &ctx[j]);
+            fma_lanes::<S>(&mut lanes[OWL + C + j], &gls, &ctx[j]);
             fma_lanes::<S>(&mut lanes[OW3 + j], &gmu, &h2[j]);
             fma_lanes::<S>(&mut lanes[OW3 + C + j], &gls, &h2[j]);
             for l in 0..T {

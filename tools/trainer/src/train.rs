@@ -207,7 +207,8 @@ pub fn init_params(c: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
     for v in arm[c2 + ARM2_CTX..2 * c2 + ARM2_CTX].iter_mut() {
         *v = rng.uniform(0.1);
     }
-    for v in arm[2 * (c2 + ARM2_CTX)..ARM2_PARAMS - 2].iter_mut() {
+    // The output layer (w3); the linear branch (wl) starts at zero.
+    for v in arm[2 * (c2 + ARM2_CTX) + 2 * ARM2_CTX..ARM2_PARAMS - 2].iter_mut() {
         *v = rng.uniform(0.1);
     }
     (syn, arm)
