@@ -517,58 +517,49 @@ pub fn valid() -> Vec<Valid> {
         bytes: fi.build().bytes,
         expect: exp_img,
     });
-    let mut fneu = Forge::new();
-    fneu.reader_minor = 1;
-    let mut exp_neu = Vec::new();
-    for (name, w, h, c, alpha, block) in [
-        ("rgb.png", 37u32, 23u32, 3u8, false, 1 << 20),
-        ("gray-alpha.png", 20, 33, 1, true, 1024),
-    ] {
-        let n = neural_sample(w, h, c, alpha, w * 31 + h);
-        let (blob, info, pixels) = neural_entry(&n);
-        fneu.file(name, &blob, id::STORE, block);
-        fneu.last_entry().image = Some(info);
-        exp_neu.push(Expect::ImageApprox {
-            path: name.into(),
-            width: w,
-            height: h,
-            channels: info.channels,
-            tolerance: 1,
-            pixels,
-        });
-    }
-    v.push(Valid {
-        name: "lossy-neural",
-        about: "neural image entries (image codec 2, format 1.1): RGB, and gray + alpha over several blocks; pixels within 1 of the reference",
-        bytes: fneu.build().bytes,
-        expect: exp_neu,
-    });
-    let mut fneu2 = Forge::new();
-    fneu2.reader_minor = 1;
-    let mut exp_neu2 = Vec::new();
-    for (name, w, h, c, alpha, block) in [
-        ("rgb.png", 29u32, 18u32, 3u8, false, 1 << 20),
-        ("gray-alpha.png", 17, 26, 1, true, 1024),
-    ] {
-        let n = neural_sample_v2(w, h, c, alpha, w * 17 + h);
-        let (blob, info, pixels) = neural_entry(&n);
-        fneu2.file(name, &blob, id::STORE, block);
-        fneu2.last_entry().image = Some(info);
-        exp_neu2.push(Expect::ImageApprox {
-            path: name.into(),
-            width: w,
-            height: h,
-            channels: info.channels,
-            tolerance: 1,
-            pixels,
-        });
-    }
-    v.push(Valid {
-        name: "lossy-neural-v2",
-        about: "neural image entries in architecture 2 (entropy-coded weights, codec-neural.md §5.2): RGB, and gray + alpha over several blocks; pixels within 1 of the reference",
-        bytes: fneu2.build().bytes,
-        expect: exp_neu2,
-    });
+    let neural =
+        |name: &'static str,
+         about: &'static str,
+         entries: [(&str, crate::neural::payload::NeuralImage, usize); 2]| {
+            let mut f = Forge::new();
+            f.reader_minor = 1;
+            let mut expect = Vec::new();
+            for (path, n, block) in entries {
+                let (blob, info, pixels) = neural_entry(&n);
+                f.file(path, &blob, id::STORE, block);
+                f.last_entry().image = Some(info);
+                expect.push(Expect::ImageApprox {
+                    path: path.into(),
+                    width: n.width,
+                    height: n.height,
+                    channels: info.channels,
+                    tolerance: 1,
+                    pixels,
+                });
+            }
+            Valid {
+                name,
+                about,
+                bytes: f.build().bytes,
+                expect,
+            }
+        };
+    v.push(neural(
+        "lossy-neural",
+        "neural image entries (image codec 2, format 1.1): RGB, and gray + alpha over several blocks; pixels within 1 of the reference",
+        [
+            ("rgb.png", neural_sample(37, 23, 3, false, 37 * 31 + 23), 1 << 20),
+            ("gray-alpha.png", neural_sample(20, 33, 1, true, 20 * 31 + 33), 1024),
+        ],
+    ));
+    v.push(neural(
+        "lossy-neural-v2",
+        "neural image entries in architecture 2 (entropy-coded weights, codec-neural.md §5.2): RGB, and gray + alpha over several blocks; pixels within 1 of the reference",
+        [
+            ("rgb.png", neural_sample_v2(29, 18, 3, false, 29 * 17 + 18), 1 << 20),
+            ("gray-alpha.png", neural_sample_v2(17, 26, 1, true, 17 * 17 + 26), 1024),
+        ],
+    ));
     v.push(Valid {
         name: "huffman-lz77",
         about: "files coded with huffman (codec 3) and lz77 (codec 4), several blocks each",

@@ -52,6 +52,11 @@ impl FreqTable {
         false
     }
 
+    /// Frequency of symbol `s` (< `len()`).
+    pub fn freq(&self, s: usize) -> u32 {
+        self.cum[s + 1] - self.cum[s]
+    }
+
     /// Sum of all frequencies.
     pub fn total(&self) -> u32 {
         self.cum[self.cum.len() - 1]

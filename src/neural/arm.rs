@@ -353,20 +353,31 @@ fn check_grids(grids: &[Vec<i32>], width: usize, height: usize) -> Result<()> {
     Ok(())
 }
 
-/// Codes the latent grids (coarsest first, raster order) with the integer ARM.
-pub fn encode_latents(
+/// One coded latent: its grid, the table it is coded with, its symbol and, for an escape, the
+/// excess that follows.
+struct Coded<'t> {
+    grid: usize,
+    table: &'t FreqTable,
+    symbol: usize,
+    excess: Option<u32>,
+}
+
+/// Walks the latents in coding order (coarsest grid first, raster order) with the integer ARM,
+/// handing each one's coding decision to `f`: the one definition the encoder and the rate
+/// report share.
+fn for_each_coded(
     arm: &ArmQ,
     grids: &[Vec<i32>],
     width: usize,
     height: usize,
-) -> Result<Vec<u8>> {
+    mut f: impl FnMut(Coded),
+) -> Result<()> {
     check_grids(grids, width, height)?;
     let dims = grid_dims(width, height);
     let t = tables();
     let nb = arm.neighbours();
     let mut ctx = [0i64; ARM2_CTX];
     let ctx = &mut ctx[..nb.len()];
-    let mut enc = Encoder::new();
     for k in (0..GRIDS).rev() {
         let (w, h) = dims[k];
         let g = &grids[k];
@@ -377,19 +388,61 @@ pub fn encode_latents(
                 let p = quantize_prediction(mu, ls);
                 let table = &t[p.scale * MU_FRACS + p.frac];
                 let d = i64::from(g[y * w + x]) - p.base;
-                if d < -i64::from(RANGE) {
-                    table.encode(&mut enc, 0);
-                    encode_excess(&mut enc, (-d - i64::from(RANGE) - 1) as u32);
-                } else if d > i64::from(RANGE) {
-                    table.encode(&mut enc, SYMBOLS - 1);
-                    encode_excess(&mut enc, (d - i64::from(RANGE) - 1) as u32);
+                let r = i64::from(RANGE);
+                let (symbol, excess) = if d < -r {
+                    (0, Some((-d - r - 1) as u32))
+                } else if d > r {
+                    (SYMBOLS - 1, Some((d - r - 1) as u32))
                 } else {
-                    table.encode(&mut enc, (d + i64::from(RANGE) + 1) as usize);
-                }
+                    ((d + r + 1) as usize, None)
+                };
+                f(Coded {
+                    grid: k,
+                    table,
+                    symbol,
+                    excess,
+                });
             }
         }
     }
+    Ok(())
+}
+
+/// Codes the latent grids (coarsest first, raster order) with the integer ARM.
+pub fn encode_latents(
+    arm: &ArmQ,
+    grids: &[Vec<i32>],
+    width: usize,
+    height: usize,
+) -> Result<Vec<u8>> {
+    let mut enc = Encoder::new();
+    for_each_coded(arm, grids, width, height, |c| {
+        c.table.encode(&mut enc, c.symbol);
+        if let Some(e) = c.excess {
+            encode_excess(&mut enc, e);
+        }
+    })?;
     Ok(enc.finish())
+}
+
+/// The ideal code length of each grid's latents in bits (`-log2` of each symbol's table
+/// probability, plus escape bits), for rate reports: the coded stream is within a few bytes
+/// of their sum.
+pub fn latent_bits_per_grid(
+    arm: &ArmQ,
+    grids: &[Vec<i32>],
+    width: usize,
+    height: usize,
+) -> Result<[f64; GRIDS]> {
+    let mut bits = [0f64; GRIDS];
+    for_each_coded(arm, grids, width, height, |c| {
+        let p = f64::from(c.table.freq(c.symbol)) / f64::from(c.table.total());
+        bits[c.grid] -= p.log2();
+        if let Some(e) = c.excess {
+            bits[c.grid] += f64::from(5 + (31 - (e + 1).leading_zeros()));
+        }
+    })?;
+    Ok(bits)
 }
 
 /// Decodes what [`encode_latents`] wrote. The caller has bounded `width * height`.
@@ -549,6 +602,21 @@ mod tests {
             // Truncation and other ARM weights are detected or decode differently.
             assert!(decode_latents(&arm, &bytes[..bytes.len() / 2], w, h).is_err());
         }
+    }
+
+    #[test]
+    fn bits_per_grid_add_up_to_the_coded_size() {
+        let (w, h) = (40, 30);
+        let grids = random_grids(w, h, 8, 3);
+        let arm = random_arm_of(2, 5);
+        let coded = encode_latents(&arm, &grids, w, h).unwrap().len() as f64 * 8.0;
+        let bits = latent_bits_per_grid(&arm, &grids, w, h).unwrap();
+        let sum: f64 = bits.iter().sum();
+        assert!(
+            (coded - sum).abs() < 8.0 * 6.0,
+            "coded {coded}, ideal {sum}"
+        );
+        assert!(bits[0] > bits[6]);
     }
 
     #[test]

@@ -116,7 +116,7 @@ pub fn step_of(e: u8) -> f32 {
 
 /// The largest shift (≤ 15) that divides every value of an entropy-model tensor: the encoder
 /// states the coarsest grid the values already lie on, so coding them loses nothing.
-fn arm_shift(values: &[i16]) -> u32 {
+pub fn arm_shift(values: &[i16]) -> u32 {
     let tz = values
         .iter()
         .filter(|&&v| v != 0)

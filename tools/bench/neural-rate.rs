@@ -1,0 +1,76 @@
+//! Where a neural payload's bytes go: header, each weight tensor, each latent grid, alpha.
+//! `cargo run --release --example neural-rate -- PAYLOAD.ynp...` (payloads as `yoz-train --out`
+//! writes them). Weight and latent figures are ideal code lengths from the coder's own models;
+//! the coded sections are within a few bytes of their sums (tests hold this).
+
+use yoz::neural::arch::{arm_tensors, grid_dims, syn_layout, ARCH_V2, GRIDS};
+use yoz::neural::{arm, payload, weights};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    for path in std::env::args().skip(1) {
+        let bytes = std::fs::read(&path)?;
+        let h = payload::Header::parse(&bytes, 1 << 26)?;
+        let n = payload::decode(&bytes, 1 << 26)?;
+        let (w, hh) = (n.width as usize, n.height as usize);
+        let px = (w * hh) as f64;
+        let bpp = |bits: f64| bits / px;
+        println!(
+            "{path}: {}x{} arch {}, {} bytes, {:.4} bpp",
+            n.width,
+            n.height,
+            n.arch,
+            bytes.len(),
+            bpp(bytes.len() as f64 * 8.0)
+        );
+        println!("  header            {:>8} bytes", payload::HEADER_LEN);
+        println!(
+            "  weights           {:>8} bytes  {:.4} bpp",
+            h.weights_len,
+            bpp(f64::from(h.weights_len) * 8.0)
+        );
+        if n.arch == ARCH_V2 {
+            for (t, spec) in syn_layout(n.channels as usize).iter().enumerate() {
+                let q = &n.syn[spec.offset..spec.offset + spec.len()];
+                let zeros = q.iter().filter(|&&v| v == 0).count();
+                println!(
+                    "    {:<8} step {:<10} {:>7.0} bits, {zeros} of {} zero",
+                    spec.name,
+                    n.steps[t],
+                    weights::tensor_bits(q) + 5.0,
+                    q.len()
+                );
+            }
+            for &(name, off, len) in arm_tensors(n.arch) {
+                let v = &n.arm.params[off..off + len];
+                let s = weights::arm_shift(v);
+                let q: Vec<i32> = v.iter().map(|&x| i32::from(x) >> s).collect();
+                println!(
+                    "    {name:<8} shift {s:<9} {:>7.0} bits",
+                    weights::tensor_bits(&q) + 4.0
+                );
+            }
+        }
+        println!(
+            "  latents           {:>8} bytes  {:.4} bpp",
+            h.latents_len,
+            bpp(f64::from(h.latents_len) * 8.0)
+        );
+        let bits = arm::latent_bits_per_grid(&n.arm, &n.latents, w, hh)?;
+        let dims = grid_dims(w, hh);
+        for k in 0..GRIDS {
+            let nz = n.latents[k].iter().filter(|&&v| v != 0).count();
+            println!(
+                "    grid {k} {:>4}x{:<4} {:>9.0} bits  {:.4} bpp, {nz} of {} nonzero",
+                dims[k].0,
+                dims[k].1,
+                bits[k],
+                bpp(bits[k]),
+                n.latents[k].len()
+            );
+        }
+        if h.alpha_len > 0 {
+            println!("  alpha             {:>8} bytes", h.alpha_len);
+        }
+    }
+    Ok(())
+}
