@@ -85,3 +85,72 @@ fn conform_reports_a_broken_implementation() {
         "{text}"
     );
 }
+
+/// The error classes of spec/yoz-v1.md Appendix A, the classes the code can emit
+/// (`Error::class`) and the classes the invalid vectors expect agree: every class the code
+/// emits is specified, every specified class is emitted, and every format-level class (all
+/// but the ones the table marks tool-level) is produced by at least one invalid vector.
+#[test]
+fn error_classes_are_specified_emitted_and_exercised() {
+    use std::collections::BTreeSet;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let spec = std::fs::read_to_string(root.join("spec/yoz-v1.md")).unwrap();
+    let appendix = spec
+        .split("## Appendix A")
+        .nth(1)
+        .expect("Appendix A")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let mut specified = BTreeSet::new();
+    let mut tool_level = BTreeSet::new();
+    for line in appendix.lines() {
+        if let Some(rest) = line.strip_prefix("| `") {
+            let class = rest.split('`').next().unwrap().to_string();
+            if line.contains("tool-level") {
+                tool_level.insert(class.clone());
+            }
+            specified.insert(class);
+        }
+    }
+    assert!(specified.len() >= 25, "{specified:?}");
+    let error_rs = std::fs::read_to_string(root.join("src/error.rs")).unwrap();
+    let class_fn = error_rs
+        .split("pub fn class(&self)")
+        .nth(1)
+        .expect("Error::class")
+        .split("\n    }\n")
+        .next()
+        .unwrap();
+    let emitted: BTreeSet<String> = class_fn
+        .split("=> \"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_string())
+        .collect();
+    assert_eq!(emitted, specified, "Error::class vs Appendix A");
+    let manifest = std::fs::read_to_string(root.join("corpus/invalid/MANIFEST.tsv")).unwrap();
+    let expected: BTreeSet<String> = manifest
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .flat_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            [f[1], f[2]]
+                .into_iter()
+                .flat_map(|c| c.split(','))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for class in specified.difference(&tool_level) {
+        assert!(
+            expected.contains(class),
+            "no invalid vector produces the format class {class}"
+        );
+    }
+    for class in &expected {
+        assert!(
+            class == "ok" || specified.contains(class),
+            "a vector expects {class}, which Appendix A does not list"
+        );
+    }
+}
