@@ -471,7 +471,10 @@ with safe_open(sys.argv[1], framework="numpy") as f:
             (f[0], f[1..].to_vec())
         })
         .collect();
-    assert_eq!(tensors.len(), SYN_TENSORS + 6);
+    assert_eq!(
+        tensors.len(),
+        SYN_TENSORS + yoz::neural::arch::ARM2_TENSORS.len()
+    );
     for (t, spec) in yoz::neural::arch::syn_layout(3).iter().enumerate() {
         let f = &tensors[spec.name];
         assert_eq!(f[0], "int32", "{}", spec.name);
@@ -484,8 +487,9 @@ with safe_open(sys.argv[1], framework="numpy") as f:
         let vals: Vec<i32> = f[3].split(',').map(|v| v.parse().unwrap()).collect();
         assert_eq!(vals, d.syn[spec.offset..spec.offset + spec.len()]);
     }
-    let arm: Vec<i16> = ["arm.w1", "arm.b1", "arm.w2", "arm.b2", "arm.w3", "arm.b3"]
+    let arm: Vec<i16> = yoz::neural::arch::ARM2_TENSORS
         .iter()
+        .map(|t| t.0)
         .flat_map(|k| {
             assert_eq!(tensors[k][0], "int16");
             assert_eq!(tensors[k][2].parse::<f32>().unwrap(), 1.0 / 256.0);

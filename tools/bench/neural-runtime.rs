@@ -8,9 +8,14 @@
 //! time and the max abs difference to it.
 
 use std::time::Instant;
-use yoz::neural::arch::{grid_dims, syn_layout, syn_param_count};
+use yoz::neural::arch::{
+    arm_params, grid_dims, syn_layout, syn_param_count, ARCH_V1, ARCH_V2, SYN_TENSORS,
+};
+use yoz::neural::arm::ArmQ;
+use yoz::neural::payload::{self, NeuralImage};
 use yoz::neural::runtime::{self, Device, Synthesis};
 use yoz::neural::synth;
+use yoz::neural::weights;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -115,5 +120,43 @@ fn main() -> yoz::Result<()> {
     println!("| run of a reused session | {:.1} |", median(reused));
     println!("| reference synth::synthesize (1 thread, 1 run) | {reference_ms:.1} |");
     println!("max abs diff to the reference: {diff:.2e}");
+
+    // Parsing a payload (weights and the integer latent decoding), both architectures, with
+    // these latents and an entropy model of trained scale.
+    let latents: Vec<Vec<i32>> = grids
+        .iter()
+        .map(|g| g.iter().map(|&v| v as i32).collect())
+        .collect();
+    for arch in [ARCH_V1, ARCH_V2] {
+        let arm_f: Vec<f32> = (0..arm_params(arch)).map(|_| unit() * 0.3).collect();
+        let step = weights::step_of(7);
+        let img = NeuralImage {
+            arch,
+            width: w as u32,
+            height: h as u32,
+            channels: c as u8,
+            syn: params
+                .iter()
+                .map(|&p| (p / step).round().clamp(-127.0, 127.0) as i32)
+                .collect(),
+            steps: [step; SYN_TENSORS],
+            arm: ArmQ::from_float(arch, &arm_f),
+            latents: latents.clone(),
+            alpha: None,
+        };
+        let bytes = payload::encode(&img)?;
+        let mut parse = Vec::new();
+        for _ in 0..runs {
+            let t = Instant::now();
+            let back = payload::decode(&bytes, 1 << 26)?;
+            parse.push(ms(t.elapsed()));
+            assert_eq!(back.latents, img.latents);
+        }
+        println!(
+            "parse, architecture {arch} ({} latents): {:.1} ms",
+            latents.iter().map(Vec::len).sum::<usize>(),
+            median(parse)
+        );
+    }
     Ok(())
 }
