@@ -1501,14 +1501,19 @@ pub fn invalid() -> Vec<Invalid> {
         img_forge(&|_, b| b[0] = b'X'),
     );
     // Neural payloads (codec-neural.md §5), all refused at extraction.
+    // One neural image entry `n.png` in an archive declaring `reader_minor`.
+    let neural_archive =
+        |blob: &[u8], info: crate::container::format::ImageInfo, reader_minor: u8| {
+            let mut f = Forge::new();
+            f.reader_minor = reader_minor;
+            f.file("n.png", blob, id::STORE, 1 << 20);
+            f.last_entry().image = Some(info);
+            f.build().bytes
+        };
     let neural_forge = |tweak: &dyn Fn(&mut crate::container::format::ImageInfo, &mut Vec<u8>)| {
         let (mut blob, mut info, _) = neural_entry(&neural_sample(24, 16, 3, false, 5));
         tweak(&mut info, &mut blob);
-        let mut f = Forge::new();
-        f.reader_minor = 1;
-        f.file("n.png", &blob, id::STORE, 1 << 20);
-        f.last_entry().image = Some(info);
-        f.build().bytes
+        neural_archive(&blob, info, 1)
     };
     // The payload starts after "YIMG" and a zero chunk count.
     const P: usize = 8;
@@ -1519,11 +1524,7 @@ pub fn invalid() -> Vec<Invalid> {
         &["version-mismatch"],
         {
             let (blob, info, _) = neural_entry(&neural_sample(24, 16, 3, false, 5));
-            let mut f = Forge::new();
-            f.reader_minor = 0;
-            f.file("n.png", &blob, id::STORE, 1 << 20);
-            f.last_entry().image = Some(info);
-            f.build().bytes
+            neural_archive(&blob, info, 0)
         },
     );
     add(
@@ -1580,11 +1581,7 @@ pub fn invalid() -> Vec<Invalid> {
         let new = weights(&blob[P + 28..P + 28 + wl]);
         blob[P + 16..P + 20].copy_from_slice(&(new.len() as u32).to_le_bytes());
         blob.splice(P + 28..P + 28 + wl, new);
-        let mut f = Forge::new();
-        f.reader_minor = 1;
-        f.file("n.png", &blob, id::STORE, 1 << 20);
-        f.last_entry().image = Some(info);
-        f.build().bytes
+        neural_archive(&blob, info, 1)
     };
     add(
         "neural-v2-weights-truncated",
