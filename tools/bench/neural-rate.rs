@@ -11,6 +11,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let bytes = std::fs::read(&path)?;
         let h = payload::Header::parse(&bytes, 1 << 26)?;
         let n = payload::decode(&bytes, 1 << 26)?;
+        let mut times: Vec<f64> = (0..5)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                let _ = payload::decode(&bytes, 1 << 26);
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
         let (w, hh) = (n.width as usize, n.height as usize);
         let px = (w * hh) as f64;
         let bpp = |bits: f64| bits / px;
@@ -21,6 +29,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             n.arch,
             bytes.len(),
             bpp(bytes.len() as f64 * 8.0)
+        );
+        println!(
+            "  parse (weights + latents, median of 5): {:.1} ms",
+            times[2]
         );
         println!("  header            {:>8} bytes", payload::HEADER_LEN);
         println!(
