@@ -42,7 +42,8 @@ pub struct NeuralImage {
     pub alpha: Option<Vec<u8>>,
 }
 
-fn corrupt(why: impl Into<String>) -> Error {
+/// A malformed neural payload (class `corrupt`), for every part of it.
+pub(super) fn corrupt(why: impl Into<String>) -> Error {
     Error::Corrupt {
         codec: "neural",
         why: why.into(),

@@ -14,6 +14,7 @@ use super::arch::{
     SYN_TENSORS,
 };
 use super::arm::ArmQ;
+use super::payload::corrupt;
 use crate::entropy::binary::{BinDecoder, BinEncoder, Context};
 use crate::error::{Error, Result};
 
@@ -130,13 +131,6 @@ fn input(why: String) -> Error {
     Error::Input {
         path: "neural image".into(),
         why,
-    }
-}
-
-fn corrupt(why: impl Into<String>) -> Error {
-    Error::Corrupt {
-        codec: "neural",
-        why: why.into(),
     }
 }
 

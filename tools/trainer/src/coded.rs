@@ -4,7 +4,7 @@ use crate::fused::{self, Geometry, SynW};
 use yoz::neural::arch::{syn_layout, ARCH_V2, ARM2_TENSORS, GRIDS, LATENT_MAX, SYN_TENSORS};
 use yoz::neural::arm::{encode_latents, ArmQ};
 use yoz::neural::payload::{self, NeuralImage};
-use yoz::neural::weights::{step_exponent, step_of, tensor_bits, Q_MAX};
+use yoz::neural::weights::{arm_shift, step_exponent, step_of, tensor_bits, Q_MAX};
 
 /// The quantized model of one image (alpha is added when writing).
 pub type Coded = NeuralImage;
@@ -148,13 +148,8 @@ pub fn rd_weights(
         }
         if std::env::var_os("YOZ_TRAIN_TRACE").is_some() {
             let v = &cur.arm.params[off..off + len];
-            let s = v
-                .iter()
-                .filter(|&&x| x != 0)
-                .map(|x| x.trailing_zeros())
-                .min()
-                .unwrap_or(0);
-            let ints: Vec<i32> = v.iter().map(|&x| i32::from(x) >> s.min(15)).collect();
+            let s = arm_shift(v);
+            let ints: Vec<i32> = v.iter().map(|&x| i32::from(x) >> s).collect();
             eprintln!(
                 "  rd {name}: shift {s}, {:.0} bits, {} of {len} zero",
                 tensor_bits(&ints),
