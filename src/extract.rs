@@ -9,9 +9,9 @@ mod at;
 
 use crate::container::{Entry, Kind, Sink};
 use crate::error::{Error, IoContext, Result};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -135,7 +135,9 @@ pub struct Extractor {
     opts: ExtractOptions,
     cur: Option<Current>,
     dirs: Vec<PendingDir>,
-    files: HashSet<String>,
+    /// Files written so far, with their `(st_dev, st_ino)`: hard links and copies (storage 3)
+    /// use only these, and only while they are still the very file written.
+    files: HashMap<String, (u64, u64)>,
     matched: Vec<bool>,
     pub stats: ExtractStats,
 }
@@ -153,7 +155,7 @@ impl Extractor {
             opts,
             cur: None,
             dirs: Vec::new(),
-            files: HashSet::new(),
+            files: HashMap::new(),
             matched,
             stats: ExtractStats::default(),
         })
@@ -403,7 +405,7 @@ impl Sink for Extractor {
                     .ctx(|| format!("creating symlink {}", p.display()))?;
             }
             Kind::Hardlink => {
-                if !self.files.contains(&e.target) {
+                if !self.files.contains_key(&e.target) {
                     return Err(Error::Usage(format!(
                         "hard link target {:?} was not extracted",
                         e.target
@@ -455,6 +457,52 @@ impl Sink for Extractor {
         Ok(())
     }
 
+    /// Copies the source's extracted file (copy_file_range: a reflink where the file system
+    /// has them). Declines, so the reader decodes the bytes instead, when the source was not
+    /// extracted, cannot be read back (mode 000) or is no longer the file written.
+    fn copy(&mut self, source: &Entry) -> Result<bool> {
+        let c = self.cur.as_ref().expect("copy after begin");
+        if c.skip {
+            return Ok(true);
+        }
+        let Some(&id) = self.files.get(&source.path) else {
+            return Ok(false);
+        };
+        let parent = self.parent(&source.path)?;
+        let mut from = match at::open_read(parent.as_fd(), base_name(&source.path)) {
+            Ok(f) => f,
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EACCES | libc::ELOOP | libc::ENOENT)
+                ) =>
+            {
+                return Ok(false)
+            }
+            Err(e) => return Err(Error::io(format!("opening {}", source.path), e)),
+        };
+        use std::os::unix::fs::MetadataExt;
+        let m = from.metadata().ctx(|| format!("stat {}", source.path))?;
+        if (m.dev(), m.ino()) != id || m.len() != source.size {
+            return Ok(false);
+        }
+        let c = self.cur.as_mut().expect("copy after begin");
+        let Some(to) = c.file.as_mut() else {
+            return Ok(false);
+        };
+        let n = std::io::copy(&mut (&mut from).take(source.size), to)
+            .ctx(|| format!("copying {} to {}", source.path, c.path.display()))?;
+        if n != source.size {
+            // Shrunk under us: start over from the archive's bytes.
+            to.set_len(0)
+                .and_then(|_| to.seek(SeekFrom::Start(0)))
+                .ctx(|| format!("truncating {}", c.path.display()))?;
+            return Ok(false);
+        }
+        c.written += n;
+        Ok(true)
+    }
+
     fn end(&mut self, e: &Entry) -> Result<()> {
         let c = self.cur.take().expect("end after begin");
         if c.skip {
@@ -489,7 +537,9 @@ impl Sink for Extractor {
                 let c = self.cur.as_ref().expect("just set");
                 self.set_file_meta(&c.path, e, c.file.as_ref().expect("a file"))?;
                 let c = self.cur.take().expect("just set");
-                drop(c.file);
+                let f = c.file.expect("a file");
+                let m = f.metadata().ctx(|| format!("stat {}", c.path.display()))?;
+                drop(f);
                 if let (Some(target), Some(parent)) = (&c.replaces, &c.parent) {
                     // Complete and verified: now it may take the old file's place.
                     if let Err(err) = at::rename(parent.as_fd(), &c.name, target) {
@@ -499,7 +549,8 @@ impl Sink for Extractor {
                 }
                 self.stats.files += 1;
                 self.stats.bytes += e.size;
-                self.files.insert(e.path.clone());
+                use std::os::unix::fs::MetadataExt;
+                self.files.insert(e.path.clone(), (m.dev(), m.ino()));
             }
             Kind::Symlink => self.set_symlink_meta(&c, e)?,
             Kind::Hardlink | Kind::Dir => {}

@@ -42,6 +42,14 @@ impl Sink for Counting {
         );
         Ok(())
     }
+    fn copy(&mut self, source: &Entry) -> Result<bool> {
+        self.got += source.size;
+        assert!(
+            self.got <= self.declared,
+            "entry yielded more than its size"
+        );
+        Ok(true)
+    }
     fn end(&mut self, _: &Entry) -> Result<()> {
         Ok(())
     }

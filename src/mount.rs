@@ -499,8 +499,10 @@ impl Data {
         if offset >= end {
             return none(Bytes::Slice(&[]));
         }
+        // A copy (storage 3) reads its source's storage; both have the same size.
+        let e = &self.ar.entries()[self.ar.content_of(i)];
         match e.storage {
-            Storage::None => none(Bytes::Slice(&[])),
+            Storage::None | Storage::Same { .. } => none(Bytes::Slice(&[])),
             Storage::Shared { block, offset: at } => {
                 let data = self.block(block).map_err(|e| (Some(block), e))?;
                 let range = (at as u64 + offset) as usize..(at as u64 + end) as usize;

@@ -16,6 +16,8 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+mod dedup;
+
 /// Settings for one pack run.
 #[derive(Debug, Clone)]
 pub struct PackOptions {
@@ -88,6 +90,9 @@ pub struct PackStats {
     pub blocks: u64,
     /// Entries stored as lossy images.
     pub lossy: u64,
+    /// Files stored as copies of identical earlier files, and their bytes.
+    pub copies: u64,
+    pub copied_bytes: u64,
     /// Warnings printed about skipped inputs.
     pub skipped: Vec<String>,
 }
@@ -449,6 +454,22 @@ struct Producer<'a> {
     /// Entries waiting to be written as one group, and their approximate encoded size.
     group: Vec<Entry>,
     group_len: usize,
+    /// Entries placed in groups so far: the next one's number in archive order.
+    placed: u32,
+    /// Per planned entry: its number in archive order once placed (`u32::MAX` before).
+    archive_index: Vec<u32>,
+    /// Plan index of each member of the current shared block.
+    member_plan: Vec<usize>,
+    /// Per planned entry: the earlier file it probably duplicates ([`dedup::candidates`]).
+    dup_of: Vec<Option<usize>>,
+    /// Planned files that some later file probably duplicates.
+    wanted: HashSet<usize>,
+    /// Those stored so far, by plan index.
+    sources: HashMap<usize, dedup::Source>,
+    /// Copies whose source is a member of the current shared block (placed after it).
+    deferred_copies: Vec<(Entry, usize)>,
+    /// Files stored as copies, and their bytes.
+    copies: (u64, u64),
 }
 
 /// How much small-file data one shared block holds: the block size, or at the ratio-oriented
@@ -470,12 +491,21 @@ const GROUP_TARGET: usize = 1 << 20;
 
 impl Producer<'_> {
     fn push(&mut self, e: Entry) -> Result<()> {
-        self.group_len += crate::container::format::ENTRY_MIN_LEN + e.path.len() + e.target.len();
-        self.group.push(e);
+        self.place(e, None);
         if self.group_len >= GROUP_TARGET {
             self.flush_group()?;
         }
         Ok(())
+    }
+
+    /// Appends an entry to the current group: its number in archive order is now fixed.
+    fn place(&mut self, e: Entry, plan: Option<usize>) {
+        self.group_len += crate::container::format::ENTRY_MIN_LEN + e.path.len() + e.target.len();
+        if let Some(i) = plan {
+            self.archive_index[i] = self.placed;
+        }
+        self.placed += 1;
+        self.group.push(e);
     }
 
     fn flush_group(&mut self) -> Result<()> {
@@ -497,19 +527,27 @@ impl Producer<'_> {
         // The members' group must be the first group after their block (§4.2): pending
         // entries ride along, and the group is closed right away.
         (self.send)(Job::Block(data))?;
-        for mut e in std::mem::take(&mut self.members) {
+        let plans = std::mem::take(&mut self.member_plan);
+        for (mut e, i) in std::mem::take(&mut self.members).into_iter().zip(plans) {
             if let Storage::Shared { offset, .. } = e.storage {
                 e.storage = Storage::Shared { block, offset };
             }
-            self.group_len += crate::container::format::ENTRY_MIN_LEN + e.path.len();
-            self.group.push(e);
+            self.place(e, Some(i));
         }
-        self.group.append(&mut self.deferred_links);
+        for e in std::mem::take(&mut self.deferred_links) {
+            self.place(e, None);
+        }
+        for (mut e, source) in std::mem::take(&mut self.deferred_copies) {
+            e.storage = Storage::Same {
+                entry: self.archive_index[source],
+            };
+            self.place(e, None);
+        }
         self.member_names.clear();
         self.flush_group()
     }
 
-    fn put(&mut self, p: &Planned) -> Result<u64> {
+    fn put(&mut self, i: usize, p: &Planned) -> Result<u64> {
         match p.kind {
             Kind::Dir | Kind::Symlink => {
                 self.push(entry_for(p, Storage::None, 0))?;
@@ -532,7 +570,7 @@ impl Producer<'_> {
                     }
                     self.links.insert(key, p.name.clone());
                 }
-                self.file(p)
+                self.file(i, p)
             }
         }
     }
@@ -543,7 +581,13 @@ impl Producer<'_> {
     }
 
     /// Stores in-memory content (an image blob, or a file read whole) under `p`'s entry.
-    fn content(&mut self, p: &Planned, data: Vec<u8>, image: Option<ImageInfo>) -> Result<()> {
+    fn content(
+        &mut self,
+        i: usize,
+        p: &Planned,
+        data: Vec<u8>,
+        image: Option<ImageInfo>,
+    ) -> Result<()> {
         let size = data.len() as u64;
         let entry = |storage| {
             let mut e = entry_for(p, storage, size);
@@ -558,13 +602,14 @@ impl Producer<'_> {
             self.solid.extend_from_slice(&data);
             self.members
                 .push(entry(Storage::Shared { block: 0, offset }));
+            self.member_plan.push(i);
             self.member_names.insert(p.name.clone());
             return Ok(());
         }
         let count = data.len().div_ceil(self.block_size) as u32;
         let first = self.next_block;
         self.next_block += count;
-        self.group.push(entry(Storage::Blocks { first, count }));
+        self.place(entry(Storage::Blocks { first, count }), Some(i));
         self.flush_group()?;
         for chunk in data.chunks(self.block_size) {
             (self.send)(Job::Block(chunk.to_vec()))?;
@@ -572,7 +617,7 @@ impl Producer<'_> {
         Ok(())
     }
 
-    fn file(&mut self, p: &Planned) -> Result<u64> {
+    fn file(&mut self, i: usize, p: &Planned) -> Result<u64> {
         let size = p.meta.len();
         if size == 0 {
             self.push(entry_for(p, Storage::None, 0))?;
@@ -618,12 +663,20 @@ impl Producer<'_> {
             match coded {
                 Some((blob, info)) => {
                     self.lossy += 1;
-                    self.content(p, blob, Some(info))?
+                    self.content(i, p, blob, Some(info))?
                 }
-                None => self.content(p, data, None)?,
+                None => self.content(i, p, data, None)?,
             }
             return Ok(size);
         }
+        if let Some(source) = self.dup_of[i] {
+            if self.copy(p, source, &mut f)? {
+                return Ok(size);
+            }
+            std::io::Seek::rewind(&mut f).ctx(|| format!("seeking {}", p.src.display()))?;
+        }
+        // Only files a later one may copy are hashed as they are stored.
+        let mut hash = self.wanted.contains(&i).then(crc32fast::Hasher::new);
         if (size as usize) < self.block_size {
             if self.solid.len() + size as usize > self.solid_size {
                 self.flush_solid()?;
@@ -635,6 +688,9 @@ impl Producer<'_> {
                 None => changed(),
             })?;
             ensure_at_end(&mut f).map_err(|_| changed())?;
+            if let Some(h) = hash.as_mut() {
+                h.update(&self.solid[offset..]);
+            }
             self.members.push(entry_for(
                 p,
                 Storage::Shared {
@@ -643,7 +699,9 @@ impl Producer<'_> {
                 },
                 size,
             ));
+            self.member_plan.push(i);
             self.member_names.insert(p.name.clone());
+            self.keep_source(i, p, hash);
             return Ok(size);
         }
         let bs = self.block_size as u64;
@@ -651,20 +709,27 @@ impl Producer<'_> {
         let first = self.next_block;
         self.next_block += count as u32;
         // An entry with blocks closes its group; its blocks follow the group (§4.2).
-        self.group.push(entry_for(
-            p,
-            Storage::Blocks {
-                first,
-                count: count as u32,
-            },
-            size,
-        ));
+        self.place(
+            entry_for(
+                p,
+                Storage::Blocks {
+                    first,
+                    count: count as u32,
+                },
+                size,
+            ),
+            Some(i),
+        );
         self.flush_group()?;
         let fd = f.as_raw_fd();
         let mut off = 0u64;
         while off < size {
             let len = bs.min(size - off) as usize;
             if is_hole(fd, off, len as u64) {
+                if let Some(h) = hash.as_mut() {
+                    let zeros = vec![0u8; len];
+                    h.update(&zeros);
+                }
                 (self.send)(Job::Zeros(len as u32))?;
                 std::io::Seek::seek(&mut f, std::io::SeekFrom::Current(len as i64))
                     .ctx(|| format!("seeking {}", p.src.display()))?;
@@ -674,12 +739,50 @@ impl Producer<'_> {
                     Some(e) => Error::io(format!("reading {}", p.src.display()), e),
                     None => changed(),
                 })?;
+                if let Some(h) = hash.as_mut() {
+                    h.update(&buf);
+                }
                 (self.send)(Job::Block(buf))?;
             }
             off += len as u64;
         }
         ensure_at_end(&mut f).map_err(|_| changed())?;
+        self.keep_source(i, p, hash);
         Ok(size)
+    }
+
+    /// Remembers a stored file that a later one may copy.
+    fn keep_source(&mut self, i: usize, p: &Planned, hash: Option<crc32fast::Hasher>) {
+        if let Some(h) = hash {
+            let source = dedup::Source {
+                src: p.src.clone(),
+                crc: h.finalize(),
+            };
+            self.sources.insert(i, source);
+        }
+    }
+
+    /// Stores `p` as a copy of planned file `source` when their bytes are confirmed equal.
+    fn copy(&mut self, p: &Planned, source: usize, f: &mut File) -> Result<bool> {
+        let size = p.meta.len();
+        let Some(s) = self.sources.get(&source) else {
+            return Ok(false);
+        };
+        if !dedup::same_bytes(f, size, &p.src, s)? {
+            return Ok(false);
+        }
+        ensure_at_end(f).map_err(|_| input_err(&p.src, "changed while it was read"))?;
+        let entry = self.archive_index[source];
+        let e = entry_for(p, Storage::Same { entry }, size);
+        if entry == u32::MAX {
+            // The source waits in the current shared block: the copy follows its group.
+            self.deferred_copies.push((e, source));
+        } else {
+            self.push(e)?;
+        }
+        self.copies.0 += 1;
+        self.copies.1 += size;
+        Ok(true)
     }
 }
 
@@ -804,12 +907,15 @@ fn pack_plan<W: Write + Send>(
     };
     let neural = neural_bundle(&plan, &image, opts)?;
     let bundle = neural.as_ref().map(|(b, _)| b);
-    // Neural image entries are a 1.1 feature (spec/yoz-v1.md §2.1).
-    let header = if bundle.is_some() {
-        crate::container::format::Header::needing(1)
+    let dup_of = dedup::candidates(&plan, |p| wants_image(&image, p), threads);
+    // Neural image entries are a 1.1 feature, copies of earlier entries a 1.2 one (spec §2.1);
+    // a candidate that turns out to differ leaves the header overstated, which is allowed.
+    let need = if dup_of.iter().any(Option::is_some) {
+        2
     } else {
-        crate::container::format::Header::current()
+        u8::from(bundle.is_some())
     };
+    let header = crate::container::format::Header::needing(need);
     let (writer_res, produce_res) = std::thread::scope(|s| {
         let cap = threads * 2 + 2;
         let (job_tx, job_rx) = crossbeam_channel::bounded::<(u64, Job)>(cap);
@@ -910,15 +1016,23 @@ fn pack_plan<W: Write + Send>(
             image: image.clone(),
             bundle,
             lossy: 0,
+            placed: 0,
+            archive_index: vec![u32::MAX; plan.len()],
+            member_plan: Vec::new(),
+            wanted: dup_of.iter().flatten().copied().collect(),
+            dup_of,
+            sources: HashMap::new(),
+            deferred_copies: Vec::new(),
+            copies: (0, 0),
         };
-        let produce_res = (|| -> Result<(u64, u64, u64)> {
+        let produce_res = (|| -> Result<(u64, u64, u64, (u64, u64))> {
             let mut bytes = 0;
-            for p in &plan {
-                bytes += prod.put(p).map_err(|e| e.in_entry(&p.name))?;
+            for (i, p) in plan.iter().enumerate() {
+                bytes += prod.put(i, p).map_err(|e| e.in_entry(&p.name))?;
             }
             prod.flush_solid()?;
             prod.flush_group()?;
-            Ok((bytes, prod.next_block as u64, prod.lossy))
+            Ok((bytes, prod.next_block as u64, prod.lossy, prod.copies))
         })();
         if produce_res.is_err() {
             failed.store(true, Ordering::Relaxed);
@@ -930,8 +1044,9 @@ fn pack_plan<W: Write + Send>(
     bar.finish_and_clear();
     // A writer error is the root cause when both failed (the producer then sees "cancelled").
     let w = writer_res?;
-    let (bytes, blocks, lossy) = produce_res?;
+    let (bytes, blocks, lossy, copies) = produce_res?;
     stats.lossy = lossy;
+    (stats.copies, stats.copied_bytes) = copies;
     stats.entries = w.entry_count();
     let (out, _index) = w.finish(level)?;
     stats.input_bytes = bytes;

@@ -58,6 +58,11 @@ impl yoz::container::Sink for Digest {
         self.0.update(b);
         Ok(())
     }
+    fn copy(&mut self, source: &Entry) -> yoz::Result<bool> {
+        self.0.update(b"copy of ");
+        self.0.update(source.path.as_bytes());
+        Ok(true)
+    }
     fn end(&mut self, _: &Entry) -> yoz::Result<()> {
         Ok(())
     }

@@ -2,7 +2,7 @@
 
 use super::{is_dash, PathArg};
 use crate::codec;
-use crate::container::{read_stream, Archive, Entry, Kind, NullSink, Sink};
+use crate::container::{read_stream, Archive, Entry, Kind, NullSink, Sink, Storage};
 use crate::error::{Error, IoContext, Result};
 use std::io::Write;
 
@@ -86,11 +86,14 @@ fn line(e: &Entry, long: bool) -> String {
 struct ListSink<W: Write> {
     out: W,
     long: bool,
+    /// The current entry's line, printed at `end` (a copy learns its source in between).
+    pending: String,
 }
 
 impl<W: Write> Sink for ListSink<W> {
     fn begin(&mut self, e: &Entry) -> Result<()> {
-        writeln!(self.out, "{}", line(e, self.long)).ctx(|| "writing listing".into())
+        self.pending = line(e, self.long);
+        Ok(())
     }
     fn data(&mut self, _: &[u8]) -> Result<()> {
         Ok(())
@@ -98,14 +101,24 @@ impl<W: Write> Sink for ListSink<W> {
     fn hole(&mut self, _: u64) -> Result<()> {
         Ok(())
     }
+    fn copy(&mut self, source: &Entry) -> Result<bool> {
+        if self.long {
+            self.pending.push_str(&format!(" = {}", source.path));
+        }
+        Ok(true)
+    }
     fn end(&mut self, _: &Entry) -> Result<()> {
-        Ok(())
+        writeln!(self.out, "{}", self.pending).ctx(|| "writing listing".into())
     }
 }
 
 pub fn list(a: ListArgs) -> Result<()> {
     let out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut sink = ListSink { out, long: a.long };
+    let mut sink = ListSink {
+        out,
+        long: a.long,
+        pending: String::new(),
+    };
     if is_dash(&a.archive) {
         read_stream(std::io::stdin().lock(), &mut sink, Default::default())?;
     } else {
@@ -124,6 +137,10 @@ pub fn list(a: ListArgs) -> Result<()> {
         }
         for e in ar.entries() {
             sink.begin(e)?;
+            if let Storage::Same { entry } = e.storage {
+                sink.copy(&ar.entries()[entry as usize])?;
+            }
+            sink.end(e)?;
         }
     }
     sink.out.flush().ctx(|| "writing listing".into())
@@ -134,9 +151,14 @@ pub fn info(a: InfoArgs) -> Result<()> {
     let h = ar.header();
     let mut kinds = [0u64; 4];
     let mut original = 0u64;
+    let (mut copies, mut copied) = (0u64, 0u64);
     for e in ar.entries() {
         kinds[e.kind.code() as usize] += 1;
         original += e.image.map_or(e.size, |im| im.input_size);
+        if let Storage::Same { .. } = e.storage {
+            copies += 1;
+            copied += e.size;
+        }
     }
     let mut per_codec: std::collections::BTreeMap<u8, (u64, u64, u64)> = Default::default();
     for b in ar.blocks() {
@@ -164,6 +186,11 @@ pub fn info(a: InfoArgs) -> Result<()> {
         kinds[3]
     );
     o += &format!("original    {original} bytes\n");
+    if copies > 0 {
+        o += &format!(
+            "duplicates  {copies} files ({copied} bytes) stored once, as copies of earlier files\n"
+        );
+    }
     o += &format!(
         "archive     {} bytes (index {} bytes)\n",
         ar.len(),

@@ -103,6 +103,12 @@ pub fn run(a: PackArgs) -> Result<()> {
         } else {
             0.0
         };
+        if stats.copies > 0 {
+            eprintln!(
+                "{} duplicate files ({} bytes) stored once",
+                stats.copies, stats.copied_bytes
+            );
+        }
         if stats.lossy > 0 {
             eprintln!("{} images encoded lossily", stats.lossy);
         }

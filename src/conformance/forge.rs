@@ -141,6 +141,15 @@ impl Forge {
         self
     }
 
+    /// A file stored as a copy of entry number `source` (storage 3, format 1.2).
+    pub fn copy(&mut self, path: &str, source: u32, size: usize) -> &mut Self {
+        let mut e = meta(path, Kind::File);
+        e.size = size as u64;
+        e.storage = Storage::Same { entry: source };
+        self.recs.push(Rec::Entry(e));
+        self
+    }
+
     pub fn push_block(&mut self, info: BlockInfo, payload: Vec<u8>) -> u32 {
         self.recs.push(Rec::Block(info, payload));
         self.next_block += 1;

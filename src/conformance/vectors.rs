@@ -349,6 +349,31 @@ pub fn valid() -> Vec<Valid> {
         ],
     );
 
+    let (big, s1, s2) = (text(9000, 60), text(700, 61), text(500, 62));
+    let mut f = Forge::new();
+    f.reader_minor = 2;
+    f.file("big.txt", &big, id::ZSTD, 4096)
+        .shared(&[("s1.txt", &s1), ("s2.txt", &s2)], id::ZSTD)
+        .copy("big-copy.txt", 0, big.len())
+        .copy("d/s2-copy.txt", 2, s2.len());
+    f.last_entry().mode = 0o600;
+    add(
+        "copies",
+        "files stored as copies of earlier ones (storage 3, format 1.2): of a file with blocks, and of a slice of a shared block, with a mode of its own",
+        &f,
+        vec![
+            file("big.txt", &big),
+            file("s1.txt", &s1),
+            file("s2.txt", &s2),
+            file("big-copy.txt", &big),
+            Expect::File {
+                path: "d/s2-copy.txt".into(),
+                mode: 0o600,
+                data: s2.clone(),
+            },
+        ],
+    );
+
     let long_comp = "n".repeat(255);
     let mut deep = String::new();
     while deep.len() + 101 < 4000 {
@@ -1821,6 +1846,139 @@ pub fn invalid() -> Vec<Invalid> {
         &["path-invalid"],
         f.build().bytes,
     );
+    // §4.2.1 storage 3 (copies): each breaks one rule.
+    let d = text(600, 70);
+    let copies = |build: &dyn Fn(&mut Forge)| {
+        let mut f = Forge::new();
+        f.reader_minor = 2;
+        build(&mut f);
+        f.build().bytes
+    };
+    let source = |f: &mut Forge| {
+        f.shared(&[("a.txt", &d)], id::ZSTD);
+    };
+    let bad = &["index-mismatch"];
+    add(
+        "copy-forward",
+        "a copy of a file that comes later",
+        bad,
+        bad,
+        copies(&|f| {
+            f.copy("c", 1, d.len()).shared(&[("a.txt", &d)], id::ZSTD);
+        }),
+    );
+    add(
+        "copy-self",
+        "a copy of itself",
+        bad,
+        bad,
+        copies(&|f| {
+            source(f);
+            f.copy("c", 1, d.len());
+        }),
+    );
+    add(
+        "copy-chain",
+        "a copy of a copy",
+        bad,
+        bad,
+        copies(&|f| {
+            source(f);
+            f.copy("c1", 0, d.len()).copy("c2", 1, d.len());
+        }),
+    );
+    add(
+        "copy-of-dir",
+        "a copy of a directory",
+        bad,
+        bad,
+        copies(&|f| {
+            f.dir("d").copy("c", 0, 5);
+        }),
+    );
+    add(
+        "copy-of-empty",
+        "a copy of an empty file (which has no storage)",
+        bad,
+        bad,
+        copies(&|f| {
+            f.file("e", b"", id::STORE, 4096).copy("c", 0, 1);
+        }),
+    );
+    add(
+        "copy-out-of-range",
+        "a copy of entry 4,000,000,000",
+        bad,
+        bad,
+        copies(&|f| {
+            source(f);
+            f.copy("c", 4_000_000_000, d.len());
+        }),
+    );
+    let img = crate::image::Image::new(8, 8, 3).expect("small image");
+    let (blob, info) = crate::image::entry::encode_image(&img, &[], 80, 1).expect("encodes");
+    add(
+        "copy-of-lossy",
+        "a copy of a lossy image entry's blob",
+        bad,
+        bad,
+        copies(&|f| {
+            f.file("i.png", &blob, id::STORE, 4096);
+            f.last_entry().image = Some(info);
+            f.copy("c", 0, blob.len());
+        }),
+    );
+    add(
+        "copy-is-lossy",
+        "a copy that carries an image trailer",
+        bad,
+        bad,
+        copies(&|f| {
+            f.file("i.png", &blob, id::STORE, 4096)
+                .copy("c.png", 0, blob.len());
+            f.last_entry().image = Some(info);
+        }),
+    );
+    add(
+        "copy-size",
+        "a copy one byte longer than its source",
+        &["size-mismatch"],
+        &["size-mismatch"],
+        copies(&|f| {
+            source(f);
+            f.copy("c", 0, d.len() + 1);
+        }),
+    );
+    let mut f = Forge::new();
+    f.reader_minor = 2;
+    source(&mut f);
+    f.copy("c", 0, d.len());
+    let hooked = f.build_hooked(&|n, b| {
+        if n == 1 {
+            // `y` is the entry's last 4 bytes (no image trailer).
+            let k = b.len() - 4;
+            b[k] = 1;
+        }
+    });
+    add(
+        "copy-y",
+        "a copy whose y field is 1",
+        &["reserved"],
+        &["reserved"],
+        hooked.bytes,
+    );
+    let mut f = Forge::new();
+    f.reader_minor = 1;
+    source(&mut f);
+    f.copy("c", 0, d.len());
+    add(
+        "copy-version",
+        "a copy in an archive declaring reader 1.1",
+        &["version-mismatch"],
+        &["version-mismatch"],
+        f.build().bytes,
+    );
+
     let mut f = Forge::new();
     f.symlink("s", "");
     add(

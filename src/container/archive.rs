@@ -220,6 +220,16 @@ impl Archive {
         }
     }
 
+    /// The entry whose storage holds entry `i`'s bytes: a hard link's target, and the source
+    /// of a copy (storage 3; validated at open: an earlier file with blocks or a slice).
+    pub fn content_of(&self, i: usize) -> usize {
+        let i = self.resolve(i);
+        match self.index.entries[i].storage {
+            Storage::Same { entry } => entry as usize,
+            _ => i,
+        }
+    }
+
     /// Reads, decodes and checks block `n`. Stored blocks come back borrowed from the map.
     pub fn read_block(&self, n: u32) -> Result<Cow<'_, [u8]>> {
         let (info, payload) = self.block_record(n)?;
@@ -352,8 +362,18 @@ impl Archive {
         let e = &self.index.entries[i];
         let mut run = || -> Result<()> {
             sink.begin(e)?;
-            match e.storage {
-                Storage::None => {}
+            let mut storage = e.storage;
+            if let Storage::Same { entry } = storage {
+                // A sink that has the source's bytes already (an extractor that wrote it)
+                // copies them; otherwise they are decoded again from the source's storage.
+                let source = &self.index.entries[entry as usize];
+                if sink.copy(source)? {
+                    return sink.end(e);
+                }
+                storage = source.storage;
+            }
+            match storage {
+                Storage::None | Storage::Same { .. } => {}
                 Storage::Blocks { first, count } => {
                     for b in first..first + count {
                         let info = &self.index.blocks[b as usize];
@@ -407,7 +427,7 @@ impl Archive {
 
     /// Random-access reader over entry number `i`.
     pub fn open_entry_at(&self, i: usize) -> Result<EntryReader<'_>> {
-        let i = self.resolve(i);
+        let i = self.content_of(i);
         let e = &self.index.entries[i];
         if e.kind != Kind::File {
             return Err(Error::Usage(format!("{:?} is not a regular file", e.path)));
@@ -466,7 +486,7 @@ impl EntryReader<'_> {
                 (offset as u64 + self.pos) as usize,
                 (self.size - self.pos) as usize,
             ),
-            Storage::None => return Ok(0),
+            Storage::None | Storage::Same { .. } => return Ok(0),
         };
         if self.cache.as_ref().map(|c| c.0) != Some(block) {
             let data = self.ar.read_block(block).map_err(|x| x.in_entry(&e.path))?;
@@ -586,7 +606,8 @@ fn check_entries(index: &Index, groups: &[u32], limits: Limits, reader_minor: u8
         let last_in_group = groups.get(i + 1) != Some(&groups[i]);
         let ctx = |err: Error| err.in_entry(&e.path);
         match e.storage {
-            Storage::None => {}
+            // Copies own no blocks; the checker has tied them to their source.
+            Storage::None | Storage::Same { .. } => {}
             Storage::Blocks { first, count } => {
                 if !last_in_group {
                     return Err(ctx(Error::IndexMismatch {

@@ -16,7 +16,7 @@ pub const INDEX_MAGIC: [u8; 4] = *b"YIDX";
 /// Format version this code writes and reads.
 pub const VERSION_MAJOR: u8 = 1;
 /// Minor version this code writes and reads.
-pub const VERSION_MINOR: u8 = 1;
+pub const VERSION_MINOR: u8 = 2;
 
 /// §2 header length in bytes.
 pub const HEADER_LEN: usize = 16;
@@ -361,6 +361,18 @@ pub enum Storage {
     Blocks { first: u32, count: u32 },
     /// A slice of a shared block: `size` bytes at `offset` in block `block`.
     Shared { block: u32, offset: u32 },
+    /// The same content as entry number `entry` (archive order), an earlier file stored once
+    /// (deduplication, since 1.2): identical files cost one entry, not a second copy.
+    Same { entry: u32 },
+}
+
+/// The `reader_minor` a storage kind needs in the header (§2.1): 2 for storage 3 (same).
+pub fn storage_reader_minor(s: Storage) -> u8 {
+    if matches!(s, Storage::Same { .. }) {
+        2
+    } else {
+        0
+    }
 }
 
 /// §4.2 an entry (file, directory, link) as recorded locally and in the index.
@@ -468,6 +480,7 @@ impl Entry {
             Storage::None => (0u8, 0, 0),
             Storage::Blocks { first, count } => (1, first, count),
             Storage::Shared { block, offset } => (2, block, offset),
+            Storage::Same { entry } => (3, entry, 0),
         };
         b.push(st);
         LE::write_u32(&mut n[..4], x);
@@ -534,6 +547,12 @@ impl Entry {
                 block: x,
                 offset: y,
             },
+            3 if y == 0 => Storage::Same { entry: x },
+            3 => {
+                return Err(Error::Reserved {
+                    what: "entry storage field y of a copy",
+                })
+            }
             v => {
                 return Err(Error::UnknownKind {
                     what: "entry storage",
@@ -639,6 +658,11 @@ impl Entry {
                 if !self.target.is_empty() {
                     return Err(Error::Reserved {
                         what: "file target",
+                    });
+                }
+                if self.image.is_some() && matches!(self.storage, Storage::Same { .. }) {
+                    return Err(Error::IndexMismatch {
+                        what: format!("{}: a lossy image entry stored as a copy", self.path),
                     });
                 }
             }

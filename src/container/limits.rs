@@ -1,6 +1,6 @@
 //! Reader limits (spec §8.3) and the incremental checks every reader applies to entries.
 
-use super::format::{image_codec_reader_minor, Entry, Kind, Storage};
+use super::format::{image_codec_reader_minor, storage_reader_minor, Entry, Kind, Storage};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 
@@ -42,7 +42,13 @@ pub struct EntryChecker {
     nodes: Vec<Node>,
     entries: u64,
     output: u64,
+    /// Per entry so far, in archive order: the size of a file a copy may name (storage 1 or 2,
+    /// not a lossy image), else [`NOT_A_SOURCE`].
+    sources: Vec<u64>,
 }
+
+/// In [`EntryChecker::sources`]: the entry cannot be the source of a copy.
+const NOT_A_SOURCE: u64 = u64::MAX;
 
 /// One path of the tree: the entry that names it, if any, and whether a later path went
 /// through it.
@@ -79,6 +85,14 @@ impl EntryChecker {
         if need > self.reader_minor {
             return Err(Error::VersionUnderstated {
                 feature: "a neural image entry",
+                need_minor: need,
+                declared_minor: self.reader_minor,
+            });
+        }
+        let need = storage_reader_minor(e.storage);
+        if need > self.reader_minor {
+            return Err(Error::VersionUnderstated {
+                feature: "a copy of an earlier entry (storage 3)",
                 need_minor: need,
                 declared_minor: self.reader_minor,
             });
@@ -127,6 +141,31 @@ impl EntryChecker {
             }
         }
         debug_assert!(e.kind == Kind::File || e.storage == Storage::None);
+        if let Storage::Same { entry } = e.storage {
+            // Only an earlier file with data of its own: no chains, no forward or self
+            // references, nothing lossy (its bytes are a blob, not the file).
+            let size = self.sources.get(entry as usize).copied();
+            match size {
+                None | Some(NOT_A_SOURCE) => {
+                    return Err(Error::IndexMismatch {
+                        what: format!(
+                            "{}: a copy of entry {entry}, which is not an earlier file with data",
+                            e.path
+                        ),
+                    })
+                }
+                Some(n) if n != e.size => {
+                    return Err(Error::SizeMismatch {
+                        what: format!("{}: a copy of {n} bytes declares {}", e.path, e.size),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+        let source = matches!(e.storage, Storage::Blocks { .. } | Storage::Shared { .. })
+            && e.image.is_none();
+        self.sources
+            .push(if source { e.size } else { NOT_A_SOURCE });
         // Insert: every ancestor gets a child, the last node the entry's kind.
         let mut cur = 0u32;
         let mut comps = e.path.split('/').peekable();

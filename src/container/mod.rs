@@ -31,6 +31,11 @@ pub trait Sink {
         }
         Ok(())
     }
+    /// The current entry's content is that of `source`, an earlier file of the archive
+    /// (storage 3). Returns false when the sink does not have those bytes at hand (then the
+    /// random-access reader decodes them again and feeds them through `data`; the streaming
+    /// reader, which no longer has them, fails).
+    fn copy(&mut self, source: &Entry) -> Result<bool>;
     fn end(&mut self, e: &Entry) -> Result<()>;
 }
 
@@ -46,6 +51,10 @@ impl Sink for NullSink {
     }
     fn hole(&mut self, _: u64) -> Result<()> {
         Ok(())
+    }
+    /// Nothing to check: the source's blocks are checked with the source.
+    fn copy(&mut self, _: &Entry) -> Result<bool> {
+        Ok(true)
     }
     fn end(&mut self, _: &Entry) -> Result<()> {
         Ok(())

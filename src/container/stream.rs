@@ -110,6 +110,20 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
                             sink.begin(&e).map_err(ctx)?;
                             sink.end(&e).map_err(ctx)?;
                         }
+                        Storage::Same { entry } => {
+                            // The checker has tied it to an earlier file; its bytes went by
+                            // with that file, so only a sink that kept them can give them.
+                            let source = &seen.entries[entry as usize];
+                            sink.begin(&e).map_err(ctx)?;
+                            if !sink.copy(source).map_err(ctx)? {
+                                return Err(ctx(Error::Usage(format!(
+                                    "stored as a copy of {:?}, which was not extracted from \
+                                     this stream (extract it too, or read the archive from a file)",
+                                    source.path
+                                ))));
+                            }
+                            sink.end(&e).map_err(ctx)?;
+                        }
                         Storage::Blocks { first, count } => {
                             if k + 1 != n {
                                 return Err(ctx(Error::IndexMismatch {

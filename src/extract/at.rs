@@ -76,6 +76,22 @@ pub fn create_file(parent: BorrowedFd, name: &str, mode: u32) -> io::Result<File
     Ok(unsafe { File::from_raw_fd(fd) })
 }
 
+/// Opens an existing regular file for reading, never through a symlink and never waiting on a
+/// FIFO put in its place.
+pub fn open_read(parent: BorrowedFd, name: &str) -> io::Result<File> {
+    let n = cstr(name.as_bytes())?;
+    // SAFETY: a valid descriptor and NUL-terminated name; the result is owned by the caller.
+    let fd = check(unsafe {
+        libc::openat(
+            parent.as_raw_fd(),
+            n.as_ptr(),
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: `fd` was just opened and is owned by nobody else.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
 pub fn symlink(target: &str, parent: BorrowedFd, name: &str) -> io::Result<()> {
     let (t, n) = (cstr(target.as_bytes())?, cstr(name.as_bytes())?);
     // SAFETY: valid NUL-terminated strings and descriptor.
