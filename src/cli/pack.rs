@@ -3,7 +3,9 @@
 use super::{is_dash, want_progress, PathArg};
 use crate::codec::Choice;
 use crate::error::{Error, Result};
-use crate::pack::{pack_to_path, pack_to_writer, parse_block_size, PackOptions};
+use crate::pack::{
+    default_block_size, pack_to_path, pack_to_writer, parse_block_size, PackOptions,
+};
 use std::io::IsTerminal;
 
 #[derive(clap::Args, Debug)]
@@ -22,9 +24,10 @@ pub struct PackArgs {
     /// Compression level (zstd scale 1-22; lz77 uses 1-9, clamped; huffman ignores it).
     #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
     pub level: i32,
-    /// Block size in bytes, with an optional K or M suffix (4K..64M).
-    #[arg(long, default_value = "1M")]
-    pub block_size: String,
+    /// Block size in bytes, with an optional K or M suffix (4K..64M). Default: 1M up to
+    /// level 7, 4M for levels 8-16, 8M from 17 (about what zstd's window sees at that level).
+    #[arg(long)]
+    pub block_size: Option<String>,
     /// Compression threads (default: all cores). The output does not depend on it.
     #[arg(short = 'j', long)]
     pub jobs: Option<usize>,
@@ -71,7 +74,10 @@ pub fn run(a: PackArgs) -> Result<()> {
     let mut opts = PackOptions {
         codec: Choice::parse(&a.codec)?,
         level: a.level,
-        block_size: parse_block_size(&a.block_size)?,
+        block_size: match &a.block_size {
+            Some(b) => parse_block_size(b)?,
+            None => default_block_size(a.level),
+        },
         exclude: a.exclude,
         progress: want_progress(),
         owner: a.owner.as_deref().map(parse_owner).transpose()?,
