@@ -106,6 +106,28 @@ pub fn codec_decode(id: u8, data: &[u8]) {
     }
 }
 
+/// A zstd block decoded with a dictionary (resource kind 1): the first 2 bytes give the
+/// dictionary's length, then the dictionary, 3 bytes of declared length, the payload. Never
+/// panics; a dictionary zstd refuses is an error; a success yields exactly the declared length.
+pub fn zstd_dict_decode(data: &[u8]) {
+    if data.len() < 2 {
+        return;
+    }
+    let n = (u16::from_le_bytes([data[0], data[1]]) as usize).min(data.len() - 2);
+    let (dict, rest) = data[2..].split_at(n);
+    if rest.len() < 3 {
+        return;
+    }
+    let raw_len = (u32::from_le_bytes([rest[0], rest[1], rest[2], 0]) as usize) % (1 << 20);
+    let Ok(d) = crate::codec::dict::ZstdDict::new(dict.to_vec()) else {
+        return;
+    };
+    let mut out = Vec::new();
+    if d.decompress(&rest[3..], raw_len, &mut out).is_ok() {
+        assert_eq!(out.len(), raw_len);
+    }
+}
+
 /// Builds a small tree from `data`, packs it, unpacks it through both readers, compares.
 pub fn roundtrip(data: &[u8]) {
     use std::fs;

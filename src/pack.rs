@@ -2,6 +2,7 @@
 //! reads, `threads` workers compress blocks, and one writer thread writes them in order, so the
 //! bytes are the same for any thread count (spec §4 ordering rules are applied here).
 
+use crate::codec::dict::ZstdDict;
 use crate::codec::{self, Choice, Encoded};
 use crate::container::format::{
     BlockInfo, Entry, ImageInfo, Kind, Storage, BLOCK_SIZE_MAX, BLOCK_SIZE_MIN, NO_RESOURCE,
@@ -17,6 +18,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 mod dedup;
+mod dictionary;
 
 /// Settings for one pack run.
 #[derive(Debug, Clone)]
@@ -35,6 +37,8 @@ pub struct PackOptions {
     pub mtime: Option<i64>,
     /// Encode PNGs with a lossy image codec (never without being asked).
     pub image: Option<ImageOptions>,
+    /// Consider a zstd dictionary for the shared blocks (kept only where a trial says it pays).
+    pub dictionary: bool,
 }
 
 /// `--image-codec dct [--quality Q] [--lossy GLOB]...`
@@ -77,6 +81,7 @@ impl Default for PackOptions {
             owner: None,
             mtime: None,
             image: None,
+            dictionary: true,
         }
     }
 }
@@ -378,6 +383,8 @@ fn walk_dir(
 enum Job {
     Group(Vec<Entry>),
     Block(Vec<u8>),
+    /// A shared block of small files: compressed with the archive's dictionary, if any.
+    Shared(Vec<u8>),
     Zeros(u32),
 }
 
@@ -402,20 +409,26 @@ fn entry_for(p: &Planned, storage: Storage, size: u64) -> Entry {
     }
 }
 
-fn compress_job(job: Job, choice: Choice, level: i32) -> Result<Done> {
+fn compress_job(job: Job, choice: Choice, level: i32, dict: Option<&ZstdDict>) -> Result<Done> {
     match job {
         Job::Group(entries) => {
             let (info, payload) = crate::container::writer::encode_group(&entries, level)?;
             Ok(Done::Group(info, payload, entries))
         }
-        Job::Block(raw) => {
-            let enc: Encoded = codec::encode_block(&raw, choice, level)?;
+        job @ (Job::Block(_) | Job::Shared(_)) => {
+            let (raw, dict) = match job {
+                // The dictionary, when there is one, is resource 0, written before any block.
+                Job::Shared(raw) => (raw, dict.map(|d| (d, 0))),
+                Job::Block(raw) => (raw, None),
+                _ => unreachable!("matched above"),
+            };
+            let enc: Encoded = codec::encode_block_with(&raw, choice, level, dict)?;
             let info = BlockInfo {
                 offset: 0,
                 codec: enc.codec,
                 flags: 0,
                 params: enc.params,
-                resource: NO_RESOURCE,
+                resource: enc.resource,
                 raw_len: raw.len() as u32,
                 comp_len: enc.payload.len() as u32,
                 crc32: crc32fast::hash(&raw),
@@ -539,7 +552,7 @@ impl Producer<'_> {
         let data = std::mem::take(&mut self.solid);
         // The members' group must be the first group after their block (§4.2): pending
         // entries ride along, and the group is closed right away.
-        (self.send)(Job::Block(data))?;
+        (self.send)(Job::Shared(data))?;
         let plans = std::mem::take(&mut self.member_plan);
         for (mut e, i) in std::mem::take(&mut self.members).into_iter().zip(plans) {
             if let Storage::Shared { offset, .. } = e.storage {
@@ -928,6 +941,19 @@ fn pack_plan<W: Write + Send>(
     } else {
         u8::from(bundle.is_some())
     };
+    // Dictionaries serve zstd blocks of small files (spec §4.3, a 1.2 feature).
+    let solid = solid_size(opts);
+    let dict = if opts.dictionary
+        && matches!(choice, Choice::Auto | Choice::Fixed(codec::id::ZSTD))
+        && solid <= dictionary::SOLID_MAX
+    {
+        let small = small_files(&plan, &dup_of, opts.block_size, |p| wants_image(&image, p));
+        dictionary::choose(&plan, &small, solid, level)?
+    } else {
+        None
+    };
+    let need = if dict.is_some() { 2 } else { need };
+    let dict = dict.as_ref();
     let header = crate::container::format::Header::needing(need);
     let (writer_res, produce_res) = std::thread::scope(|s| {
         let cap = threads * 2 + 2;
@@ -946,7 +972,7 @@ fn pack_plan<W: Write + Send>(
                     let r = if failed.load(Ordering::Relaxed) {
                         Err(Error::Usage("cancelled".into()))
                     } else {
-                        compress_job(job, choice, level)
+                        compress_job(job, choice, level, dict)
                     };
                     if done_tx.send((seq, r)).is_err() {
                         break;
@@ -960,6 +986,9 @@ fn pack_plan<W: Write + Send>(
         let bar_w = bar.clone();
         let writer = s.spawn(move || -> Result<RecordWriter<W>> {
             let mut w = Some(RecordWriter::with_header(out, header)?);
+            if let (Some(d), Some(w)) = (dict, w.as_mut()) {
+                w.dictionary(d.bytes())?;
+            }
             let mut err = None;
             let mut held = BTreeMap::new();
             let mut next = 0u64;
@@ -1065,6 +1094,29 @@ fn pack_plan<W: Write + Send>(
     stats.input_bytes = bytes;
     stats.blocks = blocks;
     Ok((out, stats))
+}
+
+/// Plan indices of the files that will share blocks: small, stored losslessly, not copies,
+/// not later names of an inode (those become hard links).
+fn small_files(
+    plan: &[Planned],
+    dup_of: &[Option<usize>],
+    block_size: usize,
+    lossy: impl Fn(&Planned) -> bool,
+) -> Vec<usize> {
+    let mut inodes = HashSet::new();
+    (0..plan.len())
+        .filter(|&i| {
+            let p = &plan[i];
+            let size = p.meta.len();
+            p.kind == Kind::File
+                && size > 0
+                && (size as usize) < block_size
+                && dup_of[i].is_none()
+                && !lossy(p)
+                && (p.meta.nlink() == 1 || inodes.insert((p.meta.dev(), p.meta.ino())))
+        })
+        .collect()
 }
 
 /// Opens an input planned as a regular file without blocking on what replaced it since the

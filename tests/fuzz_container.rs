@@ -57,6 +57,25 @@ fn zstd_decode_inputs() {
 }
 
 #[test]
+fn zstd_dict_decode_inputs() {
+    assert!(replay("zstd_dict_decode", yoz::fuzzing::zstd_dict_decode) > 0);
+    // The raw-content seed is a real frame made by the zstd CLI with that dictionary: it
+    // reaches the decoding path, not only the error paths.
+    let seed = fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fuzz_regressions/zstd_dict_decode/seed-raw-dict"),
+    )
+    .unwrap();
+    let n = u16::from_le_bytes([seed[0], seed[1]]) as usize;
+    let d = yoz::codec::dict::ZstdDict::new(seed[2..2 + n].to_vec()).unwrap();
+    let rest = &seed[2 + n..];
+    let len = u32::from_le_bytes([rest[0], rest[1], rest[2], 0]) as usize;
+    let mut out = Vec::new();
+    d.decompress(&rest[3..], len, &mut out).unwrap();
+    assert!(out.starts_with(b"/* SPDX-License-Identifier: MIT */"));
+}
+
+#[test]
 fn roundtrip_inputs() {
     assert!(replay("roundtrip", yoz::fuzzing::roundtrip) > 0);
 }

@@ -199,6 +199,13 @@ pub fn info(a: InfoArgs) -> Result<()> {
     let ratio = original as f64 / ar.len() as f64;
     o += &format!("ratio       {ratio:.3}x\n");
     o += &format!("blocks      {}\n", ar.blocks().len());
+    for r in &ar.index().resources {
+        let users = ar.blocks().iter().filter(|b| b.resource == r.id).count();
+        o += &format!(
+            "  dictionary {}: zstd, {} bytes, used by {users} blocks\n",
+            r.id, r.length
+        );
+    }
     for (id, (n, raw, comp)) in per_codec {
         o += &format!(
             "  {:<8}  {n} blocks, {raw} -> {comp} bytes\n",

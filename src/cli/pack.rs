@@ -28,6 +28,10 @@ pub struct PackArgs {
     /// level 7, 4M for levels 8-16, 8M from 17 (about what zstd's window sees at that level).
     #[arg(long)]
     pub block_size: Option<String>,
+    /// Never store a zstd dictionary. By default one is trained for small shared blocks
+    /// (512K or less) and kept when a trial on the archive's own files says it pays.
+    #[arg(long)]
+    pub no_dictionary: bool,
     /// Compression threads (default: all cores). The output does not depend on it.
     #[arg(short = 'j', long)]
     pub jobs: Option<usize>,
@@ -79,6 +83,7 @@ pub fn run(a: PackArgs) -> Result<()> {
             None => default_block_size(a.level),
         },
         exclude: a.exclude,
+        dictionary: !a.no_dictionary,
         progress: want_progress(),
         owner: a.owner.as_deref().map(parse_owner).transpose()?,
         image,

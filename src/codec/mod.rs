@@ -5,6 +5,7 @@
 //! exactly that many bytes or fail — it must never allocate or write more than `raw_len`.
 //! Ids are registered in spec/yoz-v1.md §5; an id is never reused.
 
+pub mod dict;
 pub mod fuzz;
 pub mod huffman;
 pub mod lz77;
@@ -154,36 +155,59 @@ pub struct Encoded {
     pub codec: u8,
     pub params: u16,
     pub payload: Vec<u8>,
+    /// The resource (dictionary) id the payload needs, or [`crate::container::format::NO_RESOURCE`].
+    pub resource: u32,
+}
+
+impl Encoded {
+    fn new(codec: u8, params: u16, payload: Vec<u8>) -> Self {
+        Encoded {
+            codec,
+            params,
+            payload,
+            resource: crate::container::format::NO_RESOURCE,
+        }
+    }
 }
 
 /// Compresses one block according to `choice`. All-zero blocks become `zeros` blocks (holes).
 pub fn encode_block(raw: &[u8], choice: Choice, level: i32) -> Result<Encoded> {
+    encode_block_with(raw, choice, level, None)
+}
+
+/// Like [`encode_block`], with zstd using `dict` (a dictionary and its resource id) where
+/// zstd is the codec or a candidate.
+pub fn encode_block_with(
+    raw: &[u8],
+    choice: Choice,
+    level: i32,
+    dict: Option<(&dict::ZstdDict, u32)>,
+) -> Result<Encoded> {
     if !raw.is_empty() && is_all_zero(raw) {
-        return Ok(Encoded {
-            codec: id::ZEROS,
-            params: 0,
-            payload: Vec::new(),
-        });
+        return Ok(Encoded::new(id::ZEROS, 0, Vec::new()));
     }
+    let zstd = || -> Result<Encoded> {
+        let mut payload = Vec::with_capacity(raw.len() / 2);
+        Ok(match dict {
+            Some((d, resource)) => Encoded {
+                params: d.compress(raw, level, &mut payload)?,
+                payload,
+                resource,
+                codec: id::ZSTD,
+            },
+            None => Encoded::new(id::ZSTD, ZSTD.compress(raw, level, &mut payload)?, payload),
+        })
+    };
     match choice {
+        Choice::Fixed(id::ZSTD) => zstd(),
         Choice::Fixed(id) => {
             let codec = by_id(id)?;
             let mut payload = Vec::new();
             let params = codec.compress(raw, level, &mut payload)?;
-            Ok(Encoded {
-                codec: id,
-                params,
-                payload,
-            })
+            Ok(Encoded::new(id, params, payload))
         }
         Choice::Auto => {
-            let mut payload = Vec::with_capacity(raw.len() / 2);
-            let params = ZSTD.compress(raw, level, &mut payload)?;
-            let mut best = Encoded {
-                codec: id::ZSTD,
-                params,
-                payload,
-            };
+            let mut best = zstd()?;
             if level >= AUTO_EXHAUSTIVE_LEVEL {
                 let others: [(&dyn Codec, i32); 2] =
                     [(&LZ77, lz77_level_for(level)), (&HUFFMAN, 0)];
@@ -201,22 +225,14 @@ pub fn encode_block(raw: &[u8], choice: Choice, level: i32) -> Result<Encoded> {
                     let params = codec.compress(raw, lvl, &mut payload)?;
                     // Strictly smaller only: on ties the earlier (faster-decoding) codec stays.
                     if payload.len() < best.payload.len() {
-                        best = Encoded {
-                            codec: codec.id(),
-                            params,
-                            payload,
-                        };
+                        best = Encoded::new(codec.id(), params, payload);
                     }
                 }
             }
             if best.payload.len() < raw.len() {
                 Ok(best)
             } else {
-                Ok(Encoded {
-                    codec: id::STORE,
-                    params: 0,
-                    payload: raw.to_vec(),
-                })
+                Ok(Encoded::new(id::STORE, 0, raw.to_vec()))
             }
         }
     }

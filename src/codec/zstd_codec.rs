@@ -63,7 +63,7 @@ impl Codec for Zstd {
 
 /// Refuses a frame whose header declares a size other than `raw_len` (the `what` that
 /// declared it names itself in the message), and a frame header zstd cannot parse.
-fn check_frame_size(payload: &[u8], raw_len: u64, what: &str) -> Result<()> {
+pub(super) fn check_frame_size(payload: &[u8], raw_len: u64, what: &str) -> Result<()> {
     match zstd::zstd_safe::get_frame_content_size(payload) {
         Ok(Some(n)) if n != raw_len => Err(Error::SizeMismatch {
             what: format!("zstd frame declares {n} bytes, {what} declares {raw_len}"),

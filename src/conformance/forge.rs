@@ -9,6 +9,8 @@ use crate::container::format::*;
 pub enum Rec {
     Entry(Entry),
     Block(BlockInfo, Vec<u8>),
+    /// A resource record (§4.3); `offset` is filled in when built.
+    Resource(ResourceInfo, Vec<u8>),
     /// Bytes written as they are and not listed in the index.
     Raw(Vec<u8>),
     /// Closes the current entry group (consecutive entries otherwise share one).
@@ -126,6 +128,16 @@ impl Forge {
     pub fn shared(&mut self, files: &[(&str, &[u8])], codec_id: u8) -> &mut Self {
         let all: Vec<u8> = files.iter().flat_map(|f| f.1.iter().copied()).collect();
         let (info, payload) = block(&all, codec_id);
+        self.shared_block(info, payload, files)
+    }
+
+    /// A shared block record followed by the entries of the files it holds, in order.
+    fn shared_block(
+        &mut self,
+        info: BlockInfo,
+        payload: Vec<u8>,
+        files: &[(&str, &[u8])],
+    ) -> &mut Self {
         let b = self.push_block(info, payload);
         let mut off = 0u32;
         for (path, data) in files {
@@ -139,6 +151,35 @@ impl Forge {
             self.recs.push(Rec::Entry(e));
         }
         self
+    }
+
+    /// A zstd dictionary as resource record `id` (kind 1), CRC computed.
+    pub fn dictionary(&mut self, id: u32, dict: &[u8]) -> &mut Self {
+        let info = ResourceInfo {
+            offset: 0,
+            id,
+            kind: RESOURCE_ZSTD_DICT,
+            flags: 0,
+            length: dict.len() as u32,
+            crc32: crc32fast::hash(dict),
+        };
+        self.recs.push(Rec::Resource(info, dict.to_vec()));
+        self
+    }
+
+    /// Small files sharing one zstd block compressed with dictionary `dict`, resource `id`.
+    pub fn shared_with_dict(
+        &mut self,
+        files: &[(&str, &[u8])],
+        dict: &crate::codec::dict::ZstdDict,
+        id: u32,
+    ) -> &mut Self {
+        let all: Vec<u8> = files.iter().flat_map(|f| f.1.iter().copied()).collect();
+        let (mut info, mut payload) = block(&all, codec::id::ZSTD);
+        info.params = dict.compress(&all, 3, &mut payload).expect("compresses");
+        info.comp_len = payload.len() as u32;
+        info.resource = id;
+        self.shared_block(info, payload, files)
     }
 
     /// A file stored as a copy of entry number `source` (storage 3, format 1.2).
@@ -236,6 +277,14 @@ impl Forge {
                     flush(&mut b, &mut index, &mut pending, &mut raws);
                     b.extend_from_slice(bytes);
                 }
+                Rec::Resource(info, payload) => {
+                    flush(&mut b, &mut index, &mut pending, &mut raws);
+                    let mut info = *info;
+                    info.offset = b.len() as u64;
+                    b.extend_from_slice(&info.header_bytes());
+                    b.extend_from_slice(payload);
+                    index.resources.push(info);
+                }
             }
         }
         flush(&mut b, &mut index, &mut pending, &mut raws);
@@ -251,13 +300,16 @@ impl Forge {
         for c in [
             index.entries.len(),
             index.blocks.len(),
-            0,
+            index.resources.len(),
             index.groups.len(),
         ] {
             body.extend_from_slice(&(c as u32).to_le_bytes());
         }
         for blk in &index.blocks {
             body.extend_from_slice(&blk.row_bytes());
+        }
+        for r in &index.resources {
+            body.extend_from_slice(&r.row_bytes());
         }
         for g in &index.groups {
             body.extend_from_slice(&g.row_bytes());

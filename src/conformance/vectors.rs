@@ -374,6 +374,29 @@ pub fn valid() -> Vec<Valid> {
         ],
     );
 
+    let (dict, h1, h2, h3, big) = dictionary_sample();
+    let mut f = Forge::new();
+    f.reader_minor = 2;
+    let zd = crate::codec::dict::ZstdDict::new(dict.clone()).expect("raw content dictionary");
+    f.dictionary(0, &dict)
+        .shared_with_dict(
+            &[("inc/a.h", &h1), ("inc/b.h", &h2), ("inc/c.h", &h3)],
+            &zd,
+            0,
+        )
+        .file("big.txt", &big, id::ZSTD, 4096);
+    add(
+        "dictionary",
+        "a zstd dictionary (resource kind 1, raw content, format 1.2) named by a shared block of three small files; a file with blocks of its own that names none",
+        &f,
+        vec![
+            file("inc/a.h", &h1),
+            file("inc/b.h", &h2),
+            file("inc/c.h", &h3),
+            file("big.txt", &big),
+        ],
+    );
+
     let long_comp = "n".repeat(255);
     let mut deep = String::new();
     while deep.len() + 101 < 4000 {
@@ -596,6 +619,55 @@ pub fn valid() -> Vec<Valid> {
 
 /// A small well-formed archive that the invalid vectors break: a directory, a multi-block
 /// file, two files in a shared block, a symlink.
+/// A raw-content dictionary, three small files that share its strings, and a larger text.
+type DictionarySample = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+
+fn dictionary_sample() -> DictionarySample {
+    let header = |name: &str, body: &str| {
+        format!(
+            "/* SPDX-License-Identifier: MIT OR Apache-2.0 */\n/* Part of the yoz conformance corpus. */\n\
+             #ifndef YOZ_{name}_H\n#define YOZ_{name}_H\n#include <stdint.h>\n{body}\n#endif /* YOZ_{name}_H */\n"
+        )
+        .into_bytes()
+    };
+    let dict = header(
+        "DICT",
+        "typedef uint32_t yoz_u32;\ntypedef uint64_t yoz_u64;",
+    )
+    .repeat(3);
+    (
+        dict,
+        header("A", "yoz_u32 yoz_a(yoz_u32 x);"),
+        header("B", "yoz_u64 yoz_b(yoz_u64 x);"),
+        header("C", "void yoz_c(void);"),
+        text(9000, 63),
+    )
+}
+
+/// Forges a consistent archive with one dictionary (resource 0) and a shared block that names
+/// it, letting `tweak` change the records first.
+fn with_dictionary(tweak: &dyn Fn(&mut Forge)) -> Vec<u8> {
+    let (dict, h1, h2, _, _) = dictionary_sample();
+    let zd = crate::codec::dict::ZstdDict::new(dict.clone()).expect("raw content dictionary");
+    let mut f = Forge::new();
+    f.reader_minor = 2;
+    f.dictionary(0, &dict)
+        .shared_with_dict(&[("a.h", &h1), ("b.h", &h2)], &zd, 0);
+    tweak(&mut f);
+    f.build().bytes
+}
+
+/// The resource record of a forge, to change.
+fn resource_of(f: &mut Forge) -> (&mut ResourceInfo, &mut Vec<u8>) {
+    f.recs
+        .iter_mut()
+        .find_map(|r| match r {
+            Rec::Resource(info, payload) => Some((info, payload)),
+            _ => None,
+        })
+        .expect("a resource record")
+}
+
 pub fn base() -> Forge {
     let mut f = Forge::new();
     f.dir("d")
@@ -1070,9 +1142,9 @@ pub fn invalid() -> Vec<Invalid> {
     );
     add(
         "block-resource",
-        "a block names resource 0 (no resource kind exists in 1.0)",
-        &["unknown-kind"],
-        &["unknown-kind"],
+        "a stored block names resource 0 (only zstd blocks take a resource)",
+        &["reserved"],
+        &["reserved"],
         with_block(&|i| i.resource = 0),
     );
     add(
@@ -1099,7 +1171,7 @@ pub fn invalid() -> Vec<Invalid> {
             0,
             0,
             0,
-            1,
+            7,
             0,
             0,
             0,
@@ -1116,7 +1188,7 @@ pub fn invalid() -> Vec<Invalid> {
     let y = x.build().bytes;
     add(
         "resource-record",
-        "a resource record of kind 1 (none are registered in 1.0)",
+        "a resource record of unregistered kind 7, not in the index",
         &["unknown-kind", "index-mismatch"],
         &["unknown-kind", "index-mismatch"],
         y,
@@ -1846,6 +1918,111 @@ pub fn invalid() -> Vec<Invalid> {
         &["path-invalid"],
         f.build().bytes,
     );
+    // §4.3 resources (zstd dictionaries): each breaks one rule.
+    add(
+        "resource-kind",
+        "a resource of unregistered kind 7, listed in the index",
+        &["unknown-kind"],
+        &["unknown-kind"],
+        with_dictionary(&|f| resource_of(f).0.kind = 7),
+    );
+    add(
+        "resource-flag",
+        "a resource with flag bit 0 set",
+        &["unknown-flag"],
+        &["unknown-flag"],
+        with_dictionary(&|f| resource_of(f).0.flags = 1),
+    );
+    add(
+        "resource-length-limit",
+        "a resource declaring 1 MiB + 1 bytes (the check comes before the bytes are read)",
+        &["limit"],
+        &["limit"],
+        with_dictionary(&|f| resource_of(f).0.length = (1 << 20) + 1),
+    );
+    add(
+        "resource-id",
+        "the first resource has id 1",
+        &["index-mismatch"],
+        &["index-mismatch"],
+        with_dictionary(&|f| {
+            resource_of(f).0.id = 1;
+            for r in f.recs.iter_mut() {
+                if let Rec::Block(info, _) = r {
+                    info.resource = 1;
+                }
+            }
+        }),
+    );
+    add(
+        "resource-version",
+        "a dictionary in an archive declaring reader 1.1",
+        &["version-mismatch"],
+        &["version-mismatch"],
+        with_dictionary(&|f| f.reader_minor = 1),
+    );
+    add(
+        "resource-crc",
+        "a dictionary whose payload does not match its CRC",
+        &["record-crc"],
+        &["record-crc"],
+        with_dictionary(&|f| resource_of(f).0.crc32 ^= 1),
+    );
+    add(
+        "resource-corrupt",
+        "a formatted dictionary (magic 37 A4 30 EC) whose entropy tables zstd refuses",
+        &["corrupt"],
+        &["corrupt"],
+        with_dictionary(&|f| {
+            let (info, payload) = resource_of(f);
+            payload[..4].copy_from_slice(&[0x37, 0xA4, 0x30, 0xEC]);
+            for b in &mut payload[8..40] {
+                *b = 0xFF;
+            }
+            info.crc32 = crc32fast::hash(payload);
+        }),
+    );
+    add(
+        "resource-too-many",
+        "17 resource records (at most 16)",
+        &["limit"],
+        &["limit"],
+        with_dictionary(&|f| {
+            let (info, payload) = resource_of(f);
+            let (info, payload) = (*info, payload.clone());
+            for id in 1..17 {
+                let mut more = info;
+                more.id = id;
+                f.recs
+                    .insert(id as usize, Rec::Resource(more, payload.clone()));
+            }
+        }),
+    );
+    add(
+        "block-resource-missing",
+        "a zstd block names resource 1; only resource 0 exists",
+        &["index-mismatch"],
+        &["index-mismatch"],
+        with_dictionary(&|f| {
+            for r in f.recs.iter_mut() {
+                if let Rec::Block(info, _) = r {
+                    info.resource = 1;
+                }
+            }
+        }),
+    );
+    add(
+        "block-resource-later",
+        "a zstd block names a resource recorded after it",
+        &["index-mismatch"],
+        &["index-mismatch"],
+        with_dictionary(&|f| {
+            let r = f.recs.remove(0);
+            f.recs.push(Rec::EndGroup);
+            f.recs.push(r);
+        }),
+    );
+
     // §4.2.1 storage 3 (copies): each breaks one rule.
     let d = text(600, 70);
     let copies = |build: &dyn Fn(&mut Forge)| {

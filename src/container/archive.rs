@@ -14,6 +14,7 @@ use super::format::*;
 use super::limits::{EntryChecker, Limits};
 use super::Sink;
 use crate::codec;
+use crate::codec::dict::ZstdDict;
 use crate::error::{Error, IoContext, Result};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -86,6 +87,8 @@ pub struct Archive {
     by_path: HashMap<String, usize>,
     entry_group: Vec<u32>,
     last_shared: Mutex<Option<(u32, Arc<Vec<u8>>)>>,
+    /// Resources (zstd dictionaries), each loaded and checked once, when a block first needs it.
+    dicts: Vec<std::sync::OnceLock<Arc<ZstdDict>>>,
 }
 
 impl Archive {
@@ -164,6 +167,7 @@ impl Archive {
             .enumerate()
             .map(|(i, e)| (e.path.clone(), i))
             .collect();
+        let dicts = index.resources.iter().map(|_| Default::default()).collect();
         Ok(Archive {
             src,
             len,
@@ -173,6 +177,7 @@ impl Archive {
             by_path,
             entry_group,
             last_shared: Mutex::new(None),
+            dicts,
         })
     }
 
@@ -242,12 +247,17 @@ impl Archive {
             payload
         } else {
             let mut out = Vec::new();
-            codec::by_id(info.codec)?.decompress(
-                &payload,
-                info.raw_len as usize,
-                info.params,
-                &mut out,
-            )?;
+            if info.resource != NO_RESOURCE {
+                self.dict(info.resource)?
+                    .decompress(&payload, info.raw_len as usize, &mut out)?;
+            } else {
+                codec::by_id(info.codec)?.decompress(
+                    &payload,
+                    info.raw_len as usize,
+                    info.params,
+                    &mut out,
+                )?;
+            }
             Cow::Owned(out)
         };
         let computed = crc32fast::hash(&data);
@@ -259,6 +269,29 @@ impl Archive {
             });
         }
         Ok(data)
+    }
+
+    /// Resource `id` (a zstd dictionary): its record checked against the index row and its
+    /// CRC, then loaded, once. Validated at open: `id` names a resource.
+    pub fn dict(&self, id: u32) -> Result<Arc<ZstdDict>> {
+        let cell = &self.dicts[id as usize];
+        if let Some(d) = cell.get() {
+            return Ok(d.clone());
+        }
+        let info = self.index.resources[id as usize];
+        let hdr = self.src.get(info.offset, RESOURCE_HEADER_LEN)?;
+        let local = ResourceInfo::parse_header(&hdr, info.offset)?;
+        if local != info {
+            return Err(Error::IndexMismatch {
+                what: format!("resource {id}'s header differs from its index row"),
+            });
+        }
+        let payload = self.src.get(
+            info.offset + RESOURCE_HEADER_LEN as u64,
+            info.length as usize,
+        )?;
+        let d = Arc::new(load_resource(&info, &payload)?);
+        Ok(cell.get_or_init(|| d).clone())
     }
 
     /// Block `n`'s index row, checked against its local header, and its payload bytes.
@@ -537,7 +570,49 @@ fn validate(
     reader_minor: u8,
 ) -> Result<()> {
     check_tiling(index, index_offset - 1, file_len)?;
+    check_resources(index, reader_minor)?;
     check_entries(index, groups, limits, reader_minor)
+}
+
+/// §4.3: the header declares the resources' version, and a block names only a resource
+/// recorded before it.
+fn check_resources(index: &Index, reader_minor: u8) -> Result<()> {
+    for r in &index.resources {
+        if r.reader_minor() > reader_minor {
+            return Err(Error::VersionUnderstated {
+                feature: "a resource record (zstd dictionary)",
+                need_minor: r.reader_minor(),
+                declared_minor: reader_minor,
+            });
+        }
+    }
+    for (n, b) in index.blocks.iter().enumerate() {
+        if b.resource != NO_RESOURCE
+            && index
+                .resources
+                .get(b.resource as usize)
+                .is_none_or(|r| r.offset > b.offset)
+        {
+            return Err(Error::IndexMismatch {
+                what: format!(
+                    "block {n} names resource {}, not recorded before it",
+                    b.resource
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks a resource's payload against its record (CRC) and loads it (§4.3).
+pub(crate) fn load_resource(info: &ResourceInfo, payload: &[u8]) -> Result<ZstdDict> {
+    let computed = crc32fast::hash(payload);
+    if computed != info.crc32 {
+        return Err(Error::RecordCrc {
+            offset: info.offset,
+        });
+    }
+    ZstdDict::new(payload.to_vec())
 }
 
 fn check_tiling(index: &Index, end_tag: u64, file_len: u64) -> Result<()> {
@@ -555,6 +630,13 @@ fn check_tiling(index: &Index, end_tag: u64, file_len: u64) -> Result<()> {
             g.offset,
             g.offset.saturating_add(g.record_len()),
             format!("entry group {n}"),
+        ));
+    }
+    for (n, r) in index.resources.iter().enumerate() {
+        extents.push((
+            r.offset,
+            r.offset.saturating_add(r.record_len()),
+            format!("resource {n}"),
         ));
     }
     extents.sort_by_key(|x| x.0);

@@ -215,11 +215,10 @@ impl BlockInfo {
             });
         }
         crate::codec::by_id(self.codec)?;
-        if self.resource != NO_RESOURCE {
-            // Version 1.0 registers no resource kinds (§4.3), so no block may use one.
-            return Err(Error::UnknownKind {
-                what: "block resource",
-                value: self.resource as u64,
+        if self.resource != NO_RESOURCE && self.codec != crate::codec::id::ZSTD {
+            // Only zstd blocks take a resource (a dictionary, §4.3).
+            return Err(Error::Reserved {
+                what: "resource of a block whose codec takes none",
             });
         }
         if self.codec == crate::codec::id::ZEROS && self.comp_len != 0 {
@@ -268,8 +267,7 @@ impl BlockInfo {
     }
 }
 
-/// §4.3 / §6.2 shared resource (dictionaries, shared neural decoders). No kinds are defined in
-/// 1.0: a reader rejects any resource it meets with `unknown-kind`.
+/// §4.3 / §6.3 shared resource: since 1.2, kind 1, a zstd dictionary that zstd blocks name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResourceInfo {
     pub offset: u64,
@@ -282,6 +280,12 @@ pub struct ResourceInfo {
 
 /// Resource record header length (tag included).
 pub const RESOURCE_HEADER_LEN: usize = 17;
+/// Resource kind 1 (§4.3.1): a zstd dictionary, since 1.2.
+pub const RESOURCE_ZSTD_DICT: u16 = 1;
+/// Largest resource payload (§4.3): a reader holds every resource of an archive.
+pub const RESOURCE_LEN_MAX: u32 = 1 << 20;
+/// Most resource records an archive may hold (§4.3).
+pub const RESOURCES_MAX: u64 = 16;
 
 impl ResourceInfo {
     /// Parses a resource record header (tag included).
@@ -309,12 +313,58 @@ impl ResourceInfo {
         Self::parse_header(&hdr, LE::read_u64(&b[0..8]))
     }
 
+    /// The rules of §4.3 that concern the record alone, in the order the spec gives.
     fn check(&self) -> Result<()> {
-        // Version 1.0 registers no resource kinds (§4.3).
-        Err(Error::UnknownKind {
-            what: "resource kind",
-            value: self.kind as u64,
-        })
+        if self.kind != RESOURCE_ZSTD_DICT {
+            return Err(Error::UnknownKind {
+                what: "resource kind",
+                value: self.kind as u64,
+            });
+        }
+        if self.flags != 0 {
+            return Err(Error::UnknownFlag {
+                what: "resource",
+                bits: self.flags as u64,
+            });
+        }
+        if self.length == 0 || self.length > RESOURCE_LEN_MAX {
+            return Err(Error::Limit {
+                what: "resource length",
+                got: self.length as u64,
+                max: RESOURCE_LEN_MAX as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// Serializes the record header, tag included.
+    pub fn header_bytes(&self) -> [u8; RESOURCE_HEADER_LEN] {
+        let mut b = [0u8; RESOURCE_HEADER_LEN];
+        b[0] = tag::RESOURCE;
+        LE::write_u32(&mut b[1..5], self.id);
+        LE::write_u16(&mut b[5..7], self.kind);
+        LE::write_u16(&mut b[7..9], self.flags);
+        LE::write_u32(&mut b[9..13], self.length);
+        LE::write_u32(&mut b[13..17], self.crc32);
+        b
+    }
+
+    /// Serializes a resource table row.
+    pub fn row_bytes(&self) -> [u8; RESOURCE_ROW_LEN] {
+        let mut b = [0u8; RESOURCE_ROW_LEN];
+        LE::write_u64(&mut b[0..8], self.offset);
+        b[8..24].copy_from_slice(&self.header_bytes()[1..]);
+        b
+    }
+
+    /// Total bytes of the resource record, header plus payload.
+    pub fn record_len(&self) -> u64 {
+        RESOURCE_HEADER_LEN as u64 + self.length as u64
+    }
+
+    /// The `reader_minor` this resource's kind needs (§2.1).
+    pub fn reader_minor(&self) -> u8 {
+        2
     }
 }
 
@@ -934,7 +984,9 @@ impl Index {
         for blk in &self.blocks {
             b.extend_from_slice(&blk.row_bytes());
         }
-        debug_assert!(self.resources.is_empty());
+        for r in &self.resources {
+            b.extend_from_slice(&r.row_bytes());
+        }
         for g in &self.groups {
             b.extend_from_slice(&g.row_bytes());
         }
@@ -1024,6 +1076,13 @@ impl Index {
                 max: max_entries,
             });
         }
+        if nr > RESOURCES_MAX {
+            return Err(Error::Limit {
+                what: "resource count",
+                got: nr,
+                max: RESOURCES_MAX,
+            });
+        }
         let need = INDEX_FIXED_LEN as u64
             + nb * BLOCK_ROW_LEN as u64
             + nr * RESOURCE_ROW_LEN as u64
@@ -1041,8 +1100,19 @@ impl Index {
             pos += BLOCK_ROW_LEN;
         }
         let mut resources = Vec::with_capacity(nr as usize);
-        for _ in 0..nr {
-            resources.push(ResourceInfo::parse_row(&b[pos..pos + RESOURCE_ROW_LEN])?);
+        for i in 0..nr {
+            let r = ResourceInfo::parse_row(&b[pos..pos + RESOURCE_ROW_LEN])?;
+            // Ids are the resources' ordinals (§4.3); rows follow the stream (§6.3).
+            if r.id as u64 != i
+                || resources
+                    .last()
+                    .is_some_and(|p: &ResourceInfo| p.offset >= r.offset)
+            {
+                return Err(Error::IndexMismatch {
+                    what: format!("resource row {i} (id {}, offset {})", r.id, r.offset),
+                });
+            }
+            resources.push(r);
             pos += RESOURCE_ROW_LEN;
         }
         let mut groups = Vec::with_capacity(ng as usize);

@@ -4,10 +4,12 @@
 //! Memory is bounded by one block (original and payload), the current shared block, and the
 //! entry table (the same size as the index, which the limits bound).
 
+use super::archive::load_resource;
 use super::format::*;
 use super::limits::{EntryChecker, Limits};
 use super::Sink;
 use crate::codec;
+use crate::codec::dict::ZstdDict;
 use crate::error::{Error, Result};
 use std::io::{self, Read};
 
@@ -80,6 +82,8 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
     let mut pending: Option<Pending> = None;
     let mut payload = Vec::new();
     let mut raw = Vec::new();
+    // Resources (zstd dictionaries) read so far, by id: at most RESOURCES_MAX of 1 MiB.
+    let mut dicts: Vec<ZstdDict> = Vec::new();
     loop {
         let at = r.pos;
         let mut t = [0u8; 1];
@@ -185,6 +189,14 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
                 r.exact(&mut h[1..], "block header")?;
                 let info = BlockInfo::parse_header(&h, at)?;
                 let ordinal = seen.blocks.len() as u32;
+                let dict = match info.resource {
+                    NO_RESOURCE => None,
+                    id => Some(dicts.get(id as usize).ok_or_else(|| Error::IndexMismatch {
+                        what: format!(
+                            "block {ordinal} names resource {id}, not recorded before it"
+                        ),
+                    })?),
+                };
                 payload.resize(info.comp_len as usize, 0);
                 r.exact(&mut payload, "block payload")?;
                 seen.blocks.push(info);
@@ -213,7 +225,7 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
                             .map_err(ctx)?;
                             sink.hole(info.raw_len as u64).map_err(ctx)?;
                         } else {
-                            decode(&info, ordinal, &payload, &mut raw).map_err(ctx)?;
+                            decode(&info, ordinal, dict, &payload, &mut raw).map_err(ctx)?;
                             sink.data(&raw).map_err(ctx)?;
                         }
                         sum.bytes += info.raw_len as u64;
@@ -235,7 +247,7 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
                     None => {
                         close_shared(&mut shared)?;
                         let mut data = Vec::new();
-                        decode(&info, ordinal, &payload, &mut data)?;
+                        decode(&info, ordinal, dict, &payload, &mut data)?;
                         sum.bytes += info.raw_len as u64;
                         shared = Some(SharedBlock {
                             ordinal,
@@ -248,11 +260,39 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
                 }
             }
             tag::RESOURCE => {
+                if pending.is_some() {
+                    return Err(Error::IndexMismatch {
+                        what: "an entry's blocks are interrupted by a resource".into(),
+                    });
+                }
                 let mut h = [0u8; RESOURCE_HEADER_LEN];
                 h[0] = tag::RESOURCE;
                 r.exact(&mut h[1..], "resource header")?;
-                ResourceInfo::parse_header(&h, at)?;
-                unreachable!("no resource kind is defined in 1.0; parse_header rejects all");
+                let info = ResourceInfo::parse_header(&h, at)?;
+                let n = seen.resources.len() as u64;
+                if n >= RESOURCES_MAX {
+                    return Err(Error::Limit {
+                        what: "resource count",
+                        got: n + 1,
+                        max: RESOURCES_MAX,
+                    });
+                }
+                if info.id as u64 != n {
+                    return Err(Error::IndexMismatch {
+                        what: format!("resource {n} has id {}", info.id),
+                    });
+                }
+                if info.reader_minor() > header.reader_minor {
+                    return Err(Error::VersionUnderstated {
+                        feature: "a resource record (zstd dictionary)",
+                        need_minor: info.reader_minor(),
+                        declared_minor: header.reader_minor,
+                    });
+                }
+                payload.resize(info.length as usize, 0);
+                r.exact(&mut payload, "resource payload")?;
+                dicts.push(load_resource(&info, &payload)?);
+                seen.resources.push(info);
             }
             tag::END => {
                 if let Some(p) = pending {
@@ -328,10 +368,19 @@ fn close_shared(shared: &mut Option<SharedBlock>) -> Result<()> {
 pub(crate) fn decode(
     info: &BlockInfo,
     ordinal: u32,
+    dict: Option<&ZstdDict>,
     payload: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<()> {
-    codec::by_id(info.codec)?.decompress(payload, info.raw_len as usize, info.params, out)?;
+    match dict {
+        Some(d) => d.decompress(payload, info.raw_len as usize, out)?,
+        None => codec::by_id(info.codec)?.decompress(
+            payload,
+            info.raw_len as usize,
+            info.params,
+            out,
+        )?,
+    }
     let computed = crc32fast::hash(out);
     if computed != info.crc32 {
         return Err(Error::BlockCrc {

@@ -95,6 +95,30 @@ impl<W: Write> RecordWriter<W> {
         Ok(self.index.blocks.len() as u32 - 1)
     }
 
+    /// Appends a zstd dictionary as the next resource record (§4.3) and returns its id, which
+    /// the blocks compressed with it name.
+    pub fn dictionary(&mut self, dict: &[u8]) -> Result<u32> {
+        let info = ResourceInfo {
+            offset: self.pos,
+            id: self.index.resources.len() as u32,
+            kind: RESOURCE_ZSTD_DICT,
+            flags: 0,
+            length: dict.len() as u32,
+            crc32: crc32fast::hash(dict),
+        };
+        if dict.is_empty() || info.length > RESOURCE_LEN_MAX {
+            return Err(Error::Limit {
+                what: "resource length",
+                got: dict.len() as u64,
+                max: RESOURCE_LEN_MAX as u64,
+            });
+        }
+        self.put(&info.header_bytes())?;
+        self.put(dict)?;
+        self.index.resources.push(info);
+        Ok(info.id)
+    }
+
     /// Writes the end tag, the index (zstd at `level`) and the footer.
     pub fn finish(mut self, level: i32) -> Result<(W, Index)> {
         self.put(&[tag::END])?;
