@@ -18,7 +18,8 @@ fn s(p: &Path) -> &str {
 /// sparse one), a hard link, a file that differs only in its last byte, and one of equal size.
 fn tree(root: &Path) {
     fs::create_dir_all(root.join("a/b")).unwrap();
-    let small = "a line that repeats\n".repeat(40);
+    // At least 4 KiB (smaller files are not deduplicated), less than the 16 KiB blocks.
+    let small = "a line that repeats\n".repeat(250);
     fs::write(root.join("a/one.txt"), &small).unwrap();
     fs::write(root.join("a/b/two.txt"), &small).unwrap();
     let mut near = small.clone().into_bytes();
@@ -31,6 +32,9 @@ fn tree(root: &Path) {
     let f = fs::File::create(root.join("sparse1")).unwrap();
     f.set_len(300_000).unwrap();
     fs::copy(root.join("sparse1"), root.join("sparse2")).unwrap();
+    // Below 4 KiB identical files stay ordinary files.
+    fs::write(root.join("tiny1"), "tiny\n".repeat(100)).unwrap();
+    fs::write(root.join("tiny2"), "tiny\n".repeat(100)).unwrap();
     // Many copies of one small file, so some land after the shared block closes.
     for i in 0..40 {
         fs::write(root.join(format!("a/many{i:02}.txt")), &small).unwrap();
@@ -74,6 +78,7 @@ fn copies_are_stored_once_and_read_back_everywhere() {
     assert_eq!(copy_of("tree/z-big2.bin").as_deref(), Some("tree/big1.bin"));
     assert_eq!(copy_of("tree/sparse2").as_deref(), Some("tree/sparse1"));
     assert_eq!(copy_of("tree/a/near.txt"), None, "differs in one byte");
+    assert_eq!(copy_of("tree/tiny2"), None, "under 4 KiB");
     assert_eq!(
         copy_of("tree/hard.bin"),
         None,

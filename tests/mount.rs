@@ -224,6 +224,23 @@ fn make_tree(root: &Path) -> PathBuf {
         let n = (g.next() % 700) as usize + 1;
         w(&format!("small/f{i:02}.txt"), &g.text(n));
     }
+    // Copies of earlier files (deduplication): of a file with blocks, and of a small one.
+    w("dir/copy_of_big.bin", &fs::read(t.join("big.bin")).unwrap());
+    w(
+        "small/copy.txt",
+        &fs::read(t.join("small/f07.txt")).unwrap(),
+    );
+    // Small headers sharing boilerplate: with 4 KiB blocks the archive gets a dictionary.
+    for n in 0..300u32 {
+        let body: String = (0..(n % 5 + 2))
+            .map(|k| format!("int fn_{n}_{k}(int a); /* {} */\n", n * 31 + k))
+            .collect();
+        let text = format!(
+            "/* SPDX-License-Identifier: MIT OR Apache-2.0 */\n/* generated for yoz's mount test */\n\
+             #ifndef H_{n}_H\n#define H_{n}_H\n#include <stdint.h>\n{body}#endif /* H_{n}_H */\n"
+        );
+        w(&format!("inc/h{n:03}.h"), text.as_bytes());
+    }
     w("empty", b"");
     w("dir/deep/deeper/empty2", b"");
     w("dir/deep/deeper/x.txt", b"deep inside\n");
@@ -326,6 +343,14 @@ fn mounted_tree_matches_the_original() {
     let tree = make_tree(tmp.path());
     let archive = tmp.path().join("t.yoz");
     pack(&tree, &archive, "4K");
+    // The tree exercises copies and a dictionary through the mount.
+    let ar = yoz::container::Archive::open(&archive).unwrap();
+    assert_eq!(ar.index().resources.len(), 1, "a dictionary");
+    assert!(ar
+        .entries()
+        .iter()
+        .any(|e| matches!(e.storage, yoz::container::Storage::Same { .. })));
+    drop(ar);
     let m = Mounted::new(&archive, &tmp.path().join("mnt"), &[]);
     let mt = m.mp.join("t");
 

@@ -15,6 +15,13 @@ use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+/// Files smaller than this are not deduplicated. Finding candidates costs an open and a read
+/// per file of a repeated size, which on 100,000 files of 60–3,000 bytes made a level-3 pack
+/// several times slower, while copies under 4 KiB were 2.3 % of the duplicated bytes of a
+/// Debian `/usr/include` and 1.6 % of `/usr/share/doc` (and zstd still finds such a copy as
+/// one match when it lands in the same shared block as its source).
+pub(super) const MIN_SIZE: u64 = 4096;
+
 /// For each planned entry, the earlier planned file it is probably a copy of. Files of equal
 /// size are read for their CRC-32 on `threads` threads.
 pub(super) fn candidates(
@@ -28,7 +35,7 @@ pub(super) fn candidates(
     for (i, p) in plan.iter().enumerate() {
         let size = p.meta.len();
         // Later names of one inode become hard links; lossy images are stored as blobs.
-        if p.kind != Kind::File || size == 0 || lossy(p) {
+        if p.kind != Kind::File || size < MIN_SIZE || lossy(p) {
             continue;
         }
         if p.meta.nlink() > 1 && !inodes.insert((p.meta.dev(), p.meta.ino())) {
