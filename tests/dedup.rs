@@ -3,11 +3,9 @@
 
 mod common;
 
-use common::{noise, run, snapshot, yoz};
+use common::{noise, run, run_with_stdin, snapshot};
 use std::fs;
-use std::io::Write;
 use std::path::Path;
-use std::process::Stdio;
 use yoz::container::{Archive, Storage};
 
 fn s(p: &Path) -> &str {
@@ -106,19 +104,7 @@ fn copies_are_stored_once_and_read_back_everywhere() {
     assert!(run(&["unpack", "-C", s(&dest), s(&a)]).status.success());
     assert_eq!(snapshot(&dest.join("tree")), snapshot(&src));
     let dest2 = t.path().join("out2");
-    let mut child = yoz()
-        .args(["unpack", "-C", s(&dest2), "-"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&fs::read(&a).unwrap())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(&["unpack", "-C", s(&dest2), "-"], &fs::read(&a).unwrap());
     assert!(
         out.status.success(),
         "{}",
@@ -157,19 +143,10 @@ fn selecting_only_a_copy() {
     assert!(!dest.join("tree/big1.bin").exists());
     // A pipe no longer has them: a clear error, like tar's for a hard link.
     let dest2 = t.path().join("out2");
-    let mut child = yoz()
-        .args(["unpack", "-C", s(&dest2), "-", "tree/z-big2.bin"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&fs::read(&a).unwrap())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(
+        &["unpack", "-C", s(&dest2), "-", "tree/z-big2.bin"],
+        &fs::read(&a).unwrap(),
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0));
     assert!(err.contains("copy of \"tree/big1.bin\""), "{err}");

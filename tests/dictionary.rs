@@ -3,11 +3,9 @@
 
 mod common;
 
-use common::{run, snapshot, yoz};
+use common::{run, run_with_stdin, snapshot};
 use std::fs;
-use std::io::Write;
 use std::path::Path;
-use std::process::Stdio;
 use yoz::container::Archive;
 
 fn s(p: &Path) -> &str {
@@ -80,19 +78,12 @@ fn small_blocks_get_a_dictionary_that_pays_and_reads_back() {
     assert!(run(&["unpack", "-C", s(&dest), s(&a)]).status.success());
     assert_eq!(snapshot(&dest.join("tree")), snapshot(&src));
     let dest2 = t.path().join("out2");
-    let mut child = yoz()
-        .args(["unpack", "-C", s(&dest2), "-"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&fs::read(&a).unwrap())
-        .unwrap();
-    assert!(child.wait_with_output().unwrap().status.success());
+    let out = run_with_stdin(&["unpack", "-C", s(&dest2), "-"], &fs::read(&a).unwrap());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(snapshot(&dest2.join("tree")), snapshot(&src));
 }
 

@@ -3,10 +3,8 @@
 
 mod common;
 
-use common::{class_of, run, yoz};
+use common::{class_of, run};
 use std::fs;
-use std::io::Write;
-use std::process::Stdio;
 use yoz::image::png_io::{decode_png, encode_png};
 use yoz::image::Image;
 
@@ -100,19 +98,8 @@ fn png_roundtrip_through_the_dct_codec() {
     assert_eq!(written.len() as u64, size_in_list);
     assert_eq!(run(&["cat", s(&a), "pics/rgb.png"]).stdout, written);
     let o2 = t.path().join("o2");
-    let mut child = yoz()
-        .args(["unpack", "-C", s(&o2), "-"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&fs::read(&a).unwrap())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let out = common::run_with_stdin(&["unpack", "-C", s(&o2), "-"], &fs::read(&a).unwrap());
+    assert!(out.status.success());
     assert_eq!(fs::read(o2.join("pics/rgb.png")).unwrap(), written);
 }
 

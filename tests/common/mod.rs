@@ -17,6 +17,21 @@ pub fn run(args: &[&str]) -> Output {
     yoz().args(args).output().expect("spawn yoz")
 }
 
+/// Runs yoz with args and `input` on its stdin (an archive piped to `unpack -`, say).
+pub fn run_with_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = yoz()
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn yoz");
+    // A reader that fails early closes its stdin: a broken pipe here is its answer, not ours.
+    let _ = child.stdin.take().expect("piped stdin").write_all(input);
+    child.wait_with_output().expect("wait for yoz")
+}
+
 /// The `error[CLASS]` of a failed run's stderr.
 pub fn class_of(out: &Output) -> Option<String> {
     let e = String::from_utf8_lossy(&out.stderr);
