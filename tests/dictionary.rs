@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{run, run_with_stdin, snapshot};
+use common::run;
 use std::fs;
 use std::path::Path;
 use yoz::container::Archive;
@@ -74,17 +74,7 @@ fn small_blocks_get_a_dictionary_that_pays_and_reads_back() {
     assert!(run(&["verify", s(&a)]).status.success());
     let cat = run(&["cat", s(&a), "tree/inc3/h42.h"]);
     assert_eq!(cat.stdout, fs::read(src.join("inc3/h42.h")).unwrap());
-    let dest = t.path().join("out");
-    assert!(run(&["unpack", "-C", s(&dest), s(&a)]).status.success());
-    assert_eq!(snapshot(&dest.join("tree")), snapshot(&src));
-    let dest2 = t.path().join("out2");
-    let out = run_with_stdin(&["unpack", "-C", s(&dest2), "-"], &fs::read(&a).unwrap());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(snapshot(&dest2.join("tree")), snapshot(&src));
+    common::assert_unpacks_both_ways(&a, t.path(), "tree", &src);
 }
 
 #[test]

@@ -32,6 +32,28 @@ pub fn run_with_stdin(args: &[&str], input: &[u8]) -> Output {
     child.wait_with_output().expect("wait for yoz")
 }
 
+/// Unpacks `archive` from the file into `dir/out` and through a pipe into `dir/out2`, and
+/// checks that both give `src` back under the name `top`.
+pub fn assert_unpacks_both_ways(archive: &Path, dir: &Path, top: &str, src: &Path) {
+    let a = archive.to_str().expect("UTF-8 path");
+    let (d1, d2) = (dir.join("out"), dir.join("out2"));
+    let out = run(&["unpack", "-C", d1.to_str().unwrap(), a]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = fs::read(archive).expect("archive");
+    let out = run_with_stdin(&["unpack", "-C", d2.to_str().unwrap(), "-"], &bytes);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(snapshot(&d1.join(top)), snapshot(src));
+    assert_eq!(snapshot(&d2.join(top)), snapshot(src));
+}
+
 /// The `error[CLASS]` of a failed run's stderr.
 pub fn class_of(out: &Output) -> Option<String> {
     let e = String::from_utf8_lossy(&out.stderr);
