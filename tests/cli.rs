@@ -333,6 +333,13 @@ fn usage_errors_exit_2() {
     let out = run(&["pack", "-o", "/tmp/never.yoz", "--block-size", "1K", "x"]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(class_of(&out).as_deref(), Some("usage"));
+    // Levels outside zstd's 1..22 are refused before anything is read or written.
+    for level in ["0", "-5", "23", "99"] {
+        let out = run(&["pack", "-o", "/tmp/never.yoz", "--level", level, "x"]);
+        assert_eq!(out.status.code(), Some(2), "level {level}");
+        assert_eq!(class_of(&out).as_deref(), Some("usage"), "level {level}");
+    }
+    assert!(!std::path::Path::new("/tmp/never.yoz").exists());
 }
 
 #[test]
@@ -438,4 +445,25 @@ fn archive_gets_ordinary_file_permissions() {
         .unwrap();
     let mode = fs::metadata(&a).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o666 & !umask);
+}
+
+#[test]
+fn summaries_count_in_the_right_number() {
+    let t = tempfile::tempdir().unwrap();
+    let f = t.path().join("one.txt");
+    fs::write(&f, "just one file\n").unwrap();
+    let a = t.path().join("a.yoz");
+    let out = yoz()
+        .current_dir(t.path())
+        .args(["pack", "-o", s(&a), "one.txt"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("packed 1 entry,"), "{err}");
+    let out = run(&["verify", s(&a)]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.starts_with("ok: 1 entry, 1 block,"), "{said}");
+    let out = run(&["unpack", "-C", s(&t.path().join("o")), s(&a)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unpacked 1 entry (1 file,"), "{err}");
 }

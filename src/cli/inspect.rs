@@ -271,9 +271,9 @@ pub fn verify(a: VerifyArgs) -> Result<()> {
         }
     }
     println!(
-        "ok: {} entries, {} blocks, {} bytes verified{}",
-        sum.entries,
-        sum.blocks,
+        "ok: {}, {}, {} bytes verified{}",
+        super::count(sum.entries, "entry", "entries"),
+        super::count(sum.blocks, "block", "blocks"),
         sum.bytes,
         if a.decode {
             format!(", {decoded} images decoded")

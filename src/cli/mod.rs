@@ -144,6 +144,11 @@ pub fn report(e: &Error) -> i32 {
     }
 }
 
+/// `n` and the noun in the right number: "1 entry", "2 entries".
+pub(crate) fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// `-` means stdin/stdout.
 pub(crate) fn is_dash(p: &std::path::Path) -> bool {
     p.as_os_str() == "-"

@@ -21,7 +21,7 @@ pub struct PackArgs {
     /// the smallest.
     #[arg(long, default_value = "auto")]
     pub codec: String,
-    /// Compression level (zstd scale 1-22; lz77 uses 1-9, clamped; huffman ignores it).
+    /// Compression level, 1-22 (zstd's scale; lz77 maps it to 1-9; huffman ignores it).
     #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
     pub level: i32,
     /// Block size in bytes, with an optional K or M suffix (4K..64M). Default: 1M up to
@@ -74,6 +74,12 @@ pub struct PackArgs {
 }
 
 pub fn run(a: PackArgs) -> Result<()> {
+    if !(1..=22).contains(&a.level) {
+        return Err(Error::Usage(format!(
+            "level {} is outside 1..22 (zstd's scale; 20-22 are its slow --ultra levels)",
+            a.level
+        )));
+    }
     let image = image_options(&a)?;
     let mut opts = PackOptions {
         codec: Choice::parse(&a.codec)?,
@@ -116,16 +122,20 @@ pub fn run(a: PackArgs) -> Result<()> {
         };
         if stats.copies > 0 {
             eprintln!(
-                "{} duplicate files ({} bytes) stored once",
-                stats.copies, stats.copied_bytes
+                "{} ({} bytes) stored once",
+                super::count(stats.copies, "duplicate file", "duplicate files"),
+                stats.copied_bytes
             );
         }
         if stats.lossy > 0 {
-            eprintln!("{} images encoded lossily", stats.lossy);
+            eprintln!(
+                "{} encoded lossily",
+                super::count(stats.lossy, "image", "images")
+            );
         }
         eprintln!(
-            "packed {} entries, {} bytes -> {} bytes (ratio {:.2}x) into {}",
-            stats.entries,
+            "packed {}, {} bytes -> {} bytes (ratio {:.2}x) into {}",
+            super::count(stats.entries, "entry", "entries"),
             stats.input_bytes,
             stats.archive_bytes,
             ratio,

@@ -46,14 +46,18 @@ pub fn run(a: UnpackArgs) -> Result<()> {
     };
     if stats.lossy > 0 {
         eprintln!(
-            "{} entries were lossy images, written as decoded PNGs",
-            stats.lossy
+            "{} written as decoded PNGs",
+            super::count(
+                stats.lossy,
+                "entry was a lossy image,",
+                "entries were lossy images,"
+            )
         );
     }
     eprintln!(
-        "unpacked {} entries ({} files, {} bytes) into {}",
-        stats.entries,
-        stats.files,
+        "unpacked {} ({}, {} bytes) into {}",
+        super::count(stats.entries, "entry", "entries"),
+        super::count(stats.files, "file", "files"),
         stats.bytes,
         a.dir.display()
     );
