@@ -467,3 +467,21 @@ fn summaries_count_in_the_right_number() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unpacked 1 entry (1 file,"), "{err}");
 }
+
+#[test]
+fn info_and_cat_read_stdin() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("tree");
+    common::sample_tree(&src);
+    let a = t.path().join("a.yoz");
+    assert!(run(&["pack", "-o", s(&a), s(&src)]).status.success());
+    let bytes = fs::read(&a).unwrap();
+    let info = common::run_with_stdin(&["info", "-"], &bytes);
+    assert!(info.status.success());
+    assert_eq!(info.stdout, run(&["info", s(&a)]).stdout);
+    let cat = common::run_with_stdin(&["cat", "-", "tree/dir/text.txt"], &bytes);
+    assert_eq!(cat.stdout, fs::read(src.join("dir/text.txt")).unwrap());
+    // Not an archive on stdin: the usual error class.
+    let bad = common::run_with_stdin(&["info", "-"], b"not an archive at all");
+    assert_eq!(class_of(&bad).as_deref(), Some("bad-magic"));
+}

@@ -17,6 +17,7 @@ pub struct ListArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct InfoArgs {
+    /// Archive file, or `-` for stdin (copied to a temporary file first).
     pub archive: PathArg,
 }
 
@@ -41,6 +42,7 @@ pub struct CatArgs {
     pub no_mmap: bool,
     #[command(flatten)]
     pub decoding: super::DecodeArgs,
+    /// Archive file, or `-` for stdin (copied to a temporary file first).
     pub archive: PathArg,
     /// Entry to print.
     pub path: String,
@@ -147,7 +149,7 @@ pub fn list(a: ListArgs) -> Result<()> {
 }
 
 pub fn info(a: InfoArgs) -> Result<()> {
-    let ar = Archive::open(&a.archive)?;
+    let ar = super::open_archive(&a.archive, false)?;
     let h = ar.header();
     let mut kinds = [0u64; 4];
     let mut original = 0u64;

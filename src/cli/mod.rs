@@ -157,7 +157,20 @@ pub(crate) fn is_dash(p: &std::path::Path) -> bool {
 pub(crate) type PathArg = PathBuf;
 
 /// Opens an archive with the memory map, or with positional reads when `no_mmap`.
+/// `-` (stdin) is first copied to an unnamed temporary file, which the random-access reader
+/// needs and which disappears when the archive is dropped.
 pub(crate) fn open_archive(p: &std::path::Path, no_mmap: bool) -> crate::Result<crate::Archive> {
+    if is_dash(p) {
+        use crate::error::IoContext;
+        let mut f = tempfile::tempfile().ctx(|| "creating a temporary file for stdin".into())?;
+        let len = std::io::copy(&mut std::io::stdin().lock(), &mut f)
+            .ctx(|| "reading the archive from stdin".into())?;
+        return crate::Archive::from_source(
+            crate::container::Source::Pread(f),
+            len,
+            Default::default(),
+        );
+    }
     crate::Archive::open_with(
         p,
         crate::container::OpenOptions {
