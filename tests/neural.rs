@@ -302,6 +302,28 @@ fn missing_trainer_is_a_clear_error() {
 fn usage_errors() {
     for args in [
         vec!["pack", "--lambda", "0.01", "-o", "x.yoz", "."],
+        // A neural-only option without the neural codec is refused, not ignored.
+        vec!["pack", "--preset", "slow", "-o", "x.yoz", "."],
+        vec![
+            "pack",
+            "--image-codec",
+            "dct",
+            "--preset",
+            "fast",
+            "-o",
+            "x.yoz",
+            ".",
+        ],
+        vec![
+            "pack",
+            "--image-codec",
+            "dct",
+            "--seed",
+            "3",
+            "-o",
+            "x.yoz",
+            ".",
+        ],
         vec![
             "pack",
             "--image-codec",

@@ -55,9 +55,9 @@ pub struct PackArgs {
     /// Neural codec: rate-distortion trade-off λ (loss = MSE + λ·bpp) instead of --quality.
     #[arg(long, conflicts_with = "quality")]
     pub lambda: Option<f64>,
-    /// Neural codec: training budget, fast, medium or slow.
-    #[arg(long, default_value = "medium", value_parser = ["fast", "medium", "slow"])]
-    pub preset: String,
+    /// Neural codec: training budget, fast, medium (the default) or slow.
+    #[arg(long, value_parser = ["fast", "medium", "slow"])]
+    pub preset: Option<String>,
     /// Neural codec: training seed (results are reproducible with -j 1).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -161,13 +161,20 @@ fn image_options(a: &PackArgs) -> Result<Option<crate::pack::ImageOptions>> {
                     "--lossy, --quality and --lambda need --image-codec dct|neural".into(),
                 ));
             }
+            if a.preset.is_some() || a.seed.is_some() {
+                return Err(Error::Usage(
+                    "--preset and --seed need --image-codec neural".into(),
+                ));
+            }
             return Ok(None);
         }
     };
     let codec = match codec {
         "dct" => {
-            if a.lambda.is_some() {
-                return Err(Error::Usage("--lambda is for --image-codec neural".into()));
+            if a.lambda.is_some() || a.preset.is_some() || a.seed.is_some() {
+                return Err(Error::Usage(
+                    "--lambda, --preset and --seed are for --image-codec neural".into(),
+                ));
             }
             crate::pack::ImageCodec::Dct
         }
@@ -181,7 +188,7 @@ fn image_options(a: &PackArgs) -> Result<Option<crate::pack::ImageOptions>> {
                 train: crate::neural::train::TrainOptions {
                     quality: a.quality.unwrap_or(50),
                     lambda: a.lambda,
-                    preset: a.preset.clone(),
+                    preset: a.preset.clone().unwrap_or_else(|| "medium".into()),
                     threads: 1,
                     seed: a.seed,
                 },
