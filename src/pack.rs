@@ -149,6 +149,13 @@ pub fn pack_to_path(
     force: bool,
     opts: &PackOptions,
 ) -> Result<PackStats> {
+    // Said before anything is read or compressed, not when the finished archive is renamed.
+    if fs::metadata(out).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::Usage(format!(
+            "-o {} is a directory; name the archive file",
+            out.display()
+        )));
+    }
     if !force && fs::symlink_metadata(out).is_ok() {
         return Err(Error::Exists {
             path: out.display().to_string(),

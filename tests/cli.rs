@@ -485,3 +485,22 @@ fn info_and_cat_read_stdin() {
     let bad = common::run_with_stdin(&["info", "-"], b"not an archive at all");
     assert_eq!(class_of(&bad).as_deref(), Some("bad-magic"));
 }
+
+#[test]
+fn output_that_is_a_directory_is_refused_up_front() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("tree");
+    common::sample_tree(&src);
+    for force in [false, true] {
+        let mut args = vec!["pack", "-o", s(t.path())];
+        if force {
+            args.push("--force");
+        }
+        args.push(s(&src));
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "force {force}");
+        assert_eq!(class_of(&out).as_deref(), Some("usage"));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("is a directory"));
+    }
+    assert!(src.join("hello.txt").exists());
+}
