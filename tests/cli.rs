@@ -330,6 +330,11 @@ fn list_and_cat_read_only_what_they_need() {
 fn usage_errors_exit_2() {
     assert_eq!(run(&["pack"]).status.code(), Some(2));
     assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+    // clap's own errors come in yoz's form too.
+    let out = run(&["pack", "--no-such-flag"]);
+    assert_eq!(class_of(&out).as_deref(), Some("usage"));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("yoz: error[usage]: "));
+    assert_eq!(run(&["--version"]).status.code(), Some(0));
     let out = run(&["pack", "-o", "/tmp/never.yoz", "--block-size", "1K", "x"]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(class_of(&out).as_deref(), Some("usage"));

@@ -92,9 +92,17 @@ pub(crate) fn want_progress() -> bool {
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
+        Err(e) if e.use_stderr() => {
+            // clap's message in yoz's own form, so scripts see one error format.
+            let text = e.render().to_string();
+            let text = text.strip_prefix("error: ").unwrap_or(&text);
+            eprint!("yoz: error[usage]: {text}");
+            return 2;
+        }
         Err(e) => {
+            // --help and --version.
             let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
+            return 0;
         }
     };
     // Ctrl-C and SIGTERM remove pack's temporary archive or unpack's partial file, then exit
