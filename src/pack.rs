@@ -416,32 +416,31 @@ fn entry_for(p: &Planned, storage: Storage, size: u64) -> Entry {
     }
 }
 
+/// One data block, encoded and described by its record header.
+fn encode(raw: &[u8], choice: Choice, level: i32, dict: Option<(&ZstdDict, u32)>) -> Result<Done> {
+    let enc: Encoded = codec::encode_block_with(raw, choice, level, dict)?;
+    let info = BlockInfo {
+        offset: 0,
+        codec: enc.codec,
+        flags: 0,
+        params: enc.params,
+        resource: enc.resource,
+        raw_len: raw.len() as u32,
+        comp_len: enc.payload.len() as u32,
+        crc32: crc32fast::hash(raw),
+    };
+    Ok(Done::Block(info, enc.payload))
+}
+
 fn compress_job(job: Job, choice: Choice, level: i32, dict: Option<&ZstdDict>) -> Result<Done> {
     match job {
         Job::Group(entries) => {
             let (info, payload) = crate::container::writer::encode_group(&entries, level)?;
             Ok(Done::Group(info, payload, entries))
         }
-        job @ (Job::Block(_) | Job::Shared(_)) => {
-            let (raw, dict) = match job {
-                // The dictionary, when there is one, is resource 0, written before any block.
-                Job::Shared(raw) => (raw, dict.map(|d| (d, 0))),
-                Job::Block(raw) => (raw, None),
-                _ => unreachable!("matched above"),
-            };
-            let enc: Encoded = codec::encode_block_with(&raw, choice, level, dict)?;
-            let info = BlockInfo {
-                offset: 0,
-                codec: enc.codec,
-                flags: 0,
-                params: enc.params,
-                resource: enc.resource,
-                raw_len: raw.len() as u32,
-                comp_len: enc.payload.len() as u32,
-                crc32: crc32fast::hash(&raw),
-            };
-            Ok(Done::Block(info, enc.payload))
-        }
+        // The dictionary, when there is one, is resource 0, written before any block.
+        Job::Shared(raw) => encode(&raw, choice, level, dict.map(|d| (d, 0))),
+        Job::Block(raw) => encode(&raw, choice, level, None),
         Job::Zeros(len) => {
             let mut h = crc32fast::Hasher::new();
             let z = [0u8; 65536];

@@ -279,16 +279,12 @@ impl Archive {
             return Ok(d.clone());
         }
         let info = self.index.resources[id as usize];
-        let hdr = self.src.get(info.offset, RESOURCE_HEADER_LEN)?;
-        let local = ResourceInfo::parse_header(&hdr, info.offset)?;
-        if local != info {
-            return Err(Error::IndexMismatch {
-                what: format!("resource {id}'s header differs from its index row"),
-            });
-        }
-        let payload = self.src.get(
-            info.offset + RESOURCE_HEADER_LEN as u64,
-            info.length as usize,
+        let payload = self.record(
+            &info,
+            info.offset,
+            (RESOURCE_HEADER_LEN, info.length as usize),
+            ResourceInfo::parse_header,
+            || format!("resource {id}"),
         )?;
         let d = Arc::new(load_resource(&info, &payload)?);
         Ok(cell.get_or_init(|| d).clone())
@@ -303,18 +299,33 @@ impl Archive {
             .ok_or_else(|| Error::OutOfRange {
                 what: format!("block {n}"),
             })?;
-        let hdr = self.src.get(info.offset, BLOCK_HEADER_LEN)?;
-        let local = BlockInfo::parse_header(&hdr, info.offset)?;
-        if local != info {
-            return Err(Error::IndexMismatch {
-                what: format!("block {n}'s header differs from its index row"),
-            });
-        }
-        let payload = self.src.get(
-            info.offset + BLOCK_HEADER_LEN as u64,
-            info.comp_len as usize,
+        let payload = self.record(
+            &info,
+            info.offset,
+            (BLOCK_HEADER_LEN, info.comp_len as usize),
+            BlockInfo::parse_header,
+            || format!("block {n}"),
         )?;
         Ok((info, payload))
+    }
+
+    /// The payload of the record at `offset` whose header (`lens.0` bytes, parsed by `parse`)
+    /// must equal its index row `row`; `lens.1` is the payload length.
+    fn record<T: PartialEq>(
+        &self,
+        row: &T,
+        offset: u64,
+        lens: (usize, usize),
+        parse: fn(&[u8], u64) -> Result<T>,
+        what: impl Fn() -> String,
+    ) -> Result<Cow<'_, [u8]>> {
+        let local = parse(&self.src.get(offset, lens.0)?, offset)?;
+        if local != *row {
+            return Err(Error::IndexMismatch {
+                what: format!("{}'s header differs from its index row", what()),
+            });
+        }
+        self.src.get(offset + lens.0 as u64, lens.1)
     }
 
     /// The payload of stored block `n` straight from the memory map, unchecked: `None` when the
