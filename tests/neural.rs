@@ -158,9 +158,28 @@ fn bundle_pack_unpack_cat_verify() {
         )
         .unwrap();
         within_one(&got, img);
-        let cat = run(&["cat", s(&ar), &format!("src/{name}")]);
-        assert!(cat.status.success());
-        within_one(&decode_png(&cat.stdout, "x", 1 << 20).unwrap(), img);
+        // Both CPU engines: the built-in kernels (default) and ONNX Runtime.
+        for device in ["cpu", "ort-cpu"] {
+            let cat = run(&[
+                "cat",
+                "--device",
+                device,
+                "-v",
+                s(&ar),
+                &format!("src/{name}"),
+            ]);
+            assert!(
+                cat.status.success(),
+                "{device}: {}",
+                String::from_utf8_lossy(&cat.stderr)
+            );
+            assert!(
+                String::from_utf8_lossy(&cat.stderr).contains(&format!(" on {device} in ")),
+                "{}",
+                String::from_utf8_lossy(&cat.stderr)
+            );
+            within_one(&decode_png(&cat.stdout, "x", 1 << 20).unwrap(), img);
+        }
     }
     assert_eq!(fs::read(dest.join("src/other.png")).unwrap(), other);
 

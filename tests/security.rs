@@ -159,6 +159,7 @@ fn attack_archive_with_understated_version_plants_and_loads_a_runtime() {
 #[test]
 fn attack_stream_unpack_loads_the_runtime_the_archive_just_wrote() {
     // A valid 1.1 archive: the library it writes must not be what decodes its neural entry.
+    // The default engine (built-in kernels) loads no library at all and decodes the entry.
     let h = Home::new();
     let out = unpack_stdin(&h, &planting_archive(&h.evil, 1));
     h.assert_not_loaded(&out);
@@ -169,6 +170,20 @@ fn attack_stream_unpack_loads_the_runtime_the_archive_just_wrote() {
             .exists(),
         "the archive's first file should have been extracted (the attack's premise)"
     );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(h.home.join("n.png").exists());
+    // With ONNX Runtime asked for, the runtime is decided before the first byte is written, so
+    // the planted library is not found: a runtime error, never a load.
+    let h = Home::new();
+    let mut c = h.yoz();
+    c.args(["unpack", "--device", "ort-cpu", "-C", ".", "-"]);
+    let out = with_stdin(c, &planting_archive(&h.evil, 1));
+    h.assert_not_loaded(&out);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(common::class_of(&out).as_deref(), Some("runtime"));
     // A second run, with the library now planted by the first one, still does not load it.

@@ -49,9 +49,10 @@ pub enum Command {
 /// How neural image entries are decoded (unpack, cat, mount, verify --decode).
 #[derive(clap::Args, Debug, Clone)]
 pub struct DecodeArgs {
-    /// Where neural image entries are decoded: cpu, or cuda (the CUDA provider of ONNX
-    /// Runtime; an error if it cannot run, never a silent fallback).
-    #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
+    /// Where neural image entries are decoded: cpu (yoz's own kernels), ort-cpu (ONNX
+    /// Runtime's CPU provider) or cuda (ONNX Runtime's CUDA provider; an error if it cannot
+    /// run, never a silent fallback).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "ort-cpu", "cuda"])]
     pub device: String,
     /// Say which device decoded each neural image and how long it took.
     #[arg(short = 'v', long)]
@@ -61,13 +62,13 @@ pub struct DecodeArgs {
 impl DecodeArgs {
     /// Makes these the process-wide decode options.
     pub fn apply(&self) {
-        let device = if self.device == "cuda" {
-            crate::neural::runtime::Device::Cuda
-        } else {
-            crate::neural::runtime::Device::Cpu
-        };
+        // The value parser admits only names the engine parses.
+        let engine = self
+            .device
+            .parse()
+            .unwrap_or(crate::neural::Engine::Builtin);
         crate::neural::set_decode_options(crate::neural::DecodeOptions {
-            device,
+            engine,
             verbose: self.verbose,
             ..Default::default()
         });

@@ -64,11 +64,13 @@ pub fn run(a: UnpackArgs) -> Result<()> {
     Ok(())
 }
 
-/// Decides and loads ONNX Runtime before anything is extracted, so a library the archive
+/// Decides and loads ONNX Runtime (when the chosen engine uses it) before anything is extracted, so a library the archive
 /// itself writes can never be the one loaded (the decision is kept for the process). A failure
 /// is remembered and reported at the first neural entry; the other entries still extract.
 fn preload_runtime() {
-    let _ = crate::neural::runtime::check();
+    if crate::neural::decode_options().engine.needs_runtime() {
+        let _ = crate::neural::runtime::check();
+    }
 }
 
 /// Extracts every selected entry of an opened archive.

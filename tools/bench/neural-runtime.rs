@@ -1,5 +1,6 @@
 //! Decode-time benchmark of the neural codec's synthesis through ONNX Runtime
-//! (src/neural/runtime.rs), beside the float reference (src/neural/synth.rs).
+//! (src/neural/runtime.rs) and through yoz's own kernels (src/neural/kernels.rs), beside the
+//! float reference (src/neural/synth.rs).
 //!
 //! `cargo run --release --example neural-runtime-bench -- [W H C THREADS RUNS]`
 //! (default 768 512 3 2 5). Prints the median of RUNS of: session creation, the first run of
@@ -12,6 +13,7 @@ use yoz::neural::arch::{
     arm_params, grid_dims, syn_layout, syn_param_count, ARCH_V1, ARCH_V2, SYN_TENSORS,
 };
 use yoz::neural::arm::ArmQ;
+use yoz::neural::kernels;
 use yoz::neural::payload::{self, NeuralImage};
 use yoz::neural::runtime::{self, Device, Synthesis};
 use yoz::neural::synth;
@@ -120,6 +122,33 @@ fn main() -> yoz::Result<()> {
     println!("| run of a reused session | {:.1} |", median(reused));
     println!("| reference synth::synthesize (1 thread, 1 run) | {reference_ms:.1} |");
     println!("max abs diff to the reference: {diff:.2e}");
+
+    // yoz's own kernels (the default CPU engine): the whole synthesis, to pixels, and to planes.
+    let g = kernels::Geometry::new(w, h, c);
+    let lat: Vec<f32> = grids.iter().flatten().copied().collect();
+    for t in [1, threads] {
+        let (mut px, mut planes) = (Vec::new(), Vec::new());
+        let mut got = Vec::new();
+        for _ in 0..runs {
+            let t0 = Instant::now();
+            let sw = kernels::SynW::from_packed(&params, c);
+            kernels::pixels(&sw, &g, &lat, t);
+            px.push(ms(t0.elapsed()));
+            let t0 = Instant::now();
+            got = kernels::forward(&sw, &g, &lat, t);
+            planes.push(ms(t0.elapsed()));
+        }
+        let diff = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        println!(
+            "built-in kernels, {t} thread(s): pixels {:.1} ms, planes {:.1} ms (median of {runs}), max abs diff {diff:.2e}",
+            median(px),
+            median(planes)
+        );
+    }
 
     // Parsing a payload (weights and the integer latent decoding), both architectures, with
     // these latents and an entropy model of trained scale.

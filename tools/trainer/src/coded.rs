@@ -1,6 +1,6 @@
 //! The real, coded model: quantized weights, rounded latents, payload bytes, real PSNR.
 
-use crate::fused::{self, Geometry, SynW};
+use crate::fused::{Geometry, SynW};
 use yoz::neural::arch::{syn_layout, ARCH_V2, ARM2_TENSORS, GRIDS, LATENT_MAX, SYN_TENSORS};
 use yoz::neural::arm::{encode_latents, ArmQ};
 use yoz::neural::payload::{self, NeuralImage};
@@ -183,13 +183,12 @@ fn par_map<T: Sync + Copy, R: Send, F: Fn(T) -> R + Sync>(
     })
 }
 
-/// The decoded pixels of a coded model (interleaved, `c` channels), through the trainer's
-/// forward (which the tests hold equal to the reference synthesis).
+/// The decoded pixels of a coded model (interleaved, `c` channels), through the decoder's own
+/// kernels (one thread: the RD search runs its candidates on parallel threads).
 pub fn decode_pixels(g: &Geometry, coded: &Coded) -> Vec<u8> {
     let sw = SynW::from_packed(&coded.syn_params_f32(), g.c);
     let lat: Vec<f32> = coded.latents.iter().flatten().map(|&v| v as f32).collect();
-    let planes = fused::forward(&sw, g, &lat);
-    yoz::neural::synth::to_pixels(&planes, g.c, g.w * g.h)
+    yoz::neural::kernels::pixels(&sw, g, &lat, 1)
 }
 
 /// PSNR of the coded model's latents with float synthesis weights `syn` (the ablation of the
@@ -197,8 +196,7 @@ pub fn decode_pixels(g: &Geometry, coded: &Coded) -> Vec<u8> {
 pub fn float_psnr(g: &Geometry, coded: &Coded, syn: &[f32], pixels: &[u8]) -> f64 {
     let sw = SynW::from_packed(syn, g.c);
     let lat: Vec<f32> = coded.latents.iter().flatten().map(|&v| v as f32).collect();
-    let planes = fused::forward(&sw, g, &lat);
-    let px = yoz::neural::synth::to_pixels(&planes, g.c, g.w * g.h);
+    let px = yoz::neural::kernels::pixels(&sw, g, &lat, 1);
     psnr_of(&px, pixels).0
 }
 

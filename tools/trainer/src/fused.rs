@@ -12,144 +12,9 @@
 //! the coarser grids' gradients go to a per-thread buffer that the caller sums.
 
 use crate::simd::{axpy, dot, matvec, outer_acc, relu_back, sum_acc, Lanes, Portable, Simd, T};
-use yoz::neural::arch::{grid_dims, syn_layout, GRIDS, SYN_HIDDEN};
-
-/// Features per pixel, padded from [`GRIDS`] to a multiple of 4.
-pub const FP: usize = 8;
-/// Hidden width.
-pub const HID: usize = SYN_HIDDEN;
-/// Output channels, padded to 4 (C is 1 or 3).
-pub const CP: usize = 4;
-
-/// One bilinear tap: the two source indices and the weight of the second.
-#[derive(Debug, Clone, Copy)]
-pub struct Tap {
-    pub i0: u32,
-    pub i1: u32,
-    pub t: f32,
-}
-
-/// Taps exactly as `yoz::neural::synth::upsample` computes them.
-pub fn taps(n_out: usize, n_in: usize) -> Vec<Tap> {
-    (0..n_out)
-        .map(|x| {
-            let s =
-                ((x as f32 + 0.5) * n_in as f32 / n_out as f32 - 0.5).clamp(0.0, (n_in - 1) as f32);
-            let x0 = s.floor() as usize;
-            let x1 = (x0 + 1).min(n_in - 1);
-            Tap {
-                i0: x0 as u32,
-                i1: x1 as u32,
-                t: s - x0 as f32,
-            }
-        })
-        .collect()
-}
-
-/// Image geometry and the upsampling taps of every grid.
-#[derive(Debug, Clone)]
-pub struct Geometry {
-    pub w: usize,
-    pub h: usize,
-    pub c: usize,
-    pub dims: [(usize, usize); GRIDS],
-    /// Offset of each grid in the flat latent vector (grid 0 first).
-    pub offsets: [usize; GRIDS + 1],
-    pub tx: Vec<Vec<Tap>>,
-    pub ty: Vec<Vec<Tap>>,
-    /// Tiles per row.
-    pub tiles: usize,
-    /// Offsets of each coarse grid's horizontally upsampled rows (`gh x w`) in a workspace.
-    pub hoff: [usize; GRIDS + 1],
-}
-
-impl Geometry {
-    pub fn new(w: usize, h: usize, c: usize) -> Geometry {
-        let dims = grid_dims(w, h);
-        let mut offsets = [0; GRIDS + 1];
-        for k in 0..GRIDS {
-            offsets[k + 1] = offsets[k] + dims[k].0 * dims[k].1;
-        }
-        let mut hoff = [0; GRIDS + 1];
-        for k in 1..GRIDS {
-            hoff[k + 1] = hoff[k] + dims[k].1 * w;
-        }
-        Geometry {
-            hoff,
-            w,
-            h,
-            c,
-            dims,
-            offsets,
-            tx: dims.iter().map(|&(gw, _)| taps(w, gw)).collect(),
-            ty: dims.iter().map(|&(_, gh)| taps(h, gh)).collect(),
-            tiles: w.div_ceil(T),
-        }
-    }
-
-    /// Total latents.
-    pub fn latents(&self) -> usize {
-        self.offsets[GRIDS]
-    }
-
-    /// Latents of the coarse grids (1..GRIDS), whose gradients go through per-thread buffers.
-    pub fn coarse(&self) -> usize {
-        self.offsets[GRIDS] - self.offsets[1]
-    }
-}
-
-/// Synthesis weights in the kernels' padded layout.
-#[derive(Debug, Clone, Default)]
-pub struct SynW {
-    pub w1: [[f32; FP]; HID],
-    pub b1: [f32; HID],
-    pub w2: [[f32; HID]; HID],
-    pub b2: [f32; HID],
-    pub w3: [[f32; HID]; CP],
-    pub b3: [f32; CP],
-    /// Transposes for the backward pass.
-    pub w1t: [[f32; HID]; FP],
-    pub w2t: [[f32; HID]; HID],
-    pub w3t: [[f32; CP]; HID],
-    /// `[out][in][ky * 3 + kx]`.
-    pub cw: [[[f32; 9]; CP]; CP],
-    pub cb: [f32; CP],
-}
-
-impl SynW {
-    /// From packed parameters (`syn_layout(c)` order).
-    pub fn from_packed(p: &[f32], c: usize) -> SynW {
-        let l = syn_layout(c);
-        let t = |i: usize| &p[l[i].offset..l[i].offset + l[i].len()];
-        let mut s = SynW::default();
-        for j in 0..HID {
-            for k in 0..GRIDS {
-                s.w1[j][k] = t(0)[j * GRIDS + k];
-                s.w1t[k][j] = s.w1[j][k];
-            }
-            s.b1[j] = t(1)[j];
-            for k in 0..HID {
-                s.w2[j][k] = t(2)[j * HID + k];
-                s.w2t[k][j] = s.w2[j][k];
-            }
-            s.b2[j] = t(3)[j];
-        }
-        for o in 0..c {
-            for j in 0..HID {
-                s.w3[o][j] = t(4)[o * HID + j];
-                s.w3t[j][o] = s.w3[o][j];
-            }
-            s.b3[o] = t(5)[o];
-            for i in 0..c {
-                for k in 0..9 {
-                    s.cw[o][i][k] = t(6)[(o * c + i) * 9 + k];
-                }
-            }
-            s.cb[o] = t(7)[o];
-        }
-        s
-    }
-}
+use yoz::neural::arch::{syn_layout, GRIDS};
+pub use yoz::neural::kernels::{force_portable, has_avx2, taps, Geometry, SynW, Tap, CP, FP, HID};
+use yoz::neural::kernels::{hrows_fill, mlp_row, upsample_row};
 
 /// Gradients of the synthesis parameters, padded layout.
 #[derive(Debug, Clone, Default)]
@@ -263,20 +128,6 @@ pub struct Band<'a> {
     pub dscale: f32,
 }
 
-/// Horizontal pass of the upsampling for grid `k`'s rows `gy0..=gy1`: `hrows[gy][x]`.
-fn hrows_fill(g: &Geometry, lat: &[f32], k: usize, gy0: usize, gy1: usize, hrows: &mut [f32]) {
-    let (gw, _) = g.dims[k];
-    let w = g.w;
-    let grid = &lat[g.offsets[k]..g.offsets[k + 1]];
-    for gy in gy0..=gy1 {
-        let src = &grid[gy * gw..][..gw];
-        let dst = &mut hrows[g.hoff[k] + gy * w..][..w];
-        for (d, tap) in dst.iter_mut().zip(&g.tx[k]) {
-            *d = src[tap.i0 as usize] * (1.0 - tap.t) + src[tap.i1 as usize] * tap.t;
-        }
-    }
-}
-
 /// Transpose of [`hrows_fill`]: adds the row gradients into the coarse grid's gradient.
 fn hrows_scatter(g: &Geometry, k: usize, gy0: usize, gy1: usize, dh: &[f32], gcoarse: &mut [f32]) {
     let (gw, _) = g.dims[k];
@@ -289,73 +140,6 @@ fn hrows_scatter(g: &Geometry, k: usize, gy0: usize, gy1: usize, dh: &[f32], gco
         for (&d, tap) in src.iter().zip(&g.tx[k]) {
             dst[tap.i0 as usize] += d * (1.0 - tap.t);
             dst[tap.i1 as usize] += d * tap.t;
-        }
-    }
-}
-
-/// Upsamples the latents for image row `y` into tiles of features (the coarse grids from their
-/// horizontally upsampled rows, so this is a vertical blend of two contiguous rows).
-fn upsample_row(g: &Geometry, lat: &[f32], hrows: &[f32], y: usize, up: &mut [[Lanes; FP]]) {
-    let w = g.w;
-    let full = w / T;
-    for k in 0..GRIDS {
-        let (r0, r1, a, b) = if k == 0 {
-            // Grid 0 is the identity.
-            let r = &lat[y * w..(y + 1) * w];
-            (r, r, 1.0, 0.0)
-        } else {
-            let ty = g.ty[k][y];
-            (
-                &hrows[g.hoff[k] + ty.i0 as usize * w..][..w],
-                &hrows[g.hoff[k] + ty.i1 as usize * w..][..w],
-                1.0 - ty.t,
-                ty.t,
-            )
-        };
-        for (t, tile) in up.iter_mut().enumerate().take(full) {
-            let (p, q) = (&r0[t * T..][..T], &r1[t * T..][..T]);
-            let d = &mut tile[k];
-            for l in 0..T {
-                d[l] = p[l] * a + q[l] * b;
-            }
-        }
-        for x in full * T..w {
-            up[x / T][k][x % T] = r0[x] * a + r1[x] * b;
-        }
-    }
-    // Pad lanes past the row end read zero features.
-    let nt = g.tiles;
-    for x in w..nt * T {
-        for f in up[x / T].iter_mut() {
-            f[x % T] = 0.0;
-        }
-    }
-    for t in up.iter_mut() {
-        t[FP - 1] = [0.0; T];
-    }
-}
-
-/// MLP forward of one row: features -> h1, h2 -> x (written into the padded x row).
-#[inline(always)]
-unsafe fn mlp_row<S: Simd>(
-    s: &SynW,
-    c: usize,
-    w: usize,
-    up: &[[Lanes; FP]],
-    h1: &mut [[Lanes; HID]],
-    h2: &mut [[Lanes; HID]],
-    xrow: &mut [f32],
-) {
-    let stride = xrow.len() / CP;
-    for (t, ((u, a), b)) in up.iter().zip(h1.iter_mut()).zip(h2.iter_mut()).enumerate() {
-        matvec::<S, HID, FP>(&s.w1, &s.b1, u, a, true);
-        matvec::<S, HID, HID>(&s.w2, &s.b2, a, b, true);
-        let mut xo = [[0f32; T]; CP];
-        matvec::<S, CP, HID>(&s.w3, &s.b3, b, &mut xo, false);
-        let x0 = t * T;
-        for (o, xv) in xo.iter().enumerate().take(c) {
-            let n = (w - x0).min(T);
-            xrow[o * stride + 1 + x0..][..n].copy_from_slice(&xv[..n]);
         }
     }
 }
@@ -647,29 +431,6 @@ unsafe fn band_avx2(s: &SynW, g: &Geometry, ws: &mut Workspace, band: Band) {
     band_impl::<crate::simd::Avx2>(s, g, ws, band)
 }
 
-static FORCE_PORTABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Forces the portable kernels even where AVX2 is available (tests compare the two paths).
-pub fn force_portable(on: bool) {
-    FORCE_PORTABLE.store(on, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Whether the AVX2+FMA kernels run here (detected once; see [`force_portable`]).
-pub fn has_avx2() -> bool {
-    if FORCE_PORTABLE.load(std::sync::atomic::Ordering::Relaxed) {
-        return false;
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        static D: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *D.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
 /// Runs one band (dispatching to the AVX2+FMA build when the CPU has it).
 pub fn run_band(s: &SynW, g: &Geometry, ws: &mut Workspace, band: Band) {
     #[cfg(target_arch = "x86_64")]
@@ -679,65 +440,4 @@ pub fn run_band(s: &SynW, g: &Geometry, ws: &mut Workspace, band: Band) {
     }
     // SAFETY: the portable kernels need no CPU feature.
     unsafe { band_impl::<Portable>(s, g, ws, band) }
-}
-
-/// Forward only, whole image: the synthesis output planes `[c][h][w]` (not clamped), for
-/// evaluation and for the tests against the reference.
-pub fn forward(s: &SynW, g: &Geometry, lat: &[f32]) -> Vec<f32> {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above).
-        return unsafe { forward_avx2(s, g, lat) };
-    }
-    // SAFETY: the portable kernels need no CPU feature.
-    unsafe { forward_impl::<Portable>(s, g, lat) }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn forward_avx2(s: &SynW, g: &Geometry, lat: &[f32]) -> Vec<f32> {
-    forward_impl::<crate::simd::Avx2>(s, g, lat)
-}
-
-#[inline(always)]
-unsafe fn forward_impl<S: Simd>(s: &SynW, g: &Geometry, lat: &[f32]) -> Vec<f32> {
-    let mut ws = Workspace::new(g);
-    let (w, h, c) = (g.w, g.h, g.c);
-    let stride = ws.row_stride();
-    let mut x = vec![0f32; c * w * h];
-    let mut xrow = vec![0f32; CP * stride];
-    for k in 1..GRIDS {
-        hrows_fill(g, lat, k, 0, g.dims[k].1 - 1, &mut ws.hrows);
-    }
-    for y in 0..h {
-        let (h1, h2) = (&mut ws.h1[0], &mut ws.h2[0]);
-        upsample_row(g, lat, &ws.hrows, y, &mut ws.up[0]);
-        mlp_row::<S>(s, c, w, &ws.up[0], h1, h2, &mut xrow);
-        for o in 0..c {
-            x[o * w * h + y * w..][..w].copy_from_slice(&xrow[o * stride + 1..][..w]);
-        }
-    }
-    let mut out = x.clone();
-    for o in 0..c {
-        for yy in 0..h {
-            for xx in 0..w {
-                let mut a = s.cb[o];
-                for ci in 0..c {
-                    for ky in 0..3 {
-                        for kx in 0..3 {
-                            let sy = yy as isize + ky as isize - 1;
-                            let sx = xx as isize + kx as isize - 1;
-                            if sy < 0 || sx < 0 || sy >= h as isize || sx >= w as isize {
-                                continue;
-                            }
-                            a += s.cw[o][ci][ky * 3 + kx]
-                                * x[ci * w * h + sy as usize * w + sx as usize];
-                        }
-                    }
-                }
-                out[o * w * h + yy * w + xx] += a;
-            }
-        }
-    }
-    out
 }

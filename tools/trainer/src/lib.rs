@@ -10,6 +10,7 @@ pub mod coded;
 pub mod fused;
 pub mod quant;
 pub mod rate;
-mod simd;
 pub use simd::round_latent;
+/// The lane helpers live in yoz beside the decoder's kernels that share them.
+pub use yoz::neural::simd;
 pub mod train;

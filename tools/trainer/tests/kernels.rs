@@ -2,7 +2,7 @@
 //! floor and determinism.
 
 use yoz::neural::arch::{grid_dims, syn_param_count, ARM2_PARAMS};
-use yoz_train::fused::{self, Geometry, SynW};
+use yoz_train::fused::{Geometry, SynW};
 use yoz_train::train::{Config, Rng, Trainer};
 
 fn random_params(c: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
@@ -55,7 +55,7 @@ fn fused_forward_matches_reference() {
             .collect();
         assert_eq!(grids[6].len(), grid_dims(w, h)[6].0 * grid_dims(w, h)[6].1);
         let want = yoz::neural::synth::synthesize(&grids, &syn, c, w, h);
-        let got = fused::forward(&SynW::from_packed(&syn, c), &g, &lat);
+        let got = yoz::neural::kernels::forward(&SynW::from_packed(&syn, c), &g, &lat, 2);
         let err = want
             .iter()
             .zip(&got)

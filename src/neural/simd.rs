@@ -6,6 +6,10 @@
 //! fallback with `FMA = false` (a plain multiply-add, since `mul_add` without hardware FMA is a
 //! slow libm call).
 
+// Every unsafe method's one condition is the trait's: the implementation's CPU features are
+// available (stated once on [`Simd`], not per method).
+#![allow(clippy::missing_safety_doc)]
+
 /// Lanes per tile: pixels of a row (synthesis) or latents of a row (entropy model).
 pub const T: usize = 16;
 
