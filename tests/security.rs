@@ -766,3 +766,70 @@ fn unpack_ok(dest: impl AsRef<Path>, archive: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A small neural entry that declares the largest image the codec decodes (16 MP): the work is
+/// set by the declared size, so it must stay bounded in memory (the built-in kernels hold a few
+/// rows per thread beyond the output; here under a 500 MB address-space limit) and in time. The
+/// red team measured 5.7 GB and 17 s through ONNX Runtime; the default engine takes ~2.3 s.
+#[test]
+fn attack_tiny_neural_entry_declaring_16_megapixels_is_bounded() {
+    use yoz::neural::arch::{ARCH_V2, ARM2_PARAMS, ARM2_TENSORS};
+    let mut n = yoz::conformance::vectors::neural_sample_v2(4096, 4096, 3, false, 3);
+    assert_eq!(n.arch, ARCH_V2);
+    for g in &mut n.latents {
+        g.fill(0);
+    }
+    // An entropy model that predicts 0 with the smallest scale: 16.7 M latents in a few KB.
+    let mut arm = vec![0f32; ARM2_PARAMS];
+    arm[ARM2_TENSORS[6].1 + 1] = -30.0;
+    n.arm = yoz::neural::arm::ArmQ::from_float(ARCH_V2, &arm);
+    let (blob, info, _) = neural_entry(&n);
+    assert!(blob.len() < 64 << 10, "payload {} bytes", blob.len());
+    let mut f = Forge::new();
+    f.reader_minor = 1;
+    f.file("big.png", &blob, id::STORE, 1 << 20);
+    f.last_entry().image = Some(info);
+    let t = tempfile::tempdir().unwrap();
+    let ar = t.path().join("a.yoz");
+    std::fs::write(&ar, f.build().bytes).unwrap();
+    let start = std::time::Instant::now();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_yoz"));
+    c.args(["cat", ar.to_str().unwrap(), "big.png"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    limit_address_space(&mut c, 500 << 20);
+    let out = c.output().unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "{} byte payload -> 4096x4096 decoded in {secs:.1} s",
+        blob.len()
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = yoz::image::png_io::decode_png(&out.stdout, "big.png", 1 << 25).unwrap();
+    assert_eq!((png.width, png.height), (4096, 4096));
+    // A generous bound for a loaded 2-core CI machine (about 2 s here).
+    assert!(secs < 30.0, "took {secs:.1} s");
+}
+
+/// Runs the child under an address-space limit, so an allocation beyond it fails the command
+/// (the allocator aborts) instead of passing unnoticed.
+fn limit_address_space(c: &mut Command, bytes: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe and touches only the child being spawned.
+    unsafe {
+        c.pre_exec(move || {
+            let r = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &r) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
