@@ -88,6 +88,10 @@ pub enum Error {
     Usage(String),
     #[error("{what}")]
     Failed { what: String },
+    /// The command finished, but left some inputs out (pack: files it could not read, each
+    /// warned about); exit status 2, as tar's.
+    #[error("{what}")]
+    Incomplete { what: String },
     /// ONNX Runtime is missing, cannot be loaded, or failed to build or run a graph (the neural
     /// codec's synthesis, `neural::runtime`); `what` says which and how to fix it.
     #[error("ONNX Runtime: {what}")]
@@ -136,6 +140,7 @@ impl Error {
             Error::Input { .. } => "input",
             Error::Usage(_) => "usage",
             Error::Failed { .. } => "failed",
+            Error::Incomplete { .. } => "incomplete",
             Error::Runtime { .. } => "runtime",
             Error::InEntry { source, .. } => source.class(),
             Error::Io { .. } => "io",

@@ -98,8 +98,10 @@ pub struct PackStats {
     /// Files stored as copies of identical earlier files, and their bytes.
     pub copies: u64,
     pub copied_bytes: u64,
-    /// Warnings printed about skipped inputs.
+    /// Warnings printed about skipped inputs (FIFOs, sockets, devices).
     pub skipped: Vec<String>,
+    /// Inputs that could not be read and were left out (warned about as they were met).
+    pub failed: Vec<String>,
 }
 
 /// One thing to put in the archive, found by the walk.
@@ -239,28 +241,59 @@ fn input_err(p: &Path, why: impl Into<String>) -> Error {
     }
 }
 
-/// Walks the inputs into a list of entries, in the order they will be written.
-fn plan(
-    inputs: &[PathBuf],
-    out: Option<&Path>,
-    opts: &PackOptions,
-) -> Result<(Vec<Planned>, Vec<String>)> {
-    let excludes = build_excludes(&opts.exclude)?;
-    let mut plan = Vec::new();
-    let mut names: HashMap<String, PathBuf> = HashMap::new();
-    let mut skipped = Vec::new();
+/// What the walk found: the entries in the order they will be written, and what it left out.
+struct Walk {
+    excludes: globset::GlobSet,
+    plan: Vec<Planned>,
+    names: HashMap<String, PathBuf>,
+    /// Inputs left out on purpose (FIFOs, sockets, devices), each warned about.
+    skipped: Vec<String>,
+    /// Inputs that could not be read (tar's "Cannot open"), each warned about; the archive
+    /// holds everything else and pack exits 2.
+    failed: Vec<String>,
+}
+
+impl Walk {
+    /// Warns about an input that cannot be read and leaves it out.
+    fn fail(&mut self, p: &Path, why: impl std::fmt::Display) {
+        let msg = format!("{}: {why}", p.display());
+        eprintln!("yoz: warning: {msg} (left out)");
+        self.failed.push(msg);
+    }
+}
+
+/// Walks the inputs into a list of entries, in the order they will be written. An input or a
+/// file under one that cannot be read is a warning, not an error (as in tar): the walk goes on.
+fn plan(inputs: &[PathBuf], out: Option<&Path>, opts: &PackOptions) -> Result<Walk> {
+    let mut walk = Walk {
+        excludes: build_excludes(&opts.exclude)?,
+        plan: Vec::new(),
+        names: HashMap::new(),
+        skipped: Vec::new(),
+        failed: Vec::new(),
+    };
     for input in inputs {
-        let meta = fs::symlink_metadata(input).ctx(|| format!("reading {}", input.display()))?;
-        let s = input
-            .to_str()
-            .ok_or_else(|| input_err(input, "name is not UTF-8"))?;
+        let meta = match fs::symlink_metadata(input) {
+            Ok(m) => m,
+            Err(e) => {
+                walk.fail(input, e);
+                continue;
+            }
+        };
+        let Some(s) = input.to_str() else {
+            walk.fail(input, "name is not UTF-8");
+            continue;
+        };
         let name = match crate::path::clean_relative(s) {
             Some(n) => n,
             None => match input.components().next_back() {
-                Some(Component::Normal(c)) => c
-                    .to_str()
-                    .ok_or_else(|| input_err(input, "name is not UTF-8"))?
-                    .to_string(),
+                Some(Component::Normal(c)) => match c.to_str() {
+                    Some(c) => c.to_string(),
+                    None => {
+                        walk.fail(input, "name is not UTF-8");
+                        continue;
+                    }
+                },
                 _ => return Err(input_err(input, "has no last component to name it by")),
             },
         };
@@ -274,117 +307,121 @@ fn plan(
             if !meta.is_dir() {
                 return Err(input_err(input, "is not a directory"));
             }
-            walk_dir(input, "", &excludes, &mut plan, &mut names, &mut skipped)?;
+            walk.dir(input, "")?;
         } else {
-            add(
-                input.clone(),
-                name,
-                meta,
-                &excludes,
-                &mut plan,
-                &mut names,
-                &mut skipped,
-            )?;
+            walk.add(input.clone(), name, meta)?;
         }
     }
-    Ok((plan, skipped))
+    Ok(walk)
 }
 
-fn add(
-    src: PathBuf,
-    name: String,
-    meta: Metadata,
-    excludes: &globset::GlobSet,
-    plan: &mut Vec<Planned>,
-    names: &mut HashMap<String, PathBuf>,
-    skipped: &mut Vec<String>,
-) -> Result<()> {
-    let base = name.rsplit('/').next().unwrap_or(&name);
-    if excludes.is_match(&name) || excludes.is_match(base) {
-        return Ok(());
-    }
-    crate::path::validate(&name).map_err(|e| input_err(&src, e.to_string()))?;
-    if let Some(prev) = names.get(&name) {
-        return Err(input_err(
-            &src,
-            format!(
-                "maps to the entry name {name:?}, as {} does",
-                prev.display()
-            ),
-        ));
-    }
-    let ft = meta.file_type();
-    let (kind, target) = if ft.is_dir() {
-        (Kind::Dir, String::new())
-    } else if ft.is_file() {
-        (Kind::File, String::new())
-    } else if ft.is_symlink() {
-        let t = fs::read_link(&src).ctx(|| format!("reading link {}", src.display()))?;
-        let t = t
-            .to_str()
-            .ok_or_else(|| input_err(&src, "symlink target is not UTF-8"))?
-            .to_string();
-        if t.is_empty() || t.len() > crate::container::format::PATH_MAX {
-            return Err(input_err(&src, "symlink target is empty or too long"));
+impl Walk {
+    fn add(&mut self, src: PathBuf, name: String, meta: Metadata) -> Result<()> {
+        let base = name.rsplit('/').next().unwrap_or(&name);
+        if self.excludes.is_match(&name) || self.excludes.is_match(base) {
+            return Ok(());
         }
-        (Kind::Symlink, t)
-    } else {
-        let what = if ft.is_fifo() {
-            "FIFO"
-        } else if ft.is_socket() {
-            "socket"
+        crate::path::validate(&name).map_err(|e| input_err(&src, e.to_string()))?;
+        if let Some(prev) = self.names.get(&name) {
+            return Err(input_err(
+                &src,
+                format!(
+                    "maps to the entry name {name:?}, as {} does",
+                    prev.display()
+                ),
+            ));
+        }
+        let ft = meta.file_type();
+        let (kind, target) = if ft.is_dir() {
+            (Kind::Dir, String::new())
+        } else if ft.is_file() {
+            (Kind::File, String::new())
+        } else if ft.is_symlink() {
+            let t = match fs::read_link(&src) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.fail(&src, e);
+                    return Ok(());
+                }
+            };
+            let Some(t) = t.to_str().map(str::to_string) else {
+                self.fail(&src, "symlink target is not UTF-8");
+                return Ok(());
+            };
+            if t.is_empty() || t.len() > crate::container::format::PATH_MAX {
+                return Err(input_err(&src, "symlink target is empty or too long"));
+            }
+            (Kind::Symlink, t)
         } else {
-            "device"
+            let what = if ft.is_fifo() {
+                "FIFO"
+            } else if ft.is_socket() {
+                "socket"
+            } else {
+                "device"
+            };
+            let msg = format!("skipping {} ({what})", src.display());
+            eprintln!("yoz: warning: {msg}");
+            self.skipped.push(msg);
+            return Ok(());
         };
-        let msg = format!("skipping {} ({what})", src.display());
-        eprintln!("yoz: warning: {msg}");
-        skipped.push(msg);
-        return Ok(());
-    };
-    names.insert(name.clone(), src.clone());
-    let is_dir = kind == Kind::Dir;
-    plan.push(Planned {
-        src: src.clone(),
-        name: name.clone(),
-        kind,
-        meta,
-        target,
-    });
-    if is_dir {
-        walk_dir(&src, &name, excludes, plan, names, skipped)?;
+        self.names.insert(name.clone(), src.clone());
+        let is_dir = kind == Kind::Dir;
+        self.plan.push(Planned {
+            src: src.clone(),
+            name: name.clone(),
+            kind,
+            meta,
+            target,
+        });
+        if is_dir {
+            self.dir(&src, &name)?;
+        }
+        Ok(())
     }
-    Ok(())
-}
 
-fn walk_dir(
-    dir: &Path,
-    prefix: &str,
-    excludes: &globset::GlobSet,
-    plan: &mut Vec<Planned>,
-    names: &mut HashMap<String, PathBuf>,
-    skipped: &mut Vec<String>,
-) -> Result<()> {
-    let mut children = Vec::new();
-    for ent in fs::read_dir(dir).ctx(|| format!("reading directory {}", dir.display()))? {
-        let ent = ent.ctx(|| format!("reading directory {}", dir.display()))?;
-        let fname = ent.file_name();
-        let fname = fname
-            .to_str()
-            .ok_or_else(|| input_err(&ent.path(), "name is not UTF-8"))?
-            .to_string();
-        children.push((fname, ent.path()));
-    }
-    children.sort();
-    for (fname, path) in children {
-        let meta = fs::symlink_metadata(&path).ctx(|| format!("reading {}", path.display()))?;
-        let name = if prefix.is_empty() {
-            fname
-        } else {
-            format!("{prefix}/{fname}")
+    /// Adds a directory's children, sorted by name. A directory that cannot be listed keeps its
+    /// own entry (added by the caller) and is warned about.
+    fn dir(&mut self, dir: &Path, prefix: &str) -> Result<()> {
+        let mut children = Vec::new();
+        let rd = match fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) => {
+                self.fail(dir, e);
+                return Ok(());
+            }
         };
-        add(path, name, meta, excludes, plan, names, skipped)?;
+        for ent in rd {
+            let ent = match ent {
+                Ok(ent) => ent,
+                Err(e) => {
+                    self.fail(dir, e);
+                    break;
+                }
+            };
+            match ent.file_name().to_str() {
+                Some(f) => children.push((f.to_string(), ent.path())),
+                None => self.fail(&ent.path(), "name is not UTF-8"),
+            }
+        }
+        children.sort();
+        for (fname, path) in children {
+            let meta = match fs::symlink_metadata(&path) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.fail(&path, e);
+                    continue;
+                }
+            };
+            let name = if prefix.is_empty() {
+                fname
+            } else {
+                format!("{prefix}/{fname}")
+            };
+            self.add(path, name, meta)?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 enum Job {
@@ -502,6 +539,8 @@ struct Producer<'a> {
     deferred_copies: Vec<(Entry, usize)>,
     /// Files stored as copies, and their bytes.
     copies: (u64, u64),
+    /// Files that could not be opened and were left out (warned about).
+    failed: Vec<String>,
 }
 
 /// How much small-file data one shared block holds: the block size, or at the ratio-oriented
@@ -600,9 +639,15 @@ impl Producer<'_> {
                         }
                         return Ok(0);
                     }
+                }
+                // Only a file that was stored can be the target of later hard links.
+                let Some(n) = self.file(i, p)? else {
+                    return Ok(0);
+                };
+                if p.meta.nlink() > 1 {
                     self.links.insert(key, p.name.clone());
                 }
-                self.file(i, p)
+                Ok(n)
             }
         }
     }
@@ -649,13 +694,22 @@ impl Producer<'_> {
         Ok(())
     }
 
-    fn file(&mut self, i: usize, p: &Planned) -> Result<u64> {
+    /// Stores a regular file; `None` when it could not be opened (warned about and left out,
+    /// as tar does: a file that vanished, became unreadable or is no longer a regular file).
+    fn file(&mut self, i: usize, p: &Planned) -> Result<Option<u64>> {
         let size = p.meta.len();
         if size == 0 {
             self.push(entry_for(p, Storage::None, 0))?;
-            return Ok(0);
+            return Ok(Some(0));
         }
-        let mut f = open_regular(&p.src)?;
+        let mut f = match open_regular(&p.src) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("yoz: warning: {e} (left out)");
+                self.failed.push(e.to_string());
+                return Ok(None);
+            }
+        };
         let changed = || input_err(&p.src, "changed while it was read");
         let now = f.metadata().ctx(|| format!("stat {}", p.src.display()))?;
         if now.len() != size || now.ino() != p.meta.ino() {
@@ -699,11 +753,11 @@ impl Producer<'_> {
                 }
                 None => self.content(i, p, data, None)?,
             }
-            return Ok(size);
+            return Ok(Some(size));
         }
         if let Some(source) = self.dup_of[i] {
             if self.copy(p, source, &mut f)? {
-                return Ok(size);
+                return Ok(Some(size));
             }
             std::io::Seek::rewind(&mut f).ctx(|| format!("seeking {}", p.src.display()))?;
         }
@@ -734,7 +788,7 @@ impl Producer<'_> {
             self.member_plan.push(i);
             self.member_names.insert(p.name.clone());
             self.keep_source(i, p, hash);
-            return Ok(size);
+            return Ok(Some(size));
         }
         let bs = self.block_size as u64;
         let count = size.div_ceil(bs);
@@ -780,7 +834,7 @@ impl Producer<'_> {
         }
         ensure_at_end(&mut f).map_err(|_| changed())?;
         self.keep_source(i, p, hash);
-        Ok(size)
+        Ok(Some(size))
     }
 
     /// Remembers a stored file that a later one may copy.
@@ -915,11 +969,13 @@ fn neural_bundle(
     Ok(Some((bundle, Some(tmp))))
 }
 
-fn pack_plan<W: Write + Send>(
-    (plan, skipped): (Vec<Planned>, Vec<String>),
-    out: W,
-    opts: &PackOptions,
-) -> Result<(W, PackStats)> {
+fn pack_plan<W: Write + Send>(walk: Walk, out: W, opts: &PackOptions) -> Result<(W, PackStats)> {
+    let Walk {
+        plan,
+        skipped,
+        failed: walk_failed,
+        ..
+    } = walk;
     let threads = opts.threads.max(1);
     let total: u64 = plan
         .iter()
@@ -931,6 +987,7 @@ fn pack_plan<W: Write + Send>(
     let (choice, level) = (opts.codec, opts.level);
     let mut stats = PackStats {
         skipped,
+        failed: walk_failed,
         ..Default::default()
     };
     let image = match &opts.image {
@@ -1072,6 +1129,7 @@ fn pack_plan<W: Write + Send>(
             sources: HashMap::new(),
             deferred_copies: Vec::new(),
             copies: (0, 0),
+            failed: Vec::new(),
         };
         let produce_res = (|| -> Result<(u64, u64, u64, (u64, u64))> {
             let mut bytes = 0;
@@ -1085,6 +1143,7 @@ fn pack_plan<W: Write + Send>(
         if produce_res.is_err() {
             failed.store(true, Ordering::Relaxed);
         }
+        stats.failed.append(&mut prod.failed);
         drop(prod);
         drop(job_tx);
         (writer.join().expect("writer thread panicked"), produce_res)

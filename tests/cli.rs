@@ -112,7 +112,26 @@ fn existing_output_needs_force_and_survives_failure() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(class_of(&out).as_deref(), Some("exists"));
     assert_eq!(fs::read(&a).unwrap(), b"precious");
-    // A pack that fails midway (missing input) leaves the old archive and no temp file.
+    // A pack that fails (two inputs named alike) leaves the old archive and no temp file.
+    fs::create_dir(t.path().join("other")).unwrap();
+    fs::write(t.path().join("other/x.txt"), b"other").unwrap();
+    let out = run(&[
+        "pack",
+        "--force",
+        "-o",
+        s(&a),
+        s(&src),
+        s(&t.path().join("other/x.txt")),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(class_of(&out).as_deref(), Some("input"));
+    assert_eq!(fs::read(&a).unwrap(), b"precious");
+    let names: Vec<_> = fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 3, "temporary file left behind: {names:?}");
+    // A missing input is a warning (as in tar): the rest is archived, exit 2.
     let out = run(&[
         "pack",
         "--force",
@@ -121,13 +140,9 @@ fn existing_output_needs_force_and_survives_failure() {
         s(&src),
         s(&t.path().join("missing")),
     ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(fs::read(&a).unwrap(), b"precious");
-    let names: Vec<_> = fs::read_dir(t.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(names.len(), 2, "temporary file left behind: {names:?}");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(class_of(&out).as_deref(), Some("incomplete"));
+    assert_eq!(run(&["list", s(&a)]).stdout, b"x.txt\n");
     assert!(run(&["pack", "--force", "-o", s(&a), s(&src)])
         .status
         .success());
@@ -508,4 +523,93 @@ fn output_that_is_a_directory_is_refused_up_front() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("is a directory"));
     }
     assert!(src.join("hello.txt").exists());
+}
+
+/// Runs yoz as an unprivileged user when the tests run as root (where mode 000 does not stop
+/// reads), so permission errors are real.
+fn run_unprivileged(args: &[&str], cwd: &std::path::Path) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut c = yoz();
+    c.args(args).current_dir(cwd);
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } == 0 {
+        // SAFETY: setgid/setuid are async-signal-safe and affect only the child.
+        unsafe {
+            c.pre_exec(|| {
+                if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn unreadable_inputs_are_warnings_and_the_rest_is_archived() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = tempfile::tempdir().unwrap();
+    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let d = t.path().join("d");
+    fs::create_dir(&d).unwrap();
+    fs::write(d.join("a.txt"), b"readable").unwrap();
+    fs::write(d.join("secret"), b"no").unwrap();
+    fs::set_permissions(d.join("secret"), fs::Permissions::from_mode(0o000)).unwrap();
+    fs::create_dir(d.join("locked")).unwrap();
+    fs::write(d.join("locked/inner"), b"x").unwrap();
+    fs::set_permissions(d.join("locked"), fs::Permissions::from_mode(0o000)).unwrap();
+    let bad = std::ffi::OsStr::from_bytes(b"bad\xffname");
+    fs::write(d.join(bad), b"y").unwrap();
+    fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run_unprivileged(&["pack", "-o", "a.yoz", "d", "missing"], t.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(class_of(&out).as_deref(), Some("incomplete"), "{err}");
+    for name in ["d/secret", "d/locked", "bad", "missing"] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains("warning") && l.contains(name)),
+            "no warning naming {name}: {err}"
+        );
+    }
+    assert!(err.contains("4 inputs could not be read"), "{err}");
+    let l = String::from_utf8(run(&["list", s(&t.path().join("a.yoz"))]).stdout).unwrap();
+    let mut l: Vec<&str> = l.lines().collect();
+    l.sort();
+    assert_eq!(l, ["d/", "d/a.txt", "d/locked/"]);
+    fs::set_permissions(d.join("locked"), fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn list_into_a_closed_pipe_exits_quietly() {
+    use std::io::{BufRead, BufReader};
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("d");
+    fs::create_dir(&d).unwrap();
+    // Far more listing than a pipe buffers (64 KiB), so the writer meets the closed pipe.
+    for i in 0..4000 {
+        fs::write(
+            d.join(format!("{i:06}-a-rather-long-file-name-for-the-listing")),
+            b"x",
+        )
+        .unwrap();
+    }
+    let a = t.path().join("a.yoz");
+    assert!(run(&["pack", "-o", s(&a), s(&d)]).status.success());
+    let mut child = yoz()
+        .args(["list", "-l", s(&a)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is dropped here: the pipe closes after one line, as with `| head -1`.
+    assert!(first.contains("d"), "{first}");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }

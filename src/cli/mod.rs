@@ -111,6 +111,12 @@ pub fn main() -> i32 {
     if matches!(cli.cmd, Command::Pack(_) | Command::Unpack(_)) {
         crate::cleanup::install();
     }
+    // A reader whose consumer closed the pipe (`yoz list x.yoz | head -1`) did what was asked:
+    // exit 0 silently, as ripgrep does. pack and unpack keep failing: their output is incomplete.
+    let output_only = matches!(
+        cli.cmd,
+        Command::List(_) | Command::Info(_) | Command::Cat(_) | Command::Verify(_)
+    );
     let res = match cli.cmd {
         Command::Pack(a) => pack::run(a),
         Command::Unpack(a) => unpack::run(a),
@@ -125,6 +131,11 @@ pub fn main() -> i32 {
     };
     match res {
         Ok(()) => 0,
+        Err(Error::Io { source, .. })
+            if output_only && source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            0
+        }
         Err(e) => report(&e),
     }
 }
@@ -146,7 +157,7 @@ pub fn report(e: &Error) -> i32 {
         src = s.source();
     }
     eprintln!("yoz: error[{}]: {msg}", e.class());
-    if matches!(e, Error::Usage(_)) {
+    if matches!(e, Error::Usage(_) | Error::Incomplete { .. }) {
         2
     } else {
         1

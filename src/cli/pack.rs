@@ -142,6 +142,15 @@ pub fn run(a: PackArgs) -> Result<()> {
             a.output.display()
         );
     }
+    if !stats.failed.is_empty() {
+        return Err(Error::Incomplete {
+            what: format!(
+                "{} could not be read and {} left out (warnings above); the archive holds everything else",
+                super::count(stats.failed.len() as u64, "input", "inputs"),
+                if stats.failed.len() == 1 { "was" } else { "were" }
+            ),
+        });
+    }
     Ok(())
 }
 
