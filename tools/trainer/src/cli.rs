@@ -15,7 +15,7 @@ use yoz::{Error, Result};
 /// state.
 pub const MAX_PIXELS: u64 = yoz::neural::NEURAL_MAX_PIXELS;
 
-/// Fixed iteration budgets.
+/// Training budgets (see [`Preset::iterations`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Preset {
     Fast,
@@ -23,19 +23,39 @@ pub enum Preset {
     Slow,
 }
 
+/// Training throughput of the 2-core reference machine with `-j 2`, architecture 2, in
+/// pixel-steps per second: 28 it/s at 512x512 measured on the development VM (`--bench`).
+/// Presets turn their time budgets into step counts with it, so the budget follows the image
+/// size while the result stays a pure function of the inputs (steps, not seconds).
+pub const PIXEL_STEPS_PER_SECOND: f64 = 28.0 * 512.0 * 512.0;
+
 impl Preset {
-    /// Iterations of the preset (the budget is in steps, not seconds, so results do not depend
-    /// on the machine's load). At about 60 it/s for 512x512 with -j 2 on a 2-core machine: fast
-    /// ≈ 100 s (limit 120 s), medium ≈ 150 s, slow ≈ 200 s (limit 10 min). Longer single cosine
-    /// schedules were worse, not better: a 30,000-step run kept its step-6,000 checkpoint
-    /// (the latent learning rate stays high too long), so slow stops at 12,000.
-    pub fn iterations(self) -> usize {
+    /// Seconds of training steps the preset aims at on the reference machine; the warm-up,
+    /// the real-size checks and the final weight search fit in what is left of the issue's
+    /// limits (fast ≤ 120 s for 512x512, slow ≤ 10 minutes for 768x512).
+    pub fn seconds(self) -> f64 {
         match self {
-            Preset::Fast => 6000,
-            Preset::Medium => 9000,
-            Preset::Slow => 12000,
+            Preset::Fast => 100.0,
+            Preset::Medium => 270.0,
+            Preset::Slow => 540.0,
         }
     }
+
+    /// Iterations of the preset for an image of `pixels` pixels: its time budget at
+    /// [`PIXEL_STEPS_PER_SECOND`], within [`Self::MIN_ITERATIONS`]..=[`Self::MAX_ITERATIONS`].
+    /// Measured at 512x512 (docs/neural-rd.md): 2,700 fast steps lose about 4 % of the loss
+    /// against 6,000; longer single cosine schedules than 12,000 steps were worse, not better
+    /// (a 30,000-step run kept its step-6,000 checkpoint: the latent learning rate stays high
+    /// too long).
+    pub fn iterations(self, pixels: usize) -> usize {
+        let steps = self.seconds() * PIXEL_STEPS_PER_SECOND / pixels.max(1) as f64;
+        (steps.round() as usize).clamp(Self::MIN_ITERATIONS, Self::MAX_ITERATIONS)
+    }
+
+    /// Fewer steps than this do not get through the noise phase's annealing.
+    pub const MIN_ITERATIONS: usize = 1500;
+    /// See [`Self::iterations`].
+    pub const MAX_ITERATIONS: usize = 12000;
 }
 
 /// Quality 1..=100 to the rate weight lambda: `lambda = 10^(-2 - 3 * Q / 100)`, strictly
@@ -57,7 +77,8 @@ pub struct Args {
     /// Rate weight: loss = MSE (pixels in [0, 1]) + lambda * bits per pixel.
     #[arg(long)]
     pub lambda: Option<f32>,
-    /// Iteration budget.
+    /// Time budget, turned into steps by the image's pixel count: about 100 s (fast), 270 s
+    /// (medium) or 540 s (slow) of training on a 2-core machine, 1,500 to 12,000 steps.
     #[arg(long, value_enum, default_value = "medium")]
     pub preset: Preset,
     /// Iterations (overrides the preset).
@@ -357,14 +378,8 @@ fn load(path: &Path) -> Result<(Vec<u8>, Input)> {
     Ok((bytes, split_alpha(&img)))
 }
 
-/// Runs the command line.
-pub fn run(args: Args) -> Result<()> {
-    let lambda = lambda_of(&args)?;
-    let threads = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let iterations = args.iterations.unwrap_or(args.preset.iterations()).max(1);
+/// The training configuration the arguments ask for, for `iterations` steps.
+fn config(args: &Args, lambda: f32, threads: usize, iterations: usize) -> Config {
     let mut cfg = match args.recipe {
         Recipe::V1 => Config::new(lambda, iterations),
         Recipe::V2 => Config::v2(lambda, iterations),
@@ -418,8 +433,25 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         args.patience
     };
+    cfg
+}
+
+/// Runs the command line.
+pub fn run(args: Args) -> Result<()> {
+    let lambda = lambda_of(&args)?;
+    let threads = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let cfg_for = |pixels: usize| {
+        let iterations = args
+            .iterations
+            .unwrap_or(args.preset.iterations(pixels))
+            .max(1);
+        config(&args, lambda, threads, iterations)
+    };
     if args.bench {
-        return bench(&args, cfg);
+        return bench(&args, cfg_for);
     }
     let out = args
         .out
@@ -434,8 +466,9 @@ pub fn run(args: Args) -> Result<()> {
     let mut bundle = BundleWriter::create(&out, args.force)?;
     let tty = std::io::stderr().is_terminal();
     for ((bytes, inp), path) in inputs.iter().zip(&args.images) {
+        let cfg = cfg_for(inp.w * inp.h);
         let pb = tty.then(|| {
-            let pb = indicatif::ProgressBar::new(iterations as u64);
+            let pb = indicatif::ProgressBar::new(cfg.iterations as u64);
             pb.set_style(
                 indicatif::ProgressStyle::with_template(
                     "{prefix} [{bar:30}] {pos}/{len} {per_sec} {msg}",
@@ -478,7 +511,7 @@ pub fn run(args: Args) -> Result<()> {
 /// `--bench`: on the 512x512 centre crop of each image, the speed of 50 bare training steps,
 /// then a full training run (`--preset` / `--iterations`, with its real-size checks) and the
 /// PSNR and bpp it reaches. Writes nothing.
-fn bench(args: &Args, cfg: Config) -> Result<()> {
+fn bench(args: &Args, cfg_for: impl Fn(usize) -> Config) -> Result<()> {
     const SPEED_STEPS: usize = 50;
     println!(
         "image\tsize\tthreads\tstep it/s\titerations\tseconds\tit/s\tPSNR\tbpp\tfloat-weights PSNR\tloss"
@@ -486,6 +519,7 @@ fn bench(args: &Args, cfg: Config) -> Result<()> {
     for p in &args.images {
         let (_, inp) = load(p)?;
         let crop = centre_crop(&inp, args.crop);
+        let cfg = cfg_for(crop.w * crop.h);
         let mut t = Trainer::new(crop.w, crop.h, crop.c, &crop.pixels, cfg.clone());
         t.step(false); // warm-up (page faults of the buffers)
         let start = Instant::now();
@@ -521,4 +555,34 @@ pub fn decode(coded: &Coded) -> Vec<u8> {
         coded.channels as usize,
     );
     coded::decode_pixels(&g, coded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_scale_with_pixels_within_their_limits() {
+        let (p512, p768) = (512 * 512, 768 * 512);
+        // The budgets meet the limits at the reference speed: fast <= 120 s at 512x512, slow
+        // <= 10 minutes at 768x512, with room for the checks and the weight search.
+        let secs =
+            |p: Preset, px: usize| p.iterations(px) as f64 * px as f64 / PIXEL_STEPS_PER_SECOND;
+        assert!(secs(Preset::Fast, p512) <= 105.0);
+        assert!(secs(Preset::Slow, p768) <= 560.0);
+        for px in [64 * 64, 256 * 256, p512, p768, 4096 * 4096] {
+            let (f, m, s) = (
+                Preset::Fast.iterations(px),
+                Preset::Medium.iterations(px),
+                Preset::Slow.iterations(px),
+            );
+            assert!(f <= m && m <= s, "{px}: {f} {m} {s}");
+            assert!((Preset::MIN_ITERATIONS..=Preset::MAX_ITERATIONS).contains(&f));
+            assert!(s <= Preset::MAX_ITERATIONS);
+        }
+        // More pixels, fewer steps (until the floor).
+        assert!(Preset::Fast.iterations(p768) < Preset::Fast.iterations(p512));
+        assert_eq!(Preset::Fast.iterations(4096 * 4096), Preset::MIN_ITERATIONS);
+        assert_eq!(Preset::Slow.iterations(64 * 64), Preset::MAX_ITERATIONS);
+    }
 }
