@@ -39,6 +39,8 @@ pub struct PackOptions {
     pub image: Option<ImageOptions>,
     /// Consider a zstd dictionary for the shared blocks (kept only where a trial says it pays).
     pub dictionary: bool,
+    /// Relative inputs are read from this directory and named as given (tar's `-C DIR`).
+    pub directory: Option<PathBuf>,
 }
 
 /// `--image-codec dct [--quality Q] [--lossy GLOB]...`
@@ -82,6 +84,7 @@ impl Default for PackOptions {
             mtime: None,
             image: None,
             dictionary: true,
+            directory: None,
         }
     }
 }
@@ -251,9 +254,33 @@ struct Walk {
     /// Inputs that could not be read (tar's "Cannot open"), each warned about; the archive
     /// holds everything else and pack exits 2.
     failed: Vec<String>,
+    /// The archive being written, when it lies inside the inputs: (device, inode) of its
+    /// directory and its file name. It is left out, as tar does ("file is the archive").
+    output: Option<(u64, u64, std::ffi::OsString)>,
 }
 
 impl Walk {
+    /// Whether `p` is the archive being written (then said, and left out).
+    fn is_output(&self, p: &Path) -> bool {
+        let Some((dev, ino, name)) = &self.output else {
+            return false;
+        };
+        let parent = match p.parent() {
+            Some(d) if d.as_os_str().is_empty() => Path::new("."),
+            Some(d) => d,
+            None => return false,
+        };
+        let same = p.file_name() == Some(name.as_os_str())
+            && fs::metadata(parent).is_ok_and(|m| (m.dev(), m.ino()) == (*dev, *ino));
+        if same {
+            eprintln!(
+                "yoz: notice: {}: is the archive being written; not packed",
+                p.display()
+            );
+        }
+        same
+    }
+
     /// Warns about an input that cannot be read and leaves it out.
     fn fail(&mut self, p: &Path, why: impl std::fmt::Display) {
         let msg = format!("{}: {why}", p.display());
@@ -265,18 +292,28 @@ impl Walk {
 /// Walks the inputs into a list of entries, in the order they will be written. An input or a
 /// file under one that cannot be read is a warning, not an error (as in tar): the walk goes on.
 fn plan(inputs: &[PathBuf], out: Option<&Path>, opts: &PackOptions) -> Result<Walk> {
+    let output = out.and_then(|o| {
+        let m = fs::metadata(o.parent()?).ok()?;
+        Some((m.dev(), m.ino(), o.file_name()?.to_os_string()))
+    });
     let mut walk = Walk {
         excludes: build_excludes(&opts.exclude)?,
         plan: Vec::new(),
         names: HashMap::new(),
         skipped: Vec::new(),
         failed: Vec::new(),
+        output,
     };
     for input in inputs {
-        let meta = match fs::symlink_metadata(input) {
+        // With -C DIR, a relative input is read from DIR and named as given.
+        let src = match &opts.directory {
+            Some(d) if input.is_relative() => d.join(input),
+            _ => input.clone(),
+        };
+        let meta = match fs::symlink_metadata(&src) {
             Ok(m) => m,
             Err(e) => {
-                walk.fail(input, e);
+                walk.fail(&src, e);
                 continue;
             }
         };
@@ -297,19 +334,13 @@ fn plan(inputs: &[PathBuf], out: Option<&Path>, opts: &PackOptions) -> Result<Wa
                 _ => return Err(input_err(input, "has no last component to name it by")),
             },
         };
-        if let Some(out) = out {
-            let canon = fs::canonicalize(input).ctx(|| format!("resolving {}", input.display()))?;
-            if meta.is_dir() && out.starts_with(&canon) || canon == out {
-                return Err(input_err(input, "contains the output archive"));
-            }
-        }
         if name.is_empty() {
             if !meta.is_dir() {
                 return Err(input_err(input, "is not a directory"));
             }
-            walk.dir(input, "")?;
-        } else {
-            walk.add(input.clone(), name, meta)?;
+            walk.dir(&src, "")?;
+        } else if !walk.is_output(&src) {
+            walk.add(src, name, meta)?;
         }
     }
     Ok(walk)
@@ -405,7 +436,13 @@ impl Walk {
             }
         }
         children.sort();
+        let out_here = self.output.as_ref().is_some_and(|(dev, ino, _)| {
+            fs::metadata(dir).is_ok_and(|m| (m.dev(), m.ino()) == (*dev, *ino))
+        });
         for (fname, path) in children {
+            if out_here && self.is_output(&path) {
+                continue;
+            }
             let meta = match fs::symlink_metadata(&path) {
                 Ok(m) => m,
                 Err(e) => {

@@ -613,3 +613,73 @@ fn list_into_a_closed_pipe_exits_quietly() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+#[test]
+fn pack_dash_c_reads_inputs_from_a_directory() {
+    let t = tempfile::tempdir().unwrap();
+    fs::create_dir_all(t.path().join("srv/www/img")).unwrap();
+    fs::write(t.path().join("srv/www/index.html"), b"<p>hi</p>").unwrap();
+    fs::write(t.path().join("srv/www/img/x"), b"x").unwrap();
+    let a = t.path().join("a.yoz");
+    let out = run(&["pack", "-C", s(&t.path().join("srv")), "-o", s(&a), "www"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let l = String::from_utf8(run(&["list", s(&a)]).stdout).unwrap();
+    let mut l: Vec<&str> = l.lines().collect();
+    l.sort();
+    assert_eq!(l, ["www/", "www/img/", "www/img/x", "www/index.html"]);
+    // A relative input that is not under DIR is not found there.
+    let out = run(&[
+        "pack",
+        "-C",
+        s(&t.path().join("srv")),
+        "-o",
+        s(&a),
+        "--force",
+        "nope",
+    ]);
+    assert_eq!(class_of(&out).as_deref(), Some("incomplete"));
+}
+
+#[test]
+fn the_archive_being_written_is_left_out_of_its_own_inputs() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("d");
+    fs::create_dir(&d).unwrap();
+    fs::write(d.join("f"), b"data").unwrap();
+    let a = d.join("self.yoz");
+    // First pack: the archive does not exist yet. Second: it does, inside the input tree.
+    for force in [false, true] {
+        let mut args = vec!["pack", "-o", s(&a), s(&d)];
+        if force {
+            args.insert(1, "--force");
+        }
+        let out = run(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if force {
+            assert!(String::from_utf8_lossy(&out.stderr).contains("is the archive being written"));
+        }
+        let l = String::from_utf8(run(&["list", s(&a)]).stdout).unwrap();
+        assert_eq!(l, "d/\nd/f\n");
+    }
+    // Named directly, and with an --exclude naming it (tar's idiom), it is left out too.
+    let out = run(&[
+        "pack",
+        "--force",
+        "--exclude",
+        "self.yoz",
+        "-o",
+        s(&a),
+        s(&a),
+        s(&d.join("f")),
+    ]);
+    assert!(out.status.success());
+    assert_eq!(run(&["list", s(&a)]).stdout, b"f\n");
+}

@@ -38,6 +38,10 @@ pub struct PackArgs {
     /// Leave out paths (or file names) matching this glob; repeatable.
     #[arg(long)]
     pub exclude: Vec<String>,
+    /// Read relative inputs from DIR, naming them as given (tar's -C): `pack -C /srv -o x.yoz
+    /// www` stores www/...
+    #[arg(short = 'C', long = "directory", value_name = "DIR")]
+    pub directory: Option<PathArg>,
     /// Record this owner for every entry, as UID:GID (reproducible archives).
     #[arg(long, value_name = "UID:GID")]
     pub owner: Option<String>,
@@ -94,6 +98,7 @@ pub fn run(a: PackArgs) -> Result<()> {
         owner: a.owner.as_deref().map(parse_owner).transpose()?,
         image,
         mtime: a.mtime,
+        directory: a.directory.clone(),
         ..Default::default()
     };
     if let Some(j) = a.jobs {
