@@ -27,6 +27,8 @@ pub struct ExtractOptions {
     pub keep_setid: bool,
     /// Only entries equal to or under these paths.
     pub only: Vec<String>,
+    /// Print each selected entry's path on stdout as it is extracted (tar's `-v`).
+    pub verbose: bool,
 }
 
 /// Totals of one extraction.
@@ -355,6 +357,12 @@ impl Sink for Extractor {
                 blob: None,
             });
             return Ok(());
+        }
+        if self.opts.verbose {
+            use std::io::Write as _;
+            // A closed stdout (`| head`) must not stop the extraction.
+            let slash = if e.kind == Kind::Dir { "/" } else { "" };
+            let _ = writeln!(std::io::stdout().lock(), "{}{slash}", e.path);
         }
         let parent = self.parent(&e.path)?;
         let pfd = parent.as_fd();

@@ -41,6 +41,8 @@ pub struct PackOptions {
     pub dictionary: bool,
     /// Relative inputs are read from this directory and named as given (tar's `-C DIR`).
     pub directory: Option<PathBuf>,
+    /// Print each entry's name on stderr as it is packed.
+    pub verbose: bool,
 }
 
 /// `--image-codec dct [--quality Q] [--lossy GLOB]...`
@@ -85,6 +87,7 @@ impl Default for PackOptions {
             image: None,
             dictionary: true,
             directory: None,
+            verbose: false,
         }
     }
 }
@@ -1171,6 +1174,10 @@ fn pack_plan<W: Write + Send>(walk: Walk, out: W, opts: &PackOptions) -> Result<
         let produce_res = (|| -> Result<(u64, u64, u64, (u64, u64))> {
             let mut bytes = 0;
             for (i, p) in plan.iter().enumerate() {
+                if opts.verbose {
+                    let slash = if p.kind == Kind::Dir { "/" } else { "" };
+                    eprintln!("{}{slash}", p.name);
+                }
                 bytes += prod.put(i, p).map_err(|e| e.in_entry(&p.name))?;
             }
             prod.flush_solid()?;

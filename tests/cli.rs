@@ -683,3 +683,28 @@ fn the_archive_being_written_is_left_out_of_its_own_inputs() {
     assert!(out.status.success());
     assert_eq!(run(&["list", s(&a)]).stdout, b"f\n");
 }
+
+#[test]
+fn verbose_lists_names_and_quiet_silences_summaries() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("d");
+    fs::create_dir(&d).unwrap();
+    fs::write(d.join("a"), b"a").unwrap();
+    let a = t.path().join("a.yoz");
+    let out = run(&["pack", "-v", "-o", s(&a), s(&d)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("d/\nd/a\npacked 2 entries"), "{err}");
+    let out = run(&["pack", "-q", "--force", "-o", s(&a), s(&d)]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    let out = run(&["unpack", "-v", "-C", s(&t.path().join("x")), s(&a)]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "d/\nd/a\n");
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("unpacked 2 entries"));
+    let out = run(&["unpack", "-q", "-C", s(&t.path().join("y")), s(&a)]);
+    assert!(out.status.success());
+    assert_eq!((out.stdout.len(), out.stderr.len()), (0, 0));
+    assert_eq!(
+        class_of(&run(&["pack", "-v", "-q", "-o", s(&a), s(&d)])).as_deref(),
+        Some("usage")
+    );
+}

@@ -54,7 +54,8 @@ pub struct DecodeArgs {
     /// run, never a silent fallback).
     #[arg(long, default_value = "cpu", value_parser = ["cpu", "ort-cpu", "cuda"])]
     pub device: String,
-    /// Say which device decoded each neural image and how long it took.
+    /// Say which device decoded each neural image and how long it took; `unpack -v` also
+    /// lists each entry on stdout as it is extracted (tar's -v).
     #[arg(short = 'v', long)]
     pub verbose: bool,
 }

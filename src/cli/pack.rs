@@ -42,6 +42,12 @@ pub struct PackArgs {
     /// www` stores www/...
     #[arg(short = 'C', long = "directory", value_name = "DIR")]
     pub directory: Option<PathArg>,
+    /// List each entry on stderr as it is packed (tar's -v; stdout may be the archive).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// No summary lines (warnings and errors are still printed).
+    #[arg(short = 'q', long, conflicts_with = "verbose")]
+    pub quiet: bool,
     /// Record this owner for every entry, as UID:GID (reproducible archives).
     #[arg(long, value_name = "UID:GID")]
     pub owner: Option<String>,
@@ -94,11 +100,13 @@ pub fn run(a: PackArgs) -> Result<()> {
         },
         exclude: a.exclude,
         dictionary: !a.no_dictionary,
-        progress: want_progress(),
         owner: a.owner.as_deref().map(parse_owner).transpose()?,
         image,
         mtime: a.mtime,
         directory: a.directory.clone(),
+        verbose: a.verbose,
+        // Names scroll by instead of a bar with -v.
+        progress: want_progress() && !a.verbose,
         ..Default::default()
     };
     if let Some(j) = a.jobs {
@@ -119,7 +127,7 @@ pub fn run(a: PackArgs) -> Result<()> {
     } else {
         pack_to_path(&a.inputs, &a.output, a.force, &opts)?
     };
-    if !is_dash(&a.output) {
+    if !is_dash(&a.output) && !a.quiet {
         let ratio = if stats.archive_bytes > 0 {
             stats.input_bytes as f64 / stats.archive_bytes as f64
         } else {

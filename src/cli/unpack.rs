@@ -22,6 +22,9 @@ pub struct UnpackArgs {
     /// Read with positional reads instead of a memory map (for files that may change).
     #[arg(long)]
     pub no_mmap: bool,
+    /// No summary line (warnings and errors are still printed).
+    #[arg(short = 'q', long, conflicts_with = "verbose")]
+    pub quiet: bool,
     #[command(flatten)]
     pub decoding: super::DecodeArgs,
     /// Archive file, or `-` for stdin.
@@ -37,6 +40,7 @@ pub fn run(a: UnpackArgs) -> Result<()> {
         same_owner: a.same_owner,
         keep_setid: a.keep_setid,
         only: a.paths,
+        verbose: a.decoding.verbose,
     };
     let stats = if is_dash(&a.archive) {
         unpack_stream(std::io::stdin().lock(), &a.dir, opts)?
@@ -44,6 +48,9 @@ pub fn run(a: UnpackArgs) -> Result<()> {
         let ar = super::open_archive(&a.archive, a.no_mmap)?;
         unpack_archive(&ar, &a.dir, opts)?
     };
+    if a.quiet {
+        return Ok(());
+    }
     if stats.lossy > 0 {
         eprintln!(
             "{} written as decoded PNGs",
@@ -64,8 +71,8 @@ pub fn run(a: UnpackArgs) -> Result<()> {
     Ok(())
 }
 
-/// Decides and loads ONNX Runtime (when the chosen engine uses it) before anything is extracted, so a library the archive
-/// itself writes can never be the one loaded (the decision is kept for the process). A failure
+/// Decides and loads ONNX Runtime (when the chosen engine uses it) before anything is
+/// extracted, so a library the archive itself writes can never be the one loaded (the decision is kept for the process). A failure
 /// is remembered and reported at the first neural entry; the other entries still extract.
 fn preload_runtime() {
     if crate::neural::decode_options().engine.needs_runtime() {
