@@ -8,9 +8,13 @@ use std::io::Write;
 
 #[derive(clap::Args, Debug)]
 pub struct ListArgs {
-    /// Long format: kind, mode, size, mtime, path (-> target).
+    /// Long format, like `tar -tv`: mode, owner/group, size, modification time (local),
+    /// path (-> target).
     #[arg(short = 'l', long)]
     pub long: bool,
+    /// With -l, numeric owners and groups instead of names from the user database.
+    #[arg(long)]
+    pub numeric_owner: bool,
     /// Archive file, or `-` for stdin.
     pub archive: PathArg,
 }
@@ -48,23 +52,125 @@ pub struct CatArgs {
     pub path: String,
 }
 
-fn line(e: &Entry, long: bool) -> String {
-    if !long {
+/// `tar -tv`'s mode column: the kind, then `rwx` triples with setuid, setgid and sticky.
+fn mode_string(kind: Kind, mode: u32) -> String {
+    let mut s = String::with_capacity(10);
+    s.push(match kind {
+        Kind::File => '-',
+        Kind::Dir => 'd',
+        Kind::Symlink => 'l',
+        Kind::Hardlink => 'h',
+    });
+    for (shift, special, set, unset) in [
+        (6, 0o4000, 's', 'S'),
+        (3, 0o2000, 's', 'S'),
+        (0, 0o1000, 't', 'T'),
+    ] {
+        let bits = (mode >> shift) & 7;
+        s.push(if bits & 4 != 0 { 'r' } else { '-' });
+        s.push(if bits & 2 != 0 { 'w' } else { '-' });
+        s.push(match (bits & 1 != 0, mode & special != 0) {
+            (true, true) => set,
+            (false, true) => unset,
+            (true, false) => 'x',
+            (false, false) => '-',
+        });
+    }
+    s
+}
+
+/// `YYYY-MM-DD HH:MM` in the local time zone (as tar prints), or the raw seconds if the
+/// system cannot convert them.
+fn time_string(secs: i64) -> String {
+    let t = secs as libc::time_t;
+    // SAFETY: localtime_r writes only into `tm`, which lives on this stack frame.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        return secs.to_string();
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        tm.tm_year as i64 + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min
+    )
+}
+
+/// Owner and group names from the system's user database, cached; numbers where unknown.
+#[derive(Default)]
+struct Owners {
+    numeric: bool,
+    users: std::collections::HashMap<u32, String>,
+    groups: std::collections::HashMap<u32, String>,
+}
+
+impl Owners {
+    fn name(&mut self, uid: u32, gid: u32) -> String {
+        if self.numeric {
+            return format!("{uid}/{gid}");
+        }
+        let user = self
+            .users
+            .entry(uid)
+            .or_insert_with(|| user_name(uid).unwrap_or_else(|| uid.to_string()))
+            .clone();
+        let group = self
+            .groups
+            .entry(gid)
+            .or_insert_with(|| group_name(gid).unwrap_or_else(|| gid.to_string()));
+        format!("{user}/{group}")
+    }
+}
+
+fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: getpwuid_r fills `pw` with pointers into `buf`, both alive until we copy out.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut res = std::ptr::null_mut();
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut res) };
+    if rc != 0 || res.is_null() || pw.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: pw_name points to a NUL-terminated string inside `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(pw.pw_name) };
+    name.to_str().ok().map(str::to_string)
+}
+
+fn group_name(gid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: getgrgid_r fills `gr` with pointers into `buf`, both alive until we copy out.
+    let mut gr: libc::group = unsafe { std::mem::zeroed() };
+    let mut res = std::ptr::null_mut();
+    let rc = unsafe { libc::getgrgid_r(gid, &mut gr, buf.as_mut_ptr(), buf.len(), &mut res) };
+    if rc != 0 || res.is_null() || gr.gr_name.is_null() {
+        return None;
+    }
+    // SAFETY: gr_name points to a NUL-terminated string inside `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(gr.gr_name) };
+    name.to_str().ok().map(str::to_string)
+}
+
+fn line(e: &Entry, long: Option<&mut Owners>) -> String {
+    let Some(owners) = long else {
         return if e.kind == Kind::Dir {
             format!("{}/", e.path)
         } else {
             e.path.clone()
         };
-    }
-    let k = match e.kind {
-        Kind::File => '-',
-        Kind::Dir => 'd',
-        Kind::Symlink => 'l',
-        Kind::Hardlink => 'h',
     };
+    // tar's layout: owner/group and the size share a column 19 wide, the size right-aligned.
+    let owner = owners.name(e.uid, e.gid);
+    let size = e.size.to_string();
+    let pad = 19usize.saturating_sub(owner.len() + size.len()).max(1);
     let mut s = format!(
-        "{k}{:04o} {:>6} {:>6} {:>12} {:>11} {}",
-        e.mode, e.uid, e.gid, e.size, e.mtime, e.path
+        "{} {owner}{:pad$}{size} {} {}{}",
+        mode_string(e.kind, e.mode),
+        "",
+        time_string(e.mtime),
+        e.path,
+        if e.kind == Kind::Dir { "/" } else { "" }
     );
     if let Some(im) = &e.image {
         s.push_str(&format!(
@@ -87,14 +193,15 @@ fn line(e: &Entry, long: bool) -> String {
 
 struct ListSink<W: Write> {
     out: W,
-    long: bool,
+    /// Long format, with its owner-name cache.
+    long: Option<Owners>,
     /// The current entry's line, printed at `end` (a copy learns its source in between).
     pending: String,
 }
 
 impl<W: Write> Sink for ListSink<W> {
     fn begin(&mut self, e: &Entry) -> Result<()> {
-        self.pending = line(e, self.long);
+        self.pending = line(e, self.long.as_mut());
         Ok(())
     }
     fn data(&mut self, _: &[u8]) -> Result<()> {
@@ -104,7 +211,7 @@ impl<W: Write> Sink for ListSink<W> {
         Ok(())
     }
     fn copy(&mut self, source: &Entry) -> Result<bool> {
-        if self.long {
+        if self.long.is_some() {
             self.pending.push_str(&format!(" = {}", source.path));
         }
         Ok(true)
@@ -118,7 +225,10 @@ pub fn list(a: ListArgs) -> Result<()> {
     let out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut sink = ListSink {
         out,
-        long: a.long,
+        long: a.long.then(|| Owners {
+            numeric: a.numeric_owner,
+            ..Default::default()
+        }),
         pending: String::new(),
     };
     if is_dash(&a.archive) {
