@@ -755,3 +755,33 @@ fn list_long_is_tar_tv_format() {
     let l = String::from_utf8(run(&["list", "-l", s(&a)]).stdout).unwrap();
     assert!(l.lines().all(|l| l.contains(" root/root ")), "{l}");
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_real_options() {
+    for (shell, marker) in [
+        ("bash", "_yoz()"),
+        ("zsh", "#compdef yoz"),
+        ("fish", "complete -c yoz"),
+    ] {
+        let out = run(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains(marker),
+            "{shell}: {}",
+            &text[..text.len().min(200)]
+        );
+        // Options added to the parser show up without anyone editing the completions.
+        assert!(text.contains("numeric-owner"), "{shell}");
+    }
+    assert_eq!(
+        class_of(&run(&["completions", "tcsh"])).as_deref(),
+        Some("usage")
+    );
+    let man = String::from_utf8(run(&["man"]).stdout).unwrap();
+    assert!(man.contains(".TH yoz 1") && man.contains("unpack"), "{man}");
+    let t = tempfile::tempdir().unwrap();
+    assert!(run(&["man", "--out", s(t.path())]).status.success());
+    let page = fs::read_to_string(t.path().join("yoz-pack.1")).unwrap();
+    assert!(page.contains("exclude"), "{page}");
+}

@@ -2,6 +2,7 @@
 //! file and only wires arguments to library calls.
 
 mod conform;
+mod docs;
 mod doctor;
 mod inspect;
 mod mount;
@@ -44,6 +45,10 @@ pub enum Command {
     Umount(mount::UmountArgs),
     /// Check the neural codec's runtime (ONNX Runtime): where it is, its version, CUDA.
     Doctor(doctor::DoctorArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff) on stdout, or write one per subcommand with --out DIR.
+    Man(docs::ManArgs),
 }
 
 /// How neural image entries are decoded (unpack, cat, mount, verify --decode).
@@ -129,6 +134,8 @@ pub fn main() -> i32 {
         Command::Mount(a) => mount::run(a),
         Command::Umount(a) => mount::umount(a),
         Command::Doctor(a) => doctor::run(a),
+        Command::Completions(a) => docs::completions(a),
+        Command::Man(a) => docs::man(a),
     };
     match res {
         Ok(()) => 0,
