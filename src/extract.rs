@@ -39,6 +39,8 @@ pub struct ExtractStats {
     pub bytes: u64,
     /// Files written as decoded PNGs of lossy image entries.
     pub lossy: u64,
+    /// Entries left out as damaged (`unpack --keep-going`).
+    pub damaged: u64,
 }
 
 /// What [`Extractor::make_room`] found at an entry's path.
@@ -182,6 +184,11 @@ impl Extractor {
     }
 
     /// Removes a partially written file after an error.
+    /// Counts an entry left out by `unpack --keep-going` (after [`Self::abort`]).
+    pub fn note_damaged(&mut self) {
+        self.stats.damaged += 1;
+    }
+
     pub fn abort(&mut self) {
         if let Some(c) = self.cur.take() {
             if let (Some(_), Some(parent)) = (&c.file, &c.parent) {

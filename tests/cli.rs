@@ -785,3 +785,54 @@ fn completions_and_man_page_come_from_the_real_options() {
     let page = fs::read_to_string(t.path().join("yoz-pack.1")).unwrap();
     assert!(page.contains("exclude"), "{page}");
 }
+
+#[test]
+fn keep_going_extracts_everything_that_verifies() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("d");
+    fs::create_dir(&d).unwrap();
+    let content = |c: u8| {
+        let mut v = vec![c; 10_000];
+        v[5000..5015].copy_from_slice(format!("MARKER-{}-MARKER", c as char).as_bytes());
+        v
+    };
+    for c in [b'a', b'b', b'c'] {
+        fs::write(d.join(format!("{}", c as char)), content(c)).unwrap();
+    }
+    let a = t.path().join("a.yoz");
+    let out = run(&[
+        "pack",
+        "--codec",
+        "store",
+        "--block-size",
+        "4K",
+        "-o",
+        s(&a),
+        s(&d),
+    ]);
+    assert!(out.status.success());
+    let mut bytes = fs::read(&a).unwrap();
+    let at = bytes
+        .windows(15)
+        .position(|w| w == b"MARKER-b-MARKER")
+        .unwrap();
+    bytes[at] ^= 1;
+    fs::write(&a, &bytes).unwrap();
+    // Without --keep-going the damage stops the extraction.
+    let out = run(&["unpack", "-C", s(&t.path().join("x")), s(&a)]);
+    assert_eq!(class_of(&out).as_deref(), Some("crc"));
+    // With it, everything else comes out intact, the damaged file is not left half-written.
+    let x = t.path().join("y");
+    let out = run(&["unpack", "--keep-going", "-C", s(&x), s(&a)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(class_of(&out).as_deref(), Some("crc"), "{err}");
+    assert!(err.contains("1 damaged entry"), "{err}");
+    assert_eq!(fs::read(x.join("d/a")).unwrap(), content(b'a'));
+    assert_eq!(fs::read(x.join("d/c")).unwrap(), content(b'c'));
+    assert!(!x.join("d/b").exists());
+    assert_eq!(
+        class_of(&run(&["unpack", "--keep-going", "-C", s(&x), "-"])).as_deref(),
+        Some("usage")
+    );
+}

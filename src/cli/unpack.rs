@@ -2,7 +2,7 @@
 
 use super::{is_dash, PathArg};
 use crate::container::{read_stream, Archive, Sink};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::extract::{ExtractOptions, ExtractStats, Extractor};
 
 #[derive(clap::Args, Debug)]
@@ -25,6 +25,11 @@ pub struct UnpackArgs {
     /// No summary line (warnings and errors are still printed).
     #[arg(short = 'q', long, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Recovery: extract every entry that verifies, report each damaged one and go on; exits
+    /// 1 with the first damaged entry's class if any was left out (archive files only: the
+    /// index says where every entry is).
+    #[arg(long)]
+    pub keep_going: bool,
     #[command(flatten)]
     pub decoding: super::DecodeArgs,
     /// Archive file, or `-` for stdin.
@@ -42,12 +47,29 @@ pub fn run(a: UnpackArgs) -> Result<()> {
         only: a.paths,
         verbose: a.decoding.verbose,
     };
-    let stats = if is_dash(&a.archive) {
-        unpack_stream(std::io::stdin().lock(), &a.dir, opts)?
+    if a.keep_going && is_dash(&a.archive) {
+        return Err(Error::Usage(
+            "--keep-going needs an archive file (a stream cannot skip past damage)".into(),
+        ));
+    }
+    let (stats, damaged) = if is_dash(&a.archive) {
+        (
+            unpack_stream(std::io::stdin().lock(), &a.dir, opts)?,
+            Vec::new(),
+        )
     } else {
         let ar = super::open_archive(&a.archive, a.no_mmap)?;
-        unpack_archive(&ar, &a.dir, opts)?
+        unpack_archive(&ar, &a.dir, opts, a.keep_going)?
     };
+    if let Some(first) = damaged.into_iter().next() {
+        eprintln!(
+            "unpacked {} into {}; {} could not be extracted (listed above)",
+            super::count(stats.entries, "entry", "entries"),
+            a.dir.display(),
+            super::count(stats.damaged, "damaged entry", "damaged entries"),
+        );
+        return Err(first);
+    }
     if a.quiet {
         return Ok(());
     }
@@ -80,12 +102,15 @@ fn preload_runtime() {
     }
 }
 
-/// Extracts every selected entry of an opened archive.
+/// Extracts every selected entry. Without `keep_going` the first error stops it; with it, a
+/// damaged entry (its group, its blocks or its checks fail) is removed, warned about and
+/// returned, and extraction goes on.
 pub fn unpack_archive(
     ar: &Archive,
     dir: &std::path::Path,
     opts: ExtractOptions,
-) -> Result<ExtractStats> {
+    keep_going: bool,
+) -> Result<(ExtractStats, Vec<Error>)> {
     if ar.entries().iter().any(|e| {
         e.image
             .is_some_and(|i| i.codec == crate::container::format::IMAGE_CODEC_NEURAL)
@@ -96,6 +121,8 @@ pub fn unpack_archive(
     let total = ar.entries().iter().map(|e| e.size).sum();
     let bar = crate::progress::bytes_bar(super::want_progress(), total, "unpacking");
     let mut checked_group = None;
+    let mut bad_group = None;
+    let mut damaged = Vec::new();
     for i in 0..ar.entries().len() {
         let e = &ar.entries()[i];
         if !x.selects(&e.path) {
@@ -104,21 +131,39 @@ pub fn unpack_archive(
         // The index is authoritative, but an entry group that disagrees with it means the
         // archive is damaged: refuse it as `verify` and the streaming reader would.
         let g = ar.group_of(i);
+        if bad_group == Some(g) {
+            // Only with --keep-going: the group's error was reported at its first entry.
+            eprintln!(
+                "yoz: warning: entry {:?}: in the damaged entry group above (not extracted)",
+                e.path
+            );
+            x.note_damaged();
+            continue;
+        }
         let res = if checked_group != Some(g) {
             checked_group = Some(g);
-            ar.check_group(g).map_err(|err| err.in_entry(&e.path))
+            ar.check_group(g).inspect_err(|_| bad_group = Some(g))
         } else {
             Ok(())
         }
+        .map_err(|err| err.in_entry(&e.path))
         .and_then(|_| ar.send_entry(i, &mut x as &mut dyn Sink));
         if let Err(err) = res {
             x.abort();
-            return Err(err);
+            if !keep_going {
+                return Err(err);
+            }
+            eprintln!(
+                "yoz: warning: error[{}]: {err} (not extracted)",
+                err.class()
+            );
+            x.note_damaged();
+            damaged.push(err);
         }
         bar.inc(e.size);
     }
     bar.finish_and_clear();
-    x.finish()
+    Ok((x.finish()?, damaged))
 }
 
 /// Extracts from a stream (stdin).
