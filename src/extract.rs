@@ -29,6 +29,11 @@ pub struct ExtractOptions {
     pub only: Vec<String>,
     /// Print each selected entry's path on stdout as it is extracted (tar's `-v`).
     pub verbose: bool,
+    /// Drop this many leading path components (tar's `--strip-components`); entries with no
+    /// more components are skipped.
+    pub strip: usize,
+    /// Leave existing files as they are, with a notice, and go on (tar's `-k`).
+    pub keep_old: bool,
 }
 
 /// Totals of one extraction.
@@ -52,6 +57,8 @@ enum Room {
     ReuseDir,
     /// A file to replace (`--force`) once the new one is complete.
     Replace,
+    /// Something the user had, left as it is (`-k`).
+    Keep,
 }
 
 /// A sibling name for the replacement of `name`, unique within this process.
@@ -166,6 +173,16 @@ impl Extractor {
     }
 
     /// Whether entry `path` is selected by the `only` list.
+    /// Where an entry goes under the destination: its path less `strip` leading components,
+    /// `None` when nothing is left.
+    fn local<'a>(&self, path: &'a str) -> Option<&'a str> {
+        let mut rest = path;
+        for _ in 0..self.opts.strip {
+            rest = rest.split_once('/')?.1;
+        }
+        (!rest.is_empty()).then_some(rest)
+    }
+
     pub fn selects(&mut self, path: &str) -> bool {
         if self.opts.only.is_empty() {
             return true;
@@ -183,12 +200,12 @@ impl Extractor {
         hit
     }
 
-    /// Removes a partially written file after an error.
     /// Counts an entry left out by `unpack --keep-going` (after [`Self::abort`]).
     pub fn note_damaged(&mut self) {
         self.stats.damaged += 1;
     }
 
+    /// Removes a partially written file after an error.
     pub fn abort(&mut self) {
         if let Some(c) = self.cur.take() {
             if let (Some(_), Some(parent)) = (&c.file, &c.parent) {
@@ -301,6 +318,9 @@ impl Extractor {
         if e.kind == Kind::Dir && is_dir {
             return Ok(Room::ReuseDir);
         }
+        if self.opts.keep_old {
+            return Ok(Room::Keep);
+        }
         if !self.opts.force {
             return Err(Error::Exists {
                 path: p.display().to_string(),
@@ -349,13 +369,12 @@ impl Extractor {
 
 impl Sink for Extractor {
     fn begin(&mut self, e: &Entry) -> Result<()> {
-        let p = self.dest.join(&e.path);
-        let name = base_name(&e.path).to_string();
-        if !self.selects(&e.path) {
-            self.cur = Some(Current {
-                path: p,
+        let rel = self.local(&e.path).map(str::to_string);
+        let skip = |this: &mut Self| {
+            this.cur = Some(Current {
+                path: this.dest.join(&e.path),
                 parent: None,
-                name,
+                name: String::new(),
                 file: None,
                 replaces: None,
                 _partial: None,
@@ -363,17 +382,26 @@ impl Sink for Extractor {
                 skip: true,
                 blob: None,
             });
-            return Ok(());
-        }
+            Ok(())
+        };
+        let Some(rel) = rel.filter(|_| self.selects(&e.path)) else {
+            return skip(self);
+        };
+        let p = self.dest.join(&rel);
+        let name = base_name(&rel).to_string();
         if self.opts.verbose {
             use std::io::Write as _;
             // A closed stdout (`| head`) must not stop the extraction.
             let slash = if e.kind == Kind::Dir { "/" } else { "" };
             let _ = writeln!(std::io::stdout().lock(), "{}{slash}", e.path);
         }
-        let parent = self.parent(&e.path)?;
+        let parent = self.parent(&rel)?;
         let pfd = parent.as_fd();
         let room = self.make_room(&parent, &name, &p, e)?;
+        if room == Room::Keep {
+            eprintln!("yoz: notice: {} exists; kept (-k)", p.display());
+            return skip(self);
+        }
         let reuse = room == Room::ReuseDir;
         let (p, name, replaces) = if room == Room::Replace {
             let tmp = part_name(&name);
@@ -399,7 +427,7 @@ impl Sink for Extractor {
                     let m = f.metadata().ctx(|| format!("stat {}", p.display()))?;
                     use std::os::unix::fs::MetadataExt;
                     self.dirs.push(PendingDir {
-                        rel: e.path.clone(),
+                        rel: rel.clone(),
                         path: p.clone(),
                         mode: self.mode(e.mode),
                         mtime: e.mtime,
@@ -420,14 +448,17 @@ impl Sink for Extractor {
                     .ctx(|| format!("creating symlink {}", p.display()))?;
             }
             Kind::Hardlink => {
-                if !self.files.contains_key(&e.target) {
-                    return Err(Error::Usage(format!(
-                        "hard link target {:?} was not extracted",
-                        e.target
-                    )));
-                }
-                let from = self.parent(&e.target)?;
-                at::hard_link(from.as_fd(), base_name(&e.target), pfd, &name)
+                let target = match self.local(&e.target) {
+                    Some(t) if self.files.contains_key(t) => t.to_string(),
+                    _ => {
+                        return Err(Error::Usage(format!(
+                            "hard link target {:?} was not extracted",
+                            e.target
+                        )))
+                    }
+                };
+                let from = self.parent(&target)?;
+                at::hard_link(from.as_fd(), base_name(&target), pfd, &name)
                     .ctx(|| format!("linking {}", p.display()))?;
             }
         }
@@ -480,11 +511,14 @@ impl Sink for Extractor {
         if c.skip {
             return Ok(true);
         }
-        let Some(&id) = self.files.get(&source.path) else {
+        let Some(src) = self.local(&source.path) else {
             return Ok(false);
         };
-        let parent = self.parent(&source.path)?;
-        let mut from = match at::open_read(parent.as_fd(), base_name(&source.path)) {
+        let Some(&id) = self.files.get(src) else {
+            return Ok(false);
+        };
+        let parent = self.parent(src)?;
+        let mut from = match at::open_read(parent.as_fd(), base_name(src)) {
             Ok(f) => f,
             Err(e)
                 if matches!(
@@ -565,7 +599,9 @@ impl Sink for Extractor {
                 self.stats.files += 1;
                 self.stats.bytes += e.size;
                 use std::os::unix::fs::MetadataExt;
-                self.files.insert(e.path.clone(), (m.dev(), m.ino()));
+                if let Some(rel) = self.local(&e.path) {
+                    self.files.insert(rel.to_string(), (m.dev(), m.ino()));
+                }
             }
             Kind::Symlink => self.set_symlink_meta(&c, e)?,
             Kind::Hardlink | Kind::Dir => {}

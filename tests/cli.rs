@@ -836,3 +836,69 @@ fn keep_going_extracts_everything_that_verifies() {
         Some("usage")
     );
 }
+
+#[test]
+fn strip_components_and_keep_old_files() {
+    use std::os::unix::fs::MetadataExt;
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("top");
+    fs::create_dir_all(d.join("a")).unwrap();
+    fs::write(d.join("a/b.txt"), b"bee").unwrap();
+    fs::write(d.join("c.txt"), b"sea").unwrap();
+    fs::hard_link(d.join("a/b.txt"), d.join("a/h")).unwrap();
+    // Big enough to be deduplicated: a copy entry names its source by path.
+    let big: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    fs::write(d.join("big1"), &big).unwrap();
+    fs::write(d.join("big2"), &big).unwrap();
+    let a = t.path().join("a.yoz");
+    assert!(run(&["pack", "-o", s(&a), s(&d)]).status.success());
+    let x = t.path().join("x");
+    let out = run(&["unpack", "--strip-components", "1", "-C", s(&x), s(&a)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut names: Vec<String> = Vec::new();
+    for e in fs::read_dir(&x).unwrap() {
+        names.push(e.unwrap().file_name().into_string().unwrap());
+    }
+    names.sort();
+    assert_eq!(names, ["a", "big1", "big2", "c.txt"]);
+    assert_eq!(fs::read(x.join("a/b.txt")).unwrap(), b"bee");
+    assert_eq!(fs::read(x.join("big2")).unwrap(), big);
+    let (m1, m2) = (
+        fs::metadata(x.join("a/b.txt")).unwrap(),
+        fs::metadata(x.join("a/h")).unwrap(),
+    );
+    assert_eq!(m1.ino(), m2.ino(), "the hard link survives stripping");
+    // Stripping everything leaves nothing.
+    let y = t.path().join("y");
+    assert!(
+        run(&["unpack", "--strip-components", "5", "-C", s(&y), s(&a)])
+            .status
+            .success()
+    );
+    assert_eq!(fs::read_dir(&y).unwrap().count(), 0);
+    // -k: what the user has stays, the rest is extracted, exit 0.
+    fs::write(x.join("c.txt"), b"mine").unwrap();
+    fs::remove_file(x.join("big1")).unwrap();
+    let out = run(&[
+        "unpack",
+        "-k",
+        "--strip-components",
+        "1",
+        "-C",
+        s(&x),
+        s(&a),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("c.txt exists; kept"), "{err}");
+    assert_eq!(fs::read(x.join("c.txt")).unwrap(), b"mine");
+    assert_eq!(fs::read(x.join("big1")).unwrap(), big);
+    assert_eq!(
+        class_of(&run(&["unpack", "-k", "--force", "-C", s(&x), s(&a)])).as_deref(),
+        Some("usage")
+    );
+}

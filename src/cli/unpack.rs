@@ -13,6 +13,12 @@ pub struct UnpackArgs {
     /// Overwrite existing files.
     #[arg(long)]
     pub force: bool,
+    /// Keep existing files: skip those entries with a notice instead of failing (tar's -k).
+    #[arg(short = 'k', long = "keep-old-files", conflicts_with = "force")]
+    pub keep_old: bool,
+    /// Drop N leading components from each entry's path (entries with no more are skipped).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub strip_components: usize,
     /// Restore file owners (as root).
     #[arg(long)]
     pub same_owner: bool,
@@ -46,6 +52,8 @@ pub fn run(a: UnpackArgs) -> Result<()> {
         keep_setid: a.keep_setid,
         only: a.paths,
         verbose: a.decoding.verbose,
+        strip: a.strip_components,
+        keep_old: a.keep_old,
     };
     if a.keep_going && is_dash(&a.archive) {
         return Err(Error::Usage(

@@ -92,6 +92,11 @@ pub struct Args {
     /// recipe's).
     #[arg(long, hide = true)]
     pub noise_frac: Option<f32>,
+    /// Adam learning rates of the latents and of the networks (experiments).
+    #[arg(long, hide = true)]
+    pub lr_latents: Option<f32>,
+    #[arg(long, hide = true)]
+    pub lr_nets: Option<f32>,
     /// Training recipe: v2 (soft rounding, warm-up candidates, ...) or v1 (the first
     /// release's), for comparisons; the hidden options below switch single ingredients.
     #[arg(long, value_enum, default_value = "v2", hide = true)]
@@ -425,6 +430,12 @@ fn config(args: &Args, lambda: f32, threads: usize, iterations: usize) -> Config
     }
     if let Some(f) = args.noise_frac {
         cfg.noise_frac = f.clamp(0.0, 1.0);
+    }
+    if let Some(l) = args.lr_latents {
+        cfg.lr_latents = l;
+    }
+    if let Some(l) = args.lr_nets {
+        cfg.lr_nets = l;
     }
     cfg.threads = threads;
     cfg.seed = args.seed;
