@@ -569,14 +569,14 @@ impl Sink for Extractor {
                         let path = cur.path.display().to_string();
                         let f = cur.file.as_mut().expect("file entries have a file");
                         let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-                        let n = crate::image::entry::write_png(&blob, info, &mut w)?;
+                        let n = crate::image::entry::write_png_compact(&blob, info, &mut w)?;
                         w.flush().ctx(|| format!("writing {path}"))?;
                         n
                     };
                     c = self.cur.take().expect("just set");
                     c.written = n;
                     self.stats.lossy += 1;
-                    self.stats.bytes += info.output_size.saturating_sub(e.size);
+                    self.stats.bytes += n.saturating_sub(e.size);
                 }
                 let f = c.file.as_ref().expect("file entries have a file");
                 // Trailing holes: the length comes from set_len, not from a write.

@@ -85,7 +85,8 @@ fn png_roundtrip_through_the_dct_codec() {
     for (p, q) in back4.data.chunks(4).zip(rgba.data.chunks(4)) {
         assert_eq!(p[3], q[3], "alpha must be lossless");
     }
-    // The size in the index is the size written, and cat and the streaming reader agree.
+    // The size in the index is the stored form's (the mount's); unpack writes a smaller,
+    // compressed PNG of the same pixels, and cat and the streaming reader agree with it.
     let size_in_list = list
         .lines()
         .find(|l| l.contains("pics/rgb.png"))
@@ -95,7 +96,7 @@ fn png_roundtrip_through_the_dct_codec() {
         .parse::<u64>()
         .unwrap();
     let written = fs::read(o.join("pics/rgb.png")).unwrap();
-    assert_eq!(written.len() as u64, size_in_list);
+    assert!((written.len() as u64) < size_in_list, "{}", written.len());
     assert_eq!(run(&["cat", s(&a), "pics/rgb.png"]).stdout, written);
     let o2 = t.path().join("o2");
     let out = common::run_with_stdin(&["unpack", "-C", s(&o2), "-"], &fs::read(&a).unwrap());
@@ -227,8 +228,22 @@ fn mounted_image_shows_its_png_with_the_size_from_the_index() {
         "{}",
         String::from_utf8_lossy(&um.stderr)
     );
-    assert_eq!(size.unwrap(), want.len() as u64);
-    assert_eq!(got.unwrap(), want);
+    // The mount presents the stored form: the index's size, the pixels unpack writes.
+    let list = String::from_utf8(run(&["list", "-l", s(&a)]).stdout).unwrap();
+    let indexed: u64 = list
+        .split(", png ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let got = got.unwrap();
+    assert_eq!(size.unwrap(), indexed);
+    assert_eq!(got.len() as u64, indexed);
+    assert_eq!(
+        decode_png(&got, "m", 1 << 20).unwrap(),
+        decode_png(&want, "u", 1 << 20).unwrap()
+    );
 }
 
 #[test]
@@ -259,4 +274,36 @@ fn colour_and_text_chunks_are_written_back() {
     let has = |kind: &[u8]| out.windows(4).any(|w| w == kind);
     assert!(has(b"gAMA") && has(b"tEXt"), "chunks lost");
     assert!(out.windows(9).any(|w| w == b"yoz tests"));
+}
+
+#[test]
+fn unpacked_and_catted_pngs_are_compressed_with_the_stored_forms_pixels() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("p.png");
+    fs::write(&src, encode_png(&picture(160, 120, 3)).unwrap()).unwrap();
+    let a = t.path().join("a.yoz");
+    assert!(run(&["pack", "--image-codec", "dct", "-o", s(&a), s(&src)])
+        .status
+        .success());
+    let ar = yoz::Archive::open(&a).unwrap();
+    let info = ar.entries()[0].image.expect("a lossy entry");
+    let mut blob = Vec::new();
+    std::io::Read::read_to_end(&mut ar.open_entry("p.png").unwrap(), &mut blob).unwrap();
+    // The stored form (what the mount presents) has exactly the index's size.
+    let stored = yoz::image::entry::png_bytes(&blob, &info).unwrap();
+    assert_eq!(stored.len() as u64, info.output_size);
+    let x = t.path().join("x");
+    assert!(run(&["unpack", "-C", s(&x), s(&a)]).status.success());
+    let unpacked = fs::read(x.join("p.png")).unwrap();
+    assert!(
+        unpacked.len() * 3 < stored.len(),
+        "{} bytes written, stored form {}",
+        unpacked.len(),
+        stored.len()
+    );
+    assert_eq!(
+        decode_png(&unpacked, "u", 1 << 20).unwrap(),
+        decode_png(&stored, "s", 1 << 20).unwrap()
+    );
+    assert_eq!(run(&["cat", s(&a), "p.png"]).stdout, unpacked);
 }

@@ -402,10 +402,13 @@ pub fn cat(a: CatArgs) -> Result<()> {
     let mut r = ar.open_entry(&a.path)?;
     let mut out = std::io::stdout().lock();
     if let Some(info) = ar.entries()[ar.resolve(ar.find(&a.path).unwrap_or(0))].image {
-        // A lossy image entry is shown as its decoded PNG.
+        // A lossy image entry is shown as its decoded PNG, compressed (as unpack writes it);
+        // built in memory first so a failure leaves no partial PNG on stdout.
         let mut blob = Vec::new();
         std::io::Read::read_to_end(&mut r, &mut blob).map_err(|e| Error::io("reading entry", e))?;
-        let png = crate::image::entry::png_bytes(&blob, &info).map_err(|e| e.in_entry(&a.path))?;
+        let mut png = Vec::new();
+        crate::image::entry::write_png_compact(&blob, &info, &mut png)
+            .map_err(|e| e.in_entry(&a.path))?;
         out.write_all(&png).ctx(|| "writing stdout".into())?;
         return out.flush().ctx(|| "writing stdout".into());
     }

@@ -169,10 +169,9 @@ fn parse_blob(blob: &[u8]) -> Result<(Vec<PngChunk>, &[u8])> {
     Ok((chunks, &blob[pos..]))
 }
 
-/// Decodes a blob and writes the PNG it stands for to `out`, streaming by rows. The DCT
-/// payload's pixel CRC is checked by the decoder; the PNG must come out exactly as long as the
-/// entry says (`size-mismatch` otherwise). Returns the bytes written.
-pub fn write_png(blob: &[u8], info: &ImageInfo, out: &mut dyn Write) -> Result<u64> {
+/// Parses a blob and checks its payload's shape against the entry's: the kept chunks and the
+/// codec payload.
+fn checked_parts<'a>(blob: &'a [u8], info: &ImageInfo) -> Result<(Vec<PngChunk>, &'a [u8])> {
     let (chunks, payload) = parse_blob(blob)?;
     let (width, height, channels) = match info.codec {
         IMAGE_CODEC_NEURAL => {
@@ -193,6 +192,15 @@ pub fn write_png(blob: &[u8], info: &ImageInfo, out: &mut dyn Write) -> Result<u
             ),
         });
     }
+    Ok((chunks, payload))
+}
+
+/// Decodes a blob and writes the PNG it stands for to `out`, streaming by rows, in the stored
+/// form of spec §4.2.2: the PNG must come out exactly as long as the entry says
+/// (`size-mismatch` otherwise), which is what lets the mount report sizes without decoding.
+/// The DCT payload's pixel CRC is checked by the decoder. Returns the bytes written.
+pub fn write_png(blob: &[u8], info: &ImageInfo, out: &mut dyn Write) -> Result<u64> {
+    let (chunks, payload) = checked_parts(blob, info)?;
     let want = stored_png_size(info.width, info.height, info.channels, &chunks);
     if want != info.output_size {
         return Err(Error::SizeMismatch {
@@ -227,6 +235,63 @@ pub fn write_png(blob: &[u8], info: &ImageInfo, out: &mut dyn Write) -> Result<u
                 counter.n, info.output_size
             ),
         });
+    }
+    Ok(counter.n)
+}
+
+/// Decodes a blob and writes a compressed PNG of the same pixels and kept chunks (filtered rows,
+/// deflate at a high level) to `out`: what `unpack` and `cat` write, a few times smaller than
+/// the stored form. Spec §4.2.2 lets an extractor write any PNG of these pixels and chunks; the
+/// index's `output_size` stays the stored form's. The checks are [`write_png`]'s, but the pixels
+/// are held in memory (bounded by the image limits) for the encoder. Returns the bytes written.
+pub fn write_png_compact(blob: &[u8], info: &ImageInfo, out: &mut dyn Write) -> Result<u64> {
+    let (chunks, payload) = checked_parts(blob, info)?;
+    let want = stored_png_size(info.width, info.height, info.channels, &chunks);
+    if want != info.output_size {
+        return Err(Error::SizeMismatch {
+            what: format!(
+                "the PNG would be {want} bytes stored, the entry says {}",
+                info.output_size
+            ),
+        });
+    }
+    let pixels = if info.codec == IMAGE_CODEC_NEURAL {
+        crate::neural::decode_image(payload, &DecodeLimits::default())?.data
+    } else {
+        let row = info.width as usize * info.channels as usize;
+        let mut v = Vec::with_capacity(row * info.height as usize);
+        dct::decode_rows(payload, &DecodeLimits::default(), |_, r| {
+            v.extend_from_slice(r);
+            Ok(())
+        })?;
+        v
+    };
+    let mut counter = Counter { inner: out, n: 0 };
+    {
+        let mut enc = png::Encoder::new(&mut counter, info.width, info.height);
+        enc.set_color(match info.channels {
+            1 => png::ColorType::Grayscale,
+            2 => png::ColorType::GrayscaleAlpha,
+            3 => png::ColorType::Rgb,
+            _ => png::ColorType::Rgba,
+        });
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_compression(png::Compression::Best);
+        enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+        let perr = |e: png::EncodingError| match e {
+            png::EncodingError::IoError(e) => Error::io("writing PNG", e),
+            e => Error::Corrupt {
+                codec: "png",
+                why: format!("encoding the decoded image: {e}"),
+            },
+        };
+        let mut w = enc.write_header().map_err(perr)?;
+        for c in &chunks {
+            w.write_chunk(png::chunk::ChunkType(c.kind), &c.data)
+                .map_err(perr)?;
+        }
+        w.write_image_data(&pixels).map_err(perr)?;
+        w.finish().map_err(perr)?;
     }
     Ok(counter.n)
 }
