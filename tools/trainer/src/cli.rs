@@ -595,5 +595,11 @@ mod tests {
         assert!(Preset::Fast.iterations(p768) < Preset::Fast.iterations(p512));
         assert_eq!(Preset::Fast.iterations(4096 * 4096), Preset::MIN_ITERATIONS);
         assert_eq!(Preset::Slow.iterations(64 * 64), Preset::MAX_ITERATIONS);
+        // Short budgets train the latents faster; from 6,000 steps on, the tuned rate.
+        use crate::train::latent_lr;
+        assert_eq!(latent_lr(Preset::Fast.iterations(p512)), 0.1);
+        assert_eq!(latent_lr(6000), 0.05);
+        assert_eq!(latent_lr(Preset::Medium.iterations(p512)), 0.05);
+        assert!((latent_lr(4500) - 0.075).abs() < 1e-6);
     }
 }
