@@ -220,6 +220,20 @@ pub fn neural_decode(data: &[u8]) {
             assert_eq!(n.latents.len(), crate::neural::arch::GRIDS);
             let again = payload::encode(&n).expect("a decoded image re-encodes");
             assert_eq!(payload::decode(&again, 1 << 16).expect("and decodes"), n);
+            // The synthesis on whatever weights and latents parsed (small images only, to keep
+            // runs fast): never a panic, one byte per channel and pixel.
+            let (w, h, c) = (n.width as usize, n.height as usize, n.channels as usize);
+            if w * h <= 4096 {
+                let px = crate::neural::kernels::synthesize_pixels(
+                    &n.grids_f32(),
+                    &n.syn_params_f32(),
+                    c,
+                    w,
+                    h,
+                    1 + usize::from(mode >> 7),
+                );
+                assert_eq!(px.len(), w * h * c);
+            }
         }
         return;
     }
