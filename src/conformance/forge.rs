@@ -353,6 +353,16 @@ impl Built {
     /// Applies `f` (which must keep the length) to entry `n`'s bytes in its stored group and in
     /// the stored index, then recomputes the group CRC (header and row) and the index CRC.
     pub fn edit_entry_both(&mut self, n: usize, f: impl Fn(&mut [u8])) {
+        self.edit_entry(n, f, true)
+    }
+
+    /// Like [`Self::edit_entry_both`], but only the entry group's copy changes (its CRCs made
+    /// right), so the group and the index disagree while every CRC holds.
+    pub fn edit_entry_in_group(&mut self, n: usize, f: impl Fn(&mut [u8])) {
+        self.edit_entry(n, f, false)
+    }
+
+    fn edit_entry(&mut self, n: usize, f: impl Fn(&mut [u8]), index_too: bool) {
         let groups = self.index.entry_groups();
         let g = groups[n] as usize;
         let first = groups.partition_point(|&x| (x as usize) < g);
@@ -370,7 +380,7 @@ impl Built {
             + self.index.blocks.len() * BLOCK_ROW_LEN
             + self.index.groups.len() * GROUP_ROW_LEN;
         let in_index = idx + rows + lens[..n].iter().sum::<usize>();
-        for at in [local, in_index] {
+        for at in [local, in_index].into_iter().take(1 + usize::from(index_too)) {
             f(&mut self.bytes[at..at + lens[n]]);
         }
         let gstart = ginfo.offset as usize + GROUP_HEADER_LEN;

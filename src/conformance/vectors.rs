@@ -1003,6 +1003,17 @@ pub fn invalid() -> Vec<Invalid> {
         x.bytes,
     );
     let mut x = b();
+    let plen = x.index.entries[0].path.len();
+    // The path's last byte (the path starts at offset 36 of the serialized entry).
+    x.edit_entry_in_group(0, |r| r[35 + plen] ^= 1);
+    add(
+        "group-name-differs",
+        "an entry group names its entry differently from the index, every CRC right (list and a file extraction refuse it before writing; a stream extraction writes the group's name, then fails at the index)",
+        &["index-mismatch"],
+        &["index-mismatch"],
+        x.bytes,
+    );
+    let mut x = b();
     let at = x.group_at(1) + GROUP_HEADER_LEN + 20;
     x.bytes[at] ^= 1;
     add(
