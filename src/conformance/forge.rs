@@ -380,7 +380,10 @@ impl Built {
             + self.index.blocks.len() * BLOCK_ROW_LEN
             + self.index.groups.len() * GROUP_ROW_LEN;
         let in_index = idx + rows + lens[..n].iter().sum::<usize>();
-        for at in [local, in_index].into_iter().take(1 + usize::from(index_too)) {
+        for at in [local, in_index]
+            .into_iter()
+            .take(1 + usize::from(index_too))
+        {
             f(&mut self.bytes[at..at + lens[n]]);
         }
         let gstart = ginfo.offset as usize + GROUP_HEADER_LEN;
