@@ -169,8 +169,8 @@ fn parse_blob(blob: &[u8]) -> Result<(Vec<PngChunk>, &[u8])> {
     Ok((chunks, &blob[pos..]))
 }
 
-/// Parses a blob and checks its payload's shape against the entry's: the kept chunks and the
-/// codec payload.
+/// Parses a blob and checks its payload's shape against the entry's, and the entry's
+/// `output_size` against the stored form's (spec §4.2.2): the kept chunks and the codec payload.
 fn checked_parts<'a>(blob: &'a [u8], info: &ImageInfo) -> Result<(Vec<PngChunk>, &'a [u8])> {
     let (chunks, payload) = parse_blob(blob)?;
     let (width, height, channels) = match info.codec {
@@ -192,15 +192,6 @@ fn checked_parts<'a>(blob: &'a [u8], info: &ImageInfo) -> Result<(Vec<PngChunk>,
             ),
         });
     }
-    Ok((chunks, payload))
-}
-
-/// Decodes a blob and writes the PNG it stands for to `out`, streaming by rows, in the stored
-/// form of spec §4.2.2: the PNG must come out exactly as long as the entry says
-/// (`size-mismatch` otherwise), which is what lets the mount report sizes without decoding.
-/// The DCT payload's pixel CRC is checked by the decoder. Returns the bytes written.
-pub fn write_png(blob: &[u8], info: &ImageInfo, out: &mut dyn Write) -> Result<u64> {
-    let (chunks, payload) = checked_parts(blob, info)?;
     let want = stored_png_size(info.width, info.height, info.channels, &chunks);
     if want != info.output_size {
         return Err(Error::SizeMismatch {
@@ -210,6 +201,15 @@ pub fn write_png(blob: &[u8], info: &ImageInfo, out: &mut dyn Write) -> Result<u
             ),
         });
     }
+    Ok((chunks, payload))
+}
+
+/// Decodes a blob and writes the PNG it stands for to `out`, streaming by rows, in the stored
+/// form of spec §4.2.2: the PNG must come out exactly as long as the entry says
+/// (`size-mismatch` otherwise), which is what lets the mount report sizes without decoding.
+/// The DCT payload's pixel CRC is checked by the decoder. Returns the bytes written.
+pub fn write_png(blob: &[u8], info: &ImageInfo, out: &mut dyn Write) -> Result<u64> {
+    let (chunks, payload) = checked_parts(blob, info)?;
     let mut counter = Counter { inner: out, n: 0 };
     let mut w = StoredPngWriter::new(
         &mut counter,
@@ -246,15 +246,6 @@ pub fn write_png(blob: &[u8], info: &ImageInfo, out: &mut dyn Write) -> Result<u
 /// are held in memory (bounded by the image limits) for the encoder. Returns the bytes written.
 pub fn write_png_compact(blob: &[u8], info: &ImageInfo, out: &mut dyn Write) -> Result<u64> {
     let (chunks, payload) = checked_parts(blob, info)?;
-    let want = stored_png_size(info.width, info.height, info.channels, &chunks);
-    if want != info.output_size {
-        return Err(Error::SizeMismatch {
-            what: format!(
-                "the PNG would be {want} bytes stored, the entry says {}",
-                info.output_size
-            ),
-        });
-    }
     let pixels = if info.codec == IMAGE_CODEC_NEURAL {
         crate::neural::decode_image(payload, &DecodeLimits::default())?.data
     } else {
@@ -266,33 +257,14 @@ pub fn write_png_compact(blob: &[u8], info: &ImageInfo, out: &mut dyn Write) -> 
         })?;
         v
     };
+    let img = super::Image {
+        width: info.width,
+        height: info.height,
+        channels: info.channels,
+        data: pixels,
+    };
     let mut counter = Counter { inner: out, n: 0 };
-    {
-        let mut enc = png::Encoder::new(&mut counter, info.width, info.height);
-        enc.set_color(match info.channels {
-            1 => png::ColorType::Grayscale,
-            2 => png::ColorType::GrayscaleAlpha,
-            3 => png::ColorType::Rgb,
-            _ => png::ColorType::Rgba,
-        });
-        enc.set_depth(png::BitDepth::Eight);
-        enc.set_compression(png::Compression::Best);
-        enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
-        let perr = |e: png::EncodingError| match e {
-            png::EncodingError::IoError(e) => Error::io("writing PNG", e),
-            e => Error::Corrupt {
-                codec: "png",
-                why: format!("encoding the decoded image: {e}"),
-            },
-        };
-        let mut w = enc.write_header().map_err(perr)?;
-        for c in &chunks {
-            w.write_chunk(png::chunk::ChunkType(c.kind), &c.data)
-                .map_err(perr)?;
-        }
-        w.write_image_data(&pixels).map_err(perr)?;
-        w.finish().map_err(perr)?;
-    }
+    super::png_io::write_png(&mut counter, &img, &chunks, png::Compression::Best)?;
     Ok(counter.n)
 }
 

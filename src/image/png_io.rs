@@ -59,20 +59,47 @@ pub fn read_png(path: &std::path::Path, max_pixels: u64) -> Result<Image> {
 /// Encodes an image as PNG (default compression).
 pub fn encode_png(img: &Image) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut out, img.width, img.height);
-        enc.set_color(match img.channels {
-            1 => png::ColorType::Grayscale,
-            2 => png::ColorType::GrayscaleAlpha,
-            3 => png::ColorType::Rgb,
-            _ => png::ColorType::Rgba,
-        });
-        enc.set_depth(png::BitDepth::Eight);
-        let perr = |e: png::EncodingError| Error::Usage(format!("PNG encoding failed: {e}"));
-        let mut w = enc.write_header().map_err(perr)?;
-        w.write_image_data(&img.data).map_err(perr)?;
-    }
+    write_png(&mut out, img, &[], png::Compression::Default)?;
     Ok(out)
+}
+
+/// Writes `img` as an 8-bit PNG with `chunks` (kept ancillary chunks, in order, before the
+/// image data) at `compression`, with adaptive row filters when compressing harder than the
+/// default.
+pub fn write_png(
+    out: &mut dyn std::io::Write,
+    img: &Image,
+    chunks: &[super::png_stored::PngChunk],
+    compression: png::Compression,
+) -> Result<()> {
+    let mut enc = png::Encoder::new(out, img.width, img.height);
+    enc.set_color(match img.channels {
+        1 => png::ColorType::Grayscale,
+        2 => png::ColorType::GrayscaleAlpha,
+        3 => png::ColorType::Rgb,
+        _ => png::ColorType::Rgba,
+    });
+    enc.set_depth(png::BitDepth::Eight);
+    // The encoder's defaults are left untouched for Default (set_compression also picks
+    // filters), so default-compression output stays byte-identical to earlier releases.
+    if !matches!(compression, png::Compression::Default) {
+        enc.set_compression(compression);
+        enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+    }
+    let perr = |e: png::EncodingError| match e {
+        png::EncodingError::IoError(e) => Error::io("writing PNG", e),
+        e => Error::Corrupt {
+            codec: "png",
+            why: format!("encoding an image: {e}"),
+        },
+    };
+    let mut w = enc.write_header().map_err(perr)?;
+    for c in chunks {
+        w.write_chunk(png::chunk::ChunkType(c.kind), &c.data)
+            .map_err(perr)?;
+    }
+    w.write_image_data(&img.data).map_err(perr)?;
+    w.finish().map_err(perr)
 }
 
 #[cfg(test)]
