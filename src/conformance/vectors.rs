@@ -2168,6 +2168,26 @@ pub fn invalid() -> Vec<Invalid> {
     );
 
     let mut f = Forge::new();
+    f.file("f", b"data", id::STORE, 1 << 20);
+    f.last_entry().target = "x".into();
+    add(
+        "file-with-target",
+        "a file entry with a non-empty target (only symlinks and hard links have one)",
+        &["reserved"],
+        &["reserved"],
+        f.build().bytes,
+    );
+    let mut f = Forge::new();
+    f.file("f", b"data", id::STORE, 1 << 20);
+    f.last_entry().storage = Storage::Blocks { first: 5, count: 1 };
+    add(
+        "blocks-beyond-table",
+        "a file whose blocks start at ordinal 5 of a table of one (out-of-range from the file; a stream meets block 0 next: index-mismatch)",
+        &["out-of-range", "index-mismatch"],
+        &["out-of-range", "index-mismatch"],
+        f.build().bytes,
+    );
+    let mut f = Forge::new();
     f.symlink("s", "");
     add(
         "symlink-empty-target",
