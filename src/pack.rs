@@ -43,6 +43,9 @@ pub struct PackOptions {
     pub directory: Option<PathBuf>,
     /// Print each entry's name on stderr as it is packed.
     pub verbose: bool,
+    /// Do not descend into directories on another file system than their input's (tar's
+    /// `--one-file-system`); the mount point itself is archived, empty.
+    pub one_file_system: bool,
 }
 
 /// `--image-codec dct [--quality Q] [--lossy GLOB]...`
@@ -88,6 +91,7 @@ impl Default for PackOptions {
             dictionary: true,
             directory: None,
             verbose: false,
+            one_file_system: false,
         }
     }
 }
@@ -260,6 +264,9 @@ struct Walk {
     /// The archive being written, when it lies inside the inputs: (device, inode) of its
     /// directory and its file name. It is left out, as tar does ("file is the archive").
     output: Option<(u64, u64, std::ffi::OsString)>,
+    /// With `--one-file-system`: the device of the input being walked.
+    one_fs: Option<u64>,
+    one_file_system: bool,
 }
 
 impl Walk {
@@ -306,6 +313,8 @@ fn plan(inputs: &[PathBuf], out: Option<&Path>, opts: &PackOptions) -> Result<Wa
         skipped: Vec::new(),
         failed: Vec::new(),
         output,
+        one_fs: None,
+        one_file_system: opts.one_file_system,
     };
     for input in inputs {
         // With -C DIR, a relative input is read from DIR and named as given.
@@ -337,6 +346,7 @@ fn plan(inputs: &[PathBuf], out: Option<&Path>, opts: &PackOptions) -> Result<Wa
                 _ => return Err(input_err(input, "has no last component to name it by")),
             },
         };
+        walk.one_fs = walk.one_file_system.then_some(meta.dev());
         if name.is_empty() {
             if !meta.is_dir() {
                 return Err(input_err(input, "is not a directory"));
@@ -409,7 +419,15 @@ impl Walk {
             target,
         });
         if is_dir {
-            self.dir(&src, &name)?;
+            match self.one_fs {
+                Some(dev) if self.plan.last().is_some_and(|p| p.meta.dev() != dev) => {
+                    eprintln!(
+                        "yoz: notice: {}: on another file system; not descended into",
+                        src.display()
+                    );
+                }
+                _ => self.dir(&src, &name)?,
+            }
         }
         Ok(())
     }

@@ -902,3 +902,79 @@ fn strip_components_and_keep_old_files() {
         Some("usage")
     );
 }
+
+#[test]
+fn files_from_lists_inputs() {
+    let t = tempfile::tempdir().unwrap();
+    fs::write(t.path().join("a"), b"a").unwrap();
+    fs::write(t.path().join("b"), b"b").unwrap();
+    fs::write(t.path().join("list"), b"a\n\nb\r\n").unwrap();
+    let out = yoz()
+        .current_dir(t.path())
+        .args(["pack", "-o", "x.yoz", "-T", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(run(&["list", s(&t.path().join("x.yoz"))]).stdout, b"a\nb\n");
+    // From stdin, after positional inputs.
+    let mut c = yoz();
+    c.current_dir(t.path())
+        .args(["pack", "--force", "-o", "x.yoz", "list", "-T", "-"]);
+    let out = {
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"b\n").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        run(&["list", s(&t.path().join("x.yoz"))]).stdout,
+        b"list\nb\n"
+    );
+    // No inputs at all is still a usage error.
+    assert_eq!(
+        class_of(&run(&["pack", "-o", s(&t.path().join("y.yoz"))])).as_deref(),
+        Some("usage")
+    );
+}
+
+#[test]
+fn one_file_system_does_not_descend_into_other_mounts() {
+    use std::os::unix::fs::MetadataExt;
+    // /dev holds mount points of other file systems (/dev/shm, /dev/pts) on Linux machines.
+    let dev = fs::metadata("/dev").unwrap().dev();
+    let Some(other) = fs::read_dir("/dev").unwrap().flatten().find(|e| {
+        e.file_type().is_ok_and(|t| t.is_dir())
+            && fs::symlink_metadata(e.path()).is_ok_and(|m| m.dev() != dev)
+    }) else {
+        eprintln!("skipped: no mount point under /dev on this machine");
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let a = t.path().join("x.yoz");
+    let out = run(&["pack", "--one-file-system", "-o", s(&a), "/dev"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let name = other.file_name().into_string().unwrap();
+    assert!(
+        err.contains(&format!("/dev/{name}: on another file system")),
+        "{err}"
+    );
+    let l = String::from_utf8(run(&["list", s(&a)]).stdout).unwrap();
+    assert!(l.lines().any(|x| x == format!("dev/{name}/")), "{l}");
+    assert!(
+        !l.lines()
+            .any(|x| x.starts_with(&format!("dev/{name}/")) && x.len() > name.len() + 5),
+        "{l}"
+    );
+}

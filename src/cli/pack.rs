@@ -42,6 +42,12 @@ pub struct PackArgs {
     /// www` stores www/...
     #[arg(short = 'C', long = "directory", value_name = "DIR")]
     pub directory: Option<PathArg>,
+    /// Do not descend into directories on other file systems (tar's --one-file-system).
+    #[arg(long)]
+    pub one_file_system: bool,
+    /// Read more inputs from FILE, one path per line (`-` for stdin), as tar's -T.
+    #[arg(short = 'T', long = "files-from", value_name = "FILE")]
+    pub files_from: Option<PathArg>,
     /// List each entry on stderr as it is packed (tar's -v; stdout may be the archive).
     #[arg(short = 'v', long)]
     pub verbose: bool,
@@ -79,7 +85,7 @@ pub struct PackArgs {
     #[arg(long, value_name = "GLOB")]
     pub lossy: Vec<String>,
     /// Files and directories to pack.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "files_from")]
     pub inputs: Vec<PathArg>,
 }
 
@@ -91,6 +97,7 @@ pub fn run(a: PackArgs) -> Result<()> {
         )));
     }
     let image = image_options(&a)?;
+    let inputs = inputs_of(&a)?;
     let mut opts = PackOptions {
         codec: Choice::parse(&a.codec)?,
         level: a.level,
@@ -105,6 +112,7 @@ pub fn run(a: PackArgs) -> Result<()> {
         mtime: a.mtime,
         directory: a.directory.clone(),
         verbose: a.verbose,
+        one_file_system: a.one_file_system,
         // Names scroll by instead of a bar with -v.
         progress: want_progress() && !a.verbose,
         ..Default::default()
@@ -122,10 +130,10 @@ pub fn run(a: PackArgs) -> Result<()> {
                 "refusing to write an archive to a terminal".into(),
             ));
         }
-        let (_, s) = pack_to_writer(&a.inputs, std::io::BufWriter::new(out), &opts)?;
+        let (_, s) = pack_to_writer(&inputs, std::io::BufWriter::new(out), &opts)?;
         s
     } else {
-        pack_to_path(&a.inputs, &a.output, a.force, &opts)?
+        pack_to_path(&inputs, &a.output, a.force, &opts)?
     };
     if !is_dash(&a.output) && !a.quiet {
         let ratio = if stats.archive_bytes > 0 {
@@ -165,6 +173,31 @@ pub fn run(a: PackArgs) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// The positional inputs, then those of `-T FILE` (one per line, empty lines skipped; the
+/// bytes of a line are the path, so names need not be UTF-8 to be read).
+fn inputs_of(a: &PackArgs) -> Result<Vec<PathArg>> {
+    use crate::error::IoContext;
+    use std::os::unix::ffi::OsStrExt;
+    let mut inputs = a.inputs.clone();
+    if let Some(f) = &a.files_from {
+        let list = if is_dash(f) {
+            let mut v = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut v)
+                .ctx(|| "reading the input list from stdin".into())?;
+            v
+        } else {
+            std::fs::read(f).ctx(|| format!("reading the input list {}", f.display()))?
+        };
+        for line in list.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if !line.is_empty() {
+                inputs.push(std::ffi::OsStr::from_bytes(line).into());
+            }
+        }
+    }
+    Ok(inputs)
 }
 
 fn image_options(a: &PackArgs) -> Result<Option<crate::pack::ImageOptions>> {
