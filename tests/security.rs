@@ -833,3 +833,97 @@ fn limit_address_space(c: &mut Command, bytes: u64) {
         });
     }
 }
+
+/// Runs `args` (with `stdin` from a file, if given) under a 500 MB address-space limit and a
+/// 10 s deadline; returns whether it finished in time, and its exit code.
+fn bounded_run(args: &[&str], stdin: Option<&Path>, dir: &Path) -> (bool, Option<i32>) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_yoz"));
+    c.args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .stdin(match stdin {
+            Some(p) => Stdio::from(std::fs::File::open(p).unwrap()),
+            None => Stdio::null(),
+        });
+    limit_address_space(&mut c, 500 << 20);
+    let mut child = c.spawn().unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return (true, st.code());
+        }
+        if start.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return (false, None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// Every archive of the conformance corpus (≤ 64 KB but one valid vector, most of them
+/// hostile: truncations, bombs, lying sizes and counts, bad codecs) finishes within
+/// 10 s and 500 MB of address space in list, info, verify, unpack (file and pipe) and cat of
+/// each of its entries, and never dies by a signal (a panic aborts, an allocation over the
+/// limit aborts: both are a signal or exit 101, which this test refuses).
+#[test]
+fn every_small_hostile_input_is_bounded_in_time_and_memory() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let t = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for sub in ["valid", "invalid"] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(sub))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yoz"))
+            .collect();
+        files.sort();
+        for f in files {
+            let fs = f.to_str().unwrap();
+            let name = f.file_stem().unwrap().to_str().unwrap();
+            let out = t.path().join(format!("{sub}-{name}"));
+            let out2 = t.path().join(format!("{sub}-{name}-pipe"));
+            let mut runs: Vec<(Vec<String>, Option<&Path>)> = vec![
+                (vec!["list".into(), "-l".into(), fs.into()], None),
+                (vec!["info".into(), fs.into()], None),
+                (vec!["verify".into(), fs.into()], None),
+                (
+                    vec![
+                        "unpack".into(),
+                        "-C".into(),
+                        out.to_str().unwrap().into(),
+                        fs.into(),
+                    ],
+                    None,
+                ),
+                (
+                    vec![
+                        "unpack".into(),
+                        "-C".into(),
+                        out2.to_str().unwrap().into(),
+                        "-".into(),
+                    ],
+                    Some(&f),
+                ),
+            ];
+            if let Ok(ar) = yoz::Archive::open(&f) {
+                for e in ar.entries().iter().take(8) {
+                    runs.push((vec!["cat".into(), fs.into(), e.path.clone()], None));
+                }
+            }
+            for (args, stdin) in runs {
+                let a: Vec<&str> = args.iter().map(String::as_str).collect();
+                let (done, code) = bounded_run(&a, stdin, t.path());
+                assert!(done, "{a:?} ran past 10 s");
+                assert!(
+                    matches!(code, Some(0..=2)),
+                    "{a:?} ended with {code:?} (a signal, a panic or an allocation failure)"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 700, "{checked} runs");
+}
