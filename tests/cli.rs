@@ -529,10 +529,20 @@ fn output_that_is_a_directory_is_refused_up_front() {
 /// reads), so permission errors are real.
 fn run_unprivileged(args: &[&str], cwd: &std::path::Path) -> std::process::Output {
     use std::os::unix::process::CommandExt;
-    let mut c = yoz();
-    c.args(args).current_dir(cwd);
     // SAFETY: getuid has no preconditions.
-    if unsafe { libc::getuid() } == 0 {
+    let root = unsafe { libc::getuid() } == 0;
+    let mut c = if root {
+        // The build folder may sit under a home the unprivileged user cannot enter (/root is
+        // 0700): run a copy of the binary from `cwd`, which the caller made world-readable.
+        let exe = cwd.join("yoz-unprivileged");
+        fs::copy(env!("CARGO_BIN_EXE_yoz"), &exe).unwrap();
+        fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
+        std::process::Command::new(exe)
+    } else {
+        yoz()
+    };
+    c.args(args).current_dir(cwd);
+    if root {
         // SAFETY: setgid/setuid are async-signal-safe and affect only the child.
         unsafe {
             c.pre_exec(|| {
