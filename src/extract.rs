@@ -149,7 +149,7 @@ pub struct Extractor {
     /// Files written so far, with their `(st_dev, st_ino)`: hard links and copies (storage 3)
     /// use only these, and only while they are still the very file written.
     files: HashMap<String, (u64, u64)>,
-    matched: Vec<bool>,
+    selection: crate::path::Selection,
     pub stats: ExtractStats,
 }
 
@@ -157,7 +157,7 @@ impl Extractor {
     /// Creates the destination if needed.
     pub fn new(dest: &Path, opts: ExtractOptions) -> Result<Self> {
         fs::create_dir_all(dest).ctx(|| format!("creating {}", dest.display()))?;
-        let matched = vec![false; opts.only.len()];
+        let selection = crate::path::Selection::new(&opts.only)?;
         let root = at::open_root(dest).ctx(|| format!("opening {}", dest.display()))?;
         Ok(Extractor {
             dest: dest.to_path_buf(),
@@ -167,12 +167,11 @@ impl Extractor {
             cur: None,
             dirs: Vec::new(),
             files: HashMap::new(),
-            matched,
+            selection,
             stats: ExtractStats::default(),
         })
     }
 
-    /// Whether entry `path` is selected by the `only` list.
     /// Where an entry goes under the destination: its path less `strip` leading components,
     /// `None` when nothing is left.
     fn local<'a>(&self, path: &'a str) -> Option<&'a str> {
@@ -183,21 +182,9 @@ impl Extractor {
         (!rest.is_empty()).then_some(rest)
     }
 
+    /// Whether entry `path` is selected by the `only` list (paths and globs).
     pub fn selects(&mut self, path: &str) -> bool {
-        if self.opts.only.is_empty() {
-            return true;
-        }
-        let mut hit = false;
-        for (i, o) in self.opts.only.iter().enumerate() {
-            let o = o.trim_end_matches('/');
-            if path == o
-                || (path.len() > o.len() && path.starts_with(o) && path.as_bytes()[o.len()] == b'/')
-            {
-                self.matched[i] = true;
-                hit = true;
-            }
-        }
-        hit
+        self.selection.selects(path)
     }
 
     /// Counts an entry left out by `unpack --keep-going` (after [`Self::abort`]).
@@ -249,13 +236,8 @@ impl Extractor {
             f.set_permissions(fs::Permissions::from_mode(d.mode))
                 .ctx(|| format!("chmod {}", p.display()))?;
         }
-        for (i, m) in self.matched.iter().enumerate() {
-            if !m {
-                return Err(Error::Usage(format!(
-                    "{:?} is not in the archive",
-                    self.opts.only[i]
-                )));
-            }
+        if let Some(p) = self.selection.unmatched() {
+            return Err(Error::Usage(format!("{p:?} is not in the archive")));
         }
         Ok(self.stats)
     }

@@ -119,3 +119,100 @@ mod tests {
         assert_eq!(parent("a/b/c"), Some("a/b"));
     }
 }
+
+/// Entry selection by the paths a user names (`unpack`, `list`): a plain path selects that
+/// entry and everything under it; a pattern with `*`, `?` or `[` is a glob over whole paths
+/// (`*` does not cross `/`) and selects what it matches and everything under a directory it
+/// matches. Remembers which patterns selected something, so a pattern that matches nothing can
+/// be reported (tar's "Not found in archive").
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    patterns: Vec<(String, Option<globset::GlobMatcher>)>,
+    matched: Vec<bool>,
+}
+
+impl Selection {
+    /// Compiles the patterns; a malformed glob is a usage error.
+    pub fn new(patterns: &[String]) -> crate::Result<Selection> {
+        let mut v = Vec::with_capacity(patterns.len());
+        for p in patterns {
+            let trimmed = p.trim_end_matches('/').to_string();
+            let glob = if p.contains(['*', '?', '[']) {
+                let g = globset::GlobBuilder::new(&trimmed)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| crate::Error::Usage(format!("bad pattern {p:?}: {e}")))?;
+                Some(g.compile_matcher())
+            } else {
+                None
+            };
+            v.push((trimmed, glob));
+        }
+        Ok(Selection {
+            matched: vec![false; v.len()],
+            patterns: v,
+        })
+    }
+
+    /// Whether `path` is selected (everything is, with no patterns).
+    pub fn selects(&mut self, path: &str) -> bool {
+        if self.patterns.is_empty() {
+            return true;
+        }
+        let mut hit = false;
+        for ((p, glob), m) in self.patterns.iter().zip(&mut self.matched) {
+            let this = match glob {
+                None => {
+                    path == p
+                        || (path.len() > p.len()
+                            && path.starts_with(p.as_str())
+                            && path.as_bytes()[p.len()] == b'/')
+                }
+                // The path itself or any of its ancestors.
+                Some(g) => {
+                    g.is_match(path) || path.match_indices('/').any(|(i, _)| g.is_match(&path[..i]))
+                }
+            };
+            if this {
+                *m = true;
+                hit = true;
+            }
+        }
+        hit
+    }
+
+    /// The first pattern that selected nothing, as the user wrote it (less trailing `/`).
+    pub fn unmatched(&self) -> Option<&str> {
+        self.patterns
+            .iter()
+            .zip(&self.matched)
+            .find(|(_, m)| !**m)
+            .map(|((p, _), _)| p.as_str())
+    }
+}
+
+#[cfg(test)]
+mod selection_tests {
+    use super::Selection;
+
+    #[test]
+    fn plain_paths_select_subtrees_and_globs_whole_paths() {
+        let mut s = Selection::new(&["src/".into(), "docs/*.md".into(), "t?st".into()]).unwrap();
+        assert!(s.selects("src"));
+        assert!(s.selects("src/a/b.rs"));
+        assert!(!s.selects("srcx/a"));
+        assert!(s.selects("docs/a.md"));
+        assert!(!s.selects("docs/sub/a.md"), "* does not cross /");
+        assert!(
+            s.selects("test/inner/file"),
+            "a matched directory's subtree"
+        );
+        assert_eq!(s.unmatched(), None);
+        let mut s = Selection::new(&["*.png".into(), "nope".into()]).unwrap();
+        assert!(s.selects("a.png"));
+        assert!(!s.selects("d/a.png"));
+        assert_eq!(s.unmatched(), Some("nope"));
+        assert!(Selection::new(&["[".into()]).is_err());
+        assert!(Selection::new(&[]).unwrap().selects("anything"));
+    }
+}

@@ -988,3 +988,50 @@ fn one_file_system_does_not_descend_into_other_mounts() {
         "{l}"
     );
 }
+
+#[test]
+fn list_and_unpack_take_paths_and_globs() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("d");
+    fs::create_dir_all(d.join("img/sub")).unwrap();
+    fs::write(d.join("img/a.png"), b"a").unwrap();
+    fs::write(d.join("img/sub/b.png"), b"b").unwrap();
+    fs::write(d.join("notes.txt"), b"n").unwrap();
+    let a = t.path().join("a.yoz");
+    assert!(run(&["pack", "-o", s(&a), s(&d)]).status.success());
+    let list = |pats: &[&str]| {
+        let mut args = vec!["list", s(&a)];
+        args.extend_from_slice(pats);
+        let out = run(&args);
+        let mut l: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        l.sort();
+        (out.status.code(), l)
+    };
+    assert_eq!(
+        list(&["d/img/*.png"]),
+        (Some(0), vec!["d/img/a.png".to_string()])
+    );
+    assert_eq!(
+        list(&["d/im?"]).1,
+        ["d/img/", "d/img/a.png", "d/img/sub/", "d/img/sub/b.png"]
+    );
+    assert_eq!(list(&["d/notes.txt"]).1, ["d/notes.txt"]);
+    assert_eq!(
+        list(&["d/*.md"]).0,
+        Some(2),
+        "a pattern that matches nothing"
+    );
+    let x = t.path().join("x");
+    let out = run(&["unpack", "-C", s(&x), s(&a), "d/img/*/*.png"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(x.join("d/img/sub/b.png").exists());
+    assert!(!x.join("d/img/a.png").exists() && !x.join("d/notes.txt").exists());
+}

@@ -17,6 +17,9 @@ pub struct ListArgs {
     pub numeric_owner: bool,
     /// Archive file, or `-` for stdin.
     pub archive: PathArg,
+    /// Only these entries and what is under them; `*`, `?` and `[...]` make a glob over whole
+    /// paths (`*` does not cross `/`).
+    pub paths: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -195,13 +198,18 @@ struct ListSink<W: Write> {
     out: W,
     /// Long format, with its owner-name cache.
     long: Option<Owners>,
-    /// The current entry's line, printed at `end` (a copy learns its source in between).
-    pending: String,
+    /// The current entry's line, printed at `end` (a copy learns its source in between);
+    /// `None` for an entry the selection leaves out.
+    pending: Option<String>,
+    selection: crate::path::Selection,
 }
 
 impl<W: Write> Sink for ListSink<W> {
     fn begin(&mut self, e: &Entry) -> Result<()> {
-        self.pending = line(e, self.long.as_mut());
+        self.pending = self
+            .selection
+            .selects(&e.path)
+            .then(|| line(e, self.long.as_mut()));
         Ok(())
     }
     fn data(&mut self, _: &[u8]) -> Result<()> {
@@ -211,13 +219,16 @@ impl<W: Write> Sink for ListSink<W> {
         Ok(())
     }
     fn copy(&mut self, source: &Entry) -> Result<bool> {
-        if self.long.is_some() {
-            self.pending.push_str(&format!(" = {}", source.path));
+        if let (Some(_), Some(p)) = (&self.long, &mut self.pending) {
+            p.push_str(&format!(" = {}", source.path));
         }
         Ok(true)
     }
     fn end(&mut self, _: &Entry) -> Result<()> {
-        writeln!(self.out, "{}", self.pending).ctx(|| "writing listing".into())
+        match self.pending.take() {
+            Some(l) => writeln!(self.out, "{l}").ctx(|| "writing listing".into()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -229,7 +240,8 @@ pub fn list(a: ListArgs) -> Result<()> {
             numeric: a.numeric_owner,
             ..Default::default()
         }),
-        pending: String::new(),
+        pending: None,
+        selection: crate::path::Selection::new(&a.paths)?,
     };
     if is_dash(&a.archive) {
         read_stream(std::io::stdin().lock(), &mut sink, Default::default())?;
@@ -255,7 +267,11 @@ pub fn list(a: ListArgs) -> Result<()> {
             sink.end(e)?;
         }
     }
-    sink.out.flush().ctx(|| "writing listing".into())
+    sink.out.flush().ctx(|| "writing listing".into())?;
+    match sink.selection.unmatched() {
+        Some(p) => Err(Error::Usage(format!("{p:?} is not in the archive"))),
+        None => Ok(()),
+    }
 }
 
 pub fn info(a: InfoArgs) -> Result<()> {

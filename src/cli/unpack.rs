@@ -40,7 +40,8 @@ pub struct UnpackArgs {
     pub decoding: super::DecodeArgs,
     /// Archive file, or `-` for stdin.
     pub archive: PathArg,
-    /// Only these entries (and what is under them).
+    /// Only these entries and what is under them; `*`, `?` and `[...]` make a glob over whole
+    /// paths (`*` does not cross `/`).
     pub paths: Vec<String>,
 }
 
