@@ -293,10 +293,16 @@ impl Walk {
 
     /// Warns about an input that cannot be read and leaves it out.
     fn fail(&mut self, p: &Path, why: impl std::fmt::Display) {
-        let msg = format!("{}: {why}", p.display());
-        eprintln!("yoz: warning: {msg} (left out)");
-        self.failed.push(msg);
+        self.failed
+            .push(left_out(format!("{}: {why}", p.display())));
     }
+}
+
+/// Says that an input could not be read and is left out (tar's "Cannot open"); returns the
+/// message for the pack's tally ([`PackStats::failed`]).
+fn left_out(msg: String) -> String {
+    eprintln!("yoz: warning: {msg} (left out)");
+    msg
 }
 
 /// Walks the inputs into a list of entries, in the order they will be written. An input or a
@@ -763,8 +769,7 @@ impl Producer<'_> {
         let mut f = match open_regular(&p.src) {
             Ok(f) => f,
             Err(e) => {
-                eprintln!("yoz: warning: {e} (left out)");
-                self.failed.push(e.to_string());
+                self.failed.push(left_out(e.to_string()));
                 return Ok(None);
             }
         };

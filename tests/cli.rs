@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{class_of, run, snapshot, yoz};
+use common::{assert_ok, class_of, run, snapshot, yoz};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -632,11 +632,7 @@ fn pack_dash_c_reads_inputs_from_a_directory() {
     fs::write(t.path().join("srv/www/img/x"), b"x").unwrap();
     let a = t.path().join("a.yoz");
     let out = run(&["pack", "-C", s(&t.path().join("srv")), "-o", s(&a), "www"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let l = String::from_utf8(run(&["list", s(&a)]).stdout).unwrap();
     let mut l: Vec<&str> = l.lines().collect();
     l.sort();
@@ -668,11 +664,7 @@ fn the_archive_being_written_is_left_out_of_its_own_inputs() {
             args.insert(1, "--force");
         }
         let out = run(&args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_ok(&out);
         if force {
             assert!(String::from_utf8_lossy(&out.stderr).contains("is the archive being written"));
         }
@@ -864,11 +856,7 @@ fn strip_components_and_keep_old_files() {
     assert!(run(&["pack", "-o", s(&a), s(&d)]).status.success());
     let x = t.path().join("x");
     let out = run(&["unpack", "--strip-components", "1", "-C", s(&x), s(&a)]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let mut names: Vec<String> = Vec::new();
     for e in fs::read_dir(&x).unwrap() {
         names.push(e.unwrap().file_name().into_string().unwrap());
@@ -924,11 +912,7 @@ fn files_from_lists_inputs() {
         .args(["pack", "-o", "x.yoz", "-T", "list"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert_eq!(run(&["list", s(&t.path().join("x.yoz"))]).stdout, b"a\nb\n");
     // From stdin, after positional inputs.
     let mut c = yoz();
@@ -943,11 +927,7 @@ fn files_from_lists_inputs() {
         child.stdin.take().unwrap().write_all(b"b\n").unwrap();
         child.wait_with_output().unwrap()
     };
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert_eq!(
         run(&["list", s(&t.path().join("x.yoz"))]).stdout,
         b"list\nb\n"
@@ -1027,11 +1007,7 @@ fn list_and_unpack_take_paths_and_globs() {
     );
     let x = t.path().join("x");
     let out = run(&["unpack", "-C", s(&x), s(&a), "d/img/*/*.png"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert!(x.join("d/img/sub/b.png").exists());
     assert!(!x.join("d/img/a.png").exists() && !x.join("d/notes.txt").exists());
 }

@@ -55,6 +55,16 @@ pub fn assert_unpacks_both_ways(archive: &Path, dir: &Path, top: &str, src: &Pat
 }
 
 /// The `error[CLASS]` of a failed run's stderr.
+/// Asserts the command succeeded, showing its stderr otherwise.
+pub fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub fn class_of(out: &Output) -> Option<String> {
     let e = String::from_utf8_lossy(&out.stderr);
     let i = e.find("error[")? + 6;
