@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use yoz::codec::{huffman, lz77};
+use yoz::codec::{huffman, lz77, lzr};
 
 const MB: f64 = 1e6;
 
@@ -240,6 +240,9 @@ fn main() {
             );
         }
     }
+    if only.is_empty() || only == "lzr" {
+        lzr_section(&files, block, &levels, &tmp);
+    }
     if only.is_empty() || only == "huffman" {
         println!("### huffman vs the order-0 entropy bound\n");
         println!("Bound = Σ over blocks of the block's order-0 entropy (per-block tables), and the whole-file order-0 entropy for reference.\n");
@@ -293,4 +296,92 @@ fn main() {
         );
     }
     let _ = std::fs::remove_file(&tmp);
+}
+
+/// Runs a peer CLI on each `block`-sized piece of `data` (written to `tmp`), summing sizes and
+/// times, so that peers and yoz see the same independent blocks.
+fn run_peer_blocks(tool: &str, level: &str, data: &[u8], block: usize, tmp: &Path) -> Option<Peer> {
+    let piece = tmp.with_extension("piece");
+    let mut tot = Peer {
+        size: 0,
+        comp_s: 0.0,
+        dec_s: 0.0,
+    };
+    for b in data.chunks(block.max(1)) {
+        std::fs::write(&piece, b).ok()?;
+        let p = run_peer(tool, level, &piece, tmp)?;
+        tot.size += p.size;
+        tot.comp_s += p.comp_s;
+        tot.dec_s += p.dec_s;
+    }
+    let _ = std::fs::remove_file(&piece);
+    Some(tot)
+}
+
+/// lzr at each level against xz -9, zstd -19 --long and bzip2 -9, peers per block.
+fn lzr_section(files: &[PathBuf], block: usize, levels: &[u8], tmp: &Path) {
+    let peers: [(&str, &str); 3] = [("xz", "-9"), ("zstd", "-19"), ("bzip2", "-9")];
+    for &level in levels {
+        let level = if level <= 9 { 22 } else { level };
+        println!("### lzr level {level} vs xz -9, zstd -19, bzip2 -9 (each on the same {block}-byte blocks)\n");
+        println!("| file | bytes | lzr | xz -9 | zstd -19 | bzip2 -9 | lzr/xz | lzr c MB/s | xz c MB/s | lzr d MB/s | xz d MB/s |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let mut tot = Tot::default();
+        let mut ptot: Vec<Tot> = peers.iter().map(|_| Tot::default()).collect();
+        let mut raw = 0u64;
+        for f in files {
+            let Ok(data) = std::fs::read(f) else { continue };
+            let enc = |b: &[u8], o: &mut Vec<u8>| {
+                use yoz::codec::Codec;
+                lzr::Lzr
+                    .compress(b, i32::from(level), o)
+                    .expect("in-memory compression");
+            };
+            let o = run_ours(&data, block, enc, lzr::decode);
+            let n = data.len() as u64;
+            raw += n;
+            tot.add(o.size, o.comp_s, o.dec_s);
+            let ps: Vec<Option<Peer>> = peers
+                .iter()
+                .map(|(t, l)| run_peer_blocks(t, l, &data, block, tmp))
+                .collect();
+            for (t, p) in ptot.iter_mut().zip(&ps) {
+                if let Some(p) = p {
+                    t.add(p.size, p.comp_s, p.dec_s);
+                }
+            }
+            let size = |p: &Option<Peer>| p.as_ref().map_or("-".into(), |p| p.size.to_string());
+            let xz = ps[0].as_ref();
+            println!(
+                "| {} | {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                f.file_name()
+                    .map(|s| s.to_string_lossy())
+                    .unwrap_or_default(),
+                o.size,
+                size(&ps[0]),
+                size(&ps[1]),
+                size(&ps[2]),
+                xz.map_or("-".into(), |x| format!(
+                    "{:.3}",
+                    o.size as f64 / x.size as f64
+                )),
+                mbs(n, o.comp_s),
+                xz.map_or("-".into(), |x| mbs(n, x.comp_s)),
+                mbs(n, o.dec_s),
+                xz.map_or("-".into(), |x| mbs(n, x.dec_s)),
+            );
+        }
+        println!(
+            "| **total** | {raw} | **{}** | **{}** | **{}** | **{}** | **{:.3}** | {} | {} | {} | {} |\n",
+            tot.size,
+            ptot[0].size,
+            ptot[1].size,
+            ptot[2].size,
+            tot.size as f64 / ptot[0].size.max(1) as f64,
+            mbs(raw, tot.comp_s),
+            mbs(raw, ptot[0].comp_s),
+            mbs(raw, tot.dec_s),
+            mbs(raw, ptot[0].dec_s),
+        );
+    }
 }

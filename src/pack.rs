@@ -1079,6 +1079,8 @@ fn pack_plan<W: Write + Send>(walk: Walk, out: W, opts: &PackOptions) -> Result<
         None
     };
     let need = if dict.is_some() { 2 } else { need };
+    // Block codecs of 1.3 (lzr): decided by the choice, before any block is compressed.
+    let need = need.max(codec::choice_reader_minor(choice, level));
     let dict = dict.as_ref();
     let header = crate::container::format::Header::needing(need);
     let (writer_res, produce_res) = std::thread::scope(|s| {

@@ -21,10 +21,18 @@ fn sample() -> Vec<u8> {
 }
 
 fn pack_and_read(choice: Choice, level: i32) -> Vec<u8> {
+    pack_and_read_header(choice, level).0
+}
+
+/// The block codecs of the packed archive and its header's `reader_minor`.
+fn pack_and_read_header(choice: Choice, level: i32) -> (Vec<u8>, u8) {
+    pack_data(choice, level, &sample())
+}
+
+fn pack_data(choice: Choice, level: i32, data: &[u8]) -> (Vec<u8>, u8) {
     let dir = tempfile::tempdir().expect("temp dir");
     let input = dir.path().join("sample.bin");
-    let data = sample();
-    std::fs::write(&input, &data).expect("write sample");
+    std::fs::write(&input, data).expect("write sample");
     let out = dir.path().join("a.yoz");
     let opts = PackOptions {
         codec: choice,
@@ -46,7 +54,8 @@ fn pack_and_read(choice: Choice, level: i32) -> Vec<u8> {
         .read_to_end(&mut got)
         .expect("read entry");
     assert!(got == data, "{choice:?} level {level}: content differs");
-    ar.blocks().iter().map(|b| b.codec).collect()
+    let minor = std::fs::read(&out).expect("archive readable")[11];
+    (ar.blocks().iter().map(|b| b.codec).collect(), minor)
 }
 
 #[test]
@@ -69,4 +78,39 @@ fn huffman_archive_roundtrips() {
 fn auto_exhaustive_archive_roundtrips() {
     let codecs = pack_and_read(Choice::Auto, codec::AUTO_EXHAUSTIVE_LEVEL);
     assert!(!codecs.is_empty());
+}
+
+#[test]
+fn lzr_archive_roundtrips_and_declares_format_1_3() {
+    for level in [3, 19] {
+        let (codecs, minor) = pack_and_read_header(Choice::Fixed(id::LZR), level);
+        assert!(codecs.contains(&id::LZR));
+        assert_eq!(minor, 3, "lzr blocks need reader 1.3");
+    }
+    assert_eq!(codec::name_of(id::LZR), "lzr");
+    assert_eq!(Choice::parse("lzr").unwrap(), Choice::Fixed(id::LZR));
+}
+
+#[test]
+fn auto_tries_lzr_from_level_20_only() {
+    // At 19 the header stays at the 1.0 codecs and no block is lzr; at 20 lzr wins the text.
+    let (codecs, minor) = pack_and_read_header(Choice::Auto, 19);
+    assert!(!codecs.contains(&id::LZR));
+    assert_eq!(minor, 0);
+    // Log-like text, where lzr's adaptive contexts beat zstd, lz77 and huffman.
+    let log: Vec<u8> = (0..3000u32)
+        .flat_map(|i| {
+            format!(
+                "2026-12-01 12:{:02}:{:02} job {} state {}\n",
+                i / 60 % 60,
+                i % 60,
+                i * 7 % 97,
+                ["ok", "retry", "fail"][(i % 3) as usize]
+            )
+            .into_bytes()
+        })
+        .collect();
+    let (codecs, minor) = pack_data(Choice::Auto, codec::AUTO_LZR_LEVEL, &log);
+    assert!(codecs.iter().all(|&c| c == id::LZR), "{codecs:?}");
+    assert_eq!(minor, 3);
 }

@@ -40,3 +40,13 @@ fn huffman_roundtrip() {
 fn lz77_roundtrip() {
     replay("lz77_roundtrip", |d| fuzz::roundtrip_one(id::LZ77, d));
 }
+
+#[test]
+fn lzr_decode() {
+    replay("lzr_decode", |d| fuzz::decode_one(id::LZR, d));
+}
+
+#[test]
+fn lzr_roundtrip() {
+    replay("lzr_roundtrip", |d| fuzz::roundtrip_one(id::LZR, d));
+}

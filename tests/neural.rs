@@ -123,7 +123,7 @@ fn bundle_pack_unpack_cat_verify() {
     let bytes = fs::read(&ar).unwrap();
     assert_eq!(
         (bytes[9], bytes[11]),
-        (2, 1),
+        (yoz::container::format::VERSION_MINOR, 1),
         "a neural archive needs reader 1.1"
     );
 

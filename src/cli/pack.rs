@@ -16,12 +16,14 @@ pub struct PackArgs {
     /// Replace an existing output file.
     #[arg(long)]
     pub force: bool,
-    /// Block codec: auto, store, zstd, huffman or lz77. auto runs zstd and stores blocks that
-    /// do not shrink; from --level 19 up it tries zstd, lz77 and huffman on every block and keeps
-    /// the smallest.
+    /// Block codec: auto, store, zstd, huffman, lz77 or lzr (LZMA-class; needs a reader of
+    /// format 1.3). auto runs zstd and stores blocks that do not shrink; from --level 19 up it
+    /// also tries lz77 and huffman where they may win, from --level 20 lzr too, and keeps the
+    /// smallest.
     #[arg(long, default_value = "auto")]
     pub codec: String,
-    /// Compression level, 1-22 (zstd's scale; lz77 maps it to 1-9; huffman ignores it).
+    /// Compression level, 1-22 (zstd's scale; lz77 maps it to 1-9; lzr to its search effort;
+    /// huffman ignores it).
     #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
     pub level: i32,
     /// Block size in bytes, with an optional K or M suffix (4K..64M). Default: 1M up to

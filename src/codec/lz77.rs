@@ -39,9 +39,9 @@ const HASH_BITS_FAST: u32 = 17;
 /// Hash-table size for the lazy and optimal levels: about one head per position, up to 2^20
 /// (4 MiB), so that chains on data without repeats hold hardly any false candidates, each of
 /// which would cost a cache miss to reject.
-const HASH_BITS_DEEP: u32 = 20;
+pub(super) const HASH_BITS_DEEP: u32 = 20;
 /// Minimum match the encoder's hash finds.
-const ENC_MIN: usize = 4;
+pub(super) const ENC_MIN: usize = 4;
 
 /// Payload mode byte (spec §2).
 mod mode {
@@ -153,7 +153,7 @@ const OPT_STATS_LEVEL: usize = 5;
 
 /// Hash chains over 4-byte prefixes. `head[h]` and `prev[pos & mask]` hold position + 1
 /// (0 = none).
-struct Chains<'a> {
+pub(super) struct Chains<'a> {
     data: &'a [u8],
     head: Vec<u32>,
     prev: Vec<u32>,
@@ -164,7 +164,7 @@ struct Chains<'a> {
 
 impl<'a> Chains<'a> {
     /// Chains over `data` with at most `2^max_hash_bits` heads (fewer for small inputs).
-    fn new(data: &'a [u8], max_hash_bits: u32) -> Self {
+    pub(super) fn new(data: &'a [u8], max_hash_bits: u32) -> Self {
         let window = data.len().next_power_of_two().clamp(1, ENC_WINDOW_MAX);
         let hash_bits = (usize::BITS - data.len().leading_zeros()).clamp(8, max_hash_bits);
         Chains {
@@ -186,7 +186,7 @@ impl<'a> Chains<'a> {
 
     /// Inserts position `i` (needs 4 bytes at `i`).
     #[inline(always)]
-    fn insert(&mut self, i: usize) {
+    pub(super) fn insert(&mut self, i: usize) {
         let h = self.hash(i);
         self.prev[i & self.mask] = self.head[h];
         self.head[h] = i as u32 + 1;
@@ -196,7 +196,7 @@ impl<'a> Chains<'a> {
     /// for each match longer than every previous one, for matches ending by `end`; stops when
     /// `f` returns false.
     #[inline(always)]
-    fn search(
+    pub(super) fn search(
         &self,
         i: usize,
         end: usize,
@@ -246,7 +246,7 @@ impl<'a> Chains<'a> {
 /// Length of the common prefix of `data[a..]` and `data[b..]`, at most `max` (`a < b`,
 /// `b + max ≤ data.len()`).
 #[inline(always)]
-fn match_len(data: &[u8], a: usize, b: usize, max: usize) -> usize {
+pub(super) fn match_len(data: &[u8], a: usize, b: usize, max: usize) -> usize {
     let mut l = 0;
     while l + 8 <= max {
         let mut x = [0u8; 8];

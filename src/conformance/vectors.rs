@@ -608,6 +608,17 @@ pub fn valid() -> Vec<Valid> {
             ("gray-alpha.png", neural_sample_v2(17, 26, 1, true, 17 * 17 + 26), 1024),
         ],
     ));
+    let r = text(40_000, 55);
+    let rrep: Vec<u8> = r.iter().chain(r.iter()).copied().collect();
+    let mut fl = Forge::new();
+    fl.reader_minor = crate::codec::reader_minor(id::LZR);
+    fl.file("lzr.txt", &rrep, id::LZR, 16_384);
+    v.push(Valid {
+        name: "lzr",
+        about: "a file coded with lzr (codec 5, format 1.3) over several blocks",
+        bytes: fl.build().bytes,
+        expect: vec![file("lzr.txt", &rrep)],
+    });
     v.push(Valid {
         name: "huffman-lz77",
         about: "files coded with huffman (codec 3) and lz77 (codec 4), several blocks each",
@@ -1503,9 +1514,11 @@ pub fn invalid() -> Vec<Invalid> {
             "huffman-payload-truncated",
         ),
         (id::LZ77, "lz77-payload-damaged", "lz77-payload-truncated"),
+        (id::LZR, "lzr-payload-damaged", "lzr-payload-truncated"),
     ] {
         let bad: &[&str] = &["corrupt", "crc", "size-mismatch", "truncated"];
         let mut f = Forge::new();
+        f.reader_minor = crate::codec::reader_minor(codec);
         f.file("t.txt", &text(8000, 52), codec, 8000);
         let x = f.build();
         let at = x.block_at(0) + BLOCK_HEADER_LEN + 40;
@@ -1518,6 +1531,7 @@ pub fn invalid() -> Vec<Invalid> {
         );
         // A payload cut in half, lengths consistent: the decoder runs out of input.
         let mut g = Forge::new();
+        g.reader_minor = crate::codec::reader_minor(codec);
         let mut e = meta("t.txt", Kind::File);
         e.size = 8000;
         e.storage = Storage::Blocks { first: 0, count: 1 };
@@ -1533,6 +1547,19 @@ pub fn invalid() -> Vec<Invalid> {
             g.build().bytes,
         );
     }
+
+    add(
+        "lzr-in-1.2-archive",
+        "a valid lzr block (codec 5, format 1.3) in an archive whose header declares reader 1.2 (§2.1, §5)",
+        &["version-mismatch"],
+        &["version-mismatch"],
+        {
+            let mut f = Forge::new();
+            f.reader_minor = 2;
+            f.file("t.txt", &text(8000, 54), id::LZR, 8000);
+            f.build().bytes
+        },
+    );
 
     // §4.2.2 lossy image entries
     let img_forge = |tweak: &dyn Fn(&mut crate::container::format::ImageInfo, &mut Vec<u8>)| {

@@ -582,6 +582,9 @@ fn validate(
 ) -> Result<()> {
     check_tiling(index, index_offset - 1, file_len)?;
     check_resources(index, reader_minor)?;
+    for b in &index.blocks {
+        b.check_version(reader_minor)?;
+    }
     check_entries(index, groups, limits, reader_minor)
 }
 

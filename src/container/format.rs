@@ -16,7 +16,7 @@ pub const INDEX_MAGIC: [u8; 4] = *b"YIDX";
 /// Format version this code writes and reads.
 pub const VERSION_MAJOR: u8 = 1;
 /// Minor version this code writes and reads.
-pub const VERSION_MINOR: u8 = 2;
+pub const VERSION_MINOR: u8 = 3;
 
 /// §2 header length in bytes.
 pub const HEADER_LEN: usize = 16;
@@ -204,6 +204,20 @@ impl BlockInfo {
         };
         info.check()?;
         Ok(info)
+    }
+
+    /// §2.1, §5: a block whose codec a later minor version registered needs the header to
+    /// declare it (`version-mismatch`).
+    pub fn check_version(&self, reader_minor: u8) -> Result<()> {
+        let need = crate::codec::reader_minor(self.codec);
+        if need > reader_minor {
+            return Err(Error::VersionUnderstated {
+                feature: "a block codec of a later minor version",
+                need_minor: need,
+                declared_minor: reader_minor,
+            });
+        }
+        Ok(())
     }
 
     /// Checks the fields that do not depend on the rest of the archive.

@@ -59,6 +59,11 @@ struct Node {
 }
 
 impl EntryChecker {
+    /// The header's `reader_minor` this checker enforces.
+    pub fn reader_minor(&self) -> u8 {
+        self.reader_minor
+    }
+
     pub fn new(limits: Limits, reader_minor: u8) -> Self {
         EntryChecker {
             limits,

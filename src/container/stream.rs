@@ -188,6 +188,7 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
                 h[0] = tag::BLOCK;
                 r.exact(&mut h[1..], "block header")?;
                 let info = BlockInfo::parse_header(&h, at)?;
+                info.check_version(checker.reader_minor())?;
                 let ordinal = seen.blocks.len() as u32;
                 let dict = match info.resource {
                     NO_RESOURCE => None,

@@ -181,16 +181,13 @@ impl<'a> Decoder<'a> {
     #[inline]
     pub fn decode_bit(&mut self, p1: u32) -> bool {
         let bound = (self.range >> PROB_BITS) * p1;
-        let bit = if self.code < bound {
-            self.range = bound;
-            true
-        } else {
-            // A corrupt stream can leave code >= range; wrapping keeps that panic-free and the
-            // stream is reported by `check`.
-            self.code = self.code.wrapping_sub(bound);
-            self.range -= bound;
-            false
-        };
+        let bit = self.code < bound;
+        // Branch-free on purpose: the bit is the least predictable branch of every decoder,
+        // and selects compile to conditional moves. A corrupt stream can leave code >= range;
+        // wrapping keeps that panic-free and the stream is reported by `is_bad`.
+        let keep = u32::from(bit).wrapping_sub(1); // all ones for a 0 bit
+        self.code = self.code.wrapping_sub(bound & keep);
+        self.range = if bit { bound } else { self.range - bound };
         self.normalize();
         bit
     }
