@@ -1,8 +1,12 @@
 //! Side-by-side benchmark of yoz's own lossless codecs against gzip and zstd (CLI), printed as
 //! Markdown tables. Driven by tools/bench/lossless.sh.
 //!
-//! Usage: `lossless_bench [CORPUS_DIR] [--block BYTES] [--only lz77|huffman] [--level N]
-//! [--filter SUBSTRING]` (default: lz77 levels 9 and 1, then huffman, every file)
+//! Usage: `lossless_bench [CORPUS_DIR] [--block BYTES] [--only lz77|huffman|lzr|cm] [--level N]
+//! [--filter SUBSTRING]` (default: lz77 levels 9 and 1, huffman, lzr, cm, every file)
+//!
+//! The lzr and cm sections run xz -9, zstd -19 --long, bzip2 -9 and brotli -Z on the same
+//! blocks yoz compresses (each block a separate input), so that every tool sees the same
+//! independent pieces.
 //!
 //! Method: our codecs run in-process on one thread over the file cut into blocks of `--block`
 //! bytes (yoz's default 1 MiB), exactly as the writer feeds them; speeds are original bytes per
@@ -89,7 +93,9 @@ fn time_cmd(cmd: &str, args: &[&str], stdin: &Path, stdout: Option<&Path>) -> Op
 }
 
 fn run_peer(tool: &str, level: &str, file: &Path, tmp: &Path) -> Option<Peer> {
-    let comp_s = time_cmd(tool, &[level, "-c"], file, Some(tmp))?;
+    let mut args: Vec<&str> = level.split_whitespace().collect();
+    args.push("-c");
+    let comp_s = time_cmd(tool, &args, file, Some(tmp))?;
     let size = std::fs::metadata(tmp).ok()?.len();
     let mut best = f64::MAX;
     for _ in 0..2 {
@@ -241,7 +247,10 @@ fn main() {
         }
     }
     if only.is_empty() || only == "lzr" {
-        lzr_section(&files, block, &levels, &tmp);
+        lzr_section(&files, block, &levels, &tmp, false);
+    }
+    if only.is_empty() || only == "cm" {
+        lzr_section(&files, block, &levels, &tmp, true);
     }
     if only.is_empty() || only == "huffman" {
         println!("### huffman vs the order-0 entropy bound\n");
@@ -318,14 +327,26 @@ fn run_peer_blocks(tool: &str, level: &str, data: &[u8], block: usize, tmp: &Pat
     Some(tot)
 }
 
-/// lzr at each level against xz -9, zstd -19 --long and bzip2 -9, peers per block.
-fn lzr_section(files: &[PathBuf], block: usize, levels: &[u8], tmp: &Path) {
-    let peers: [(&str, &str); 3] = [("xz", "-9"), ("zstd", "-19"), ("bzip2", "-9")];
+/// lzr (at each level) or cm against xz -9, zstd -19 --long, bzip2 -9 and brotli -Z, peers
+/// per block.
+fn lzr_section(files: &[PathBuf], block: usize, levels: &[u8], tmp: &Path, cm: bool) {
+    let peers: [(&str, &str); 4] = [
+        ("xz", "-9"),
+        ("zstd", "-19 --long"),
+        ("bzip2", "-9"),
+        ("brotli", "-Z"),
+    ];
+    let levels = if cm { &[0u8][..] } else { levels };
     for &level in levels {
         let level = if level <= 9 { 22 } else { level };
-        println!("### lzr level {level} vs xz -9, zstd -19, bzip2 -9 (each on the same {block}-byte blocks)\n");
-        println!("| file | bytes | lzr | xz -9 | zstd -19 | bzip2 -9 | lzr/xz | lzr c MB/s | xz c MB/s | lzr d MB/s | xz d MB/s |");
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let ours = if cm {
+            "cm".to_string()
+        } else {
+            format!("lzr level {level}")
+        };
+        println!("### {ours} vs xz -9, zstd -19 --long, bzip2 -9, brotli -Z (each on the same {block}-byte blocks)\n");
+        println!("| file | bytes | {ours} | xz -9 | zstd -19 | bzip2 -9 | brotli -Z | ours/xz | ours c MB/s | xz c MB/s | ours d MB/s | xz d MB/s |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         let mut tot = Tot::default();
         let mut ptot: Vec<Tot> = peers.iter().map(|_| Tot::default()).collect();
         let mut raw = 0u64;
@@ -333,11 +354,24 @@ fn lzr_section(files: &[PathBuf], block: usize, levels: &[u8], tmp: &Path) {
             let Ok(data) = std::fs::read(f) else { continue };
             let enc = |b: &[u8], o: &mut Vec<u8>| {
                 use yoz::codec::Codec;
-                lzr::Lzr
-                    .compress(b, i32::from(level), o)
-                    .expect("in-memory compression");
+                if cm {
+                    yoz::codec::cm::Cm
+                        .compress(b, 0, o)
+                        .expect("in-memory compression");
+                } else {
+                    lzr::Lzr
+                        .compress(b, i32::from(level), o)
+                        .expect("in-memory compression");
+                }
             };
-            let o = run_ours(&data, block, enc, lzr::decode);
+            let dec = |p: &[u8], n: usize, o: &mut Vec<u8>| {
+                if cm {
+                    yoz::codec::cm::decode(p, n, o)
+                } else {
+                    lzr::decode(p, n, o)
+                }
+            };
+            let o = run_ours(&data, block, enc, dec);
             let n = data.len() as u64;
             raw += n;
             tot.add(o.size, o.comp_s, o.dec_s);
@@ -353,7 +387,7 @@ fn lzr_section(files: &[PathBuf], block: usize, levels: &[u8], tmp: &Path) {
             let size = |p: &Option<Peer>| p.as_ref().map_or("-".into(), |p| p.size.to_string());
             let xz = ps[0].as_ref();
             println!(
-                "| {} | {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 f.file_name()
                     .map(|s| s.to_string_lossy())
                     .unwrap_or_default(),
@@ -361,6 +395,7 @@ fn lzr_section(files: &[PathBuf], block: usize, levels: &[u8], tmp: &Path) {
                 size(&ps[0]),
                 size(&ps[1]),
                 size(&ps[2]),
+                size(&ps[3]),
                 xz.map_or("-".into(), |x| format!(
                     "{:.3}",
                     o.size as f64 / x.size as f64
@@ -372,11 +407,12 @@ fn lzr_section(files: &[PathBuf], block: usize, levels: &[u8], tmp: &Path) {
             );
         }
         println!(
-            "| **total** | {raw} | **{}** | **{}** | **{}** | **{}** | **{:.3}** | {} | {} | {} | {} |\n",
+            "| **total** | {raw} | **{}** | **{}** | **{}** | **{}** | **{}** | **{:.3}** | {} | {} | {} | {} |\n",
             tot.size,
             ptot[0].size,
             ptot[1].size,
             ptot[2].size,
+            ptot[3].size,
             tot.size as f64 / ptot[0].size.max(1) as f64,
             mbs(raw, tot.comp_s),
             mbs(raw, ptot[0].comp_s),

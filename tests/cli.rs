@@ -43,6 +43,31 @@ fn pack_verify_unpack_list_info_cat() {
 }
 
 #[test]
+fn strong_codecs_end_to_end() {
+    // --codec lzr and --max (auto with cm): verify, info's per-codec counts, identical unpack.
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("tree");
+    common::sample_tree(&src);
+    let text: String = (0..4000)
+        .map(|i| format!("{i} the log line says {}\n", i % 7))
+        .collect();
+    fs::write(src.join("log.txt"), text).unwrap();
+    for (args, name) in [(&["--codec", "lzr"][..], "lzr"), (&["--max"][..], "cm")] {
+        let a = t.path().join(format!("{name}.yoz"));
+        let mut argv = vec!["pack", "-q", "-o", s(&a), "--block-size", "16K"];
+        argv.extend_from_slice(args);
+        argv.push(s(&src));
+        assert_ok(&run(&argv));
+        assert_ok(&run(&["verify", s(&a)]));
+        let info = String::from_utf8(run(&["info", s(&a)]).stdout).unwrap();
+        assert!(info.contains(&format!("  {name} ")), "{info}");
+        let dest = t.path().join(format!("out-{name}"));
+        assert_ok(&run(&["unpack", "-C", s(&dest), s(&a)]));
+        assert_eq!(snapshot(&dest.join("tree")), snapshot(&src));
+    }
+}
+
+#[test]
 fn pipe_in_and_out() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("tree");
@@ -359,6 +384,9 @@ fn usage_errors_exit_2() {
         assert_eq!(out.status.code(), Some(2), "level {level}");
         assert_eq!(class_of(&out).as_deref(), Some("usage"), "level {level}");
     }
+    // --max is a level of its own.
+    let out = run(&["pack", "-o", "/tmp/never.yoz", "--max", "--level", "5", "x"]);
+    assert_eq!(class_of(&out).as_deref(), Some("usage"));
     assert!(!std::path::Path::new("/tmp/never.yoz").exists());
 }
 

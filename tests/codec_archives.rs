@@ -114,3 +114,34 @@ fn auto_tries_lzr_from_level_20_only() {
     assert!(codecs.iter().all(|&c| c == id::LZR), "{codecs:?}");
     assert_eq!(minor, 3);
 }
+
+#[test]
+fn cm_archive_roundtrips_and_max_keeps_the_smallest() {
+    let (codecs, minor) = pack_and_read_header(Choice::Fixed(id::CM), 3);
+    assert!(codecs.contains(&id::CM));
+    assert_eq!(minor, 3);
+    assert_eq!(codec::name_of(id::CM), "cm");
+    // At the top level auto tries everything: on text cm wins, and no block is larger than
+    // lzr's (or any other candidate's) payload for it.
+    let text: Vec<u8> = (0..3000u32)
+        .flat_map(|i| {
+            format!(
+                "entry {} of {} is {}\n",
+                i,
+                i % 41,
+                ["red", "green", "blue"][(i % 3) as usize]
+            )
+            .into_bytes()
+        })
+        .collect();
+    let (codecs, minor) = pack_data(Choice::Auto, codec::LEVEL_MAX, &text);
+    assert!(codecs.contains(&id::CM), "{codecs:?}");
+    assert_eq!(minor, 3);
+    for block in text.chunks(16 * 1024) {
+        let auto = codec::encode_block(block, Choice::Auto, codec::LEVEL_MAX).unwrap();
+        for id in [id::LZR, id::ZSTD, id::LZ77] {
+            let one = codec::encode_block(block, Choice::Fixed(id), 22).unwrap();
+            assert!(auto.payload.len() <= one.payload.len(), "codec {id}");
+        }
+    }
+}

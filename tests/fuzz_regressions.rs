@@ -50,3 +50,13 @@ fn lzr_decode() {
 fn lzr_roundtrip() {
     replay("lzr_roundtrip", |d| fuzz::roundtrip_one(id::LZR, d));
 }
+
+#[test]
+fn cm_decode() {
+    replay("cm_decode", |d| fuzz::decode_one(id::CM, d));
+}
+
+#[test]
+fn cm_roundtrip() {
+    replay("cm_roundtrip", |d| fuzz::roundtrip_one(id::CM, d));
+}

@@ -5,6 +5,7 @@
 //! exactly that many bytes or fail — it must never allocate or write more than `raw_len`.
 //! Ids are registered in spec/yoz-v1.md §5; an id is never reused.
 
+pub mod cm;
 pub mod dict;
 pub mod fuzz;
 pub mod huffman;
@@ -14,6 +15,7 @@ mod store;
 pub(crate) mod zeros;
 pub(crate) mod zstd_codec;
 
+pub use cm::Cm;
 pub use huffman::Huffman;
 pub use lz77::Lz77;
 pub use lzr::Lzr;
@@ -37,6 +39,8 @@ pub mod id {
     pub const LZ77: u8 = 4;
     /// Payload is LZ77 over an adaptive binary range coder, LZMA-class (spec/codec-lzr.md).
     pub const LZR: u8 = 5;
+    /// Payload is bitwise context mixing with an online-trained mixer (spec/codec-cm.md).
+    pub const CM: u8 = 6;
 }
 
 /// A block codec. Implementations are stateless and shared between threads.
@@ -64,11 +68,12 @@ static ZEROS: Zeros = Zeros;
 static HUFFMAN: Huffman = Huffman;
 static LZ77: Lz77 = Lz77;
 static LZR: Lzr = Lzr;
+static CM: Cm = Cm;
 
 /// The `reader_minor` a block codec needs in the header (spec §2.1, §5): 3 for `lzr` (format
 /// 1.3), 0 for the codecs of 1.0.
 pub fn reader_minor(id: u8) -> u8 {
-    if id == id::LZR {
+    if matches!(id, id::LZR | id::CM) {
         3
     } else {
         0
@@ -94,6 +99,7 @@ pub fn by_id(id: u8) -> Result<&'static dyn Codec> {
         id::HUFFMAN => Ok(&HUFFMAN),
         id::LZ77 => Ok(&LZ77),
         id::LZR => Ok(&LZR),
+        id::CM => Ok(&CM),
         _ => Err(Error::UnknownCodec { id }),
     }
 }
@@ -112,6 +118,10 @@ pub const AUTO_EXHAUSTIVE_LEVEL: i32 = 19;
 /// at 19: lzr compresses at about 1 MB/s against zstd -19's 3, and level 19's promise is a pack
 /// time within 1.3x of zstd alone.
 pub const AUTO_LZR_LEVEL: i32 = 20;
+
+/// `pack --max`: level 22 for every other codec, and `auto` also tries `cm` on every block. A
+/// level of its own because cm runs at about 1 MB/s in both directions.
+pub const LEVEL_MAX: i32 = 23;
 
 /// The lz77 level (1–9) that `auto` uses for a `--level` on the zstd scale (1–22):
 /// `(level + 1) / 2`, clamped, so 1→1, 3→2, 9→5, 17 and up→9.
@@ -174,8 +184,9 @@ impl Choice {
             "huffman" => Ok(Choice::Fixed(id::HUFFMAN)),
             "lz77" => Ok(Choice::Fixed(id::LZ77)),
             "lzr" => Ok(Choice::Fixed(id::LZR)),
+            "cm" => Ok(Choice::Fixed(id::CM)),
             _ => Err(Error::Usage(format!(
-                "unknown codec {s:?} (expected auto, store, zstd, huffman, lz77 or lzr)"
+                "unknown codec {s:?} (expected auto, store, zstd, huffman, lz77, lzr or cm)"
             ))),
         }
     }
@@ -241,13 +252,19 @@ pub fn encode_block_with(
         Choice::Auto => {
             let mut best = zstd()?;
             if level >= AUTO_EXHAUSTIVE_LEVEL {
-                let others: [(&dyn Codec, i32); 3] =
-                    [(&LZR, level), (&LZ77, lz77_level_for(level)), (&HUFFMAN, 0)];
+                // In order of decoding speed: a later codec must be strictly smaller to win.
+                let others: [(&dyn Codec, i32); 4] = [
+                    (&LZR, level),
+                    (&CM, level),
+                    (&LZ77, lz77_level_for(level)),
+                    (&HUFFMAN, 0),
+                ];
                 for (codec, lvl) in others {
                     // The full encoder runs only where a cheap estimate says it may win.
                     let may_win = match codec.id() {
                         id::HUFFMAN => order0_bound(raw) < best.payload.len() as f64,
                         id::LZR => level >= AUTO_LZR_LEVEL,
+                        id::CM => level >= LEVEL_MAX,
                         _ => best.codec == id::ZSTD && lz77_may_win(raw, level, lvl)?,
                     };
                     if !may_win {

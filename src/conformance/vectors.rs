@@ -619,6 +619,16 @@ pub fn valid() -> Vec<Valid> {
         bytes: fl.build().bytes,
         expect: vec![file("lzr.txt", &rrep)],
     });
+    let c = text(20_000, 56);
+    let mut fc = Forge::new();
+    fc.reader_minor = crate::codec::reader_minor(id::CM);
+    fc.file("cm.txt", &c, id::CM, 8192);
+    v.push(Valid {
+        name: "cm",
+        about: "a file coded with cm (codec 6, context mixing, format 1.3) over several blocks",
+        bytes: fc.build().bytes,
+        expect: vec![file("cm.txt", &c)],
+    });
     v.push(Valid {
         name: "huffman-lz77",
         about: "files coded with huffman (codec 3) and lz77 (codec 4), several blocks each",
@@ -1515,6 +1525,7 @@ pub fn invalid() -> Vec<Invalid> {
         ),
         (id::LZ77, "lz77-payload-damaged", "lz77-payload-truncated"),
         (id::LZR, "lzr-payload-damaged", "lzr-payload-truncated"),
+        (id::CM, "cm-payload-damaged", "cm-payload-truncated"),
     ] {
         let bad: &[&str] = &["corrupt", "crc", "size-mismatch", "truncated"];
         let mut f = Forge::new();
