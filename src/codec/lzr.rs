@@ -10,15 +10,15 @@
 //! descriptions of the method; the probability states are the entropy module's own (§3 of
 //! spec/entropy-range.md), not LZMA's.
 //!
-//! Encoder: a forward optimal parse in chunks of [`OPT_CHUNK`] positions over the hash chains of
-//! `lz77`; every node of the shortest path carries the state and repeat distances of its best
+//! Encoder: a forward optimal parse in chunks of up to [`OPT_CHUNK`] positions over a binary-tree
+//! match finder; every node of the shortest path carries the state and repeat distances of its best
 //! arrival, so the price of a literal, a repeat match or a new match is that of the real coder
 //! at the chunk's start. The chosen path is then coded for real, which adapts the contexts the
 //! next chunk is priced with.
 
 use super::lz77::match_len;
 use super::{copy_raw, id, Codec};
-use crate::entropy::binary::{Adaptive, BinDecoder, BinEncoder, Prob};
+use crate::entropy::binary::{BinDecoder, BinEncoder, Context};
 use crate::error::{Error, Result};
 
 /// Shortest match the format can express.
@@ -40,11 +40,16 @@ const FIRST_ALIGN_SLOT: usize = 14;
 /// Default literal context bits and position bits of the encoder.
 const LC: u8 = 3;
 const PB: u8 = 2;
-/// Positions per optimal-parse chunk: prices are refreshed from the adapted contexts between
-/// chunks. Measured (level 19): 4096 left the first chunk of a block priced by untrained
-/// contexts (a 16 KiB log block 1,277 bytes, zstd -20 1,219); 1024 gives 1,166 and a 3.4 MB
-/// changelog 0.04 % smaller; 256 loses 1.2 % to chunk boundaries.
-const OPT_CHUNK: usize = 1024;
+/// Longest optimal-parse chunk: prices are refreshed from the adapted contexts between chunks.
+const OPT_CHUNK: usize = 4096;
+
+/// Length of the chunk that starts at `pos`: short while the contexts are young and their
+/// prices move fast, up to [`OPT_CHUNK`] from 16 KiB on. Measured at level 19: a fixed 4096
+/// priced the first chunk of a block with untrained contexts (a 16 KiB log block 1,277 bytes,
+/// zstd -20 1,219); a fixed 1024 cost 0.8-2.5 % on a database and an XML file against 4096.
+fn chunk_len(pos: usize) -> usize {
+    (pos / 4).clamp(512, OPT_CHUNK)
+}
 
 /// Payload mode byte (spec §2).
 mod mode {
@@ -144,21 +149,21 @@ fn slot_of(d: u32) -> usize {
 /// Length-model contexts (spec §4.4).
 #[derive(Clone)]
 struct LenModel {
-    choice: Prob,
-    choice2: Prob,
-    low: [[Prob; 8]; 16],
-    mid: [[Prob; 8]; 16],
-    high: [Prob; 256],
+    choice: Context,
+    choice2: Context,
+    low: [[Context; 8]; 16],
+    mid: [[Context; 8]; 16],
+    high: [Context; 256],
 }
 
 impl Default for LenModel {
     fn default() -> Self {
         LenModel {
-            choice: Prob::default(),
-            choice2: Prob::default(),
-            low: [[Prob::default(); 8]; 16],
-            mid: [[Prob::default(); 8]; 16],
-            high: [Prob::default(); 256],
+            choice: Context::default(),
+            choice2: Context::default(),
+            low: [[Context::default(); 8]; 16],
+            mid: [[Context::default(); 8]; 16],
+            high: [Context::default(); 256],
         }
     }
 }
@@ -168,25 +173,25 @@ impl Default for LenModel {
 struct Model {
     lc: u32,
     pb_mask: usize,
-    is_match: [[Prob; 16]; STATES],
-    is_rep: [Prob; STATES],
-    is_rep0: [Prob; STATES],
-    is_rep1: [Prob; STATES],
-    is_rep2: [Prob; STATES],
-    is_rep0_long: [[Prob; 16]; STATES],
+    is_match: [[Context; 16]; STATES],
+    is_rep: [Context; STATES],
+    is_rep0: [Context; STATES],
+    is_rep1: [Context; STATES],
+    is_rep2: [Context; STATES],
+    is_rep0_long: [[Context; 16]; STATES],
     /// `0x300` contexts per literal context (spec §4.3).
-    lit: Vec<Prob>,
+    lit: Vec<Context>,
     match_len: LenModel,
     rep_len: LenModel,
-    slot: [[Prob; SLOTS]; 4],
+    slot: [[Context; SLOTS]; 4],
     /// Reverse trees of slots 4–13, indexed by `slot - 4`.
-    special: [[Prob; 32]; FIRST_ALIGN_SLOT - 4],
-    align: [Prob; 16],
+    special: [[Context; 32]; FIRST_ALIGN_SLOT - 4],
+    align: [Context; 16],
 }
 
 impl Model {
     fn new(lc: u8, pb: u8) -> Self {
-        let d = Prob::default();
+        let d = Context::default();
         Model {
             lc: u32::from(lc),
             pb_mask: (1 << pb) - 1,
@@ -220,7 +225,7 @@ fn len_state(len: usize) -> usize {
 // ---------------------------------------------------------------------------------------------
 // Decoder
 
-fn tree_get(rc: &mut BinDecoder, probs: &mut [Prob], bits: u32) -> u32 {
+fn tree_get(rc: &mut BinDecoder, probs: &mut [Context], bits: u32) -> u32 {
     let mut m = 1usize;
     for _ in 0..bits {
         m = (m << 1) | usize::from(rc.get(&mut probs[m]));
@@ -228,7 +233,7 @@ fn tree_get(rc: &mut BinDecoder, probs: &mut [Prob], bits: u32) -> u32 {
     (m - (1 << bits)) as u32
 }
 
-fn rtree_get(rc: &mut BinDecoder, probs: &mut [Prob], bits: u32) -> u32 {
+fn rtree_get(rc: &mut BinDecoder, probs: &mut [Context], bits: u32) -> u32 {
     let mut m = 1usize;
     let mut v = 0u32;
     for i in 0..bits {
@@ -390,7 +395,7 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // Encoder
 
-fn tree_put(rc: &mut BinEncoder, probs: &mut [Prob], bits: u32, v: u32) {
+fn tree_put(rc: &mut BinEncoder, probs: &mut [Context], bits: u32, v: u32) {
     let mut m = 1usize;
     for i in (0..bits).rev() {
         let b = (v >> i) & 1 == 1;
@@ -399,7 +404,7 @@ fn tree_put(rc: &mut BinEncoder, probs: &mut [Prob], bits: u32, v: u32) {
     }
 }
 
-fn rtree_put(rc: &mut BinEncoder, probs: &mut [Prob], bits: u32, v: u32) {
+fn rtree_put(rc: &mut BinEncoder, probs: &mut [Context], bits: u32, v: u32) {
     let mut m = 1usize;
     for i in 0..bits {
         let b = (v >> i) & 1 == 1;
@@ -408,7 +413,7 @@ fn rtree_put(rc: &mut BinEncoder, probs: &mut [Prob], bits: u32, v: u32) {
     }
 }
 
-fn tree_price(probs: &[Prob], bits: u32, v: u32) -> u32 {
+fn tree_price(probs: &[Context], bits: u32, v: u32) -> u32 {
     let mut m = 1usize;
     let mut p = 0;
     for i in (0..bits).rev() {
@@ -419,7 +424,7 @@ fn tree_price(probs: &[Prob], bits: u32, v: u32) -> u32 {
     p
 }
 
-fn rtree_price(probs: &[Prob], bits: u32, v: u32) -> u32 {
+fn rtree_price(probs: &[Context], bits: u32, v: u32) -> u32 {
     let mut m = 1usize;
     let mut p = 0;
     for i in 0..bits {
@@ -962,7 +967,7 @@ pub fn encode(input: &[u8], chain: u32, nice: usize, out: &mut Vec<u8>) {
         let mut ops = Vec::with_capacity(OPT_CHUNK);
         let mut pos = 0;
         while pos < input.len() {
-            let end = (pos + OPT_CHUNK).min(input.len());
+            let end = (pos + chunk_len(pos)).min(input.len());
             ops.clear();
             parser.chunk(&enc, pos, end, &mut ops);
             for &op in &ops {

@@ -80,82 +80,6 @@ impl Context {
     }
 }
 
-/// What the binary coder needs of a context: a probability and its adaptation.
-pub trait Adaptive {
-    /// Probability (2^-16 units) that the next bit is 1.
-    fn p1(&self) -> u32;
-    /// Moves the probability toward the observed bit.
-    fn update(&mut self, bit: bool);
-    /// Estimated cost of coding `bit` in this state, in 1/256 bit units.
-    #[inline]
-    fn cost(&self, bit: bool) -> u32 {
-        let p = if bit { self.p1() } else { 65536 - self.p1() };
-        cost_of_prob(p)
-    }
-}
-
-impl Adaptive for Context {
-    #[inline]
-    fn p1(&self) -> u32 {
-        Context::p1(self)
-    }
-    #[inline]
-    fn update(&mut self, bit: bool) {
-        Context::update(self, bit)
-    }
-}
-
-/// `min(1 + floor(log2(n + 1)), MAX_SHIFT)` for every count.
-const SHIFTS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut n = 0;
-    while n < 256 {
-        let s = 1 + (31 - (n as u32 + 1).leading_zeros());
-        t[n] = if s < MAX_SHIFT {
-            s as u8
-        } else {
-            MAX_SHIFT as u8
-        };
-        n += 1;
-    }
-    t
-};
-
-/// A single-estimator context (spec/entropy-range.md §3.3): the slow estimate of [`Context`]
-/// alone. Why a second kind: where a coder visits the same few contexts millions of times (the
-/// `lzr` codec), the fast estimate cost a third of decoding speed and bought nothing: on a
-/// 3.4 MB changelog lzr's payload was 0.3 % smaller without it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Prob {
-    p: u16,
-    n: u8,
-}
-
-impl Default for Prob {
-    fn default() -> Self {
-        Prob { p: PROB_HALF, n: 0 }
-    }
-}
-
-impl Adaptive for Prob {
-    #[inline]
-    fn p1(&self) -> u32 {
-        u32::from(self.p)
-    }
-    #[inline]
-    fn update(&mut self, bit: bool) {
-        let s = u32::from(SHIFTS[usize::from(self.n)]);
-        let p = u32::from(self.p);
-        let p = if bit {
-            p + ((65536 - p) >> s)
-        } else {
-            p - (p >> s)
-        };
-        self.p = p.clamp(PROB_MIN, 65536 - PROB_MIN) as u16;
-        self.n = self.n.saturating_add(1);
-    }
-}
-
 /// −log2(p / 65536) in 1/256 bit units, from a 64-entry table over the top 6 bits of p.
 #[inline]
 pub fn cost_of_prob(p: u32) -> u32 {
@@ -183,7 +107,7 @@ impl BinEncoder {
 
     /// Codes `bit` in context `ctx` and adapts it.
     #[inline]
-    pub fn put<C: Adaptive>(&mut self, ctx: &mut C, bit: bool) {
+    pub fn put(&mut self, ctx: &mut Context, bit: bool) {
         self.rc.encode_bit(ctx.p1(), bit);
         ctx.update(bit);
     }
@@ -226,7 +150,7 @@ impl<'a> BinDecoder<'a> {
 
     /// Decodes one bit in context `ctx` and adapts it exactly as the encoder did.
     #[inline]
-    pub fn get<C: Adaptive>(&mut self, ctx: &mut C) -> bool {
+    pub fn get(&mut self, ctx: &mut Context) -> bool {
         let bit = self.rc.decode_bit(ctx.p1());
         ctx.update(bit);
         bit
