@@ -1086,7 +1086,9 @@ fn pack_plan<W: Write + Send>(walk: Walk, out: W, opts: &PackOptions) -> Result<
     let (writer_res, produce_res) = std::thread::scope(|s| {
         let cap = threads * 2 + 2;
         let (job_tx, job_rx) = crossbeam_channel::bounded::<(u64, Job)>(cap);
-        let (done_tx, done_rx) = crossbeam_channel::unbounded::<(u64, Result<Done>)>();
+        // `None` = a job dropped because the pipeline already failed: not an error of its own,
+        // so the user sees the failure that caused it, never the cancellation.
+        let (done_tx, done_rx) = crossbeam_channel::unbounded::<(u64, Option<Result<Done>>)>();
         let (tok_tx, tok_rx) = crossbeam_channel::bounded::<()>(cap);
         for _ in 0..cap {
             tok_tx.send(()).expect("fresh channel has room");
@@ -1098,9 +1100,9 @@ fn pack_plan<W: Write + Send>(walk: Walk, out: W, opts: &PackOptions) -> Result<
             s.spawn(move || {
                 for (seq, job) in job_rx {
                     let r = if failed.load(Ordering::Relaxed) {
-                        Err(Error::Usage("cancelled".into()))
+                        None
                     } else {
-                        compress_job(job, choice, level, dict)
+                        Some(compress_job(job, choice, level, dict))
                     };
                     if done_tx.send((seq, r)).is_err() {
                         break;
@@ -1112,12 +1114,14 @@ fn pack_plan<W: Write + Send>(walk: Walk, out: W, opts: &PackOptions) -> Result<
         drop(job_rx);
         let failed_w = &failed;
         let bar_w = bar.clone();
-        let writer = s.spawn(move || -> Result<RecordWriter<W>> {
+        // Ok(None): stopped by a failure elsewhere in the pipeline (the producer's).
+        let writer = s.spawn(move || -> Result<Option<RecordWriter<W>>> {
             let mut w = Some(RecordWriter::with_header(out, header)?);
             if let (Some(d), Some(w)) = (dict, w.as_mut()) {
                 w.dictionary(d.bytes())?;
             }
             let mut err = None;
+            let mut cancelled = false;
             let mut held = BTreeMap::new();
             let mut next = 0u64;
             for (seq, r) in done_rx {
@@ -1125,9 +1129,13 @@ fn pack_plan<W: Write + Send>(walk: Walk, out: W, opts: &PackOptions) -> Result<
                 while let Some(r) = held.remove(&next) {
                     next += 1;
                     let _ = tok_tx.send(());
-                    if err.is_some() {
+                    if err.is_some() || cancelled {
                         continue;
                     }
+                    let Some(r) = r else {
+                        cancelled = true;
+                        continue;
+                    };
                     let res = r.and_then(|d| {
                         let w = w.as_mut().expect("writer present until error");
                         match d {
@@ -1146,7 +1154,8 @@ fn pack_plan<W: Write + Send>(walk: Walk, out: W, opts: &PackOptions) -> Result<
             }
             match err {
                 Some(e) => Err(e),
-                None => Ok(w.expect("no error")),
+                None if cancelled => Ok(None),
+                None => Ok(w),
             }
         });
         let mut seq = 0u64;
@@ -1162,12 +1171,12 @@ fn pack_plan<W: Write + Send>(walk: Walk, out: W, opts: &PackOptions) -> Result<
                     }
                 }
             }
+            // The writer failed: its error is the one reported (below), not this.
+            let cancelled = || Error::io("pack pipeline", std::io::Error::other("cancelled"));
             if tok_rx.recv().is_err() || failed.load(Ordering::Relaxed) {
-                return Err(Error::Usage("cancelled".into()));
+                return Err(cancelled());
             }
-            job_tx
-                .send((seq, job))
-                .map_err(|_| Error::Usage("cancelled".into()))?;
+            job_tx.send((seq, job)).map_err(|_| cancelled())?;
             seq += 1;
             Ok(())
         };
@@ -1218,9 +1227,16 @@ fn pack_plan<W: Write + Send>(walk: Walk, out: W, opts: &PackOptions) -> Result<
         (writer.join().expect("writer thread panicked"), produce_res)
     });
     bar.finish_and_clear();
-    // A writer error is the root cause when both failed (the producer then sees "cancelled").
+    // A writer error is the root cause when both failed (the producer then saw its
+    // cancellation); otherwise the producer's error is (the writer then saw only dropped jobs).
     let w = writer_res?;
     let (bytes, blocks, lossy, copies) = produce_res?;
+    let w = w.ok_or_else(|| {
+        Error::io(
+            "pack pipeline",
+            std::io::Error::other("stopped without a cause"),
+        )
+    })?;
     stats.lossy = lossy;
     (stats.copies, stats.copied_bytes) = copies;
     stats.entries = w.entry_count();

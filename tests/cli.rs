@@ -391,6 +391,48 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn a_failing_input_is_reported_not_the_pipeline_cancellation() {
+    // A sysfs file says 4096 bytes and holds a few: "changed while it was read", an input
+    // error that stops pack while earlier files' blocks are queued. The user must see that
+    // error (class input, exit 1), not the cancellation of the queued jobs.
+    let sys = std::path::Path::new("/sys/devices/system/cpu/online");
+    if fs::metadata(sys).map(|m| m.len()).unwrap_or(0) <= 64 {
+        eprintln!("skipped: no sysfs file with a size larger than its content on this machine");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let big = t.path().join("big");
+    fs::create_dir(&big).unwrap();
+    let mut x = 1u32;
+    for i in 0..24 {
+        let data: Vec<u8> = (0..200_000)
+            .map(|_| {
+                x = x.wrapping_mul(1664525).wrapping_add(1013904223);
+                (x >> 24) as u8
+            })
+            .collect();
+        fs::write(big.join(format!("f{i:02}")), data).unwrap();
+    }
+    let a = t.path().join("x.yoz");
+    let out = run(&[
+        "pack",
+        "-o",
+        s(&a),
+        "--block-size",
+        "64K",
+        "-j",
+        "2",
+        s(&big),
+        s(sys),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(class_of(&out).as_deref(), Some("input"), "{err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("changed while it was read"), "{err}");
+    assert!(!a.exists(), "no archive is left behind");
+}
+
+#[test]
 fn not_an_archive() {
     let t = tempfile::tempdir().unwrap();
     let p = t.path().join("x");
