@@ -112,7 +112,13 @@ fn mbs(bytes: u64, s: f64) -> String {
     if s <= 0.0 {
         return "-".into();
     }
-    format!("{:.0}", bytes as f64 / MB / s)
+    let v = bytes as f64 / MB / s;
+    // One decimal where the integer would hide the difference (cm, lzr compression).
+    if v < 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
 }
 
 #[derive(Default)]

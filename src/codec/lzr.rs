@@ -682,6 +682,10 @@ impl Prices {
 
 /// Shortest match the encoder's tree finds (repeat matches may be shorter).
 const ENC_MIN: usize = 4;
+/// log2 of the 3-byte hash heads.
+const HASH3_BITS: u32 = 16;
+/// Farthest 3-byte match the encoder considers: farther ones never pay for their distance.
+const SHORT3_DIST: usize = 1 << 14;
 /// Largest window the encoder searches: the tree costs 8 bytes per window byte.
 const ENC_WINDOW_MAX: usize = 1 << 24;
 
@@ -692,6 +696,9 @@ const ENC_WINDOW_MAX: usize = 1 << 24;
 struct Tree<'a> {
     data: &'a [u8],
     head: Vec<u32>,
+    /// Most recent position (+ 1) of each 3-byte hash: 3-byte matches at short distances,
+    /// which the 4-byte tree cannot see (binaries are full of them).
+    head3: Vec<u32>,
     /// Children (smaller, greater) of each window position; positions are stored + 1.
     son: Vec<u32>,
     mask: usize,
@@ -708,6 +715,7 @@ impl<'a> Tree<'a> {
         Tree {
             data,
             head: vec![0; 1 << hash_bits],
+            head3: vec![0; 1 << HASH3_BITS],
             son: vec![0; 2 * window],
             mask: window - 1,
             window,
@@ -724,6 +732,15 @@ impl<'a> Tree<'a> {
         let limit = (data.len() - i).min(self.nice);
         let mut b = [0u8; 4];
         b.copy_from_slice(&data[i..i + 4]);
+        let h3 = ((u32::from_le_bytes(b) & 0xFF_FFFF).wrapping_mul(0x9E37_79B1)
+            >> (32 - HASH3_BITS)) as usize;
+        let c3 = self.head3[h3] as usize;
+        self.head3[h3] = i as u32 + 1;
+        if let Some(o) = out.as_deref_mut() {
+            if c3 > 0 && i - (c3 - 1) <= SHORT3_DIST && data[c3 - 1..c3 + 2] == data[i..i + 3] {
+                o.push((3, i - (c3 - 1)));
+            }
+        }
         let h = (u32::from_le_bytes(b).wrapping_mul(0x9E37_79B1) >> self.hash_shift) as usize;
         let mut cur = self.head[h] as usize;
         self.head[h] = i as u32 + 1;
@@ -897,7 +914,7 @@ impl<'a> Parser<'a> {
                 }
                 let p0 = match_base + m.is_rep[s].cost(false);
                 let table = &prices.match_len[ps];
-                let mut lo = ENC_MIN;
+                let mut lo = 3;
                 for &(l, d) in &cands {
                     let dist = (d - 1) as u32;
                     let new_reps = [dist, reps[0], reps[1], reps[2]];
