@@ -14,6 +14,8 @@ pub mod container;
 pub mod entropy;
 pub mod error;
 pub mod extract;
+/// Check bodies shared by the cargo-fuzz targets and the regression replays: not API.
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod image;
 pub mod mount;

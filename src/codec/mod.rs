@@ -7,6 +7,8 @@
 
 pub mod cm;
 pub mod dict;
+/// Codec checks shared by the fuzz targets and `tests/fuzz_regressions.rs`: not API.
+#[doc(hidden)]
 pub mod fuzz;
 pub mod huffman;
 pub mod lz77;

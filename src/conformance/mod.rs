@@ -1,6 +1,8 @@
 //! Format conformance: the vectors of `corpus/` (generated from [`vectors`]), their manifests,
 //! and a runner that checks any implementation offering yoz's CLI against them.
 
+/// Builds archives record by record for the vectors, valid or not: not API.
+#[doc(hidden)]
 pub mod forge;
 pub mod runner;
 pub mod vectors;

@@ -4,7 +4,6 @@
 //! little-endian. Section numbers refer to the spec.
 
 use crate::error::{Error, Result};
-use byteorder::{ByteOrder, LittleEndian as LE};
 
 /// §2: the 8-byte magic that opens every archive (PNG-style: high bit, CR LF, ^Z, LF).
 pub const MAGIC: [u8; 8] = *b"\x89YOZ\r\n\x1a\n";
@@ -1161,6 +1160,28 @@ impl Index {
         })
     }
 }
+
+/// Little-endian field access for the fixed layouts above (every integer of the format is
+/// little-endian, spec §1). Callers pass slices of exactly the field's width.
+struct LE;
+
+macro_rules! le_fields {
+    ($($read:ident, $write:ident, $t:ty);*) => {
+        impl LE {
+            $(
+                #[inline]
+                fn $read(b: &[u8]) -> $t {
+                    <$t>::from_le_bytes(b.try_into().expect("field slice has the field's width"))
+                }
+                #[inline]
+                fn $write(b: &mut [u8], v: $t) {
+                    b.copy_from_slice(&v.to_le_bytes());
+                }
+            )*
+        }
+    };
+}
+le_fields!(read_u16, write_u16, u16; read_u32, write_u32, u32; read_u64, write_u64, u64; read_i64, write_i64, i64);
 
 #[cfg(test)]
 mod tests {

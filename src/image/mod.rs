@@ -7,6 +7,8 @@ pub mod entry;
 pub mod metrics;
 pub mod png_io;
 pub mod png_stored;
+/// Rate-distortion summaries for the benchmarks: not API.
+#[doc(hidden)]
 pub mod rd;
 
 use crate::error::{Error, Result};
