@@ -11,7 +11,7 @@
 //! for bit; floats would make the payload depend on the FPU. The logistic tables are defined by
 //! integer interpolation (§3 of the spec), counters and weights are fixed point.
 
-use super::{copy_raw, id, Codec};
+use super::{id, raw_or_coded, Codec};
 use crate::entropy::range::{Decoder, Encoder};
 use crate::error::{Error, Result};
 
@@ -537,15 +537,9 @@ pub fn encode(input: &[u8], out: &mut Vec<u8>) {
 
 /// Decodes a cm payload into `out` (cleared first); `out` ends up exactly `raw_len` long.
 pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
-    out.clear();
-    let (&m, body) = payload
-        .split_first()
-        .ok_or_else(|| corrupt("empty payload"))?;
-    match m {
-        mode::RAW => return copy_raw("cm", body, raw_len, out),
-        mode::CODED => {}
-        other => return Err(corrupt(format!("unknown mode {other}"))),
-    }
+    let Some(body) = raw_or_coded("cm", payload, raw_len, out)? else {
+        return Ok(());
+    };
     out.reserve_exact(raw_len);
     let mut model = Model::new(raw_len);
     let mut rc = Decoder::new(body);

@@ -595,22 +595,15 @@ fn write_coded(data: &[u8], seqs: &[Seq], out: &mut Vec<u8>) -> bool {
 
 /// Decodes an lz77 payload into `out` (cleared first); `out` ends up exactly `raw_len` long.
 pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
-    out.clear();
-    let (&m, body) = payload
-        .split_first()
-        .ok_or_else(|| corrupt("empty payload"))?;
-    match m {
-        mode::RAW => super::copy_raw("lz77", body, raw_len, out),
-        mode::CODED => {
-            out.resize(raw_len, 0);
-            let r = decode_coded(body, out);
-            if r.is_err() {
-                out.clear();
-            }
-            r
-        }
-        _ => Err(corrupt(format!("unknown mode {m}"))),
+    let Some(body) = super::raw_or_coded("lz77", payload, raw_len, out)? else {
+        return Ok(());
+    };
+    out.resize(raw_len, 0);
+    let r = decode_coded(body, out);
+    if r.is_err() {
+        out.clear();
     }
+    r
 }
 
 /// Copies 16 bytes from `src` to `dst` within `buf` (`src + 16 ≤ dst` or `dst + 16 ≤ src`).
@@ -847,20 +840,8 @@ mod tests {
             ops in proptest::collection::vec((0usize..200, 1usize..300, any::<bool>()), 0..40),
             level in 1i32..=9,
         ) {
-            // Data with structure: copies of earlier slices (often overlapping their own output)
-            // mixed with fresh bytes.
-            let mut raw = seed.clone();
-            for (back, len, fresh) in ops {
-                if fresh {
-                    raw.extend(seed.iter().take(len % 17).map(|b| b.wrapping_add(len as u8)));
-                } else {
-                    let start = raw.len().saturating_sub(back + 1);
-                    for k in 0..len {
-                        let b = raw[start + k];
-                        raw.push(b);
-                    }
-                }
-            }
+            // Data with structure: copies of earlier slices mixed with fresh bytes.
+            let raw = crate::codec::test_util::repeated_slices(&seed, &ops, |b| b);
             rt_level(&raw, level);
         }
     }

@@ -17,7 +17,7 @@
 //! next chunk is priced with.
 
 use super::lz77::match_len;
-use super::{copy_raw, id, Codec};
+use super::{id, raw_or_coded, Codec};
 use crate::entropy::binary::{BinDecoder, BinEncoder, Context};
 use crate::error::{Error, Result};
 
@@ -278,15 +278,9 @@ fn dist_get(rc: &mut BinDecoder, m: &mut Model, len: usize) -> u64 {
 
 /// Decodes an lzr payload into `out` (cleared first); `out` ends up exactly `raw_len` long.
 pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
-    out.clear();
-    let (&m, body) = payload
-        .split_first()
-        .ok_or_else(|| corrupt("empty payload"))?;
-    match m {
-        mode::RAW => return copy_raw("lzr", body, raw_len, out),
-        mode::CODED => {}
-        other => return Err(corrupt(format!("unknown mode {other}"))),
-    }
+    let Some(body) = raw_or_coded("lzr", payload, raw_len, out)? else {
+        return Ok(());
+    };
     let [lc, pb, ref stream @ ..] = *body else {
         return Err(corrupt("coded payload shorter than its properties"));
     };
@@ -1149,20 +1143,10 @@ mod tests {
             ops in proptest::collection::vec((0usize..5000, 1usize..400, any::<bool>()), 0..40),
             level in 1i32..=22,
         ) {
-            // Copies of earlier slices (often overlapping their own output, often at a recent
-            // distance again: repeat matches) mixed with fresh bytes.
-            let mut raw = seed.clone();
-            for (back, len, fresh) in ops {
-                if fresh {
-                    raw.extend(seed.iter().take(len % 17).map(|b| b.wrapping_add(len as u8)));
-                } else {
-                    let start = raw.len().saturating_sub(back % 64 * (back / 64 % 3 + 1) + 1);
-                    for k in 0..len {
-                        let b = raw[start + k];
-                        raw.push(b);
-                    }
-                }
-            }
+            // Copies at distances that recur (repeat matches) mixed with fresh bytes.
+            let raw = super::super::test_util::repeated_slices(&seed, &ops, |b| {
+                b % 64 * (b / 64 % 3 + 1)
+            });
             roundtrip(&raw, level);
         }
 

@@ -134,6 +134,33 @@ pub fn lz77_level_for(level: i32) -> i32 {
 /// Helpers for the codecs' unit tests.
 #[cfg(test)]
 pub(crate) mod test_util {
+    /// Data with structure for the LZ codecs' property tests: `seed`, then for each op either
+    /// fresh bytes (`len % 17` of them, derived from the seed) or a copy of `len` earlier bytes
+    /// starting `back_of(back) + 1` bytes back (often overlapping its own output).
+    pub fn repeated_slices(
+        seed: &[u8],
+        ops: &[(usize, usize, bool)],
+        back_of: impl Fn(usize) -> usize,
+    ) -> Vec<u8> {
+        let mut raw = seed.to_vec();
+        for &(back, len, fresh) in ops {
+            if fresh {
+                raw.extend(
+                    seed.iter()
+                        .take(len % 17)
+                        .map(|b| b.wrapping_add(len as u8)),
+                );
+            } else {
+                let start = raw.len().saturating_sub(back_of(back) + 1);
+                for k in 0..len {
+                    let b = raw[start + k];
+                    raw.push(b);
+                }
+            }
+        }
+        raw
+    }
+
     /// `n` pseudo-random bytes (a 32-bit LCG), reproducible from `seed`.
     pub fn lcg(n: usize, seed: u32) -> Vec<u8> {
         let mut x = seed;
@@ -164,6 +191,25 @@ pub(crate) fn copy_raw(
     }
     out.extend_from_slice(body);
     Ok(())
+}
+
+/// The mode byte shared by the payloads of lz77, lzr and cm (0 = the block's bytes follow,
+/// 1 = coded): clears `out`, copies a raw body into it and returns `None`, or returns the coded
+/// body; an empty payload or another mode is `corrupt`.
+pub(crate) fn raw_or_coded<'a>(
+    codec: &'static str,
+    payload: &'a [u8],
+    raw_len: usize,
+    out: &mut Vec<u8>,
+) -> Result<Option<&'a [u8]>> {
+    out.clear();
+    let corrupt = |why: String| Error::Corrupt { codec, why };
+    match payload.split_first() {
+        None => Err(corrupt("empty payload".into())),
+        Some((0, body)) => copy_raw(codec, body, raw_len, out).map(|()| None),
+        Some((1, body)) => Ok(Some(body)),
+        Some((m, _)) => Err(corrupt(format!("unknown mode {m}"))),
+    }
 }
 
 /// What the writer does with each block: one fixed codec, or a per-block choice.
