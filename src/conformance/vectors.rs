@@ -1187,6 +1187,23 @@ pub fn invalid() -> Vec<Invalid> {
         with_block(&|i| i.raw_len = (64 << 20) + 1),
     );
     add(
+        "block-raw-len-zero",
+        "a block whose raw_len is 0 (header and index row agree)",
+        &["size-mismatch"],
+        &["size-mismatch"],
+        with_block(&|i| i.raw_len = 0),
+    );
+    add(
+        "store-block-comp-len",
+        "a store block whose payload length differs from its raw_len",
+        &["size-mismatch"],
+        &["size-mismatch"],
+        with_block(&|i| {
+            i.codec = id::STORE;
+            i.comp_len = i.raw_len.saturating_sub(1).min(i.comp_len);
+        }),
+    );
+    add(
         "block-comp-len-limit",
         "payload far longer than any codec produces for raw_len",
         &["limit"],

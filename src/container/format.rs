@@ -246,6 +246,11 @@ impl BlockInfo {
                 max: BLOCK_SIZE_MAX as u64,
             });
         }
+        if self.raw_len == 0 {
+            return Err(Error::SizeMismatch {
+                what: "a block of zero bytes".into(),
+            });
+        }
         // No codec expands a block by more than this; a larger payload is hostile.
         let max_comp = self.raw_len as u64 + self.raw_len as u64 / 8 + 1024;
         if self.comp_len as u64 > max_comp {
@@ -253,6 +258,14 @@ impl BlockInfo {
                 what: "block payload length",
                 got: self.comp_len as u64,
                 max: max_comp,
+            });
+        }
+        if self.codec == crate::codec::id::STORE && self.comp_len != self.raw_len {
+            return Err(Error::SizeMismatch {
+                what: format!(
+                    "stored block of {} bytes with a {}-byte payload",
+                    self.raw_len, self.comp_len
+                ),
             });
         }
         Ok(())
