@@ -61,9 +61,27 @@ impl Codec for Zstd {
     }
 }
 
-/// Refuses a frame whose header declares a size other than `raw_len` (the `what` that
+/// The magic number that starts every (non-skippable) zstd frame, RFC 8878 §3.1.1.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+
+/// Refuses a payload that is not exactly one zstd frame, and a frame whose header declares a
+/// size other than `raw_len` (the `what` that
 /// declared it names itself in the message), and a frame header zstd cannot parse.
 pub(super) fn check_frame_size(payload: &[u8], raw_len: u64, what: &str) -> Result<()> {
+    // Exactly one zstd frame (spec table 5.1): libzstd would also decode a skippable frame,
+    // several frames one after another, and stop quietly at neither.
+    let corrupt = |why: &str| Error::Corrupt {
+        codec: "zstd",
+        why: why.into(),
+    };
+    if !payload.starts_with(&ZSTD_MAGIC) {
+        return Err(corrupt("not a zstd frame (magic 28 B5 2F FD)"));
+    }
+    match zstd::zstd_safe::find_frame_compressed_size(payload) {
+        Ok(n) if n == payload.len() => {}
+        Ok(_) => return Err(corrupt("bytes after the zstd frame")),
+        Err(_) => return Err(corrupt("truncated or invalid zstd frame")),
+    }
     match zstd::zstd_safe::get_frame_content_size(payload) {
         Ok(Some(n)) if n != raw_len => Err(Error::SizeMismatch {
             what: format!("zstd frame declares {n} bytes, {what} declares {raw_len}"),

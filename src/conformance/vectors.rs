@@ -1576,6 +1576,55 @@ pub fn invalid() -> Vec<Invalid> {
         );
     }
 
+    // Table 5.1: a zstd payload is exactly one frame.
+    let zstd_payload = |make: &dyn Fn(&[u8]) -> Vec<u8>| {
+        let raw = text(8000, 57);
+        let mut g = Forge::new();
+        let mut e = meta("t.txt", Kind::File);
+        e.size = raw.len() as u64;
+        e.storage = Storage::Blocks { first: 0, count: 1 };
+        g.recs.push(Rec::Entry(e));
+        let (mut info, _) = block(&raw, id::ZSTD);
+        let payload = make(&raw);
+        info.comp_len = payload.len() as u32;
+        g.push_block(info, payload);
+        g.build().bytes
+    };
+    let frame = |raw: &[u8]| zstd::bulk::compress(raw, 3).expect("in-memory zstd");
+    add(
+        "zstd-two-frames",
+        "a zstd block whose payload is two frames, each half of the data (together the right bytes)",
+        &["corrupt"],
+        &["corrupt"],
+        zstd_payload(&|raw| {
+            let mut p = frame(&raw[..4000]);
+            p.extend(frame(&raw[4000..]));
+            p
+        }),
+    );
+    add(
+        "zstd-trailing-bytes",
+        "a zstd block whose single frame is followed by 3 more bytes",
+        &["corrupt"],
+        &["corrupt"],
+        zstd_payload(&|raw| {
+            let mut p = frame(raw);
+            p.extend([0, 0, 0]);
+            p
+        }),
+    );
+    add(
+        "zstd-skippable-frame",
+        "a zstd block whose payload starts with a skippable frame (magic 0x184D2A50) before the data frame",
+        &["corrupt"],
+        &["corrupt"],
+        zstd_payload(&|raw| {
+            let mut p = vec![0x50, 0x2A, 0x4D, 0x18, 4, 0, 0, 0, 1, 2, 3, 4];
+            p.extend(frame(raw));
+            p
+        }),
+    );
+
     add(
         "lzr-in-1.2-archive",
         "a valid lzr block (codec 5, format 1.3) in an archive whose header declares reader 1.2 (§2.1, §5)",
