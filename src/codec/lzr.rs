@@ -490,8 +490,18 @@ fn literal_price(m: &Model, prev: u8, b: u8, matched: Option<u8>) -> u32 {
 enum Op {
     Literal,
     ShortRep,
-    Rep { idx: u8, len: u16 },
-    Match { len: u16, dist: u32 },
+    Rep {
+        idx: u8,
+        len: u16,
+    },
+    Match {
+        len: u16,
+        dist: u32,
+    },
+    /// A literal then a repeat match at repeat distance 0, coded as those two steps.
+    LitRep0 {
+        len: u16,
+    },
 }
 
 impl Op {
@@ -499,6 +509,7 @@ impl Op {
         match self {
             Op::Literal | Op::ShortRep => 1,
             Op::Rep { len, .. } | Op::Match { len, .. } => usize::from(len),
+            Op::LitRep0 { len } => 1 + usize::from(len),
         }
     }
 }
@@ -516,6 +527,10 @@ impl Enc {
         let ps = pos & self.m.pb_mask;
         let s = self.state;
         match op {
+            Op::LitRep0 { len } => {
+                self.op(data, pos, Op::Literal);
+                self.op(data, pos + 1, Op::Rep { idx: 0, len });
+            }
             Op::Literal => {
                 self.rc.put(&mut self.m.is_match[s][ps], false);
                 let prev = if pos > 0 { data[pos - 1] } else { 0 };
@@ -855,10 +870,30 @@ impl<'a> Parser<'a> {
             let lit =
                 base + m.is_match[s][ps].cost(false) + literal_price(m, prev, data[i], matched);
             self.relax(k + 1, lit, k, Op::Literal, after_literal(s), reps);
+            // A literal then a repeat match at this node's rep0: the arrival at k + 1 may keep
+            // other repeat distances, so the pair is priced here as one step (LZMA's encoder
+            // looks for the same pair).
+            let r0 = reps[0] as usize + 1;
+            if max > 2 && r0 <= i && data[i] != data[i - r0] {
+                let l = match_len(data, i + 1 - r0, i + 1, max - 1);
+                if l >= MIN_MATCH {
+                    let s1 = after_literal(s);
+                    let ps1 = (i + 1) & m.pb_mask;
+                    let p = lit
+                        + m.is_match[s1][ps1].cost(true)
+                        + m.is_rep[s1].cost(true)
+                        + m.is_rep0[s1].cost(false)
+                        + m.is_rep0_long[s1][ps1].cost(true);
+                    let table = &prices.rep_len[ps1];
+                    for (ml, &lp) in table.iter().enumerate().take(l + 1).skip(MIN_MATCH) {
+                        let op = Op::LitRep0 { len: ml as u16 };
+                        self.relax(k + 1 + ml, p + lp, k, op, after_rep(s1), reps);
+                    }
+                }
+            }
             let match_base = base + m.is_match[s][ps].cost(true);
             let rep_base = match_base + m.is_rep[s].cost(true);
             // Short repeat: one byte at repeat distance 0.
-            let r0 = reps[0] as usize + 1;
             if r0 <= i && data[i] == data[i - r0] {
                 let p = rep_base + m.is_rep0[s].cost(false) + m.is_rep0_long[s][ps].cost(false);
                 self.relax(k + 1, p, k, Op::ShortRep, after_short_rep(s), reps);
