@@ -231,10 +231,10 @@ impl Apm {
         Apm { t, idx: 0 }
     }
 
-    /// Refined probability (16 bits) of `p12` in context `ctx`.
+    /// Refined probability (16 bits) in context `ctx` of the probability whose stretch is `st`.
     #[inline]
-    fn p(&mut self, p12: u32, ctx: usize) -> u32 {
-        let s = (stretch(p12) + 2048) as usize; // 1..=4095
+    fn p(&mut self, st: i32, ctx: usize) -> u32 {
+        let s = (st + 2048) as usize; // 1..=4095
         let (j, w) = (s >> 7, (s & 127) as u32);
         let base = ctx * APM_BUCKETS + j;
         self.idx = if w < 64 { base } else { base + 1 };
@@ -394,8 +394,9 @@ impl Model {
             .sum();
         let d = (dot >> 16).clamp(-2047, 2047) as i32;
         self.pm = squash(d) as u32;
-        let a0 = self.apm0.p(self.pm, c0);
-        let a1 = self.apm1.p(self.pm, (c1 << 8) | c0);
+        let st = stretch(self.pm);
+        let a0 = self.apm0.p(st, c0);
+        let a1 = self.apm1.p(st, (c1 << 8) | c0);
         let p = (self.pm * 16 * 2 + a0 + a1 * 5 + 4) >> 3;
         p.clamp(32, 65504)
     }

@@ -110,30 +110,20 @@ fn after_literal(s: usize) -> usize {
         s - 6
     }
 }
+/// The state after a match-kind symbol (spec §4.1): `to.0` from a literal state, `to.1` from a
+/// match state.
 #[inline]
-fn after_match(s: usize) -> usize {
+fn after(s: usize, to: (usize, usize)) -> usize {
     if s < FIRST_MATCH_STATE {
-        7
+        to.0
     } else {
-        10
+        to.1
     }
 }
-#[inline]
-fn after_rep(s: usize) -> usize {
-    if s < FIRST_MATCH_STATE {
-        8
-    } else {
-        11
-    }
-}
-#[inline]
-fn after_short_rep(s: usize) -> usize {
-    if s < FIRST_MATCH_STATE {
-        9
-    } else {
-        11
-    }
-}
+/// Targets of [`after`] for a new match, a repeat match and a short repeat.
+const MATCH: (usize, usize) = (7, 10);
+const REP: (usize, usize) = (8, 11);
+const SHORT_REP: (usize, usize) = (9, 11);
 
 /// Distance slot of a zero-based distance `d` (spec §4.5).
 #[inline]
@@ -327,7 +317,7 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
             len = len_get(&mut rc, &mut md.match_len, ps);
             let d = dist_get(&mut rc, &mut md, len);
             reps = [d, reps[0], reps[1], reps[2]];
-            state = after_match(state);
+            state = after(state, MATCH);
         } else if !rc.get(&mut md.is_rep0[state]) {
             if !rc.get(&mut md.is_rep0_long[state][ps]) {
                 if reps[0] >= pos as u64 {
@@ -335,11 +325,11 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
                 }
                 let b = out[pos - reps[0] as usize - 1];
                 out.push(b);
-                state = after_short_rep(state);
+                state = after(state, SHORT_REP);
                 continue;
             }
             len = len_get(&mut rc, &mut md.rep_len, ps);
-            state = after_rep(state);
+            state = after(state, REP);
         } else {
             let d = if !rc.get(&mut md.is_rep1[state]) {
                 reps[1]
@@ -356,7 +346,7 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
             reps[1] = reps[0];
             reps[0] = d;
             len = len_get(&mut rc, &mut md.rep_len, ps);
-            state = after_rep(state);
+            state = after(state, REP);
         }
         let dist = reps[0] + 1;
         if dist > pos as u64 {
@@ -565,7 +555,7 @@ impl Enc {
                 self.rc.put(&mut self.m.is_rep[s], true);
                 self.rc.put(&mut self.m.is_rep0[s], false);
                 self.rc.put(&mut self.m.is_rep0_long[s][ps], false);
-                self.state = after_short_rep(s);
+                self.state = after(s, SHORT_REP);
             }
             Op::Rep { idx, len } => {
                 self.rc.put(&mut self.m.is_match[s][ps], true);
@@ -584,7 +574,7 @@ impl Enc {
                     self.reps = promote(self.reps, idx);
                 }
                 len_put(&mut self.rc, &mut self.m.rep_len, ps, usize::from(len));
-                self.state = after_rep(s);
+                self.state = after(s, REP);
             }
             Op::Match { len, dist } => {
                 let len = usize::from(len);
@@ -614,7 +604,7 @@ impl Enc {
                     }
                 }
                 self.reps = [dist, self.reps[0], self.reps[1], self.reps[2]];
-                self.state = after_match(s);
+                self.state = after(s, MATCH);
             }
         }
     }
@@ -887,7 +877,7 @@ impl<'a> Parser<'a> {
                     let table = &prices.rep_len[ps1];
                     for (ml, &lp) in table.iter().enumerate().take(l + 1).skip(MIN_MATCH) {
                         let op = Op::LitRep0 { len: ml as u16 };
-                        self.relax(k + 1 + ml, p + lp, k, op, after_rep(s1), reps);
+                        self.relax(k + 1 + ml, p + lp, k, op, after(s1, REP), reps);
                     }
                 }
             }
@@ -896,7 +886,7 @@ impl<'a> Parser<'a> {
             // Short repeat: one byte at repeat distance 0.
             if r0 <= i && data[i] == data[i - r0] {
                 let p = rep_base + m.is_rep0[s].cost(false) + m.is_rep0_long[s][ps].cost(false);
-                self.relax(k + 1, p, k, Op::ShortRep, after_short_rep(s), reps);
+                self.relax(k + 1, p, k, Op::ShortRep, after(s, SHORT_REP), reps);
             }
             // Repeat matches.
             let mut longest = 0usize;
@@ -927,7 +917,7 @@ impl<'a> Parser<'a> {
                         idx,
                         len: ml as u16,
                     };
-                    self.relax(k + ml, p + lp, k, op, after_rep(s), new_reps);
+                    self.relax(k + ml, p + lp, k, op, after(s, REP), new_reps);
                 }
                 longest = longest.max(l);
             }
@@ -957,7 +947,7 @@ impl<'a> Parser<'a> {
                             len: ml as u16,
                             dist,
                         };
-                        self.relax(k + ml, p, k, op, after_match(s), new_reps);
+                        self.relax(k + ml, p, k, op, after(s, MATCH), new_reps);
                     }
                     lo = l + 1;
                     longest = longest.max(l);
