@@ -4,8 +4,9 @@
 //! block: sizes, modes, owners, mtimes and symlink targets all come from the entries. Data is
 //! read on demand: a `read(offset, len)` decodes only the blocks that overlap it, keeps decoded
 //! blocks in a small LRU cache (so a sequential reader decodes each block once, even when the
-//! kernel's readahead splits it over several FUSE threads), and serves stored blocks straight
-//! from the memory map after checking their CRC once. A reader going through a file in order
+//! kernel's readahead splits it over several FUSE threads). Stored blocks go through the same
+//! cache as checked private copies, so bytes rewritten in the archive later are never served
+//! unchecked, and a truncated archive gives EIO (the map's SIGBUS guard, `container::sigbus`). A reader going through a file in order
 //! gets the next blocks decoded ahead of it by two prefetch workers, and their compressed bytes
 //! requested from the disk (`MADV_WILLNEED`), since the kernel sends FUSE only 128 KiB of
 //! readahead at a time. Nothing ever changes under the mount, so attributes and directory
@@ -20,7 +21,6 @@
 //!
 //! The few system calls std does not wrap (signal masks, `umount2`, `dup2`) live in `sys`.
 
-use crate::codec;
 use crate::container::{Archive, Entry, Kind, Storage};
 use crate::error::{Error, IoContext, Result};
 use fuser::{
@@ -29,7 +29,6 @@ use fuser::{
     ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, Request,
     SessionACL,
 };
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::io::{self, BufRead, Write};
@@ -68,8 +67,7 @@ pub struct MountOptions {
     pub threads: usize,
     /// Let users other than the one mounting read the file system (`allow_other`).
     pub allow_other: bool,
-    /// Positional reads instead of a memory map (no SIGBUS; stored blocks CRC-checked on every
-    /// read).
+    /// Positional reads instead of a memory map.
     pub no_mmap: bool,
     /// Background mode (the daemon [`spawn_daemon`] starts); `None` stays in the foreground
     /// with stdout and stderr untouched.
@@ -114,7 +112,7 @@ pub fn mount(archive: &Path, mountpoint: &Path, opts: &MountOptions) -> Result<(
     let stamp = std::fs::metadata(archive)
         .and_then(|m| m.modified())
         .unwrap_or(UNIX_EPOCH);
-    let fs = ArchiveFs::new(ar, opts.cache_bytes, stamp);
+    let fs = ArchiveFs::new(ar, opts.cache_bytes, IMAGES_CACHED_BYTES, stamp);
 
     // `allow_other` comes from the ACL below: fuser adds the option itself.
     let options = vec![
@@ -323,6 +321,9 @@ struct ArchiveFs {
     prefetch: Option<crossbeam_channel::Sender<u32>>,
     /// Bytes of file content and number of inodes, for statfs (`df`).
     totals: (u64, u64),
+    /// Open handles of image entries → the decoded image they hold (see [`Images`]).
+    handles: Mutex<HashMap<u64, Arc<Vec<u8>>>>,
+    next_fh: std::sync::atomic::AtomicU64,
 }
 
 /// The archive and everything that turns its blocks into file bytes.
@@ -331,19 +332,75 @@ struct Data {
     /// `starts[b]`: where block `b` would begin if all blocks were laid end to end; locates an
     /// entry offset in its run of blocks with one binary search.
     starts: Vec<u64>,
-    /// Stored blocks whose CRC has been checked once; later reads use the mapping directly.
-    verified: Vec<AtomicBool>,
     cache: BlockCache,
     /// Bad blocks already reported, so a retrying reader does not flood the log.
     reported: Mutex<HashSet<u32>>,
-    /// Decoded PNGs of lossy image entries, most recent last (decoded on first read).
-    images: Mutex<Vec<(usize, Arc<Vec<u8>>)>>,
+    /// Decoded PNGs of lossy image entries.
+    images: Images,
 }
 
-/// How many decoded images the mount keeps, and how many bytes of them at most (the one being
-/// read is kept whatever its size).
+/// How many recently decoded images the mount keeps for files opened again, and how many bytes
+/// of them at most (the last one is kept whatever its size). Images held by open files are
+/// kept by their handles beyond this.
 const IMAGES_CACHED: usize = 4;
 const IMAGES_CACHED_BYTES: usize = 256 << 20;
+
+/// Decoded PNGs of lossy image entries. Each image is decoded once however many readers want
+/// it at the same time: readers of one image wait on its slot while the first decodes it, and
+/// readers of different images decode in parallel. An open file handle holds its image for as
+/// long as it is open, so images that together exceed the budget, read at once, do not evict
+/// each other on every read; `recent` keeps the last few for files that are opened again.
+struct Images {
+    /// Image entry → its slot, locked while decoding; a weak reference, alive while a handle
+    /// or `recent` holds the image.
+    slots: Mutex<HashMap<usize, Arc<ImageSlot>>>,
+    /// Most recently used last.
+    recent: Mutex<std::collections::VecDeque<(usize, Arc<Vec<u8>>)>>,
+    budget: usize,
+    /// Images decoded so far (a decode per image and handle would show up here).
+    decodes: std::sync::atomic::AtomicUsize,
+}
+
+/// Locked while its image decodes; alive while a handle or `recent` holds the image.
+type ImageSlot = Mutex<std::sync::Weak<Vec<u8>>>;
+
+impl Images {
+    fn new(budget: usize) -> Images {
+        Images {
+            slots: Mutex::new(HashMap::new()),
+            recent: Mutex::new(std::collections::VecDeque::new()),
+            budget,
+            decodes: Default::default(),
+        }
+    }
+
+    /// Image `i`, from a live copy or decoded by `decode` (once, whoever else is waiting).
+    fn get(&self, i: usize, decode: impl FnOnce() -> Result<Vec<u8>>) -> Result<Arc<Vec<u8>>> {
+        let slot = lock(&self.slots).entry(i).or_default().clone();
+        let mut held = lock(&slot);
+        let png = match held.upgrade() {
+            Some(p) => p,
+            None => {
+                let p = Arc::new(decode()?);
+                self.decodes
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                *held = Arc::downgrade(&p);
+                p
+            }
+        };
+        drop(held);
+        let mut recent = lock(&self.recent);
+        recent.retain(|(j, _)| *j != i);
+        recent.push_back((i, png.clone()));
+        while recent.len() > 1
+            && (recent.len() > IMAGES_CACHED
+                || recent.iter().map(|(_, p)| p.len()).sum::<usize>() > self.budget)
+        {
+            recent.pop_front();
+        }
+        Ok(png)
+    }
+}
 
 /// Threads decoding blocks ahead of sequential readers. Two keep one core decoding while the
 /// other serves FUSE requests, without starving random readers on small machines.
@@ -355,7 +412,7 @@ const PREFETCH_DEPTH: u32 = 2;
 const DISK_AHEAD_BYTES: u64 = 4 << 20;
 
 impl ArchiveFs {
-    fn new(ar: Archive, cache_bytes: u64, stamp: SystemTime) -> Self {
+    fn new(ar: Archive, cache_bytes: u64, image_bytes: usize, stamp: SystemTime) -> Self {
         let nodes = build_tree(&ar, stamp);
         let mut starts = Vec::with_capacity(ar.blocks().len() + 1);
         let mut at = 0u64;
@@ -366,14 +423,12 @@ impl ArchiveFs {
             largest = largest.max(b.raw_len as u64);
         }
         starts.push(at);
-        let verified = ar.blocks().iter().map(|_| AtomicBool::new(false)).collect();
         let data = Arc::new(Data {
             ar,
             starts,
-            verified,
             cache: BlockCache::new(cache_bytes),
             reported: Mutex::new(HashSet::new()),
-            images: Mutex::new(Vec::new()),
+            images: Images::new(image_bytes),
         });
         // Prefetching only pays if the cache keeps the blocks until the reader gets there.
         let prefetch = (cache_bytes >= largest * 4 * (PREFETCH_DEPTH as u64 + 1)).then(|| {
@@ -402,7 +457,34 @@ impl ArchiveFs {
             nodes,
             prefetch,
             totals,
+            handles: Mutex::new(HashMap::new()),
+            next_fh: std::sync::atomic::AtomicU64::new(1),
         }
+    }
+
+    /// A handle for opening file entry `entry`: one of its own for an image entry, which holds
+    /// the decoded image from its first read until it is released; 0 otherwise.
+    fn open_file(&self, entry: usize) -> u64 {
+        if self.data.ar.entries()[entry].image.is_none() {
+            return 0;
+        }
+        self.next_fh
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Reads through handle `fh` (from [`ArchiveFs::open_file`]).
+    fn read_file(&self, fh: u64, entry: usize, offset: u64, len: u32) -> ReadResult<'_> {
+        if let (true, Some(info)) = (fh != 0, &self.data.ar.entries()[entry].image) {
+            if !lock(&self.handles).contains_key(&fh) {
+                let png = self.data.image_png(entry, info).map_err(|e| (None, e))?;
+                lock(&self.handles).insert(fh, png);
+            }
+        }
+        self.data.read(entry, offset, len)
+    }
+
+    fn release_file(&self, fh: u64) {
+        lock(&self.handles).remove(&fh);
     }
 
     fn node(&self, ino: INodeNo) -> Option<&Node> {
@@ -444,37 +526,24 @@ impl ArchiveFs {
 }
 
 impl Data {
-    /// Block `n`, decoded: borrowed from the map for stored blocks, else from the cache.
-    fn block(&self, n: u32) -> Result<Block<'_>> {
+    /// Block `n`, decoded and checked, from the cache. A stored block is a private copy too:
+    /// bytes served from the map after one check could change under the mount unnoticed.
+    fn block(&self, n: u32) -> Result<Arc<Vec<u8>>> {
         let info = *self.ar.blocks().get(n as usize).ok_or(Error::OutOfRange {
             what: format!("block {n}"),
         })?;
-        if info.codec == codec::id::STORE {
-            if self.verified[n as usize].load(Ordering::Relaxed) {
-                if let Some(s) = self.ar.stored_payload(n) {
-                    return Ok(Block::Mapped(s));
-                }
-            }
-            return Ok(match self.ar.read_block(n)? {
-                Cow::Borrowed(s) => {
-                    self.verified[n as usize].store(true, Ordering::Relaxed);
-                    Block::Mapped(s)
-                }
-                Cow::Owned(v) => Block::Cached(Arc::new(v)),
-            });
-        }
         let slot = self.cache.slot(n, info.raw_len as u64);
         // Holding the slot while decoding makes other readers of this block wait for the result
         // instead of decoding it again.
         let mut held = lock(&slot);
         if let Some(d) = &*held {
-            return Ok(Block::Cached(d.clone()));
+            return Ok(d.clone());
         }
         match self.ar.read_block(n) {
             Ok(data) => {
-                let d = Arc::new(data.into_owned());
+                let d = Arc::new(data);
                 *held = Some(d.clone());
-                Ok(Block::Cached(d))
+                Ok(d)
             }
             Err(e) => {
                 drop(held);
@@ -562,30 +631,19 @@ impl Data {
         }
     }
 
-    /// The decoded PNG of lossy image entry `i`, decoded once and kept for the next reads.
+    /// The decoded PNG of lossy image entry `i` (see [`Images`]).
     fn image_png(
         &self,
         i: usize,
         info: &crate::container::format::ImageInfo,
     ) -> Result<Arc<Vec<u8>>> {
-        let mut cached = lock(&self.images);
-        if let Some(k) = cached.iter().position(|(j, _)| *j == i) {
-            let hit = cached.remove(k);
-            cached.push(hit.clone());
-            return Ok(hit.1);
-        }
-        let mut blob = Vec::new();
-        let mut r = self.ar.open_entry_at(i)?;
-        std::io::Read::read_to_end(&mut r, &mut blob).map_err(|e| Error::io("reading image", e))?;
-        let png = Arc::new(crate::image::entry::png_bytes(&blob, info)?);
-        cached.push((i, png.clone()));
-        while cached.len() > 1
-            && (cached.len() > IMAGES_CACHED
-                || cached.iter().map(|(_, p)| p.len()).sum::<usize>() > IMAGES_CACHED_BYTES)
-        {
-            cached.remove(0);
-        }
-        Ok(png)
+        self.images.get(i, || {
+            let mut blob = Vec::new();
+            let mut r = self.ar.open_entry_at(i)?;
+            std::io::Read::read_to_end(&mut r, &mut blob)
+                .map_err(|e| Error::io("reading image", e))?;
+            crate::image::entry::png_bytes(&blob, info)
+        })
     }
 
     /// Hints the kernel to read blocks `from..` (up to `end`, at most [`DISK_AHEAD_BYTES`] of
@@ -603,12 +661,9 @@ impl Data {
         }
     }
 
-    /// Whether block `n` is decoded (or being decoded), or a checked stored block.
+    /// Whether block `n` is decoded (or being decoded).
     fn present(&self, n: u32) -> bool {
-        self.verified
-            .get(n as usize)
-            .is_some_and(|v| v.load(Ordering::Relaxed))
-            || self.cache.contains(n)
+        self.cache.contains(n)
     }
 
     /// Logs a failed read, once per bad block.
@@ -646,23 +701,6 @@ struct ReadOut<'a> {
 /// What [`Data::read`] returns; an error carries the block it happened in, if any.
 type ReadResult<'a> = std::result::Result<ReadOut<'a>, (Option<u32>, Error)>;
 
-/// A decoded block.
-enum Block<'a> {
-    /// A stored block, straight from the memory map.
-    Mapped(&'a [u8]),
-    /// A decoded block, shared with the cache.
-    Cached(Arc<Vec<u8>>),
-}
-
-impl Block<'_> {
-    fn get(&self, r: std::ops::Range<usize>) -> Option<&[u8]> {
-        match self {
-            Block::Mapped(s) => s.get(r),
-            Block::Cached(v) => v.get(r),
-        }
-    }
-}
-
 /// What a read replies with.
 enum Bytes<'a> {
     Slice(&'a [u8]),
@@ -671,11 +709,10 @@ enum Bytes<'a> {
 }
 
 impl<'a> Bytes<'a> {
-    fn of(b: Block<'a>, r: std::ops::Range<usize>, n: u32) -> Result<Self> {
-        match b {
-            Block::Mapped(s) => s.get(r).map(Bytes::Slice).ok_or(short(n)),
-            Block::Cached(v) if v.get(r.clone()).is_some() => Ok(Bytes::Part(v, r)),
-            Block::Cached(_) => Err(short(n)),
+    fn of(v: Arc<Vec<u8>>, r: std::ops::Range<usize>, n: u32) -> Result<Self> {
+        match v.get(r.clone()) {
+            Some(_) => Ok(Bytes::Part(v, r)),
+            None => Err(short(n)),
         }
     }
 
@@ -984,7 +1021,10 @@ impl fuser::Filesystem for ArchiveFs {
             Some(What::File { .. }) if flags.acc_mode() != OpenAccMode::O_RDONLY => {
                 reply.error(Errno::EROFS)
             }
-            Some(What::File { .. }) => reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE),
+            Some(What::File { entry }) => reply.opened(
+                FileHandle(self.open_file(*entry)),
+                FopenFlags::FOPEN_KEEP_CACHE,
+            ),
             Some(What::Dir { .. }) => reply.error(Errno::EISDIR),
             Some(What::Symlink { .. }) => reply.error(Errno::ELOOP),
             None => reply.error(Errno::ENOENT),
@@ -995,7 +1035,7 @@ impl fuser::Filesystem for ArchiveFs {
         &self,
         _req: &Request,
         ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         offset: u64,
         size: u32,
         _flags: OpenFlags,
@@ -1009,7 +1049,7 @@ impl fuser::Filesystem for ArchiveFs {
         else {
             return reply.error(Errno::EINVAL);
         };
-        match self.data.read(*entry, offset, size) {
+        match self.read_file(fh.0, *entry, offset, size) {
             Ok(out) => {
                 if let Some(tx) = &self.prefetch {
                     for n in out.ahead.filter(|&n| !self.data.present(n)) {
@@ -1025,6 +1065,20 @@ impl fuser::Filesystem for ArchiveFs {
                 reply.error(Errno::EIO)
             }
         }
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.release_file(fh.0);
+        reply.ok();
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -1243,6 +1297,52 @@ mod tests {
         let l = lock(&c.lru);
         assert_eq!(l.map.len(), 1);
         assert!(l.map.contains_key(&8));
+    }
+
+    /// Two images larger together than the image budget, read at once in small interleaved
+    /// reads through open handles, are decoded once each (they used to evict each other on
+    /// every read); a handle released lets its image go.
+    #[test]
+    fn images_read_at_once_are_decoded_once_each() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/valid/lossy-dct.yoz");
+        let open =
+            |budget| ArchiveFs::new(Archive::open(&path).unwrap(), 1 << 20, budget, UNIX_EPOCH);
+        let fs = open(usize::MAX);
+        let imgs: Vec<usize> = (0..fs.data.ar.entries().len())
+            .filter(|&i| fs.data.ar.entries()[i].image.is_some())
+            .collect();
+        assert_eq!(imgs.len(), 2);
+        let sizes: Vec<usize> = imgs
+            .iter()
+            .map(|&i| {
+                fs.read_file(0, i, 0, u32::MAX)
+                    .unwrap()
+                    .bytes
+                    .as_slice()
+                    .len()
+            })
+            .collect();
+        // A budget that holds either image but not both.
+        let fs = open(sizes[0].max(sizes[1]));
+        let fhs: Vec<u64> = imgs.iter().map(|&i| fs.open_file(i)).collect();
+        assert!(fhs.iter().all(|&f| f != 0) && fhs[0] != fhs[1]);
+        let mut got = [Vec::new(), Vec::new()];
+        for step in 0..40u64 {
+            for k in 0..2 {
+                let out = fs.read_file(fhs[k], imgs[k], step * 64, 64).unwrap();
+                got[k].extend_from_slice(out.bytes.as_slice());
+            }
+        }
+        assert_eq!(fs.data.images.decodes.load(Ordering::Relaxed), 2);
+        for k in 0..2 {
+            let n = got[k].len();
+            let whole = fs.read_file(0, imgs[k], 0, u32::MAX).unwrap();
+            assert_eq!(&whole.bytes.as_slice()[..n], &got[k][..]);
+        }
+        for &f in &fhs {
+            fs.release_file(f);
+        }
+        assert!(lock(&fs.handles).is_empty());
     }
 
     #[test]

@@ -632,6 +632,19 @@ fn neural_images_decode_through_the_mount() {
 #[test]
 fn no_mmap_mount_survives_an_archive_rewritten_and_truncated_under_it() {
     require_fuse!();
+    survives_rewrite_and_truncate(&["--no-mmap"]);
+}
+
+/// The default mount maps the archive: a truncation under it must give EIO (the SIGBUS guard
+/// answers with zero pages that fail the CRC), and a rewritten stored block must never be served
+/// (stored blocks are private, checked copies).
+#[test]
+fn mapped_mount_survives_an_archive_rewritten_and_truncated_under_it() {
+    require_fuse!();
+    survives_rewrite_and_truncate(&[]);
+}
+
+fn survives_rewrite_and_truncate(extra: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
     let c = tmp.path().join("c");
     fs::create_dir_all(&c).unwrap();
@@ -660,7 +673,7 @@ fn no_mmap_mount_survives_an_archive_rewritten_and_truncated_under_it() {
         );
         b.offset + yoz::container::format::BLOCK_HEADER_LEN as u64 + 10
     };
-    let m = Mounted::new(&archive, &tmp.path().join("mnt"), &["--no-mmap"]);
+    let m = Mounted::new(&archive, &tmp.path().join("mnt"), extra);
     assert!(fs::read(m.mp.join("c/a.bin")).unwrap() == files[0].1);
     // Rewrite a byte of b.bin's stored block in place, before anything read it: the mount
     // checks it on the read (EIO) and never serves the rewritten bytes.
@@ -672,10 +685,15 @@ fn no_mmap_mount_survives_an_archive_rewritten_and_truncated_under_it() {
     .unwrap();
     let err = fs::read(m.mp.join("c/b.bin")).expect_err("a rewritten block must fail its CRC");
     assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
-    // Truncate it: reads fail with EIO and the daemon lives (a map would SIGBUS).
+    // Truncate it: reads fail with EIO and the daemon lives (an unguarded map would SIGBUS).
     f.set_len(100).unwrap();
     let err = fs::read(m.mp.join("c/c.bin")).expect_err("reading a truncated archive must fail");
     assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    assert!(m.daemon().is_some(), "the daemon died");
+    // a.bin was read before: its checked copy may still be served, and must be the original.
+    if let Ok(again) = fs::read(m.mp.join("c/a.bin")) {
+        assert!(again == files[0].1, "a.bin changed after the truncation");
+    }
     assert!(m.daemon().is_some(), "the daemon died");
     m.unmount();
 }

@@ -23,9 +23,8 @@ pub struct MountArgs {
     /// In the background, append errors (bad blocks) to this file instead of discarding them.
     #[arg(long)]
     pub log: Option<PathArg>,
-    /// Read the archive with positional reads instead of a memory map: every read of a stored
-    /// block is checked against its CRC again, and an archive truncated or rewritten while
-    /// mounted gives EIO instead of a SIGBUS that would kill the daemon.
+    /// Read the archive with positional reads instead of a memory map. (Either way, blocks are
+    /// served from checked copies and an archive truncated while mounted gives EIO.)
     #[arg(long)]
     pub no_mmap: bool,
     /// Internal: this process is the background daemon started by `yoz mount`.

@@ -6,12 +6,14 @@
 //! header and its CRC when decoded.
 //!
 //! Which source to use: the memory map (default) is fastest and serves stored blocks without
-//! copies, but if the file is truncated by someone else while mapped the process gets SIGBUS.
-//! For archives that may change underneath (being written, on flaky network storage) use
-//! [`Source::Pread`] (`--no-mmap`), which turns that into an I/O error.
+//! copies. A file truncated by someone else while mapped would raise SIGBUS; the mapping is
+//! registered with [`sigbus`](super::sigbus), which turns that into zero pages and the read
+//! into an I/O error (class `io`) instead of a dead process. [`Source::Pread`] (`--no-mmap`)
+//! never maps at all.
 
 use super::format::*;
 use super::limits::{EntryChecker, Limits};
+use super::sigbus::{self, Mapped};
 use super::Sink;
 use crate::codec;
 use crate::codec::dict::ZstdDict;
@@ -26,8 +28,8 @@ use std::sync::{Arc, Mutex};
 
 /// How the archive bytes are reached.
 pub enum Source {
-    /// Memory-mapped (see the module docs for the caveat).
-    Mmap(memmap2::Mmap),
+    /// Memory-mapped, guarded against SIGBUS (see the module docs).
+    Mmap(Mapped),
     /// Positional reads on an open file.
     Pread(File),
     /// Bytes already in memory (tests, fuzzing, small archives).
@@ -35,6 +37,22 @@ pub enum Source {
 }
 
 impl Source {
+    /// The mapping's SIGBUS fault counter, if this source is a guarded mapping.
+    fn faults_counter(&self) -> Option<&'static std::sync::atomic::AtomicU64> {
+        match self {
+            Source::Mmap(m) => m.guard().counter(),
+            _ => None,
+        }
+    }
+
+    /// Pages of the mapping that faulted because the file shrank (0 when not mapped).
+    fn faults(&self) -> u64 {
+        match self {
+            Source::Mmap(m) => m.guard().faults(),
+            _ => 0,
+        }
+    }
+
     fn get(&self, off: u64, len: usize) -> Result<Cow<'_, [u8]>> {
         match self {
             Source::Mmap(m) => slice(m, off, len),
@@ -103,13 +121,19 @@ impl Archive {
         let f = File::open(path).ctx(|| format!("opening {}", path.display()))?;
         let len = f.metadata().ctx(|| "stat archive".into())?.len();
         let src = if opts.mmap && len > 0 {
-            // SAFETY: the mapping is read-only; the file being truncated underneath is the
-            // documented SIGBUS caveat (use `Source::Pread` for such files).
-            Source::Mmap(unsafe { memmap2::Mmap::map(&f) }.ctx(|| "mapping archive".into())?)
+            // SAFETY: the mapping is read-only; a file truncated underneath faults, which the
+            // guard turns into zero pages that fail the checks (module docs).
+            Source::Mmap(Mapped::new(
+                unsafe { memmap2::Mmap::map(&f) }.ctx(|| "mapping archive".into())?,
+            ))
         } else {
             Source::Pread(f)
         };
-        Self::from_source(src, len, opts.limits)
+        let counter = src.faults_counter();
+        Self::from_source(src, len, opts.limits).map_err(|e| match counter {
+            Some(c) if c.load(std::sync::atomic::Ordering::Acquire) > 0 => sigbus::shrank(),
+            _ => e,
+        })
     }
 
     /// Validates an archive held in memory.
@@ -235,16 +259,30 @@ impl Archive {
         }
     }
 
-    /// Reads, decodes and checks block `n`. Stored blocks come back borrowed from the map.
-    pub fn read_block(&self, n: u32) -> Result<Cow<'_, [u8]>> {
+    /// Reads, decodes and checks block `n`, always into memory of its own (a stored block is
+    /// copied out of the map before its CRC is checked). A block whose mapped pages vanished under it (the file shrank) is an I/O error.
+    pub fn read_block(&self, n: u32) -> Result<Vec<u8>> {
+        let before = self.src.faults();
+        self.read_block_checked(n).map_err(|e| {
+            if self.src.faults() > before {
+                sigbus::shrank()
+            } else {
+                e
+            }
+        })
+    }
+
+    fn read_block_checked(&self, n: u32) -> Result<Vec<u8>> {
         let (info, payload) = self.block_record(n)?;
-        let data: Cow<'_, [u8]> = if info.codec == codec::id::STORE {
+        let data = if info.codec == codec::id::STORE {
             if payload.len() != info.raw_len as usize {
                 return Err(Error::SizeMismatch {
                     what: format!("stored block {n}"),
                 });
             }
-            payload
+            // A private copy: the CRC below then vouches for exactly the bytes the caller gets,
+            // even if the file changes under a mapping afterwards.
+            payload.into_owned()
         } else {
             let mut out = Vec::new();
             if info.resource != NO_RESOURCE {
@@ -258,7 +296,7 @@ impl Archive {
                     &mut out,
                 )?;
             }
-            Cow::Owned(out)
+            out
         };
         let computed = crc32fast::hash(&data);
         if computed != info.crc32 {
@@ -328,26 +366,6 @@ impl Archive {
         self.src.get(offset + lens.0 as u64, lens.1)
     }
 
-    /// The payload of stored block `n` straight from the memory map, unchecked: `None` when the
-    /// block is not stored or the archive is not mapped. For callers that have already checked
-    /// the block once with [`Archive::read_block`] and would otherwise recompute a CRC over the
-    /// whole block on every small read (the FUSE mount's hot path).
-    pub fn stored_payload(&self, n: u32) -> Option<&[u8]> {
-        let info = self.index.blocks.get(n as usize)?;
-        if info.codec != codec::id::STORE {
-            return None;
-        }
-        match &self.src {
-            Source::Mmap(m) => {
-                let start = usize::try_from(info.offset)
-                    .ok()?
-                    .checked_add(BLOCK_HEADER_LEN)?;
-                m.get(start..start.checked_add(info.comp_len as usize)?)
-            }
-            Source::Pread(_) | Source::Memory(_) => None,
-        }
-    }
-
     /// Asks the kernel to start reading the records of `blocks` into the page cache
     /// (`MADV_WILLNEED`), so a reader going through them sequentially finds them resident.
     /// Only a hint: does nothing without a memory map, and errors are ignored.
@@ -368,7 +386,7 @@ impl Archive {
             usize::try_from(end.saturating_sub(a.offset)),
         ) {
             if len > 0 {
-                let _ = m.advise_range(memmap2::Advice::WillNeed, start, len);
+                let _ = m.map().advise_range(memmap2::Advice::WillNeed, start, len);
             }
         }
     }
@@ -456,7 +474,7 @@ impl Archive {
                 return Ok(data.clone());
             }
         }
-        let data = Arc::new(self.read_block(n)?.into_owned());
+        let data = Arc::new(self.read_block(n)?);
         *last = Some((n, data.clone()));
         Ok(data)
     }
@@ -503,7 +521,7 @@ pub struct EntryReader<'a> {
     pos: u64,
     /// Offset within the entry where each of its blocks starts (chunked storage).
     starts: Vec<u64>,
-    cache: Option<(u32, Cow<'a, [u8]>)>,
+    cache: Option<(u32, Vec<u8>)>,
 }
 
 impl EntryReader<'_> {

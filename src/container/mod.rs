@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod format;
 pub mod limits;
+pub mod sigbus;
 pub mod stream;
 pub mod writer;
 
