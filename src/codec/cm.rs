@@ -508,32 +508,46 @@ impl Model {
 // ---------------------------------------------------------------------------------------------
 // Encoder and decoder
 
-/// Appends the cm payload of `input` to `out`.
+/// The most decoded bytes a coded payload may stand for, per payload byte (spec §2). cm decodes
+/// at about 1 MB/s, so without a bound a few kilobytes of payload could declare minutes of work;
+/// data that compresses better than this is data lzr or zstd code almost as small, 100 times
+/// faster.
+pub const MAX_RATIO: u64 = 64;
+
+/// Appends the cm payload of `input` to `out`: coded when that is smaller than raw and within
+/// [`MAX_RATIO`], raw otherwise.
 pub fn encode(input: &[u8], out: &mut Vec<u8>) {
-    let start = out.len();
-    if !input.is_empty() {
-        let mut m = Model::new(input.len());
-        let mut rc = Encoder::new();
-        for (i, &byte) in input.iter().enumerate() {
-            for k in (0..8).rev() {
-                let bit = (byte >> k) & 1 == 1;
-                rc.encode_bit(m.predict(), bit);
-                m.update(bit, &input[..i]);
-            }
-            if rc.len() > input.len() {
-                break; // already larger than raw: stored below
-            }
-        }
-        let body = rc.finish();
-        if 1 + body.len() < 1 + input.len() {
+    if let Some(body) = coded_body(input) {
+        let len = 1 + body.len() as u64;
+        if len < 1 + input.len() as u64 && input.len() as u64 <= MAX_RATIO * len {
             out.push(mode::CODED);
             out.extend_from_slice(&body);
             return;
         }
     }
-    out.truncate(start);
     out.push(mode::RAW);
     out.extend_from_slice(input);
+}
+
+/// The range-coded stream of `input`, or `None` once it is longer than `input` (or for an
+/// empty input).
+pub(crate) fn coded_body(input: &[u8]) -> Option<Vec<u8>> {
+    if input.is_empty() {
+        return None;
+    }
+    let mut m = Model::new(input.len());
+    let mut rc = Encoder::new();
+    for (i, &byte) in input.iter().enumerate() {
+        for k in (0..8).rev() {
+            let bit = (byte >> k) & 1 == 1;
+            rc.encode_bit(m.predict(), bit);
+            m.update(bit, &input[..i]);
+        }
+        if rc.len() > input.len() {
+            return None;
+        }
+    }
+    Some(rc.finish())
 }
 
 /// Decodes a cm payload into `out` (cleared first); `out` ends up exactly `raw_len` long.
@@ -541,6 +555,14 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
     let Some(body) = raw_or_coded("cm", payload, raw_len, out)? else {
         return Ok(());
     };
+    let max = MAX_RATIO * payload.len() as u64;
+    if raw_len as u64 > max {
+        return Err(Error::Limit {
+            what: "cm block size per payload byte",
+            got: raw_len as u64,
+            max,
+        });
+    }
     out.reserve_exact(raw_len);
     let mut model = Model::new(raw_len);
     let mut rc = Decoder::new(body);
@@ -618,6 +640,21 @@ mod tests {
         assert!(n * 100 < lzr.len() * 95, "cm {n} vs lzr {}", lzr.len());
         let rnd = lcg(20_000, 9);
         assert_eq!(roundtrip(&rnd), 1 + rnd.len(), "random data is stored raw");
+    }
+
+    /// Data more predictable than `MAX_RATIO` is stored raw by the encoder, and a coded
+    /// payload declaring more is refused before any decoding work.
+    #[test]
+    fn coded_payloads_are_bounded_by_their_ratio() {
+        let data = vec![b'a'; 20_000];
+        let body = coded_body(&data).unwrap();
+        assert!(data.len() as u64 > MAX_RATIO * (1 + body.len() as u64));
+        assert_eq!(roundtrip(&data), 1 + data.len(), "over the ratio: raw");
+        let mut payload = vec![mode::CODED];
+        payload.extend_from_slice(&body);
+        // A well-formed stream of the right bytes: only the bound refuses it.
+        let err = decode(&payload, data.len(), &mut Vec::new()).unwrap_err();
+        assert_eq!(err.class(), "limit", "{err}");
     }
 
     use proptest::prelude::*;

@@ -1576,6 +1576,29 @@ pub fn invalid() -> Vec<Invalid> {
         );
     }
 
+    // codec-cm §2: a coded payload stands for at most 64 decoded bytes per payload byte.
+    {
+        let raw = vec![b'a'; 20_000];
+        let mut g = Forge::new();
+        g.reader_minor = crate::codec::reader_minor(id::CM);
+        let mut e = meta("a.txt", Kind::File);
+        e.size = raw.len() as u64;
+        e.storage = Storage::Blocks { first: 0, count: 1 };
+        g.recs.push(Rec::Entry(e));
+        let (mut info, _) = block(&raw, id::CM);
+        let mut payload = vec![1u8];
+        payload.extend(crate::codec::cm::coded_body(&raw).expect("compressible"));
+        info.comp_len = payload.len() as u32;
+        g.push_block(info, payload);
+        add(
+            "cm-ratio-over-bound",
+            "a cm block whose well-formed coded payload stands for more than 64 bytes per payload byte",
+            &["limit"],
+            &["limit"],
+            g.build().bytes,
+        );
+    }
+
     // Table 5.1: a zstd payload is exactly one frame.
     let zstd_payload = |make: &dyn Fn(&[u8]) -> Vec<u8>| {
         let raw = text(8000, 57);
