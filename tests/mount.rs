@@ -4,6 +4,8 @@
 //! These tests need a working FUSE: /dev/fuse, and root (or `fusermount3`). Where that is
 //! missing they print why and pass without checking anything; CI runs them as root.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -696,4 +698,80 @@ fn survives_rewrite_and_truncate(extra: &[&str]) {
     }
     assert!(m.daemon().is_some(), "the daemon died");
     m.unmount();
+}
+
+/// Every small hostile input (the conformance corpus and damaged copies of its valid archives,
+/// `common::hostile_inputs`) is either refused by `yoz mount` or mounted and read whole —
+/// every file, in 64 KiB reads — within 10 s per archive, under a 500 MB address-space limit
+/// for the daemon, which must still be serving afterwards (no panic, no signal, no hang).
+#[test]
+fn every_small_hostile_input_is_bounded_when_mounted() {
+    require_fuse!();
+    let t = tempfile::tempdir().unwrap();
+    let inputs = t.path().join("inputs");
+    fs::create_dir(&inputs).unwrap();
+    let (mut mounted, mut refused) = (0, 0);
+    for (k, f) in common::hostile_inputs(&inputs).into_iter().enumerate() {
+        let mp = t.path().join(format!("mp{k}"));
+        fs::create_dir(&mp).unwrap();
+        let mp = fs::canonicalize(&mp).unwrap();
+        let mut c = Command::new(YOZ);
+        c.arg("mount")
+            .arg(&f)
+            .arg(&mp)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        common::limit_address_space(&mut c, 500 << 20);
+        let st = c.status().unwrap();
+        if !st.success() {
+            assert!(
+                matches!(st.code(), Some(1..=2)),
+                "{}: mount ended with {st:?}",
+                f.display()
+            );
+            assert!(!is_mounted(&mp));
+            refused += 1;
+            continue;
+        }
+        let m = Mounted { mp: mp.clone() };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let root = mp.clone();
+        std::thread::spawn(move || {
+            let mut read = 0u64;
+            let mut stack = vec![root];
+            while let Some(d) = stack.pop() {
+                for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+                    let ft = match e.file_type() {
+                        Ok(ft) => ft,
+                        Err(_) => continue,
+                    };
+                    if ft.is_dir() {
+                        stack.push(e.path());
+                    } else if ft.is_file() {
+                        if let Ok(mut file) = fs::File::open(e.path()) {
+                            let mut buf = vec![0u8; 64 << 10];
+                            while let Ok(n @ 1..) = file.read(&mut buf) {
+                                read += n as u64;
+                            }
+                        }
+                    }
+                }
+            }
+            let _ = tx.send(read);
+        });
+        let done = rx.recv_timeout(Duration::from_secs(10));
+        let alive = m.daemon().is_some() && fs::metadata(&mp).is_ok();
+        if done.is_err() {
+            if let Some(pid) = m.daemon() {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            }
+            panic!("{}: reading the mount took over 10 s", f.display());
+        }
+        assert!(alive, "{}: the daemon died while serving reads", f.display());
+        m.unmount();
+        mounted += 1;
+    }
+    eprintln!("{mounted} archives mounted and read, {refused} refused");
+    assert!(mounted > 100 && refused > 100, "{mounted} mounted, {refused} refused");
 }

@@ -144,3 +144,80 @@ pub fn sample_tree(root: &Path) {
     fs::hard_link(root.join("hello.txt"), root.join("dir/hard.txt")).unwrap();
     fs::set_permissions(root.join("hello.txt"), fs::Permissions::from_mode(0o640)).unwrap();
 }
+
+/// Caps the address space of the process `c` will start (and of whatever it forks).
+pub fn limit_address_space(c: &mut Command, bytes: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe and touches only the child being spawned.
+    unsafe {
+        c.pre_exec(move || {
+            let r = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &r) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Small hostile inputs: every archive of the conformance corpus (each invalid one breaks one
+/// rule), plus damaged copies of every valid one written under `dir` — bytes flipped at spread
+/// positions, cut at several lengths, a run of bytes zeroed — so payloads, entry groups, the
+/// index and the footer all get hit where no hand-made vector aimed.
+pub fn hostile_inputs(dir: &Path) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let mut out = Vec::new();
+    for sub in ["valid", "invalid"] {
+        let mut files: Vec<PathBuf> = fs::read_dir(root.join(sub))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yoz"))
+            .collect();
+        files.sort();
+        if sub == "valid" {
+            for f in &files {
+                let bytes = fs::read(f).unwrap();
+                let name = f.file_stem().unwrap().to_str().unwrap();
+                for (k, m) in mutants(&bytes).into_iter().enumerate() {
+                    let p = dir.join(format!("{name}.m{k}.yoz"));
+                    fs::write(&p, m).unwrap();
+                    out.push(p);
+                }
+            }
+        }
+        out.extend(files);
+    }
+    out
+}
+
+/// Damaged copies of one archive (deterministic).
+fn mutants(b: &[u8]) -> Vec<Vec<u8>> {
+    let n = b.len();
+    let mut v = Vec::new();
+    let mut seed = n as u64 ^ 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    for _ in 0..4 {
+        let mut m = b.to_vec();
+        let at = next() % n;
+        m[at] ^= 1 << (next() % 8);
+        v.push(m);
+    }
+    for cut in [n / 3, n / 2, n - 1 - next() % 40.min(n - 1)] {
+        v.push(b[..cut].to_vec());
+    }
+    let mut m = b.to_vec();
+    let at = next() % n;
+    let end = (at + 64).min(n);
+    m[at..end].fill(0);
+    v.push(m);
+    v
+}
