@@ -50,12 +50,24 @@ fn strong_codecs_end_to_end() {
     common::sample_tree(&src);
     // Log-like text, predictable but not repetitive (cm stores blocks it would code better
     // than 64:1 raw, so a too-regular log would leave it nothing to win).
-    let words = ["open", "read", "close", "user", "disk", "cache", "miss", "ok", "retry"];
+    let words = [
+        "open", "read", "close", "user", "disk", "cache", "miss", "ok", "retry",
+    ];
     let text: String = (0u64..4000)
         .map(|i| {
-            let r = i.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) >> 33;
+            let r = i
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407)
+                >> 33;
             let w = |k: u64| words[((r >> (5 * k)) % words.len() as u64) as usize];
-            format!("{} {} {} {} id={}\n", i * 17 % 1009, w(0), w(1), w(2), r % 997)
+            format!(
+                "{} {} {} {} id={}\n",
+                i * 17 % 1009,
+                w(0),
+                w(1),
+                w(2),
+                r % 997
+            )
         })
         .collect();
     fs::write(src.join("log.txt"), text).unwrap();
@@ -785,6 +797,56 @@ fn verbose_lists_names_and_quiet_silences_summaries() {
     assert_eq!(
         class_of(&run(&["pack", "-v", "-q", "-o", s(&a), s(&d)])).as_deref(),
         Some("usage")
+    );
+}
+
+/// `list --json`: one object per line with the stored bytes each entry owns (from a file; a
+/// stream has no index yet when it prints, so no `stored`), copies naming their source.
+#[test]
+fn list_json_lines_with_stored_sizes() {
+    let a = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/valid/copies.yoz");
+    let out = run(&["list", "--json", s(&a)]);
+    assert_ok(&out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    assert_eq!(
+        lines[0],
+        r#"{"path":"big.txt","kind":"file","size":9000,"stored":1539,"mode":"0644","mtime":1700000000,"uid":0,"gid":0}"#
+    );
+    assert!(
+        lines[3].ends_with(
+            r#","stored":0,"mode":"0644","mtime":1700000000,"uid":0,"gid":0,"copy_of":"big.txt"}"#
+        ),
+        "{}",
+        lines[3]
+    );
+    let piped = common::run_with_stdin(&["list", "--json", "-"], &fs::read(&a).unwrap());
+    assert_ok(&piped);
+    let first = String::from_utf8(piped.stdout).unwrap();
+    assert!(
+        first.starts_with(r#"{"path":"big.txt","kind":"file","size":9000,"mode":"#),
+        "{first}"
+    );
+    // Names are JSON-escaped.
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("d");
+    fs::create_dir(&d).unwrap();
+    fs::write(d.join("quote\"back\\slash\ttab"), b"x").unwrap();
+    let b = t.path().join("b.yoz");
+    assert_ok(&run(&["pack", "-q", "-o", s(&b), s(&d)]));
+    let j = String::from_utf8(run(&["list", "--json", s(&b)]).stdout).unwrap();
+    assert!(j.contains(r#""path":"d/quote\"back\\slash\ttab""#), "{j}");
+    // -l and --json do not mix; a directory is not an archive.
+    assert_eq!(
+        class_of(&run(&["list", "-l", "--json", s(&b)])).as_deref(),
+        Some("usage")
+    );
+    let err = run(&["list", s(&d)]);
+    assert_eq!(class_of(&err).as_deref(), Some("io"));
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("Is a directory"),
+        "{err:?}"
     );
 }
 

@@ -768,10 +768,17 @@ fn every_small_hostile_input_is_bounded_when_mounted() {
             }
             panic!("{}: reading the mount took over 10 s", f.display());
         }
-        assert!(alive, "{}: the daemon died while serving reads", f.display());
+        assert!(
+            alive,
+            "{}: the daemon died while serving reads",
+            f.display()
+        );
         m.unmount();
         mounted += 1;
     }
     eprintln!("{mounted} archives mounted and read, {refused} refused");
-    assert!(mounted > 100 && refused > 100, "{mounted} mounted, {refused} refused");
+    assert!(
+        mounted > 100 && refused > 100,
+        "{mounted} mounted, {refused} refused"
+    );
 }

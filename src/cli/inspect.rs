@@ -15,6 +15,11 @@ pub struct ListArgs {
     /// With -l, numeric owners and groups instead of names from the user database.
     #[arg(long)]
     pub numeric_owner: bool,
+    /// One JSON object per line (JSON Lines) for scripts: path, kind, size, stored (bytes of
+    /// compressed data the entry owns, a share of a shared block; from a file only), mode,
+    /// mtime, uid, gid, target, copy_of, image.
+    #[arg(long, conflicts_with_all = ["long", "numeric_owner"])]
+    pub json: bool,
     /// Archive file, or `-` for stdin.
     pub archive: PathArg,
     /// Only these entries and what is under them; `*`, `?` and `[...]` make a glob over whole
@@ -194,10 +199,95 @@ fn line(e: &Entry, long: Option<&mut Owners>) -> String {
     s
 }
 
+/// `list --json`'s object for `e` (without the closing brace, so a copy can add its source);
+/// `stored` is `None` when the index is not at hand (a stream).
+fn json_line(e: &Entry, stored: Option<u64>) -> String {
+    let kind = match e.kind {
+        Kind::File => "file",
+        Kind::Dir => "dir",
+        Kind::Symlink => "symlink",
+        Kind::Hardlink => "hardlink",
+    };
+    let mut s = format!(
+        "{{\"path\":{},\"kind\":\"{kind}\",\"size\":{}",
+        json_str(&e.path),
+        e.size
+    );
+    if let Some(n) = stored {
+        s.push_str(&format!(",\"stored\":{n}"));
+    }
+    s.push_str(&format!(
+        ",\"mode\":\"{:04o}\",\"mtime\":{},\"uid\":{},\"gid\":{}",
+        e.mode, e.mtime, e.uid, e.gid
+    ));
+    if matches!(e.kind, Kind::Symlink | Kind::Hardlink) {
+        s.push_str(&format!(",\"target\":{}", json_str(&e.target)));
+    }
+    if let Some(im) = &e.image {
+        s.push_str(&format!(
+            ",\"image\":{{\"codec\":\"{}\",\"width\":{},\"height\":{},\"channels\":{},\"png_size\":{},\"input_size\":{}}}",
+            crate::image::entry::codec_name(im.codec),
+            im.width,
+            im.height,
+            im.channels,
+            im.output_size,
+            im.input_size
+        ));
+    }
+    s
+}
+
+/// A JSON string literal (RFC 8259 escapes).
+fn json_str(v: &str) -> String {
+    let mut s = String::with_capacity(v.len() + 2);
+    s.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            '\t' => s.push_str("\\t"),
+            '\r' => s.push_str("\\r"),
+            c if (c as u32) < 0x20 => s.push_str(&format!("\\u{:04x}", c as u32)),
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// Bytes of compressed data entry `i` owns: its blocks' payloads, or its slice's share of a
+/// shared block's payload (rounded); 0 for copies and entries without content.
+fn stored_bytes(ar: &Archive, i: usize) -> u64 {
+    let b = ar.blocks();
+    match ar.entries()[i].storage {
+        Storage::Blocks { first, count } => b
+            .get(first as usize..(first + count) as usize)
+            .map_or(0, |r| r.iter().map(|x| x.comp_len as u64).sum()),
+        Storage::Shared { block, .. } => b.get(block as usize).map_or(0, |x| {
+            let size = ar.entries()[i].size as u128;
+            ((size * x.comp_len as u128 + x.raw_len as u128 / 2) / (x.raw_len as u128).max(1))
+                as u64
+        }),
+        Storage::None | Storage::Same { .. } => 0,
+    }
+}
+
+/// How `list` prints an entry.
+enum Format {
+    Short,
+    /// `tar -tv`'s layout, with its owner-name cache.
+    Long(Owners),
+    Json,
+}
+
 struct ListSink<W: Write> {
     out: W,
-    /// Long format, with its owner-name cache.
-    long: Option<Owners>,
+    format: Format,
+    /// Stored bytes per entry, in archive order, when listing a file (`--json`).
+    stored: Vec<u64>,
+    /// Entries begun so far.
+    seen: usize,
     /// The current entry's line, printed at `end` (a copy learns its source in between);
     /// `None` for an entry the selection leaves out.
     pending: Option<String>,
@@ -206,10 +296,16 @@ struct ListSink<W: Write> {
 
 impl<W: Write> Sink for ListSink<W> {
     fn begin(&mut self, e: &Entry) -> Result<()> {
+        let stored = self.stored.get(self.seen).copied();
+        self.seen += 1;
         self.pending = self
             .selection
             .selects(&e.path)
-            .then(|| line(e, self.long.as_mut()));
+            .then(|| match &mut self.format {
+                Format::Short => line(e, None),
+                Format::Long(o) => line(e, Some(o)),
+                Format::Json => json_line(e, stored),
+            });
         Ok(())
     }
     fn data(&mut self, _: &[u8]) -> Result<()> {
@@ -219,14 +315,23 @@ impl<W: Write> Sink for ListSink<W> {
         Ok(())
     }
     fn copy(&mut self, source: &Entry) -> Result<bool> {
-        if let (Some(_), Some(p)) = (&self.long, &mut self.pending) {
-            p.push_str(&format!(" = {}", source.path));
+        match (&self.format, &mut self.pending) {
+            (Format::Long(_), Some(p)) => p.push_str(&format!(" = {}", source.path)),
+            (Format::Json, Some(p)) => {
+                p.push_str(&format!(",\"copy_of\":{}", json_str(&source.path)))
+            }
+            _ => {}
         }
         Ok(true)
     }
     fn end(&mut self, _: &Entry) -> Result<()> {
+        let close = if matches!(self.format, Format::Json) {
+            "}"
+        } else {
+            ""
+        };
         match self.pending.take() {
-            Some(l) => writeln!(self.out, "{l}").ctx(|| "writing listing".into()),
+            Some(l) => writeln!(self.out, "{l}{close}").ctx(|| "writing listing".into()),
             None => Ok(()),
         }
     }
@@ -234,12 +339,21 @@ impl<W: Write> Sink for ListSink<W> {
 
 pub fn list(a: ListArgs) -> Result<()> {
     let out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut sink = ListSink {
-        out,
-        long: a.long.then(|| Owners {
+    let format = if a.json {
+        Format::Json
+    } else if a.long {
+        Format::Long(Owners {
             numeric: a.numeric_owner,
             ..Default::default()
-        }),
+        })
+    } else {
+        Format::Short
+    };
+    let mut sink = ListSink {
+        out,
+        format,
+        stored: Vec::new(),
+        seen: 0,
         pending: None,
         selection: crate::path::Selection::new(&a.paths)?,
     };
@@ -259,6 +373,9 @@ pub fn list(a: ListArgs) -> Result<()> {
                 checked = Some(g);
             }
         }
+        sink.stored = (0..ar.entries().len())
+            .map(|i| stored_bytes(&ar, i))
+            .collect();
         for e in ar.entries() {
             sink.begin(e)?;
             if let Storage::Same { entry } = e.storage {

@@ -119,7 +119,14 @@ impl Archive {
     pub fn open_with(path: impl AsRef<Path>, opts: OpenOptions) -> Result<Self> {
         let path = path.as_ref();
         let f = File::open(path).ctx(|| format!("opening {}", path.display()))?;
-        let len = f.metadata().ctx(|| "stat archive".into())?.len();
+        let meta = f.metadata().ctx(|| "stat archive".into())?;
+        if meta.is_dir() {
+            return Err(Error::io(
+                format!("opening {}", path.display()),
+                io::Error::from_raw_os_error(libc::EISDIR),
+            ));
+        }
+        let len = meta.len();
         let src = if opts.mmap && len > 0 {
             // SAFETY: the mapping is read-only; a file truncated underneath faults, which the
             // guard turns into zero pages that fail the checks (module docs).
