@@ -154,3 +154,28 @@ fn error_classes_are_specified_emitted_and_exercised() {
         );
     }
 }
+
+/// Spec §8.0 decides one class for every invalid vector, whichever reader (file or stream)
+/// and command meets it: the manifest names exactly one, except where the spec leaves the
+/// choice to the reader's configured limit or to the zstd library's checks.
+#[test]
+fn every_invalid_vector_expects_one_class() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/invalid/MANIFEST.tsv");
+    let text = std::fs::read_to_string(manifest).unwrap();
+    let open = ["index-raw-len", "zstd-payload-damaged"];
+    let mut n = 0;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let single = !f[1].contains(',') && !f[2].contains(',');
+        assert!(
+            single || open.contains(&f[0]),
+            "{} expects several classes: {} / {}",
+            f[0],
+            f[1],
+            f[2]
+        );
+        assert!(!open.contains(&f[0]) || !single, "{} is decided now", f[0]);
+        n += 1;
+    }
+    assert!(n > 150, "{n} vectors");
+}

@@ -126,6 +126,11 @@ pub fn unpack_archive(
     }) {
         preload_runtime();
     }
+    // Every record header against its row before any payload (spec §8.0 phase 3); recovery
+    // (--keep-going) takes what it can instead.
+    if !keep_going {
+        ar.check_records()?;
+    }
     let mut x = Extractor::new(dir, opts)?;
     let total = ar.entries().iter().map(|e| e.size).sum();
     let bar = crate::progress::bytes_bar(super::want_progress(), total, "unpacking");
@@ -151,7 +156,9 @@ pub fn unpack_archive(
         }
         let res = if checked_group != Some(g) {
             checked_group = Some(g);
-            ar.check_group(g).inspect_err(|_| bad_group = Some(g))
+            ar.check_resources_before(ar.index().groups[g as usize].offset)
+                .and_then(|()| ar.check_group(g))
+                .inspect_err(|_| bad_group = Some(g))
         } else {
             Ok(())
         }

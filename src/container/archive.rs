@@ -34,6 +34,14 @@ pub enum Source {
     Pread(File),
     /// Bytes already in memory (tests, fuzzing, small archives).
     Memory(Vec<u8>),
+    /// What a streaming reader has kept of an archive: the header and the bytes from `start`
+    /// to the end (the archive-level checks need nothing else; [`check_tail`]).
+    #[doc(hidden)]
+    Tail {
+        head: Vec<u8>,
+        start: u64,
+        bytes: Vec<u8>,
+    },
 }
 
 impl Source {
@@ -57,6 +65,17 @@ impl Source {
         match self {
             Source::Mmap(m) => slice(m, off, len),
             Source::Memory(m) => slice(m, off, len),
+            Source::Tail { head, start, bytes } => {
+                if off.saturating_add(len as u64) <= head.len() as u64 {
+                    slice(head, off, len)
+                } else if off >= *start {
+                    slice(bytes, off - start, len)
+                } else {
+                    Err(Error::IndexMismatch {
+                        what: "the footer places the index among the records already read".into(),
+                    })
+                }
+            }
             Source::Pread(f) => {
                 let mut v = vec![0u8; len];
                 f.read_exact_at(&mut v, off).map_err(|e| {
@@ -280,6 +299,9 @@ impl Archive {
     }
 
     fn read_block_checked(&self, n: u32) -> Result<Vec<u8>> {
+        if let Some(b) = self.index.blocks.get(n as usize) {
+            self.check_resources_before(b.offset)?;
+        }
         let (info, payload) = self.block_record(n)?;
         let data = if info.codec == codec::id::STORE {
             if payload.len() != info.raw_len as usize {
@@ -422,6 +444,73 @@ impl Archive {
             return Err(Error::IndexMismatch {
                 what: format!("entry group {g} differs from the index"),
             });
+        }
+        Ok(())
+    }
+
+    /// Spec §8.0 phase 3: every record's header, in file order, parsed (tag, fields) and
+    /// compared with its index row. Reads only the headers. Extractors of the whole archive run
+    /// it before any payload, so a broken header anywhere outranks a damaged payload, as it does
+    /// for a streaming reader.
+    pub fn check_records(&self) -> Result<()> {
+        let ix = &self.index;
+        let mut recs: Vec<(u64, u8, usize)> =
+            Vec::with_capacity(ix.groups.len() + ix.blocks.len() + ix.resources.len());
+        recs.extend(
+            ix.groups
+                .iter()
+                .enumerate()
+                .map(|(i, g)| (g.offset, tag::ENTRY, i)),
+        );
+        recs.extend(
+            ix.blocks
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (b.offset, tag::BLOCK, i)),
+        );
+        recs.extend(
+            ix.resources
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.offset, tag::RESOURCE, i)),
+        );
+        recs.sort_unstable();
+        let mismatch = |what: String| Error::IndexMismatch {
+            what: format!("{what}'s header differs from its index row"),
+        };
+        for (off, kind, i) in recs {
+            match kind {
+                tag::ENTRY => {
+                    let h = self.src.get(off, GROUP_HEADER_LEN)?;
+                    if GroupInfo::parse_header(&h, off)? != ix.groups[i] {
+                        return Err(mismatch(format!("entry group {i}")));
+                    }
+                }
+                tag::BLOCK => {
+                    let h = self.src.get(off, BLOCK_HEADER_LEN)?;
+                    if BlockInfo::parse_header(&h, off)? != ix.blocks[i] {
+                        return Err(mismatch(format!("block {i}")));
+                    }
+                }
+                _ => {
+                    let h = self.src.get(off, RESOURCE_HEADER_LEN)?;
+                    if ResourceInfo::parse_header(&h, off)? != ix.resources[i] {
+                        return Err(mismatch(format!("resource {i}")));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads (and so checks) every resource recorded before `offset`: the random-access reader
+    /// meets resources where a streaming reader does, before any later record's payload
+    /// (spec §8.0 phase 4).
+    pub fn check_resources_before(&self, offset: u64) -> Result<()> {
+        for r in &self.index.resources {
+            if r.offset < offset {
+                self.dict(r.id)?;
+            }
         }
         Ok(())
     }
@@ -644,6 +733,24 @@ fn check_resources(index: &Index, reader_minor: u8) -> Result<()> {
 }
 
 /// Checks a resource's payload against its record (CRC) and loads it (§4.3).
+/// The random-access reader's archive-level checks (spec §8.0 phase 2: footer, index limit,
+/// end tag, index CRC, index body, §8.1 steps 1-3) on what a streaming reader kept: the
+/// header and the bytes from `start` to the end (`len` bytes in all). Returns the index.
+pub(crate) fn check_tail(
+    head: &[u8],
+    start: u64,
+    bytes: Vec<u8>,
+    len: u64,
+    limits: Limits,
+) -> Result<Index> {
+    let src = Source::Tail {
+        head: head.to_vec(),
+        start,
+        bytes,
+    };
+    Ok(Archive::from_source(src, len, limits)?.index)
+}
+
 pub(crate) fn load_resource(info: &ResourceInfo, payload: &[u8]) -> Result<ZstdDict> {
     let computed = crc32fast::hash(payload);
     if computed != info.crc32 {

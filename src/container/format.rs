@@ -55,6 +55,27 @@ pub const NAME_MAX: usize = 255;
 
 /// Record tags (§4).
 pub mod tag {
+    use crate::error::{Error, Result};
+
+    /// Checks that the record at `offset` carries tag `want`: a byte that is no record tag at
+    /// all is `unknown-kind` (as a streaming reader reports it), a record of another kind where
+    /// the index expects this one is `index-mismatch`.
+    pub fn expect(got: u8, want: u8, offset: u64) -> Result<()> {
+        match got {
+            g if g == want => Ok(()),
+            ENTRY | BLOCK | RESOURCE | END => Err(Error::IndexMismatch {
+                what: format!(
+                    "the record at offset {offset} is {:?}, the index expects {:?}",
+                    got as char, want as char
+                ),
+            }),
+            other => Err(Error::UnknownKind {
+                what: "record tag",
+                value: other as u64,
+            }),
+        }
+    }
+
     /// An entry group record (§4.2).
     pub const ENTRY: u8 = b'E';
     /// A block record (§4.1).
@@ -186,11 +207,7 @@ impl BlockInfo {
         if b.len() < BLOCK_HEADER_LEN {
             return Err(Error::truncated("block header"));
         }
-        if b[0] != tag::BLOCK {
-            return Err(Error::IndexMismatch {
-                what: format!("no block record at offset {offset}"),
-            });
-        }
+        tag::expect(b[0], tag::BLOCK, offset)?;
         let info = BlockInfo {
             offset,
             codec: b[1],
@@ -319,6 +336,7 @@ impl ResourceInfo {
         if b.len() < RESOURCE_HEADER_LEN {
             return Err(Error::truncated("resource header"));
         }
+        tag::expect(b[0], tag::RESOURCE, offset)?;
         let r = ResourceInfo {
             offset,
             id: LE::read_u32(&b[1..5]),
@@ -860,11 +878,7 @@ impl GroupInfo {
         if b.len() < GROUP_HEADER_LEN {
             return Err(Error::truncated("entry group header"));
         }
-        if b[0] != tag::ENTRY {
-            return Err(Error::IndexMismatch {
-                what: format!("no entry group record at offset {offset}"),
-            });
-        }
+        tag::expect(b[0], tag::ENTRY, offset)?;
         let g = GroupInfo {
             offset,
             codec: b[1],

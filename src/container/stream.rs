@@ -3,8 +3,14 @@
 //!
 //! Memory is bounded by one block (original and payload), the current shared block, and the
 //! entry table (the same size as the index, which the limits bound).
+//!
+//! Which error it reports (spec §8.0): a failure met among the records does not stand alone.
+//! The reader reads on to the end of the input without decoding anything (record headers only,
+//! while their framing holds), then applies the random-access reader's archive-level checks to
+//! the index it finds there, then compares every record header it read with its index row;
+//! the first failure in that order is reported, so a pipe and a file give the same class.
 
-use super::archive::load_resource;
+use super::archive::{check_tail, load_resource};
 use super::format::*;
 use super::limits::{EntryChecker, Limits};
 use super::Sink;
@@ -23,9 +29,18 @@ pub struct StreamSummary {
     pub archive_len: u64,
 }
 
+/// How many of the last bytes read a streaming reader keeps for the archive-level checks after
+/// a failure (spec §8.0): enough for the footer and a small index that a damaged record ran
+/// into.
+pub const KEPT_BEFORE_FAILURE: usize = 65_536;
+
 struct Counting<R> {
     r: R,
     pos: u64,
+    /// The last [`KEPT_BEFORE_FAILURE`] bytes read.
+    recent: std::collections::VecDeque<u8>,
+    /// A read failed (not an early end): nothing more can be learnt from the input.
+    failed: bool,
 }
 
 impl<R: Read> Counting<R> {
@@ -33,21 +48,92 @@ impl<R: Read> Counting<R> {
         match self.r.read_exact(buf) {
             Ok(()) => {
                 self.pos += buf.len() as u64;
+                self.keep(buf);
                 Ok(())
             }
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::truncated(what)),
-            Err(e) => Err(Error::io("reading archive", e)),
+            Err(e) => {
+                self.failed = true;
+                Err(Error::io("reading archive", e))
+            }
         }
+    }
+
+    fn keep(&mut self, buf: &[u8]) {
+        let tail = &buf[buf.len().saturating_sub(KEPT_BEFORE_FAILURE)..];
+        let over = (self.recent.len() + tail.len()).saturating_sub(KEPT_BEFORE_FAILURE);
+        self.recent.drain(..over);
+        self.recent.extend(tail);
+    }
+
+    /// Skips `n` bytes (a payload whose content no longer matters), keeping the recent ones.
+    fn skip(&mut self, n: u64, what: &'static str) -> Result<()> {
+        let mut buf = vec![0u8; 64 << 10];
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(buf.len() as u64) as usize;
+            self.exact(&mut buf[..k], what)?;
+            left -= k as u64;
+        }
+        Ok(())
+    }
+
+    /// Reads the rest of the input. Returns the archive's length and what is kept of its end:
+    /// the `recent` bytes and everything after them, at most the last `cap` bytes, as
+    /// `(length, offset of the kept bytes, kept bytes)`.
+    fn rest(&mut self, cap: u64) -> Result<(u64, u64, Vec<u8>)> {
+        let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+        let mut tail: std::collections::VecDeque<u8> = std::mem::take(&mut self.recent);
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = match self.r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.failed = true;
+                    return Err(Error::io("reading archive", e));
+                }
+            };
+            self.pos += n as u64;
+            tail.extend(&buf[..n]);
+            if tail.len() > cap {
+                let over = tail.len() - cap;
+                tail.drain(..over);
+            }
+        }
+        let len = self.pos;
+        let bytes: Vec<u8> = tail.into();
+        Ok((len, len - bytes.len() as u64, bytes))
     }
 }
 
+/// A shared block, held until the entry group after it. Its payload is decoded when the first
+/// entry needs it, after that group was read and checked: the order in which the random-access
+/// reader meets them (spec §8.0).
 struct SharedBlock {
     ordinal: u32,
     /// Number of groups read before the block; its members must be in the next group.
     group: usize,
-    data: Vec<u8>,
+    info: BlockInfo,
+    payload: Vec<u8>,
+    data: Option<Vec<u8>>,
     members: u32,
     end: u64,
+}
+
+/// Where the reader is, for ranking a failure (spec §8.0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading a record's tag and header: a failure here loses the framing.
+    Header,
+    /// A record's header was read; its content is being checked. The records after it can
+    /// still be walked.
+    Content,
+    /// The end tag was read; the records are complete.
+    End,
+    /// Reading and checking the index: the archive-level checks themselves.
+    Index,
 }
 
 struct Pending {
@@ -56,9 +142,15 @@ struct Pending {
     total: u64,
 }
 
-/// Reads a whole archive from `r`, feeding entries to `sink`.
+/// Reads a whole archive from `r`, feeding entries to `sink`. A failure is ranked as spec §8.0
+/// says before it is returned (the rest of the input is read first).
 pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<StreamSummary> {
-    let mut r = Counting { r, pos: 0 };
+    let mut r = Counting {
+        r,
+        pos: 0,
+        recent: Default::default(),
+        failed: false,
+    };
     let mut head = [0u8; HEADER_LEN];
     // Read the magic first so a short non-yoz file says bad-magic, not truncated.
     let mut got = 0;
@@ -71,13 +163,40 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
         }
     }
     r.pos = got as u64;
+    r.keep(&head[..got]);
     let header = Header::parse(&head[..got])?;
+    let mut walk = Walk {
+        seen: Index::default(),
+        phase: Phase::Header,
+    };
+    match records(&mut r, &head, header, sink, limits, &mut walk) {
+        Ok(sum) => Ok(sum),
+        Err(e) => Err(rank(e, &mut r, &head, limits, &mut walk)),
+    }
+}
+
+/// What the record walk has seen, kept for ranking a failure.
+struct Walk {
+    /// Records read so far (headers), and the entries of the groups decoded so far.
+    seen: Index,
+    phase: Phase,
+}
+
+/// The record walk of [`read_stream`].
+fn records<R: Read>(
+    r: &mut Counting<R>,
+    head: &[u8; HEADER_LEN],
+    header: Header,
+    sink: &mut dyn Sink,
+    limits: Limits,
+    walk: &mut Walk,
+) -> Result<StreamSummary> {
     let mut sum = StreamSummary {
         header: Some(header),
         ..Default::default()
     };
     let mut checker = EntryChecker::new(limits, header.reader_minor);
-    let mut seen = Index::default();
+    let seen = &mut walk.seen;
     let mut shared: Option<SharedBlock> = None;
     let mut pending: Option<Pending> = None;
     let mut payload = Vec::new();
@@ -85,6 +204,7 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
     // Resources (zstd dictionaries) read so far, by id: at most RESOURCES_MAX of 1 MiB.
     let mut dicts: Vec<ZstdDict> = Vec::new();
     loop {
+        walk.phase = Phase::Header;
         let at = r.pos;
         let mut t = [0u8; 1];
         r.exact(&mut t, "record tag (no end-of-records)")?;
@@ -99,15 +219,18 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
                 h[0] = tag::ENTRY;
                 r.exact(&mut h[1..], "entry group header")?;
                 let info = GroupInfo::parse_header(&h, at)?;
+                seen.groups.push(info);
+                walk.phase = Phase::Content;
                 payload.resize(info.comp_len as usize, 0);
                 r.exact(&mut payload, "entry group payload")?;
                 let entries = info.entries(&info.decode(&payload)?)?;
-                seen.groups.push(info);
+                // All of the group's entries are known before any is checked: the random-access
+                // reader compares the whole group with its rows first.
+                seen.entries.extend(entries.iter().cloned());
                 let n = entries.len();
                 for (k, e) in entries.into_iter().enumerate() {
                     checker.add(&e)?;
                     sum.entries += 1;
-                    seen.entries.push(e.clone());
                     let ctx = |err: Error| err.in_entry(&e.path);
                     match e.storage {
                         Storage::None => {
@@ -168,15 +291,27 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
                                     what: format!("slice of block {block} overlaps an earlier one"),
                                 }));
                             }
-                            if end > s.data.len() as u64 {
+                            if end > s.info.raw_len as u64 {
                                 return Err(ctx(Error::SizeMismatch {
                                     what: format!("slice {offset}+{} past block {block}", e.size),
                                 }));
                             }
                             s.end = end;
                             s.members += 1;
+                            if s.data.is_none() {
+                                let dict = match s.info.resource {
+                                    NO_RESOURCE => None,
+                                    id => dicts.get(id as usize),
+                                };
+                                let mut data = Vec::new();
+                                decode(&s.info, s.ordinal, dict, &s.payload, &mut data)
+                                    .map_err(ctx)?;
+                                s.payload = Vec::new();
+                                s.data = Some(data);
+                            }
+                            let data = s.data.as_deref().unwrap_or_default();
                             sink.begin(&e).map_err(ctx)?;
-                            sink.data(&s.data[offset as usize..end as usize])
+                            sink.data(&data[offset as usize..end as usize])
                                 .map_err(ctx)?;
                             sink.end(&e).map_err(ctx)?;
                         }
@@ -198,9 +333,10 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
                         ),
                     })?),
                 };
+                seen.blocks.push(info);
+                walk.phase = Phase::Content;
                 payload.resize(info.comp_len as usize, 0);
                 r.exact(&mut payload, "block payload")?;
-                seen.blocks.push(info);
                 sum.blocks += 1;
                 match pending.as_mut() {
                     Some(p) => {
@@ -247,13 +383,13 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
                     }
                     None => {
                         close_shared(&mut shared)?;
-                        let mut data = Vec::new();
-                        decode(&info, ordinal, dict, &payload, &mut data)?;
                         sum.bytes += info.raw_len as u64;
                         shared = Some(SharedBlock {
                             ordinal,
                             group: seen.groups.len() + 1,
-                            data,
+                            info,
+                            payload: std::mem::take(&mut payload),
+                            data: None,
                             members: 0,
                             end: 0,
                         });
@@ -290,12 +426,14 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
                         declared_minor: header.reader_minor,
                     });
                 }
+                seen.resources.push(info);
+                walk.phase = Phase::Content;
                 payload.resize(info.length as usize, 0);
                 r.exact(&mut payload, "resource payload")?;
                 dicts.push(load_resource(&info, &payload)?);
-                seen.resources.push(info);
             }
             tag::END => {
+                walk.phase = Phase::End;
                 if let Some(p) = pending {
                     return Err(
                         Error::truncated("entry's blocks (end of records came first)")
@@ -303,47 +441,117 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
                     );
                 }
                 close_shared(&mut shared)?;
-                let index_offset = r.pos;
-                let mut rest = Vec::new();
-                let cap = limits.max_index + FOOTER_LEN as u64 + 1;
-                (&mut r.r)
-                    .take(cap)
-                    .read_to_end(&mut rest)
-                    .map_err(|e| Error::io("reading index", e))?;
-                if rest.len() as u64 == cap {
-                    return Err(Error::Limit {
-                        what: "index size",
-                        got: cap,
-                        max: limits.max_index,
-                    });
-                }
-                let file_len = index_offset + rest.len() as u64;
-                sum.archive_len = file_len;
-                if rest.len() < FOOTER_LEN {
-                    return Err(Error::truncated("index or footer"));
-                }
-                let footer = Footer::parse(&rest[rest.len() - FOOTER_LEN..], file_len)?;
-                if footer.index_offset != index_offset {
-                    return Err(Error::IndexMismatch {
-                        what: "footer's index offset is not right after the records".into(),
-                    });
-                }
-                let idx = &rest[..rest.len() - FOOTER_LEN];
-                let computed = index_crc(&head, idx);
-                if computed != footer.index_crc {
-                    return Err(Error::IndexCrc {
-                        stored: footer.index_crc,
-                        computed,
-                    });
-                }
-                let index = Index::parse(idx, &limits)?;
-                if index != seen {
+                // The index and footer: checked exactly as the random-access reader checks
+                // them (footer, limit, end tag, CRC, body, §8.1), then against the records.
+                let (len, start, bytes) = r.rest(tail_cap(&limits))?;
+                walk.phase = Phase::Index;
+                sum.archive_len = len;
+                let index = check_tail(head, start, bytes, len, limits)?;
+                if index != *seen {
                     return Err(Error::IndexMismatch {
                         what: "the index does not list the records that were read".into(),
                     });
                 }
                 return Ok(sum);
             }
+            other => {
+                return Err(Error::UnknownKind {
+                    what: "record tag",
+                    value: other as u64,
+                })
+            }
+        }
+    }
+}
+
+/// How many of the input's last bytes a streaming reader keeps for the archive-level checks:
+/// the largest index, the end tag and footer, and [`KEPT_BEFORE_FAILURE`].
+fn tail_cap(limits: &Limits) -> u64 {
+    limits
+        .max_index
+        .saturating_add(FOOTER_LEN as u64 + 1 + KEPT_BEFORE_FAILURE as u64)
+}
+
+/// Ranks failure `e` as spec §8.0 says: walk the remaining record headers (while the framing
+/// holds), then the archive-level checks on the index at the end, then every record header
+/// read against its index row; the first failure in that order is the one reported.
+fn rank<R: Read>(
+    e: Error,
+    r: &mut Counting<R>,
+    head: &[u8; HEADER_LEN],
+    limits: Limits,
+    walk: &mut Walk,
+) -> Error {
+    if r.failed || walk.phase == Phase::Index {
+        return e;
+    }
+    let mut e = e;
+    if walk.phase == Phase::Content {
+        if let Err(later) = skip_records(r, &mut walk.seen) {
+            if r.failed {
+                return e;
+            }
+            // A record header after the failure is broken: headers outrank contents.
+            e = later;
+        }
+    }
+    let Ok((len, start, bytes)) = r.rest(tail_cap(&limits)) else {
+        return e;
+    };
+    let index = match check_tail(head, start, bytes, len, limits) {
+        Ok(index) => index,
+        Err(archive_level) => return archive_level,
+    };
+    let seen = &walk.seen;
+    if !(is_prefix(&seen.groups, &index.groups)
+        && is_prefix(&seen.blocks, &index.blocks)
+        && is_prefix(&seen.resources, &index.resources)
+        && is_prefix(&seen.entries, &index.entries))
+    {
+        return Error::IndexMismatch {
+            what: "a record read before the failure differs from its index row".into(),
+        };
+    }
+    e
+}
+
+fn is_prefix<T: PartialEq>(a: &[T], b: &[T]) -> bool {
+    a.len() <= b.len() && a == &b[..a.len()]
+}
+
+/// Walks the remaining records to the end tag, reading their headers into `seen` and skipping
+/// their payloads.
+fn skip_records<R: Read>(r: &mut Counting<R>, seen: &mut Index) -> Result<()> {
+    loop {
+        let at = r.pos;
+        let mut t = [0u8; 1];
+        r.exact(&mut t, "record tag (no end-of-records)")?;
+        match t[0] {
+            tag::ENTRY => {
+                let mut h = [0u8; GROUP_HEADER_LEN];
+                h[0] = tag::ENTRY;
+                r.exact(&mut h[1..], "entry group header")?;
+                let info = GroupInfo::parse_header(&h, at)?;
+                seen.groups.push(info);
+                r.skip(info.comp_len as u64, "entry group payload")?;
+            }
+            tag::BLOCK => {
+                let mut h = [0u8; BLOCK_HEADER_LEN];
+                h[0] = tag::BLOCK;
+                r.exact(&mut h[1..], "block header")?;
+                let info = BlockInfo::parse_header(&h, at)?;
+                seen.blocks.push(info);
+                r.skip(info.comp_len as u64, "block payload")?;
+            }
+            tag::RESOURCE => {
+                let mut h = [0u8; RESOURCE_HEADER_LEN];
+                h[0] = tag::RESOURCE;
+                r.exact(&mut h[1..], "resource header")?;
+                let info = ResourceInfo::parse_header(&h, at)?;
+                seen.resources.push(info);
+                r.skip(info.length as u64, "resource payload")?;
+            }
+            tag::END => return Ok(()),
             other => {
                 return Err(Error::UnknownKind {
                     what: "record tag",
