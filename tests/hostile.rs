@@ -294,3 +294,51 @@ fn limits_are_enforced() {
         "limit"
     );
 }
+
+/// Spec §8.0 makes the class a property of the input: for every small hostile input (the
+/// corpus and damaged copies of its valid archives), `verify` and `unpack` report the same
+/// class from the file (random-access reader) as from a pipe (streaming reader).
+#[test]
+fn file_and_pipe_report_the_same_class() {
+    let t = tempfile::tempdir().unwrap();
+    let inputs = t.path().join("inputs");
+    fs::create_dir(&inputs).unwrap();
+    let class = |out: &std::process::Output| {
+        if out.status.success() {
+            "ok".to_string()
+        } else {
+            common::class_of(out).unwrap_or_else(|| "?".into())
+        }
+    };
+    let mut differ = Vec::new();
+    let mut n = 0;
+    for (k, f) in common::hostile_inputs(&inputs).into_iter().enumerate() {
+        let bytes = fs::read(&f).unwrap();
+        let fs_ = f.to_str().unwrap();
+        let d1 = t.path().join(format!("f{k}"));
+        let d2 = t.path().join(format!("p{k}"));
+        let pairs = [
+            (
+                common::run(&["verify", fs_]),
+                common::run_with_stdin(&["verify", "-"], &bytes),
+            ),
+            (
+                common::run(&["unpack", "-C", d1.to_str().unwrap(), fs_]),
+                common::run_with_stdin(&["unpack", "-C", d2.to_str().unwrap(), "-"], &bytes),
+            ),
+        ];
+        for (cmd, (a, b)) in ["verify", "unpack"].iter().zip(pairs) {
+            let (ca, cb) = (class(&a), class(&b));
+            if ca != cb {
+                differ.push(format!("{} {cmd}: file {ca}, pipe {cb}", f.display()));
+            }
+            n += 1;
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{} of {n}:\n{}",
+        differ.len(),
+        differ.join("\n")
+    );
+}
