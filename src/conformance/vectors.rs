@@ -906,6 +906,18 @@ pub fn invalid() -> Vec<Invalid> {
         x.bytes,
     );
     let mut x = b();
+    let off = x.index_offset as u64 + 1;
+    let len = (n - 32 - x.index_offset) as u64 - 1;
+    x.bytes[n - 32..n - 24].copy_from_slice(&off.to_le_bytes());
+    x.bytes[n - 24..n - 16].copy_from_slice(&len.to_le_bytes());
+    add(
+        "footer-index-offset-shifted",
+        "index offset one past the end tag, index length one less (consistent with the file size): the byte before the index is not the end tag, from a file as from a stream (§8.0)",
+        &["index-mismatch"],
+        &["index-mismatch"],
+        x.bytes,
+    );
+    let mut x = b();
     x.bytes[n - 32..n - 24].copy_from_slice(&(u64::MAX - 8).to_le_bytes());
     add(
         "footer-offset-overflow",
@@ -1696,6 +1708,19 @@ pub fn invalid() -> Vec<Invalid> {
         f.build().bytes
     };
     add(
+        "image-chunk-past-blob",
+        "an image blob whose one kept chunk declares 1,000,000 bytes, past the blob's end",
+        OK,
+        &["corrupt"],
+        img_forge(&|_, b| {
+            let payload = b.split_off(8);
+            b[4..8].copy_from_slice(&1u32.to_le_bytes());
+            b.extend_from_slice(b"tEXt");
+            b.extend_from_slice(&1_000_000u32.to_le_bytes());
+            b.extend_from_slice(&payload);
+        }),
+    );
+    add(
         "image-blob-over-bound",
         "a 1x1 RGB image entry whose blob is 2^24 + 7 bytes (zeros blocks): over 2·W·H·C + 2^24",
         &["limit"],
@@ -1788,6 +1813,20 @@ pub fn invalid() -> Vec<Invalid> {
         OK,
         &["unknown-codec"],
         neural_forge(&|_, b| b[P + 4] = 9),
+    );
+    add(
+        "neural-weights-hole",
+        "architecture 1 safetensors weights whose first tensor's data range starts at byte 1, leaving a hole (codec-neural §5.1)",
+        OK,
+        &["corrupt"],
+        neural_forge(&|_, b| {
+            let key = b"\"data_offsets\":[0,";
+            let at = b
+                .windows(key.len())
+                .position(|w| w == key)
+                .expect("safetensors header");
+            b[at + key.len() - 2] = b'1';
+        }),
     );
     add(
         "neural-weights-damaged",
