@@ -1843,6 +1843,13 @@ pub fn invalid() -> Vec<Invalid> {
         neural_forge(&|_, b| b[P + 16..P + 20].copy_from_slice(&0u32.to_le_bytes())),
     );
     add(
+        "neural-payload-short",
+        "a neural image blob whose payload is 20 bytes, shorter than the 28-byte header (codec-neural §5)",
+        OK,
+        &["corrupt"],
+        neural_forge(&|_, b| b.truncate(P + 20)),
+    );
+    add(
         "neural-latents-truncated",
         "the latent stream of a neural payload cut short (lengths consistent)",
         OK,
