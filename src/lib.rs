@@ -1,11 +1,17 @@
 //! yoz: a blocked, indexed, streamable archive format with classical and neural codecs.
 //!
 //! The format is specified in `spec/yoz-v1.md`; this crate is its reference implementation.
-//! Layout: [`container`] (format, writer, readers), [`codec`] (block codecs behind one trait),
-//! [`entropy`] (Huffman and range coders), [`image`] (pixels, PNG, the DCT image codec),
+//! Layout: [`container`] (format, writer, readers), [`builder`] (writing an archive from a
+//! program), [`codec`] (block codecs behind one trait), [`entropy`] (Huffman and range coders),
+//! [`image`] (pixels, PNG, the DCT image codec), [`neural`] (the overfitted image codec),
 //! [`path`] (path safety), [`pack`] and [`extract`] (the file-system sides), [`mount`]
 //! (read-only FUSE), [`cli`].
+//!
+//! Reading: [`Archive::open`] (a file, memory-mapped) or [`Archive::from_bytes`], then
+//! [`Archive::open_entry`] for any entry's bytes; [`container::read_stream`] reads from a pipe.
+//! Writing: [`Builder`].
 
+pub mod builder;
 pub mod cleanup;
 pub mod cli;
 pub mod codec;
@@ -24,5 +30,6 @@ pub mod pack;
 pub mod path;
 pub mod progress;
 
+pub use builder::{Builder, BuilderOptions, Meta};
 pub use container::{Archive, Entry, EntryReader, Kind, Limits};
 pub use error::{Error, Result};

@@ -179,6 +179,10 @@ pub fn unpack_archive(
         bar.inc(e.size);
     }
     bar.finish_and_clear();
+    // Resources after the last record read are checked too, as a streaming reader checks them.
+    if !keep_going {
+        ar.check_resources_before(u64::MAX)?;
+    }
     Ok((x.finish()?, damaged))
 }
 

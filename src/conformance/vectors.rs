@@ -1535,6 +1535,26 @@ pub fn invalid() -> Vec<Invalid> {
         f.build().bytes,
     );
     let mut f = Forge::new();
+    let (info, payload) = block(b"aaabbb", id::STORE);
+    f.push_block(info, payload);
+    for (name, off) in [("a", 0u32), ("b", 3)] {
+        let mut e = meta(name, Kind::File);
+        e.size = 3;
+        e.storage = Storage::Shared {
+            block: 0,
+            offset: off,
+        };
+        f.recs.push(Rec::Entry(e));
+        f.recs.push(Rec::EndGroup);
+    }
+    add(
+        "shared-block-two-groups",
+        "one shared block serving two consecutive entry groups (it serves only the first group after it, §4.2.1)",
+        &["index-mismatch"],
+        &["index-mismatch"],
+        f.build().bytes,
+    );
+    let mut f = Forge::new();
     f.file("a", &text(100, 31), id::STORE, 4096);
     f.last_entry().storage = Storage::Blocks { first: 0, count: 0 };
     add(

@@ -893,7 +893,11 @@ fn check_entries(index: &Index, groups: &[u32], limits: Limits, reader_minor: u8
                     .blocks
                     .get(block as usize + 1)
                     .is_none_or(|n| n.offset > g.offset);
-                if info.offset >= g.offset || !next_after {
+                // The first group after the block is the entry's own: one shared block serves
+                // one group (§4.2.1), as a streaming reader requires.
+                let first_group = index.groups.partition_point(|x| x.offset <= info.offset);
+                let its_group = index.groups.get(first_group).map(|x| x.offset) == Some(g.offset);
+                if info.offset >= g.offset || !next_after || !its_group {
                     return Err(ctx(Error::IndexMismatch {
                         what: format!(
                             "shared block {block} is not the block before the entry's group"

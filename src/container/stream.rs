@@ -44,19 +44,27 @@ struct Counting<R> {
 }
 
 impl<R: Read> Counting<R> {
+    /// Fills `buf`; at an early end, the bytes that did arrive still count (position and
+    /// `recent`), so ranking sees the input's true length and its last bytes.
     fn exact(&mut self, buf: &mut [u8], what: &'static str) -> Result<()> {
-        match self.r.read_exact(buf) {
-            Ok(()) => {
-                self.pos += buf.len() as u64;
-                self.keep(buf);
-                Ok(())
-            }
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::truncated(what)),
-            Err(e) => {
-                self.failed = true;
-                Err(Error::io("reading archive", e))
+        let mut got = 0;
+        while got < buf.len() {
+            match self.r.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.failed = true;
+                    return Err(Error::io("reading archive", e));
+                }
             }
         }
+        self.pos += got as u64;
+        self.keep(&buf[..got]);
+        if got < buf.len() {
+            return Err(Error::truncated(what));
+        }
+        Ok(())
     }
 
     fn keep(&mut self, buf: &[u8]) {
@@ -168,6 +176,7 @@ pub fn read_stream(r: impl Read, sink: &mut dyn Sink, limits: Limits) -> Result<
     let mut walk = Walk {
         seen: Index::default(),
         phase: Phase::Header,
+        at: (0, 0),
     };
     match records(&mut r, &head, header, sink, limits, &mut walk) {
         Ok(sum) => Ok(sum),
@@ -180,6 +189,8 @@ struct Walk {
     /// Records read so far (headers), and the entries of the groups decoded so far.
     seen: Index,
     phase: Phase,
+    /// Offset and tag byte of the record being read (its header may be what failed).
+    at: (u64, u8),
 }
 
 /// The record walk of [`read_stream`].
@@ -206,8 +217,10 @@ fn records<R: Read>(
     loop {
         walk.phase = Phase::Header;
         let at = r.pos;
+        walk.at = (at, 0);
         let mut t = [0u8; 1];
         r.exact(&mut t, "record tag (no end-of-records)")?;
+        walk.at = (at, t[0]);
         match t[0] {
             tag::ENTRY => {
                 if pending.is_some() {
@@ -486,13 +499,16 @@ fn rank<R: Read>(
         return e;
     }
     let mut e = e;
+    // Whether the failure is a record header's (step 3) rather than a content's (step 4).
+    let mut header_failed = walk.phase == Phase::Header;
     if walk.phase == Phase::Content {
-        if let Err(later) = skip_records(r, &mut walk.seen) {
+        if let Err(later) = skip_records(r, &mut walk.seen, &mut walk.at) {
             if r.failed {
                 return e;
             }
             // A record header after the failure is broken: headers outrank contents.
             e = later;
+            header_failed = true;
         }
     }
     let Ok((len, start, bytes)) = r.rest(tail_cap(&limits)) else {
@@ -503,14 +519,38 @@ fn rank<R: Read>(
         Err(archive_level) => return archive_level,
     };
     let seen = &walk.seen;
+    let mismatch = |what: &str| Error::IndexMismatch {
+        what: what.to_string(),
+    };
+    // Step 3: the headers read, in file order, against their rows.
     if !(is_prefix(&seen.groups, &index.groups)
         && is_prefix(&seen.blocks, &index.blocks)
-        && is_prefix(&seen.resources, &index.resources)
-        && is_prefix(&seen.entries, &index.entries))
+        && is_prefix(&seen.resources, &index.resources))
     {
-        return Error::IndexMismatch {
-            what: "a record read before the failure differs from its index row".into(),
-        };
+        return mismatch("a record header read differs from its index row");
+    }
+    if header_failed {
+        // The header that failed: where the index expects a record of another kind, that
+        // mismatch is what a reader going by the index meets first.
+        let (at, t) = walk.at;
+        let expected = [
+            (tag::ENTRY, index.groups.iter().any(|g| g.offset == at)),
+            (tag::BLOCK, index.blocks.iter().any(|b| b.offset == at)),
+            (
+                tag::RESOURCE,
+                index.resources.iter().any(|x| x.offset == at),
+            ),
+        ];
+        if let Some(&(want, _)) = expected.iter().find(|(_, here)| *here) {
+            if let Err(other) = tag::expect(t, want, at) {
+                return other;
+            }
+        }
+        return e;
+    }
+    // Step 4: the decoded groups' entries against the index, before the failure itself.
+    if !is_prefix(&seen.entries, &index.entries) {
+        return mismatch("an entry group read differs from the index");
     }
     e
 }
@@ -521,11 +561,17 @@ fn is_prefix<T: PartialEq>(a: &[T], b: &[T]) -> bool {
 
 /// Walks the remaining records to the end tag, reading their headers into `seen` and skipping
 /// their payloads.
-fn skip_records<R: Read>(r: &mut Counting<R>, seen: &mut Index) -> Result<()> {
+fn skip_records<R: Read>(
+    r: &mut Counting<R>,
+    seen: &mut Index,
+    last: &mut (u64, u8),
+) -> Result<()> {
     loop {
         let at = r.pos;
+        *last = (at, 0);
         let mut t = [0u8; 1];
         r.exact(&mut t, "record tag (no end-of-records)")?;
+        *last = (at, t[0]);
         match t[0] {
             tag::ENTRY => {
                 let mut h = [0u8; GROUP_HEADER_LEN];
