@@ -7,7 +7,7 @@
 
 mod at;
 
-use crate::container::{Entry, Kind, Sink};
+use crate::container::{read_stream, Archive, Entry, Kind, Sink};
 use crate::error::{Error, IoContext, Result};
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -589,5 +589,117 @@ impl Sink for Extractor {
             Kind::Hardlink | Kind::Dir => {}
         }
         Ok(())
+    }
+}
+
+/// Decides and loads ONNX Runtime (when the chosen engine uses it) before anything is
+/// extracted, so a library the archive itself writes can never be the one loaded (the decision is kept for the process). A failure
+/// is remembered and reported at the first neural entry; the other entries still extract.
+fn preload_runtime() {
+    if crate::neural::decode_options().engine.needs_runtime() {
+        let _ = crate::neural::runtime::check();
+    }
+}
+
+/// Extracts every selected entry of `ar` under `dir` (see [`Archive::unpack`]). Without
+/// `keep_going` the first error stops it; with it, a damaged entry (its group, its blocks or
+/// its checks fail) is removed, warned about on stderr and returned, and extraction goes on.
+/// `progress` shows a progress bar on a terminal.
+pub fn unpack_archive(
+    ar: &Archive,
+    dir: &Path,
+    opts: ExtractOptions,
+    keep_going: bool,
+    progress: bool,
+) -> Result<(ExtractStats, Vec<Error>)> {
+    if ar.entries().iter().any(|e| {
+        e.image
+            .is_some_and(|i| i.codec == crate::container::format::IMAGE_CODEC_NEURAL)
+    }) {
+        preload_runtime();
+    }
+    // Every record header against its row before any payload (spec §8.0 phase 3); recovery
+    // (--keep-going) takes what it can instead.
+    if !keep_going {
+        ar.check_records()?;
+    }
+    let mut x = Extractor::new(dir, opts)?;
+    let total = ar.entries().iter().map(|e| e.size).sum();
+    let bar = crate::progress::bytes_bar(progress, total, "unpacking");
+    let mut checked_group = None;
+    let mut bad_group = None;
+    let mut damaged = Vec::new();
+    for i in 0..ar.entries().len() {
+        let e = &ar.entries()[i];
+        if !x.selects(&e.path) {
+            continue;
+        }
+        // The index is authoritative, but an entry group that disagrees with it means the
+        // archive is damaged: refuse it as `verify` and the streaming reader would.
+        let g = ar.group_of(i);
+        if bad_group == Some(g) {
+            // Only with --keep-going: the group's error was reported at its first entry.
+            eprintln!(
+                "yoz: warning: entry {:?}: in the damaged entry group above (not extracted)",
+                e.path
+            );
+            x.note_damaged();
+            continue;
+        }
+        let res = if checked_group != Some(g) {
+            checked_group = Some(g);
+            ar.check_resources_before(ar.index().groups[g as usize].offset)
+                .and_then(|()| ar.check_group(g))
+                .inspect_err(|_| bad_group = Some(g))
+        } else {
+            Ok(())
+        }
+        .map_err(|err| err.in_entry(&e.path))
+        .and_then(|_| ar.send_entry(i, &mut x as &mut dyn Sink));
+        if let Err(err) = res {
+            x.abort();
+            if !keep_going {
+                return Err(err);
+            }
+            eprintln!(
+                "yoz: warning: error[{}]: {err} (not extracted)",
+                err.class()
+            );
+            x.note_damaged();
+            damaged.push(err);
+        }
+        bar.inc(e.size);
+    }
+    bar.finish_and_clear();
+    // Resources after the last record read are checked too, as a streaming reader checks them.
+    if !keep_going {
+        ar.check_resources_before(u64::MAX)?;
+    }
+    Ok((x.finish()?, damaged))
+}
+
+/// Extracts an archive read from a stream (a pipe) under `dir`.
+pub fn unpack_stream(
+    r: impl std::io::Read,
+    dir: &Path,
+    opts: ExtractOptions,
+) -> Result<ExtractStats> {
+    // A stream's entries are unknown until read, and its header may understate what they need
+    // (that archive is refused, but only once its entry is reached): decide up front, always.
+    preload_runtime();
+    let mut x = Extractor::new(dir, opts)?;
+    if let Err(err) = read_stream(r, &mut x, Default::default()) {
+        x.abort();
+        return Err(err);
+    }
+    x.finish()
+}
+
+impl Archive {
+    /// Extracts every entry (or those `opts.only` selects) under `dir`, which is created if
+    /// missing: checks first (every record header against the index), nothing written outside
+    /// `dir`, nothing existing replaced without `opts.force`. The first error stops it.
+    pub fn unpack(&self, dir: impl AsRef<Path>, opts: ExtractOptions) -> Result<ExtractStats> {
+        unpack_archive(self, dir.as_ref(), opts, false, false).map(|(stats, _)| stats)
     }
 }

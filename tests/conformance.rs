@@ -179,3 +179,48 @@ fn every_invalid_vector_expects_one_class() {
     }
     assert!(n > 150, "{n} vectors");
 }
+
+/// The library's `Archive::verify` and `Archive::unpack` give the classes the manifest expects
+/// of `verify` and `unpack` for every vector (file side), and unpack the valid ones.
+#[test]
+fn library_verify_and_unpack_follow_the_manifest() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let t = tempfile::tempdir().unwrap();
+    let manifest = fs::read_to_string(root.join("invalid/MANIFEST.tsv")).unwrap();
+    let class = |r: yoz::Result<()>| r.err().map_or("ok".to_string(), |e| e.class().to_string());
+    let mut n = 0;
+    for line in manifest.lines().filter(|l| !l.starts_with('#')) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let path = root.join("invalid").join(format!("{}.yoz", f[0]));
+        let verify = class(yoz::Archive::open(&path).and_then(|a| a.verify().map(|_| ())));
+        assert!(
+            f[1].split(',').any(|c| c == verify),
+            "{}: verify gave {verify}, expected {}",
+            f[0],
+            f[1]
+        );
+        let dest = t.path().join(f[0]);
+        let unpack = class(
+            yoz::Archive::open(&path).and_then(|a| a.unpack(&dest, Default::default()).map(|_| ())),
+        );
+        assert!(
+            f[2].split(',').any(|c| c == unpack),
+            "{}: unpack gave {unpack}, expected {}",
+            f[0],
+            f[2]
+        );
+        n += 1;
+    }
+    for e in fs::read_dir(root.join("valid")).unwrap().flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "yoz") {
+            let ar = yoz::Archive::open(&p).unwrap();
+            let sum = ar.verify().unwrap();
+            assert_eq!(sum.entries, ar.entries().len() as u64);
+            let dest = t.path().join(p.file_stem().unwrap());
+            ar.unpack(&dest, Default::default()).unwrap();
+            n += 1;
+        }
+    }
+    assert!(n > 170, "{n}");
+}

@@ -1,9 +1,8 @@
 //! `yoz unpack`.
 
 use super::{is_dash, PathArg};
-use crate::container::{read_stream, Archive, Sink};
 use crate::error::{Error, Result};
-use crate::extract::{ExtractOptions, ExtractStats, Extractor};
+use crate::extract::{unpack_archive, unpack_stream, ExtractOptions};
 
 #[derive(clap::Args, Debug)]
 pub struct UnpackArgs {
@@ -68,7 +67,7 @@ pub fn run(a: UnpackArgs) -> Result<()> {
         )
     } else {
         let ar = super::open_archive(&a.archive, a.no_mmap)?;
-        unpack_archive(&ar, &a.dir, opts, a.keep_going)?
+        unpack_archive(&ar, &a.dir, opts, a.keep_going, super::want_progress())?
     };
     if let Some(first) = damaged.into_iter().next() {
         eprintln!(
@@ -100,105 +99,4 @@ pub fn run(a: UnpackArgs) -> Result<()> {
         a.dir.display()
     );
     Ok(())
-}
-
-/// Decides and loads ONNX Runtime (when the chosen engine uses it) before anything is
-/// extracted, so a library the archive itself writes can never be the one loaded (the decision is kept for the process). A failure
-/// is remembered and reported at the first neural entry; the other entries still extract.
-fn preload_runtime() {
-    if crate::neural::decode_options().engine.needs_runtime() {
-        let _ = crate::neural::runtime::check();
-    }
-}
-
-/// Extracts every selected entry. Without `keep_going` the first error stops it; with it, a
-/// damaged entry (its group, its blocks or its checks fail) is removed, warned about and
-/// returned, and extraction goes on.
-pub fn unpack_archive(
-    ar: &Archive,
-    dir: &std::path::Path,
-    opts: ExtractOptions,
-    keep_going: bool,
-) -> Result<(ExtractStats, Vec<Error>)> {
-    if ar.entries().iter().any(|e| {
-        e.image
-            .is_some_and(|i| i.codec == crate::container::format::IMAGE_CODEC_NEURAL)
-    }) {
-        preload_runtime();
-    }
-    // Every record header against its row before any payload (spec §8.0 phase 3); recovery
-    // (--keep-going) takes what it can instead.
-    if !keep_going {
-        ar.check_records()?;
-    }
-    let mut x = Extractor::new(dir, opts)?;
-    let total = ar.entries().iter().map(|e| e.size).sum();
-    let bar = crate::progress::bytes_bar(super::want_progress(), total, "unpacking");
-    let mut checked_group = None;
-    let mut bad_group = None;
-    let mut damaged = Vec::new();
-    for i in 0..ar.entries().len() {
-        let e = &ar.entries()[i];
-        if !x.selects(&e.path) {
-            continue;
-        }
-        // The index is authoritative, but an entry group that disagrees with it means the
-        // archive is damaged: refuse it as `verify` and the streaming reader would.
-        let g = ar.group_of(i);
-        if bad_group == Some(g) {
-            // Only with --keep-going: the group's error was reported at its first entry.
-            eprintln!(
-                "yoz: warning: entry {:?}: in the damaged entry group above (not extracted)",
-                e.path
-            );
-            x.note_damaged();
-            continue;
-        }
-        let res = if checked_group != Some(g) {
-            checked_group = Some(g);
-            ar.check_resources_before(ar.index().groups[g as usize].offset)
-                .and_then(|()| ar.check_group(g))
-                .inspect_err(|_| bad_group = Some(g))
-        } else {
-            Ok(())
-        }
-        .map_err(|err| err.in_entry(&e.path))
-        .and_then(|_| ar.send_entry(i, &mut x as &mut dyn Sink));
-        if let Err(err) = res {
-            x.abort();
-            if !keep_going {
-                return Err(err);
-            }
-            eprintln!(
-                "yoz: warning: error[{}]: {err} (not extracted)",
-                err.class()
-            );
-            x.note_damaged();
-            damaged.push(err);
-        }
-        bar.inc(e.size);
-    }
-    bar.finish_and_clear();
-    // Resources after the last record read are checked too, as a streaming reader checks them.
-    if !keep_going {
-        ar.check_resources_before(u64::MAX)?;
-    }
-    Ok((x.finish()?, damaged))
-}
-
-/// Extracts from a stream (stdin).
-pub fn unpack_stream(
-    r: impl std::io::Read,
-    dir: &std::path::Path,
-    opts: ExtractOptions,
-) -> Result<ExtractStats> {
-    // A stream's entries are unknown until read, and its header may understate what they need
-    // (that archive is refused, but only once its entry is reached): decide up front, always.
-    preload_runtime();
-    let mut x = Extractor::new(dir, opts)?;
-    if let Err(err) = read_stream(r, &mut x, Default::default()) {
-        x.abort();
-        return Err(err);
-    }
-    x.finish()
 }

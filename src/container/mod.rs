@@ -8,7 +8,7 @@ pub mod sigbus;
 pub mod stream;
 pub mod writer;
 
-pub use archive::{Archive, EntryReader, OpenOptions, Source};
+pub use archive::{Archive, EntryReader, OpenOptions, Source, VerifySummary};
 pub use format::{BlockInfo, Entry, Kind, Storage};
 pub use limits::Limits;
 pub use stream::{read_stream, StreamSummary};
