@@ -366,9 +366,25 @@ fn plan(inputs: &[PathBuf], out: Option<&Path>, opts: &PackOptions) -> Result<Wa
 }
 
 impl Walk {
+    /// tar's matching of `--exclude`: a pattern matches the entry's name or any trailing part
+    /// of it (`b/c` and `c` of `a/b/c`), and one starting with `/` the file's absolute path
+    /// (`--exclude /usr/share/doc/adduser` while packing `/usr/share/doc`).
+    fn excluded(&self, src: &Path, name: &str) -> bool {
+        let mut rest = name;
+        loop {
+            if self.excludes.is_match(rest) {
+                return true;
+            }
+            match rest.split_once('/') {
+                Some((_, r)) => rest = r,
+                None => break,
+            }
+        }
+        std::path::absolute(src).is_ok_and(|abs| self.excludes.is_match(abs))
+    }
+
     fn add(&mut self, src: PathBuf, name: String, meta: Metadata) -> Result<()> {
-        let base = name.rsplit('/').next().unwrap_or(&name);
-        if self.excludes.is_match(&name) || self.excludes.is_match(base) {
+        if self.excluded(&src, &name) {
             return Ok(());
         }
         crate::path::validate(&name).map_err(|e| input_err(&src, e.to_string()))?;

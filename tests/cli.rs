@@ -317,6 +317,49 @@ fn exclude_globs() {
     assert_eq!(l, "d/\nd/keep.rs\n");
 }
 
+/// tar's exclusion rules: a pattern matches any trailing part of the entry's name, and one
+/// starting with `/` matches the file's absolute path.
+#[test]
+fn exclude_matches_like_tar() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("d");
+    for p in [
+        "sub/drop.txt",
+        "sub/keep.txt",
+        "other/drop.txt",
+        "deep/a/b/c.txt",
+        "deep/x/b/k.txt",
+    ] {
+        let f = d.join(p);
+        fs::create_dir_all(f.parent().unwrap()).unwrap();
+        fs::write(f, b"1").unwrap();
+    }
+    let a = t.path().join("a.yoz");
+    let anchored = d.join("sub/drop.txt");
+    assert_ok(&run(&[
+        "pack",
+        "-q",
+        "-o",
+        s(&a),
+        "--exclude",
+        s(&anchored),
+        "--exclude",
+        "a/b",
+        s(&d),
+    ]));
+    let l = String::from_utf8(run(&["list", s(&a)]).stdout).unwrap();
+    assert!(!l.contains("d/sub/drop.txt"), "{l}");
+    assert!(
+        l.contains("d/other/drop.txt") && l.contains("d/sub/keep.txt"),
+        "{l}"
+    );
+    assert!(!l.contains("deep/a/b"), "{l}");
+    assert!(
+        l.contains("d/deep/a/\n") && l.contains("d/deep/x/b/k.txt"),
+        "{l}"
+    );
+}
+
 #[test]
 fn setuid_dropped_unless_asked() {
     let t = tempfile::tempdir().unwrap();

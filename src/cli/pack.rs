@@ -41,7 +41,9 @@ pub struct PackArgs {
     /// Compression threads (default: all cores). The output does not depend on it.
     #[arg(short = 'j', long)]
     pub jobs: Option<usize>,
-    /// Leave out paths (or file names) matching this glob; repeatable.
+    /// Leave out what matches this glob, as tar does: the entry's name or any trailing part of
+    /// it (`--exclude '*.o'`, `--exclude build/tmp`), or, for a pattern starting with `/`, the
+    /// file's absolute path; a matched directory leaves out all below it. Repeatable.
     #[arg(long)]
     pub exclude: Vec<String>,
     /// Read relative inputs from DIR, naming them as given (tar's -C): `pack -C /srv -o x.yoz
