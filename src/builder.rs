@@ -344,13 +344,18 @@ mod tests {
         v
     }
 
-    #[test]
-    fn writes_an_archive_both_readers_accept() {
+    /// A builder with 4 KiB blocks, so small tests cross block boundaries.
+    fn small_blocks() -> Builder<Vec<u8>> {
         let opts = BuilderOptions {
             block_size: 4096,
             ..Default::default()
         };
-        let mut b = Builder::with_options(Vec::new(), opts).unwrap();
+        Builder::with_options(Vec::new(), opts).unwrap()
+    }
+
+    #[test]
+    fn writes_an_archive_both_readers_accept() {
+        let mut b = small_blocks();
         let big: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
         b.append_dir("d", &Meta::default().mode(0o755)).unwrap();
         b.append_data("d/a.txt", b"small a", &Meta::default())
@@ -396,11 +401,7 @@ mod tests {
     /// order: both readers accept the archive and every file reads back.
     #[test]
     fn any_sequence_of_sizes_round_trips() {
-        let opts = BuilderOptions {
-            block_size: 4096,
-            ..Default::default()
-        };
-        let mut b = Builder::with_options(Vec::new(), opts).unwrap();
+        let mut b = small_blocks();
         let mut seed = 7u64;
         let mut next = || {
             seed = seed

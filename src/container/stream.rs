@@ -228,10 +228,14 @@ fn records<R: Read>(
                         what: "an entry's blocks are interrupted by an entry group".into(),
                     });
                 }
-                let mut h = [0u8; GROUP_HEADER_LEN];
-                h[0] = tag::ENTRY;
-                r.exact(&mut h[1..], "entry group header")?;
-                let info = GroupInfo::parse_header(&h, at)?;
+                let info = read_header(
+                    r,
+                    tag::ENTRY,
+                    GROUP_HEADER_LEN,
+                    "entry group header",
+                    at,
+                    GroupInfo::parse_header,
+                )?;
                 seen.groups.push(info);
                 walk.phase = Phase::Content;
                 payload.resize(info.comp_len as usize, 0);
@@ -332,10 +336,14 @@ fn records<R: Read>(
                 }
             }
             tag::BLOCK => {
-                let mut h = [0u8; BLOCK_HEADER_LEN];
-                h[0] = tag::BLOCK;
-                r.exact(&mut h[1..], "block header")?;
-                let info = BlockInfo::parse_header(&h, at)?;
+                let info = read_header(
+                    r,
+                    tag::BLOCK,
+                    BLOCK_HEADER_LEN,
+                    "block header",
+                    at,
+                    BlockInfo::parse_header,
+                )?;
                 info.check_version(checker.reader_minor())?;
                 let ordinal = seen.blocks.len() as u32;
                 let dict = match info.resource {
@@ -415,10 +423,14 @@ fn records<R: Read>(
                         what: "an entry's blocks are interrupted by a resource".into(),
                     });
                 }
-                let mut h = [0u8; RESOURCE_HEADER_LEN];
-                h[0] = tag::RESOURCE;
-                r.exact(&mut h[1..], "resource header")?;
-                let info = ResourceInfo::parse_header(&h, at)?;
+                let info = read_header(
+                    r,
+                    tag::RESOURCE,
+                    RESOURCE_HEADER_LEN,
+                    "resource header",
+                    at,
+                    ResourceInfo::parse_header,
+                )?;
                 let n = seen.resources.len() as u64;
                 if n >= RESOURCES_MAX {
                     return Err(Error::Limit {
@@ -475,6 +487,22 @@ fn records<R: Read>(
             }
         }
     }
+}
+
+/// Reads the rest of a record header of `len` bytes whose tag `t` was read at `at`, and parses
+/// it.
+fn read_header<R: Read, T>(
+    r: &mut Counting<R>,
+    t: u8,
+    len: usize,
+    what: &'static str,
+    at: u64,
+    parse: fn(&[u8], u64) -> Result<T>,
+) -> Result<T> {
+    let mut h = [0u8; 32];
+    h[0] = t;
+    r.exact(&mut h[1..len], what)?;
+    parse(&h[..len], at)
 }
 
 /// How many of the input's last bytes a streaming reader keeps for the archive-level checks:
@@ -574,26 +602,38 @@ fn skip_records<R: Read>(
         *last = (at, t[0]);
         match t[0] {
             tag::ENTRY => {
-                let mut h = [0u8; GROUP_HEADER_LEN];
-                h[0] = tag::ENTRY;
-                r.exact(&mut h[1..], "entry group header")?;
-                let info = GroupInfo::parse_header(&h, at)?;
+                let info = read_header(
+                    r,
+                    tag::ENTRY,
+                    GROUP_HEADER_LEN,
+                    "entry group header",
+                    at,
+                    GroupInfo::parse_header,
+                )?;
                 seen.groups.push(info);
                 r.skip(info.comp_len as u64, "entry group payload")?;
             }
             tag::BLOCK => {
-                let mut h = [0u8; BLOCK_HEADER_LEN];
-                h[0] = tag::BLOCK;
-                r.exact(&mut h[1..], "block header")?;
-                let info = BlockInfo::parse_header(&h, at)?;
+                let info = read_header(
+                    r,
+                    tag::BLOCK,
+                    BLOCK_HEADER_LEN,
+                    "block header",
+                    at,
+                    BlockInfo::parse_header,
+                )?;
                 seen.blocks.push(info);
                 r.skip(info.comp_len as u64, "block payload")?;
             }
             tag::RESOURCE => {
-                let mut h = [0u8; RESOURCE_HEADER_LEN];
-                h[0] = tag::RESOURCE;
-                r.exact(&mut h[1..], "resource header")?;
-                let info = ResourceInfo::parse_header(&h, at)?;
+                let info = read_header(
+                    r,
+                    tag::RESOURCE,
+                    RESOURCE_HEADER_LEN,
+                    "resource header",
+                    at,
+                    ResourceInfo::parse_header,
+                )?;
                 seen.resources.push(info);
                 r.skip(info.length as u64, "resource payload")?;
             }
