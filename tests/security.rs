@@ -429,6 +429,50 @@ fn attack_race_swaps_a_directory_for_a_symlink_before_the_metadata_pass() {
     assert!(runs > 5, "only {runs} runs");
 }
 
+/// Case-insensitive destinations: with `--force`, an archive holding directory `D` (mode 0777)
+/// and then symlink `d` → outside makes a case-folding file system replace the directory `D`
+/// just made with that symlink, under the directory's own name, before the metadata pass sets
+/// `D`'s mode and time. This machine has no case-folding file system (tmpfs here lacks
+/// `casefold`), so the test plays the file system's part: after `D` is extracted, its name
+/// becomes a symlink to the outside folder, exactly what the second entry does there. The
+/// metadata pass goes through descriptors and the directory's recorded identity, so the
+/// outside folder keeps its mode and time and the extraction fails with `path-symlink`.
+#[test]
+fn attack_case_insensitive_destination_aliases_a_directory_with_a_symlink() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use yoz::container::Sink;
+    let t = tempfile::tempdir().unwrap();
+    let outside = t.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o700)).unwrap();
+    filetime::set_file_mtime(
+        &outside,
+        filetime::FileTime::from_unix_time(1_500_000_000, 0),
+    )
+    .unwrap();
+    let dest = t.path().join("dest");
+    let opts = yoz::extract::ExtractOptions {
+        force: true,
+        ..Default::default()
+    };
+    let mut x = yoz::extract::Extractor::new(&dest, opts).unwrap();
+    let mut d = yoz::conformance::forge::meta("D", yoz::Kind::Dir);
+    d.mode = 0o777;
+    d.mtime = 1;
+    x.begin(&d).unwrap();
+    x.end(&d).unwrap();
+    // The case-folding file system's doing: "d" (the archive's symlink) lands on "D".
+    std::fs::remove_dir(dest.join("D")).unwrap();
+    std::os::unix::fs::symlink(&outside, dest.join("D")).unwrap();
+    let err = x
+        .finish()
+        .expect_err("the metadata pass must refuse the aliased directory");
+    assert_eq!(err.class(), "path-symlink", "{err}");
+    let m = std::fs::metadata(&outside).unwrap();
+    assert_eq!(m.mode() & 0o7777, 0o700, "outside mode changed");
+    assert_eq!(m.mtime(), 1_500_000_000, "outside mtime changed");
+}
+
 /// Unpacks `archive` again and again for 3 s while an attacker thread swaps each of the
 /// destination's directories `names` for a symlink to `outside` (moving the real one aside);
 /// `check` runs after every unpack. Returns the number of runs.
