@@ -86,6 +86,10 @@ pub enum Error {
     Input { path: String, why: String },
     #[error("{0}")]
     Usage(String),
+    /// A path the caller named is not in the archive (class `usage`, as tar's "not found in
+    /// archive" is a usage error: exit status 2).
+    #[error("{path:?} is not in the archive")]
+    NotFound { path: String },
     #[error("{what}")]
     Failed { what: String },
     /// The command finished, but left some inputs out (pack: files it could not read, each
@@ -138,7 +142,7 @@ impl Error {
             Error::Corrupt { .. } => "corrupt",
             Error::Exists { .. } => "exists",
             Error::Input { .. } => "input",
-            Error::Usage(_) => "usage",
+            Error::Usage(_) | Error::NotFound { .. } => "usage",
             Error::Failed { .. } => "failed",
             Error::Incomplete { .. } => "incomplete",
             Error::Runtime { .. } => "runtime",

@@ -237,7 +237,9 @@ impl Extractor {
                 .ctx(|| format!("chmod {}", p.display()))?;
         }
         if let Some(p) = self.selection.unmatched() {
-            return Err(Error::Usage(format!("{p:?} is not in the archive")));
+            return Err(Error::NotFound {
+                path: p.to_string(),
+            });
         }
         Ok(self.stats)
     }

@@ -386,7 +386,9 @@ pub fn list(a: ListArgs) -> Result<()> {
     }
     sink.out.flush().ctx(|| "writing listing".into())?;
     match sink.selection.unmatched() {
-        Some(p) => Err(Error::Usage(format!("{p:?} is not in the archive"))),
+        Some(p) => Err(Error::NotFound {
+            path: p.to_string(),
+        }),
         None => Ok(()),
     }
 }
@@ -532,19 +534,14 @@ pub fn verify(a: VerifyArgs) -> Result<()> {
 pub fn cat(a: CatArgs) -> Result<()> {
     a.decoding.apply();
     let ar = super::open_archive(&a.archive, a.no_mmap)?;
-    let mut r = ar.open_entry(&a.path)?;
     let mut out = std::io::stdout().lock();
-    if let Some(info) = ar.entries()[ar.resolve(ar.find(&a.path).unwrap_or(0))].image {
-        // A lossy image entry is shown as its decoded PNG, compressed (as unpack writes it);
-        // built in memory first so a failure leaves no partial PNG on stdout.
-        let mut blob = Vec::new();
-        std::io::Read::read_to_end(&mut r, &mut blob).map_err(|e| Error::io("reading entry", e))?;
-        let mut png = Vec::new();
-        crate::image::entry::write_png_compact(&blob, &info, &mut png)
-            .map_err(|e| e.in_entry(&a.path))?;
+    // A lossy image entry is shown as its decoded PNG, compressed (as unpack writes it); built
+    // in memory first so a failure leaves no partial PNG on stdout.
+    if let Some(png) = ar.decoded_png(&a.path)? {
         out.write_all(&png).ctx(|| "writing stdout".into())?;
         return out.flush().ctx(|| "writing stdout".into());
     }
+    let mut r = ar.open_entry(&a.path)?;
     let mut buf = vec![0u8; 256 << 10];
     loop {
         let n = std::io::Read::read(&mut r, &mut buf).map_err(|e| match e.into_inner() {

@@ -657,7 +657,7 @@ impl Archive {
     pub fn open_entry(&self, path: &str) -> Result<EntryReader<'_>> {
         let i = self
             .find(path)
-            .ok_or_else(|| Error::Usage(format!("no entry {path:?}")))?;
+            .ok_or_else(|| Error::NotFound { path: path.into() })?;
         self.open_entry_at(i)
     }
 

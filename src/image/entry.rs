@@ -300,6 +300,26 @@ impl Write for Counter<'_> {
     }
 }
 
+impl crate::container::Archive {
+    /// The decoded image of lossy image entry `path` as a PNG (compressed, as `unpack` writes
+    /// it), checked as extraction checks it; `None` when the entry is not a lossy image (read
+    /// its bytes with [`Archive::open_entry`](crate::container::Archive::open_entry)).
+    pub fn decoded_png(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let i = self
+            .find(path)
+            .ok_or_else(|| Error::NotFound { path: path.into() })?;
+        let Some(info) = self.entries()[self.resolve(i)].image else {
+            return Ok(None);
+        };
+        let mut blob = Vec::new();
+        std::io::Read::read_to_end(&mut self.open_entry(path)?, &mut blob)
+            .map_err(|e| Error::io("reading entry", e))?;
+        let mut png = Vec::new();
+        write_png_compact(&blob, &info, &mut png).map_err(|e| e.in_entry(path))?;
+        Ok(Some(png))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
