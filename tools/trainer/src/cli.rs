@@ -109,6 +109,10 @@ pub struct Args {
     pub warmup: Option<usize>,
     #[arg(long, hide = true)]
     pub clip: Option<f32>,
+    /// Experiment: a learned upsampling filter per coarse grid (`ups.rs`; not in the format,
+    /// so the bundle it writes decodes without it — for the ablation only).
+    #[arg(long, hide = true)]
+    pub ups: bool,
     #[arg(long, hide = true)]
     pub hard_lr: Option<f32>,
     #[arg(long, hide = true)]
@@ -407,6 +411,7 @@ fn config(args: &Args, lambda: f32, threads: usize, iterations: usize) -> Config
     if let Some(c) = args.clip {
         cfg.clip = c;
     }
+    cfg.ups = args.ups;
     if let Some(h) = args.hard_lr {
         cfg.hard_lr = h;
     }

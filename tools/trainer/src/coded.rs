@@ -188,7 +188,26 @@ fn par_map<T: Sync + Copy, R: Send, F: Fn(T) -> R + Sync>(
 pub fn decode_pixels(g: &Geometry, coded: &Coded) -> Vec<u8> {
     let sw = SynW::from_packed(&coded.syn_params_f32(), g.c);
     let lat: Vec<f32> = coded.latents.iter().flatten().map(|&v| v as f32).collect();
-    yoz::neural::kernels::pixels(&sw, g, &lat, 1)
+    yoz::neural::kernels::pixels(&sw, g, &filtered(g, lat), 1)
+}
+
+/// The learned upsampling filter of the experiment (`crate::ups`), when training with it: the
+/// evaluation decodes through it too. Process-wide because only the ablation uses it.
+static UPS: std::sync::RwLock<Option<Vec<f32>>> = std::sync::RwLock::new(None);
+
+pub fn set_ups(p: Option<Vec<f32>>) {
+    *UPS.write().unwrap_or_else(|e| e.into_inner()) = p;
+}
+
+fn filtered(g: &Geometry, lat: Vec<f32>) -> Vec<f32> {
+    match UPS.read().unwrap_or_else(|e| e.into_inner()).as_deref() {
+        Some(p) => {
+            let (mut h, mut out) = (vec![0f32; lat.len()], vec![0f32; lat.len()]);
+            crate::ups::forward(g, p, &lat, &mut h, &mut out);
+            out
+        }
+        None => lat,
+    }
 }
 
 /// PSNR of the coded model's latents with float synthesis weights `syn` (the ablation of the
@@ -196,7 +215,7 @@ pub fn decode_pixels(g: &Geometry, coded: &Coded) -> Vec<u8> {
 pub fn float_psnr(g: &Geometry, coded: &Coded, syn: &[f32], pixels: &[u8]) -> f64 {
     let sw = SynW::from_packed(syn, g.c);
     let lat: Vec<f32> = coded.latents.iter().flatten().map(|&v| v as f32).collect();
-    let px = yoz::neural::kernels::pixels(&sw, g, &lat, 1);
+    let px = yoz::neural::kernels::pixels(&sw, g, &filtered(g, lat), 1);
     psnr_of(&px, pixels).0
 }
 

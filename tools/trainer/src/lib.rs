@@ -14,3 +14,4 @@ pub use simd::round_latent;
 /// The lane helpers live in yoz beside the decoder's kernels that share them.
 pub use yoz::neural::simd;
 pub mod train;
+pub mod ups;

@@ -54,6 +54,8 @@ pub struct Config {
     pub arm_fake_quant: bool,
     /// How the network's weights are quantized and stored (architecture 1 or 2).
     pub weights: WeightCoding,
+    /// Experiment: a learned upsampling filter per coarse grid (`ups`), trainer only.
+    pub ups: bool,
 }
 
 impl Config {
@@ -106,6 +108,7 @@ impl Config {
             patience: 8,
             arm_fake_quant: true,
             weights: WeightCoding::Rd,
+            ups: false,
         }
     }
 }
@@ -231,6 +234,7 @@ pub struct Params {
     lat: Vec<f32>,
     syn: Vec<f32>,
     arm: Vec<f32>,
+    ups: Vec<f32>,
 }
 
 /// What one step measured.
@@ -317,6 +321,15 @@ pub struct Trainer {
     pub step: usize,
     /// Multiplies the learning rates (the driver lowers it when rounding stops improving).
     pub lr_scale: f32,
+    /// Experiment state (`Config::ups`): filter parameters, their optimizer, the filtered
+    /// synthesis input, the row pass, gradient scratch.
+    ups: Vec<f32>,
+    adam_ups: Adam,
+    inpf: Vec<f32>,
+    hbuf: Vec<f32>,
+    gfilt: Vec<f32>,
+    gtmp: Vec<f32>,
+    gin: Vec<f32>,
 }
 
 /// Consecutive disjoint sub-slices `[a, b)` of one slice (cuts ascending), without allocating.
@@ -421,6 +434,33 @@ impl Trainer {
             arm,
             bands,
             ranges,
+            ups: vec![0.0; crate::ups::PARAMS],
+            adam_ups: Adam::new(crate::ups::PARAMS),
+            inpf: if cfg.ups {
+                vec![0.0; total]
+            } else {
+                Vec::new()
+            },
+            hbuf: if cfg.ups {
+                vec![0.0; total]
+            } else {
+                Vec::new()
+            },
+            gfilt: if cfg.ups {
+                vec![0.0; total]
+            } else {
+                Vec::new()
+            },
+            gtmp: if cfg.ups {
+                vec![0.0; total]
+            } else {
+                Vec::new()
+            },
+            gin: if cfg.ups {
+                vec![0.0; total]
+            } else {
+                Vec::new()
+            },
             g,
             cfg,
             step: 0,
@@ -527,12 +567,17 @@ impl Trainer {
         let aw = ArmW::from_packed(&armq);
         let sw = SynW::from_packed(&self.syn, c);
         let dscale = 2.0 / (n * c) as f32;
+        let use_ups = self.cfg.ups;
+        if use_ups {
+            crate::ups::forward(g, &self.ups, &self.inp, &mut self.hbuf, &mut self.inpf);
+        }
         // 1. Synthesis forward + backward, bands in parallel.
         {
             let (g0, _) = self.glat.split_at_mut(g.offsets[1]);
             let cuts = self.bands.iter().map(|&(lo, hi)| (lo * g.w, hi * g.w));
             let g0s = split_many(g0, cuts);
-            let (inp, target) = (&self.inp, &self.target);
+            let inp = if use_ups { &self.inpf } else { &self.inp };
+            let target = &self.target;
             let jobs = self.ws.iter_mut().zip(g0s).zip(self.bands.iter());
             let run = |((ws, g0), &(lo, hi)): ((&mut Workspace, &mut [f32]), &(usize, usize))| {
                 fused::run_band(
@@ -550,6 +595,27 @@ impl Trainer {
                 )
             };
             par_each(jobs, run);
+        }
+        // The learned filter's backward: the coarse gradients summed here, then through it.
+        let mut gups = [0f32; crate::ups::PARAMS];
+        if use_ups {
+            let base = g.offsets[1];
+            self.gfilt[base..].fill(0.0);
+            for w in &self.ws {
+                for (d, &x) in self.gfilt[base..].iter_mut().zip(&w.gcoarse) {
+                    *d += x;
+                }
+            }
+            crate::ups::backward(
+                g,
+                &self.ups,
+                &self.inp,
+                &self.hbuf,
+                &self.gfilt,
+                &mut self.gtmp,
+                &mut self.gin,
+                &mut gups,
+            );
         }
         // 2. Per latent range: sum the coarse gradients, the rate, Adam, next inputs.
         let lr_lat = self.cfg.lr_latents * self.lr_factor();
@@ -573,6 +639,7 @@ impl Trainer {
             let mut qps = split_many(&mut self.qp_next, ranges.iter().map(|r| (r.pa, r.pb)));
             let qp_old = &self.qp;
             let ws = &self.ws;
+            let coarse_in: Option<&[f32]> = use_ups.then_some(&self.gin[..]);
             let pad_off = &self.pad_off;
             let jobs = self
                 .accs
@@ -608,12 +675,16 @@ impl Trainer {
                 if r.b > base {
                     let s = r.a.max(base);
                     // Overwrite: grid 0's rows were written by the bands, the coarse part is the
-                    // sum of the per-band buffers.
-                    gl[s - r.a..].fill(0.0);
-                    for w in ws.iter() {
-                        let src = &w.gcoarse[s - base..r.b - base];
-                        for (d, &x) in gl[s - r.a..].iter_mut().zip(src) {
-                            *d += x;
+                    // sum of the per-band buffers (through the learned filter, if any).
+                    if let Some(c) = coarse_in {
+                        gl[s - r.a..].copy_from_slice(&c[s..r.b]);
+                    } else {
+                        gl[s - r.a..].fill(0.0);
+                        for w in ws.iter() {
+                            let src = &w.gcoarse[s - base..r.b - base];
+                            for (d, &x) in gl[s - r.a..].iter_mut().zip(src) {
+                                *d += x;
+                            }
                         }
                     }
                 }
@@ -704,6 +775,20 @@ impl Trainer {
             c1,
             c2,
         );
+        if use_ups {
+            if self.cfg.clip > 0.0 {
+                clip_norm(&mut gups, self.cfg.clip);
+            }
+            adam_update(
+                &mut self.ups,
+                &gups,
+                &mut self.adam_ups.m,
+                &mut self.adam_ups.v,
+                lr_net,
+                c1,
+                c2,
+            );
+        }
         self.step += 1;
         StepStats {
             mse: sse / (n * c) as f64,
@@ -719,6 +804,7 @@ impl Trainer {
 
     /// Measures a coded model: real PSNR, payload size, loss.
     fn eval_coded(&self, coded: Coded, syn: Vec<f32>, step: usize) -> yoz::Result<Eval> {
+        coded::set_ups(self.cfg.ups.then(|| self.ups.clone()));
         let (psnr, mse) = coded::real_psnr(&self.g, &coded, &self.pixels);
         let bytes = coded::coded_size(&coded)?;
         let bpp = bytes as f64 * 8.0 / (self.g.w * self.g.h) as f64;
@@ -741,6 +827,7 @@ impl Trainer {
         if self.cfg.weights != WeightCoding::Rd {
             return Ok(best);
         }
+        coded::set_ups(self.cfg.ups.then(|| self.ups.clone()));
         let coded = coded::rd_weights(
             &self.g,
             &best.coded,
@@ -819,6 +906,7 @@ impl Trainer {
             lat: self.lat.clone(),
             syn: self.syn.clone(),
             arm: self.arm.clone(),
+            ups: self.ups.clone(),
         }
     }
 
@@ -827,6 +915,7 @@ impl Trainer {
         self.lat.copy_from_slice(&p.lat);
         self.syn.copy_from_slice(&p.syn);
         self.arm.copy_from_slice(&p.arm);
+        self.ups.copy_from_slice(&p.ups);
         self.prepare_all();
     }
 
