@@ -4,6 +4,8 @@
 use super::{id, Codec};
 use crate::error::{Error, Result};
 
+// One compression context (per level) and one decompression context per thread: creating a
+// context allocates its tables (megabytes at high levels), so a block need not pay for it.
 thread_local! {
     static CCTX: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
         const { std::cell::RefCell::new(None) };
@@ -23,18 +25,20 @@ impl Codec for Zstd {
     }
     fn compress(&self, input: &[u8], level: i32, out: &mut Vec<u8>) -> Result<u16> {
         let level = level.clamp(-7, 22);
-        let mut c =
-            zstd::bulk::Compressor::new(level).map_err(|e| Error::io("zstd compressor", e))?;
-        // The content size lets a decoder reject a frame that claims more than the block.
-        c.include_contentsize(true)
-            .and_then(|_| c.include_checksum(false))
-            .map_err(|e| Error::io("zstd parameters", e))?;
-        let start = out.len();
-        out.reserve(zstd::zstd_safe::compress_bound(input.len()));
-        let frame = c
-            .compress(input)
-            .map_err(|e| Error::io("zstd compress", e))?;
-        out.truncate(start);
+        let frame = CCTX.with(|cell| -> Result<Vec<u8>> {
+            let mut slot = cell.borrow_mut();
+            if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+                let mut c = zstd::bulk::Compressor::new(level)
+                    .map_err(|e| Error::io("zstd compressor", e))?;
+                // The content size lets a decoder reject a frame that claims more than the block.
+                c.include_contentsize(true)
+                    .and_then(|_| c.include_checksum(false))
+                    .map_err(|e| Error::io("zstd parameters", e))?;
+                *slot = Some((level, c));
+            }
+            let (_, c) = slot.as_mut().expect("just set");
+            c.compress(input).map_err(|e| Error::io("zstd compress", e))
+        })?;
         out.extend_from_slice(&frame);
         Ok(level as i16 as u16)
     }
@@ -43,15 +47,22 @@ impl Codec for Zstd {
         check_frame_size(payload, raw_len as u64, "block")?;
         out.clear();
         out.resize(raw_len, 0);
-        let mut d =
-            zstd::bulk::Decompressor::new().map_err(|e| Error::io("zstd decompressor", e))?;
         // Bounded: writes at most raw_len bytes into the caller's buffer.
-        let n = d
-            .decompress_to_buffer(payload, &mut out[..])
-            .map_err(|e| Error::Corrupt {
-                codec: "zstd",
-                why: e.to_string(),
-            })?;
+        let n = DCTX.with(|cell| -> Result<usize> {
+            let mut slot = cell.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(
+                    zstd::bulk::Decompressor::new()
+                        .map_err(|e| Error::io("zstd decompressor", e))?,
+                );
+            }
+            let d = slot.as_mut().expect("just set");
+            d.decompress_to_buffer(payload, &mut out[..])
+                .map_err(|e| Error::Corrupt {
+                    codec: "zstd",
+                    why: e.to_string(),
+                })
+        })?;
         if n != raw_len {
             return Err(Error::SizeMismatch {
                 what: format!("zstd block decoded to {n} bytes, declared {raw_len}"),

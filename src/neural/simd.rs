@@ -20,7 +20,7 @@ pub type Lanes = [f32; T];
 /// loops of scalar `fma` calls unvectorized, while it vectorizes a multiply and an add. The
 /// explicit [`Simd`] kernels use real FMA instructions.
 #[inline(always)]
-pub fn fma<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+pub fn fma(a: f32, b: f32, c: f32) -> f32 {
     a * b + c
 }
 

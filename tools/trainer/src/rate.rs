@@ -119,7 +119,7 @@ fn layer(w: &[[f32; C]; C], b: &[f32; C], x: &[Lanes; C], base: &[Lanes; C]) -> 
         }
         for (i, xi) in x.iter().enumerate() {
             for l in 0..T {
-                s[l] = fma::<true>(w[j][i], xi[l], s[l]);
+                s[l] = fma(w[j][i], xi[l], s[l]);
             }
         }
         a[j] = s;
@@ -185,10 +185,10 @@ unsafe fn rate_row_impl<S: Simd>(
         let mut lr = [a.b3[1]; T];
         for (j, hj) in h2.iter().enumerate() {
             for l in 0..T {
-                mu[l] = fma::<true>(a.w3[0][j], hj[l], mu[l]);
-                lr[l] = fma::<true>(a.w3[1][j], hj[l], lr[l]);
-                mu[l] = fma::<true>(a.wl[0][j], ctx[j][l], mu[l]);
-                lr[l] = fma::<true>(a.wl[1][j], ctx[j][l], lr[l]);
+                mu[l] = fma(a.w3[0][j], hj[l], mu[l]);
+                lr[l] = fma(a.w3[1][j], hj[l], lr[l]);
+                mu[l] = fma(a.wl[0][j], ctx[j][l], mu[l]);
+                lr[l] = fma(a.wl[1][j], ctx[j][l], lr[l]);
             }
         }
         let mut gy = [0f32; T];
@@ -258,7 +258,7 @@ unsafe fn rate_row_impl<S: Simd>(
             for i in 0..C {
                 fma_lanes::<S>(&mut lanes[OW2 + j * C + i], &da2[j], &h1[i]);
                 for l in 0..T {
-                    dh1[i][l] = fma::<true>(a.w2[j][i], da2[j][l], dh1[i][l]);
+                    dh1[i][l] = fma(a.w2[j][i], da2[j][l], dh1[i][l]);
                 }
             }
         }
