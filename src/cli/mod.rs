@@ -167,7 +167,8 @@ pub fn report(e: &Error) -> i32 {
         src = s.source();
     }
     eprintln!("yoz: error[{}]: {msg}", e.class());
-    if matches!(e, Error::Usage(_) | Error::Incomplete { .. }) {
+    // By class, so every variant of a usage error (a path not in the archive included) exits 2.
+    if matches!(e.class(), "usage" | "incomplete") {
         2
     } else {
         1
