@@ -400,18 +400,26 @@ fn attack_existing_directory_gets_the_archives_mode_and_time_without_force() {
     assert_eq!(m.mtime(), 1_600_000_000);
 }
 
+/// A folder outside the destination with a mode and time an attack would change.
+fn outside_folder(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir(p).unwrap();
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700)).unwrap();
+    filetime::set_file_mtime(p, filetime::FileTime::from_unix_time(1_500_000_000, 0)).unwrap();
+}
+
+fn assert_outside_untouched(p: &Path, when: &str) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(p).unwrap();
+    assert_eq!(m.mode() & 0o7777, 0o700, "{when}: outside mode changed");
+    assert_eq!(m.mtime(), 1_500_000_000, "{when}: outside mtime changed");
+}
+
 #[test]
 fn attack_race_swaps_a_directory_for_a_symlink_before_the_metadata_pass() {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let dir = tempfile::tempdir().unwrap();
     let outside = dir.path().join("outside");
-    std::fs::create_dir(&outside).unwrap();
-    std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o700)).unwrap();
-    filetime::set_file_mtime(
-        &outside,
-        filetime::FileTime::from_unix_time(1_500_000_000, 0),
-    )
-    .unwrap();
+    outside_folder(&outside);
     let mut f = Forge::new();
     let names: Vec<String> = (0..20).map(|i| format!("x{i}")).collect();
     for n in &names {
@@ -422,9 +430,7 @@ fn attack_race_swaps_a_directory_for_a_symlink_before_the_metadata_pass() {
     let archive = dir.path().join("a.yoz");
     std::fs::write(&archive, f.build().bytes).unwrap();
     let runs = race_unpack(dir.path(), &archive, &names, &outside, |run| {
-        let m = std::fs::metadata(&outside).unwrap();
-        assert_eq!(m.mode() & 0o7777, 0o700, "run {run}: outside mode changed");
-        assert_eq!(m.mtime(), 1_500_000_000, "run {run}: outside mtime changed");
+        assert_outside_untouched(&outside, &format!("run {run}"));
     });
     assert!(runs > 5, "only {runs} runs");
 }
@@ -439,17 +445,10 @@ fn attack_race_swaps_a_directory_for_a_symlink_before_the_metadata_pass() {
 /// outside folder keeps its mode and time and the extraction fails with `path-symlink`.
 #[test]
 fn attack_case_insensitive_destination_aliases_a_directory_with_a_symlink() {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use yoz::container::Sink;
     let t = tempfile::tempdir().unwrap();
     let outside = t.path().join("outside");
-    std::fs::create_dir(&outside).unwrap();
-    std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o700)).unwrap();
-    filetime::set_file_mtime(
-        &outside,
-        filetime::FileTime::from_unix_time(1_500_000_000, 0),
-    )
-    .unwrap();
+    outside_folder(&outside);
     let dest = t.path().join("dest");
     let opts = yoz::extract::ExtractOptions {
         force: true,
@@ -468,9 +467,7 @@ fn attack_case_insensitive_destination_aliases_a_directory_with_a_symlink() {
         .finish()
         .expect_err("the metadata pass must refuse the aliased directory");
     assert_eq!(err.class(), "path-symlink", "{err}");
-    let m = std::fs::metadata(&outside).unwrap();
-    assert_eq!(m.mode() & 0o7777, 0o700, "outside mode changed");
-    assert_eq!(m.mtime(), 1_500_000_000, "outside mtime changed");
+    assert_outside_untouched(&outside, "after the metadata pass");
 }
 
 /// Unpacks `archive` again and again for 3 s while an attacker thread swaps each of the
