@@ -78,6 +78,7 @@ pub fn neural_sample(
         arm: crate::neural::arm::ArmQ::from_float(crate::neural::arch::ARCH_V1, &arm),
         latents,
         alpha: alpha.then(|| (0..w * h).map(|i| (i * 5 % 256) as u8).collect()),
+        filter: None,
     }
 }
 
@@ -606,6 +607,32 @@ pub fn valid() -> Vec<Valid> {
         [
             ("rgb.png", neural_sample_v2(29, 18, 3, false, 29 * 17 + 18), 1 << 20),
             ("gray-alpha.png", neural_sample_v2(17, 26, 1, true, 17 * 17 + 26), 1024),
+        ],
+    ));
+    let filtered = |mut n: crate::neural::payload::NeuralImage, q: [i32; 12]| {
+        n.filter = Some(q);
+        n
+    };
+    v.push(neural(
+        "lossy-neural-filter",
+        "neural image entries in architecture 2 with the learned pre-upsampling filter (flag bit 1, codec-neural.md §4 step 0): sharpening and smoothing grids, RGB and gray + alpha; pixels within 1 of the reference",
+        [
+            (
+                "rgb.png",
+                filtered(
+                    neural_sample_v2(29, 18, 3, false, 29 * 17 + 18),
+                    [-60, 10, 40, -5, -128, 0, 255, -255, 3, 0, -17, 90],
+                ),
+                1 << 20,
+            ),
+            (
+                "gray-alpha.png",
+                filtered(
+                    neural_sample_v2(17, 26, 1, true, 17 * 17 + 26),
+                    [12, -3, -40, 8, 0, 0, 64, 16, -200, 30, 5, -5],
+                ),
+                1024,
+            ),
         ],
     ));
     let r = text(40_000, 55);
@@ -1930,8 +1957,61 @@ pub fn invalid() -> Vec<Invalid> {
                 .map(|s| crate::neural::weights::step_exponent(s).expect("power of two"));
             let mut arm = [0i32; crate::neural::arch::ARM2_PARAMS];
             arm[0] = 2;
-            crate::neural::weights::encode_fields(&n.syn, &exps, &arm, &[15, 0, 0, 0, 0, 0, 0], 3)
+            crate::neural::weights::encode_fields(
+                &n.syn,
+                &exps,
+                &arm,
+                &[15, 0, 0, 0, 0, 0, 0],
+                3,
+                None,
+            )
         }),
+    );
+    add(
+        "neural-filter-in-architecture-1",
+        "an architecture 1 payload with flag bit 1 (the pre-upsampling filter, architecture 2 only)",
+        OK,
+        &["reserved"],
+        neural_forge(&|_, b| b[P + 6] |= 0x02),
+    );
+    add(
+        "neural-filter-missing",
+        "an architecture 2 payload with flag bit 1 whose weight stream ends before the filter",
+        OK,
+        &["corrupt"],
+        {
+            let (mut blob, info, _) = neural_entry(&neural_sample_v2(24, 16, 3, false, 5));
+            blob[P + 6] |= 0x02;
+            neural_archive(&blob, info, 1)
+        },
+    );
+    add(
+        "neural-filter-over-range",
+        "an architecture 2 pre-upsampling filter value of 300 (beyond ±255)",
+        OK,
+        &["corrupt"],
+        {
+            let n = neural_sample_v2(24, 16, 3, false, 5);
+            let exps = n
+                .steps
+                .map(|s| crate::neural::weights::step_exponent(s).expect("power of two"));
+            let mut arm = [0i32; crate::neural::arch::ARM2_PARAMS];
+            for (a, &p) in arm.iter_mut().zip(&n.arm.params) {
+                *a = i32::from(p);
+            }
+            let mut q = [0i32; 12];
+            q[5] = 300;
+            let w =
+                crate::neural::weights::encode_fields(&n.syn, &exps, &arm, &[0; 7], 3, Some(&q));
+            let (mut blob, info, _) = neural_entry(&n);
+            let at =
+                |o: usize| u32::from_le_bytes([blob[o], blob[o + 1], blob[o + 2], blob[o + 3]]);
+            let wl = at(P + 16) as usize;
+            blob[P + 16..P + 20].copy_from_slice(&(w.len() as u32).to_le_bytes());
+            blob.splice(P + 28..P + 28 + wl, w);
+            blob[P + 6] |= 0x02;
+            neural_archive(&blob, info, 1)
+        },
     );
     add(
         "neural-reserved-flag",

@@ -16,6 +16,7 @@ pub mod runtime;
 pub mod simd;
 pub mod synth;
 pub mod train;
+pub mod upsample;
 pub mod weights;
 
 use crate::error::Result;
@@ -115,7 +116,7 @@ pub fn decode_image(payload: &[u8], limits: &DecodeLimits) -> Result<Image> {
     let px = match o.engine {
         Engine::Builtin => {
             let g = kernels::Geometry::new(w, h, c);
-            let lat: Vec<f32> = n.latents.iter().flatten().map(|&v| v as f32).collect();
+            let lat = n.latents_f32();
             let s = kernels::SynW::from_packed(&n.syn_params_f32(), c);
             kernels::pixels(&s, &g, &lat, o.threads)
         }

@@ -10,6 +10,7 @@ use super::arch::{
     SYN_TENSORS,
 };
 use super::arm::{decode_latents, encode_latents, ArmQ};
+use super::upsample::{FILTER_PARAMS, FILTER_Q_MAX};
 use super::weights;
 use crate::error::{Error, Result};
 use safetensors::tensor::{Dtype, TensorView};
@@ -20,6 +21,9 @@ pub const MAGIC: &[u8; 4] = b"YNN1";
 pub const HEADER_LEN: usize = 28;
 /// Flag bit 0: an alpha plane follows the latents.
 pub const FLAG_ALPHA: u8 = 1;
+/// Flag bit 1: the weights carry the learned pre-upsampling filter (architecture 2 only;
+/// codec-neural §4 step 0, `super::upsample`).
+pub const FLAG_FILTER: u8 = 2;
 
 /// A decoded (or to-be-encoded) neural image: everything the payload carries.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +44,8 @@ pub struct NeuralImage {
     pub latents: Vec<Vec<i32>>,
     /// `width * height` alpha bytes, stored losslessly.
     pub alpha: Option<Vec<u8>>,
+    /// The learned pre-upsampling filter's integers (architecture 2, flag bit 1), or none.
+    pub filter: Option<[i32; FILTER_PARAMS]>,
 }
 
 /// A malformed neural payload (class `corrupt`), for every part of it.
@@ -63,12 +69,24 @@ impl NeuralImage {
         out
     }
 
-    /// The latents as the floats the synthesis reads.
+    /// The latents as the floats the synthesis reads: through the pre-upsampling filter when
+    /// the payload has one.
     pub fn grids_f32(&self) -> Vec<Vec<f32>> {
-        self.latents
+        let mut grids: Vec<Vec<f32>> = self
+            .latents
             .iter()
             .map(|g| g.iter().map(|&v| v as f32).collect())
-            .collect()
+            .collect();
+        if let Some(q) = &self.filter {
+            let dims = grid_dims(self.width as usize, self.height as usize);
+            super::upsample::apply(&mut grids, &dims, q);
+        }
+        grids
+    }
+
+    /// [`NeuralImage::grids_f32`] laid end to end, grid 0 first (the kernels' layout).
+    pub fn latents_f32(&self) -> Vec<f32> {
+        self.grids_f32().concat()
     }
 
     /// The weights as a standalone safetensors file (integer tensors per layer, steps in its
@@ -119,6 +137,13 @@ impl NeuralImage {
             }
             ARCH_V2 => {}
             a => return Err(bad(format!("architecture {a}"))),
+        }
+        if let Some(q) = &self.filter {
+            if self.arch != ARCH_V2 || q.iter().any(|v| v.abs() > FILTER_Q_MAX) {
+                return Err(bad(
+                    "an upsampling filter outside architecture 2 or ±255".into()
+                ));
+            }
         }
         if let Some(a) = &self.alpha {
             if a.len() as u64 != u64::from(self.width) * u64::from(self.height) {
@@ -217,7 +242,13 @@ pub fn encode(img: &NeuralImage) -> Result<Vec<u8>> {
     let (w, h) = (img.width as usize, img.height as usize);
     let weights = match img.arch {
         ARCH_V1 => weights_blob(img)?,
-        _ => weights::encode(&img.syn, &img.steps, &img.arm, img.channels as usize)?,
+        _ => weights::encode(
+            &img.syn,
+            &img.steps,
+            &img.arm,
+            img.channels as usize,
+            img.filter.as_ref(),
+        )?,
     };
     let latents = encode_latents(&img.arm, &img.latents, w, h)?;
     let alpha = match &img.alpha {
@@ -231,7 +262,10 @@ pub fn encode(img: &NeuralImage) -> Result<Vec<u8>> {
     out.extend_from_slice(MAGIC);
     out.push(img.arch);
     out.push(img.channels);
-    out.push(if img.alpha.is_some() { FLAG_ALPHA } else { 0 });
+    out.push(
+        if img.alpha.is_some() { FLAG_ALPHA } else { 0 }
+            | if img.filter.is_some() { FLAG_FILTER } else { 0 },
+    );
     out.push(0);
     out.extend_from_slice(&img.width.to_le_bytes());
     out.extend_from_slice(&img.height.to_le_bytes());
@@ -250,6 +284,8 @@ pub struct Header {
     pub arch: u8,
     pub channels: u8,
     pub alpha: bool,
+    /// Flag bit 1: the weights end with the pre-upsampling filter.
+    pub filter: bool,
     pub width: u32,
     pub height: u32,
     pub weights_len: u32,
@@ -271,6 +307,7 @@ impl Header {
             arch: p[4],
             channels: p[5],
             alpha: p[6] & FLAG_ALPHA != 0,
+            filter: p[6] & FLAG_FILTER != 0,
             width: u32at(8),
             height: u32at(12),
             weights_len: u32at(16),
@@ -283,7 +320,12 @@ impl Header {
         if h.channels != 1 && h.channels != 3 {
             return Err(corrupt(format!("{} colour channels", h.channels)));
         }
-        if p[6] & !FLAG_ALPHA != 0 || p[7] != 0 {
+        let known = if h.arch == ARCH_V2 {
+            FLAG_ALPHA | FLAG_FILTER
+        } else {
+            FLAG_ALPHA
+        };
+        if p[6] & !known != 0 || p[7] != 0 {
             return Err(Error::Reserved {
                 what: "neural payload flags",
             });
@@ -327,9 +369,12 @@ pub fn decode(p: &[u8], max_pixels: u64) -> Result<NeuralImage> {
         s
     };
     let (weights, latents, alpha) = (take(h.weights_len), take(h.latents_len), take(h.alpha_len));
-    let (syn, steps, arm) = match h.arch {
-        ARCH_V1 => parse_weights(weights, h.channels as usize)?,
-        _ => weights::decode(weights, h.channels as usize)?,
+    let (syn, steps, arm, filter) = match h.arch {
+        ARCH_V1 => {
+            let (syn, steps, arm) = parse_weights(weights, h.channels as usize)?;
+            (syn, steps, arm, None)
+        }
+        _ => weights::decode(weights, h.channels as usize, h.filter)?,
     };
     let grids = decode_latents(&arm, latents, w, hh)?;
     debug_assert_eq!(grids.len(), GRIDS);
@@ -357,6 +402,7 @@ pub fn decode(p: &[u8], max_pixels: u64) -> Result<NeuralImage> {
         arm,
         latents: grids,
         alpha,
+        filter,
     })
 }
 
@@ -392,6 +438,7 @@ pub(crate) mod tests {
                 .map(|&(a, b)| (0..a * b).map(|_| (next() % 7) as i32 - 3).collect())
                 .collect(),
             alpha: alpha.then(|| (0..width * height).map(|i| (i % 256) as u8).collect()),
+            filter: None,
         }
     }
 

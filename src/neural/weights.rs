@@ -15,6 +15,7 @@ use super::arch::{
 };
 use super::arm::ArmQ;
 use super::payload::corrupt;
+use super::upsample::{FILTER_PARAMS, FILTER_Q_MAX};
 use crate::entropy::binary::{BinDecoder, BinEncoder, Context};
 use crate::error::{Error, Result};
 
@@ -141,6 +142,7 @@ pub fn encode(
     steps: &[f32; SYN_TENSORS],
     arm: &ArmQ,
     channels: usize,
+    filter: Option<&[i32; FILTER_PARAMS]>,
 ) -> Result<Vec<u8>> {
     if syn.len() != syn_param_count(channels) {
         return Err(input(format!("{} synthesis parameters", syn.len())));
@@ -178,7 +180,12 @@ pub fn encode(
             *o = i32::from(v) >> s;
         }
     }
-    Ok(encode_fields(syn, &exps, &ints, &shifts, channels))
+    if let Some(q) = filter.and_then(|f| f.iter().find(|v| v.abs() > FILTER_Q_MAX)) {
+        return Err(input(format!(
+            "upsampling filter value {q} beyond ±{FILTER_Q_MAX}"
+        )));
+    }
+    Ok(encode_fields(syn, &exps, &ints, &shifts, channels, filter))
 }
 
 /// Writes the section's fields as given, unchecked: exponents and shifts are masked to their
@@ -190,6 +197,7 @@ pub fn encode_fields(
     arm: &[i32; ARM2_PARAMS],
     shifts: &[u8; ARM2_TENSORS.len()],
     channels: usize,
+    filter: Option<&[i32; FILTER_PARAMS]>,
 ) -> Vec<u8> {
     let mut enc = BinEncoder::new();
     for (t, spec) in syn_layout(channels).iter().enumerate() {
@@ -206,12 +214,30 @@ pub fn encode_fields(
             put_int(&mut enc, &mut c, q);
         }
     }
+    if let Some(f) = filter {
+        let mut c = IntCtx::default();
+        for &q in f {
+            put_int(&mut enc, &mut c, q);
+        }
+    }
     enc.finish()
 }
 
 /// Decodes the weight section: `(syn integers, steps, entropy model)`. The stream must end
 /// exactly where its last integer does (`corrupt` otherwise).
-pub fn decode(data: &[u8], channels: usize) -> Result<(Vec<i32>, [f32; SYN_TENSORS], ArmQ)> {
+/// With `filter` (payload flag bit 1) the stream ends with the pre-upsampling filter's
+/// integers, each within ±[`FILTER_Q_MAX`].
+#[allow(clippy::type_complexity)]
+pub fn decode(
+    data: &[u8],
+    channels: usize,
+    filter: bool,
+) -> Result<(
+    Vec<i32>,
+    [f32; SYN_TENSORS],
+    ArmQ,
+    Option<[i32; FILTER_PARAMS]>,
+)> {
     let mut dec = BinDecoder::new(data);
     let mut syn = vec![0i32; syn_param_count(channels)];
     let mut steps = [0f32; SYN_TENSORS];
@@ -235,12 +261,27 @@ pub fn decode(data: &[u8], channels: usize) -> Result<(Vec<i32>, [f32; SYN_TENSO
                 .map_err(|_| corrupt(format!("{name} value {v} does not fit 16 bits")))?;
         }
     }
+    let filter = if filter {
+        let mut q = [0i32; FILTER_PARAMS];
+        let mut c = IntCtx::default();
+        for v in &mut q {
+            *v = get_int(&mut dec, &mut c);
+            if v.abs() > FILTER_Q_MAX {
+                return Err(corrupt(format!(
+                    "upsampling filter value {v} beyond ±{FILTER_Q_MAX}"
+                )));
+            }
+        }
+        Some(q)
+    } else {
+        None
+    };
     if dec.is_bad() || !dec.at_exact_end() {
         return Err(corrupt(
             "weight stream is malformed or does not end where its last value does",
         ));
     }
-    Ok((syn, steps, arm))
+    Ok((syn, steps, arm, filter))
 }
 
 /// The weights as a standalone safetensors file: one integer tensor per layer (I32 synthesis,
@@ -326,11 +367,21 @@ mod tests {
     fn roundtrips_exactly_including_extremes() {
         for c in [1, 3] {
             let (syn, steps, arm) = sample(c, 7 + c as u32);
-            let b = encode(&syn, &steps, &arm, c).unwrap();
-            let (s2, st2, a2) = decode(&b, c).unwrap();
+            let b = encode(&syn, &steps, &arm, c, None).unwrap();
+            let (s2, st2, a2, f2) = decode(&b, c, false).unwrap();
             assert_eq!(s2, syn);
             assert_eq!(st2, steps);
             assert_eq!(a2, arm);
+            assert_eq!(f2, None);
+            // With the pre-upsampling filter, extremes included.
+            let f = [-255, 255, 0, 1, -1, 128, -128, 7, 0, 0, 3, -90];
+            let b = encode(&syn, &steps, &arm, c, Some(&f)).unwrap();
+            let (s3, _, a3, f3) = decode(&b, c, true).unwrap();
+            assert_eq!((s3, a3, f3), (syn.clone(), arm.clone(), Some(f)));
+            assert!(
+                decode(&b, c, false).is_err(),
+                "the flag and the stream must agree"
+            );
         }
     }
 
@@ -354,7 +405,7 @@ mod tests {
         let (mut syn, steps, _) = sample(3, 1);
         syn.iter_mut().for_each(|v| *v /= 1000);
         let arm = ArmQ::zeros(ARCH_V2);
-        let real = encode(&syn, &steps, &arm, 3).unwrap().len() as f64 * 8.0;
+        let real = encode(&syn, &steps, &arm, 3, None).unwrap().len() as f64 * 8.0;
         let est: f64 = syn_layout(3)
             .iter()
             .map(|s| tensor_bits(&syn[s.offset..s.offset + s.len()]) + 5.0)
@@ -376,28 +427,31 @@ mod tests {
         let (mut syn, mut steps, arm) = sample(3, 3);
         steps[1] = 0.3;
         assert!(matches!(
-            encode(&syn, &steps, &arm, 3),
+            encode(&syn, &steps, &arm, 3, None),
             Err(Error::Input { .. })
         ));
         steps[1] = 0.5;
         syn[5] = Q_MAX + 1;
         assert!(matches!(
-            encode(&syn, &steps, &arm, 3),
+            encode(&syn, &steps, &arm, 3, None),
             Err(Error::Input { .. })
         ));
         syn[5] = 0;
-        let b = encode(&syn, &steps, &arm, 3).unwrap();
+        let b = encode(&syn, &steps, &arm, 3, None).unwrap();
         for cut in [0, 1, b.len() / 2, b.len() - 1] {
             assert!(
-                matches!(decode(&b[..cut], 3), Err(Error::Corrupt { .. })),
+                matches!(decode(&b[..cut], 3, false), Err(Error::Corrupt { .. })),
                 "cut {cut}"
             );
         }
         let mut long = b.clone();
         long.push(0);
-        assert!(matches!(decode(&long, 3), Err(Error::Corrupt { .. })));
+        assert!(matches!(
+            decode(&long, 3, false),
+            Err(Error::Corrupt { .. })
+        ));
         // Wrong channel count: the stream cannot end where it should.
-        assert!(decode(&b, 1).is_err());
+        assert!(decode(&b, 1, false).is_err());
     }
 
     #[test]
@@ -412,8 +466,9 @@ mod tests {
             &arm,
             &[15, 0, 0, 0, 0, 0, 0],
             c,
+            None,
         );
-        let err = decode(&b, c).unwrap_err();
+        let err = decode(&b, c, false).unwrap_err();
         assert!(err.to_string().contains("does not fit 16 bits"), "{err}");
     }
 

@@ -172,6 +172,7 @@ fn main() -> yoz::Result<()> {
             arm: ArmQ::from_float(arch, &arm_f),
             latents: latents.clone(),
             alpha: None,
+            filter: None,
         };
         let bytes = payload::encode(&img)?;
         let mut parse = Vec::new();

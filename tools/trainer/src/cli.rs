@@ -109,10 +109,9 @@ pub struct Args {
     pub warmup: Option<usize>,
     #[arg(long, hide = true)]
     pub clip: Option<f32>,
-    /// Experiment: a learned upsampling filter per coarse grid (`ups.rs`; not in the format,
-    /// so the bundle it writes decodes without it — for the ablation only).
+    /// Without the learned pre-upsampling filter (payload flag bit 1), for the ablation.
     #[arg(long, hide = true)]
-    pub ups: bool,
+    pub no_ups: bool,
     #[arg(long, hide = true)]
     pub hard_lr: Option<f32>,
     #[arg(long, hide = true)]
@@ -411,7 +410,9 @@ fn config(args: &Args, lambda: f32, threads: usize, iterations: usize) -> Config
     if let Some(c) = args.clip {
         cfg.clip = c;
     }
-    cfg.ups = args.ups;
+    if args.no_ups {
+        cfg.ups = false;
+    }
     if let Some(h) = args.hard_lr {
         cfg.hard_lr = h;
     }

@@ -37,8 +37,9 @@ fn quantize_tensor(w: &[f32], step: f32, out: &mut [i32]) {
 }
 
 /// Quantizes the model: synthesis tensors with the fine rule (which [`rd_weights`] may then
-/// coarsen), the ARM to Q8, the latents rounded.
-pub fn quantize(g: &Geometry, lat: &[f32], syn: &[f32], arm: &[f32]) -> Coded {
+/// coarsen), the ARM to Q8, the latents rounded, the upsampling filter (if trained) to its
+/// integers.
+pub fn quantize(g: &Geometry, lat: &[f32], syn: &[f32], arm: &[f32], ups: Option<&[f32]>) -> Coded {
     let mut q = vec![0i32; syn.len()];
     let mut steps = [0f32; SYN_TENSORS];
     for (t, spec) in syn_layout(g.c).iter().enumerate() {
@@ -65,6 +66,14 @@ pub fn quantize(g: &Geometry, lat: &[f32], syn: &[f32], arm: &[f32]) -> Coded {
         arm: ArmQ::from_float(ARCH_V2, arm),
         latents,
         alpha: None,
+        filter: ups.map(|p| {
+            let mut q = [0i32; yoz::neural::upsample::FILTER_PARAMS];
+            for (q, &v) in q.iter_mut().zip(p) {
+                let m = yoz::neural::upsample::FILTER_Q_MAX;
+                *q = ((v * yoz::neural::upsample::FILTER_SCALE).round() as i32).clamp(-m, m);
+            }
+            q
+        }),
     }
 }
 
@@ -187,35 +196,14 @@ fn par_map<T: Sync + Copy, R: Send, F: Fn(T) -> R + Sync>(
 /// kernels (one thread: the RD search runs its candidates on parallel threads).
 pub fn decode_pixels(g: &Geometry, coded: &Coded) -> Vec<u8> {
     let sw = SynW::from_packed(&coded.syn_params_f32(), g.c);
-    let lat: Vec<f32> = coded.latents.iter().flatten().map(|&v| v as f32).collect();
-    yoz::neural::kernels::pixels(&sw, g, &filtered(g, lat), 1)
-}
-
-/// The learned upsampling filter of the experiment (`crate::ups`), when training with it: the
-/// evaluation decodes through it too. Process-wide because only the ablation uses it.
-static UPS: std::sync::RwLock<Option<Vec<f32>>> = std::sync::RwLock::new(None);
-
-pub fn set_ups(p: Option<Vec<f32>>) {
-    *UPS.write().unwrap_or_else(|e| e.into_inner()) = p;
-}
-
-fn filtered(g: &Geometry, lat: Vec<f32>) -> Vec<f32> {
-    match UPS.read().unwrap_or_else(|e| e.into_inner()).as_deref() {
-        Some(p) => {
-            let (mut h, mut out) = (vec![0f32; lat.len()], vec![0f32; lat.len()]);
-            crate::ups::forward(g, p, &lat, &mut h, &mut out);
-            out
-        }
-        None => lat,
-    }
+    yoz::neural::kernels::pixels(&sw, g, &coded.latents_f32(), 1)
 }
 
 /// PSNR of the coded model's latents with float synthesis weights `syn` (the ablation of the
 /// weight quantization).
 pub fn float_psnr(g: &Geometry, coded: &Coded, syn: &[f32], pixels: &[u8]) -> f64 {
     let sw = SynW::from_packed(syn, g.c);
-    let lat: Vec<f32> = coded.latents.iter().flatten().map(|&v| v as f32).collect();
-    let px = yoz::neural::kernels::pixels(&sw, g, &filtered(g, lat), 1);
+    let px = yoz::neural::kernels::pixels(&sw, g, &coded.latents_f32(), 1);
     psnr_of(&px, pixels).0
 }
 

@@ -1,27 +1,19 @@
-//! Experiment (issue 11 item 4, trainer only): a learned upsampling filter. Each coarse latent
-//! grid is filtered at its own resolution by a separable symmetric 5-tap filter
+//! The learned pre-upsampling filter's training side (issue 11 item 4): forward through the
+//! decoder's filter (`yoz::neural::upsample`, codec-neural §4 step 0), and its backward. Each
+//! coarse latent grid is filtered at its own resolution by a separable symmetric 5-tap filter
 //! `z + a·(z₋₁ + z₊₁ − 2z) + b·(z₋₂ + z₊₂ − 2z)` (edges clamped; identity at a = b = 0) before
-//! the fixed bilinear upsampling, so the composed upsampler is learned (it can sharpen like a
-//! bicubic, or smooth). Two parameters per coarse grid. Not in the format: the ablation decides.
+//! the fixed bilinear upsampling, so the composed upsampler is learned. Two parameters per
+//! coarse grid, stored as integers / 256 (payload flag bit 1).
 
 use crate::fused::Geometry;
 use yoz::neural::arch::GRIDS;
+use yoz::neural::upsample::filter_grid;
 
 /// Filter parameters: `(a, b)` for grids 1..GRIDS.
-pub const PARAMS: usize = 2 * (GRIDS - 1);
+pub const PARAMS: usize = yoz::neural::upsample::FILTER_PARAMS;
 
 fn clamp(i: isize, n: usize) -> usize {
     i.clamp(0, n as isize - 1) as usize
-}
-
-/// `y = F(x)` along one line of `n` values at `off`, `stride` apart.
-#[allow(clippy::too_many_arguments)]
-fn line_fwd(x: &[f32], y: &mut [f32], n: usize, off: usize, stride: usize, a: f32, b: f32) {
-    for i in 0..n {
-        let v = |d: isize| x[off + clamp(i as isize + d, n) * stride];
-        let c = v(0);
-        y[off + i * stride] = c + a * (v(-1) + v(1) - 2.0 * c) + b * (v(-2) + v(2) - 2.0 * c);
-    }
 }
 
 /// Adds `Fᵀ gy` to `gx` and the parameter gradients to `ga`, `gb`.
@@ -50,20 +42,16 @@ fn line_bwd(
     }
 }
 
-/// Filters the coarse grids of `inp` into `out` (grid 0 copied); `h` keeps the row pass.
+/// Filters the coarse grids of `inp` into `out` (grid 0 copied); `h` keeps the row pass. The
+/// decoder's own filter (`yoz::neural::upsample`), on the trainer's flat layout.
 pub fn forward(g: &Geometry, p: &[f32], inp: &[f32], h: &mut [f32], out: &mut [f32]) {
     let o1 = g.offsets[1];
     out[..o1].copy_from_slice(&inp[..o1]);
     for k in 1..GRIDS {
         let (gw, gh) = g.dims[k];
-        let o = g.offsets[k];
-        let (a, b) = (p[2 * (k - 1)], p[2 * (k - 1) + 1]);
-        for y in 0..gh {
-            line_fwd(inp, h, gw, o + y * gw, 1, a, b);
-        }
-        for x in 0..gw {
-            line_fwd(h, out, gh, o + x, gw, a, b);
-        }
+        let r = g.offsets[k]..g.offsets[k + 1];
+        let ab = (p[2 * (k - 1)], p[2 * (k - 1) + 1]);
+        filter_grid(&inp[r.clone()], gw, gh, ab, &mut h[r.clone()], &mut out[r]);
     }
 }
 
