@@ -414,6 +414,8 @@ impl Trainer {
             })
             .collect();
         let lat = vec![0f32; total];
+        // The filter's buffers, only when it is trained.
+        let ups_buf = || vec![0.0; if cfg.ups { total } else { 0 }];
         let mut t = Trainer {
             ws: (0..threads).map(|_| Workspace::new(&g)).collect(),
             accs: (0..threads).map(|_| ArmAcc::new()).collect(),
@@ -438,31 +440,11 @@ impl Trainer {
             ranges,
             ups: vec![0.0; crate::ups::PARAMS],
             adam_ups: Adam::new(crate::ups::PARAMS),
-            inpf: if cfg.ups {
-                vec![0.0; total]
-            } else {
-                Vec::new()
-            },
-            hbuf: if cfg.ups {
-                vec![0.0; total]
-            } else {
-                Vec::new()
-            },
-            gfilt: if cfg.ups {
-                vec![0.0; total]
-            } else {
-                Vec::new()
-            },
-            gtmp: if cfg.ups {
-                vec![0.0; total]
-            } else {
-                Vec::new()
-            },
-            gin: if cfg.ups {
-                vec![0.0; total]
-            } else {
-                Vec::new()
-            },
+            inpf: ups_buf(),
+            hbuf: ups_buf(),
+            gfilt: ups_buf(),
+            gtmp: ups_buf(),
+            gin: ups_buf(),
             g,
             cfg,
             step: 0,
