@@ -228,14 +228,7 @@ fn records<R: Read>(
                         what: "an entry's blocks are interrupted by an entry group".into(),
                     });
                 }
-                let info = read_header(
-                    r,
-                    tag::ENTRY,
-                    GROUP_HEADER_LEN,
-                    "entry group header",
-                    at,
-                    GroupInfo::parse_header,
-                )?;
+                let info = group_header(r, at)?;
                 seen.groups.push(info);
                 walk.phase = Phase::Content;
                 payload.resize(info.comp_len as usize, 0);
@@ -336,14 +329,7 @@ fn records<R: Read>(
                 }
             }
             tag::BLOCK => {
-                let info = read_header(
-                    r,
-                    tag::BLOCK,
-                    BLOCK_HEADER_LEN,
-                    "block header",
-                    at,
-                    BlockInfo::parse_header,
-                )?;
+                let info = block_header(r, at)?;
                 info.check_version(checker.reader_minor())?;
                 let ordinal = seen.blocks.len() as u32;
                 let dict = match info.resource {
@@ -423,14 +409,7 @@ fn records<R: Read>(
                         what: "an entry's blocks are interrupted by a resource".into(),
                     });
                 }
-                let info = read_header(
-                    r,
-                    tag::RESOURCE,
-                    RESOURCE_HEADER_LEN,
-                    "resource header",
-                    at,
-                    ResourceInfo::parse_header,
-                )?;
+                let info = resource_header(r, at)?;
                 let n = seen.resources.len() as u64;
                 if n >= RESOURCES_MAX {
                     return Err(Error::Limit {
@@ -503,6 +482,39 @@ fn read_header<R: Read, T>(
     h[0] = t;
     r.exact(&mut h[1..len], what)?;
     parse(&h[..len], at)
+}
+
+fn group_header<R: Read>(r: &mut Counting<R>, at: u64) -> Result<GroupInfo> {
+    read_header(
+        r,
+        tag::ENTRY,
+        GROUP_HEADER_LEN,
+        "entry group header",
+        at,
+        GroupInfo::parse_header,
+    )
+}
+
+fn block_header<R: Read>(r: &mut Counting<R>, at: u64) -> Result<BlockInfo> {
+    read_header(
+        r,
+        tag::BLOCK,
+        BLOCK_HEADER_LEN,
+        "block header",
+        at,
+        BlockInfo::parse_header,
+    )
+}
+
+fn resource_header<R: Read>(r: &mut Counting<R>, at: u64) -> Result<ResourceInfo> {
+    read_header(
+        r,
+        tag::RESOURCE,
+        RESOURCE_HEADER_LEN,
+        "resource header",
+        at,
+        ResourceInfo::parse_header,
+    )
 }
 
 /// How many of the input's last bytes a streaming reader keeps for the archive-level checks:
@@ -602,38 +614,17 @@ fn skip_records<R: Read>(
         *last = (at, t[0]);
         match t[0] {
             tag::ENTRY => {
-                let info = read_header(
-                    r,
-                    tag::ENTRY,
-                    GROUP_HEADER_LEN,
-                    "entry group header",
-                    at,
-                    GroupInfo::parse_header,
-                )?;
+                let info = group_header(r, at)?;
                 seen.groups.push(info);
                 r.skip(info.comp_len as u64, "entry group payload")?;
             }
             tag::BLOCK => {
-                let info = read_header(
-                    r,
-                    tag::BLOCK,
-                    BLOCK_HEADER_LEN,
-                    "block header",
-                    at,
-                    BlockInfo::parse_header,
-                )?;
+                let info = block_header(r, at)?;
                 seen.blocks.push(info);
                 r.skip(info.comp_len as u64, "block payload")?;
             }
             tag::RESOURCE => {
-                let info = read_header(
-                    r,
-                    tag::RESOURCE,
-                    RESOURCE_HEADER_LEN,
-                    "resource header",
-                    at,
-                    ResourceInfo::parse_header,
-                )?;
+                let info = resource_header(r, at)?;
                 seen.resources.push(info);
                 r.skip(info.length as u64, "resource payload")?;
             }
