@@ -280,12 +280,12 @@ fn neural_point(
     }
     eprintln!("  {codec} q{q}: {}", log.lines().last().unwrap_or_default());
     let payload = std::fs::read(bundle.join("0000.ynp"))?;
-    yoz::neural::set_decode_options(yoz::neural::DecodeOptions {
+    let opts = yoz::image::codec::DecodeOptions {
         threads: 2,
         ..Default::default()
-    });
+    };
     let t = std::time::Instant::now();
-    let d = yoz::neural::decode_image(&payload, &DecodeLimits::default())?;
+    let d = yoz::neural::decode_image(&payload, &opts)?;
     let dec_s = t.elapsed().as_secs_f64();
     point(img, name, codec, q, payload.len() as u64, &d, enc_s, dec_s)
 }

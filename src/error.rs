@@ -36,6 +36,13 @@ pub enum Error {
     Reserved { what: &'static str },
     #[error("unknown codec id {id}")]
     UnknownCodec { id: u8 },
+    /// A codec the format defines but this build left out (a cargo feature); class
+    /// `unknown-codec`, since this reader cannot decode it.
+    #[error("the {name} codec is not in this build of yoz (rebuild with `--features {feature}`)")]
+    CodecNotBuilt {
+        name: &'static str,
+        feature: &'static str,
+    },
     #[error("unknown {what} {value}")]
     UnknownKind { what: &'static str, value: u64 },
     #[error("truncated: {what}")]
@@ -123,7 +130,7 @@ impl Error {
             Error::VersionUnderstated { .. } => "version-mismatch",
             Error::UnknownFlag { .. } => "unknown-flag",
             Error::Reserved { .. } => "reserved",
-            Error::UnknownCodec { .. } => "unknown-codec",
+            Error::UnknownCodec { .. } | Error::CodecNotBuilt { .. } => "unknown-codec",
             Error::UnknownKind { .. } => "unknown-kind",
             Error::Truncated { .. } => "truncated",
             Error::BlockCrc { .. } => "crc",

@@ -34,6 +34,8 @@ pub struct ExtractOptions {
     pub strip: usize,
     /// Leave existing files as they are, with a notice, and go on (tar's `-k`).
     pub keep_old: bool,
+    /// How lossy image entries are decoded into the PNGs written.
+    pub decode: crate::image::codec::DecodeOptions,
 }
 
 /// Totals of one extraction.
@@ -553,7 +555,12 @@ impl Sink for Extractor {
                         let path = cur.path.display().to_string();
                         let f = cur.file.as_mut().expect("file entries have a file");
                         let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-                        let n = crate::image::entry::write_png_compact(&blob, info, &mut w)?;
+                        let n = crate::image::entry::write_png_compact(
+                            &blob,
+                            info,
+                            &self.opts.decode,
+                            &mut w,
+                        )?;
                         w.flush().ctx(|| format!("writing {path}"))?;
                         n
                     };
@@ -594,15 +601,6 @@ impl Sink for Extractor {
     }
 }
 
-/// Decides and loads ONNX Runtime (when the chosen engine uses it) before anything is
-/// extracted, so a library the archive itself writes can never be the one loaded (the decision is kept for the process). A failure
-/// is remembered and reported at the first neural entry; the other entries still extract.
-fn preload_runtime() {
-    if crate::neural::decode_options().engine.needs_runtime() {
-        let _ = crate::neural::runtime::check();
-    }
-}
-
 /// Extracts every selected entry of `ar` under `dir` (see [`Archive::unpack`]). Without
 /// `keep_going` the first error stops it; with it, a damaged entry (its group, its blocks or
 /// its checks fail) is removed, warned about on stderr and returned, and extraction goes on.
@@ -614,12 +612,14 @@ pub fn unpack_archive(
     keep_going: bool,
     progress: bool,
 ) -> Result<(ExtractStats, Vec<Error>)> {
-    if ar.entries().iter().any(|e| {
-        e.image
-            .is_some_and(|i| i.codec == crate::container::format::IMAGE_CODEC_NEURAL)
-    }) {
-        preload_runtime();
-    }
+    // What the image decoders load from outside (ONNX Runtime) is decided and loaded before
+    // anything is written, so nothing this archive writes can be the library loaded.
+    let ids: Vec<u8> = ar
+        .entries()
+        .iter()
+        .filter_map(|e| e.image.map(|i| i.codec))
+        .collect();
+    crate::image::codec::prepare(Some(&ids), &opts.decode);
     // Every record header against its row before any payload (spec §8.0 phase 3); recovery
     // (--keep-going) takes what it can instead.
     if !keep_going {
@@ -688,7 +688,7 @@ pub fn unpack_stream(
 ) -> Result<ExtractStats> {
     // A stream's entries are unknown until read, and its header may understate what they need
     // (that archive is refused, but only once its entry is reached): decide up front, always.
-    preload_runtime();
+    crate::image::codec::prepare(None, &opts.decode);
     let mut x = Extractor::new(dir, opts)?;
     if let Err(err) = read_stream(r, &mut x, Default::default()) {
         x.abort();

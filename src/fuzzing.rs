@@ -76,7 +76,9 @@ pub fn archive_random_access(data: &[u8]) {
                 if let Ok(mut r) = ar.open_entry_at(i) {
                     let mut blob = Vec::new();
                     if std::io::Read::read_to_end(&mut r, &mut blob).is_ok() {
-                        if let Ok(png) = crate::image::entry::png_bytes(&blob, &info) {
+                        if let Ok(png) =
+                            crate::image::entry::png_bytes(&blob, &info, &Default::default())
+                        {
                             assert_eq!(png.len() as u64, info.output_size);
                         }
                     }

@@ -72,6 +72,8 @@ pub struct MountOptions {
     /// Background mode (the daemon [`spawn_daemon`] starts); `None` stays in the foreground
     /// with stdout and stderr untouched.
     pub detach: Option<Detach>,
+    /// How lossy image entries are decoded when read.
+    pub decode: crate::image::codec::DecodeOptions,
 }
 
 /// What a background daemon does once its mount is ready: print [`READY_LINE`] on stdout,
@@ -90,6 +92,7 @@ impl Default for MountOptions {
             allow_other: false,
             no_mmap: false,
             detach: None,
+            decode: Default::default(),
         }
     }
 }
@@ -112,7 +115,13 @@ pub fn mount(archive: &Path, mountpoint: &Path, opts: &MountOptions) -> Result<(
     let stamp = std::fs::metadata(archive)
         .and_then(|m| m.modified())
         .unwrap_or(UNIX_EPOCH);
-    let fs = ArchiveFs::new(ar, opts.cache_bytes, IMAGES_CACHED_BYTES, stamp);
+    let fs = ArchiveFs::new(
+        ar,
+        opts.cache_bytes,
+        IMAGES_CACHED_BYTES,
+        opts.decode,
+        stamp,
+    );
 
     // `allow_other` comes from the ACL below: fuser adds the option itself.
     let options = vec![
@@ -337,6 +346,8 @@ struct Data {
     reported: Mutex<HashSet<u32>>,
     /// Decoded PNGs of lossy image entries.
     images: Images,
+    /// How they are decoded.
+    decode: crate::image::codec::DecodeOptions,
 }
 
 /// How many recently decoded images the mount keeps for files opened again, and how many bytes
@@ -412,7 +423,13 @@ const PREFETCH_DEPTH: u32 = 2;
 const DISK_AHEAD_BYTES: u64 = 4 << 20;
 
 impl ArchiveFs {
-    fn new(ar: Archive, cache_bytes: u64, image_bytes: usize, stamp: SystemTime) -> Self {
+    fn new(
+        ar: Archive,
+        cache_bytes: u64,
+        image_bytes: usize,
+        decode: crate::image::codec::DecodeOptions,
+        stamp: SystemTime,
+    ) -> Self {
         let nodes = build_tree(&ar, stamp);
         let mut starts = Vec::with_capacity(ar.blocks().len() + 1);
         let mut at = 0u64;
@@ -429,6 +446,7 @@ impl ArchiveFs {
             cache: BlockCache::new(cache_bytes),
             reported: Mutex::new(HashSet::new()),
             images: Images::new(image_bytes),
+            decode,
         });
         // Prefetching only pays if the cache keeps the blocks until the reader gets there.
         let prefetch = (cache_bytes >= largest * 4 * (PREFETCH_DEPTH as u64 + 1)).then(|| {
@@ -642,7 +660,7 @@ impl Data {
             let mut r = self.ar.open_entry_at(i)?;
             std::io::Read::read_to_end(&mut r, &mut blob)
                 .map_err(|e| Error::io("reading image", e))?;
-            crate::image::entry::png_bytes(&blob, info)
+            crate::image::entry::png_bytes(&blob, info, &self.decode)
         })
     }
 
@@ -1305,8 +1323,15 @@ mod tests {
     #[test]
     fn images_read_at_once_are_decoded_once_each() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/valid/lossy-dct.yoz");
-        let open =
-            |budget| ArchiveFs::new(Archive::open(&path).unwrap(), 1 << 20, budget, UNIX_EPOCH);
+        let open = |budget| {
+            ArchiveFs::new(
+                Archive::open(&path).unwrap(),
+                1 << 20,
+                budget,
+                Default::default(),
+                UNIX_EPOCH,
+            )
+        };
         let fs = open(usize::MAX);
         let imgs: Vec<usize> = (0..fs.data.ar.entries().len())
             .filter(|&i| fs.data.ar.entries()[i].image.is_some())

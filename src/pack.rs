@@ -806,9 +806,7 @@ impl Producer<'_> {
                 None
             } else if let Some(bundle) = self.bundle {
                 match bundle.payload_for(&data)? {
-                    Some(payload) => Some(crate::image::entry::encode_neural_blob(
-                        &data, &p.name, &payload,
-                    )?),
+                    Some(payload) => Some(crate::neural::encode_blob(&data, &p.name, &payload)?),
                     None => {
                         let why = match crate::image::png_io::decode_png(
                             &data,

@@ -685,7 +685,17 @@ fn run_unprivileged(args: &[&str], cwd: &std::path::Path) -> std::process::Outpu
             });
         }
     }
-    c.output().unwrap()
+    // The copied executable may still be open for writing in a child another test thread
+    // forked meanwhile (ETXTBSY until that child execs): retry briefly.
+    for _ in 0..100 {
+        match c.output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            r => return r.unwrap(),
+        }
+    }
+    panic!("executable stayed busy")
 }
 
 #[test]

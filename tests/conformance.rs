@@ -216,7 +216,7 @@ fn library_verify_and_unpack_follow_the_manifest() {
         if p.extension().is_some_and(|x| x == "yoz") {
             let ar = yoz::Archive::open(&p).unwrap();
             for e in ar.entries() {
-                let png = ar.decoded_png(&e.path).unwrap();
+                let png = ar.decoded_png(&e.path, &Default::default()).unwrap();
                 assert_eq!(png.is_some(), e.image.is_some(), "{}", e.path);
                 assert!(png.is_none_or(|b| b.starts_with(b"\x89PNG\r\n\x1a\n")));
             }

@@ -290,7 +290,7 @@ fn unpacked_and_catted_pngs_are_compressed_with_the_stored_forms_pixels() {
     let mut blob = Vec::new();
     std::io::Read::read_to_end(&mut ar.open_entry("p.png").unwrap(), &mut blob).unwrap();
     // The stored form (what the mount presents) has exactly the index's size.
-    let stored = yoz::image::entry::png_bytes(&blob, &info).unwrap();
+    let stored = yoz::image::entry::png_bytes(&blob, &info, &Default::default()).unwrap();
     assert_eq!(stored.len() as u64, info.output_size);
     let x = t.path().join("x");
     assert!(run(&["unpack", "-C", s(&x), s(&a)]).status.success());

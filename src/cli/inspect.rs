@@ -183,7 +183,7 @@ fn line(e: &Entry, long: Option<&mut Owners>) -> String {
     if let Some(im) = &e.image {
         s.push_str(&format!(
             " [lossy {} {}x{} {}, png {} bytes, input {} bytes]",
-            crate::image::entry::codec_name(im.codec),
+            crate::image::codec::name_of(im.codec),
             im.width,
             im.height,
             ["gray", "gray+alpha", "rgb", "rgba"][(im.channels as usize).clamp(1, 4) - 1],
@@ -226,7 +226,7 @@ fn json_line(e: &Entry, stored: Option<u64>) -> String {
     if let Some(im) = &e.image {
         s.push_str(&format!(
             ",\"image\":{{\"codec\":\"{}\",\"width\":{},\"height\":{},\"channels\":{},\"png_size\":{},\"input_size\":{}}}",
-            crate::image::entry::codec_name(im.codec),
+            crate::image::codec::name_of(im.codec),
             im.width,
             im.height,
             im.channels,
@@ -464,7 +464,7 @@ pub fn info(a: InfoArgs) -> Result<()> {
             let bpp = e.size as f64 * 8.0 / (im.width as f64 * im.height as f64);
             o += &format!(
                 "lossy       {} {} {}x{} {:.3} bpp ({} -> {} bytes)\n",
-                crate::image::entry::codec_name(im.codec),
+                crate::image::codec::name_of(im.codec),
                 e.path,
                 im.width,
                 im.height,
@@ -479,7 +479,7 @@ pub fn info(a: InfoArgs) -> Result<()> {
 }
 
 pub fn verify(a: VerifyArgs) -> Result<()> {
-    a.decoding.apply();
+    let decode = a.decoding.options();
     if a.decode && is_dash(&a.archive) {
         return Err(Error::Usage(
             "verify --decode needs an archive file, not stdin".into(),
@@ -513,7 +513,8 @@ pub fn verify(a: VerifyArgs) -> Result<()> {
             let mut blob = Vec::new();
             std::io::Read::read_to_end(&mut ar.open_entry(&e.path)?, &mut blob)
                 .map_err(|err| Error::io("reading entry", err).in_entry(&e.path))?;
-            crate::image::entry::png_bytes(&blob, &info).map_err(|err| err.in_entry(&e.path))?;
+            crate::image::entry::png_bytes(&blob, &info, &decode)
+                .map_err(|err| err.in_entry(&e.path))?;
             decoded += 1;
         }
     }
@@ -532,12 +533,12 @@ pub fn verify(a: VerifyArgs) -> Result<()> {
 }
 
 pub fn cat(a: CatArgs) -> Result<()> {
-    a.decoding.apply();
+    let decode = a.decoding.options();
     let ar = super::open_archive(&a.archive, a.no_mmap)?;
     let mut out = std::io::stdout().lock();
     // A lossy image entry is shown as its decoded PNG, compressed (as unpack writes it); built
     // in memory first so a failure leaves no partial PNG on stdout.
-    if let Some(png) = ar.decoded_png(&a.path)? {
+    if let Some(png) = ar.decoded_png(&a.path, &decode)? {
         out.write_all(&png).ctx(|| "writing stdout".into())?;
         return out.flush().ctx(|| "writing stdout".into());
     }

@@ -68,18 +68,14 @@ pub struct DecodeArgs {
 }
 
 impl DecodeArgs {
-    /// Makes these the process-wide decode options.
-    pub fn apply(&self) {
-        // The value parser admits only names the engine parses.
-        let engine = self
-            .device
-            .parse()
-            .unwrap_or(crate::neural::Engine::Builtin);
-        crate::neural::set_decode_options(crate::neural::DecodeOptions {
-            engine,
+    /// The decode options these arguments ask for.
+    pub fn options(&self) -> crate::image::codec::DecodeOptions {
+        crate::image::codec::DecodeOptions {
+            // The value parser admits only names the engine parses.
+            engine: self.device.parse().unwrap_or_default(),
             verbose: self.verbose,
             ..Default::default()
-        });
+        }
     }
 
     /// The same options as command-line arguments (for the mount's background process).

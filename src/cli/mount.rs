@@ -52,7 +52,6 @@ pub fn run(a: MountArgs) -> Result<()> {
         return Err(Error::Usage("--threads must be at least 1".into()));
     }
     let cache_bytes = parse_size(&a.cache_size)?;
-    a.decoding.apply();
     if a.foreground || a.daemon_child {
         let opts = MountOptions {
             cache_bytes,
@@ -60,6 +59,7 @@ pub fn run(a: MountArgs) -> Result<()> {
             allow_other: a.allow_other,
             no_mmap: a.no_mmap,
             detach: a.daemon_child.then(|| Detach { log: a.log.clone() }),
+            decode: a.decoding.options(),
         };
         return mount::mount(&a.archive, &a.mountpoint, &opts);
     }

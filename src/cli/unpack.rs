@@ -45,7 +45,6 @@ pub struct UnpackArgs {
 }
 
 pub fn run(a: UnpackArgs) -> Result<()> {
-    a.decoding.apply();
     let opts = ExtractOptions {
         force: a.force,
         same_owner: a.same_owner,
@@ -54,6 +53,7 @@ pub fn run(a: UnpackArgs) -> Result<()> {
         verbose: a.decoding.verbose,
         strip: a.strip_components,
         keep_old: a.keep_old,
+        decode: a.decoding.options(),
     };
     if a.keep_going && is_dash(&a.archive) {
         return Err(Error::Usage(

@@ -130,8 +130,7 @@ pub fn neural_entry_with(
     let mut img = crate::image::Image::new(n.width, n.height, n.output_channels()).expect("small");
     img.data.iter_mut().for_each(|p| *p = 7);
     let png = crate::image::png_io::encode_png(&img).expect("encodes");
-    let (blob, info) =
-        crate::image::entry::encode_neural_blob(&png, "sample", payload).expect("wraps");
+    let (blob, info) = crate::neural::encode_blob(&png, "sample", payload).expect("wraps");
     let planes = crate::neural::synth::synthesize(
         &n.grids_f32(),
         &n.syn_params_f32(),
@@ -548,7 +547,8 @@ pub fn valid() -> Vec<Valid> {
         }];
         let (blob, info) =
             crate::image::entry::encode_image(&img, &chunks, 80, 4321).expect("encodes");
-        let png = crate::image::entry::png_bytes(&blob, &info).expect("decodes");
+        let png =
+            crate::image::entry::png_bytes(&blob, &info, &Default::default()).expect("decodes");
         let decoded = crate::image::png_io::decode_png(&png, name, 1 << 20).expect("valid PNG");
         fi.file(name, &blob, id::STORE, block);
         fi.last_entry().image = Some(info);

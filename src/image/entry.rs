@@ -5,25 +5,16 @@
 //! length and its data, then the DCT payload (spec/codec-dct.md). The PNG written back uses
 //! stored deflate blocks, so its size — recorded in the entry — is known without decoding.
 
+use super::codec::{self, DecodeOptions};
 use super::dct::{self, DctOptions};
 use super::png_stored::{ancillary_chunks, stored_png_size, PngChunk, StoredPngWriter};
-use super::DecodeLimits;
-use crate::container::format::{ImageInfo, IMAGE_CODEC_DCT, IMAGE_CODEC_NEURAL};
+use crate::container::format::{ImageInfo, IMAGE_CODEC_DCT};
 use crate::error::{Error, Result};
 use std::io::Write;
 
 const BLOB_MAGIC: &[u8; 4] = b"YIMG";
 /// Most chunks a blob may carry (a PNG has a handful of ancillary chunks).
 const MAX_CHUNKS: u32 = 1024;
-
-/// The name of an image codec id, for listings.
-pub fn codec_name(id: u8) -> &'static str {
-    match id {
-        IMAGE_CODEC_DCT => "dct",
-        IMAGE_CODEC_NEURAL => "neural",
-        _ => "unknown",
-    }
-}
 
 /// The 8-byte PNG signature.
 pub const PNG_SIGNATURE: [u8; 8] = *b"\x89PNG\r\n\x1a\n";
@@ -82,26 +73,18 @@ pub fn encode_image(
     Ok((blob, info))
 }
 
-/// Wraps a neural payload (made by the trainer for this PNG) as an image blob. The payload's
-/// shape must match the PNG's: a bundle is matched by content hash, but a payload is still
-/// checked before it goes into an archive.
-pub fn encode_neural_blob(png: &[u8], name: &str, payload: &[u8]) -> Result<(Vec<u8>, ImageInfo)> {
-    let img = super::png_io::decode_png(png, name, super::MAX_PIXELS_DEFAULT)?;
-    // Parse it all (integer-only, cheap next to training): a damaged or stale payload is refused
-    // here rather than packed into an entry that can never be extracted.
-    let h = crate::neural::payload::decode(payload, crate::neural::NEURAL_MAX_PIXELS)?;
-    let channels = h.output_channels();
-    if (h.width, h.height, channels) != (img.width, img.height, img.channels) {
-        return Err(Error::SizeMismatch {
-            what: format!(
-                "{name}: neural payload is {}x{}x{channels}, the PNG is {}x{}x{}",
-                h.width, h.height, img.width, img.height, img.channels
-            ),
-        });
-    }
+/// Wraps a payload some codec made for the PNG `png` (its pixels `img`) as an image blob with
+/// its entry fields, keeping the PNG's ancillary chunks; `limit` when the blob exceeds the
+/// bound for the image's size. The caller has checked that the payload decodes to `img`'s shape.
+pub fn wrap_payload(
+    png: &[u8],
+    img: &super::Image,
+    codec: u8,
+    payload: &[u8],
+) -> Result<(Vec<u8>, ImageInfo)> {
     let chunks = ancillary_chunks(png)?;
     let blob = assemble(&chunks, payload);
-    let max = crate::container::format::image_blob_max(img.width, img.height, channels);
+    let max = crate::container::format::image_blob_max(img.width, img.height, img.channels);
     if blob.len() as u64 > max {
         return Err(Error::Limit {
             what: "image blob size for the image's dimensions",
@@ -110,12 +93,12 @@ pub fn encode_neural_blob(png: &[u8], name: &str, payload: &[u8]) -> Result<(Vec
         });
     }
     let info = ImageInfo {
-        codec: IMAGE_CODEC_NEURAL,
-        channels,
+        codec,
+        channels: img.channels,
         width: img.width,
         height: img.height,
         input_size: png.len() as u64,
-        output_size: stored_png_size(img.width, img.height, channels, &chunks),
+        output_size: stored_png_size(img.width, img.height, img.channels, &chunks),
     };
     Ok((blob, info))
 }
@@ -170,20 +153,16 @@ fn parse_blob(blob: &[u8]) -> Result<(Vec<PngChunk>, &[u8])> {
 }
 
 /// Parses a blob and checks its payload's shape against the entry's, and the entry's
-/// `output_size` against the stored form's (spec §4.2.2): the kept chunks and the codec payload.
-fn checked_parts<'a>(blob: &'a [u8], info: &ImageInfo) -> Result<(Vec<PngChunk>, &'a [u8])> {
+/// `output_size` against the stored form's (spec §4.2.2): the kept chunks, the codec and its
+/// payload.
+fn checked_parts<'a>(
+    blob: &'a [u8],
+    info: &ImageInfo,
+    opts: &DecodeOptions,
+) -> Result<(Vec<PngChunk>, &'static dyn codec::ImageCodec, &'a [u8])> {
     let (chunks, payload) = parse_blob(blob)?;
-    let (width, height, channels) = match info.codec {
-        IMAGE_CODEC_NEURAL => {
-            let h =
-                crate::neural::payload::Header::parse(payload, DecodeLimits::default().max_pixels)?;
-            (h.width, h.height, h.channels + u8::from(h.alpha))
-        }
-        _ => {
-            let h = dct::Header::parse(payload)?;
-            (h.width, h.height, h.channels)
-        }
-    };
+    let c = codec::require(info.codec)?;
+    let (width, height, channels) = c.shape(payload, &opts.limits)?;
     if (width, height, channels) != (info.width, info.height, info.channels) {
         return Err(Error::SizeMismatch {
             what: format!(
@@ -201,15 +180,20 @@ fn checked_parts<'a>(blob: &'a [u8], info: &ImageInfo) -> Result<(Vec<PngChunk>,
             ),
         });
     }
-    Ok((chunks, payload))
+    Ok((chunks, c, payload))
 }
 
 /// Decodes a blob and writes the PNG it stands for to `out`, streaming by rows, in the stored
 /// form of spec §4.2.2: the PNG must come out exactly as long as the entry says
 /// (`size-mismatch` otherwise), which is what lets the mount report sizes without decoding.
 /// The DCT payload's pixel CRC is checked by the decoder. Returns the bytes written.
-pub fn write_png(blob: &[u8], info: &ImageInfo, out: &mut dyn Write) -> Result<u64> {
-    let (chunks, payload) = checked_parts(blob, info)?;
+pub fn write_png(
+    blob: &[u8],
+    info: &ImageInfo,
+    opts: &DecodeOptions,
+    out: &mut dyn Write,
+) -> Result<u64> {
+    let (chunks, c, payload) = checked_parts(blob, info, opts)?;
     let mut counter = Counter { inner: out, n: 0 };
     let mut w = StoredPngWriter::new(
         &mut counter,
@@ -218,15 +202,7 @@ pub fn write_png(blob: &[u8], info: &ImageInfo, out: &mut dyn Write) -> Result<u
         info.channels,
         &chunks,
     )?;
-    if info.codec == IMAGE_CODEC_NEURAL {
-        let img = crate::neural::decode_image(payload, &DecodeLimits::default())?;
-        let row = img.width as usize * img.channels as usize;
-        for r in img.data.chunks(row) {
-            w.write_row(r)?;
-        }
-    } else {
-        dct::decode_rows(payload, &DecodeLimits::default(), |_, row| w.write_row(row))?;
-    }
+    c.decode_rows(payload, opts, &mut |row| w.write_row(row))?;
     w.finish()?;
     if counter.n != info.output_size {
         return Err(Error::SizeMismatch {
@@ -244,32 +220,27 @@ pub fn write_png(blob: &[u8], info: &ImageInfo, out: &mut dyn Write) -> Result<u
 /// the stored form. Spec §4.2.2 lets an extractor write any PNG of these pixels and chunks; the
 /// index's `output_size` stays the stored form's. The checks are [`write_png`]'s, but the pixels
 /// are held in memory (bounded by the image limits) for the encoder. Returns the bytes written.
-pub fn write_png_compact(blob: &[u8], info: &ImageInfo, out: &mut dyn Write) -> Result<u64> {
-    let (chunks, payload) = checked_parts(blob, info)?;
-    let pixels = if info.codec == IMAGE_CODEC_NEURAL {
-        crate::neural::decode_image(payload, &DecodeLimits::default())?.data
-    } else {
-        let row = info.width as usize * info.channels as usize;
-        let mut v = Vec::with_capacity(row * info.height as usize);
-        dct::decode_rows(payload, &DecodeLimits::default(), |_, r| {
-            v.extend_from_slice(r);
-            Ok(())
-        })?;
-        v
-    };
-    let img = super::Image {
-        width: info.width,
-        height: info.height,
-        channels: info.channels,
-        data: pixels,
-    };
+pub fn write_png_compact(
+    blob: &[u8],
+    info: &ImageInfo,
+    opts: &DecodeOptions,
+    out: &mut dyn Write,
+) -> Result<u64> {
+    let (chunks, c, payload) = checked_parts(blob, info, opts)?;
+    let row = info.width as usize * info.channels as usize;
+    let mut pixels = Vec::with_capacity(row * info.height as usize);
+    c.decode_rows(payload, opts, &mut |r| {
+        pixels.extend_from_slice(r);
+        Ok(())
+    })?;
+    let img = super::Image::from_raw(info.width, info.height, info.channels, pixels)?;
     let mut counter = Counter { inner: out, n: 0 };
     super::png_io::write_png(&mut counter, &img, &chunks, png::Compression::Best)?;
     Ok(counter.n)
 }
 
 /// Decodes a blob to the PNG bytes in memory (`cat`, the mount).
-pub fn png_bytes(blob: &[u8], info: &ImageInfo) -> Result<Vec<u8>> {
+pub fn png_bytes(blob: &[u8], info: &ImageInfo, opts: &DecodeOptions) -> Result<Vec<u8>> {
     if info.output_size > crate::container::format::IMAGE_BLOB_MAX * 64 {
         return Err(Error::Limit {
             what: "decoded image size",
@@ -280,7 +251,7 @@ pub fn png_bytes(blob: &[u8], info: &ImageInfo) -> Result<Vec<u8>> {
     // Reserve no more than a sane amount up front: the size is checked against the shape
     // before anything is written, but comes from the archive.
     let mut v = Vec::with_capacity(info.output_size.min(64 << 20) as usize);
-    write_png(blob, info, &mut v)?;
+    write_png(blob, info, opts, &mut v)?;
     Ok(v)
 }
 
@@ -303,8 +274,10 @@ impl Write for Counter<'_> {
 impl crate::container::Archive {
     /// The decoded image of lossy image entry `path` as a PNG (compressed, as `unpack` writes
     /// it), checked as extraction checks it; `None` when the entry is not a lossy image (read
-    /// its bytes with [`Archive::open_entry`](crate::container::Archive::open_entry)).
-    pub fn decoded_png(&self, path: &str) -> Result<Option<Vec<u8>>> {
+    /// its bytes with [`Archive::open_entry`](crate::container::Archive::open_entry)). `opts`
+    /// bounds the decoder and picks what runs a neural synthesis (`&Default::default()`: the
+    /// built-in CPU kernels).
+    pub fn decoded_png(&self, path: &str, opts: &DecodeOptions) -> Result<Option<Vec<u8>>> {
         let i = self
             .find(path)
             .ok_or_else(|| Error::NotFound { path: path.into() })?;
@@ -315,7 +288,7 @@ impl crate::container::Archive {
         std::io::Read::read_to_end(&mut self.open_entry(path)?, &mut blob)
             .map_err(|e| Error::io("reading entry", e))?;
         let mut png = Vec::new();
-        write_png_compact(&blob, &info, &mut png).map_err(|e| e.in_entry(path))?;
+        write_png_compact(&blob, &info, opts, &mut png).map_err(|e| e.in_entry(path))?;
         Ok(Some(png))
     }
 }
@@ -333,7 +306,8 @@ mod tests {
         let png = super::super::png_io::encode_png(&img).unwrap();
         let (blob, info) = encode_png_file(&png, "t.png", 90).unwrap().unwrap();
         assert_eq!((info.width, info.height, info.channels), (37, 21, 4));
-        let out = png_bytes(&blob, &info).unwrap();
+        let o = DecodeOptions::default();
+        let out = png_bytes(&blob, &info, &o).unwrap();
         assert_eq!(out.len() as u64, info.output_size);
         let back = super::super::png_io::decode_png(&out, "out", 1 << 20).unwrap();
         assert_eq!((back.width, back.height, back.channels), (37, 21, 4));
@@ -344,7 +318,35 @@ mod tests {
         let mut bad = blob.clone();
         let n = bad.len();
         bad[n - 10] ^= 0xff;
-        assert!(png_bytes(&bad, &info).is_err());
-        assert!(png_bytes(&blob[..n / 2], &info).is_err());
+        assert!(png_bytes(&bad, &info, &o).is_err());
+        assert!(png_bytes(&blob[..n / 2], &info, &o).is_err());
+    }
+
+    #[test]
+    fn decode_options_are_per_call_not_per_process() {
+        let img = super::super::Image::new(40, 30, 3).unwrap();
+        let png = super::super::png_io::encode_png(&img).unwrap();
+        let (blob, info) = encode_png_file(&png, "t.png", 80).unwrap().unwrap();
+        let tight = DecodeOptions {
+            limits: super::super::DecodeLimits { max_pixels: 1000 },
+            ..Default::default()
+        };
+        // Two readers in one program, one bounded below this image's 1,200 pixels.
+        assert!(matches!(
+            png_bytes(&blob, &info, &tight),
+            Err(Error::Limit { got: 1200, .. })
+        ));
+        assert!(png_bytes(&blob, &info, &DecodeOptions::default()).is_ok());
+        assert!(png_bytes(&blob, &info, &tight).is_err());
+    }
+
+    #[test]
+    fn an_image_codec_id_this_build_cannot_decode_is_unknown_codec() {
+        let img = super::super::Image::new(8, 8, 1).unwrap();
+        let png = super::super::png_io::encode_png(&img).unwrap();
+        let (blob, mut info) = encode_png_file(&png, "t.png", 80).unwrap().unwrap();
+        info.codec = 77;
+        let e = png_bytes(&blob, &info, &DecodeOptions::default()).unwrap_err();
+        assert_eq!(e.class(), "unknown-codec");
     }
 }

@@ -1,6 +1,8 @@
 //! Images as the lossy codecs see them: 8-bit interleaved pixels, PNG I/O, colour conversion,
-//! quality metrics, and the DCT codec ([`dct`]).
+//! quality metrics, the DCT codec ([`dct`]) and the seam every image codec decodes behind
+//! ([`codec`]).
 
+pub mod codec;
 pub mod color;
 pub mod dct;
 pub mod entry;

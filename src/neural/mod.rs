@@ -20,84 +20,8 @@ pub mod upsample;
 pub mod weights;
 
 use crate::error::Result;
+use crate::image::codec::{DecodeOptions, Engine, ImageCodec};
 use crate::image::{DecodeLimits, Image};
-use std::sync::Mutex;
-
-/// What runs the synthesis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    /// yoz's own kernels on the CPU ([`kernels`]): the default, no library to load.
-    Builtin,
-    /// ONNX Runtime on one of its execution providers.
-    Ort(runtime::Device),
-}
-
-impl Engine {
-    /// The name used by `--device` and in verbose reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Engine::Builtin => "cpu",
-            Engine::Ort(runtime::Device::Cpu) => "ort-cpu",
-            Engine::Ort(runtime::Device::Cuda) => "cuda",
-        }
-    }
-
-    /// Whether this engine needs ONNX Runtime loaded.
-    pub fn needs_runtime(self) -> bool {
-        matches!(self, Engine::Ort(_))
-    }
-}
-
-impl std::str::FromStr for Engine {
-    type Err = crate::error::Error;
-    fn from_str(s: &str) -> Result<Engine> {
-        match s {
-            "cpu" => Ok(Engine::Builtin),
-            "ort-cpu" => Ok(Engine::Ort(runtime::Device::Cpu)),
-            "cuda" => Ok(Engine::Ort(runtime::Device::Cuda)),
-            _ => Err(crate::error::Error::Usage(format!(
-                "unknown device {s:?} (expected cpu, ort-cpu or cuda)"
-            ))),
-        }
-    }
-}
-
-/// How neural entries are decoded: chosen once by the CLI (`--device`, `-v`) for the whole
-/// process, because every reader (unpack, cat, the mount) reaches the decoder through the same
-/// image-entry path and the choice is a property of the machine, not of an entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DecodeOptions {
-    pub engine: Engine,
-    /// Synthesis threads (the built-in kernels' bands, or ONNX Runtime's intra-op threads).
-    pub threads: usize,
-    /// Say on stderr which device ran each decode and how long it took.
-    pub verbose: bool,
-}
-
-impl Default for DecodeOptions {
-    fn default() -> Self {
-        DecodeOptions {
-            engine: Engine::Builtin,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            verbose: false,
-        }
-    }
-}
-
-static DECODE_OPTIONS: Mutex<Option<DecodeOptions>> = Mutex::new(None);
-
-/// Sets the process-wide decode options.
-pub fn set_decode_options(o: DecodeOptions) {
-    *DECODE_OPTIONS.lock().unwrap_or_else(|e| e.into_inner()) = Some(o);
-}
-
-/// The process-wide decode options (defaults until the CLI sets them).
-pub fn decode_options() -> DecodeOptions {
-    DECODE_OPTIONS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .unwrap_or_default()
-}
 
 /// Largest neural image decoded (16 MP, e.g. 4096x4096). The built-in kernels need little
 /// beyond the output and the latents, but ONNX Runtime's synthesis holds about 650 bytes of
@@ -105,22 +29,27 @@ pub fn decode_options() -> DecodeOptions {
 pub const NEURAL_MAX_PIXELS: u64 = 1 << 24;
 
 /// Decodes a neural payload to pixels: integer parsing (bit-exact), then the synthesis on the
-/// chosen engine, then alpha.
-pub fn decode_image(payload: &[u8], limits: &DecodeLimits) -> Result<Image> {
+/// engine `o` names, then alpha.
+pub fn decode_image(payload: &[u8], o: &DecodeOptions) -> Result<Image> {
     let t = std::time::Instant::now();
-    let n = payload::decode(payload, limits.max_pixels.min(NEURAL_MAX_PIXELS))?;
+    let n = payload::decode(payload, o.limits.max_pixels.min(NEURAL_MAX_PIXELS))?;
     let parse_ms = t.elapsed().as_secs_f64() * 1e3;
-    let o = decode_options();
     let (w, h, c) = (n.width as usize, n.height as usize, n.channels as usize);
+    let threads = o.threads.max(1);
     let t_syn = std::time::Instant::now();
     let px = match o.engine {
         Engine::Builtin => {
             let g = kernels::Geometry::new(w, h, c);
             let lat = n.latents_f32();
             let s = kernels::SynW::from_packed(&n.syn_params_f32(), c);
-            kernels::pixels(&s, &g, &lat, o.threads)
+            kernels::pixels(&s, &g, &lat, threads)
         }
-        Engine::Ort(device) => {
+        Engine::OrtCpu | Engine::Cuda => {
+            let device = if o.engine == Engine::Cuda {
+                runtime::Device::Cuda
+            } else {
+                runtime::Device::Cpu
+            };
             let (planes, _) = runtime::synthesize(
                 &n.grids_f32(),
                 &n.syn_params_f32(),
@@ -128,7 +57,7 @@ pub fn decode_image(payload: &[u8], limits: &DecodeLimits) -> Result<Image> {
                 w,
                 h,
                 device,
-                o.threads,
+                threads,
             )?;
             synth::to_pixels(&planes, c, w * h)
         }
@@ -142,6 +71,68 @@ pub fn decode_image(payload: &[u8], limits: &DecodeLimits) -> Result<Image> {
         );
     }
     Ok(assemble_pixels(&n, px))
+}
+
+/// The neural codec behind the image-codec seam ([`crate::image::codec`]).
+pub struct NeuralCodec;
+
+impl ImageCodec for NeuralCodec {
+    fn id(&self) -> u8 {
+        crate::container::format::IMAGE_CODEC_NEURAL
+    }
+    fn name(&self) -> &'static str {
+        "neural"
+    }
+    fn shape(&self, payload: &[u8], limits: &DecodeLimits) -> Result<(u32, u32, u8)> {
+        let h = payload::Header::parse(payload, limits.max_pixels.min(NEURAL_MAX_PIXELS))?;
+        Ok((h.width, h.height, h.channels + u8::from(h.alpha)))
+    }
+    fn decode_rows(
+        &self,
+        payload: &[u8],
+        opts: &DecodeOptions,
+        row: &mut dyn FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        // The synthesis' 3x3 convolution and the bands make it whole-image; rows come after.
+        let img = decode_image(payload, opts)?;
+        let len = img.width as usize * img.channels as usize;
+        img.data.chunks(len).try_for_each(row)
+    }
+    fn prepare(&self, opts: &DecodeOptions) -> Result<()> {
+        if opts.engine.needs_runtime() {
+            runtime::check()?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks a neural payload made for the PNG `png` and wraps it as an image blob with its entry
+/// fields. The payload's shape must match the PNG's: a bundle is matched by content hash, but a
+/// payload is still checked before it goes into an archive.
+pub fn encode_blob(
+    png: &[u8],
+    name: &str,
+    payload: &[u8],
+) -> Result<(Vec<u8>, crate::container::format::ImageInfo)> {
+    let img = crate::image::png_io::decode_png(png, name, crate::image::MAX_PIXELS_DEFAULT)?;
+    // Parse it all (integer-only, cheap next to training): a damaged or stale payload is refused
+    // here rather than packed into an entry that can never be extracted.
+    let h = payload::decode(payload, NEURAL_MAX_PIXELS)?;
+    let channels = h.output_channels();
+    if (h.width, h.height, channels) != (img.width, img.height, img.channels) {
+        return Err(crate::error::Error::SizeMismatch {
+            what: format!(
+                "{name}: neural payload is {}x{}x{channels}, the PNG is {}x{}x{}",
+                h.width, h.height, img.width, img.height, img.channels
+            ),
+        });
+    }
+    crate::image::entry::wrap_payload(
+        png,
+        &img,
+        crate::container::format::IMAGE_CODEC_NEURAL,
+        payload,
+    )
 }
 
 /// Interleaves synthesis planes (and the alpha plane) into an 8-bit image.

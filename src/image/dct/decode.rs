@@ -50,7 +50,7 @@ pub fn decode_rows(
     decode_inner(payload, limits, true, sink)
 }
 
-fn check_limits(h: &Header, limits: &DecodeLimits) -> Result<()> {
+pub(crate) fn check_limits(h: &Header, limits: &DecodeLimits) -> Result<()> {
     let pixels = u64::from(h.width) * u64::from(h.height);
     if pixels > limits.max_pixels {
         return Err(Error::Limit {

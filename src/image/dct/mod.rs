@@ -7,7 +7,7 @@
 //! whatever the image height. The payload stores a CRC-32 of the decoded pixels, which the
 //! decoder verifies.
 
-mod decode;
+pub(crate) mod decode;
 mod encode;
 pub mod format;
 pub mod model;
