@@ -212,6 +212,7 @@ pub fn range_decode(data: &[u8]) {
 /// payload (header, safetensors, latents, alpha) under a small pixel limit; mode 1 decodes a
 /// raw latent stream for a small image with a fixed entropy model, and whatever decodes must
 /// re-encode and decode to the same latents. Must never panic, hang or over-allocate.
+#[cfg(feature = "neural")]
 pub fn neural_decode(data: &[u8]) {
     use crate::neural::{arch::ARM_PARAMS, arm, payload};
     let Some((&mode, rest)) = data.split_first() else {

@@ -10,9 +10,15 @@
 //! Reading: [`Archive::open`] (a file, memory-mapped) or [`Archive::from_bytes`], then
 //! [`Archive::open_entry`] for any entry's bytes; [`container::read_stream`] reads from a pipe.
 //! Writing: [`Builder`].
+//!
+//! Cargo features: `cli` (the command line), `mount` (FUSE), `neural` (the neural image codec,
+//! ONNX Runtime loaded at run time), `cuda` (its CUDA provider); all on by default. With
+//! `default-features = false` the crate is the container and the classical codecs, with no
+//! dependency on clap, indicatif, fuser, ort or safetensors.
 
 pub mod builder;
 pub mod cleanup;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod codec;
 pub mod conformance;
@@ -24,7 +30,9 @@ pub mod extract;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod image;
+#[cfg(feature = "mount")]
 pub mod mount;
+#[cfg(feature = "neural")]
 pub mod neural;
 pub mod pack;
 pub mod path;

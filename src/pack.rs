@@ -66,6 +66,7 @@ pub enum ImageCodec {
     #[default]
     Dct,
     /// The neural codec: payloads from a bundle, or from running `yoz-train` first.
+    #[cfg(feature = "neural")]
     Neural {
         train: crate::neural::train::TrainOptions,
         /// `--from-bundle DIR`: pack payloads trained earlier instead of training.
@@ -597,7 +598,7 @@ struct Producer<'a> {
     /// Lossy image coding: quality and the `--lossy` globs.
     image: Option<(u8, globset::GlobSet)>,
     /// Neural payloads by content hash, when the image codec is neural.
-    bundle: Option<&'a crate::neural::bundle::Bundle>,
+    bundle: Option<&'a Bundle>,
     /// Entries stored as lossy images.
     lossy: u64,
     /// Entries waiting to be written as one group, and their approximate encoded size.
@@ -805,21 +806,7 @@ impl Producer<'_> {
             let coded = if !data.starts_with(&crate::image::entry::PNG_SIGNATURE) {
                 None
             } else if let Some(bundle) = self.bundle {
-                match bundle.payload_for(&data)? {
-                    Some(payload) => Some(crate::neural::encode_blob(&data, &p.name, &payload)?),
-                    None => {
-                        let why = match crate::image::png_io::decode_png(
-                            &data,
-                            &p.name,
-                            crate::neural::NEURAL_MAX_PIXELS,
-                        ) {
-                            Err(e) => e.to_string(),
-                            Ok(_) => "no neural payload for it in the bundle".into(),
-                        };
-                        eprintln!("yoz: notice: {}: stored losslessly ({why})", p.name);
-                        None
-                    }
-                }
+                neural_blob(bundle, &data, &p.name)?
             } else {
                 crate::image::entry::encode_png_file(&data, &p.name, quality)?
             };
@@ -997,13 +984,58 @@ fn wants_image(image: &Option<(u8, globset::GlobSet)>, p: &Planned) -> bool {
         && (lossy.is_empty() || lossy.is_match(&p.name) || lossy.is_match(base))
 }
 
+/// Neural payloads by content hash (nothing, in a build without the neural codec).
+#[cfg(feature = "neural")]
+type Bundle = crate::neural::bundle::Bundle;
+#[cfg(not(feature = "neural"))]
+enum Bundle {}
+
+/// The image blob of the PNG `data` from its payload in `bundle`, or `None` (stored losslessly,
+/// with a notice saying why) when the bundle has none for it.
+#[cfg(feature = "neural")]
+fn neural_blob(
+    bundle: &Bundle,
+    data: &[u8],
+    name: &str,
+) -> Result<Option<(Vec<u8>, crate::container::format::ImageInfo)>> {
+    if let Some(payload) = bundle.payload_for(data)? {
+        return Ok(Some(crate::neural::encode_blob(data, name, &payload)?));
+    }
+    let why = match crate::image::png_io::decode_png(data, name, crate::neural::NEURAL_MAX_PIXELS) {
+        Err(e) => e.to_string(),
+        Ok(_) => "no neural payload for it in the bundle".into(),
+    };
+    eprintln!("yoz: notice: {name}: stored losslessly ({why})");
+    Ok(None)
+}
+
+#[cfg(not(feature = "neural"))]
+fn neural_blob(
+    bundle: &Bundle,
+    _data: &[u8],
+    _name: &str,
+) -> Result<Option<(Vec<u8>, crate::container::format::ImageInfo)>> {
+    match *bundle {}
+}
+
+/// Without the neural codec no pack has a bundle.
+#[cfg(not(feature = "neural"))]
+fn neural_bundle(
+    _plan: &[Planned],
+    _image: &Option<(u8, globset::GlobSet)>,
+    _opts: &PackOptions,
+) -> Result<Option<(Bundle, Option<tempfile::TempDir>)>> {
+    Ok(None)
+}
+
 /// The neural payloads for this pack: read from `--from-bundle`, or trained now by running
 /// `yoz-train` on every candidate PNG into a temporary bundle (returned to be kept alive).
+#[cfg(feature = "neural")]
 fn neural_bundle(
     plan: &[Planned],
     image: &Option<(u8, globset::GlobSet)>,
     opts: &PackOptions,
-) -> Result<Option<(crate::neural::bundle::Bundle, Option<tempfile::TempDir>)>> {
+) -> Result<Option<(Bundle, Option<tempfile::TempDir>)>> {
     let Some(ImageOptions {
         codec: ImageCodec::Neural { train, bundle },
         ..
@@ -1012,7 +1044,7 @@ fn neural_bundle(
         return Ok(None);
     };
     if let Some(dir) = bundle {
-        return Ok(Some((crate::neural::bundle::Bundle::open(dir)?, None)));
+        return Ok(Some((Bundle::open(dir)?, None)));
     }
     // Only PNGs the codec takes go to the trainer (which refuses the others outright); the rest
     // are stored losslessly with the reason, when the producer reaches them.
@@ -1037,7 +1069,7 @@ fn neural_bundle(
         .tempdir()
         .ctx(|| "creating a temporary bundle directory".into())?;
     let bundle = if pngs.is_empty() {
-        crate::neural::bundle::Bundle::default()
+        Bundle::default()
     } else {
         let mut t = train.clone();
         t.threads = opts.threads.max(1);

@@ -3,8 +3,10 @@
 
 mod conform;
 mod docs;
+#[cfg(feature = "neural")]
 mod doctor;
 mod inspect;
+#[cfg(feature = "mount")]
 mod mount;
 mod pack;
 mod unpack;
@@ -42,10 +44,13 @@ pub enum Command {
     /// Run the conformance corpus against yoz or another implementation.
     Conform(conform::ConformArgs),
     /// Mount an archive read-only as a directory (FUSE).
+    #[cfg(feature = "mount")]
     Mount(mount::MountArgs),
     /// Unmount a mounted archive.
+    #[cfg(feature = "mount")]
     Umount(mount::UmountArgs),
     /// Check the neural codec's runtime (ONNX Runtime): where it is, its version, CUDA.
+    #[cfg(feature = "neural")]
     Doctor(doctor::DoctorArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell) on stdout.
     Completions(docs::CompletionsArgs),
@@ -129,8 +134,11 @@ pub fn main() -> i32 {
         Command::Verify(a) => inspect::verify(a),
         Command::Cat(a) => inspect::cat(a),
         Command::Conform(a) => conform::run(a),
+        #[cfg(feature = "mount")]
         Command::Mount(a) => mount::run(a),
+        #[cfg(feature = "mount")]
         Command::Umount(a) => mount::umount(a),
+        #[cfg(feature = "neural")]
         Command::Doctor(a) => doctor::run(a),
         Command::Completions(a) => docs::completions(a),
         Command::Man(a) => docs::man(a),

@@ -242,6 +242,14 @@ fn image_options(a: &PackArgs) -> Result<Option<crate::pack::ImageOptions>> {
             }
             crate::pack::ImageCodec::Dct
         }
+        #[cfg(not(feature = "neural"))]
+        "neural" => {
+            return Err(Error::CodecNotBuilt {
+                name: "neural",
+                feature: "neural",
+            })
+        }
+        #[cfg(feature = "neural")]
         "neural" => {
             if let Some(l) = a.lambda {
                 if !(l.is_finite() && l > 0.0) {

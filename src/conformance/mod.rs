@@ -5,12 +5,17 @@
 #[doc(hidden)]
 pub mod forge;
 pub mod runner;
+/// The corpus generator writes every codec's vectors, the neural ones included.
+#[cfg(feature = "neural")]
 pub mod vectors;
 
+#[cfg(feature = "neural")]
 use crate::error::{IoContext, Result};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
+#[cfg(feature = "neural")]
 use std::fs;
+#[cfg(feature = "neural")]
 use std::path::Path;
 
 /// Hex SHA-256 of `data`.
@@ -24,6 +29,7 @@ pub fn sha256(data: &[u8]) -> String {
 
 /// Writes `corpus/valid`, `corpus/invalid` and `corpus/README.md` under `root`; returns the
 /// counts and the README text (which is also the spec's appendix B).
+#[cfg(feature = "neural")]
 pub fn generate(root: &Path) -> Result<(usize, usize, String)> {
     let vdir = root.join("valid");
     let idir = root.join("invalid");

@@ -192,6 +192,18 @@ mod tests {
     }
 
     #[test]
+    fn the_neural_codec_is_there_exactly_when_its_feature_is() {
+        let r = require(crate::container::format::IMAGE_CODEC_NEURAL);
+        if cfg!(feature = "neural") {
+            assert_eq!(r.unwrap().name(), "neural");
+        } else {
+            let e = r.err().expect("not built");
+            assert_eq!(e.class(), "unknown-codec");
+            assert!(e.to_string().contains("--features neural"), "{e}");
+        }
+    }
+
+    #[test]
     fn engine_names_round_trip() {
         for e in [Engine::Builtin, Engine::OrtCpu, Engine::Cuda] {
             assert_eq!(e.name().parse::<Engine>().unwrap(), e);

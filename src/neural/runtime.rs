@@ -21,6 +21,7 @@
 use super::arch::{grid_dims, syn_layout, syn_param_count, GRIDS, SYN_HIDDEN};
 use crate::error::{Error, Result};
 use ort::editor::{Graph, Model, Node, Opset, ONNX_DOMAIN};
+#[cfg(feature = "cuda")]
 use ort::ep::ExecutionProvider;
 use ort::memory::Allocator;
 use ort::operator::Attribute;
@@ -322,15 +323,7 @@ pub fn doctor_report() -> String {
             let version = library_version(&rt.path).unwrap_or_else(|| "unknown".into());
             let _ = writeln!(s, "  version: {version} (yoz is tested with {ORT_VERSION})");
             let _ = writeln!(s, "  build: {}", rt.build_info.trim());
-            let cuda = match ort::ep::CUDA::is_available() {
-                Ok(true) => "available in this build (a GPU and CUDA 13 libraries are still \
-                             needed at run time; --device cuda fails clearly without them)"
-                    .to_string(),
-                Ok(false) => "not in this build (`pip install onnxruntime-gpu==1.31.1` for \
-                              --device cuda)"
-                    .to_string(),
-                Err(e) => format!("unknown ({e})"),
-            };
+            let cuda = cuda_status();
             let _ = writeln!(s, "  CUDA provider: {cuda}");
             s.push_str("  status: ok\n");
         }
@@ -478,6 +471,53 @@ fn build_model(params: &[f32], c: usize, w: usize, h: usize) -> Result<Model> {
     Ok(model)
 }
 
+/// What `doctor` says about the CUDA provider.
+#[cfg(feature = "cuda")]
+fn cuda_status() -> String {
+    match ort::ep::CUDA::is_available() {
+        Ok(true) => "available in this build (a GPU and CUDA 13 libraries are still needed at \
+                     run time; --device cuda fails clearly without them)"
+            .to_string(),
+        Ok(false) => "not in this build (`pip install onnxruntime-gpu==1.31.1` for --device cuda)"
+            .to_string(),
+        Err(e) => format!("unknown ({e})"),
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_status() -> String {
+    "not compiled in (yoz was built without its `cuda` feature)".to_string()
+}
+
+/// Asks for the CUDA provider on `builder`, failing clearly where it cannot run.
+#[cfg(feature = "cuda")]
+fn with_cuda(rt: &Runtime, builder: SessionBuilder) -> Result<SessionBuilder> {
+    match ort::ep::CUDA::is_available() {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(cuda_error(
+                rt,
+                "this ONNX Runtime build has no CUDA provider",
+            ))
+        }
+        Err(e) => return Err(cuda_error(rt, e)),
+    }
+    builder
+        .with_execution_providers([ort::ep::CUDA::default()
+            .with_device_id(0)
+            .build()
+            .error_on_failure()])
+        .map_err(|e| cuda_error(rt, e))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn with_cuda(rt: &Runtime, _builder: SessionBuilder) -> Result<SessionBuilder> {
+    Err(cuda_error(
+        rt,
+        "yoz was built without its `cuda` feature (rebuild with `--features cuda`)",
+    ))
+}
+
 /// The error for a CUDA request that cannot be met.
 fn cuda_error(rt: &Runtime, why: impl std::fmt::Display) -> Error {
     Error::Runtime {
@@ -537,24 +577,7 @@ impl Synthesis {
             .map_err(ort_err("setting thread spinning"))?;
         let builder = match device {
             Device::Cpu => builder,
-            Device::Cuda => {
-                match ort::ep::CUDA::is_available() {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        return Err(cuda_error(
-                            rt,
-                            "this ONNX Runtime build has no CUDA provider",
-                        ))
-                    }
-                    Err(e) => return Err(cuda_error(rt, e)),
-                }
-                builder
-                    .with_execution_providers([ort::ep::CUDA::default()
-                        .with_device_id(0)
-                        .build()
-                        .error_on_failure()])
-                    .map_err(|e| cuda_error(rt, e))?
-            }
+            Device::Cuda => with_cuda(rt, builder)?,
         };
         let session = model.into_session(&builder).map_err(|e| match device {
             Device::Cuda => cuda_error(rt, e),
