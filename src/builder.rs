@@ -122,13 +122,13 @@ impl<W: Write> Builder<W> {
     /// the chosen codec needs.
     pub fn with_options(out: W, opts: BuilderOptions) -> Result<Self> {
         if !(1..=22).contains(&opts.level) {
-            return Err(Error::Usage(format!(
+            return Err(Error::InvalidArgument(format!(
                 "level {} is outside 1..22",
                 opts.level
             )));
         }
         if !(4 << 10..=64 << 20).contains(&opts.block_size) {
-            return Err(Error::Usage(format!(
+            return Err(Error::InvalidArgument(format!(
                 "block size {} is outside 4 KiB..64 MiB",
                 opts.block_size
             )));
@@ -256,7 +256,7 @@ impl<W: Write> Builder<W> {
     /// A checked entry of `kind` at `path` (no storage yet).
     fn entry(&mut self, path: &str, kind: Kind, meta: &Meta) -> Result<Entry> {
         if meta.mode & !0o7777 != 0 {
-            return Err(Error::Usage(format!(
+            return Err(Error::InvalidArgument(format!(
                 "mode {:o} has bits above 0o7777",
                 meta.mode
             )));

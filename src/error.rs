@@ -91,8 +91,13 @@ pub enum Error {
     Exists { path: String },
     #[error("input {path}: {why}")]
     Input { path: String, why: String },
+    /// The command line asks for something impossible (class `usage`, exit status 2).
     #[error("{0}")]
     Usage(String),
+    /// A library caller (or the command line through it) passed an argument the operation
+    /// cannot take: a bad pattern, block size or codec name, a non-file to read (class `usage`).
+    #[error("{0}")]
+    InvalidArgument(String),
     /// A path the caller named is not in the archive (class `usage`, as tar's "not found in
     /// archive" is a usage error: exit status 2).
     #[error("{path:?} is not in the archive")]
@@ -149,7 +154,7 @@ impl Error {
             Error::Corrupt { .. } => "corrupt",
             Error::Exists { .. } => "exists",
             Error::Input { .. } => "input",
-            Error::Usage(_) | Error::NotFound { .. } => "usage",
+            Error::Usage(_) | Error::InvalidArgument(_) | Error::NotFound { .. } => "usage",
             Error::Failed { .. } => "failed",
             Error::Incomplete { .. } => "incomplete",
             Error::Runtime { .. } => "runtime",

@@ -437,7 +437,7 @@ impl Sink for Extractor {
                 let target = match self.local(&e.target) {
                     Some(t) if self.files.contains_key(t) => t.to_string(),
                     _ => {
-                        return Err(Error::Usage(format!(
+                        return Err(Error::InvalidArgument(format!(
                             "hard link target {:?} was not extracted",
                             e.target
                         )))

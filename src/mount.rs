@@ -181,7 +181,7 @@ pub fn unmount(mountpoint: &Path, lazy: bool) -> Result<()> {
                 ))
             }
         }
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Err(Error::Usage(format!(
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Err(Error::InvalidArgument(format!(
             "{} is not a mount point",
             mountpoint.display()
         ))),

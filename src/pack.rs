@@ -146,10 +146,10 @@ pub fn parse_block_size(s: &str) -> Result<usize> {
     };
     let n: usize = num
         .parse()
-        .map_err(|_| Error::Usage(format!("bad block size {s:?}")))?;
+        .map_err(|_| Error::InvalidArgument(format!("bad block size {s:?}")))?;
     let n = n.saturating_mul(mul);
     if !(BLOCK_SIZE_MIN..=BLOCK_SIZE_MAX).contains(&n) {
-        return Err(Error::Usage(format!("block size {s} is outside 4K..64M")));
+        return Err(Error::InvalidArgument(format!("block size {s} is outside 4K..64M")));
     }
     Ok(n)
 }
@@ -164,7 +164,7 @@ pub fn pack_to_path(
 ) -> Result<PackStats> {
     // Said before anything is read or compressed, not when the finished archive is renamed.
     if fs::metadata(out).is_ok_and(|m| m.is_dir()) {
-        return Err(Error::Usage(format!(
+        return Err(Error::InvalidArgument(format!(
             "-o {} is a directory; name the archive file",
             out.display()
         )));
@@ -182,7 +182,7 @@ pub fn pack_to_path(
         .ctx(|| format!("output directory {}", dir.display()))?
         .join(
             out.file_name()
-                .ok_or_else(|| Error::Usage("output has no file name".into()))?,
+                .ok_or_else(|| Error::InvalidArgument("output has no file name".into()))?,
         );
     let plan = plan(inputs, Some(&canon_out), opts)?;
     use std::os::unix::fs::PermissionsExt;
@@ -238,11 +238,11 @@ fn build_excludes(globs: &[String]) -> Result<globset::GlobSet> {
     let mut b = globset::GlobSetBuilder::new();
     for g in globs {
         b.add(
-            globset::Glob::new(g).map_err(|e| Error::Usage(format!("bad --exclude {g:?}: {e}")))?,
+            globset::Glob::new(g).map_err(|e| Error::InvalidArgument(format!("bad --exclude {g:?}: {e}")))?,
         );
     }
     b.build()
-        .map_err(|e| Error::Usage(format!("bad --exclude: {e}")))
+        .map_err(|e| Error::InvalidArgument(format!("bad --exclude: {e}")))
 }
 
 fn input_err(p: &Path, why: impl Into<String>) -> Error {

@@ -233,7 +233,7 @@ impl Choice {
             "lz77" => Ok(Choice::Fixed(id::LZ77)),
             "lzr" => Ok(Choice::Fixed(id::LZR)),
             "cm" => Ok(Choice::Fixed(id::CM)),
-            _ => Err(Error::Usage(format!(
+            _ => Err(Error::InvalidArgument(format!(
                 "unknown codec {s:?} (expected auto, store, zstd, huffman, lz77, lzr or cm)"
             ))),
         }

@@ -253,7 +253,7 @@ fn records<R: Read>(
                             let source = &seen.entries[entry as usize];
                             sink.begin(&e).map_err(ctx)?;
                             if !sink.copy(source).map_err(ctx)? {
-                                return Err(ctx(Error::Usage(format!(
+                                return Err(ctx(Error::InvalidArgument(format!(
                                     "stored as a copy of {:?}, which was not extracted from \
                                      this stream (extract it too, or read the archive from a file)",
                                     source.path

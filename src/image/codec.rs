@@ -47,7 +47,7 @@ impl std::str::FromStr for Engine {
             "cpu" => Ok(Engine::Builtin),
             "ort-cpu" => Ok(Engine::OrtCpu),
             "cuda" => Ok(Engine::Cuda),
-            _ => Err(Error::Usage(format!(
+            _ => Err(Error::InvalidArgument(format!(
                 "unknown device {s:?} (expected cpu, ort-cpu or cuda)"
             ))),
         }

@@ -71,7 +71,7 @@ impl std::str::FromStr for Device {
         match s {
             "cpu" => Ok(Device::Cpu),
             "cuda" => Ok(Device::Cuda),
-            _ => Err(Error::Usage(format!(
+            _ => Err(Error::InvalidArgument(format!(
                 "unknown device {s:?} (expected cpu or cuda)"
             ))),
         }

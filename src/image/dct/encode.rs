@@ -80,19 +80,19 @@ pub const DB_PER_RATE_DOUBLING: f64 = 5.0;
 /// Encodes `img` (1–4 channels) into a DCT payload.
 pub fn encode(img: &Image, opts: &DctOptions) -> Result<Vec<u8>> {
     if opts.table_set >= super::tables::TABLE_SETS {
-        return Err(Error::Usage(format!(
+        return Err(Error::InvalidArgument(format!(
             "unknown table set {}",
             opts.table_set
         )));
     }
     if !(1..=100).contains(&opts.quality) {
-        return Err(Error::Usage(format!(
+        return Err(Error::InvalidArgument(format!(
             "quality {} out of range 1..=100",
             opts.quality
         )));
     }
     if img.width == 0 || img.height == 0 {
-        return Err(Error::Usage("cannot encode an empty image".into()));
+        return Err(Error::InvalidArgument("cannot encode an empty image".into()));
     }
     if img.width.max(img.height) > super::format::MAX_SIDE {
         return Err(Error::Limit {
