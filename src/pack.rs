@@ -149,7 +149,9 @@ pub fn parse_block_size(s: &str) -> Result<usize> {
         .map_err(|_| Error::InvalidArgument(format!("bad block size {s:?}")))?;
     let n = n.saturating_mul(mul);
     if !(BLOCK_SIZE_MIN..=BLOCK_SIZE_MAX).contains(&n) {
-        return Err(Error::InvalidArgument(format!("block size {s} is outside 4K..64M")));
+        return Err(Error::InvalidArgument(format!(
+            "block size {s} is outside 4K..64M"
+        )));
     }
     Ok(n)
 }
@@ -238,7 +240,8 @@ fn build_excludes(globs: &[String]) -> Result<globset::GlobSet> {
     let mut b = globset::GlobSetBuilder::new();
     for g in globs {
         b.add(
-            globset::Glob::new(g).map_err(|e| Error::InvalidArgument(format!("bad --exclude {g:?}: {e}")))?,
+            globset::Glob::new(g)
+                .map_err(|e| Error::InvalidArgument(format!("bad --exclude {g:?}: {e}")))?,
         );
     }
     b.build()

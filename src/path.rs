@@ -141,7 +141,9 @@ impl Selection {
                 let g = globset::GlobBuilder::new(&trimmed)
                     .literal_separator(true)
                     .build()
-                    .map_err(|e| crate::Error::InvalidArgument(format!("bad pattern {p:?}: {e}")))?;
+                    .map_err(|e| {
+                        crate::Error::InvalidArgument(format!("bad pattern {p:?}: {e}"))
+                    })?;
                 Some(g.compile_matcher())
             } else {
                 None

@@ -16,7 +16,9 @@ impl Codec for Zeros {
     }
     fn compress(&self, input: &[u8], _level: i32, _out: &mut Vec<u8>) -> Result<u16> {
         if input.iter().any(|&b| b != 0) {
-            return Err(Error::InvalidArgument("zeros codec given non-zero data".into()));
+            return Err(Error::InvalidArgument(
+                "zeros codec given non-zero data".into(),
+            ));
         }
         Ok(0)
     }

@@ -311,7 +311,9 @@ pub fn run_corpus(cmd: &[String], corpus: &Path) -> Result<Vec<Outcome>> {
     for line in tsv.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
         let f: Vec<&str> = line.split('\t').collect();
         if f.len() < 3 {
-            return Err(Error::InvalidArgument(format!("bad MANIFEST.tsv line {line:?}")));
+            return Err(Error::InvalidArgument(format!(
+                "bad MANIFEST.tsv line {line:?}"
+            )));
         }
         let file = corpus.join("invalid").join(format!("{}.yoz", f[0]));
         let verify: Vec<String> = f[1].split(',').map(str::to_string).collect();

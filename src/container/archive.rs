@@ -666,7 +666,10 @@ impl Archive {
         let i = self.content_of(i);
         let e = &self.index.entries[i];
         if e.kind != Kind::File {
-            return Err(Error::InvalidArgument(format!("{:?} is not a regular file", e.path)));
+            return Err(Error::InvalidArgument(format!(
+                "{:?} is not a regular file",
+                e.path
+            )));
         }
         let mut starts = Vec::new();
         if let Storage::Blocks { first, count } = e.storage {

@@ -92,7 +92,9 @@ pub fn encode(img: &Image, opts: &DctOptions) -> Result<Vec<u8>> {
         )));
     }
     if img.width == 0 || img.height == 0 {
-        return Err(Error::InvalidArgument("cannot encode an empty image".into()));
+        return Err(Error::InvalidArgument(
+            "cannot encode an empty image".into(),
+        ));
     }
     if img.width.max(img.height) > super::format::MAX_SIDE {
         return Err(Error::Limit {

@@ -1,0 +1,202 @@
+//! The inode table, built from the index when the mount starts.
+
+use super::*;
+
+/// One node of the mounted tree.
+pub(super) struct Node {
+    pub(super) attr: FileAttr,
+    pub(super) what: What,
+}
+
+pub(super) enum What {
+    /// Children sorted by name (for lookup by binary search and a stable readdir order).
+    Dir {
+        parent: u64,
+        children: Vec<(Box<str>, u64)>,
+    },
+    /// A regular file: the entry holding its bytes.
+    File {
+        entry: usize,
+    },
+    Symlink {
+        target: Box<str>,
+    },
+}
+
+/// Builds the inode table from the index (numbering in the module docs).
+pub(super) fn build_tree(ar: &Archive, stamp: SystemTime) -> Vec<Option<Node>> {
+    let entries = ar.entries();
+    let mut nodes: Vec<Option<Node>> = Vec::with_capacity(entries.len() + 2);
+    nodes.push(None);
+    nodes.push(Some(synth_dir(ROOT, ROOT, stamp)));
+    let mut dirs: HashMap<&str, u64> = HashMap::from([("", ROOT)]);
+    for (i, e) in entries.iter().enumerate() {
+        let ino = i as u64 + 2;
+        let what = match e.kind {
+            Kind::File => What::File { entry: i },
+            Kind::Symlink => What::Symlink {
+                target: e.target.as_str().into(),
+            },
+            Kind::Dir => {
+                dirs.insert(e.path.trim_end_matches('/'), ino);
+                What::Dir {
+                    parent: ROOT,
+                    children: Vec::new(),
+                }
+            }
+            Kind::Hardlink => {
+                nodes.push(None);
+                continue;
+            }
+        };
+        nodes.push(Some(Node {
+            attr: entry_attr(ino, e),
+            what,
+        }));
+    }
+    for (i, e) in entries.iter().enumerate() {
+        let ino = ar.resolve(i) as u64 + 2;
+        let path = e.path.trim_end_matches('/');
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let parent = ensure_dir(&mut nodes, &mut dirs, dir, stamp);
+        if e.kind == Kind::Hardlink {
+            if let Some(n) = nodes[ino as usize].as_mut() {
+                n.attr.nlink += 1;
+            }
+        }
+        if let Some(Node {
+            what: What::Dir { parent: p, .. },
+            ..
+        }) = nodes[ino as usize].as_mut()
+        {
+            *p = parent;
+        }
+        add_child(&mut nodes, parent, name, ino);
+    }
+    // Sorted names serve lookups by binary search; a duplicate name (refused by the archive
+    // reader's checks in any case) keeps its first entry.
+    let mut subdirs = vec![0u32; nodes.len()];
+    for n in nodes.iter_mut().flatten() {
+        if let What::Dir { children, .. } = &mut n.what {
+            children.sort_by(|a, b| a.0.cmp(&b.0));
+            children.dedup_by(|a, b| a.0 == b.0);
+        }
+    }
+    for n in nodes.iter().flatten() {
+        if let What::Dir { children, .. } = &n.what {
+            for (_, c) in children {
+                if let Some(Node {
+                    what: What::Dir { .. },
+                    ..
+                }) = nodes.get(*c as usize).and_then(|x| x.as_ref())
+                {
+                    subdirs[n.attr.ino.0 as usize] += 1;
+                }
+            }
+        }
+    }
+    for n in nodes.iter_mut().flatten() {
+        if let What::Dir { .. } = n.what {
+            n.attr.nlink = 2 + subdirs[n.attr.ino.0 as usize];
+        }
+    }
+    nodes
+}
+
+/// The inode of directory `path`, synthesizing it (and its missing parents) if no entry names it.
+pub(super) fn ensure_dir<'a>(
+    nodes: &mut Vec<Option<Node>>,
+    dirs: &mut HashMap<&'a str, u64>,
+    path: &'a str,
+    stamp: SystemTime,
+) -> u64 {
+    if let Some(&ino) = dirs.get(path) {
+        return ino;
+    }
+    let (up, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let parent = ensure_dir(nodes, dirs, up, stamp);
+    let ino = nodes.len() as u64;
+    nodes.push(Some(synth_dir(ino, parent, stamp)));
+    dirs.insert(path, ino);
+    add_child(nodes, parent, name, ino);
+    ino
+}
+
+pub(super) fn add_child(nodes: &mut [Option<Node>], parent: u64, name: &str, ino: u64) {
+    if let Some(Node {
+        what: What::Dir { children, .. },
+        ..
+    }) = nodes[parent as usize].as_mut()
+    {
+        children.push((name.into(), ino));
+    }
+}
+
+/// A directory no entry describes: the root, or a path prefix. It looks like the archive file.
+pub(super) fn synth_dir(ino: u64, parent: u64, stamp: SystemTime) -> Node {
+    Node {
+        attr: FileAttr {
+            ino: INodeNo(ino),
+            size: 0,
+            blocks: 0,
+            atime: stamp,
+            mtime: stamp,
+            ctime: stamp,
+            crtime: stamp,
+            kind: FileType::Directory,
+            perm: 0o755,
+            nlink: 2,
+            uid: 0,
+            gid: 0,
+            rdev: 0,
+            blksize: BLKSIZE,
+            flags: 0,
+        },
+        what: What::Dir {
+            parent,
+            children: Vec::new(),
+        },
+    }
+}
+
+pub(super) fn entry_attr(ino: u64, e: &Entry) -> FileAttr {
+    let (kind, size) = match e.kind {
+        Kind::Dir => (FileType::Directory, 0),
+        Kind::Symlink => (FileType::Symlink, e.target.len() as u64),
+        // A lossy image shows as its decoded PNG, whose size the index records.
+        Kind::File | Kind::Hardlink => (
+            FileType::RegularFile,
+            e.image.map_or(e.size, |im| im.output_size),
+        ),
+    };
+    let mtime = time_of(e.mtime, e.mtime_nsec);
+    FileAttr {
+        ino: INodeNo(ino),
+        size,
+        blocks: size.div_ceil(512),
+        atime: mtime,
+        mtime,
+        ctime: mtime,
+        crtime: mtime,
+        kind,
+        perm: (e.mode & 0o7777) as u16,
+        nlink: 1,
+        uid: e.uid,
+        gid: e.gid,
+        rdev: 0,
+        blksize: BLKSIZE,
+        flags: 0,
+    }
+}
+
+/// Seconds and nanoseconds since the epoch (possibly before it) as a `SystemTime`.
+pub(super) fn time_of(secs: i64, nsec: u32) -> SystemTime {
+    let whole = if secs >= 0 {
+        UNIX_EPOCH.checked_add(Duration::from_secs(secs as u64))
+    } else {
+        UNIX_EPOCH.checked_sub(Duration::from_secs(secs.unsigned_abs()))
+    };
+    whole
+        .and_then(|t| t.checked_add(Duration::from_nanos(nsec as u64)))
+        .unwrap_or(UNIX_EPOCH)
+}
