@@ -193,7 +193,7 @@ struct Walk {
     at: (u64, u8),
 }
 
-/// The record walk of [`read_stream`].
+/// The record walk of [`read_stream`]: one [`Records`] step per record until the end tag.
 fn records<R: Read>(
     r: &mut Counting<R>,
     head: &[u8; HEADER_LEN],
@@ -202,262 +202,35 @@ fn records<R: Read>(
     limits: Limits,
     walk: &mut Walk,
 ) -> Result<StreamSummary> {
-    let mut sum = StreamSummary {
-        header: Some(header),
-        ..Default::default()
+    let mut m = Records {
+        r,
+        sink,
+        walk,
+        header,
+        limits,
+        checker: EntryChecker::new(limits, header.reader_minor),
+        sum: StreamSummary {
+            header: Some(header),
+            ..Default::default()
+        },
+        shared: None,
+        pending: None,
+        payload: Vec::new(),
+        raw: Vec::new(),
+        dicts: Vec::new(),
     };
-    let mut checker = EntryChecker::new(limits, header.reader_minor);
-    let seen = &mut walk.seen;
-    let mut shared: Option<SharedBlock> = None;
-    let mut pending: Option<Pending> = None;
-    let mut payload = Vec::new();
-    let mut raw = Vec::new();
-    // Resources (zstd dictionaries) read so far, by id: at most RESOURCES_MAX of 1 MiB.
-    let mut dicts: Vec<ZstdDict> = Vec::new();
     loop {
-        walk.phase = Phase::Header;
-        let at = r.pos;
-        walk.at = (at, 0);
+        m.walk.phase = Phase::Header;
+        let at = m.r.pos;
+        m.walk.at = (at, 0);
         let mut t = [0u8; 1];
-        r.exact(&mut t, "record tag (no end-of-records)")?;
-        walk.at = (at, t[0]);
+        m.r.exact(&mut t, "record tag (no end-of-records)")?;
+        m.walk.at = (at, t[0]);
         match t[0] {
-            tag::ENTRY => {
-                if pending.is_some() {
-                    return Err(Error::IndexMismatch {
-                        what: "an entry's blocks are interrupted by an entry group".into(),
-                    });
-                }
-                let info = group_header(r, at)?;
-                seen.groups.push(info);
-                walk.phase = Phase::Content;
-                payload.resize(info.comp_len as usize, 0);
-                r.exact(&mut payload, "entry group payload")?;
-                let entries = info.entries(&info.decode(&payload)?)?;
-                // All of the group's entries are known before any is checked: the random-access
-                // reader compares the whole group with its rows first.
-                seen.entries.extend(entries.iter().cloned());
-                let n = entries.len();
-                for (k, e) in entries.into_iter().enumerate() {
-                    checker.add(&e)?;
-                    sum.entries += 1;
-                    let ctx = |err: Error| err.in_entry(&e.path);
-                    match e.storage {
-                        Storage::None => {
-                            sink.begin(&e).map_err(ctx)?;
-                            sink.end(&e).map_err(ctx)?;
-                        }
-                        Storage::Same { entry } => {
-                            // The checker has tied it to an earlier file; its bytes went by
-                            // with that file, so only a sink that kept them can give them.
-                            let source = &seen.entries[entry as usize];
-                            sink.begin(&e).map_err(ctx)?;
-                            if !sink.copy(source).map_err(ctx)? {
-                                return Err(ctx(Error::InvalidArgument(format!(
-                                    "stored as a copy of {:?}, which was not extracted from \
-                                     this stream (extract it too, or read the archive from a file)",
-                                    source.path
-                                ))));
-                            }
-                            sink.end(&e).map_err(ctx)?;
-                        }
-                        Storage::Blocks { first, count } => {
-                            if k + 1 != n {
-                                return Err(ctx(Error::IndexMismatch {
-                                    what: "an entry with blocks is not the last of its group"
-                                        .into(),
-                                }));
-                            }
-                            close_shared(&mut shared)?;
-                            if first as usize != seen.blocks.len() {
-                                return Err(ctx(Error::IndexMismatch {
-                                    what: format!(
-                                        "entry says its blocks start at {first}, next block is {}",
-                                        seen.blocks.len()
-                                    ),
-                                }));
-                            }
-                            sink.begin(&e).map_err(ctx)?;
-                            pending = Some(Pending {
-                                entry: e,
-                                left: count,
-                                total: 0,
-                            });
-                        }
-                        Storage::Shared { block, offset } => {
-                            let s = match shared.as_mut() {
-                                Some(s) if s.ordinal == block && s.group == seen.groups.len() => s,
-                                _ => {
-                                    return Err(ctx(Error::IndexMismatch {
-                                        what: format!(
-                                            "shared block {block} is not the block before the entry's group"
-                                        ),
-                                    }))
-                                }
-                            };
-                            let end = offset as u64 + e.size;
-                            if (offset as u64) < s.end {
-                                return Err(ctx(Error::Overlap {
-                                    what: format!("slice of block {block} overlaps an earlier one"),
-                                }));
-                            }
-                            if end > s.info.raw_len as u64 {
-                                return Err(ctx(Error::SizeMismatch {
-                                    what: format!("slice {offset}+{} past block {block}", e.size),
-                                }));
-                            }
-                            s.end = end;
-                            s.members += 1;
-                            if s.data.is_none() {
-                                let dict = match s.info.resource {
-                                    NO_RESOURCE => None,
-                                    id => dicts.get(id as usize),
-                                };
-                                let mut data = Vec::new();
-                                decode(&s.info, s.ordinal, dict, &s.payload, &mut data)
-                                    .map_err(ctx)?;
-                                s.payload = Vec::new();
-                                s.data = Some(data);
-                            }
-                            let data = s.data.as_deref().unwrap_or_default();
-                            sink.begin(&e).map_err(ctx)?;
-                            sink.data(&data[offset as usize..end as usize])
-                                .map_err(ctx)?;
-                            sink.end(&e).map_err(ctx)?;
-                        }
-                    }
-                }
-            }
-            tag::BLOCK => {
-                let info = block_header(r, at)?;
-                info.check_version(checker.reader_minor())?;
-                let ordinal = seen.blocks.len() as u32;
-                let dict = match info.resource {
-                    NO_RESOURCE => None,
-                    id => Some(dicts.get(id as usize).ok_or_else(|| Error::IndexMismatch {
-                        what: format!(
-                            "block {ordinal} names resource {id}, not recorded before it"
-                        ),
-                    })?),
-                };
-                seen.blocks.push(info);
-                walk.phase = Phase::Content;
-                payload.resize(info.comp_len as usize, 0);
-                r.exact(&mut payload, "block payload")?;
-                sum.blocks += 1;
-                match pending.as_mut() {
-                    Some(p) => {
-                        let ctx = |err: Error| err.in_entry(&p.entry.path);
-                        if info.raw_len == 0 {
-                            return Err(ctx(Error::SizeMismatch {
-                                what: format!("block {ordinal} is empty"),
-                            }));
-                        }
-                        p.total += info.raw_len as u64;
-                        if p.total > p.entry.size {
-                            return Err(ctx(Error::SizeMismatch {
-                                what: format!("blocks hold more than {} bytes", p.entry.size),
-                            }));
-                        }
-                        if info.codec == codec::id::ZEROS {
-                            codec::zeros::check_block(
-                                &payload,
-                                info.raw_len as u64,
-                                info.crc32,
-                                ordinal as u64,
-                            )
-                            .map_err(ctx)?;
-                            sink.hole(info.raw_len as u64).map_err(ctx)?;
-                        } else {
-                            decode(&info, ordinal, dict, &payload, &mut raw).map_err(ctx)?;
-                            sink.data(&raw).map_err(ctx)?;
-                        }
-                        sum.bytes += info.raw_len as u64;
-                        p.left -= 1;
-                        if p.left == 0 {
-                            let p = pending.take().expect("pending is set");
-                            if p.total != p.entry.size {
-                                return Err(Error::SizeMismatch {
-                                    what: format!(
-                                        "blocks hold {} bytes, entry declares {}",
-                                        p.total, p.entry.size
-                                    ),
-                                }
-                                .in_entry(&p.entry.path));
-                            }
-                            sink.end(&p.entry).map_err(|x| x.in_entry(&p.entry.path))?;
-                        }
-                    }
-                    None => {
-                        close_shared(&mut shared)?;
-                        sum.bytes += info.raw_len as u64;
-                        shared = Some(SharedBlock {
-                            ordinal,
-                            group: seen.groups.len() + 1,
-                            info,
-                            payload: std::mem::take(&mut payload),
-                            data: None,
-                            members: 0,
-                            end: 0,
-                        });
-                    }
-                }
-            }
-            tag::RESOURCE => {
-                if pending.is_some() {
-                    return Err(Error::IndexMismatch {
-                        what: "an entry's blocks are interrupted by a resource".into(),
-                    });
-                }
-                let info = resource_header(r, at)?;
-                let n = seen.resources.len() as u64;
-                if n >= RESOURCES_MAX {
-                    return Err(Error::Limit {
-                        what: "resource count",
-                        got: n + 1,
-                        max: RESOURCES_MAX,
-                    });
-                }
-                if info.id as u64 != n {
-                    return Err(Error::IndexMismatch {
-                        what: format!("resource {n} has id {}", info.id),
-                    });
-                }
-                if info.reader_minor() > header.reader_minor {
-                    return Err(Error::VersionUnderstated {
-                        feature: "a resource record (zstd dictionary)",
-                        need_minor: info.reader_minor(),
-                        declared_minor: header.reader_minor,
-                    });
-                }
-                seen.resources.push(info);
-                walk.phase = Phase::Content;
-                payload.resize(info.length as usize, 0);
-                r.exact(&mut payload, "resource payload")?;
-                dicts.push(load_resource(&info, &payload)?);
-            }
-            tag::END => {
-                walk.phase = Phase::End;
-                if let Some(p) = pending {
-                    return Err(
-                        Error::truncated("entry's blocks (end of records came first)")
-                            .in_entry(&p.entry.path),
-                    );
-                }
-                close_shared(&mut shared)?;
-                // The index and footer: checked exactly as the random-access reader checks
-                // them (footer, limit, end tag, CRC, body, §8.1), then against the records.
-                let (len, start, bytes) = r.rest(tail_cap(&limits))?;
-                walk.phase = Phase::Index;
-                sum.archive_len = len;
-                let index = check_tail(head, start, bytes, len, limits)?;
-                if index != *seen {
-                    return Err(Error::IndexMismatch {
-                        what: "the index does not list the records that were read".into(),
-                    });
-                }
-                return Ok(sum);
-            }
+            tag::ENTRY => m.entry_group(at)?,
+            tag::BLOCK => m.block(at)?,
+            tag::RESOURCE => m.resource(at)?,
+            tag::END => return m.end(head),
             other => {
                 return Err(Error::UnknownKind {
                     what: "record tag",
@@ -465,6 +238,288 @@ fn records<R: Read>(
                 })
             }
         }
+    }
+}
+
+/// The state of the record walk between records: one method per record kind.
+struct Records<'a, R> {
+    r: &'a mut Counting<R>,
+    sink: &'a mut dyn Sink,
+    walk: &'a mut Walk,
+    header: Header,
+    limits: Limits,
+    checker: EntryChecker,
+    sum: StreamSummary,
+    /// The shared block read last, until the group after it has used it.
+    shared: Option<SharedBlock>,
+    /// The entry whose blocks are being read.
+    pending: Option<Pending>,
+    /// Buffers reused from record to record: a payload, and a decoded block.
+    payload: Vec<u8>,
+    raw: Vec<u8>,
+    /// Resources (zstd dictionaries) read so far, by id: at most RESOURCES_MAX of 1 MiB.
+    dicts: Vec<ZstdDict>,
+}
+
+impl<R: Read> Records<'_, R> {
+    /// An entry group: its entries are checked and handed to the sink; an entry with blocks
+    /// of its own becomes [`Records::pending`].
+    fn entry_group(&mut self, at: u64) -> Result<()> {
+        if self.pending.is_some() {
+            return Err(Error::IndexMismatch {
+                what: "an entry's blocks are interrupted by an entry group".into(),
+            });
+        }
+        let info = group_header(self.r, at)?;
+        self.walk.seen.groups.push(info);
+        self.walk.phase = Phase::Content;
+        self.payload.resize(info.comp_len as usize, 0);
+        self.r.exact(&mut self.payload, "entry group payload")?;
+        let entries = info.entries(&info.decode(&self.payload)?)?;
+        // All of the group's entries are known before any is checked: the random-access
+        // reader compares the whole group with its rows first.
+        self.walk.seen.entries.extend(entries.iter().cloned());
+        let n = entries.len();
+        for (k, e) in entries.into_iter().enumerate() {
+            self.checker.add(&e)?;
+            self.sum.entries += 1;
+            let path = e.path.clone();
+            self.group_entry(e, k + 1 == n)
+                .map_err(|err| err.in_entry(&path))?;
+        }
+        Ok(())
+    }
+
+    /// One entry of a group (`last`: the group's last), by its storage.
+    fn group_entry(&mut self, e: Entry, last: bool) -> Result<()> {
+        match e.storage {
+            Storage::None => {
+                self.sink.begin(&e)?;
+                self.sink.end(&e)
+            }
+            Storage::Same { entry } => {
+                // The checker has tied it to an earlier file; its bytes went by with that
+                // file, so only a sink that kept them can give them.
+                let source = &self.walk.seen.entries[entry as usize];
+                self.sink.begin(&e)?;
+                if !self.sink.copy(source)? {
+                    return Err(Error::InvalidArgument(format!(
+                        "stored as a copy of {:?}, which was not extracted from this stream \
+                         (extract it too, or read the archive from a file)",
+                        source.path
+                    )));
+                }
+                self.sink.end(&e)
+            }
+            Storage::Blocks { first, count } => {
+                if !last {
+                    return Err(Error::IndexMismatch {
+                        what: "an entry with blocks is not the last of its group".into(),
+                    });
+                }
+                close_shared(&mut self.shared)?;
+                let next = self.walk.seen.blocks.len();
+                if first as usize != next {
+                    return Err(Error::IndexMismatch {
+                        what: format!(
+                            "entry says its blocks start at {first}, next block is {next}"
+                        ),
+                    });
+                }
+                self.sink.begin(&e)?;
+                self.pending = Some(Pending {
+                    entry: e,
+                    left: count,
+                    total: 0,
+                });
+                Ok(())
+            }
+            Storage::Shared { block, offset } => self.shared_member(&e, block, offset),
+        }
+    }
+
+    /// An entry whose bytes are a slice of the shared block read just before its group; the
+    /// block is decoded when its first member is met.
+    fn shared_member(&mut self, e: &Entry, block: u32, offset: u32) -> Result<()> {
+        let groups = self.walk.seen.groups.len();
+        let s = match self.shared.as_mut() {
+            Some(s) if s.ordinal == block && s.group == groups => s,
+            _ => {
+                return Err(Error::IndexMismatch {
+                    what: format!("shared block {block} is not the block before the entry's group"),
+                })
+            }
+        };
+        let end = offset as u64 + e.size;
+        if (offset as u64) < s.end {
+            return Err(Error::Overlap {
+                what: format!("slice of block {block} overlaps an earlier one"),
+            });
+        }
+        if end > s.info.raw_len as u64 {
+            return Err(Error::SizeMismatch {
+                what: format!("slice {offset}+{} past block {block}", e.size),
+            });
+        }
+        s.end = end;
+        s.members += 1;
+        if s.data.is_none() {
+            let dict = match s.info.resource {
+                NO_RESOURCE => None,
+                id => self.dicts.get(id as usize),
+            };
+            let mut data = Vec::new();
+            decode(&s.info, s.ordinal, dict, &s.payload, &mut data)?;
+            s.payload = Vec::new();
+            s.data = Some(data);
+        }
+        let data = s.data.as_deref().unwrap_or_default();
+        self.sink.begin(e)?;
+        self.sink.data(&data[offset as usize..end as usize])?;
+        self.sink.end(e)
+    }
+
+    /// A block: the next of the pending entry's, or a shared block for the next group.
+    fn block(&mut self, at: u64) -> Result<()> {
+        let info = block_header(self.r, at)?;
+        info.check_version(self.checker.reader_minor())?;
+        let ordinal = self.walk.seen.blocks.len() as u32;
+        let id = info.resource;
+        if id != NO_RESOURCE && id as usize >= self.dicts.len() {
+            return Err(Error::IndexMismatch {
+                what: format!("block {ordinal} names resource {id}, not recorded before it"),
+            });
+        }
+        self.walk.seen.blocks.push(info);
+        self.walk.phase = Phase::Content;
+        self.payload.resize(info.comp_len as usize, 0);
+        self.r.exact(&mut self.payload, "block payload")?;
+        self.sum.blocks += 1;
+        let Some(p) = self.pending.as_ref() else {
+            close_shared(&mut self.shared)?;
+            self.sum.bytes += info.raw_len as u64;
+            self.shared = Some(SharedBlock {
+                ordinal,
+                group: self.walk.seen.groups.len() + 1,
+                info,
+                payload: std::mem::take(&mut self.payload),
+                data: None,
+                members: 0,
+                end: 0,
+            });
+            return Ok(());
+        };
+        let path = p.entry.path.clone();
+        self.entry_block(info, ordinal)
+            .map_err(|err| err.in_entry(&path))
+    }
+
+    /// Block `ordinal` of the pending entry: checked, decoded and handed to the sink; the
+    /// entry ends with its last block.
+    fn entry_block(&mut self, info: BlockInfo, ordinal: u32) -> Result<()> {
+        let p = self.pending.as_mut().expect("called with an entry pending");
+        if info.raw_len == 0 {
+            return Err(Error::SizeMismatch {
+                what: format!("block {ordinal} is empty"),
+            });
+        }
+        p.total += info.raw_len as u64;
+        if p.total > p.entry.size {
+            return Err(Error::SizeMismatch {
+                what: format!("blocks hold more than {} bytes", p.entry.size),
+            });
+        }
+        if info.codec == codec::id::ZEROS {
+            codec::zeros::check_block(
+                &self.payload,
+                info.raw_len as u64,
+                info.crc32,
+                ordinal as u64,
+            )?;
+            self.sink.hole(info.raw_len as u64)?;
+        } else {
+            let dict = match info.resource {
+                NO_RESOURCE => None,
+                id => self.dicts.get(id as usize),
+            };
+            decode(&info, ordinal, dict, &self.payload, &mut self.raw)?;
+            self.sink.data(&self.raw)?;
+        }
+        self.sum.bytes += info.raw_len as u64;
+        p.left -= 1;
+        if p.left > 0 {
+            return Ok(());
+        }
+        let p = self.pending.take().expect("pending is set");
+        if p.total != p.entry.size {
+            return Err(Error::SizeMismatch {
+                what: format!(
+                    "blocks hold {} bytes, entry declares {}",
+                    p.total, p.entry.size
+                ),
+            });
+        }
+        self.sink.end(&p.entry)
+    }
+
+    /// A resource (a zstd dictionary), numbered in file order.
+    fn resource(&mut self, at: u64) -> Result<()> {
+        if self.pending.is_some() {
+            return Err(Error::IndexMismatch {
+                what: "an entry's blocks are interrupted by a resource".into(),
+            });
+        }
+        let info = resource_header(self.r, at)?;
+        let n = self.walk.seen.resources.len() as u64;
+        if n >= RESOURCES_MAX {
+            return Err(Error::Limit {
+                what: "resource count",
+                got: n + 1,
+                max: RESOURCES_MAX,
+            });
+        }
+        if info.id as u64 != n {
+            return Err(Error::IndexMismatch {
+                what: format!("resource {n} has id {}", info.id),
+            });
+        }
+        if info.reader_minor() > self.header.reader_minor {
+            return Err(Error::VersionUnderstated {
+                feature: "a resource record (zstd dictionary)",
+                need_minor: info.reader_minor(),
+                declared_minor: self.header.reader_minor,
+            });
+        }
+        self.walk.seen.resources.push(info);
+        self.walk.phase = Phase::Content;
+        self.payload.resize(info.length as usize, 0);
+        self.r.exact(&mut self.payload, "resource payload")?;
+        self.dicts.push(load_resource(&info, &self.payload)?);
+        Ok(())
+    }
+
+    /// The end tag: nothing may be pending; then the index and footer, checked exactly as the
+    /// random-access reader checks them (footer, limit, end tag, CRC, body, §8.1), then
+    /// against the records.
+    fn end(mut self, head: &[u8; HEADER_LEN]) -> Result<StreamSummary> {
+        self.walk.phase = Phase::End;
+        if let Some(p) = self.pending.take() {
+            return Err(
+                Error::truncated("entry's blocks (end of records came first)")
+                    .in_entry(&p.entry.path),
+            );
+        }
+        close_shared(&mut self.shared)?;
+        let (len, start, bytes) = self.r.rest(tail_cap(&self.limits))?;
+        self.walk.phase = Phase::Index;
+        self.sum.archive_len = len;
+        let index = check_tail(head, start, bytes, len, self.limits)?;
+        if index != self.walk.seen {
+            return Err(Error::IndexMismatch {
+                what: "the index does not list the records that were read".into(),
+            });
+        }
+        Ok(self.sum)
     }
 }
 
