@@ -1,24 +1,24 @@
-//! Packing a tree of files into an archive: walk, plan, then a pipeline where the main thread
-//! reads, `threads` workers compress blocks, and one writer thread writes them in order, so the
-//! bytes are the same for any thread count (spec §4 ordering rules are applied here).
+//! Packing a tree of files into an archive: walk, plan, then the `pipeline` where the main
+//! thread reads, `threads` workers compress blocks, and one writer thread writes them in order,
+//! so the bytes are the same for any thread count (spec §4 ordering rules are applied here, by
+//! the `Producer`).
 
 use crate::codec::dict::ZstdDict;
 use crate::codec::{self, Choice, Encoded};
 use crate::container::format::{
     BlockInfo, Entry, ImageInfo, Kind, Storage, BLOCK_SIZE_MAX, BLOCK_SIZE_MIN, NO_RESOURCE,
 };
-use crate::container::RecordWriter;
 use crate::error::{Error, IoContext, Result};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, Metadata};
 use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 mod dedup;
 mod dictionary;
+mod pipeline;
 
 /// Settings for one pack run.
 #[derive(Debug, Clone)]
@@ -1095,7 +1095,6 @@ fn pack_plan<W: Write + Send>(walk: Walk, out: W, opts: &PackOptions) -> Result<
         .map(|p| p.meta.len())
         .sum();
     let bar = crate::progress::bytes_bar(opts.progress, total, "packing");
-    let failed = AtomicBool::new(false);
     let (choice, level) = (opts.codec, opts.level);
     let mut stats = PackStats {
         skipped,
@@ -1132,160 +1131,70 @@ fn pack_plan<W: Write + Send>(walk: Walk, out: W, opts: &PackOptions) -> Result<
     let need = need.max(codec::choice_reader_minor(choice, level));
     let dict = dict.as_ref();
     let header = crate::container::format::Header::needing(need);
-    let (writer_res, produce_res) = std::thread::scope(|s| {
-        let cap = threads * 2 + 2;
-        let (job_tx, job_rx) = crossbeam_channel::bounded::<(u64, Job)>(cap);
-        // `None` = a job dropped because the pipeline already failed: not an error of its own,
-        // so the user sees the failure that caused it, never the cancellation.
-        let (done_tx, done_rx) = crossbeam_channel::unbounded::<(u64, Option<Result<Done>>)>();
-        let (tok_tx, tok_rx) = crossbeam_channel::bounded::<()>(cap);
-        for _ in 0..cap {
-            tok_tx.send(()).expect("fresh channel has room");
-        }
-        for _ in 0..threads {
-            let job_rx = job_rx.clone();
-            let done_tx = done_tx.clone();
-            let failed = &failed;
-            s.spawn(move || {
-                for (seq, job) in job_rx {
-                    let r = if failed.load(Ordering::Relaxed) {
-                        None
-                    } else {
-                        Some(compress_job(job, choice, level, dict))
-                    };
-                    if done_tx.send((seq, r)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(done_tx);
-        drop(job_rx);
-        let failed_w = &failed;
-        let bar_w = bar.clone();
-        // Ok(None): stopped by a failure elsewhere in the pipeline (the producer's).
-        let writer = s.spawn(move || -> Result<Option<RecordWriter<W>>> {
-            let mut w = Some(RecordWriter::with_header(out, header)?);
-            if let (Some(d), Some(w)) = (dict, w.as_mut()) {
-                w.dictionary(d.bytes())?;
-            }
-            let mut err = None;
-            let mut cancelled = false;
-            let mut held = BTreeMap::new();
-            let mut next = 0u64;
-            for (seq, r) in done_rx {
-                held.insert(seq, r);
-                while let Some(r) = held.remove(&next) {
-                    next += 1;
-                    let _ = tok_tx.send(());
-                    if err.is_some() || cancelled {
-                        continue;
-                    }
-                    let Some(r) = r else {
-                        cancelled = true;
-                        continue;
-                    };
-                    let res = r.and_then(|d| {
-                        let w = w.as_mut().expect("writer present until error");
-                        match d {
-                            Done::Group(info, payload, entries) => w.group(info, &payload, entries),
-                            Done::Block(info, payload) => {
-                                bar_w.inc(info.raw_len as u64);
-                                w.block(info, &payload).map(|_| ())
-                            }
+    let coding = pipeline::Coding {
+        choice,
+        level,
+        dict,
+    };
+    let (owner, mtime) = (opts.owner, opts.mtime);
+    let (w, (bytes, blocks, lossy, copies)) =
+        pipeline::run(out, header, coding, threads, &bar, |send| {
+            let mut send = |mut job: Job| -> Result<()> {
+                if let Job::Group(entries) = &mut job {
+                    for e in entries {
+                        if let Some((u, g)) = owner {
+                            (e.uid, e.gid) = (u, g);
                         }
-                    });
-                    if let Err(e) = res {
-                        failed_w.store(true, Ordering::Relaxed);
-                        err = Some(e);
+                        if let Some(t) = mtime {
+                            (e.mtime, e.mtime_nsec) = (t, 0);
+                        }
                     }
                 }
-            }
-            match err {
-                Some(e) => Err(e),
-                None if cancelled => Ok(None),
-                None => Ok(w),
-            }
-        });
-        let mut seq = 0u64;
-        let (owner, mtime) = (opts.owner, opts.mtime);
-        let mut send = |mut job: Job| -> Result<()> {
-            if let Job::Group(entries) = &mut job {
-                for e in entries {
-                    if let Some((u, g)) = owner {
-                        (e.uid, e.gid) = (u, g);
+                send(job)
+            };
+            let mut prod = Producer {
+                send: &mut send,
+                block_size: opts.block_size,
+                next_block: 0,
+                solid: Vec::new(),
+                members: Vec::new(),
+                member_names: HashSet::new(),
+                deferred_links: Vec::new(),
+                links: HashMap::new(),
+                group: Vec::new(),
+                group_len: 0,
+                solid_size: solid_size(opts),
+                image: image.clone(),
+                bundle,
+                lossy: 0,
+                placed: 0,
+                archive_index: vec![u32::MAX; plan.len()],
+                member_plan: Vec::new(),
+                wanted: dup_of.iter().flatten().copied().collect(),
+                dup_of,
+                sources: HashMap::new(),
+                deferred_copies: Vec::new(),
+                copies: (0, 0),
+                failed: Vec::new(),
+            };
+            let res = (|| -> Result<(u64, u64, u64, (u64, u64))> {
+                let mut bytes = 0;
+                for (i, p) in plan.iter().enumerate() {
+                    if opts.verbose {
+                        let slash = if p.kind == Kind::Dir { "/" } else { "" };
+                        eprintln!("{}{slash}", p.name);
                     }
-                    if let Some(t) = mtime {
-                        (e.mtime, e.mtime_nsec) = (t, 0);
-                    }
+                    bytes += prod.put(i, p).map_err(|e| e.in_entry(&p.name))?;
                 }
-            }
-            // The writer failed: its error is the one reported (below), not this.
-            let cancelled = || Error::io("pack pipeline", std::io::Error::other("cancelled"));
-            if tok_rx.recv().is_err() || failed.load(Ordering::Relaxed) {
-                return Err(cancelled());
-            }
-            job_tx.send((seq, job)).map_err(|_| cancelled())?;
-            seq += 1;
-            Ok(())
-        };
-        let mut prod = Producer {
-            send: &mut send,
-            block_size: opts.block_size,
-            next_block: 0,
-            solid: Vec::new(),
-            members: Vec::new(),
-            member_names: HashSet::new(),
-            deferred_links: Vec::new(),
-            links: HashMap::new(),
-            group: Vec::new(),
-            group_len: 0,
-            solid_size: solid_size(opts),
-            image: image.clone(),
-            bundle,
-            lossy: 0,
-            placed: 0,
-            archive_index: vec![u32::MAX; plan.len()],
-            member_plan: Vec::new(),
-            wanted: dup_of.iter().flatten().copied().collect(),
-            dup_of,
-            sources: HashMap::new(),
-            deferred_copies: Vec::new(),
-            copies: (0, 0),
-            failed: Vec::new(),
-        };
-        let produce_res = (|| -> Result<(u64, u64, u64, (u64, u64))> {
-            let mut bytes = 0;
-            for (i, p) in plan.iter().enumerate() {
-                if opts.verbose {
-                    let slash = if p.kind == Kind::Dir { "/" } else { "" };
-                    eprintln!("{}{slash}", p.name);
-                }
-                bytes += prod.put(i, p).map_err(|e| e.in_entry(&p.name))?;
-            }
-            prod.flush_solid()?;
-            prod.flush_group()?;
-            Ok((bytes, prod.next_block as u64, prod.lossy, prod.copies))
-        })();
-        if produce_res.is_err() {
-            failed.store(true, Ordering::Relaxed);
-        }
-        stats.failed.append(&mut prod.failed);
-        drop(prod);
-        drop(job_tx);
-        (writer.join().expect("writer thread panicked"), produce_res)
-    });
+                prod.flush_solid()?;
+                prod.flush_group()?;
+                Ok((bytes, prod.next_block as u64, prod.lossy, prod.copies))
+            })();
+            stats.failed.append(&mut prod.failed);
+            res
+        })
+        .inspect_err(|_| bar.finish_and_clear())?;
     bar.finish_and_clear();
-    // A writer error is the root cause when both failed (the producer then saw its
-    // cancellation); otherwise the producer's error is (the writer then saw only dropped jobs).
-    let w = writer_res?;
-    let (bytes, blocks, lossy, copies) = produce_res?;
-    let w = w.ok_or_else(|| {
-        Error::io(
-            "pack pipeline",
-            std::io::Error::other("stopped without a cause"),
-        )
-    })?;
     stats.lossy = lossy;
     (stats.copies, stats.copied_bytes) = copies;
     stats.entries = w.entry_count();
