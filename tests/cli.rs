@@ -1203,3 +1203,43 @@ fn list_and_unpack_take_paths_and_globs() {
     assert!(x.join("d/img/sub/b.png").exists());
     assert!(!x.join("d/img/a.png").exists() && !x.join("d/notes.txt").exists());
 }
+
+#[test]
+fn cat_takes_several_paths_globs_and_directories_in_archive_order() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("d");
+    fs::create_dir_all(d.join("sub")).unwrap();
+    fs::write(d.join("a.txt"), b"A\n").unwrap();
+    fs::write(d.join("b.log"), b"B\n").unwrap();
+    fs::write(d.join("sub/c.txt"), b"C\n").unwrap();
+    std::os::unix::fs::symlink("a.txt", d.join("link")).unwrap();
+    let a = t.path().join("x.yoz");
+    assert_ok(&run(&["pack", "-o", s(&a), s(&d)]));
+    let names: Vec<String> = String::from_utf8(run(&["list", s(&a)]).stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let pos = |n: &str| names.iter().position(|x| x == n).unwrap();
+    // Archive order, whatever the order of the arguments.
+    let mut want = vec![("d/a.txt", b"A\n"), ("d/sub/c.txt", b"C\n")];
+    want.sort_by_key(|(n, _)| pos(n));
+    let want: Vec<u8> = want.iter().flat_map(|(_, b)| b.to_vec()).collect();
+    let both = run(&["cat", s(&a), "d/sub/c.txt", "d/a.txt"]);
+    assert_ok(&both);
+    assert_eq!(both.stdout, want);
+    // A glob: `*` stays within one directory level.
+    let glob = run(&["cat", s(&a), "d/*.txt"]);
+    assert_ok(&glob);
+    assert_eq!(glob.stdout, b"A\n");
+    // A directory selects the files under it; the symlink prints nothing.
+    let dir = run(&["cat", s(&a), "d/sub", "d/link"]);
+    assert_ok(&dir);
+    assert_eq!(dir.stdout, b"C\n");
+    // A pattern that matches nothing: what matched is printed, then tar's "not found" (exit 2).
+    let miss = run(&["cat", s(&a), "d/b.log", "d/nope"]);
+    assert_eq!(miss.stdout, b"B\n");
+    assert_eq!(miss.status.code(), Some(2));
+    assert_eq!(class_of(&miss).as_deref(), Some("usage"));
+    assert!(String::from_utf8_lossy(&miss.stderr).contains("d/nope"));
+}

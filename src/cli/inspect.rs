@@ -56,8 +56,11 @@ pub struct CatArgs {
     pub decoding: super::DecodeArgs,
     /// Archive file, or `-` for stdin (copied to a temporary file first).
     pub archive: PathArg,
-    /// Entry to print.
-    pub path: String,
+    /// Entries to print, in archive order: paths (a directory selects the files under it) or
+    /// globs (`'docs/*.txt'`, `*` not crossing `/`), as `tar -xO` does. A lossy image entry
+    /// prints as its decoded PNG; directories and symlinks print nothing.
+    #[arg(required = true)]
+    pub paths: Vec<String>,
 }
 
 /// `tar -tv`'s mode column: the kind, then `rwx` triples with setuid, setgid and sticky.
@@ -535,14 +538,31 @@ pub fn verify(a: VerifyArgs) -> Result<()> {
 pub fn cat(a: CatArgs) -> Result<()> {
     let decode = a.decoding.options();
     let ar = super::open_archive(&a.archive, a.no_mmap)?;
+    let mut sel = crate::path::Selection::new(&a.paths)?;
     let mut out = std::io::stdout().lock();
-    // A lossy image entry is shown as its decoded PNG, compressed (as unpack writes it); built
-    // in memory first so a failure leaves no partial PNG on stdout.
-    if let Some(png) = ar.decoded_png(&a.path, &decode)? {
-        out.write_all(&png).ctx(|| "writing stdout".into())?;
-        return out.flush().ctx(|| "writing stdout".into());
+    for (i, e) in ar.entries().iter().enumerate() {
+        if !sel.selects(&e.path) || ar.entries()[ar.resolve(i)].kind != Kind::File {
+            continue;
+        }
+        // A lossy image entry is shown as its decoded PNG, compressed (as unpack writes it);
+        // built in memory first so a failure leaves no partial PNG on stdout.
+        if let Some(png) = ar.decoded_png(&e.path, &decode)? {
+            out.write_all(&png).ctx(|| "writing stdout".into())?;
+        } else {
+            copy_entry(&ar, &e.path, &mut out)?;
+        }
     }
-    let mut r = ar.open_entry(&a.path)?;
+    out.flush().ctx(|| "writing stdout".into())?;
+    // tar's "Not found in archive": what was found is printed, then the usage error.
+    match sel.unmatched() {
+        Some(p) => Err(Error::NotFound { path: p.into() }),
+        None => Ok(()),
+    }
+}
+
+/// Writes entry `path`'s bytes to `out` as they are read.
+fn copy_entry(ar: &Archive, path: &str, out: &mut impl Write) -> Result<()> {
+    let mut r = ar.open_entry(path)?;
     let mut buf = vec![0u8; 256 << 10];
     loop {
         let n = std::io::Read::read(&mut r, &mut buf).map_err(|e| match e.into_inner() {
@@ -553,9 +573,8 @@ pub fn cat(a: CatArgs) -> Result<()> {
             None => Error::io("reading entry", std::io::Error::other("read failed")),
         })?;
         if n == 0 {
-            break;
+            return Ok(());
         }
         out.write_all(&buf[..n]).ctx(|| "writing stdout".into())?;
     }
-    out.flush().ctx(|| "writing stdout".into())
 }
