@@ -1222,7 +1222,7 @@ fn cat_takes_several_paths_globs_and_directories_in_archive_order() {
         .collect();
     let pos = |n: &str| names.iter().position(|x| x == n).unwrap();
     // Archive order, whatever the order of the arguments.
-    let mut want = vec![("d/a.txt", b"A\n"), ("d/sub/c.txt", b"C\n")];
+    let mut want = [("d/a.txt", b"A\n"), ("d/sub/c.txt", b"C\n")];
     want.sort_by_key(|(n, _)| pos(n));
     let want: Vec<u8> = want.iter().flat_map(|(_, b)| b.to_vec()).collect();
     let both = run(&["cat", s(&a), "d/sub/c.txt", "d/a.txt"]);
