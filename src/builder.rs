@@ -273,6 +273,7 @@ impl<W: Write> Builder<W> {
             size: 0,
             target: String::new(),
             storage: Storage::None,
+            device: (0, 0),
             image: None,
         })
     }

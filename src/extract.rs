@@ -48,6 +48,8 @@ pub struct ExtractStats {
     pub lossy: u64,
     /// Entries left out as damaged (`unpack --keep-going`).
     pub damaged: u64,
+    /// Device nodes not created for lack of privileges (warned about).
+    pub skipped: u64,
 }
 
 /// What [`Extractor::make_room`] found at an entry's path.
@@ -342,6 +344,19 @@ impl Extractor {
     }
 
     /// Owner and mtime of a symlink itself, relative to its parent.
+    /// Owner, mode and times of a FIFO or device node just created, none following a symlink.
+    fn set_node_meta(&self, c: &Current, e: &Entry) -> Result<()> {
+        let parent = c.parent.as_ref().expect("nodes have a parent").as_fd();
+        if self.opts.same_owner {
+            at::lchown(parent, &c.name, e.uid, e.gid)
+                .ctx(|| format!("chown {}", c.path.display()))?;
+        }
+        at::chmod_nofollow(parent, &c.name, self.mode(e.mode))
+            .ctx(|| format!("chmod {}", c.path.display()))?;
+        at::set_times_nofollow(parent, &c.name, e.mtime, e.mtime_nsec)
+            .ctx(|| format!("setting mtime of {}", c.path.display()))
+    }
+
     fn set_symlink_meta(&self, c: &Current, e: &Entry) -> Result<()> {
         let parent = c.parent.as_ref().expect("symlinks have a parent").as_fd();
         if self.opts.same_owner {
@@ -432,6 +447,29 @@ impl Sink for Extractor {
             Kind::Symlink => {
                 at::symlink(&e.target, pfd, &name)
                     .ctx(|| format!("creating symlink {}", p.display()))?;
+            }
+            Kind::Fifo | Kind::CharDevice | Kind::BlockDevice => {
+                let (kind, what) = match e.kind {
+                    Kind::Fifo => (libc::S_IFIFO, "FIFO"),
+                    Kind::CharDevice => (libc::S_IFCHR, "character device"),
+                    _ => (libc::S_IFBLK, "block device"),
+                };
+                match at::mknod(pfd, &name, kind, e.device) {
+                    Ok(()) => {}
+                    // Devices need privileges (tar: "Cannot mknod: Operation not permitted"):
+                    // a warning, and the rest extracts.
+                    Err(err) if err.raw_os_error() == Some(libc::EPERM) => {
+                        eprintln!(
+                            "yoz: warning: {}: {what} not created ({err}); skipped",
+                            p.display()
+                        );
+                        self.stats.skipped += 1;
+                        return skip(self);
+                    }
+                    Err(err) => {
+                        return Err(Error::io(format!("creating {what} {}", p.display()), err))
+                    }
+                }
             }
             Kind::Hardlink => {
                 let target = match self.local(&e.target) {
@@ -595,6 +633,7 @@ impl Sink for Extractor {
                 }
             }
             Kind::Symlink => self.set_symlink_meta(&c, e)?,
+            Kind::Fifo | Kind::CharDevice | Kind::BlockDevice => self.set_node_meta(&c, e)?,
             Kind::Hardlink | Kind::Dir => {}
         }
         Ok(())

@@ -114,7 +114,7 @@ pub struct PackStats {
     /// Files stored as copies of identical earlier files, and their bytes.
     pub copies: u64,
     pub copied_bytes: u64,
-    /// Warnings printed about skipped inputs (FIFOs, sockets, devices).
+    /// Warnings printed about skipped inputs (sockets).
     pub skipped: Vec<String>,
     /// Inputs that could not be read and were left out (warned about as they were met).
     pub failed: Vec<String>,
@@ -383,6 +383,11 @@ fn pack_plan<W: Write + Send>(walk: Walk, out: W, opts: &PackOptions) -> Result<
     let need = if dict.is_some() { 2 } else { need };
     // Block codecs of 1.3 (lzr): decided by the choice, before any block is compressed.
     let need = need.max(codec::choice_reader_minor(choice, level));
+    // FIFOs and device nodes are 1.4 entry kinds.
+    let need = plan
+        .iter()
+        .map(|p| p.kind.reader_minor())
+        .fold(need, u8::max);
     let dict = dict.as_ref();
     let header = crate::container::format::Header::needing(need);
     let coding = pipeline::Coding {

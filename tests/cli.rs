@@ -524,7 +524,8 @@ fn selective_unpack() {
 }
 
 #[test]
-fn fifos_are_skipped_with_a_warning() {
+fn fifos_and_devices_are_entries_and_sockets_are_skipped() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let t = tempfile::tempdir().unwrap();
     let d = t.path().join("d");
     fs::create_dir(&d).unwrap();
@@ -532,13 +533,87 @@ fn fifos_are_skipped_with_a_warning() {
     let fifo = d.join("pipe");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     // SAFETY: mkfifo on a NUL-terminated path we own.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o640) }, 0);
+    let _sock = std::os::unix::net::UnixListener::bind(d.join("sock")).unwrap();
     let a = t.path().join("a.yoz");
-    let out = run(&["pack", "-o", s(&a), s(&d)]);
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: skipping"));
+    // /dev/null is a character device (1, 3) on every Linux.
+    let out = run(&["pack", "-o", s(&a), s(&d), "/dev/null"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: skipping") && err.contains("(socket)"),
+        "{err}"
+    );
+    // An absolute input is named by its last component (README: where yoz differs from tar).
     let l = String::from_utf8(run(&["list", s(&a)]).stdout).unwrap();
-    assert_eq!(l, "d/\nd/f\n");
+    let mut names: Vec<&str> = l.lines().collect();
+    names.sort_unstable();
+    assert_eq!(names, ["d/", "d/f", "d/pipe", "null"]);
+    let long = String::from_utf8(run(&["list", "-l", "--numeric-owner", s(&a)]).stdout).unwrap();
+    assert!(
+        long.lines()
+            .any(|l| l.starts_with("prw-r-----") && l.ends_with("d/pipe")),
+        "{long}"
+    );
+    assert!(
+        long.lines()
+            .any(|l| l.starts_with("crw-rw-rw-") && l.contains(" 1,3 ")),
+        "{long}"
+    );
+    let json = String::from_utf8(run(&["list", "--json", s(&a)]).stdout).unwrap();
+    assert!(
+        json.contains(r#""kind":"chardev""#) && json.contains(r#""major":1,"minor":3"#),
+        "{json}"
+    );
+    // A 1.4 feature: the header says so.
+    let info = String::from_utf8(run(&["info", s(&a)]).stdout).unwrap();
+    assert!(info.contains("1.4"), "{info}");
+    assert_ok(&run(&["verify", s(&a)]));
+    // SAFETY: getuid has no preconditions.
+    let root = unsafe { libc::getuid() } == 0;
+    for from_pipe in [false, true] {
+        let dest = t.path().join(format!("out-{from_pipe}"));
+        let out = if from_pipe {
+            common::run_with_stdin(&["unpack", "-C", s(&dest), "-"], &fs::read(&a).unwrap())
+        } else {
+            run(&["unpack", "-C", s(&dest), s(&a)])
+        };
+        assert_eq!(
+            out.status.code(),
+            Some(if root { 0 } else { 2 }),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let m = fs::symlink_metadata(dest.join("d/pipe")).unwrap();
+        assert!(m.file_type().is_fifo());
+        assert_eq!(m.mode() & 0o7777, 0o640);
+        if root {
+            let m = fs::symlink_metadata(dest.join("null")).unwrap();
+            assert!(m.file_type().is_char_device());
+            assert_eq!((libc::major(m.rdev()), libc::minor(m.rdev())), (1, 3));
+        }
+    }
+    // Unprivileged (as nobody where the tests run as root): the FIFO is made, the device is a
+    // warning and the run exits 2, as tar's "Cannot mknod: Operation not permitted".
+    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    fs::set_permissions(&a, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run_unprivileged(&["unpack", "-C", "nobody-out", "a.yoz"], t.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(class_of(&out).as_deref(), Some("incomplete"), "{err}");
+    assert!(err.contains("null") && err.contains("not created"), "{err}");
+    let dest = t.path().join("nobody-out");
+    assert!(fs::symlink_metadata(dest.join("d/pipe"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert_eq!(fs::read(dest.join("d/f")).unwrap(), b"x");
+    assert!(fs::symlink_metadata(dest.join("null")).is_err());
 }
 
 #[test]

@@ -71,6 +71,9 @@ fn mode_string(kind: Kind, mode: u32) -> String {
         Kind::Dir => 'd',
         Kind::Symlink => 'l',
         Kind::Hardlink => 'h',
+        Kind::Fifo => 'p',
+        Kind::CharDevice => 'c',
+        Kind::BlockDevice => 'b',
     });
     for (shift, special, set, unset) in [
         (6, 0o4000, 's', 'S'),
@@ -173,7 +176,12 @@ fn line(e: &Entry, long: Option<&mut Owners>) -> String {
     };
     // tar's layout: owner/group and the size share a column 19 wide, the size right-aligned.
     let owner = owners.name(e.uid, e.gid);
-    let size = e.size.to_string();
+    // A device shows its numbers where the size goes, as tar and ls do.
+    let size = if e.kind.is_device() {
+        format!("{},{}", e.device.0, e.device.1)
+    } else {
+        e.size.to_string()
+    };
     let pad = 19usize.saturating_sub(owner.len() + size.len()).max(1);
     let mut s = format!(
         "{} {owner}{:pad$}{size} {} {}{}",
@@ -210,6 +218,9 @@ fn json_line(e: &Entry, stored: Option<u64>) -> String {
         Kind::Dir => "dir",
         Kind::Symlink => "symlink",
         Kind::Hardlink => "hardlink",
+        Kind::Fifo => "fifo",
+        Kind::CharDevice => "chardev",
+        Kind::BlockDevice => "blockdev",
     };
     let mut s = format!(
         "{{\"path\":{},\"kind\":\"{kind}\",\"size\":{}",
@@ -225,6 +236,12 @@ fn json_line(e: &Entry, stored: Option<u64>) -> String {
     ));
     if matches!(e.kind, Kind::Symlink | Kind::Hardlink) {
         s.push_str(&format!(",\"target\":{}", json_str(&e.target)));
+    }
+    if e.kind.is_device() {
+        s.push_str(&format!(
+            ",\"major\":{},\"minor\":{}",
+            e.device.0, e.device.1
+        ));
     }
     if let Some(im) = &e.image {
         s.push_str(&format!(
@@ -399,7 +416,7 @@ pub fn list(a: ListArgs) -> Result<()> {
 pub fn info(a: InfoArgs) -> Result<()> {
     let ar = super::open_archive(&a.archive, false)?;
     let h = ar.header();
-    let mut kinds = [0u64; 4];
+    let mut kinds = [0u64; 7];
     let mut original = 0u64;
     let (mut copies, mut copied) = (0u64, 0u64);
     for e in ar.entries() {
@@ -428,12 +445,20 @@ pub fn info(a: InfoArgs) -> Result<()> {
         h.reader_minor
     );
     o += &format!(
-        "entries     {} ({} files, {} directories, {} symlinks, {} hard links)\n",
+        "entries     {} ({} files, {} directories, {} symlinks, {} hard links{})\n",
         ar.entries().len(),
         kinds[0],
         kinds[1],
         kinds[2],
-        kinds[3]
+        kinds[3],
+        if kinds[4..].iter().any(|&n| n > 0) {
+            format!(
+                ", {} FIFOs, {} character and {} block devices",
+                kinds[4], kinds[5], kinds[6]
+            )
+        } else {
+            String::new()
+        }
     );
     o += &format!("original    {original} bytes\n");
     if copies > 0 {

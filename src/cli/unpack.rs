@@ -78,8 +78,15 @@ pub fn run(a: UnpackArgs) -> Result<()> {
         );
         return Err(first);
     }
+    // tar's rule: nodes it may not create are warnings, and the run exits 2.
+    let incomplete = (stats.skipped > 0).then(|| Error::Incomplete {
+        what: format!(
+            "{} not created (creating devices needs privileges)",
+            super::count(stats.skipped, "device node was", "device nodes were")
+        ),
+    });
     if a.quiet {
-        return Ok(());
+        return incomplete.map_or(Ok(()), Err);
     }
     if stats.lossy > 0 {
         eprintln!(
@@ -98,5 +105,5 @@ pub fn run(a: UnpackArgs) -> Result<()> {
         stats.bytes,
         a.dir.display()
     );
-    Ok(())
+    incomplete.map_or(Ok(()), Err)
 }

@@ -49,6 +49,7 @@ pub fn meta(path: &str, kind: Kind) -> Entry {
         size: 0,
         target: String::new(),
         storage: Storage::None,
+        device: (0, 0),
         image: None,
     }
 }
@@ -92,6 +93,14 @@ impl Forge {
     pub fn symlink(&mut self, path: &str, target: &str) -> &mut Self {
         let mut e = meta(path, Kind::Symlink);
         e.target = target.into();
+        self.recs.push(Rec::Entry(e));
+        self
+    }
+
+    /// A FIFO or device node (kinds 4–6, format 1.4) with device numbers `device`.
+    pub fn node(&mut self, path: &str, kind: Kind, device: (u32, u32)) -> &mut Self {
+        let mut e = meta(path, kind);
+        e.device = device;
         self.recs.push(Rec::Entry(e));
         self
     }

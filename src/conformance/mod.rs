@@ -46,6 +46,7 @@ pub fn generate(root: &Path) -> Result<(usize, usize, String)> {
          `yoz conform corpus` or `yoz conform --impl 'OTHER-TOOL' corpus`.\n\n\
          `valid/NAME.yoz` must verify and unpack to exactly what `valid/NAME.manifest` lists \
          (one line per entry: `file PATH MODE SHA256`, `dir PATH MODE`, `symlink PATH TARGET`, \
+         `fifo PATH MODE` (a named pipe), \
          `image PATH WxHxC SHA256-OF-DECODED-PIXELS` for lossy image entries, which must extract \
          as a PNG of that shape, `image~ PATH WxHxC TOLERANCE REFERENCE.raw` for neural image entries, \
          whose PNG's pixels must each be within TOLERANCE code values of the raw interleaved reference \
@@ -70,6 +71,9 @@ pub fn generate(root: &Path) -> Result<(usize, usize, String)> {
                 }
                 vectors::Expect::Symlink { path, target } => {
                     let _ = writeln!(m, "symlink\t{path}\t{target}");
+                }
+                vectors::Expect::Fifo { path, mode } => {
+                    let _ = writeln!(m, "fifo\t{path}\t{mode:o}");
                 }
                 vectors::Expect::Image {
                     path,

@@ -182,6 +182,15 @@ fn check_tree(dir: &Path, manifest: &str, vdir: &Path) -> Option<String> {
                     ));
                 }
             }
+            "fifo" => {
+                use std::os::unix::fs::FileTypeExt;
+                if !m.file_type().is_fifo() {
+                    return Some(format!("{path}: not a FIFO"));
+                }
+                if mode() != strip(a) {
+                    return Some(format!("{path}: mode {} instead of {}", mode(), strip(a)));
+                }
+            }
             "symlink" => match fs::read_link(&p) {
                 Ok(t) if t.to_str() == Some(a.as_str()) => {}
                 _ => return Some(format!("{path}: not a symlink to {a}")),

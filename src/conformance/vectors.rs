@@ -22,6 +22,11 @@ pub enum Expect {
         path: String,
         target: String,
     },
+    /// A FIFO with these permission bits (format 1.4).
+    Fifo {
+        path: String,
+        mode: u32,
+    },
     /// A lossy image entry: extracted as a PNG of this shape whose decoded pixels are exactly
     /// these (the DCT decoder is bit-exact).
     Image {
@@ -655,6 +660,28 @@ pub fn valid() -> Vec<Valid> {
         about: "a file coded with cm (codec 6, context mixing, format 1.3) over several blocks",
         bytes: fc.build().bytes,
         expect: vec![file("cm.txt", &c)],
+    });
+    let mut ff = Forge::new();
+    ff.reader_minor = 4;
+    ff.dir("run").node("run/ctl.fifo", Kind::Fifo, (0, 0)).file(
+        "run/after.txt",
+        b"after the FIFO\n",
+        id::STORE,
+        4096,
+    );
+    v.push(Valid {
+        name: "fifo",
+        about: "a FIFO entry (kind 4, format 1.4) between a directory and a file: extracted as a \
+                named pipe with its mode, never opened",
+        bytes: ff.build().bytes,
+        expect: vec![
+            dir("run"),
+            Expect::Fifo {
+                path: "run/ctl.fifo".into(),
+                mode: 0o644,
+            },
+            file("run/after.txt", b"after the FIFO\n"),
+        ],
     });
     v.push(Valid {
         name: "huffman-lz77",
@@ -2536,6 +2563,54 @@ pub fn invalid() -> Vec<Invalid> {
         &["path-escape"],
         &["path-escape"],
         x.bytes,
+    );
+    // §4.2.1 kinds 4–6 (FIFOs and devices, format 1.4): each breaks one rule.
+    let node = |minor: u8, kind: Kind, edit: &dyn Fn(&mut Entry)| {
+        let mut f = Forge::new();
+        f.reader_minor = minor;
+        f.dir("dev").file("dev/readme", b"nodes\n", id::STORE, 4096);
+        let mut e = meta("dev/node", kind);
+        edit(&mut e);
+        f.recs.push(Rec::Entry(e));
+        f.build().bytes
+    };
+    add(
+        "fifo-version-1.3",
+        "a FIFO entry (kind 4, registered in 1.4) in an archive declaring reader 1.3",
+        &["version-mismatch"],
+        &["version-mismatch"],
+        node(3, Kind::Fifo, &|_| {}),
+    );
+    add(
+        "device-version-1.3",
+        "a character device entry (kind 5, registered in 1.4) in an archive declaring reader 1.3",
+        &["version-mismatch"],
+        &["version-mismatch"],
+        node(3, Kind::CharDevice, &|e| e.device = (1, 3)),
+    );
+    add(
+        "fifo-with-size",
+        "a FIFO entry declaring 5 bytes of content (only files carry data)",
+        &["size-mismatch"],
+        &["size-mismatch"],
+        node(4, Kind::Fifo, &|e| e.size = 5),
+    );
+    add(
+        "fifo-with-device-numbers",
+        "a FIFO entry whose storage-0 field x is 1 (device numbers belong to kinds 5 and 6 only)",
+        &["reserved"],
+        &["reserved"],
+        node(4, Kind::Fifo, &|e| e.device = (1, 0)),
+    );
+    add(
+        "device-with-target",
+        "a block device entry with a non-empty target (only links have one)",
+        &["reserved"],
+        &["reserved"],
+        node(4, Kind::BlockDevice, &|e| {
+            e.device = (8, 1);
+            e.target = "sda1".into();
+        }),
     );
     v
 }

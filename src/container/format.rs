@@ -15,7 +15,7 @@ pub const INDEX_MAGIC: [u8; 4] = *b"YIDX";
 /// Format version this code writes and reads.
 pub const VERSION_MAJOR: u8 = 1;
 /// Minor version this code writes and reads.
-pub const VERSION_MINOR: u8 = 3;
+pub const VERSION_MINOR: u8 = 4;
 
 /// §2 header length in bytes.
 pub const HEADER_LEN: usize = 16;
@@ -419,6 +419,12 @@ pub enum Kind {
     Dir,
     Symlink,
     Hardlink,
+    /// A named pipe (since 1.4).
+    Fifo,
+    /// A character device (since 1.4); its numbers are [`Entry::device`].
+    CharDevice,
+    /// A block device (since 1.4); its numbers are [`Entry::device`].
+    BlockDevice,
 }
 
 impl Kind {
@@ -428,14 +434,34 @@ impl Kind {
             Kind::Dir => 1,
             Kind::Symlink => 2,
             Kind::Hardlink => 3,
+            Kind::Fifo => 4,
+            Kind::CharDevice => 5,
+            Kind::BlockDevice => 6,
         }
     }
+
+    /// The `reader_minor` an entry of this kind needs in the header (§2.1).
+    pub fn reader_minor(self) -> u8 {
+        match self {
+            Kind::Fifo | Kind::CharDevice | Kind::BlockDevice => 4,
+            _ => 0,
+        }
+    }
+
+    /// A device node: its entry carries major and minor numbers.
+    pub fn is_device(self) -> bool {
+        matches!(self, Kind::CharDevice | Kind::BlockDevice)
+    }
+
     pub fn from_code(c: u8) -> Result<Self> {
         Ok(match c {
             0 => Kind::File,
             1 => Kind::Dir,
             2 => Kind::Symlink,
             3 => Kind::Hardlink,
+            4 => Kind::Fifo,
+            5 => Kind::CharDevice,
+            6 => Kind::BlockDevice,
             _ => {
                 return Err(Error::UnknownKind {
                     what: "entry kind",
@@ -485,6 +511,9 @@ pub struct Entry {
     /// Symlink target, or the path of the earlier entry a hard link names.
     pub target: String,
     pub storage: Storage,
+    /// Major and minor number of a character or block device (fields `x`, `y` of storage 0);
+    /// `(0, 0)` for every other kind.
+    pub device: (u32, u32),
     /// Set for lossy image entries (§4.2.2): the content is an image blob, and unpack writes
     /// the decoded PNG instead.
     pub image: Option<ImageInfo>,
@@ -571,7 +600,7 @@ impl Entry {
         b.extend_from_slice(&n[..2]);
         b.extend_from_slice(self.target.as_bytes());
         let (st, x, y) = match self.storage {
-            Storage::None => (0u8, 0, 0),
+            Storage::None => (0u8, self.device.0, self.device.1),
             Storage::Blocks { first, count } => (1, first, count),
             Storage::Shared { block, offset } => (2, block, offset),
             Storage::Same { entry } => (3, entry, 0),
@@ -629,7 +658,12 @@ impl Entry {
         let s = 38 + path_len + target_len;
         let x = LE::read_u32(&b[s + 1..s + 5]);
         let y = LE::read_u32(&b[s + 5..s + 9]);
+        let mut device = (0, 0);
         let storage = match b[s] {
+            0 if kind.is_device() => {
+                device = (x, y);
+                Storage::None
+            }
             0 if x == 0 && y == 0 => Storage::None,
             0 => {
                 return Err(Error::Reserved {
@@ -677,6 +711,7 @@ impl Entry {
             size: LE::read_u64(&b[26..34]),
             target,
             storage,
+            device,
             image: has_image.then(|| {
                 let t = &b[end - IMAGE_TRAILER_LEN..end];
                 ImageInfo {
@@ -760,13 +795,23 @@ impl Entry {
                     });
                 }
             }
-            Kind::Dir | Kind::Symlink | Kind::Hardlink => {
+            Kind::Dir
+            | Kind::Symlink
+            | Kind::Hardlink
+            | Kind::Fifo
+            | Kind::CharDevice
+            | Kind::BlockDevice => {
                 if self.size != 0 || self.storage != Storage::None {
                     return bad("only files carry data");
                 }
-                if self.kind == Kind::Dir && !self.target.is_empty() {
+                if !self.kind.is_device() && self.device != (0, 0) {
                     return Err(Error::Reserved {
-                        what: "directory target",
+                        what: "entry storage fields",
+                    });
+                }
+                if !matches!(self.kind, Kind::Symlink | Kind::Hardlink) && !self.target.is_empty() {
+                    return Err(Error::Reserved {
+                        what: "target of an entry that is not a link",
                     });
                 }
                 if self.kind == Kind::Symlink && self.target.is_empty() {
@@ -1229,8 +1274,26 @@ mod tests {
                 block: 3,
                 offset: 7,
             },
+            device: (0, 0),
             image: None,
         }
+    }
+
+    #[test]
+    fn device_numbers_round_trip_in_x_and_y_and_only_devices_have_them() {
+        let mut e = sample();
+        (e.kind, e.size, e.storage, e.device) = (Kind::BlockDevice, 0, Storage::None, (259, 70000));
+        let (back, n) = Entry::parse(&e.to_bytes()).unwrap();
+        assert_eq!((back, n), (e.clone(), e.to_bytes().len()));
+        assert_eq!(Kind::BlockDevice.reader_minor(), 4);
+        e.kind = Kind::Fifo;
+        assert_eq!(Entry::parse(&e.to_bytes()).unwrap_err().class(), "reserved");
+        e.device = (0, 0);
+        e.size = 1;
+        assert_eq!(
+            Entry::parse(&e.to_bytes()).unwrap_err().class(),
+            "size-mismatch"
+        );
     }
 
     #[test]

@@ -102,6 +102,14 @@ impl EntryChecker {
                 declared_minor: self.reader_minor,
             });
         }
+        let need = e.kind.reader_minor();
+        if need > self.reader_minor {
+            return Err(Error::VersionUnderstated {
+                feature: "a FIFO or device entry",
+                need_minor: need,
+                declared_minor: self.reader_minor,
+            });
+        }
         self.entries += 1;
         if self.entries > self.limits.max_entries {
             return Err(Error::Limit {

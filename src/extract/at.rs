@@ -98,6 +98,36 @@ pub fn symlink(target: &str, parent: BorrowedFd, name: &str) -> io::Result<()> {
     check(unsafe { libc::symlinkat(t.as_ptr(), parent.as_raw_fd(), n.as_ptr()) }).map(|_| ())
 }
 
+/// A FIFO (`dev` = `None`) or a character or block device node `parent/name`, created with
+/// permission bits 0600 (the final mode is set afterwards, as for files).
+pub fn mknod(
+    parent: BorrowedFd,
+    name: &str,
+    kind: libc::mode_t,
+    dev: (u32, u32),
+) -> io::Result<()> {
+    let n = cstr(name.as_bytes())?;
+    let rdev = libc::makedev(dev.0, dev.1);
+    // SAFETY: valid descriptor and NUL-terminated name.
+    check(unsafe { libc::mknodat(parent.as_raw_fd(), n.as_ptr(), kind | 0o600, rdev) }).map(|_| ())
+}
+
+/// Permission bits of `name` itself: `fchmodat` with `AT_SYMLINK_NOFOLLOW`, so a node swapped
+/// for a symlink is refused (`ELOOP`/`EOPNOTSUPP`) rather than followed.
+pub fn chmod_nofollow(parent: BorrowedFd, name: &str, mode: u32) -> io::Result<()> {
+    let n = cstr(name.as_bytes())?;
+    // SAFETY: valid descriptor and NUL-terminated name.
+    check(unsafe {
+        libc::fchmodat(
+            parent.as_raw_fd(),
+            n.as_ptr(),
+            mode as libc::mode_t,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
+    .map(|_| ())
+}
+
 /// A hard link `parent/name` to `from_parent/from_name` (never following a symlink there).
 pub fn hard_link(
     from_parent: BorrowedFd,

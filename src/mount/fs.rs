@@ -413,6 +413,7 @@ impl fuser::Filesystem for ArchiveFs {
             ),
             Some(What::Dir { .. }) => reply.error(Errno::EISDIR),
             Some(What::Symlink { .. }) => reply.error(Errno::ELOOP),
+            Some(What::Special) => reply.error(Errno::ENXIO),
             None => reply.error(Errno::ENOENT),
         }
     }

@@ -21,6 +21,8 @@ pub(super) enum What {
     Symlink {
         target: Box<str>,
     },
+    /// A FIFO or device node: attributes only (the kernel, not the mount, serves its opens).
+    Special,
 }
 
 /// Builds the inode table from the index (numbering in the module docs).
@@ -48,6 +50,7 @@ pub(super) fn build_tree(ar: &Archive, stamp: SystemTime) -> Vec<Option<Node>> {
                 nodes.push(None);
                 continue;
             }
+            Kind::Fifo | Kind::CharDevice | Kind::BlockDevice => What::Special,
         };
         nodes.push(Some(Node {
             attr: entry_attr(ino, e),
@@ -168,7 +171,13 @@ pub(super) fn entry_attr(ino: u64, e: &Entry) -> FileAttr {
             FileType::RegularFile,
             e.image.map_or(e.size, |im| im.output_size),
         ),
+        Kind::Fifo => (FileType::NamedPipe, 0),
+        Kind::CharDevice => (FileType::CharDevice, 0),
+        Kind::BlockDevice => (FileType::BlockDevice, 0),
     };
+    // The kernel's 32-bit device encoding (`new_encode_dev`).
+    let (major, minor) = e.device;
+    let rdev = (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12);
     let mtime = time_of(e.mtime, e.mtime_nsec);
     FileAttr {
         ino: INodeNo(ino),
@@ -183,7 +192,7 @@ pub(super) fn entry_attr(ino: u64, e: &Entry) -> FileAttr {
         nlink: 1,
         uid: e.uid,
         gid: e.gid,
-        rdev: 0,
+        rdev,
         blksize: BLKSIZE,
         flags: 0,
     }

@@ -29,6 +29,12 @@ pub(super) fn entry_for(p: &Planned, storage: Storage, size: u64) -> Entry {
         size,
         target: p.target.clone(),
         storage,
+        device: if p.kind.is_device() {
+            let rdev = p.meta.rdev();
+            (libc::major(rdev), libc::minor(rdev))
+        } else {
+            (0, 0)
+        },
         image: None,
     }
 }
@@ -210,7 +216,7 @@ impl Producer<'_> {
 
     pub(super) fn put(&mut self, i: usize, p: &Planned) -> Result<u64> {
         match p.kind {
-            Kind::Dir | Kind::Symlink => {
+            Kind::Dir | Kind::Symlink | Kind::Fifo | Kind::CharDevice | Kind::BlockDevice => {
                 self.push(entry_for(p, Storage::None, 0))?;
                 Ok(0)
             }

@@ -27,7 +27,7 @@ pub(super) struct Walk {
     pub(super) excludes: globset::GlobSet,
     pub(super) plan: Vec<Planned>,
     pub(super) names: HashMap<String, PathBuf>,
-    /// Inputs left out on purpose (FIFOs, sockets, devices), each warned about.
+    /// Inputs left out on purpose (sockets), each warned about.
     pub(super) skipped: Vec<String>,
     /// Inputs that could not be read (tar's "Cannot open"), each warned about; the archive
     /// holds everything else and pack exits 2.
@@ -189,15 +189,16 @@ impl Walk {
                 return Err(input_err(&src, "symlink target is empty or too long"));
             }
             (Kind::Symlink, t)
+        } else if ft.is_fifo() {
+            (Kind::Fifo, String::new())
+        } else if ft.is_char_device() {
+            (Kind::CharDevice, String::new())
+        } else if ft.is_block_device() {
+            (Kind::BlockDevice, String::new())
         } else {
-            let what = if ft.is_fifo() {
-                "FIFO"
-            } else if ft.is_socket() {
-                "socket"
-            } else {
-                "device"
-            };
-            let msg = format!("skipping {} ({what})", src.display());
+            // A socket belongs to a running process and cannot be recreated (tar: "socket
+            // ignored").
+            let msg = format!("skipping {} (socket)", src.display());
             eprintln!("yoz: warning: {msg}");
             self.skipped.push(msg);
             return Ok(());
