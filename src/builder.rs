@@ -274,6 +274,7 @@ impl<W: Write> Builder<W> {
             target: String::new(),
             storage: Storage::None,
             device: (0, 0),
+            xattrs: Vec::new(),
             image: None,
         })
     }

@@ -36,6 +36,9 @@ pub struct ExtractOptions {
     pub keep_old: bool,
     /// How lossy image entries are decoded into the PNGs written.
     pub decode: crate::image::codec::DecodeOptions,
+    /// Restore extended attributes of every namespace (tar's `--xattrs`); `user.*` only
+    /// otherwise.
+    pub all_xattrs: bool,
 }
 
 /// Totals of one extraction.
@@ -330,7 +333,24 @@ impl Extractor {
     }
 
     /// Owner, mode and mtime of a file, through its open handle (no path lookups).
+    /// Sets the entry's extended attributes on the open file or directory `f`; one that cannot
+    /// be set (a file system without them, a namespace that needs privileges) is a warning.
+    fn set_xattrs(&self, p: &Path, e: &Entry, f: &File) {
+        for (name, value) in &e.xattrs {
+            if !crate::xattr::wanted(name, self.opts.all_xattrs) {
+                continue;
+            }
+            if let Err(err) = crate::xattr::set(f.as_fd(), name, value) {
+                eprintln!(
+                    "yoz: warning: {}: extended attribute {name} not set ({err})",
+                    p.display()
+                );
+            }
+        }
+    }
+
     fn set_file_meta(&self, p: &Path, e: &Entry, f: &File) -> Result<()> {
+        self.set_xattrs(p, e, f);
         if self.opts.same_owner {
             std::os::unix::fs::fchown(f, Some(e.uid), Some(e.gid))
                 .ctx(|| format!("chown {}", p.display()))?;
@@ -425,6 +445,7 @@ impl Sink for Extractor {
                     );
                     f.set_permissions(fs::Permissions::from_mode(0o700))
                         .ctx(|| format!("chmod {}", p.display()))?;
+                    self.set_xattrs(&p, e, &f);
                     let m = f.metadata().ctx(|| format!("stat {}", p.display()))?;
                     use std::os::unix::fs::MetadataExt;
                     self.dirs.push(PendingDir {

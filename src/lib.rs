@@ -37,6 +37,7 @@ pub mod neural;
 pub mod pack;
 pub mod path;
 pub mod progress;
+pub mod xattr;
 
 pub use builder::{Builder, BuilderOptions, Meta};
 pub use container::{Archive, Entry, EntryReader, Kind, Limits};

@@ -51,6 +51,8 @@ pub struct PackOptions {
     /// Do not descend into directories on another file system than their input's (tar's
     /// `--one-file-system`); the mount point itself is archived, empty.
     pub one_file_system: bool,
+    /// Extended attributes of every namespace (tar's `--xattrs`); `user.*` only otherwise.
+    pub all_xattrs: bool,
 }
 
 /// `--image-codec dct [--quality Q] [--lossy GLOB]...`
@@ -98,6 +100,7 @@ impl Default for PackOptions {
             directory: None,
             verbose: false,
             one_file_system: false,
+            all_xattrs: false,
         }
     }
 }
@@ -127,6 +130,8 @@ struct Planned {
     kind: Kind,
     meta: Metadata,
     target: String,
+    /// Extended attributes to store (§4.2.3).
+    xattrs: Vec<(String, Vec<u8>)>,
 }
 
 /// The block size `pack` uses unless told otherwise: as much as the zstd level's match window
@@ -383,10 +388,14 @@ fn pack_plan<W: Write + Send>(walk: Walk, out: W, opts: &PackOptions) -> Result<
     let need = if dict.is_some() { 2 } else { need };
     // Block codecs of 1.3 (lzr): decided by the choice, before any block is compressed.
     let need = need.max(codec::choice_reader_minor(choice, level));
-    // FIFOs and device nodes are 1.4 entry kinds.
+    // FIFOs and device nodes are 1.4 entry kinds, extended attributes a 1.4 entry flag.
     let need = plan
         .iter()
-        .map(|p| p.kind.reader_minor())
+        .map(|p| {
+            p.kind
+                .reader_minor()
+                .max(if p.xattrs.is_empty() { 0 } else { 4 })
+        })
         .fold(need, u8::max);
     let dict = dict.as_ref();
     let header = crate::container::format::Header::needing(need);

@@ -243,6 +243,10 @@ fn json_line(e: &Entry, stored: Option<u64>) -> String {
             e.device.0, e.device.1
         ));
     }
+    if !e.xattrs.is_empty() {
+        let names: Vec<String> = e.xattrs.iter().map(|(n, _)| json_str(n)).collect();
+        s.push_str(&format!(",\"xattrs\":[{}]", names.join(",")));
+    }
     if let Some(im) = &e.image {
         s.push_str(&format!(
             ",\"image\":{{\"codec\":\"{}\",\"width\":{},\"height\":{},\"channels\":{},\"png_size\":{},\"input_size\":{}}}",

@@ -53,6 +53,10 @@ pub struct PackArgs {
     /// Do not descend into directories on other file systems (tar's --one-file-system).
     #[arg(long)]
     pub one_file_system: bool,
+    /// Archive extended attributes of every namespace (security.*, trusted.*, system.*:
+    /// SELinux labels, capabilities, ACLs), not only user.*, as tar's --xattrs.
+    #[arg(long)]
+    pub xattrs: bool,
     /// Read more inputs from FILE, one path per line (`-` for stdin), as tar's -T.
     #[arg(short = 'T', long = "files-from", value_name = "FILE")]
     pub files_from: Option<PathArg>,
@@ -122,6 +126,7 @@ pub fn run(a: PackArgs) -> Result<()> {
         directory: a.directory.clone(),
         verbose: a.verbose,
         one_file_system: a.one_file_system,
+        all_xattrs: a.xattrs,
         // Names scroll by instead of a bar with -v.
         progress: want_progress() && !a.verbose,
         ..Default::default()

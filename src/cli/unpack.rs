@@ -15,6 +15,10 @@ pub struct UnpackArgs {
     /// Keep existing files: skip those entries with a notice instead of failing (tar's -k).
     #[arg(short = 'k', long = "keep-old-files", conflicts_with = "force")]
     pub keep_old: bool,
+    /// Restore extended attributes of every namespace (security.*, trusted.*, system.*), not
+    /// only user.*, as tar's --xattrs; those the file system or privileges refuse are warnings.
+    #[arg(long)]
+    pub xattrs: bool,
     /// Drop N leading components from each entry's path (entries with no more are skipped).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub strip_components: usize,
@@ -54,6 +58,7 @@ pub fn run(a: UnpackArgs) -> Result<()> {
         strip: a.strip_components,
         keep_old: a.keep_old,
         decode: a.decoding.options(),
+        all_xattrs: a.xattrs,
     };
     if a.keep_going && is_dash(&a.archive) {
         return Err(Error::Usage(

@@ -50,6 +50,7 @@ pub fn meta(path: &str, kind: Kind) -> Entry {
         target: String::new(),
         storage: Storage::None,
         device: (0, 0),
+        xattrs: Vec::new(),
         image: None,
     }
 }

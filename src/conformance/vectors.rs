@@ -683,6 +683,34 @@ pub fn valid() -> Vec<Valid> {
             file("run/after.txt", b"after the FIFO\n"),
         ],
     });
+    let mut fx = Forge::new();
+    fx.reader_minor = 4;
+    let mut d = meta("tagged", Kind::Dir);
+    d.xattrs = vec![("user.origin".into(), b"conformance".to_vec())];
+    fx.recs.push(Rec::Entry(d));
+    fx.file("tagged/notes.txt", b"with attributes\n", id::STORE, 4096);
+    if let Some(Rec::Entry(e)) = fx
+        .recs
+        .iter_mut()
+        .rev()
+        .find(|r| matches!(r, Rec::Entry(_)))
+    {
+        e.xattrs = vec![
+            ("user.empty".into(), Vec::new()),
+            ("user.mime_type".into(), b"text/plain".to_vec()),
+        ];
+    }
+    v.push(Valid {
+        name: "xattrs",
+        about: "a directory and a file with user.* extended attributes (entry flag bit 1, \
+                format 1.4), one of them empty; the manifest checks the tree, an extractor \
+                restores the attributes where the file system keeps them",
+        bytes: fx.build().bytes,
+        expect: vec![
+            dir("tagged"),
+            file("tagged/notes.txt", b"with attributes\n"),
+        ],
+    });
     v.push(Valid {
         name: "huffman-lz77",
         about: "files coded with huffman (codec 3) and lz77 (codec 4), several blocks each",
@@ -1051,10 +1079,10 @@ pub fn invalid() -> Vec<Invalid> {
         x.bytes,
     );
     let mut x = b();
-    x.edit_entry_both(0, |r| r[1] = 2);
+    x.edit_entry_both(0, |r| r[1] = 4);
     add(
         "entry-flag",
-        "entry flag bit 1 set (only bit 0 is defined)",
+        "entry flag bit 2 set (only bits 0 and 1 are defined)",
         &["unknown-flag"],
         &["unknown-flag"],
         x.bytes,
@@ -2611,6 +2639,97 @@ pub fn invalid() -> Vec<Invalid> {
             e.device = (8, 1);
             e.target = "sda1".into();
         }),
+    );
+    // §4.2.3 extended attributes (format 1.4): each breaks one rule.
+    // The tagged directory is the archive's last entry, so a trailer that claims more than it
+    // holds runs into the end of its group.
+    let tagged = |minor: u8, xattrs: Vec<(String, Vec<u8>)>, edit: &dyn Fn(&mut [u8])| {
+        let mut f = Forge::new();
+        f.reader_minor = minor;
+        f.file("x-before", b"before\n", id::STORE, 4096);
+        f.dir("x");
+        let mut e = meta("x/t", Kind::Dir);
+        e.xattrs = xattrs;
+        f.recs.push(Rec::Entry(e));
+        let mut x = f.build();
+        x.edit_entry_both(2, |r| edit(r));
+        x.bytes
+    };
+    let one = || vec![("user.a".to_string(), b"v".to_vec())];
+    // Entry 2 is "x/t" (path 3 bytes): its xattr trailer starts at byte 47 + 3.
+    const XT: usize = 50;
+    add(
+        "xattr-version-1.3",
+        "a directory with a user.* attribute (entry flag bit 1, registered in 1.4) in an archive declaring reader 1.3",
+        &["version-mismatch"],
+        &["version-mismatch"],
+        tagged(3, one(), &|_| {}),
+    );
+    add(
+        "xattr-count-zero",
+        "entry flag bit 1 set with an xattr trailer of count 0",
+        &["out-of-range"],
+        &["out-of-range"],
+        tagged(4, one(), &|r| {
+            r[XT] = 0;
+            r[XT + 1] = 0;
+        }),
+    );
+    add(
+        "xattr-bad-namespace",
+        "an attribute named \"users.a\" (no registered namespace)",
+        &["out-of-range"],
+        &["out-of-range"],
+        tagged(4, vec![("users.a".into(), b"v".to_vec())], &|_| {}),
+    );
+    add(
+        "xattr-bare-prefix",
+        "an attribute named \"user.\" (nothing after the namespace)",
+        &["out-of-range"],
+        &["out-of-range"],
+        tagged(4, vec![("user.".into(), b"v".to_vec())], &|_| {}),
+    );
+    add(
+        "xattr-out-of-order",
+        "attributes user.b then user.a (names must increase)",
+        &["out-of-range"],
+        &["out-of-range"],
+        tagged(
+            4,
+            vec![
+                ("user.b".into(), b"1".to_vec()),
+                ("user.a".into(), b"2".to_vec()),
+            ],
+            &|_| {},
+        ),
+    );
+    add(
+        "xattr-duplicate",
+        "the attribute user.a twice",
+        &["out-of-range"],
+        &["out-of-range"],
+        tagged(
+            4,
+            vec![
+                ("user.a".into(), b"1".to_vec()),
+                ("user.a".into(), b"2".to_vec()),
+            ],
+            &|_| {},
+        ),
+    );
+    add(
+        "xattr-value-over-limit",
+        "an attribute value of 65,537 bytes (the bound is 65,536)",
+        &["limit"],
+        &["limit"],
+        tagged(4, vec![("user.big".into(), vec![7u8; 65_537])], &|_| {}),
+    );
+    add(
+        "xattr-trailer-truncated",
+        "an xattr trailer whose count says 2 with one attribute present",
+        &["truncated"],
+        &["truncated"],
+        tagged(4, one(), &|r| r[XT] = 2),
     );
     v
 }

@@ -514,6 +514,8 @@ pub struct Entry {
     /// Major and minor number of a character or block device (fields `x`, `y` of storage 0);
     /// `(0, 0)` for every other kind.
     pub device: (u32, u32),
+    /// Extended attributes (§4.2.3, since 1.4), names in increasing byte order.
+    pub xattrs: Vec<(String, Vec<u8>)>,
     /// Set for lossy image entries (§4.2.2): the content is an image blob, and unpack writes
     /// the decoded PNG instead.
     pub image: Option<ImageInfo>,
@@ -533,6 +535,53 @@ pub struct ImageInfo {
     /// Exact size of the PNG an extractor writes (stored deflate, so it follows from the shape
     /// and the kept chunks): what `list` and a mount report without decoding.
     pub output_size: u64,
+}
+
+/// §4.2.3 the rules of an xattr trailer of `n` attributes whose names and values lie at
+/// `spans` in `b`, in their order: the count, then per attribute its name, its value length,
+/// its place after the previous name.
+fn parse_xattrs(
+    b: &[u8],
+    n: usize,
+    spans: &[(std::ops::Range<usize>, std::ops::Range<usize>)],
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let bad = |what: String| Err(Error::OutOfRange { what });
+    if n == 0 || n > XATTRS_MAX {
+        return bad(format!(
+            "{n} extended attributes (1..={XATTRS_MAX} with flag bit 1)"
+        ));
+    }
+    let mut out: Vec<(String, Vec<u8>)> = Vec::with_capacity(n);
+    for (name, value) in spans {
+        let name = &b[name.clone()];
+        let ok = std::str::from_utf8(name).ok().filter(|s| {
+            !s.contains('\0')
+                && XATTR_NAMESPACES
+                    .iter()
+                    .any(|ns| s.len() > ns.len() && s.starts_with(ns))
+        });
+        let Some(name) = ok else {
+            return bad(format!(
+                "extended attribute name {:?}",
+                String::from_utf8_lossy(name)
+            ));
+        };
+        if value.len() > XATTR_VALUE_MAX {
+            return Err(Error::Limit {
+                what: "extended attribute value",
+                got: value.len() as u64,
+                max: XATTR_VALUE_MAX as u64,
+            });
+        }
+        if out
+            .last()
+            .is_some_and(|(prev, _)| prev.as_bytes() >= name.as_bytes())
+        {
+            return bad(format!("extended attribute {name:?} out of order"));
+        }
+        out.push((name.to_string(), b[value.clone()].to_vec()));
+    }
+    Ok(out)
 }
 
 /// §4.2.2 length of the image trailer.
@@ -558,10 +607,17 @@ pub fn image_codec_reader_minor(codec: u8) -> u8 {
     u8::from(codec == IMAGE_CODEC_NEURAL)
 }
 
-/// Entry flag bits (§4.2). None are defined in 1.0.
-pub const ENTRY_FLAGS_KNOWN: u8 = ENTRY_FLAG_IMAGE;
+/// Entry flag bits (§4.2).
+pub const ENTRY_FLAGS_KNOWN: u8 = ENTRY_FLAG_IMAGE | ENTRY_FLAG_XATTRS;
 /// Entry flag bit 0: a lossy image entry; the image trailer follows `y` (§4.2.2).
 pub const ENTRY_FLAG_IMAGE: u8 = 1;
+/// Entry flag bit 1 (since 1.4): extended attributes; the xattr trailer follows (§4.2.3).
+pub const ENTRY_FLAG_XATTRS: u8 = 2;
+/// §4.2.3 most attributes one entry carries, and the largest value (Linux's own limit).
+pub const XATTRS_MAX: usize = 1024;
+pub const XATTR_VALUE_MAX: usize = 65_536;
+/// §4.2.3 the namespaces an attribute name may start with.
+pub const XATTR_NAMESPACES: [&str; 4] = ["security.", "system.", "trusted.", "user."];
 
 impl Entry {
     /// Serializes the entry (§4.2.1).
@@ -575,11 +631,17 @@ impl Entry {
     pub fn write_to(&self, out: &mut Vec<u8>) {
         let b = out;
         b.push(self.kind.code());
-        b.push(if self.image.is_some() {
-            ENTRY_FLAG_IMAGE
-        } else {
-            0
-        });
+        b.push(
+            if self.image.is_some() {
+                ENTRY_FLAG_IMAGE
+            } else {
+                0
+            } | if self.xattrs.is_empty() {
+                0
+            } else {
+                ENTRY_FLAG_XATTRS
+            },
+        );
         let mut n = [0u8; 8];
         LE::write_u32(&mut n[..4], self.mode);
         b.extend_from_slice(&n[..4]);
@@ -618,6 +680,15 @@ impl Entry {
             b.extend_from_slice(&im.input_size.to_le_bytes());
             b.extend_from_slice(&im.output_size.to_le_bytes());
         }
+        if !self.xattrs.is_empty() {
+            b.extend_from_slice(&(self.xattrs.len() as u16).to_le_bytes());
+            for (name, value) in &self.xattrs {
+                b.push(name.len() as u8);
+                b.extend_from_slice(name.as_bytes());
+                b.extend_from_slice(&(value.len() as u32).to_le_bytes());
+                b.extend_from_slice(value);
+            }
+        }
     }
 
     /// Parses one entry from the start of `b`; returns it and its length.
@@ -639,6 +710,26 @@ impl Entry {
         if has_image {
             end += IMAGE_TRAILER_LEN;
             need(end)?;
+        }
+        let image_end = end;
+        // The xattr trailer's lengths, checked against the bytes before anything else.
+        let mut xattr_spans = Vec::new();
+        let mut xattr_count = None;
+        if b[1] & ENTRY_FLAG_XATTRS != 0 {
+            need(end + 2)?;
+            let n = LE::read_u16(&b[end..end + 2]) as usize;
+            xattr_count = Some(n);
+            end += 2;
+            for _ in 0..n {
+                need(end + 1)?;
+                let name_len = b[end] as usize;
+                need(end + 1 + name_len + 4)?;
+                let v = LE::read_u32(&b[end + 1 + name_len..end + 5 + name_len]) as usize;
+                let value_at = end + 5 + name_len;
+                need(value_at.saturating_add(v))?;
+                xattr_spans.push((end + 1..end + 1 + name_len, value_at..value_at + v));
+                end = value_at + v;
+            }
         }
         let kind = Kind::from_code(b[0])?;
         if b[1] & !ENTRY_FLAGS_KNOWN != 0 {
@@ -700,6 +791,10 @@ impl Entry {
                 what: format!("mtime nanoseconds {mtime_nsec}"),
             });
         }
+        let xattrs = match xattr_count {
+            Some(n) => parse_xattrs(b, n, &xattr_spans)?,
+            None => Vec::new(),
+        };
         let e = Entry {
             path,
             kind,
@@ -712,8 +807,9 @@ impl Entry {
             target,
             storage,
             device,
+            xattrs,
             image: has_image.then(|| {
-                let t = &b[end - IMAGE_TRAILER_LEN..end];
+                let t = &b[image_end - IMAGE_TRAILER_LEN..image_end];
                 ImageInfo {
                     codec: t[0],
                     channels: t[1],
@@ -1275,6 +1371,7 @@ mod tests {
                 offset: 7,
             },
             device: (0, 0),
+            xattrs: Vec::new(),
             image: None,
         }
     }
@@ -1294,6 +1391,27 @@ mod tests {
             Entry::parse(&e.to_bytes()).unwrap_err().class(),
             "size-mismatch"
         );
+    }
+
+    #[test]
+    fn xattrs_round_trip_after_the_image_trailer() {
+        let mut e = sample();
+        e.image = Some(ImageInfo {
+            codec: IMAGE_CODEC_DCT,
+            channels: 3,
+            width: 2,
+            height: 1,
+            input_size: 10,
+            output_size: 1234,
+        });
+        e.xattrs = vec![
+            ("security.selinux".into(), b"ctx\0".to_vec()),
+            ("user.a".into(), Vec::new()),
+        ];
+        let b = e.to_bytes();
+        assert_eq!(b[1], ENTRY_FLAG_IMAGE | ENTRY_FLAG_XATTRS);
+        let (back, n) = Entry::parse(&b).unwrap();
+        assert_eq!((back, n), (e, b.len()));
     }
 
     #[test]

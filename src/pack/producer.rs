@@ -35,6 +35,7 @@ pub(super) fn entry_for(p: &Planned, storage: Storage, size: u64) -> Entry {
         } else {
             (0, 0)
         },
+        xattrs: p.xattrs.clone(),
         image: None,
     }
 }

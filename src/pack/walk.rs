@@ -38,6 +38,8 @@ pub(super) struct Walk {
     /// With `--one-file-system`: the device of the input being walked.
     pub(super) one_fs: Option<u64>,
     pub(super) one_file_system: bool,
+    /// Every namespace of extended attributes, not only `user.*`.
+    pub(super) all_xattrs: bool,
 }
 
 impl Walk {
@@ -92,6 +94,7 @@ pub(super) fn plan(inputs: &[PathBuf], out: Option<&Path>, opts: &PackOptions) -
         output,
         one_fs: None,
         one_file_system: opts.one_file_system,
+        all_xattrs: opts.all_xattrs,
     };
     for input in inputs {
         // With -C DIR, a relative input is read from DIR and named as given.
@@ -205,12 +208,23 @@ impl Walk {
         };
         self.names.insert(name.clone(), src.clone());
         let is_dir = kind == Kind::Dir;
+        // Symlinks carry no user attributes, and what else they have is not restored.
+        let xattrs = if kind == Kind::Symlink {
+            Vec::new()
+        } else {
+            let (x, problems) = crate::xattr::read(&src, self.all_xattrs);
+            for p in problems {
+                eprintln!("yoz: warning: {}: {p}; not archived", src.display());
+            }
+            x
+        };
         self.plan.push(Planned {
             src: src.clone(),
             name: name.clone(),
             kind,
             meta,
             target,
+            xattrs,
         });
         if is_dir {
             match self.one_fs {
