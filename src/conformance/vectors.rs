@@ -793,43 +793,82 @@ fn set_u32(b: &mut [u8], at: usize, v: u32) {
 }
 
 /// All invalid vectors.
+/// Every invalid vector, spec section by spec section.
 pub fn invalid() -> Vec<Invalid> {
-    let mut v: Vec<Invalid> = Vec::new();
-    let mut add = |name, about, verify, unpack, bytes| {
-        v.push(Invalid {
+    let mut v = Vectors(Vec::new());
+    header(&mut v);
+    truncations(&mut v);
+    footer_and_index(&mut v);
+    records(&mut v);
+    sizes_and_ownership(&mut v);
+    codec_payloads(&mut v);
+    lossy_images(&mut v);
+    neural_payloads(&mut v);
+    paths(&mut v);
+    resources(&mut v);
+    copies(&mut v);
+    precedence(&mut v);
+    nodes(&mut v);
+    xattrs(&mut v);
+    v.0
+}
+
+/// The invalid vectors collected so far.
+struct Vectors(Vec<Invalid>);
+
+impl Vectors {
+    /// Adds a vector that `verify` refuses with one of `verify`'s classes and `unpack` with one
+    /// of `unpack`'s (`ok` where that command must succeed).
+    fn add(
+        &mut self,
+        name: &'static str,
+        about: &'static str,
+        verify: &'static [&'static str],
+        unpack: &'static [&'static str],
+        bytes: Vec<u8>,
+    ) {
+        self.0.push(Invalid {
             name,
             about,
             verify,
             unpack,
             bytes,
-        })
-    };
-    let b = || base().build();
-    const OK: &[&str] = &["ok"];
+        });
+    }
+}
 
-    // §2 header
-    add(
+/// The base archive, built afresh.
+fn b() -> Built {
+    base().build()
+}
+
+/// The expectation of a command that must succeed.
+const OK: &[&str] = &["ok"];
+
+/// §2: the header.
+fn header(v: &mut Vectors) {
+    v.add(
         "bad-magic",
         "first byte of the magic changed",
         &["bad-magic"],
         &["bad-magic"],
         flip(b(), 0, 0x01),
     );
-    add(
+    v.add(
         "zip-file",
         "a zip local header instead of a yoz header",
         &["bad-magic"],
         &["bad-magic"],
         b"PK\x03\x04\x14\x00\x00\x00\x08\x00 not a yoz archive".to_vec(),
     );
-    add(
+    v.add(
         "empty-file",
         "a zero-length file",
         &["truncated"],
         &["truncated"],
         Vec::new(),
     );
-    add(
+    v.add(
         "header-only-magic",
         "the 8 magic bytes and nothing else",
         &["truncated"],
@@ -839,7 +878,7 @@ pub fn invalid() -> Vec<Invalid> {
     let mut x = b();
     x.bytes[10] = 2;
     x.fix_crc();
-    add(
+    v.add(
         "reader-major-2",
         "needs reader 2.0",
         &["unsupported-version"],
@@ -849,7 +888,7 @@ pub fn invalid() -> Vec<Invalid> {
     let mut x = b();
     x.bytes[11] = 7;
     x.fix_crc();
-    add(
+    v.add(
         "reader-minor-7",
         "needs reader 1.7",
         &["unsupported-version"],
@@ -859,7 +898,7 @@ pub fn invalid() -> Vec<Invalid> {
     let mut x = b();
     x.bytes[8] = 0;
     x.fix_crc();
-    add(
+    v.add(
         "writer-older-than-reader",
         "writer 0.x claims to need reader 1.0",
         &["unsupported-version"],
@@ -869,7 +908,7 @@ pub fn invalid() -> Vec<Invalid> {
     let mut x = b();
     x.bytes[12] = 1;
     x.fix_crc();
-    add(
+    v.add(
         "header-flag",
         "header flag bit 0 set (no flag is defined in 1.0)",
         &["unknown-flag"],
@@ -879,98 +918,102 @@ pub fn invalid() -> Vec<Invalid> {
     let mut x = b();
     x.bytes[15] = 0x80;
     x.fix_crc();
-    add(
+    v.add(
         "header-flag-high",
         "header flag bit 31 set",
         &["unknown-flag"],
         &["unknown-flag"],
         x.bytes,
     );
-    add(
+    v.add(
         "header-damaged",
         "writer_minor changed, index CRC not updated (the CRC covers the header)",
         &["index-crc"],
         &["index-crc"],
         flip(b(), 9, 0x04),
     );
+}
 
-    // Truncation at each structure
+/// Truncation at each structure.
+fn truncations(v: &mut Vectors) {
     let full = b();
     let cut = |n: usize| full.bytes[..n].to_vec();
-    add(
+    v.add(
         "truncated-header",
         "cut inside the header",
         &["truncated"],
         &["truncated"],
         cut(12),
     );
-    add(
+    v.add(
         "truncated-entry",
         "cut inside the first entry record",
         &["truncated"],
         &["truncated"],
         cut(full.group_at(0) + 25),
     );
-    add(
+    v.add(
         "truncated-block-header",
         "cut inside a block header",
         &["truncated"],
         &["truncated"],
         cut(full.block_at(0) + 7),
     );
-    add(
+    v.add(
         "truncated-payload",
         "cut inside a block payload",
         &["truncated"],
         &["truncated"],
         cut(full.block_at(1) + 100),
     );
-    add(
+    v.add(
         "truncated-at-end-tag",
         "cut right before the end-of-records tag",
         &["truncated"],
         &["truncated"],
         cut(full.index_offset - 1),
     );
-    add(
+    v.add(
         "truncated-index",
         "cut inside the index",
         &["truncated"],
         &["truncated"],
         cut(full.index_offset + 20),
     );
-    add(
+    v.add(
         "truncated-footer",
         "last byte of the footer missing",
         &["truncated"],
         &["truncated"],
         cut(full.bytes.len() - 1),
     );
+}
 
-    // §7 footer and §6 index
-    let n = full.bytes.len();
-    add(
+/// §7 footer and §6 index.
+fn footer_and_index(v: &mut Vectors) {
+    let n = b().bytes.len();
+    v.add(
         "index-crc",
         "one index byte changed, CRC not updated",
         &["index-crc"],
         &["index-crc"],
         flip(b(), b().index_offset + 5, 0x01),
     );
-    add(
+    v.add(
         "footer-crc",
         "the stored index CRC changed",
         &["index-crc"],
         &["index-crc"],
         flip(b(), n - 15, 0x01),
     );
-    add(
+    v.add(
         "footer-reserved",
         "footer reserved field not zero",
         &["reserved"],
         &["reserved"],
         flip(b(), n - 10, 0x01),
     );
-    add(
+    v.add(
         "footer-magic",
         "footer magic changed",
         &["truncated"],
@@ -980,7 +1023,7 @@ pub fn invalid() -> Vec<Invalid> {
     let mut x = b();
     let off = x.index_offset as u64 + 1;
     x.bytes[n - 32..n - 24].copy_from_slice(&off.to_le_bytes());
-    add(
+    v.add(
         "footer-index-offset",
         "index offset does not match the index length and file size",
         &["out-of-range"],
@@ -992,7 +1035,7 @@ pub fn invalid() -> Vec<Invalid> {
     let len = (n - 32 - x.index_offset) as u64 - 1;
     x.bytes[n - 32..n - 24].copy_from_slice(&off.to_le_bytes());
     x.bytes[n - 24..n - 16].copy_from_slice(&len.to_le_bytes());
-    add(
+    v.add(
         "footer-index-offset-shifted",
         "index offset one past the end tag, index length one less (consistent with the file size): the byte before the index is not the end tag, from a file as from a stream (§8.0)",
         &["index-mismatch"],
@@ -1001,7 +1044,7 @@ pub fn invalid() -> Vec<Invalid> {
     );
     let mut x = b();
     x.bytes[n - 32..n - 24].copy_from_slice(&(u64::MAX - 8).to_le_bytes());
-    add(
+    v.add(
         "footer-offset-overflow",
         "index offset near 2^64 (overflow check)",
         &["out-of-range"],
@@ -1012,7 +1055,7 @@ pub fn invalid() -> Vec<Invalid> {
     let io = x.index_offset;
     x.bytes[io] = b'X';
     x.fix_crc();
-    add(
+    v.add(
         "index-magic",
         "index magic changed",
         &["bad-magic"],
@@ -1023,7 +1066,7 @@ pub fn invalid() -> Vec<Invalid> {
     let io = x.index_offset;
     set_u32(&mut x.bytes, io + 12, 10_000_000);
     x.fix_crc();
-    add(
+    v.add(
         "huge-entry-count",
         "10 million entries declared in a tiny index",
         &["truncated"],
@@ -1034,7 +1077,7 @@ pub fn invalid() -> Vec<Invalid> {
     let io = x.index_offset;
     set_u32(&mut x.bytes, io + 16, u32::MAX);
     x.fix_crc();
-    add(
+    v.add(
         "huge-block-count",
         "4 billion blocks declared in a tiny index",
         &["truncated"],
@@ -1050,19 +1093,21 @@ pub fn invalid() -> Vec<Invalid> {
     let n2 = y.bytes.len();
     y.bytes[n2 - 24..n2 - 16].copy_from_slice(&(nl as u64).to_le_bytes());
     y.fix_crc();
-    add(
+    v.add(
         "index-trailing-bytes",
         "three bytes after the last index entry",
         &["size-mismatch"],
         &["size-mismatch"],
         y.bytes,
     );
+}
 
-    // §4 records
+/// §4: records and entry fields.
+fn records(v: &mut Vectors) {
     let mut x = b();
     let at = x.group_at(1);
     x.bytes[at] = b'Q';
-    add(
+    v.add(
         "unknown-record-tag",
         "an entry group's tag replaced by 'Q'",
         &["unknown-kind"],
@@ -1071,7 +1116,7 @@ pub fn invalid() -> Vec<Invalid> {
     );
     let mut x = b();
     x.edit_entry_both(1, |r| r[0] = 9);
-    add(
+    v.add(
         "unknown-entry-kind",
         "entry kind 9",
         &["unknown-kind"],
@@ -1080,7 +1125,7 @@ pub fn invalid() -> Vec<Invalid> {
     );
     let mut x = b();
     x.edit_entry_both(0, |r| r[1] = 4);
-    add(
+    v.add(
         "entry-flag",
         "entry flag bit 2 set (only bits 0 and 1 are defined)",
         &["unknown-flag"],
@@ -1089,7 +1134,7 @@ pub fn invalid() -> Vec<Invalid> {
     );
     let mut x = b();
     x.edit_entry_both(0, |r| r[5] = 0x10);
-    add(
+    v.add(
         "entry-mode-high-bits",
         "mode bits above 0o7777 set",
         &["reserved"],
@@ -1100,7 +1145,7 @@ pub fn invalid() -> Vec<Invalid> {
     x.edit_entry_both(0, |r| {
         r[22..26].copy_from_slice(&1_000_000_000u32.to_le_bytes())
     });
-    add(
+    v.add(
         "entry-nsec-range",
         "mtime_nsec of 10^9",
         &["out-of-range"],
@@ -1110,7 +1155,7 @@ pub fn invalid() -> Vec<Invalid> {
     let mut x = b();
     let plen = x.index.entries[0].path.len();
     x.edit_entry_both(0, |r| r[38 + plen] = 7);
-    add(
+    v.add(
         "unknown-storage-kind",
         "storage kind 7",
         &["unknown-kind"],
@@ -1121,7 +1166,7 @@ pub fn invalid() -> Vec<Invalid> {
     let plen = x.index.entries[0].path.len();
     // The path's last byte (the path starts at offset 36 of the serialized entry).
     x.edit_entry_in_group(0, |r| r[35 + plen] ^= 1);
-    add(
+    v.add(
         "group-name-differs",
         "an entry group names its entry differently from the index, every CRC right (list and a file extraction refuse it before writing; a stream extraction writes the group's name, then fails at the index)",
         &["index-mismatch"],
@@ -1131,7 +1176,7 @@ pub fn invalid() -> Vec<Invalid> {
     let mut x = b();
     let at = x.group_at(1) + GROUP_HEADER_LEN + 20;
     x.bytes[at] ^= 1;
-    add(
+    v.add(
         "entry-group-crc",
         "a byte of a stored entry group changed (index copy intact)",
         &["record-crc"],
@@ -1145,35 +1190,35 @@ pub fn invalid() -> Vec<Invalid> {
         f(&mut y);
         y
     };
-    add(
+    v.add(
         "entry-group-empty",
         "an entry group declaring zero entries",
         &["size-mismatch"],
         &["size-mismatch"],
         variant(&|y| y[ga + 3..ga + 7].copy_from_slice(&0u32.to_le_bytes())),
     );
-    add(
+    v.add(
         "entry-group-codec",
         "an entry group with codec 9",
         &["unknown-codec"],
         &["unknown-codec"],
         variant(&|y| y[ga + 1] = 9),
     );
-    add(
+    v.add(
         "entry-group-flag",
         "an entry group with a flag bit set",
         &["unknown-flag"],
         &["unknown-flag"],
         variant(&|y| y[ga + 2] = 1),
     );
-    add(
+    v.add(
         "entry-group-too-long",
         "an entry group declaring 17 MiB of entries",
         &["limit"],
         &["limit"],
         variant(&|y| y[ga + 7..ga + 11].copy_from_slice(&(17u32 << 20).to_le_bytes())),
     );
-    add(
+    v.add(
         "entry-group-count-mismatch",
         "an entry group declaring one entry more than it holds",
         &["size-mismatch"],
@@ -1197,7 +1242,7 @@ pub fn invalid() -> Vec<Invalid> {
     f.recs.push(Rec::Entry(meta("after", Kind::Dir)));
     let (info, payload) = block(&d, id::STORE);
     f.push_block(info, payload);
-    add(
+    v.add(
         "blocks-owner-not-last",
         "an entry with blocks is followed by another entry in its group",
         &["index-mismatch"],
@@ -1215,23 +1260,23 @@ pub fn invalid() -> Vec<Invalid> {
         y.fix_crc();
         y.bytes
     };
-    add(
+    v.add(
         "index-codec",
         "index envelope with codec 7",
         &["unknown-codec"],
         &["unknown-codec"],
         fixed(&|y| y[io + 4] = 7),
     );
-    add(
+    v.add(
         "index-envelope-reserved",
         "index envelope reserved byte set",
         &["reserved"],
         &["reserved"],
         fixed(&|y| y[io + 6] = 1),
     );
-    add("index-raw-len", "index declaring 4 GiB of decoded bytes (over a reader's limit, or not what the payload holds)", &["limit", "size-mismatch"], &["limit", "size-mismatch"],
+    v.add("index-raw-len", "index declaring 4 GiB of decoded bytes (over a reader's limit, or not what the payload holds)", &["limit", "size-mismatch"], &["limit", "size-mismatch"],
         fixed(&|y| y[io + 8..io + 12].copy_from_slice(&u32::MAX.to_le_bytes())));
-    add(
+    v.add(
         "index-raw-len-short",
         "index declaring one decoded byte less than it stores",
         &["size-mismatch"],
@@ -1252,42 +1297,42 @@ pub fn invalid() -> Vec<Invalid> {
         }
         fg.build().bytes
     };
-    add(
+    v.add(
         "unknown-codec",
         "block codec id 99",
         &["unknown-codec"],
         &["unknown-codec"],
         with_block(&|i| i.codec = 99),
     );
-    add(
+    v.add(
         "block-flag",
         "block flag bit set",
         &["unknown-flag"],
         &["unknown-flag"],
         with_block(&|i| i.flags = 4),
     );
-    add(
+    v.add(
         "block-resource",
         "a stored block names resource 0 (only zstd blocks take a resource)",
         &["reserved"],
         &["reserved"],
         with_block(&|i| i.resource = 0),
     );
-    add(
+    v.add(
         "block-raw-len-limit",
         "block raw_len of 64 MiB + 1",
         &["limit"],
         &["limit"],
         with_block(&|i| i.raw_len = (64 << 20) + 1),
     );
-    add(
+    v.add(
         "block-raw-len-zero",
         "a block whose raw_len is 0 (header and index row agree)",
         &["size-mismatch"],
         &["size-mismatch"],
         with_block(&|i| i.raw_len = 0),
     );
-    add(
+    v.add(
         "store-block-comp-len",
         "a store block whose payload length differs from its raw_len",
         &["size-mismatch"],
@@ -1297,7 +1342,7 @@ pub fn invalid() -> Vec<Invalid> {
             i.comp_len = i.raw_len.saturating_sub(1).min(i.comp_len);
         }),
     );
-    add(
+    v.add(
         "block-comp-len-limit",
         "payload far longer than any codec produces for raw_len",
         &["limit"],
@@ -1329,7 +1374,7 @@ pub fn invalid() -> Vec<Invalid> {
         ]),
     );
     let y = x.build().bytes;
-    add(
+    v.add(
         "resource-record",
         "a resource record of unregistered kind 7, not in the index",
         &["index-mismatch"],
@@ -1337,7 +1382,7 @@ pub fn invalid() -> Vec<Invalid> {
         y,
     );
 
-    add(
+    v.add(
         "block-crc",
         "a stored payload byte changed",
         &["crc"],
@@ -1348,7 +1393,7 @@ pub fn invalid() -> Vec<Invalid> {
             flip(x, at, 0x20)
         },
     );
-    add(
+    v.add(
         "zstd-payload-damaged",
         "a byte in the middle of a zstd frame changed (zstd libraries differ in what they check inside a frame: invalid, or valid with other bytes)",
         &["corrupt", "crc", "size-mismatch"],
@@ -1359,7 +1404,7 @@ pub fn invalid() -> Vec<Invalid> {
             flip(x, at, 0x55)
         },
     );
-    add(
+    v.add(
         "stored-length-mismatch",
         "stored block whose raw_len differs from comp_len",
         &["size-mismatch"],
@@ -1387,7 +1432,7 @@ pub fn invalid() -> Vec<Invalid> {
         },
         frame,
     );
-    add(
+    v.add(
         "block-decodes-beyond-size",
         "a zstd block declaring 100 bytes whose frame holds 9000",
         &["size-mismatch"],
@@ -1407,20 +1452,22 @@ pub fn invalid() -> Vec<Invalid> {
         },
         vec![1, 2, 3],
     );
-    add(
+    v.add(
         "zeros-with-payload",
         "a zeros block carrying a payload",
         &["size-mismatch"],
         &["size-mismatch"],
         f.build().bytes,
     );
+}
 
-    // §4.2 sizes and ownership
+/// §4.2: sizes and which entry owns which bytes.
+fn sizes_and_ownership(v: &mut Vectors) {
     let mut x = b();
     x.edit_entry_both(1, |r| {
         r[26..34].copy_from_slice(&(1u64 << 63).to_le_bytes())
     });
-    add(
+    v.add(
         "size-2-pow-63",
         "a file declaring 2^63 bytes",
         &["size-mismatch"],
@@ -1429,7 +1476,7 @@ pub fn invalid() -> Vec<Invalid> {
     );
     let mut x = b();
     x.edit_entry_both(1, |r| r[26..34].copy_from_slice(&10_001u64.to_le_bytes()));
-    add(
+    v.add(
         "size-larger-than-blocks",
         "a file declaring one byte more than its blocks hold",
         &["size-mismatch"],
@@ -1438,7 +1485,7 @@ pub fn invalid() -> Vec<Invalid> {
     );
     let mut x = b();
     x.edit_entry_both(1, |r| r[26..34].copy_from_slice(&9_999u64.to_le_bytes()));
-    add(
+    v.add(
         "size-smaller-than-blocks",
         "a file declaring one byte less than its blocks hold",
         &["size-mismatch"],
@@ -1447,7 +1494,7 @@ pub fn invalid() -> Vec<Invalid> {
     );
     let mut x = b();
     x.edit_entry_both(0, |r| r[26..34].copy_from_slice(&5u64.to_le_bytes()));
-    add(
+    v.add(
         "dir-with-size",
         "a directory with a non-zero size",
         &["size-mismatch"],
@@ -1460,7 +1507,7 @@ pub fn invalid() -> Vec<Invalid> {
         block: 3,
         offset: 0,
     };
-    add(
+    v.add(
         "empty-file-with-storage",
         "an empty file that claims a shared slice",
         &["size-mismatch"],
@@ -1478,7 +1525,7 @@ pub fn invalid() -> Vec<Invalid> {
         let l = r.len();
         r[l - 4..].copy_from_slice(&150u32.to_le_bytes());
     });
-    add(
+    v.add(
         "shared-slice-overlap",
         "two files claim overlapping slices of one shared block",
         &["overlap"],
@@ -1498,7 +1545,7 @@ pub fn invalid() -> Vec<Invalid> {
         };
         f.recs.push(Rec::Entry(e));
     }
-    add(
+    v.add(
         "zip-bomb-shared-reuse",
         "50 entries expanding the same shared slice",
         &["overlap"],
@@ -1510,7 +1557,7 @@ pub fn invalid() -> Vec<Invalid> {
         idx.blocks[1].offset = o;
         idx.blocks[1].comp_len = idx.blocks[0].comp_len;
     });
-    add(
+    v.add(
         "zip-bomb-block-table",
         "two block-table rows point at the same record (overlapping payloads)",
         &["overlap"],
@@ -1520,7 +1567,7 @@ pub fn invalid() -> Vec<Invalid> {
     let x = base().build_with(|idx| {
         idx.blocks[2].offset = 1 << 40;
     });
-    add(
+    v.add(
         "block-offset-out-of-range",
         "a block-table row points past the end of the file (the rows, in offset order, first leave a gap: index-mismatch)",
         &["index-mismatch"],
@@ -1533,7 +1580,7 @@ pub fn invalid() -> Vec<Invalid> {
         idx.blocks[last].comp_len += 40;
         let _ = io;
     });
-    add(
+    v.add(
         "payload-overlaps-index",
         "the last block's length reaches into the index",
         &["overlap"],
@@ -1543,7 +1590,7 @@ pub fn invalid() -> Vec<Invalid> {
     let mut f = base();
     let (info, payload) = block(b"orphan data", id::STORE);
     f.push_block(info, payload);
-    add(
+    v.add(
         "orphan-block",
         "a block that belongs to no entry",
         &["index-mismatch"],
@@ -1552,7 +1599,7 @@ pub fn invalid() -> Vec<Invalid> {
     );
     let mut f = base();
     f.recs.insert(2, Rec::Raw(b"GAP!".to_vec()));
-    add(
+    v.add(
         "gap-between-records",
         "four bytes between records that belong to none",
         &["index-mismatch"],
@@ -1562,7 +1609,7 @@ pub fn invalid() -> Vec<Invalid> {
     let x = base().build_with(|idx| {
         idx.entries.swap(0, 3);
     });
-    add(
+    v.add(
         "index-order",
         "the index lists entries in another order than the records",
         &["index-mismatch"],
@@ -1572,7 +1619,7 @@ pub fn invalid() -> Vec<Invalid> {
     let x = base().build_with(|idx| {
         idx.entries.pop();
     });
-    add(
+    v.add(
         "index-missing-entry",
         "the index omits the last entry",
         &["index-mismatch"],
@@ -1582,7 +1629,7 @@ pub fn invalid() -> Vec<Invalid> {
     let mut f = Forge::new();
     f.file("a", &text(5000, 30), id::STORE, 4096);
     f.recs.swap(1, 0);
-    add(
+    v.add(
         "blocks-before-owner",
         "a file's blocks come before its entry record",
         &["index-mismatch"],
@@ -1609,7 +1656,7 @@ pub fn invalid() -> Vec<Invalid> {
         };
         e
     }));
-    add(
+    v.add(
         "shared-not-last-block",
         "a shared entry names a block that is not the last one before it",
         &["index-mismatch"],
@@ -1629,7 +1676,7 @@ pub fn invalid() -> Vec<Invalid> {
         f.recs.push(Rec::Entry(e));
         f.recs.push(Rec::EndGroup);
     }
-    add(
+    v.add(
         "shared-block-two-groups",
         "one shared block serving two consecutive entry groups (it serves only the first group after it, §4.2.1)",
         &["index-mismatch"],
@@ -1639,15 +1686,17 @@ pub fn invalid() -> Vec<Invalid> {
     let mut f = Forge::new();
     f.file("a", &text(100, 31), id::STORE, 4096);
     f.last_entry().storage = Storage::Blocks { first: 0, count: 0 };
-    add(
+    v.add(
         "zero-block-count",
         "a non-empty file owning zero blocks",
         &["size-mismatch"],
         &["size-mismatch"],
         f.build().bytes,
     );
+}
 
-    // §5 codec payloads
+/// §5: codec payloads.
+fn codec_payloads(v: &mut Vectors) {
     // The codecs are specified bit for bit, so where a damage is found, and its class, is too.
     for (codec, name, cut_name, damaged, cut) in [
         (
@@ -1684,7 +1733,7 @@ pub fn invalid() -> Vec<Invalid> {
         f.file("t.txt", &text(8000, 52), codec, 8000);
         let x = f.build();
         let at = x.block_at(0) + BLOCK_HEADER_LEN + 40;
-        add(
+        v.add(
             name,
             "a byte inside the codec payload changed",
             damaged,
@@ -1701,7 +1750,7 @@ pub fn invalid() -> Vec<Invalid> {
         let (mut info, payload) = block(&text(8000, 53), codec);
         info.comp_len /= 2;
         g.push_block(info, payload[..info.comp_len as usize].to_vec());
-        add(
+        v.add(
             cut_name,
             "the codec payload cut in half (header lengths consistent)",
             cut,
@@ -1724,7 +1773,7 @@ pub fn invalid() -> Vec<Invalid> {
         payload.extend(crate::codec::cm::coded_body(&raw).expect("compressible"));
         info.comp_len = payload.len() as u32;
         g.push_block(info, payload);
-        add(
+        v.add(
             "cm-ratio-over-bound",
             "a cm block whose well-formed coded payload stands for more than 64 bytes per payload byte",
             &["limit"],
@@ -1748,7 +1797,7 @@ pub fn invalid() -> Vec<Invalid> {
         g.build().bytes
     };
     let frame = |raw: &[u8]| zstd::bulk::compress(raw, 3).expect("in-memory zstd");
-    add(
+    v.add(
         "zstd-two-frames",
         "a zstd block whose payload is two frames, each half of the data (together the right bytes)",
         &["corrupt"],
@@ -1759,7 +1808,7 @@ pub fn invalid() -> Vec<Invalid> {
             p
         }),
     );
-    add(
+    v.add(
         "zstd-trailing-bytes",
         "a zstd block whose single frame is followed by 3 more bytes",
         &["corrupt"],
@@ -1770,7 +1819,7 @@ pub fn invalid() -> Vec<Invalid> {
             p
         }),
     );
-    add(
+    v.add(
         "zstd-skippable-frame",
         "a zstd block whose payload starts with a skippable frame (magic 0x184D2A50) before the data frame",
         &["corrupt"],
@@ -1782,7 +1831,7 @@ pub fn invalid() -> Vec<Invalid> {
         }),
     );
 
-    add(
+    v.add(
         "lzr-in-1.2-archive",
         "a valid lzr block (codec 5, format 1.3) in an archive whose header declares reader 1.2 (§2.1, §5)",
         &["version-mismatch"],
@@ -1794,8 +1843,10 @@ pub fn invalid() -> Vec<Invalid> {
             f.build().bytes
         },
     );
+}
 
-    // §4.2.2 lossy image entries
+/// §4.2.2: lossy image entries.
+fn lossy_images(v: &mut Vectors) {
     let img_forge = |tweak: &dyn Fn(&mut crate::container::format::ImageInfo, &mut Vec<u8>)| {
         let mut img = crate::image::Image::new(24, 16, 3).expect("small image");
         for (i, px) in img.data.iter_mut().enumerate() {
@@ -1809,7 +1860,7 @@ pub fn invalid() -> Vec<Invalid> {
         f.last_entry().image = Some(info);
         f.build().bytes
     };
-    add(
+    v.add(
         "image-chunk-past-blob",
         "an image blob whose one kept chunk declares 1,000,000 bytes, past the blob's end",
         OK,
@@ -1822,7 +1873,7 @@ pub fn invalid() -> Vec<Invalid> {
             b.extend_from_slice(&payload);
         }),
     );
-    add(
+    v.add(
         "image-blob-over-bound",
         "a 1x1 RGB image entry whose blob is 2^24 + 7 bytes (zeros blocks): over 2·W·H·C + 2^24",
         &["limit"],
@@ -1841,30 +1892,30 @@ pub fn invalid() -> Vec<Invalid> {
             f.build().bytes
         },
     );
-    add(
+    v.add(
         "image-codec-unknown",
         "a lossy image entry with image codec 9",
         &["unknown-codec"],
         &["unknown-codec"],
         img_forge(&|i, _| i.codec = 9),
     );
-    add(
+    v.add(
         "image-channels",
         "a lossy image entry with 5 channels",
         &["out-of-range"],
         &["out-of-range"],
         img_forge(&|i, _| i.channels = 5),
     );
-    add("image-output-size", "the recorded PNG size is not what the image decodes to (valid archive, refused at extraction)",
+    v.add("image-output-size", "the recorded PNG size is not what the image decodes to (valid archive, refused at extraction)",
         OK, &["size-mismatch"], img_forge(&|i, _| i.output_size += 1));
-    add(
+    v.add(
         "image-shape",
         "the entry's dimensions disagree with the payload (refused at extraction)",
         OK,
         &["size-mismatch"],
         img_forge(&|i, _| i.width += 1),
     );
-    add(
+    v.add(
         "image-blob-damaged",
         "the image payload damaged, block CRCs consistent (refused at extraction)",
         OK,
@@ -1875,14 +1926,17 @@ pub fn invalid() -> Vec<Invalid> {
             b[n / 2] ^= 0x11;
         }),
     );
-    add(
+    v.add(
         "image-blob-magic",
         "an image blob without its YIMG magic (refused at extraction)",
         OK,
         &["corrupt"],
         img_forge(&|_, b| b[0] = b'X'),
     );
-    // Neural payloads (codec-neural.md §5), all refused at extraction.
+}
+
+/// codec-neural.md §5: neural payloads, all refused at extraction.
+fn neural_payloads(v: &mut Vectors) {
     // One neural image entry `n.png` in an archive declaring `reader_minor`.
     let neural_archive =
         |blob: &[u8], info: crate::container::format::ImageInfo, reader_minor: u8| {
@@ -1899,7 +1953,7 @@ pub fn invalid() -> Vec<Invalid> {
     };
     // The payload starts after "YIMG" and a zero chunk count.
     const P: usize = 8;
-    add(
+    v.add(
         "neural-in-1.0-archive",
         "a valid neural image entry in an archive whose header declares reader 1.0 (§2.1)",
         &["version-mismatch"],
@@ -1909,14 +1963,14 @@ pub fn invalid() -> Vec<Invalid> {
             neural_archive(&blob, info, 0)
         },
     );
-    add(
+    v.add(
         "neural-arch-unknown",
         "a neural payload naming architecture 9",
         OK,
         &["unknown-codec"],
         neural_forge(&|_, b| b[P + 4] = 9),
     );
-    add(
+    v.add(
         "neural-weights-hole",
         "architecture 1 safetensors weights whose first tensor's data range starts at byte 1, leaving a hole (codec-neural §5.1)",
         OK,
@@ -1930,28 +1984,28 @@ pub fn invalid() -> Vec<Invalid> {
             b[at + key.len() - 2] = b'1';
         }),
     );
-    add(
+    v.add(
         "neural-weights-damaged",
         "the safetensors header of a neural payload damaged",
         OK,
         &["corrupt"],
         neural_forge(&|_, b| b[P + 28 + 12] ^= 0x5a),
     );
-    add(
+    v.add(
         "neural-weights-missing",
         "a neural payload whose weights length is 0 (parts no longer add up)",
         OK,
         &["corrupt"],
         neural_forge(&|_, b| b[P + 16..P + 20].copy_from_slice(&0u32.to_le_bytes())),
     );
-    add(
+    v.add(
         "neural-payload-short",
         "a neural image blob whose payload is 20 bytes, shorter than the 28-byte header (codec-neural §5)",
         OK,
         &["corrupt"],
         neural_forge(&|_, b| b.truncate(P + 20)),
     );
-    add(
+    v.add(
         "neural-latents-truncated",
         "the latent stream of a neural payload cut short (lengths consistent)",
         OK,
@@ -1964,7 +2018,7 @@ pub fn invalid() -> Vec<Invalid> {
             b.truncate(end - cut as usize);
         }),
     );
-    add(
+    v.add(
         "neural-dimensions-absurd",
         "a neural entry and payload claiming 65535x65535 pixels (over max_pixels)",
         OK,
@@ -1986,21 +2040,21 @@ pub fn invalid() -> Vec<Invalid> {
         blob.splice(P + 28..P + 28 + wl, new);
         neural_archive(&blob, info, 1)
     };
-    add(
+    v.add(
         "neural-v2-weights-truncated",
         "an architecture 2 weight section missing its last byte (lengths consistent)",
         OK,
         &["corrupt"],
         neural_v2(&|w| w[..w.len() - 1].to_vec()),
     );
-    add(
+    v.add(
         "neural-v2-weights-trailing",
         "an architecture 2 weight section with a byte after the end of its stream",
         OK,
         &["corrupt"],
         neural_v2(&|w| [w, &[0]].concat()),
     );
-    add(
+    v.add(
         "neural-v2-arm-overflow",
         "an architecture 2 entropy-model value (2 << 15) that does not fit 16 bits",
         OK,
@@ -2022,14 +2076,14 @@ pub fn invalid() -> Vec<Invalid> {
             )
         }),
     );
-    add(
+    v.add(
         "neural-filter-in-architecture-1",
         "an architecture 1 payload with flag bit 1 (the pre-upsampling filter, architecture 2 only)",
         OK,
         &["reserved"],
         neural_forge(&|_, b| b[P + 6] |= 0x02),
     );
-    add(
+    v.add(
         "neural-filter-missing",
         "an architecture 2 payload with flag bit 1 whose weight stream ends before the filter",
         OK,
@@ -2040,7 +2094,7 @@ pub fn invalid() -> Vec<Invalid> {
             neural_archive(&blob, info, 1)
         },
     );
-    add(
+    v.add(
         "neural-filter-over-range",
         "an architecture 2 pre-upsampling filter value of 300 (beyond ±255)",
         OK,
@@ -2068,7 +2122,7 @@ pub fn invalid() -> Vec<Invalid> {
             neural_archive(&blob, info, 1)
         },
     );
-    add(
+    v.add(
         "neural-reserved-flag",
         "a neural payload with a reserved flag bit set",
         OK,
@@ -2085,84 +2139,87 @@ pub fn invalid() -> Vec<Invalid> {
         input_size: 1,
         output_size: 1,
     });
-    add(
+    v.add(
         "image-flag-on-dir",
         "the image flag on a directory",
         &["size-mismatch"],
         &["size-mismatch"],
         f.build().bytes,
     );
-    // §3 paths
+}
+
+/// §3: paths.
+fn paths(v: &mut Vectors) {
     let path_vec = |p: &str| {
         let mut f = Forge::new();
         f.file("ok", b"x", id::STORE, 4096)
             .file(p, b"pwned", id::STORE, 4096);
         f.build().bytes
     };
-    add(
+    v.add(
         "path-absolute",
         "/etc/passwd",
         &["path-escape"],
         &["path-escape"],
         path_vec("/etc/passwd"),
     );
-    add(
+    v.add(
         "path-dotdot",
         "../escape",
         &["path-escape"],
         &["path-escape"],
         path_vec("../escape"),
     );
-    add(
+    v.add(
         "path-dotdot-inner",
         "a/../../escape",
         &["path-escape"],
         &["path-escape"],
         path_vec("a/../../escape"),
     );
-    add(
+    v.add(
         "path-empty",
         "an empty path",
         &["path-invalid"],
         &["path-invalid"],
         path_vec(""),
     );
-    add(
+    v.add(
         "path-empty-component",
         "a//b",
         &["path-invalid"],
         &["path-invalid"],
         path_vec("a//b"),
     );
-    add(
+    v.add(
         "path-dot-component",
         "./a",
         &["path-invalid"],
         &["path-invalid"],
         path_vec("./a"),
     );
-    add(
+    v.add(
         "path-trailing-slash",
         "a/",
         &["path-invalid"],
         &["path-invalid"],
         path_vec("a/"),
     );
-    add(
+    v.add(
         "path-nul",
         "a NUL byte inside the path",
         &["path-invalid"],
         &["path-invalid"],
         path_vec("a\0b"),
     );
-    add(
+    v.add(
         "path-long-component",
         "a 256-byte component",
         &["path-invalid"],
         &["path-invalid"],
         path_vec(&"x".repeat(256)),
     );
-    add(
+    v.add(
         "path-too-long",
         "a path of 4097 bytes",
         &["path-invalid"],
@@ -2175,7 +2232,7 @@ pub fn invalid() -> Vec<Invalid> {
         f.build()
     };
     x.edit_entry_both(0, |r| r[37] = 0xff);
-    add(
+    v.add(
         "path-not-utf8",
         "a path that is not UTF-8",
         &["path-invalid"],
@@ -2184,7 +2241,7 @@ pub fn invalid() -> Vec<Invalid> {
     );
     let mut f = Forge::new();
     f.dir("x").dir("x");
-    add(
+    v.add(
         "duplicate-dir",
         "the same directory twice",
         &["duplicate-path"],
@@ -2194,7 +2251,7 @@ pub fn invalid() -> Vec<Invalid> {
     let mut f = Forge::new();
     f.file("f", b"1", id::STORE, 4096)
         .file("f", b"2", id::STORE, 4096);
-    add(
+    v.add(
         "duplicate-file",
         "the same file twice (a later one would overwrite)",
         &["duplicate-path"],
@@ -2204,7 +2261,7 @@ pub fn invalid() -> Vec<Invalid> {
     let mut f = Forge::new();
     f.file("f", b"1", id::STORE, 4096)
         .file("f/child", b"2", id::STORE, 4096);
-    add(
+    v.add(
         "file-as-parent",
         "a file used as a directory",
         &["path-conflict"],
@@ -2214,7 +2271,7 @@ pub fn invalid() -> Vec<Invalid> {
     let mut f = Forge::new();
     f.file("p/child", b"1", id::STORE, 4096)
         .file("p", b"2", id::STORE, 4096);
-    add(
+    v.add(
         "file-after-children",
         "a file whose path an earlier entry used as a directory",
         &["path-conflict"],
@@ -2224,7 +2281,7 @@ pub fn invalid() -> Vec<Invalid> {
     let mut f = Forge::new();
     f.symlink("link", "/tmp")
         .file("link/escaped", b"pwned", id::STORE, 4096);
-    add(
+    v.add(
         "path-through-symlink",
         "a file written through a symlink the archive made (valid archive, refused at extraction)",
         OK,
@@ -2233,7 +2290,7 @@ pub fn invalid() -> Vec<Invalid> {
     );
     let mut f = Forge::new();
     f.symlink("up", "..").dir("up/sub");
-    add(
+    v.add(
         "dir-through-symlink",
         "a directory created through a symlink to ..",
         OK,
@@ -2242,7 +2299,7 @@ pub fn invalid() -> Vec<Invalid> {
     );
     let mut f = Forge::new();
     f.hardlink("h", "missing");
-    add(
+    v.add(
         "hardlink-missing-target",
         "a hard link to no entry",
         &["path-invalid"],
@@ -2251,7 +2308,7 @@ pub fn invalid() -> Vec<Invalid> {
     );
     let mut f = Forge::new();
     f.dir("d").hardlink("h", "d");
-    add(
+    v.add(
         "hardlink-to-dir",
         "a hard link to a directory",
         &["path-invalid"],
@@ -2260,7 +2317,7 @@ pub fn invalid() -> Vec<Invalid> {
     );
     let mut f = Forge::new();
     f.hardlink("h", "../../etc/passwd");
-    add(
+    v.add(
         "hardlink-escape",
         "a hard link whose target leaves the archive",
         &["path-escape"],
@@ -2270,36 +2327,39 @@ pub fn invalid() -> Vec<Invalid> {
     let mut f = Forge::new();
     f.hardlink("h", "later")
         .file("later", b"x", id::STORE, 4096);
-    add(
+    v.add(
         "hardlink-forward",
         "a hard link to a file that comes later",
         &["path-invalid"],
         &["path-invalid"],
         f.build().bytes,
     );
-    // §4.3 resources (zstd dictionaries): each breaks one rule.
-    add(
+}
+
+/// §4.3: resources (zstd dictionaries), each breaking one rule.
+fn resources(v: &mut Vectors) {
+    v.add(
         "resource-kind",
         "a resource of unregistered kind 7, listed in the index",
         &["unknown-kind"],
         &["unknown-kind"],
         with_dictionary(&|f| resource_of(f).0.kind = 7),
     );
-    add(
+    v.add(
         "resource-flag",
         "a resource with flag bit 0 set",
         &["unknown-flag"],
         &["unknown-flag"],
         with_dictionary(&|f| resource_of(f).0.flags = 1),
     );
-    add(
+    v.add(
         "resource-length-limit",
         "a resource declaring 1 MiB + 1 bytes (the check comes before the bytes are read)",
         &["limit"],
         &["limit"],
         with_dictionary(&|f| resource_of(f).0.length = (1 << 20) + 1),
     );
-    add(
+    v.add(
         "resource-id",
         "the first resource has id 1",
         &["index-mismatch"],
@@ -2313,21 +2373,21 @@ pub fn invalid() -> Vec<Invalid> {
             }
         }),
     );
-    add(
+    v.add(
         "resource-version",
         "a dictionary in an archive declaring reader 1.1",
         &["version-mismatch"],
         &["version-mismatch"],
         with_dictionary(&|f| f.reader_minor = 1),
     );
-    add(
+    v.add(
         "resource-crc",
         "a dictionary whose payload does not match its CRC",
         &["record-crc"],
         &["record-crc"],
         with_dictionary(&|f| resource_of(f).0.crc32 ^= 1),
     );
-    add(
+    v.add(
         "resource-corrupt",
         "a formatted dictionary (magic 37 A4 30 EC) whose entropy tables zstd refuses",
         &["corrupt"],
@@ -2341,7 +2401,7 @@ pub fn invalid() -> Vec<Invalid> {
             info.crc32 = crc32fast::hash(payload);
         }),
     );
-    add(
+    v.add(
         "resource-too-many",
         "17 resource records (at most 16)",
         &["limit"],
@@ -2357,7 +2417,7 @@ pub fn invalid() -> Vec<Invalid> {
             }
         }),
     );
-    add(
+    v.add(
         "block-resource-missing",
         "a zstd block names resource 1; only resource 0 exists",
         &["index-mismatch"],
@@ -2370,7 +2430,7 @@ pub fn invalid() -> Vec<Invalid> {
             }
         }),
     );
-    add(
+    v.add(
         "block-resource-later",
         "a zstd block names a resource recorded after it",
         &["index-mismatch"],
@@ -2381,8 +2441,10 @@ pub fn invalid() -> Vec<Invalid> {
             f.recs.push(r);
         }),
     );
+}
 
-    // §4.2.1 storage 3 (copies): each breaks one rule.
+/// §4.2.1: storage 3 (copies), each breaking one rule.
+fn copies(v: &mut Vectors) {
     let d = text(600, 70);
     let copies = |build: &dyn Fn(&mut Forge)| {
         let mut f = Forge::new();
@@ -2394,7 +2456,7 @@ pub fn invalid() -> Vec<Invalid> {
         f.shared(&[("a.txt", &d)], id::ZSTD);
     };
     let bad = &["index-mismatch"];
-    add(
+    v.add(
         "copy-forward",
         "a copy of a file that comes later",
         bad,
@@ -2403,7 +2465,7 @@ pub fn invalid() -> Vec<Invalid> {
             f.copy("c", 1, d.len()).shared(&[("a.txt", &d)], id::ZSTD);
         }),
     );
-    add(
+    v.add(
         "copy-self",
         "a copy of itself",
         bad,
@@ -2413,7 +2475,7 @@ pub fn invalid() -> Vec<Invalid> {
             f.copy("c", 1, d.len());
         }),
     );
-    add(
+    v.add(
         "copy-chain",
         "a copy of a copy",
         bad,
@@ -2423,7 +2485,7 @@ pub fn invalid() -> Vec<Invalid> {
             f.copy("c1", 0, d.len()).copy("c2", 1, d.len());
         }),
     );
-    add(
+    v.add(
         "copy-of-dir",
         "a copy of a directory",
         bad,
@@ -2432,7 +2494,7 @@ pub fn invalid() -> Vec<Invalid> {
             f.dir("d").copy("c", 0, 5);
         }),
     );
-    add(
+    v.add(
         "copy-of-empty",
         "a copy of an empty file (which has no storage)",
         bad,
@@ -2441,7 +2503,7 @@ pub fn invalid() -> Vec<Invalid> {
             f.file("e", b"", id::STORE, 4096).copy("c", 0, 1);
         }),
     );
-    add(
+    v.add(
         "copy-out-of-range",
         "a copy of entry 4,000,000,000",
         bad,
@@ -2453,7 +2515,7 @@ pub fn invalid() -> Vec<Invalid> {
     );
     let img = crate::image::Image::new(8, 8, 3).expect("small image");
     let (blob, info) = crate::image::entry::encode_image(&img, &[], 80, 1).expect("encodes");
-    add(
+    v.add(
         "copy-of-lossy",
         "a copy of a lossy image entry's blob",
         bad,
@@ -2464,7 +2526,7 @@ pub fn invalid() -> Vec<Invalid> {
             f.copy("c", 0, blob.len());
         }),
     );
-    add(
+    v.add(
         "copy-is-lossy",
         "a copy that carries an image trailer",
         bad,
@@ -2475,7 +2537,7 @@ pub fn invalid() -> Vec<Invalid> {
             f.last_entry().image = Some(info);
         }),
     );
-    add(
+    v.add(
         "copy-size",
         "a copy one byte longer than its source",
         &["size-mismatch"],
@@ -2496,7 +2558,7 @@ pub fn invalid() -> Vec<Invalid> {
             b[k] = 1;
         }
     });
-    add(
+    v.add(
         "copy-y",
         "a copy whose y field is 1",
         &["reserved"],
@@ -2507,7 +2569,7 @@ pub fn invalid() -> Vec<Invalid> {
     f.reader_minor = 1;
     source(&mut f);
     f.copy("c", 0, d.len());
-    add(
+    v.add(
         "copy-version",
         "a copy in an archive declaring reader 1.1",
         &["version-mismatch"],
@@ -2518,7 +2580,7 @@ pub fn invalid() -> Vec<Invalid> {
     let mut f = Forge::new();
     f.file("f", b"data", id::STORE, 1 << 20);
     f.last_entry().target = "x".into();
-    add(
+    v.add(
         "file-with-target",
         "a file entry with a non-empty target (only symlinks and hard links have one)",
         &["reserved"],
@@ -2528,7 +2590,7 @@ pub fn invalid() -> Vec<Invalid> {
     let mut f = Forge::new();
     f.file("f", b"data", id::STORE, 1 << 20);
     f.last_entry().storage = Storage::Blocks { first: 5, count: 1 };
-    add(
+    v.add(
         "blocks-beyond-table",
         "a file whose blocks start at ordinal 5 of a table of one (a stream meets block 0 next, then ranks the index's out-of-range first, §8.0)",
         &["out-of-range"],
@@ -2537,15 +2599,17 @@ pub fn invalid() -> Vec<Invalid> {
     );
     let mut f = Forge::new();
     f.symlink("s", "");
-    add(
+    v.add(
         "symlink-empty-target",
         "a symlink with an empty target",
         &["path-invalid"],
         &["path-invalid"],
         f.build().bytes,
     );
+}
 
-    // §8.0: archives breaking two rules, each expecting the class the precedence decides.
+/// §8.0: archives breaking two rules, each expecting the class the precedence decides.
+fn precedence(v: &mut Vectors) {
     // Block 0 is stored (its damage is a `crc`, step 4); the other fault outranks it.
     let damaged = || {
         let mut x = b();
@@ -2555,7 +2619,7 @@ pub fn invalid() -> Vec<Invalid> {
     };
     let mut x = damaged();
     x.bytes[x.index_offset + 5] ^= 0x01;
-    add(
+    v.add(
         "two-faults-index-crc",
         "block 0's payload damaged and an index byte changed: the archive-level check (step 2) wins",
         &["index-crc"],
@@ -2566,7 +2630,7 @@ pub fn invalid() -> Vec<Invalid> {
     let last = x.index.blocks.len() - 1;
     let at = x.block_at(last) + 17;
     x.bytes[at] ^= 0x01;
-    add(
+    v.add(
         "two-faults-late-header",
         "block 0's payload damaged and the last block's local CRC field differs from its row: every header (step 3) before any payload",
         &["index-mismatch"],
@@ -2576,7 +2640,7 @@ pub fn invalid() -> Vec<Invalid> {
     let mut x = damaged();
     let at = x.group_at(x.index.groups.len() - 1);
     x.bytes[at] = b'Q';
-    add(
+    v.add(
         "two-faults-late-tag",
         "block 0's payload damaged and the last entry group's tag replaced by 'Q': the header (step 3) wins",
         &["unknown-kind"],
@@ -2585,14 +2649,17 @@ pub fn invalid() -> Vec<Invalid> {
     );
     let mut x = damaged();
     x.edit_entry_both(2, |r| r[36..39].copy_from_slice(b"../"));
-    add(
+    v.add(
         "two-faults-entry-rule",
         "block 0's payload damaged and a later entry named ../1.txt in its group and the index: the entry table's rules (step 2) win",
         &["path-escape"],
         &["path-escape"],
         x.bytes,
     );
-    // §4.2.1 kinds 4–6 (FIFOs and devices, format 1.4): each breaks one rule.
+}
+
+/// §4.2.1: kinds 4–6 (FIFOs and devices, format 1.4), each breaking one rule.
+fn nodes(v: &mut Vectors) {
     let node = |minor: u8, kind: Kind, edit: &dyn Fn(&mut Entry)| {
         let mut f = Forge::new();
         f.reader_minor = minor;
@@ -2602,35 +2669,35 @@ pub fn invalid() -> Vec<Invalid> {
         f.recs.push(Rec::Entry(e));
         f.build().bytes
     };
-    add(
+    v.add(
         "fifo-version-1.3",
         "a FIFO entry (kind 4, registered in 1.4) in an archive declaring reader 1.3",
         &["version-mismatch"],
         &["version-mismatch"],
         node(3, Kind::Fifo, &|_| {}),
     );
-    add(
+    v.add(
         "device-version-1.3",
         "a character device entry (kind 5, registered in 1.4) in an archive declaring reader 1.3",
         &["version-mismatch"],
         &["version-mismatch"],
         node(3, Kind::CharDevice, &|e| e.device = (1, 3)),
     );
-    add(
+    v.add(
         "fifo-with-size",
         "a FIFO entry declaring 5 bytes of content (only files carry data)",
         &["size-mismatch"],
         &["size-mismatch"],
         node(4, Kind::Fifo, &|e| e.size = 5),
     );
-    add(
+    v.add(
         "fifo-with-device-numbers",
         "a FIFO entry whose storage-0 field x is 1 (device numbers belong to kinds 5 and 6 only)",
         &["reserved"],
         &["reserved"],
         node(4, Kind::Fifo, &|e| e.device = (1, 0)),
     );
-    add(
+    v.add(
         "device-with-target",
         "a block device entry with a non-empty target (only links have one)",
         &["reserved"],
@@ -2640,7 +2707,10 @@ pub fn invalid() -> Vec<Invalid> {
             e.target = "sda1".into();
         }),
     );
-    // §4.2.3 extended attributes (format 1.4): each breaks one rule.
+}
+
+/// §4.2.3: extended attributes (format 1.4), each breaking one rule.
+fn xattrs(v: &mut Vectors) {
     // The tagged directory is the archive's last entry, so a trailer that claims more than it
     // holds runs into the end of its group.
     let tagged = |minor: u8, xattrs: Vec<(String, Vec<u8>)>, edit: &dyn Fn(&mut [u8])| {
@@ -2658,14 +2728,14 @@ pub fn invalid() -> Vec<Invalid> {
     let one = || vec![("user.a".to_string(), b"v".to_vec())];
     // Entry 2 is "x/t" (path 3 bytes): its xattr trailer starts at byte 47 + 3.
     const XT: usize = 50;
-    add(
+    v.add(
         "xattr-version-1.3",
         "a directory with a user.* attribute (entry flag bit 1, registered in 1.4) in an archive declaring reader 1.3",
         &["version-mismatch"],
         &["version-mismatch"],
         tagged(3, one(), &|_| {}),
     );
-    add(
+    v.add(
         "xattr-count-zero",
         "entry flag bit 1 set with an xattr trailer of count 0",
         &["out-of-range"],
@@ -2675,21 +2745,21 @@ pub fn invalid() -> Vec<Invalid> {
             r[XT + 1] = 0;
         }),
     );
-    add(
+    v.add(
         "xattr-bad-namespace",
         "an attribute named \"users.a\" (no registered namespace)",
         &["out-of-range"],
         &["out-of-range"],
         tagged(4, vec![("users.a".into(), b"v".to_vec())], &|_| {}),
     );
-    add(
+    v.add(
         "xattr-bare-prefix",
         "an attribute named \"user.\" (nothing after the namespace)",
         &["out-of-range"],
         &["out-of-range"],
         tagged(4, vec![("user.".into(), b"v".to_vec())], &|_| {}),
     );
-    add(
+    v.add(
         "xattr-out-of-order",
         "attributes user.b then user.a (names must increase)",
         &["out-of-range"],
@@ -2703,7 +2773,7 @@ pub fn invalid() -> Vec<Invalid> {
             &|_| {},
         ),
     );
-    add(
+    v.add(
         "xattr-duplicate",
         "the attribute user.a twice",
         &["out-of-range"],
@@ -2717,19 +2787,18 @@ pub fn invalid() -> Vec<Invalid> {
             &|_| {},
         ),
     );
-    add(
+    v.add(
         "xattr-value-over-limit",
         "an attribute value of 65,537 bytes (the bound is 65,536)",
         &["limit"],
         &["limit"],
         tagged(4, vec![("user.big".into(), vec![7u8; 65_537])], &|_| {}),
     );
-    add(
+    v.add(
         "xattr-trailer-truncated",
         "an xattr trailer whose count says 2 with one attribute present",
         &["truncated"],
         &["truncated"],
         tagged(4, one(), &|r| r[XT] = 2),
     );
-    v
 }
