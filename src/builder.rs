@@ -275,6 +275,7 @@ impl<W: Write> Builder<W> {
             storage: Storage::None,
             device: (0, 0),
             xattrs: Vec::new(),
+            escaped: false,
             image: None,
         })
     }

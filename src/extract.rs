@@ -75,6 +75,16 @@ fn part_name(name: &str) -> String {
     format!(".{name}.yoz-part-{}-{n}", std::process::id())
 }
 
+/// An entry's path or target in the extractor's spelling, the escape form of spec §4.2.4
+/// (which an entry with flag bit 2 already stores): `at` turns it back into bytes.
+fn spelled(escaped: bool, s: &str) -> std::borrow::Cow<'_, str> {
+    if escaped || !s.contains('\\') {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(crate::path::escape_bytes(s.as_bytes()))
+    }
+}
+
 /// The last component of an entry path.
 fn base_name(path: &str) -> &str {
     &path[path.rfind('/').map_or(0, |i| i + 1)..]
@@ -390,7 +400,8 @@ impl Extractor {
 
 impl Sink for Extractor {
     fn begin(&mut self, e: &Entry) -> Result<()> {
-        let rel = self.local(&e.path).map(str::to_string);
+        let spelled_path = spelled(e.escaped, &e.path);
+        let rel = self.local(&spelled_path).map(str::to_string);
         let skip = |this: &mut Self| {
             this.cur = Some(Current {
                 path: this.dest.join(&e.path),
@@ -466,7 +477,7 @@ impl Sink for Extractor {
                 partial = Some(guard);
             }
             Kind::Symlink => {
-                at::symlink(&e.target, pfd, &name)
+                at::symlink(&spelled(e.escaped, &e.target), pfd, &name)
                     .ctx(|| format!("creating symlink {}", p.display()))?;
             }
             Kind::Fifo | Kind::CharDevice | Kind::BlockDevice => {
@@ -493,7 +504,8 @@ impl Sink for Extractor {
                 }
             }
             Kind::Hardlink => {
-                let target = match self.local(&e.target) {
+                let target_spelled = spelled(e.escaped, &e.target);
+                let target = match self.local(&target_spelled) {
                     Some(t) if self.files.contains_key(t) => t.to_string(),
                     _ => {
                         return Err(Error::InvalidArgument(format!(
@@ -556,7 +568,8 @@ impl Sink for Extractor {
         if c.skip {
             return Ok(true);
         }
-        let Some(src) = self.local(&source.path) else {
+        let source_spelled = spelled(source.escaped, &source.path);
+        let Some(src) = self.local(&source_spelled) else {
             return Ok(false);
         };
         let Some(&id) = self.files.get(src) else {
@@ -649,7 +662,8 @@ impl Sink for Extractor {
                 self.stats.files += 1;
                 self.stats.bytes += e.size;
                 use std::os::unix::fs::MetadataExt;
-                if let Some(rel) = self.local(&e.path) {
+                let spelled_path = spelled(e.escaped, &e.path);
+                if let Some(rel) = self.local(&spelled_path) {
                     self.files.insert(rel.to_string(), (m.dev(), m.ino()));
                 }
             }

@@ -132,6 +132,8 @@ struct Planned {
     target: String,
     /// Extended attributes to store (§4.2.3).
     xattrs: Vec<(String, Vec<u8>)>,
+    /// `name` (and `target`) are in the escape form of a name that is not UTF-8 (§4.2.4).
+    escaped: bool,
 }
 
 /// The block size `pack` uses unless told otherwise: as much as the zstd level's match window
@@ -388,13 +390,13 @@ fn pack_plan<W: Write + Send>(walk: Walk, out: W, opts: &PackOptions) -> Result<
     let need = if dict.is_some() { 2 } else { need };
     // Block codecs of 1.3 (lzr): decided by the choice, before any block is compressed.
     let need = need.max(codec::choice_reader_minor(choice, level));
-    // FIFOs and device nodes are 1.4 entry kinds, extended attributes a 1.4 entry flag.
+    // FIFOs and device nodes are 1.4 entry kinds; extended attributes and names that are not
+    // UTF-8 1.4 entry flags.
     let need = plan
         .iter()
         .map(|p| {
-            p.kind
-                .reader_minor()
-                .max(if p.xattrs.is_empty() { 0 } else { 4 })
+            let flags = !p.xattrs.is_empty() || p.escaped;
+            p.kind.reader_minor().max(if flags { 4 } else { 0 })
         })
         .fold(need, u8::max);
     let dict = dict.as_ref();

@@ -218,3 +218,82 @@ mod selection_tests {
         assert!(Selection::new(&[]).unwrap().selects("anything"));
     }
 }
+
+/// The escape form of a name that is not UTF-8 (spec §4.2.4): valid UTF-8 runs as they are
+/// with each `\` doubled, every byte of an invalid sequence as `\xHH` (lowercase hex). It is
+/// UTF-8, keeps `/` and `.` (so the §3 rules read it as they read the name), and is injective.
+pub fn escape_bytes(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len() + 8);
+    for chunk in b.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' {
+                s.push('\\');
+            }
+            s.push(c);
+        }
+        for byte in chunk.invalid() {
+            s.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    s
+}
+
+/// The bytes an escape form stands for; `None` for a `\` not followed by `\` or `x` and two
+/// lowercase hex digits.
+pub fn unescape(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        match b.get(i + 1) {
+            Some(b'\\') => {
+                out.push(b'\\');
+                i += 2;
+            }
+            Some(b'x') => {
+                let hex = |c: u8| match c {
+                    b'0'..=b'9' => Some(c - b'0'),
+                    b'a'..=b'f' => Some(c - b'a' + 10),
+                    _ => None,
+                };
+                let hi = hex(*b.get(i + 2)?)?;
+                let lo = hex(*b.get(i + 3)?)?;
+                out.push(hi << 4 | lo);
+                i += 4;
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Whether `s` is the escape form of the bytes it stands for: the only form a writer may store
+/// with entry flag bit 2 (spec §4.2.4), so one name has one spelling.
+pub fn is_canonical_escape(s: &str) -> bool {
+    unescape(s).is_some_and(|b| escape_bytes(&b) == s)
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::*;
+
+    #[test]
+    fn the_escape_is_reversible_and_canonical() {
+        let raw = b"caf\xe9/a\\b/\xff\xfe.txt";
+        let s = escape_bytes(raw);
+        assert_eq!(s, "caf\\xe9/a\\\\b/\\xff\\xfe.txt");
+        assert_eq!(unescape(&s).unwrap(), raw);
+        assert!(is_canonical_escape(&s));
+        // A byte of valid UTF-8 escaped, an unknown escape, a short one: refused.
+        assert!(!is_canonical_escape("\\xc3\\xa9"));
+        assert!(unescape("a\\qb").is_none());
+        assert!(unescape("a\\x4").is_none());
+        assert!(unescape("a\\xAB").is_none());
+        assert_eq!(escape_bytes("plain é".as_bytes()), "plain é");
+    }
+}

@@ -51,6 +51,7 @@ pub fn meta(path: &str, kind: Kind) -> Entry {
         storage: Storage::None,
         device: (0, 0),
         xattrs: Vec::new(),
+        escaped: false,
         image: None,
     }
 }

@@ -46,7 +46,8 @@ pub fn generate(root: &Path) -> Result<(usize, usize, String)> {
          `yoz conform corpus` or `yoz conform --impl 'OTHER-TOOL' corpus`.\n\n\
          `valid/NAME.yoz` must verify and unpack to exactly what `valid/NAME.manifest` lists \
          (one line per entry: `file PATH MODE SHA256`, `dir PATH MODE`, `symlink PATH TARGET`, \
-         `fifo PATH MODE` (a named pipe), \
+         `fifo PATH MODE` (a named pipe); PATH and TARGET in the escape form of spec §4.2.4, \
+         backslashes doubled and `\\xHH` for a byte that is not UTF-8), \
          `image PATH WxHxC SHA256-OF-DECODED-PIXELS` for lossy image entries, which must extract \
          as a PNG of that shape, `image~ PATH WxHxC TOLERANCE REFERENCE.raw` for neural image entries, \
          whose PNG's pixels must each be within TOLERANCE code values of the raw interleaved reference \

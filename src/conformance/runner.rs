@@ -6,6 +6,7 @@ use crate::error::{Error, IoContext, Result};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -104,7 +105,11 @@ fn check_tree(dir: &Path, manifest: &str, vdir: &Path) -> Option<String> {
         }
     }
     for (path, (kind, a, b)) in &want {
-        let p = dir.join(path);
+        // Manifest paths and targets are in the escape form of spec §4.2.4.
+        let Some(raw) = crate::path::unescape(path) else {
+            return Some(format!("bad manifest path {path:?}"));
+        };
+        let p = dir.join(std::ffi::OsStr::from_bytes(&raw));
         let m = match fs::symlink_metadata(&p) {
             Ok(m) => m,
             Err(_) => return Some(format!("{path}: missing")),
@@ -192,7 +197,7 @@ fn check_tree(dir: &Path, manifest: &str, vdir: &Path) -> Option<String> {
                 }
             }
             "symlink" => match fs::read_link(&p) {
-                Ok(t) if t.to_str() == Some(a.as_str()) => {}
+                Ok(t) if crate::path::escape_bytes(t.as_os_str().as_bytes()) == *a => {}
                 _ => return Some(format!("{path}: not a symlink to {a}")),
             },
             k => return Some(format!("unknown manifest kind {k}")),
@@ -219,11 +224,8 @@ fn walk(root: &Path, dir: &Path, f: &mut dyn FnMut(&str, bool)) {
     let Ok(rd) = fs::read_dir(dir) else { return };
     for e in rd.flatten() {
         let p = e.path();
-        let rel = p
-            .strip_prefix(root)
-            .unwrap_or(&p)
-            .to_string_lossy()
-            .into_owned();
+        let rel =
+            crate::path::escape_bytes(p.strip_prefix(root).unwrap_or(&p).as_os_str().as_bytes());
         let is_dir = fs::symlink_metadata(&p)
             .map(|m| m.is_dir())
             .unwrap_or(false);

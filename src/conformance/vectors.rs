@@ -191,16 +191,17 @@ fn noise(n: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
+/// A file the manifest expects; manifest paths are in the escape form of spec §4.2.4.
 fn file(path: &str, data: &[u8]) -> Expect {
     Expect::File {
-        path: path.into(),
+        path: crate::path::escape_bytes(path.as_bytes()),
         mode: 0o644,
         data: data.to_vec(),
     }
 }
 fn dir(path: &str) -> Expect {
     Expect::Dir {
-        path: path.into(),
+        path: crate::path::escape_bytes(path.as_bytes()),
         mode: 0o755,
     }
 }
@@ -683,6 +684,47 @@ pub fn valid() -> Vec<Valid> {
             file("run/after.txt", b"after the FIFO\n"),
         ],
     });
+    // Names that are not UTF-8 (entry flag bit 2, §4.2.4): a directory, a file in it, a symlink
+    // to it, and beside them a plain name with a backslash (no flag).
+    let mut fn8 = Forge::new();
+    fn8.reader_minor = 4;
+    let mut d = meta("caf\\xe9", Kind::Dir);
+    d.escaped = true;
+    fn8.recs.push(Rec::Entry(d));
+    fn8.file("caf\\xe9/menu\\xff.txt", b"croissant\n", id::STORE, 4096);
+    for r in fn8.recs.iter_mut().rev() {
+        if let Rec::Entry(e) = r {
+            e.escaped = true;
+            break;
+        }
+    }
+    let mut l = meta("menu", Kind::Symlink);
+    (l.target, l.escaped) = ("caf\\xe9/menu\\xff.txt".into(), true);
+    fn8.recs.push(Rec::Entry(l));
+    fn8.file("plain\\name", b"a backslash\n", id::STORE, 4096);
+    v.push(Valid {
+        name: "non-utf8-names",
+        about: "a directory and a file whose names are not UTF-8 (bytes 0xE9, 0xFF) and a \
+                symlink to them, stored in the escape form (entry flag bit 2, format 1.4), beside \
+                a plain name with a backslash",
+        bytes: fn8.build().bytes,
+        expect: vec![
+            Expect::Dir {
+                path: "caf\\xe9".into(),
+                mode: 0o755,
+            },
+            Expect::File {
+                path: "caf\\xe9/menu\\xff.txt".into(),
+                mode: 0o644,
+                data: b"croissant\n".to_vec(),
+            },
+            Expect::Symlink {
+                path: "menu".into(),
+                target: "caf\\xe9/menu\\xff.txt".into(),
+            },
+            file("plain\\name", b"a backslash\n"),
+        ],
+    });
     let mut fx = Forge::new();
     fx.reader_minor = 4;
     let mut d = meta("tagged", Kind::Dir);
@@ -810,6 +852,7 @@ pub fn invalid() -> Vec<Invalid> {
     precedence(&mut v);
     nodes(&mut v);
     xattrs(&mut v);
+    escaped_names(&mut v);
     v.0
 }
 
@@ -1124,10 +1167,10 @@ fn records(v: &mut Vectors) {
         x.bytes,
     );
     let mut x = b();
-    x.edit_entry_both(0, |r| r[1] = 4);
+    x.edit_entry_both(0, |r| r[1] = 8);
     v.add(
         "entry-flag",
-        "entry flag bit 2 set (only bits 0 and 1 are defined)",
+        "entry flag bit 3 set (only bits 0 to 2 are defined)",
         &["unknown-flag"],
         &["unknown-flag"],
         x.bytes,
@@ -2800,5 +2843,46 @@ fn xattrs(v: &mut Vectors) {
         &["truncated"],
         &["truncated"],
         tagged(4, one(), &|r| r[XT] = 2),
+    );
+}
+
+/// §4.2.4: names in the escape form (format 1.4), each breaking one rule.
+fn escaped_names(v: &mut Vectors) {
+    let named = |minor: u8, path: &str| {
+        let mut f = Forge::new();
+        f.reader_minor = minor;
+        f.file("before", b"before\n", id::STORE, 4096);
+        let mut e = meta(path, Kind::Dir);
+        e.escaped = true;
+        f.recs.push(Rec::Entry(e));
+        f.build().bytes
+    };
+    v.add(
+        "escaped-name-version-1.3",
+        "a directory named caf\\xe9 in the escape form (entry flag bit 2, registered in 1.4) in an archive declaring reader 1.3",
+        &["version-mismatch"],
+        &["version-mismatch"],
+        named(3, "caf\\xe9"),
+    );
+    v.add(
+        "escaped-name-not-canonical",
+        "a name escaping the bytes of a valid UTF-8 character (caf\\xc3\\xa9 for café): one name, one spelling",
+        &["path-invalid"],
+        &["path-invalid"],
+        named(4, "caf\\xc3\\xa9"),
+    );
+    v.add(
+        "escaped-name-bad-escape",
+        "a name with an undoubled backslash before q (a\\qb) under flag bit 2",
+        &["path-invalid"],
+        &["path-invalid"],
+        named(4, "a\\qb"),
+    );
+    v.add(
+        "escaped-name-uppercase-hex",
+        "a name escaping byte 0xE9 as \\xE9 (the digits are lowercase)",
+        &["path-invalid"],
+        &["path-invalid"],
+        named(4, "caf\\xE9"),
     );
 }

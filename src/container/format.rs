@@ -516,6 +516,9 @@ pub struct Entry {
     pub device: (u32, u32),
     /// Extended attributes (§4.2.3, since 1.4), names in increasing byte order.
     pub xattrs: Vec<(String, Vec<u8>)>,
+    /// `path` and `target` are in the escape form of names that are not UTF-8 (§4.2.4, since
+    /// 1.4): the file system's names are [`crate::path::unescape`] of them.
+    pub escaped: bool,
     /// Set for lossy image entries (§4.2.2): the content is an image blob, and unpack writes
     /// the decoded PNG instead.
     pub image: Option<ImageInfo>,
@@ -608,11 +611,14 @@ pub fn image_codec_reader_minor(codec: u8) -> u8 {
 }
 
 /// Entry flag bits (§4.2).
-pub const ENTRY_FLAGS_KNOWN: u8 = ENTRY_FLAG_IMAGE | ENTRY_FLAG_XATTRS;
+pub const ENTRY_FLAGS_KNOWN: u8 = ENTRY_FLAG_IMAGE | ENTRY_FLAG_XATTRS | ENTRY_FLAG_ESCAPED;
 /// Entry flag bit 0: a lossy image entry; the image trailer follows `y` (§4.2.2).
 pub const ENTRY_FLAG_IMAGE: u8 = 1;
 /// Entry flag bit 1 (since 1.4): extended attributes; the xattr trailer follows (§4.2.3).
 pub const ENTRY_FLAG_XATTRS: u8 = 2;
+/// Entry flag bit 2 (since 1.4): `path` and `target` are in the escape form of names that are
+/// not UTF-8 (§4.2.4).
+pub const ENTRY_FLAG_ESCAPED: u8 = 4;
 /// §4.2.3 most attributes one entry carries, and the largest value (Linux's own limit).
 pub const XATTRS_MAX: usize = 1024;
 pub const XATTR_VALUE_MAX: usize = 65_536;
@@ -640,7 +646,7 @@ impl Entry {
                 0
             } else {
                 ENTRY_FLAG_XATTRS
-            },
+            } | if self.escaped { ENTRY_FLAG_ESCAPED } else { 0 },
         );
         let mut n = [0u8; 8];
         LE::write_u32(&mut n[..4], self.mode);
@@ -746,6 +752,17 @@ impl Entry {
         };
         let path = text(&b[36..36 + path_len])?;
         let target = text(&b[38 + path_len..38 + path_len + target_len])?;
+        let escaped = b[1] & ENTRY_FLAG_ESCAPED != 0;
+        if escaped {
+            for s in [&path, &target] {
+                if !crate::path::is_canonical_escape(s) {
+                    return Err(Error::PathInvalid {
+                        path: s.clone(),
+                        why: "not the canonical escape form of a name (flag bit 2)",
+                    });
+                }
+            }
+        }
         let s = 38 + path_len + target_len;
         let x = LE::read_u32(&b[s + 1..s + 5]);
         let y = LE::read_u32(&b[s + 5..s + 9]);
@@ -808,6 +825,7 @@ impl Entry {
             storage,
             device,
             xattrs,
+            escaped,
             image: has_image.then(|| {
                 let t = &b[image_end - IMAGE_TRAILER_LEN..image_end];
                 ImageInfo {
@@ -1372,6 +1390,7 @@ mod tests {
             },
             device: (0, 0),
             xattrs: Vec::new(),
+            escaped: false,
             image: None,
         }
     }

@@ -110,6 +110,13 @@ impl EntryChecker {
                 declared_minor: self.reader_minor,
             });
         }
+        if e.escaped && self.reader_minor < 4 {
+            return Err(Error::VersionUnderstated {
+                feature: "names that are not UTF-8 (entry flag bit 2)",
+                need_minor: 4,
+                declared_minor: self.reader_minor,
+            });
+        }
         if !e.xattrs.is_empty() && self.reader_minor < 4 {
             return Err(Error::VersionUnderstated {
                 feature: "extended attributes (entry flag bit 1)",

@@ -3,6 +3,10 @@
 //! that descriptor and a single final component: a directory swapped for a symlink by a
 //! concurrent user after the check cannot redirect the write (with paths, the check and the
 //! `open` resolved the path separately, and a race put files outside the destination).
+//!
+//! Names (and symlink targets) are given in the escape form of spec §4.2.4 (`\\` for a
+//! backslash, `\xHH` for a byte that is not UTF-8): the extractor spells every entry that way
+//! ([`crate::path::escape_bytes`] of a plain name), and the bytes are restored here.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -13,6 +17,14 @@ use std::path::Path;
 
 fn cstr(s: &[u8]) -> io::Result<CString> {
     CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a name"))
+}
+
+/// A name in the extractor's spelling — the escape form of spec §4.2.4 for every name, so one
+/// string type carries names that are not UTF-8 — as the bytes the file system gets.
+fn fs_name(name: &str) -> io::Result<CString> {
+    let raw = crate::path::unescape(name)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "malformed escaped name"))?;
+    cstr(&raw)
 }
 
 fn check(r: libc::c_int) -> io::Result<libc::c_int> {
@@ -40,7 +52,7 @@ pub fn open_root(path: &Path) -> io::Result<OwnedFd> {
 /// Opens directory `name` of `parent`, refusing a symlink (`ELOOP`) or a non-directory
 /// (`ENOTDIR`).
 pub fn open_dir(parent: BorrowedFd, name: &str) -> io::Result<OwnedFd> {
-    let n = cstr(name.as_bytes())?;
+    let n = fs_name(name)?;
     // SAFETY: a valid descriptor and NUL-terminated name; the result is owned by the caller.
     let fd = check(unsafe {
         libc::openat(
@@ -54,7 +66,7 @@ pub fn open_dir(parent: BorrowedFd, name: &str) -> io::Result<OwnedFd> {
 }
 
 pub fn mkdir(parent: BorrowedFd, name: &str, mode: u32) -> io::Result<()> {
-    let n = cstr(name.as_bytes())?;
+    let n = fs_name(name)?;
     // SAFETY: a valid descriptor and NUL-terminated name.
     check(unsafe { libc::mkdirat(parent.as_raw_fd(), n.as_ptr(), mode as libc::mode_t) })
         .map(|_| ())
@@ -62,7 +74,7 @@ pub fn mkdir(parent: BorrowedFd, name: &str, mode: u32) -> io::Result<()> {
 
 /// Creates a new file (`O_EXCL | O_NOFOLLOW`): never opens what exists, never follows a link.
 pub fn create_file(parent: BorrowedFd, name: &str, mode: u32) -> io::Result<File> {
-    let n = cstr(name.as_bytes())?;
+    let n = fs_name(name)?;
     // SAFETY: a valid descriptor and NUL-terminated name; the result is owned by the caller.
     let fd = check(unsafe {
         libc::openat(
@@ -79,7 +91,7 @@ pub fn create_file(parent: BorrowedFd, name: &str, mode: u32) -> io::Result<File
 /// Opens an existing regular file for reading, never through a symlink and never waiting on a
 /// FIFO put in its place.
 pub fn open_read(parent: BorrowedFd, name: &str) -> io::Result<File> {
-    let n = cstr(name.as_bytes())?;
+    let n = fs_name(name)?;
     // SAFETY: a valid descriptor and NUL-terminated name; the result is owned by the caller.
     let fd = check(unsafe {
         libc::openat(
@@ -93,7 +105,7 @@ pub fn open_read(parent: BorrowedFd, name: &str) -> io::Result<File> {
 }
 
 pub fn symlink(target: &str, parent: BorrowedFd, name: &str) -> io::Result<()> {
-    let (t, n) = (cstr(target.as_bytes())?, cstr(name.as_bytes())?);
+    let (t, n) = (fs_name(target)?, fs_name(name)?);
     // SAFETY: valid NUL-terminated strings and descriptor.
     check(unsafe { libc::symlinkat(t.as_ptr(), parent.as_raw_fd(), n.as_ptr()) }).map(|_| ())
 }
@@ -106,7 +118,7 @@ pub fn mknod(
     kind: libc::mode_t,
     dev: (u32, u32),
 ) -> io::Result<()> {
-    let n = cstr(name.as_bytes())?;
+    let n = fs_name(name)?;
     let rdev = libc::makedev(dev.0, dev.1);
     // SAFETY: valid descriptor and NUL-terminated name.
     check(unsafe { libc::mknodat(parent.as_raw_fd(), n.as_ptr(), kind | 0o600, rdev) }).map(|_| ())
@@ -115,7 +127,7 @@ pub fn mknod(
 /// Permission bits of `name` itself: `fchmodat` with `AT_SYMLINK_NOFOLLOW`, so a node swapped
 /// for a symlink is refused (`ELOOP`/`EOPNOTSUPP`) rather than followed.
 pub fn chmod_nofollow(parent: BorrowedFd, name: &str, mode: u32) -> io::Result<()> {
-    let n = cstr(name.as_bytes())?;
+    let n = fs_name(name)?;
     // SAFETY: valid descriptor and NUL-terminated name.
     check(unsafe {
         libc::fchmodat(
@@ -135,7 +147,7 @@ pub fn hard_link(
     parent: BorrowedFd,
     name: &str,
 ) -> io::Result<()> {
-    let (f, n) = (cstr(from_name.as_bytes())?, cstr(name.as_bytes())?);
+    let (f, n) = (fs_name(from_name)?, fs_name(name)?);
     // SAFETY: valid NUL-terminated strings and descriptors; flags 0 = do not follow.
     check(unsafe {
         libc::linkat(
@@ -151,7 +163,7 @@ pub fn hard_link(
 
 /// What `name` is, without following a symlink; `None` when nothing is there.
 pub fn lstat(parent: BorrowedFd, name: &str) -> io::Result<Option<libc::stat>> {
-    let n = cstr(name.as_bytes())?;
+    let n = fs_name(name)?;
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: valid descriptor, name and an out-pointer to a `stat` the call fills.
     let r = unsafe {
@@ -180,14 +192,14 @@ pub fn is_dir(st: &libc::stat) -> bool {
 
 /// Removes `name` (a directory when `dir`).
 pub fn unlink(parent: BorrowedFd, name: &str, dir: bool) -> io::Result<()> {
-    let n = cstr(name.as_bytes())?;
+    let n = fs_name(name)?;
     let flags = if dir { libc::AT_REMOVEDIR } else { 0 };
     // SAFETY: valid descriptor and NUL-terminated name.
     check(unsafe { libc::unlinkat(parent.as_raw_fd(), n.as_ptr(), flags) }).map(|_| ())
 }
 
 pub fn rename(parent: BorrowedFd, from: &str, to: &str) -> io::Result<()> {
-    let (f, t) = (cstr(from.as_bytes())?, cstr(to.as_bytes())?);
+    let (f, t) = (fs_name(from)?, fs_name(to)?);
     // SAFETY: valid descriptor and NUL-terminated names.
     check(unsafe {
         libc::renameat(
@@ -202,7 +214,7 @@ pub fn rename(parent: BorrowedFd, from: &str, to: &str) -> io::Result<()> {
 
 /// Owner of `name` itself (a symlink is not followed).
 pub fn lchown(parent: BorrowedFd, name: &str, uid: u32, gid: u32) -> io::Result<()> {
-    let n = cstr(name.as_bytes())?;
+    let n = fs_name(name)?;
     // SAFETY: valid descriptor and NUL-terminated name.
     check(unsafe {
         libc::fchownat(
@@ -218,7 +230,7 @@ pub fn lchown(parent: BorrowedFd, name: &str, uid: u32, gid: u32) -> io::Result<
 
 /// Access and modification time of `name` itself (a symlink is not followed).
 pub fn set_times_nofollow(parent: BorrowedFd, name: &str, sec: i64, nsec: u32) -> io::Result<()> {
-    let n = cstr(name.as_bytes())?;
+    let n = fs_name(name)?;
     let t = libc::timespec {
         tv_sec: sec as libc::time_t,
         tv_nsec: nsec as _,

@@ -36,6 +36,7 @@ pub(super) fn entry_for(p: &Planned, storage: Storage, size: u64) -> Entry {
             (0, 0)
         },
         xattrs: p.xattrs.clone(),
+        escaped: p.escaped,
         image: None,
     }
 }
@@ -224,7 +225,10 @@ impl Producer<'_> {
             Kind::Hardlink => unreachable!("the walk never plans hard links"),
             Kind::File => {
                 let key = (p.meta.dev(), p.meta.ino());
-                if p.meta.nlink() > 1 {
+                // A hard link names its target in its own spelling: one whose names are in the
+                // escape form is stored as a file (deduplicated) instead.
+                let linkable = p.meta.nlink() > 1 && !p.escaped;
+                if linkable {
                     if let Some(target) = self.links.get(&key) {
                         let mut e = entry_for(p, Storage::None, 0);
                         e.kind = Kind::Hardlink;
@@ -241,7 +245,7 @@ impl Producer<'_> {
                 let Some(n) = self.file(i, p)? else {
                     return Ok(0);
                 };
-                if p.meta.nlink() > 1 {
+                if linkable {
                     self.links.insert(key, p.name.clone());
                 }
                 Ok(n)

@@ -2,6 +2,7 @@
 //! exclusions, the output itself left out, and unreadable inputs warned about and skipped.
 
 use super::*;
+use std::os::unix::ffi::OsStrExt;
 
 pub(super) fn build_excludes(globs: &[String]) -> Result<globset::GlobSet> {
     let mut b = globset::GlobSetBuilder::new();
@@ -109,20 +110,16 @@ pub(super) fn plan(inputs: &[PathBuf], out: Option<&Path>, opts: &PackOptions) -
                 continue;
             }
         };
-        let Some(s) = input.to_str() else {
-            walk.fail(input, "name is not UTF-8");
-            continue;
+        // An input that is not UTF-8 is named in the escape form, which keeps `/` and `.`.
+        let spell = |b: &std::ffi::OsStr| match b.to_str() {
+            Some(s) => (s.to_string(), false),
+            None => (crate::path::escape_bytes(b.as_bytes()), true),
         };
-        let name = match crate::path::clean_relative(s) {
-            Some(n) => n,
+        let (s, esc) = spell(input.as_os_str());
+        let (name, escaped) = match crate::path::clean_relative(&s) {
+            Some(n) => (n, esc),
             None => match input.components().next_back() {
-                Some(Component::Normal(c)) => match c.to_str() {
-                    Some(c) => c.to_string(),
-                    None => {
-                        walk.fail(input, "name is not UTF-8");
-                        continue;
-                    }
-                },
+                Some(Component::Normal(c)) => spell(c),
                 _ => return Err(input_err(input, "has no last component to name it by")),
             },
         };
@@ -131,9 +128,9 @@ pub(super) fn plan(inputs: &[PathBuf], out: Option<&Path>, opts: &PackOptions) -
             if !meta.is_dir() {
                 return Err(input_err(input, "is not a directory"));
             }
-            walk.dir(&src, "")?;
+            walk.dir(&src, "", escaped)?;
         } else if !walk.is_output(&src) {
-            walk.add(src, name, meta)?;
+            walk.add(src, name, escaped, meta)?;
         }
     }
     Ok(walk)
@@ -157,7 +154,31 @@ impl Walk {
         std::path::absolute(src).is_ok_and(|abs| self.excludes.is_match(abs))
     }
 
-    pub(super) fn add(&mut self, src: PathBuf, name: String, meta: Metadata) -> Result<()> {
+    /// Adds `src` as entry `name` (`escaped`: in the escape form of a name that is not UTF-8,
+    /// §4.2.4), and a directory's contents after it.
+    pub(super) fn add(
+        &mut self,
+        src: PathBuf,
+        mut name: String,
+        mut escaped: bool,
+        meta: Metadata,
+    ) -> Result<()> {
+        // A symlink whose target is not UTF-8 puts its whole entry in the escape form.
+        let mut raw_target = None;
+        if meta.file_type().is_symlink() {
+            let t = match fs::read_link(&src) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.fail(&src, e);
+                    return Ok(());
+                }
+            };
+            if t.to_str().is_none() && !escaped {
+                name = crate::path::escape_bytes(name.as_bytes());
+                escaped = true;
+            }
+            raw_target = Some(t);
+        }
         if self.excluded(&src, &name) {
             return Ok(());
         }
@@ -176,17 +197,11 @@ impl Walk {
             (Kind::Dir, String::new())
         } else if ft.is_file() {
             (Kind::File, String::new())
-        } else if ft.is_symlink() {
-            let t = match fs::read_link(&src) {
-                Ok(t) => t,
-                Err(e) => {
-                    self.fail(&src, e);
-                    return Ok(());
-                }
-            };
-            let Some(t) = t.to_str().map(str::to_string) else {
-                self.fail(&src, "symlink target is not UTF-8");
-                return Ok(());
+        } else if let Some(raw) = raw_target {
+            let t = if escaped {
+                crate::path::escape_bytes(raw.as_os_str().as_bytes())
+            } else {
+                raw.to_str().unwrap_or_default().to_string()
             };
             if t.is_empty() || t.len() > crate::container::format::PATH_MAX {
                 return Err(input_err(&src, "symlink target is empty or too long"));
@@ -225,6 +240,7 @@ impl Walk {
             meta,
             target,
             xattrs,
+            escaped,
         });
         if is_dir {
             match self.one_fs {
@@ -234,7 +250,7 @@ impl Walk {
                         src.display()
                     );
                 }
-                _ => self.dir(&src, &name)?,
+                _ => self.dir(&src, &name, escaped)?,
             }
         }
         Ok(())
@@ -242,7 +258,7 @@ impl Walk {
 
     /// Adds a directory's children, sorted by name. A directory that cannot be listed keeps its
     /// own entry (added by the caller) and is warned about.
-    pub(super) fn dir(&mut self, dir: &Path, prefix: &str) -> Result<()> {
+    pub(super) fn dir(&mut self, dir: &Path, prefix: &str, escaped: bool) -> Result<()> {
         let mut children = Vec::new();
         let rd = match fs::read_dir(dir) {
             Ok(rd) => rd,
@@ -259,11 +275,9 @@ impl Walk {
                     break;
                 }
             };
-            match ent.file_name().to_str() {
-                Some(f) => children.push((f.to_string(), ent.path())),
-                None => self.fail(&ent.path(), "name is not UTF-8"),
-            }
+            children.push((ent.file_name(), ent.path()));
         }
+        // By the names' bytes: the order of their UTF-8 text where they have one.
         children.sort();
         let out_here = self.output.as_ref().is_some_and(|(dev, ino, _)| {
             fs::metadata(dir).is_ok_and(|m| (m.dev(), m.ino()) == (*dev, *ino))
@@ -279,12 +293,24 @@ impl Walk {
                     continue;
                 }
             };
-            let name = if prefix.is_empty() {
-                fname
-            } else {
-                format!("{prefix}/{fname}")
+            // A name that is not UTF-8, or any name under one, is stored in the escape form.
+            let (name, esc) = match (escaped, fname.to_str()) {
+                (false, Some(f)) if prefix.is_empty() => (f.to_string(), false),
+                (false, Some(f)) => (format!("{prefix}/{f}"), false),
+                (true, _) => {
+                    let f = crate::path::escape_bytes(fname.as_bytes());
+                    (format!("{prefix}/{f}"), true)
+                }
+                (false, None) => {
+                    let mut raw = prefix.as_bytes().to_vec();
+                    if !raw.is_empty() {
+                        raw.push(b'/');
+                    }
+                    raw.extend_from_slice(fname.as_bytes());
+                    (crate::path::escape_bytes(&raw), true)
+                }
             };
-            self.add(path, name, meta)?;
+            self.add(path, name, esc, meta)?;
         }
         Ok(())
     }
