@@ -27,7 +27,8 @@ pub struct Tap {
     pub t: f32,
 }
 
-/// Taps exactly as `yoz::neural::synth::upsample` computes them.
+/// The bilinear taps of spec/codec-neural.md §4 step 1 (ONNX half-pixel `Resize`): the one
+/// definition, used by the reference synthesis, these kernels, the ONNX check and the trainer.
 pub fn taps(n_out: usize, n_in: usize) -> Vec<Tap> {
     (0..n_out)
         .map(|x| {

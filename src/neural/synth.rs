@@ -7,29 +7,21 @@ use super::arch::{grid_dims, syn_layout, GRIDS, SYN_HIDDEN};
 /// `(x + 0.5) * gw / w - 0.5` clamped to `[0, gw - 1]`, separable. This is ONNX `Resize` with
 /// `mode = linear`, `coordinate_transformation_mode = half_pixel`.
 pub fn upsample(grid: &[f32], gw: usize, gh: usize, w: usize, h: usize) -> Vec<f32> {
-    let taps = |n_out: usize, n_in: usize| -> Vec<(usize, usize, f32)> {
-        (0..n_out)
-            .map(|x| {
-                let s = ((x as f32 + 0.5) * n_in as f32 / n_out as f32 - 0.5)
-                    .clamp(0.0, (n_in - 1) as f32);
-                let x0 = s.floor() as usize;
-                let x1 = (x0 + 1).min(n_in - 1);
-                (x0, x1, s - x0 as f32)
-            })
-            .collect()
-    };
-    let tx = taps(w, gw);
-    let ty = taps(h, gh);
+    // The one definition of the taps, which the built-in kernels and the trainer share.
+    let tx = super::kernels::taps(w, gw);
+    let ty = super::kernels::taps(h, gh);
     // Rows first: gh x w.
     let mut rows = vec![0f32; gh * w];
     for y in 0..gh {
-        for (x, &(x0, x1, t)) in tx.iter().enumerate() {
+        for (x, tap) in tx.iter().enumerate() {
+            let (x0, x1, t) = (tap.i0 as usize, tap.i1 as usize, tap.t);
             let g = &grid[y * gw..];
             rows[y * w + x] = g[x0] * (1.0 - t) + g[x1] * t;
         }
     }
     let mut out = vec![0f32; h * w];
-    for (y, &(y0, y1, t)) in ty.iter().enumerate() {
+    for (y, tap) in ty.iter().enumerate() {
+        let (y0, y1, t) = (tap.i0 as usize, tap.i1 as usize, tap.t);
         for x in 0..w {
             out[y * w + x] = rows[y0 * w + x] * (1.0 - t) + rows[y1 * w + x] * t;
         }
