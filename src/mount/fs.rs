@@ -1,6 +1,7 @@
 //! The FUSE file system: requests answered from the tree and from blocks decoded on demand.
 
 use super::*;
+use std::os::unix::ffi::OsStrExt;
 
 /// The file system: the tree built from the index, and the data side shared with the
 /// prefetch workers.
@@ -125,6 +126,18 @@ impl ArchiveFs {
         lock(&self.handles).remove(&fh);
     }
 
+    /// The extended attributes of inode `ino` (an entry's own inode, §4.2.3; none for the
+    /// directories only paths imply); `None` when there is no such inode.
+    pub(super) fn xattrs(&self, ino: INodeNo) -> Option<&[(String, Vec<u8>)]> {
+        self.node(ino)?;
+        let entries = self.data.ar.entries();
+        let i = usize::try_from(ino.0).ok()?.checked_sub(2);
+        Some(
+            i.and_then(|i| entries.get(i))
+                .map_or(&[], |e| &e.xattrs[..]),
+        )
+    }
+
     pub(super) fn node(&self, ino: INodeNo) -> Option<&Node> {
         self.nodes.get(usize::try_from(ino.0).ok()?)?.as_ref()
     }
@@ -137,7 +150,7 @@ impl ArchiveFs {
         else {
             return Err(Errno::ENOTDIR);
         };
-        let name = name.to_str().ok_or(Errno::ENOENT)?;
+        let name = name.as_bytes();
         let k = children
             .binary_search_by(|(n, _)| (**n).cmp(name))
             .map_err(|_| Errno::ENOENT)?;
@@ -145,16 +158,16 @@ impl ArchiveFs {
     }
 
     /// Directory listing with `.` and `..` first; the offset of an item is its position + 1.
-    pub(super) fn listing(&self, ino: INodeNo) -> std::result::Result<Vec<(u64, &str)>, Errno> {
+    pub(super) fn listing(&self, ino: INodeNo) -> std::result::Result<Vec<(u64, &OsStr)>, Errno> {
         match self.node(ino) {
             Some(Node {
                 what: What::Dir { parent, children },
                 ..
             }) => {
                 let mut v = Vec::with_capacity(children.len() + 2);
-                v.push((ino.0, "."));
-                v.push((*parent, ".."));
-                v.extend(children.iter().map(|(n, i)| (*i, &**n)));
+                v.push((ino.0, OsStr::new(".")));
+                v.push((*parent, OsStr::new("..")));
+                v.extend(children.iter().map(|(n, i)| (*i, OsStr::from_bytes(n))));
                 Ok(v)
             }
             Some(_) => Err(Errno::ENOTDIR),
@@ -391,12 +404,34 @@ impl fuser::Filesystem for ArchiveFs {
         }
     }
 
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let Some(x) = self.xattrs(ino) else {
+            return reply.error(Errno::ENOENT);
+        };
+        match x.iter().find(|(n, _)| n.as_bytes() == name.as_bytes()) {
+            None => reply.error(Errno::NO_XATTR),
+            Some((_, v)) => xattr_reply(v, size, reply),
+        }
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        let Some(x) = self.xattrs(ino) else {
+            return reply.error(Errno::ENOENT);
+        };
+        let mut list = Vec::new();
+        for (n, _) in x {
+            list.extend_from_slice(n.as_bytes());
+            list.push(0);
+        }
+        xattr_reply(&list, size, reply)
+    }
+
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
         match self.node(ino) {
             Some(Node {
                 what: What::Symlink { target },
                 ..
-            }) => reply.data(target.as_bytes()),
+            }) => reply.data(target),
             Some(_) => reply.error(Errno::EINVAL),
             None => reply.error(Errno::ENOENT),
         }
@@ -554,5 +589,17 @@ impl fuser::Filesystem for ArchiveFs {
         } else {
             reply.ok()
         }
+    }
+}
+
+/// Answers an xattr request for `value`: its size when asked with `size` 0, the bytes when they
+/// fit, `ERANGE` when they do not.
+fn xattr_reply(value: &[u8], size: u32, reply: ReplyXattr) {
+    if size == 0 {
+        reply.size(value.len() as u32)
+    } else if value.len() <= size as usize {
+        reply.data(value)
+    } else {
+        reply.error(Errno::ERANGE)
     }
 }

@@ -1,6 +1,26 @@
 //! The inode table, built from the index when the mount starts.
+//!
+//! Paths are handled in the escape form of spec §4.2.4 (what an entry with flag bit 2 stores,
+//! and a plain path with its backslashes doubled), so names that are not UTF-8 are one case;
+//! the names and symlink targets the kernel sees are the bytes they stand for.
 
 use super::*;
+
+/// An entry's path or target in the escape form (see the module docs).
+fn spelled(escaped: bool, s: &str) -> std::borrow::Cow<'_, str> {
+    if escaped || !s.contains('\\') {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(crate::path::escape_bytes(s.as_bytes()))
+    }
+}
+
+/// The bytes a name in the escape form stands for (checked canonical when the archive was read).
+fn raw(s: &str) -> Box<[u8]> {
+    crate::path::unescape(s)
+        .unwrap_or_else(|| s.as_bytes().to_vec())
+        .into_boxed_slice()
+}
 
 /// One node of the mounted tree.
 pub(super) struct Node {
@@ -12,14 +32,14 @@ pub(super) enum What {
     /// Children sorted by name (for lookup by binary search and a stable readdir order).
     Dir {
         parent: u64,
-        children: Vec<(Box<str>, u64)>,
+        children: Vec<(Box<[u8]>, u64)>,
     },
     /// A regular file: the entry holding its bytes.
     File {
         entry: usize,
     },
     Symlink {
-        target: Box<str>,
+        target: Box<[u8]>,
     },
     /// A FIFO or device node: attributes only (the kernel, not the mount, serves its opens).
     Special,
@@ -31,16 +51,20 @@ pub(super) fn build_tree(ar: &Archive, stamp: SystemTime) -> Vec<Option<Node>> {
     let mut nodes: Vec<Option<Node>> = Vec::with_capacity(entries.len() + 2);
     nodes.push(None);
     nodes.push(Some(synth_dir(ROOT, ROOT, stamp)));
+    let paths: Vec<std::borrow::Cow<str>> = entries
+        .iter()
+        .map(|e| spelled(e.escaped, &e.path))
+        .collect();
     let mut dirs: HashMap<&str, u64> = HashMap::from([("", ROOT)]);
     for (i, e) in entries.iter().enumerate() {
         let ino = i as u64 + 2;
         let what = match e.kind {
             Kind::File => What::File { entry: i },
             Kind::Symlink => What::Symlink {
-                target: e.target.as_str().into(),
+                target: raw(&spelled(e.escaped, &e.target)),
             },
             Kind::Dir => {
-                dirs.insert(e.path.trim_end_matches('/'), ino);
+                dirs.insert(paths[i].trim_end_matches('/'), ino);
                 What::Dir {
                     parent: ROOT,
                     children: Vec::new(),
@@ -59,7 +83,7 @@ pub(super) fn build_tree(ar: &Archive, stamp: SystemTime) -> Vec<Option<Node>> {
     }
     for (i, e) in entries.iter().enumerate() {
         let ino = ar.resolve(i) as u64 + 2;
-        let path = e.path.trim_end_matches('/');
+        let path = paths[i].trim_end_matches('/');
         let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
         let parent = ensure_dir(&mut nodes, &mut dirs, dir, stamp);
         if e.kind == Kind::Hardlink {
@@ -131,7 +155,7 @@ pub(super) fn add_child(nodes: &mut [Option<Node>], parent: u64, name: &str, ino
         ..
     }) = nodes[parent as usize].as_mut()
     {
-        children.push((name.into(), ino));
+        children.push((raw(name), ino));
     }
 }
 
@@ -165,7 +189,10 @@ pub(super) fn synth_dir(ino: u64, parent: u64, stamp: SystemTime) -> Node {
 pub(super) fn entry_attr(ino: u64, e: &Entry) -> FileAttr {
     let (kind, size) = match e.kind {
         Kind::Dir => (FileType::Directory, 0),
-        Kind::Symlink => (FileType::Symlink, e.target.len() as u64),
+        Kind::Symlink => (
+            FileType::Symlink,
+            raw(&spelled(e.escaped, &e.target)).len() as u64,
+        ),
         // A lossy image shows as its decoded PNG, whose size the index records.
         Kind::File | Kind::Hardlink => (
             FileType::RegularFile,
