@@ -1465,3 +1465,32 @@ fn names_that_are_not_utf8_come_back_byte_for_byte() {
     // cat names the entry in its listed (escaped) spelling.
     assert_eq!(run(&["cat", s(&a), "d/caf\\xe9/x.txt"]).stdout, b"X");
 }
+
+#[test]
+fn list_long_stored_column_shows_compressed_bytes() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("d");
+    fs::create_dir(&d).unwrap();
+    fs::write(d.join("zeros.txt"), vec![b'a'; 200_000]).unwrap();
+    let a = t.path().join("a.yoz");
+    assert_ok(&run(&["pack", "-o", s(&a), s(&d)]));
+    let out = run(&["list", "-l", "--numeric-owner", "--stored", s(&a)]);
+    assert_ok(&out);
+    let l = String::from_utf8(out.stdout).unwrap();
+    let row = l.lines().find(|x| x.ends_with("d/zeros.txt")).unwrap();
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    // mode, owner, size, stored, date, time, name
+    assert_eq!(cols[2], "200000", "{row}");
+    let stored: u64 = cols[3].parse().unwrap();
+    assert!(stored > 0 && stored < 2_000, "{row}");
+    // From a pipe there is no index: the column says so.
+    let piped = common::run_with_stdin(&["list", "-l", "--stored", "-"], &fs::read(&a).unwrap());
+    let l = String::from_utf8(piped.stdout).unwrap();
+    assert!(
+        l.lines()
+            .any(|x| x.contains(" - ") && x.ends_with("d/zeros.txt")),
+        "{l}"
+    );
+    // --stored belongs to -l.
+    assert_eq!(run(&["list", "--stored", s(&a)]).status.code(), Some(2));
+}

@@ -15,6 +15,10 @@ pub struct ListArgs {
     /// With -l, numeric owners and groups instead of names from the user database.
     #[arg(long)]
     pub numeric_owner: bool,
+    /// With -l, a column after the size with the bytes of compressed data each entry owns (a
+    /// share of a shared block; `-` when reading a stream, which has no index).
+    #[arg(long, requires = "long")]
+    pub stored: bool,
     /// One JSON object per line (JSON Lines) for scripts: path, kind, size, stored (bytes of
     /// compressed data the entry owns, a share of a shared block; from a file only), mode,
     /// mtime, uid, gid, target, copy_of, image.
@@ -166,7 +170,7 @@ fn group_name(gid: u32) -> Option<String> {
     name.to_str().ok().map(str::to_string)
 }
 
-fn line(e: &Entry, long: Option<&mut Owners>) -> String {
+fn line(e: &Entry, long: Option<&mut Owners>, stored: Option<Option<u64>>) -> String {
     let Some(owners) = long else {
         return if e.kind == Kind::Dir {
             format!("{}/", e.path)
@@ -183,8 +187,13 @@ fn line(e: &Entry, long: Option<&mut Owners>) -> String {
         e.size.to_string()
     };
     let pad = 19usize.saturating_sub(owner.len() + size.len()).max(1);
+    let stored = match stored {
+        Some(Some(n)) => format!(" {n:>10}"),
+        Some(None) => format!(" {:>10}", "-"),
+        None => String::new(),
+    };
     let mut s = format!(
-        "{} {owner}{:pad$}{size} {} {}{}",
+        "{} {owner}{:pad$}{size}{stored} {} {}{}",
         mode_string(e.kind, e.mode),
         "",
         time_string(e.mtime),
@@ -300,15 +309,15 @@ fn stored_bytes(ar: &Archive, i: usize) -> u64 {
 /// How `list` prints an entry.
 enum Format {
     Short,
-    /// `tar -tv`'s layout, with its owner-name cache.
-    Long(Owners),
+    /// `tar -tv`'s layout, with its owner-name cache; `true`: with the stored-bytes column.
+    Long(Owners, bool),
     Json,
 }
 
 struct ListSink<W: Write> {
     out: W,
     format: Format,
-    /// Stored bytes per entry, in archive order, when listing a file (`--json`).
+    /// Stored bytes per entry, in archive order, when listing a file (`--json`, `-l --stored`).
     stored: Vec<u64>,
     /// Entries begun so far.
     seen: usize,
@@ -326,8 +335,8 @@ impl<W: Write> Sink for ListSink<W> {
             .selection
             .selects(&e.path)
             .then(|| match &mut self.format {
-                Format::Short => line(e, None),
-                Format::Long(o) => line(e, Some(o)),
+                Format::Short => line(e, None, None),
+                Format::Long(o, with_stored) => line(e, Some(o), with_stored.then_some(stored)),
                 Format::Json => json_line(e, stored),
             });
         Ok(())
@@ -340,7 +349,7 @@ impl<W: Write> Sink for ListSink<W> {
     }
     fn copy(&mut self, source: &Entry) -> Result<bool> {
         match (&self.format, &mut self.pending) {
-            (Format::Long(_), Some(p)) => p.push_str(&format!(" = {}", source.path)),
+            (Format::Long(..), Some(p)) => p.push_str(&format!(" = {}", source.path)),
             (Format::Json, Some(p)) => {
                 p.push_str(&format!(",\"copy_of\":{}", json_str(&source.path)))
             }
@@ -366,10 +375,13 @@ pub fn list(a: ListArgs) -> Result<()> {
     let format = if a.json {
         Format::Json
     } else if a.long {
-        Format::Long(Owners {
-            numeric: a.numeric_owner,
-            ..Default::default()
-        })
+        Format::Long(
+            Owners {
+                numeric: a.numeric_owner,
+                ..Default::default()
+            },
+            a.stored,
+        )
     } else {
         Format::Short
     };
