@@ -690,6 +690,16 @@ impl Archive {
     }
 }
 
+/// Where byte `pos` of a file stored in blocks lies: `starts` are where each of its blocks
+/// begins, less `base` (an entry's own offsets with `base` 0, or a slice of offsets over all
+/// blocks with `base` its first); returns the block's index in `starts` and the offset in it.
+/// The one lookup both [`EntryReader`] and the mount use. `pos` must lie in the file.
+pub fn locate_in_blocks(starts: &[u64], base: u64, pos: u64) -> (usize, u64) {
+    // starts[0] == base <= base + pos, so the partition point is at least 1.
+    let k = starts.partition_point(|&s| s <= base + pos) - 1;
+    (k, pos - (starts[k] - base))
+}
+
 /// `Read + Seek` over one file entry; decodes only the blocks it touches and keeps the last.
 pub struct EntryReader<'a> {
     ar: &'a Archive,
@@ -715,9 +725,8 @@ impl EntryReader<'_> {
         let e = &self.ar.index.entries[self.entry];
         let (block, within, avail) = match e.storage {
             Storage::Blocks { first, .. } => {
-                let k = self.starts.partition_point(|&s| s <= self.pos) - 1;
+                let (k, within) = locate_in_blocks(&self.starts, 0, self.pos);
                 let raw = self.ar.index.blocks[first as usize + k].raw_len as u64;
-                let within = self.pos - self.starts[k];
                 (first + k as u32, within as usize, (raw - within) as usize)
             }
             Storage::Shared { block, offset } => (

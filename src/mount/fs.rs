@@ -235,8 +235,7 @@ impl Data {
                     (None, Error::OutOfRange { what })
                 })?;
                 let base = starts[0];
-                // starts[0] == base <= base + offset, so the partition point is at least 1.
-                let k0 = starts.partition_point(|&s| s <= base + offset) - 1;
+                let (k0, _) = crate::container::archive::locate_in_blocks(starts, base, offset);
                 let mut k = k0;
                 let mut pos = offset;
                 let mut out: Option<Vec<u8>> = None;
