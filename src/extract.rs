@@ -75,15 +75,9 @@ fn part_name(name: &str) -> String {
     format!(".{name}.yoz-part-{}-{n}", std::process::id())
 }
 
-/// An entry's path or target in the extractor's spelling, the escape form of spec §4.2.4
-/// (which an entry with flag bit 2 already stores): `at` turns it back into bytes.
-fn spelled(escaped: bool, s: &str) -> std::borrow::Cow<'_, str> {
-    if escaped || !s.contains('\\') {
-        std::borrow::Cow::Borrowed(s)
-    } else {
-        std::borrow::Cow::Owned(crate::path::escape_bytes(s.as_bytes()))
-    }
-}
+// Entry paths and targets in the extractor's spelling, the escape form of spec §4.2.4: `at`
+// turns them back into bytes.
+use crate::path::spelled;
 
 /// The last component of an entry path.
 fn base_name(path: &str) -> &str {

@@ -238,6 +238,17 @@ pub fn escape_bytes(b: &[u8]) -> String {
     s
 }
 
+/// An entry's path or target in the escape form whatever its flag: as stored under flag bit 2
+/// (`escaped`), else the plain name with its backslashes doubled. What the extractor and the
+/// mount work with, so that names that are not UTF-8 are not a case apart.
+pub fn spelled(escaped: bool, s: &str) -> std::borrow::Cow<'_, str> {
+    if escaped || !s.contains('\\') {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(escape_bytes(s.as_bytes()))
+    }
+}
+
 /// The bytes an escape form stands for; `None` for a `\` not followed by `\` or `x` and two
 /// lowercase hex digits.
 pub fn unescape(s: &str) -> Option<Vec<u8>> {

@@ -6,14 +6,7 @@
 
 use super::*;
 
-/// An entry's path or target in the escape form (see the module docs).
-fn spelled(escaped: bool, s: &str) -> std::borrow::Cow<'_, str> {
-    if escaped || !s.contains('\\') {
-        std::borrow::Cow::Borrowed(s)
-    } else {
-        std::borrow::Cow::Owned(crate::path::escape_bytes(s.as_bytes()))
-    }
-}
+use crate::path::spelled;
 
 /// The bytes a name in the escape form stands for (checked canonical when the archive was read).
 fn raw(s: &str) -> Box<[u8]> {
