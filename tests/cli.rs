@@ -1325,49 +1325,19 @@ fn cat_takes_several_paths_globs_and_directories_in_archive_order() {
     assert!(String::from_utf8_lossy(&miss.stderr).contains("d/nope"));
 }
 
-/// Sets an extended attribute with libc (`false` where the file system refuses it).
-fn set_xattr(p: &std::path::Path, name: &str, value: &[u8]) -> bool {
-    let (p, n) = (
-        std::ffi::CString::new(p.to_str().unwrap()).unwrap(),
-        std::ffi::CString::new(name).unwrap(),
-    );
-    // SAFETY: NUL-terminated path and name, and a value buffer of the given length.
-    unsafe {
-        libc::setxattr(
-            p.as_ptr(),
-            n.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        ) == 0
-    }
-}
-
-/// An extended attribute's value, `None` when absent.
-fn get_xattr(p: &std::path::Path, name: &str) -> Option<Vec<u8>> {
-    let (p, n) = (
-        std::ffi::CString::new(p.to_str().unwrap()).unwrap(),
-        std::ffi::CString::new(name).unwrap(),
-    );
-    let mut buf = vec![0u8; 4096];
-    // SAFETY: NUL-terminated path and name, and a buffer of the given length.
-    let r = unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    (r >= 0).then(|| buf[..r as usize].to_vec())
-}
-
 #[test]
 fn extended_attributes_round_trip_user_by_default_all_with_xattrs() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path().join("d");
     fs::create_dir(&d).unwrap();
     fs::write(d.join("f"), b"x").unwrap();
-    if !set_xattr(&d.join("f"), "user.comment", b"hello") {
+    if !common::xattr::set(&d.join("f"), "user.comment", b"hello") {
         eprintln!("skipping: the temporary directory's file system keeps no user.* attributes");
         return;
     }
-    assert!(set_xattr(&d, "user.dir", b""));
+    assert!(common::xattr::set(&d, "user.dir", b""));
     // trusted.* needs privileges; where it cannot be set, the --xattrs half checks user.* only.
-    let trusted = set_xattr(&d.join("f"), "trusted.t", b"T");
+    let trusted = common::xattr::set(&d.join("f"), "trusted.t", b"T");
     let a = t.path().join("a.yoz");
     assert_ok(&run(&["pack", "-o", s(&a), s(&d)]));
     let json = String::from_utf8(run(&["list", "--json", s(&a)]).stdout).unwrap();
@@ -1385,32 +1355,32 @@ fn extended_attributes_round_trip_user_by_default_all_with_xattrs() {
         };
         assert_ok(&out);
         assert_eq!(
-            get_xattr(&dest.join("d/f"), "user.comment").as_deref(),
+            common::xattr::get(&dest.join("d/f"), "user.comment").as_deref(),
             Some(&b"hello"[..])
         );
         assert_eq!(
-            get_xattr(&dest.join("d"), "user.dir").as_deref(),
+            common::xattr::get(&dest.join("d"), "user.dir").as_deref(),
             Some(&b""[..])
         );
-        assert_eq!(get_xattr(&dest.join("d/f"), "trusted.t"), None);
+        assert_eq!(common::xattr::get(&dest.join("d/f"), "trusted.t"), None);
     }
     let b = t.path().join("b.yoz");
     assert_ok(&run(&["pack", "--xattrs", "-o", s(&b), s(&d)]));
     let dest = t.path().join("all");
     assert_ok(&run(&["unpack", "--xattrs", "-C", s(&dest), s(&b)]));
     assert_eq!(
-        get_xattr(&dest.join("d/f"), "user.comment").as_deref(),
+        common::xattr::get(&dest.join("d/f"), "user.comment").as_deref(),
         Some(&b"hello"[..])
     );
     if trusted {
         assert_eq!(
-            get_xattr(&dest.join("d/f"), "trusted.t").as_deref(),
+            common::xattr::get(&dest.join("d/f"), "trusted.t").as_deref(),
             Some(&b"T"[..])
         );
         // Without --xattrs on unpack, the archive's trusted.* is not restored.
         let dest = t.path().join("user-only");
         assert_ok(&run(&["unpack", "-C", s(&dest), s(&b)]));
-        assert_eq!(get_xattr(&dest.join("d/f"), "trusted.t"), None);
+        assert_eq!(common::xattr::get(&dest.join("d/f"), "trusted.t"), None);
     }
     let info = String::from_utf8(run(&["info", s(&a)]).stdout).unwrap();
     assert!(info.contains("needs reader 1.4"), "{info}");

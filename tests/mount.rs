@@ -378,17 +378,20 @@ fn mounted_tree_matches_the_original() {
     // Extended attributes (format 1.4) through getxattr/listxattr, where the temporary file
     // system keeps user.* ones (a second archive of the tree with one, mounted beside).
     let tagged = tree.join("dir/deep/deeper/x.txt");
-    if xattr::set(&tagged, "user.origin", b"mount test") {
+    if common::xattr::set(&tagged, "user.origin", b"mount test") {
         let archive2 = tmp.path().join("t2.yoz");
         pack(&tree, &archive2, "4K");
         let m2 = Mounted::new(&archive2, &tmp.path().join("mnt2"), &[]);
         let x = m2.mp.join("t/dir/deep/deeper/x.txt");
         assert_eq!(
-            xattr::get(&x, "user.origin").as_deref(),
+            common::xattr::get(&x, "user.origin").as_deref(),
             Some(&b"mount test"[..])
         );
-        assert_eq!(xattr::list(&x), b"user.origin\0");
-        assert_eq!(xattr::get(&m2.mp.join("t/text.txt"), "user.origin"), None);
+        assert_eq!(common::xattr::list(&x), b"user.origin\0");
+        assert_eq!(
+            common::xattr::get(&m2.mp.join("t/text.txt"), "user.origin"),
+            None
+        );
     } else {
         eprintln!("the temporary file system keeps no user.* attributes: xattr part skipped");
     }
@@ -815,50 +818,4 @@ fn every_small_hostile_input_is_bounded_when_mounted() {
         mounted > 100 && refused > 100,
         "{mounted} mounted, {refused} refused"
     );
-}
-
-/// Extended attributes through libc, for the mount's getxattr/listxattr.
-mod xattr {
-    use std::ffi::CString;
-    use std::path::Path;
-
-    fn c(s: &[u8]) -> CString {
-        CString::new(s).unwrap()
-    }
-
-    /// Sets `name` on `p` (`false` where the file system refuses).
-    pub fn set(p: &Path, name: &str, value: &[u8]) -> bool {
-        use std::os::unix::ffi::OsStrExt;
-        let (p, n) = (c(p.as_os_str().as_bytes()), c(name.as_bytes()));
-        // SAFETY: NUL-terminated path and name, and a value of the given length.
-        unsafe {
-            libc::setxattr(
-                p.as_ptr(),
-                n.as_ptr(),
-                value.as_ptr().cast(),
-                value.len(),
-                0,
-            ) == 0
-        }
-    }
-
-    pub fn get(p: &Path, name: &str) -> Option<Vec<u8>> {
-        use std::os::unix::ffi::OsStrExt;
-        let (p, n) = (c(p.as_os_str().as_bytes()), c(name.as_bytes()));
-        let mut buf = vec![0u8; 4096];
-        // SAFETY: NUL-terminated path and name, and a buffer of the given length.
-        let r =
-            unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-        (r >= 0).then(|| buf[..r as usize].to_vec())
-    }
-
-    pub fn list(p: &Path) -> Vec<u8> {
-        use std::os::unix::ffi::OsStrExt;
-        let p = c(p.as_os_str().as_bytes());
-        let mut buf = vec![0u8; 4096];
-        // SAFETY: NUL-terminated path and a buffer of the given length.
-        let r = unsafe { libc::listxattr(p.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-        buf.truncate(r.max(0) as usize);
-        buf
-    }
 }

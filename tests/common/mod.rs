@@ -221,3 +221,49 @@ fn mutants(b: &[u8]) -> Vec<Vec<u8>> {
     v.push(m);
     v
 }
+
+/// Extended attributes through libc (`false`/`None` where the file system refuses them).
+pub mod xattr {
+    use std::ffi::CString;
+    use std::path::Path;
+
+    fn c(s: &[u8]) -> CString {
+        CString::new(s).unwrap()
+    }
+
+    /// Sets `name` on `p` (`false` where the file system refuses).
+    pub fn set(p: &Path, name: &str, value: &[u8]) -> bool {
+        use std::os::unix::ffi::OsStrExt;
+        let (p, n) = (c(p.as_os_str().as_bytes()), c(name.as_bytes()));
+        // SAFETY: NUL-terminated path and name, and a value of the given length.
+        unsafe {
+            libc::setxattr(
+                p.as_ptr(),
+                n.as_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                0,
+            ) == 0
+        }
+    }
+
+    pub fn get(p: &Path, name: &str) -> Option<Vec<u8>> {
+        use std::os::unix::ffi::OsStrExt;
+        let (p, n) = (c(p.as_os_str().as_bytes()), c(name.as_bytes()));
+        let mut buf = vec![0u8; 4096];
+        // SAFETY: NUL-terminated path and name, and a buffer of the given length.
+        let r =
+            unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        (r >= 0).then(|| buf[..r as usize].to_vec())
+    }
+
+    pub fn list(p: &Path) -> Vec<u8> {
+        use std::os::unix::ffi::OsStrExt;
+        let p = c(p.as_os_str().as_bytes());
+        let mut buf = vec![0u8; 4096];
+        // SAFETY: NUL-terminated path and a buffer of the given length.
+        let r = unsafe { libc::listxattr(p.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        buf.truncate(r.max(0) as usize);
+        buf
+    }
+}
