@@ -3,9 +3,10 @@
 //! The format is specified in `spec/yoz-v1.md`; this crate is its reference implementation.
 //! Layout: [`container`] (format, writer, readers), [`builder`] (writing an archive from a
 //! program), [`codec`] (block codecs behind one trait), [`entropy`] (Huffman and range coders),
-//! [`image`] (pixels, PNG, the DCT image codec), [`neural`] (the overfitted image codec),
-//! [`path`] (path safety), [`pack`] and [`extract`] (the file-system sides), [`mount`]
-//! (read-only FUSE), [`cli`].
+//! [`image`] (pixels, PNG, the DCT image codec, the seam every image codec decodes behind),
+//! `neural` (the overfitted image codec), [`path`] (path safety; the escape form of names that
+//! are not UTF-8), [`xattr`] (extended attributes), [`pack`] and [`extract`] (the file-system
+//! sides), `mount` (read-only FUSE), `cli`.
 //!
 //! Reading: [`Archive::open`] (a file, memory-mapped) or [`Archive::from_bytes`], then
 //! [`Archive::open_entry`] for any entry's bytes; [`container::read_stream`] reads from a pipe.
