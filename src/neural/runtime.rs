@@ -65,19 +65,6 @@ impl Device {
     }
 }
 
-impl std::str::FromStr for Device {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Device> {
-        match s {
-            "cpu" => Ok(Device::Cpu),
-            "cuda" => Ok(Device::Cuda),
-            _ => Err(Error::InvalidArgument(format!(
-                "unknown device {s:?} (expected cpu or cuda)"
-            ))),
-        }
-    }
-}
-
 /// What a [`synthesize`] call really did.
 #[derive(Clone, Debug)]
 pub struct RunReport {
@@ -664,14 +651,6 @@ pub fn synthesize(
 mod tests {
     use super::*;
     use crate::neural::synth;
-
-    #[test]
-    fn device_names_roundtrip() {
-        for d in [Device::Cpu, Device::Cuda] {
-            assert_eq!(d.name().parse::<Device>().unwrap(), d);
-        }
-        assert_eq!("gpu".parse::<Device>().unwrap_err().class(), "usage");
-    }
 
     #[test]
     fn library_candidates_are_versioned_core_libraries_only() {
