@@ -3,11 +3,8 @@
 //! so the bytes are the same for any thread count (spec §4 ordering rules are applied here, by
 //! the `Producer`).
 
-use crate::codec::dict::ZstdDict;
-use crate::codec::{self, Choice, Encoded};
-use crate::container::format::{
-    BlockInfo, Entry, ImageInfo, Kind, Storage, BLOCK_SIZE_MAX, BLOCK_SIZE_MIN, NO_RESOURCE,
-};
+use crate::codec::{self, Choice};
+use crate::container::format::{Entry, ImageInfo, Kind, Storage, BLOCK_SIZE_MAX, BLOCK_SIZE_MIN};
 use crate::error::{Error, IoContext, Result};
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, Metadata};
@@ -22,6 +19,7 @@ mod pipeline;
 mod producer;
 mod walk;
 
+use crate::builder::layout::{Job, Layout};
 use producer::*;
 use walk::*;
 
@@ -423,27 +421,14 @@ fn pack_plan<W: Write + Send>(walk: Walk, out: W, opts: &PackOptions) -> Result<
                 send(job)
             };
             let mut prod = Producer {
-                send: &mut send,
-                block_size: opts.block_size,
-                next_block: 0,
-                solid: Vec::new(),
-                members: Vec::new(),
-                member_names: HashSet::new(),
-                deferred_links: Vec::new(),
+                layout: Layout::new(&mut send, opts.block_size, solid_size(opts)),
                 links: HashMap::new(),
-                group: Vec::new(),
-                group_len: 0,
-                solid_size: solid_size(opts),
                 image: image.clone(),
                 bundle,
                 lossy: 0,
-                placed: 0,
-                archive_index: vec![u32::MAX; plan.len()],
-                member_plan: Vec::new(),
                 wanted: dup_of.iter().flatten().copied().collect(),
                 dup_of,
                 sources: HashMap::new(),
-                deferred_copies: Vec::new(),
                 copies: (0, 0),
                 failed: Vec::new(),
             };
@@ -456,9 +441,9 @@ fn pack_plan<W: Write + Send>(walk: Walk, out: W, opts: &PackOptions) -> Result<
                     }
                     bytes += prod.put(i, p).map_err(|e| e.in_entry(&p.name))?;
                 }
-                prod.flush_solid()?;
-                prod.flush_group()?;
-                Ok((bytes, prod.next_block as u64, prod.lossy, prod.copies))
+                prod.layout.flush()?;
+                let blocks = prod.layout.blocks() as u64;
+                Ok((bytes, blocks, prod.lossy, prod.copies))
             })();
             stats.failed.append(&mut prod.failed);
             res

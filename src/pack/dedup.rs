@@ -105,6 +105,8 @@ fn crc_of(path: &Path) -> Result<u32> {
 pub(super) struct Source {
     pub src: PathBuf,
     pub crc: u32,
+    /// The source's entry in the layout (a copy names its number in archive order).
+    pub ticket: crate::builder::layout::Ticket,
 }
 
 /// Whether the file open as `f` (of `size` bytes, at its start) holds exactly the bytes stored

@@ -3,7 +3,7 @@
 //! bytes are the same for any thread count. A bounded number of jobs is in flight, so memory
 //! stays at a few blocks per thread.
 
-use super::{Done, Job};
+use crate::builder::layout::{compress_job, write_done, Job};
 use crate::codec::dict::ZstdDict;
 use crate::codec::Choice;
 use crate::container::format::Header;
@@ -42,7 +42,8 @@ pub(super) fn run<W: Write + Send, T>(
         let cap = threads * 2 + 2;
         let (job_tx, job_rx) = crossbeam_channel::bounded::<(u64, Job)>(cap);
         // `None` = a job dropped because the pipeline already failed.
-        let (done_tx, done_rx) = crossbeam_channel::unbounded::<(u64, Option<Result<Done>>)>();
+        let (done_tx, done_rx) =
+            crossbeam_channel::unbounded::<(u64, Option<Result<crate::builder::layout::Done>>)>();
         let (tok_tx, tok_rx) = crossbeam_channel::bounded::<()>(cap);
         for _ in 0..cap {
             tok_tx.send(()).expect("fresh channel has room");
@@ -56,12 +57,7 @@ pub(super) fn run<W: Write + Send, T>(
                     let r = if failed.load(Ordering::Relaxed) {
                         None
                     } else {
-                        Some(super::compress_job(
-                            job,
-                            coding.choice,
-                            coding.level,
-                            coding.dict,
-                        ))
+                        Some(compress_job(job, coding.choice, coding.level, coding.dict))
                     };
                     if done_tx.send((seq, r)).is_err() {
                         break;
@@ -97,13 +93,7 @@ pub(super) fn run<W: Write + Send, T>(
                     };
                     let res = r.and_then(|d| {
                         let w = w.as_mut().expect("writer present until error");
-                        match d {
-                            Done::Group(info, payload, entries) => w.group(info, &payload, entries),
-                            Done::Block(info, payload) => {
-                                bar_w.inc(info.raw_len as u64);
-                                w.block(info, &payload).map(|_| ())
-                            }
-                        }
+                        write_done(w, d).map(|raw| bar_w.inc(raw))
                     });
                     if let Err(e) = res {
                         failed_w.store(true, Ordering::Relaxed);

@@ -1,21 +1,9 @@
-//! The producer: planned entries turned into jobs in archive order — entry groups, blocks of
-//! large files, shared blocks of small ones, zero runs, copies and hard links — by the
-//! ordering rules of spec §4.2.
+//! The producer: planned entries read from disk and handed to the builder's layout, which puts
+//! them in archive order (spec §4.2.1); what pack adds on top is here — hard links found by
+//! inode, copies of identical files, sparse holes, lossy images, inputs that vanish.
 
 use super::*;
-
-pub(super) enum Job {
-    Group(Vec<Entry>),
-    Block(Vec<u8>),
-    /// A shared block of small files: compressed with the archive's dictionary, if any.
-    Shared(Vec<u8>),
-    Zeros(u32),
-}
-
-pub(super) enum Done {
-    Group(crate::container::format::GroupInfo, Vec<u8>, Vec<Entry>),
-    Block(BlockInfo, Vec<u8>),
-}
+use crate::builder::layout::{Layout, Sink, Ticket};
 
 pub(super) fn entry_for(p: &Planned, storage: Storage, size: u64) -> Entry {
     Entry {
@@ -41,100 +29,23 @@ pub(super) fn entry_for(p: &Planned, storage: Storage, size: u64) -> Entry {
     }
 }
 
-/// One data block, encoded and described by its record header.
-pub(super) fn encode(
-    raw: &[u8],
-    choice: Choice,
-    level: i32,
-    dict: Option<(&ZstdDict, u32)>,
-) -> Result<Done> {
-    let enc: Encoded = codec::encode_block_with(raw, choice, level, dict)?;
-    let info = BlockInfo {
-        offset: 0,
-        codec: enc.codec,
-        flags: 0,
-        params: enc.params,
-        resource: enc.resource,
-        raw_len: raw.len() as u32,
-        comp_len: enc.payload.len() as u32,
-        crc32: crc32fast::hash(raw),
-    };
-    Ok(Done::Block(info, enc.payload))
-}
-
-pub(super) fn compress_job(
-    job: Job,
-    choice: Choice,
-    level: i32,
-    dict: Option<&ZstdDict>,
-) -> Result<Done> {
-    match job {
-        Job::Group(entries) => {
-            let (info, payload) = crate::container::writer::encode_group(&entries, level)?;
-            Ok(Done::Group(info, payload, entries))
-        }
-        // The dictionary, when there is one, is resource 0, written before any block.
-        Job::Shared(raw) => encode(&raw, choice, level, dict.map(|d| (d, 0))),
-        Job::Block(raw) => encode(&raw, choice, level, None),
-        Job::Zeros(len) => {
-            let mut h = crc32fast::Hasher::new();
-            let z = [0u8; 65536];
-            let mut left = len as usize;
-            while left > 0 {
-                let n = left.min(z.len());
-                h.update(&z[..n]);
-                left -= n;
-            }
-            let info = BlockInfo {
-                offset: 0,
-                codec: codec::id::ZEROS,
-                flags: 0,
-                params: 0,
-                resource: NO_RESOURCE,
-                raw_len: len,
-                comp_len: 0,
-                crc32: h.finalize(),
-            };
-            Ok(Done::Block(info, Vec::new()))
-        }
-    }
-}
-
-/// The producer side: turns planned entries into jobs in archive order.
-pub(super) struct Producer<'a> {
-    pub(super) send: &'a mut dyn FnMut(Job) -> Result<()>,
-    pub(super) block_size: usize,
-    pub(super) next_block: u32,
-    pub(super) solid: Vec<u8>,
-    pub(super) members: Vec<Entry>,
-    pub(super) member_names: HashSet<String>,
-    pub(super) deferred_links: Vec<Entry>,
+/// The producer side: reads planned entries into the layout, in plan order.
+pub(super) struct Producer<'a, S: Sink> {
+    pub(super) layout: Layout<S>,
+    /// Files stored so far by (device, inode), for later names of the same inode.
     pub(super) links: HashMap<(u64, u64), String>,
-    /// Capacity of a shared block (see [`solid_size`]).
-    pub(super) solid_size: usize,
     /// Lossy image coding: quality and the `--lossy` globs.
     pub(super) image: Option<(u8, globset::GlobSet)>,
     /// Neural payloads by content hash, when the image codec is neural.
     pub(super) bundle: Option<&'a Bundle>,
     /// Entries stored as lossy images.
     pub(super) lossy: u64,
-    /// Entries waiting to be written as one group, and their approximate encoded size.
-    pub(super) group: Vec<Entry>,
-    pub(super) group_len: usize,
-    /// Entries placed in groups so far: the next one's number in archive order.
-    pub(super) placed: u32,
-    /// Per planned entry: its number in archive order once placed (`u32::MAX` before).
-    pub(super) archive_index: Vec<u32>,
-    /// Plan index of each member of the current shared block.
-    pub(super) member_plan: Vec<usize>,
     /// Per planned entry: the earlier file it probably duplicates ([`dedup::candidates`]).
     pub(super) dup_of: Vec<Option<usize>>,
     /// Planned files that some later file probably duplicates.
     pub(super) wanted: HashSet<usize>,
     /// Those stored so far, by plan index.
     pub(super) sources: HashMap<usize, dedup::Source>,
-    /// Copies whose source is a member of the current shared block (placed after it).
-    pub(super) deferred_copies: Vec<(Entry, usize)>,
     /// Files stored as copies, and their bytes.
     pub(super) copies: (u64, u64),
     /// Files that could not be opened and were left out (warned about).
@@ -155,71 +66,11 @@ pub(super) fn solid_size(opts: &PackOptions) -> usize {
     opts.block_size.max(window).min(BLOCK_SIZE_MAX)
 }
 
-/// A group is flushed once its entries take about this many bytes (before compression).
-pub(super) const GROUP_TARGET: usize = 1 << 20;
-
-impl Producer<'_> {
-    pub(super) fn push(&mut self, e: Entry) -> Result<()> {
-        self.place(e, None);
-        if self.group_len >= GROUP_TARGET {
-            self.flush_group()?;
-        }
-        Ok(())
-    }
-
-    /// Appends an entry to the current group: its number in archive order is now fixed.
-    pub(super) fn place(&mut self, e: Entry, plan: Option<usize>) {
-        self.group_len += crate::container::format::ENTRY_MIN_LEN + e.path.len() + e.target.len();
-        if let Some(i) = plan {
-            self.archive_index[i] = self.placed;
-        }
-        self.placed += 1;
-        self.group.push(e);
-    }
-
-    pub(super) fn flush_group(&mut self) -> Result<()> {
-        if self.group.is_empty() {
-            return Ok(());
-        }
-        self.group_len = 0;
-        let g = std::mem::take(&mut self.group);
-        (self.send)(Job::Group(g))
-    }
-
-    pub(super) fn flush_solid(&mut self) -> Result<()> {
-        if self.members.is_empty() {
-            return Ok(());
-        }
-        let block = self.next_block;
-        self.next_block += 1;
-        let data = std::mem::take(&mut self.solid);
-        // The members' group must be the first group after their block (§4.2): pending
-        // entries ride along, and the group is closed right away.
-        (self.send)(Job::Shared(data))?;
-        let plans = std::mem::take(&mut self.member_plan);
-        for (mut e, i) in std::mem::take(&mut self.members).into_iter().zip(plans) {
-            if let Storage::Shared { offset, .. } = e.storage {
-                e.storage = Storage::Shared { block, offset };
-            }
-            self.place(e, Some(i));
-        }
-        for e in std::mem::take(&mut self.deferred_links) {
-            self.place(e, None);
-        }
-        for (mut e, source) in std::mem::take(&mut self.deferred_copies) {
-            e.storage = Storage::Same {
-                entry: self.archive_index[source],
-            };
-            self.place(e, None);
-        }
-        self.member_names.clear();
-        self.flush_group()
-    }
-
+impl<S: Sink> Producer<'_, S> {
     pub(super) fn put(&mut self, i: usize, p: &Planned) -> Result<u64> {
         match p.kind {
             Kind::Dir | Kind::Symlink | Kind::Fifo | Kind::CharDevice | Kind::BlockDevice => {
-                self.push(entry_for(p, Storage::None, 0))?;
+                self.layout.entry(entry_for(p, Storage::None, 0))?;
                 Ok(0)
             }
             Kind::Hardlink => unreachable!("the walk never plans hard links"),
@@ -233,11 +84,7 @@ impl Producer<'_> {
                         let mut e = entry_for(p, Storage::None, 0);
                         e.kind = Kind::Hardlink;
                         e.target = target.clone();
-                        if self.member_names.contains(target) {
-                            self.deferred_links.push(e);
-                        } else {
-                            self.push(e)?;
-                        }
+                        self.layout.link(e)?;
                         return Ok(0);
                     }
                 }
@@ -261,38 +108,13 @@ impl Producer<'_> {
     /// Stores in-memory content (an image blob, or a file read whole) under `p`'s entry.
     pub(super) fn content(
         &mut self,
-        i: usize,
         p: &Planned,
         data: Vec<u8>,
         image: Option<ImageInfo>,
     ) -> Result<()> {
-        let size = data.len() as u64;
-        let entry = |storage| {
-            let mut e = entry_for(p, storage, size);
-            e.image = image;
-            e
-        };
-        if data.len() < self.block_size {
-            if self.solid.len() + data.len() > self.solid_size {
-                self.flush_solid()?;
-            }
-            let offset = self.solid.len() as u32;
-            self.solid.extend_from_slice(&data);
-            self.members
-                .push(entry(Storage::Shared { block: 0, offset }));
-            self.member_plan.push(i);
-            self.member_names.insert(p.name.clone());
-            return Ok(());
-        }
-        let count = data.len().div_ceil(self.block_size) as u32;
-        let first = self.next_block;
-        self.next_block += count;
-        self.place(entry(Storage::Blocks { first, count }), Some(i));
-        self.flush_group()?;
-        for chunk in data.chunks(self.block_size) {
-            (self.send)(Job::Block(chunk.to_vec()))?;
-        }
-        Ok(())
+        let mut e = entry_for(p, Storage::None, data.len() as u64);
+        e.image = image;
+        self.layout.data(e, &data).map(|_| ())
     }
 
     /// Stores a regular file; `None` when it could not be opened (warned about and left out,
@@ -300,7 +122,7 @@ impl Producer<'_> {
     pub(super) fn file(&mut self, i: usize, p: &Planned) -> Result<Option<u64>> {
         let size = p.meta.len();
         if size == 0 {
-            self.push(entry_for(p, Storage::None, 0))?;
+            self.layout.entry(entry_for(p, Storage::None, 0))?;
             return Ok(Some(0));
         }
         let mut f = match open_regular(&p.src) {
@@ -333,9 +155,9 @@ impl Producer<'_> {
             match coded {
                 Some((blob, info)) => {
                     self.lossy += 1;
-                    self.content(i, p, blob, Some(info))?
+                    self.content(p, blob, Some(info))?
                 }
-                None => self.content(i, p, data, None)?,
+                None => self.content(p, data, None)?,
             }
             return Ok(Some(size));
         }
@@ -347,50 +169,25 @@ impl Producer<'_> {
         }
         // Only files a later one may copy are hashed as they are stored.
         let mut hash = self.wanted.contains(&i).then(crc32fast::Hasher::new);
-        if (size as usize) < self.block_size {
-            if self.solid.len() + size as usize > self.solid_size {
-                self.flush_solid()?;
-            }
-            let offset = self.solid.len();
-            self.solid.resize(offset + size as usize, 0);
-            read_full(&mut f, &mut self.solid[offset..]).map_err(|e| match e {
-                Some(e) => Error::io(format!("reading {}", p.src.display()), e),
-                None => changed(),
+        let read_err = |e: Option<std::io::Error>| match e {
+            Some(e) => Error::io(format!("reading {}", p.src.display()), e),
+            None => changed(),
+        };
+        let entry = entry_for(p, Storage::None, size);
+        if self.layout.shares(size) {
+            let ticket = self.layout.small(entry, |slot| {
+                read_full(&mut f, slot).map_err(read_err)?;
+                if let Some(h) = hash.as_mut() {
+                    h.update(slot);
+                }
+                Ok(())
             })?;
             ensure_at_end(&mut f).map_err(|_| changed())?;
-            if let Some(h) = hash.as_mut() {
-                h.update(&self.solid[offset..]);
-            }
-            self.members.push(entry_for(
-                p,
-                Storage::Shared {
-                    block: 0,
-                    offset: offset as u32,
-                },
-                size,
-            ));
-            self.member_plan.push(i);
-            self.member_names.insert(p.name.clone());
-            self.keep_source(i, p, hash);
+            self.keep_source(i, p, hash, ticket);
             return Ok(Some(size));
         }
-        let bs = self.block_size as u64;
-        let count = size.div_ceil(bs);
-        let first = self.next_block;
-        self.next_block += count as u32;
-        // An entry with blocks closes its group; its blocks follow the group (§4.2).
-        self.place(
-            entry_for(
-                p,
-                Storage::Blocks {
-                    first,
-                    count: count as u32,
-                },
-                size,
-            ),
-            Some(i),
-        );
-        self.flush_group()?;
+        let ticket = self.layout.large(entry)?;
+        let bs = self.layout.block_size() as u64;
         let fd = f.as_raw_fd();
         let mut off = 0u64;
         while off < size {
@@ -400,33 +197,37 @@ impl Producer<'_> {
                     let zeros = vec![0u8; len];
                     h.update(&zeros);
                 }
-                (self.send)(Job::Zeros(len as u32))?;
+                self.layout.zeros(len as u32)?;
                 std::io::Seek::seek(&mut f, std::io::SeekFrom::Current(len as i64))
                     .ctx(|| format!("seeking {}", p.src.display()))?;
             } else {
                 let mut buf = vec![0u8; len];
-                read_full(&mut f, &mut buf).map_err(|e| match e {
-                    Some(e) => Error::io(format!("reading {}", p.src.display()), e),
-                    None => changed(),
-                })?;
+                read_full(&mut f, &mut buf).map_err(read_err)?;
                 if let Some(h) = hash.as_mut() {
                     h.update(&buf);
                 }
-                (self.send)(Job::Block(buf))?;
+                self.layout.block(buf)?;
             }
             off += len as u64;
         }
         ensure_at_end(&mut f).map_err(|_| changed())?;
-        self.keep_source(i, p, hash);
+        self.keep_source(i, p, hash, ticket);
         Ok(Some(size))
     }
 
     /// Remembers a stored file that a later one may copy.
-    pub(super) fn keep_source(&mut self, i: usize, p: &Planned, hash: Option<crc32fast::Hasher>) {
+    pub(super) fn keep_source(
+        &mut self,
+        i: usize,
+        p: &Planned,
+        hash: Option<crc32fast::Hasher>,
+        ticket: Ticket,
+    ) {
         if let Some(h) = hash {
             let source = dedup::Source {
                 src: p.src.clone(),
                 crc: h.finalize(),
+                ticket,
             };
             self.sources.insert(i, source);
         }
@@ -442,20 +243,14 @@ impl Producer<'_> {
             return Ok(false);
         }
         ensure_at_end(f).map_err(|_| input_err(&p.src, "changed while it was read"))?;
-        let entry = self.archive_index[source];
-        let e = entry_for(p, Storage::Same { entry }, size);
-        if entry == u32::MAX {
-            // The source waits in the current shared block: the copy follows its group.
-            self.deferred_copies.push((e, source));
-        } else {
-            self.push(e)?;
-        }
+        let ticket = s.ticket;
+        self.layout
+            .copy(entry_for(p, Storage::None, size), ticket)?;
         self.copies.0 += 1;
         self.copies.1 += size;
         Ok(true)
     }
 }
-
 /// True when `[off, off+len)` of the file holds no data (a sparse hole), per SEEK_DATA.
 pub(super) fn is_hole(fd: i32, off: u64, len: u64) -> bool {
     // SAFETY: lseek on a valid descriptor has no memory effects; the file position it moves is

@@ -1,22 +1,27 @@
 //! Writing an archive from a program: [`Builder`], over any `Write` (a file, a pipe, a
 //! `Vec<u8>`), in the manner of tar-rs's `Builder` and zip2's `ZipWriter`.
 //!
-//! The builder owns the record-ordering rules of the format (spec §4.2.1): a file with blocks of
-//! its own ends its entry group and its blocks follow; small files are gathered into a shared
-//! block written right before the entry group that lists them. Entries land in the archive in
-//! the order they are appended, and every entry is checked as a reader will check it (path
-//! syntax, duplicates, a file used as a directory, hard-link targets) when it is appended, so
-//! an error names the call that caused it. After an error the builder must be dropped: the
-//! output is not a valid archive.
+//! The builder owns the record-ordering rules of the format (spec §4.2.1), in its layout
+//! (shared with `yoz pack`, which runs it through a thread pool): small files are gathered into
+//! a shared block and listed in the entry group right after it; a file with blocks of its own
+//! ends its group, and its blocks follow. Entries land in the archive in the order they are
+//! appended, except that a small file (and a hard link to it) waits for its shared block, so it
+//! may land after entries appended later; a directory always precedes what is appended into
+//! it. Every entry is checked as a reader will check it (path syntax, duplicates, a file used
+//! as a directory, hard-link targets) when it is appended, so an error names the call that
+//! caused it. After an error the builder must be dropped: the output is not a valid archive.
 //!
 //! `yoz pack` adds what a tool needs on top (walking a tree, a thread pool, dictionaries,
-//! deduplication, lossy images); the builder is the single-threaded core for programs.
+//! deduplication, sparse files, lossy images).
+
+pub(crate) mod layout;
 
 use crate::codec::{self, Choice};
-use crate::container::format::{BlockInfo, Entry, Header, Kind, Storage, NO_RESOURCE};
+use crate::container::format::{Entry, Header, Kind, Storage};
 use crate::container::limits::{EntryChecker, Limits};
 use crate::container::RecordWriter;
 use crate::error::{Error, Result};
+use layout::{Direct, Layout};
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -27,7 +32,7 @@ pub struct BuilderOptions {
     pub codec: Choice,
     /// Compression level, 1–22 (zstd's scale).
     pub level: i32,
-    /// Block size in bytes (4 KiB to 64 MiB): files up to half of it share blocks.
+    /// Block size in bytes (4 KiB to 64 MiB): smaller files share blocks.
     pub block_size: usize,
 }
 
@@ -103,13 +108,9 @@ impl Meta {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Builder<W: Write> {
-    w: RecordWriter<W>,
+    layout: Layout<Direct<W>>,
     opts: BuilderOptions,
     checker: EntryChecker,
-    /// Entries waiting for the next entry group, in order; small files carry their bytes.
-    pending: Vec<(Entry, Option<Vec<u8>>)>,
-    /// Bytes of the small files in `pending`.
-    small_bytes: usize,
 }
 
 impl<W: Write> Builder<W> {
@@ -134,33 +135,39 @@ impl<W: Write> Builder<W> {
             )));
         }
         let minor = codec::choice_reader_minor(opts.codec, opts.level);
-        Ok(Builder {
+        let sink = Direct {
             w: RecordWriter::with_header(out, Header::needing(minor))?,
+            choice: opts.codec,
+            level: opts.level,
+        };
+        Ok(Builder {
+            layout: Layout::new(sink, opts.block_size, opts.block_size),
             opts,
             checker: EntryChecker::new(Limits::default(), minor),
-            pending: Vec::new(),
-            small_bytes: 0,
         })
     }
 
     /// Appends a directory.
     pub fn append_dir(&mut self, path: &str, meta: &Meta) -> Result<()> {
         let e = self.entry(path, Kind::Dir, meta)?;
-        self.queue(e, None)
+        self.checker.add(&e)?;
+        self.layout.entry(e).map(|_| ())
     }
 
     /// Appends a symbolic link to `target` (stored verbatim; it may point anywhere).
     pub fn append_symlink(&mut self, path: &str, target: &str, meta: &Meta) -> Result<()> {
         let mut e = self.entry(path, Kind::Symlink, meta)?;
         e.target = target.into();
-        self.queue(e, None)
+        self.checker.add(&e)?;
+        self.layout.entry(e).map(|_| ())
     }
 
     /// Appends a hard link to `target`, a file appended earlier.
     pub fn append_link(&mut self, path: &str, target: &str, meta: &Meta) -> Result<()> {
         let mut e = self.entry(path, Kind::Hardlink, meta)?;
         e.target = target.into();
-        self.queue(e, None)
+        self.checker.add(&e)?;
+        self.layout.link(e)
     }
 
     /// Appends a file whose content is `data`.
@@ -183,43 +190,33 @@ impl<W: Write> Builder<W> {
             path: path.into(),
             why: format!("holds {got} bytes, {size} were declared"),
         };
-        if size <= (self.opts.block_size / 2) as u64 {
-            let mut data = Vec::with_capacity(size as usize);
-            (&mut r)
-                .take(size + 1)
-                .read_to_end(&mut data)
-                .map_err(|err| Error::io(format!("reading {path}"), err))?;
-            if data.len() as u64 != size {
-                return Err(short(data.len() as u64));
-            }
-            return self.queue(e, (size > 0).then_some(data));
-        }
-        // A file with blocks of its own ends its group, and its blocks follow it; the group's
-        // small files go into a shared block written just before the group.
-        let count = size.div_ceil(self.opts.block_size as u64);
-        e.storage = Storage::Blocks {
-            first: self.w.next_block() + u32::from(self.small_bytes > 0),
-            count: u32::try_from(count).map_err(|_| Error::Limit {
-                what: "blocks per file",
-                got: count,
-                max: u32::MAX as u64,
-            })?,
-        };
-        self.queue(e, None)?;
-        self.flush()?;
-        let mut buf = vec![0u8; self.opts.block_size];
-        let mut left = size;
-        while left > 0 {
-            let n = left.min(buf.len() as u64) as usize;
-            r.read_exact(&mut buf[..n]).map_err(|err| {
-                if err.kind() == std::io::ErrorKind::UnexpectedEof {
-                    short(size - left)
-                } else {
-                    Error::io(format!("reading {path}"), err)
+        self.checker.add(&e)?;
+        let mut read = |buf: &mut [u8], before: u64| -> Result<()> {
+            let mut got = 0;
+            while got < buf.len() {
+                match r.read(&mut buf[got..]) {
+                    Ok(0) => return Err(short(before + got as u64)),
+                    Ok(n) => got += n,
+                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(err) => return Err(Error::io(format!("reading {path}"), err)),
                 }
-            })?;
-            self.block(&buf[..n])?;
-            left -= n as u64;
+            }
+            Ok(())
+        };
+        if size == 0 {
+            self.layout.entry(e)?;
+        } else if self.layout.shares(size) {
+            self.layout.small(e, |slot| read(slot, 0))?;
+        } else {
+            self.layout.large(e)?;
+            let mut done = 0;
+            while done < size {
+                let n = (size - done).min(self.opts.block_size as u64) as usize;
+                let mut buf = vec![0u8; n];
+                read(&mut buf, done)?;
+                self.layout.block(buf)?;
+                done += n as u64;
+            }
         }
         if r.read(&mut [0u8; 1])
             .map_err(|err| Error::io(format!("reading {path}"), err))?
@@ -248,9 +245,8 @@ impl<W: Write> Builder<W> {
     }
 
     /// Writes what is pending, the end tag, the index and the footer; returns the output.
-    pub fn finish(mut self) -> Result<W> {
-        self.flush()?;
-        Ok(self.w.finish(self.opts.level)?.0)
+    pub fn finish(self) -> Result<W> {
+        Ok(self.layout.finish()?.w.finish(self.opts.level)?.0)
     }
 
     /// A checked entry of `kind` at `path` (no storage yet).
@@ -278,61 +274,6 @@ impl<W: Write> Builder<W> {
             escaped: false,
             image: None,
         })
-    }
-
-    /// Checks `e` as a reader will, then queues it for the next group; a full set of small
-    /// files is written out.
-    fn queue(&mut self, e: Entry, data: Option<Vec<u8>>) -> Result<()> {
-        self.checker.add(&e)?;
-        let len = data.as_ref().map_or(0, Vec::len);
-        if self.small_bytes + len > self.opts.block_size {
-            self.flush()?;
-        }
-        self.small_bytes += len;
-        self.pending.push((e, data));
-        Ok(())
-    }
-
-    /// Writes the pending entries: their small files' shared block first, then their group.
-    fn flush(&mut self) -> Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let mut entries = Vec::with_capacity(self.pending.len());
-        let mut shared = Vec::with_capacity(self.small_bytes);
-        let block = self.w.next_block();
-        for (mut e, data) in std::mem::take(&mut self.pending) {
-            if let Some(d) = data {
-                e.storage = Storage::Shared {
-                    block,
-                    offset: shared.len() as u32,
-                };
-                shared.extend_from_slice(&d);
-            }
-            entries.push(e);
-        }
-        self.small_bytes = 0;
-        if !shared.is_empty() {
-            self.block(&shared)?;
-        }
-        self.w.entries(entries, self.opts.level)
-    }
-
-    /// Compresses and writes one block.
-    fn block(&mut self, raw: &[u8]) -> Result<()> {
-        let enc = codec::encode_block(raw, self.opts.codec, self.opts.level)?;
-        let info = BlockInfo {
-            offset: 0,
-            codec: enc.codec,
-            flags: 0,
-            params: enc.params,
-            resource: NO_RESOURCE,
-            raw_len: raw.len() as u32,
-            comp_len: enc.payload.len() as u32,
-            crc32: crc32fast::hash(raw),
-        };
-        self.w.block(info, &enc.payload)?;
-        Ok(())
     }
 }
 
@@ -376,19 +317,20 @@ mod tests {
         let ar = Archive::from_bytes(bytes, Default::default()).unwrap();
         ar.check_records().unwrap();
         let names: Vec<&str> = ar.entries().iter().map(|e| e.path.as_str()).collect();
+        // Append order, except that the small files wait for their shared block (written at
+        // `finish`) and the hard link to one of them waits with it.
         assert_eq!(
             names,
             [
                 "d",
-                "d/a.txt",
                 "d/empty",
                 "d/big.bin",
-                "d/b.txt",
                 "d/s",
-                "d/h",
-                "top-level.txt"
-            ],
-            "append order is archive order"
+                "d/a.txt",
+                "d/b.txt",
+                "top-level.txt",
+                "d/h"
+            ]
         );
         assert_eq!(read(&ar, "d/big.bin"), big);
         assert_eq!(read(&ar, "d/a.txt"), b"small a");
