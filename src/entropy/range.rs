@@ -133,7 +133,7 @@ impl Encoder {
 
 /// Range decoder over a byte slice. Reading past the end yields zero bytes (counted, see
 /// [`Decoder::overrun`]); a malformed stream therefore decodes to *some* symbols without
-/// panicking, and the caller turns [`Decoder::check`] into a typed error.
+/// panicking, and the caller turns a non-zero overrun into a typed error.
 #[derive(Debug, Clone)]
 pub struct Decoder<'a> {
     data: &'a [u8],

@@ -10,7 +10,7 @@
 //! descriptions of the method; the probability states are the entropy module's own (§3 of
 //! spec/entropy-range.md), not LZMA's.
 //!
-//! Encoder: a forward optimal parse in chunks of up to [`OPT_CHUNK`] positions over a binary-tree
+//! Encoder: a forward optimal parse in chunks of up to `OPT_CHUNK` (4,096) positions over a binary-tree
 //! match finder; every node of the shortest path carries the state and repeat distances of its best
 //! arrival, so the price of a literal, a repeat match or a new match is that of the real coder
 //! at the chunk's start. The chosen path is then coded for real, which adapts the contexts the

@@ -7,7 +7,7 @@
 //!
 //! Which source to use: the memory map (default) is fastest and serves stored blocks without
 //! copies. A file truncated by someone else while mapped would raise SIGBUS; the mapping is
-//! registered with [`sigbus`](super::sigbus), which turns that into zero pages and the read
+//! registered with [`super::sigbus`], which turns that into zero pages and the read
 //! into an I/O error (class `io`) instead of a dead process. [`Source::Pread`] (`--no-mmap`)
 //! never maps at all.
 
@@ -42,7 +42,7 @@ pub enum Source {
     /// Bytes already in memory (tests, fuzzing, small archives).
     Memory(Vec<u8>),
     /// What a streaming reader has kept of an archive: the header and the bytes from `start`
-    /// to the end (the archive-level checks need nothing else; [`check_tail`]).
+    /// to the end (the archive-level checks need nothing else).
     #[doc(hidden)]
     Tail {
         head: Vec<u8>,

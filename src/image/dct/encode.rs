@@ -23,8 +23,8 @@ const ALPHA_ZSTD_LEVEL: i32 = 9;
 /// Which chroma subsampling to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SamplingChoice {
-    /// 4:2:0, except at quality ≥ [`AUTO_444_QUALITY`] where 4:4:4 is kept if it is better at
-    /// equal PSNR (estimated with a slope of [`DB_PER_RATE_DOUBLING`]).
+    /// 4:2:0, except at high qualities (`AUTO_444_QUALITY`) where 4:4:4 is kept if it is
+    /// better at equal PSNR (estimated with a slope of `DB_PER_RATE_DOUBLING` dB per doubling).
     Auto,
     /// Always 4:2:0 (colour images).
     S420,
