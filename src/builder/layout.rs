@@ -402,20 +402,8 @@ mod tests {
 
     fn entry(path: &str, kind: Kind, size: u64) -> Entry {
         Entry {
-            path: path.into(),
-            kind,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            mtime: 0,
-            mtime_nsec: 0,
             size,
-            target: String::new(),
-            storage: Storage::None,
-            device: (0, 0),
-            xattrs: Vec::new(),
-            escaped: false,
-            image: None,
+            ..Entry::new(path, kind)
         }
     }
 

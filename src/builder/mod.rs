@@ -17,7 +17,7 @@
 pub(crate) mod layout;
 
 use crate::codec::{self, Choice};
-use crate::container::format::{Entry, Header, Kind, Storage};
+use crate::container::format::{Entry, Header, Kind};
 use crate::container::limits::{EntryChecker, Limits};
 use crate::container::RecordWriter;
 use crate::error::{Error, Result};
@@ -259,20 +259,12 @@ impl<W: Write> Builder<W> {
         }
         crate::path::validate(path)?;
         Ok(Entry {
-            path: path.into(),
-            kind,
             mode: meta.mode,
             uid: meta.uid,
             gid: meta.gid,
             mtime: meta.mtime,
             mtime_nsec: meta.mtime_nsec,
-            size: 0,
-            target: String::new(),
-            storage: Storage::None,
-            device: (0, 0),
-            xattrs: Vec::new(),
-            escaped: false,
-            image: None,
+            ..Entry::new(path, kind)
         })
     }
 }
@@ -280,6 +272,7 @@ impl<W: Write> Builder<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::container::format::Storage;
     use crate::container::{read_stream, Archive, NullSink};
 
     fn read(ar: &Archive, path: &str) -> Vec<u8> {

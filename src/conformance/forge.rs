@@ -39,20 +39,9 @@ pub type EntryHook<'a> = &'a dyn Fn(usize, &mut Vec<u8>);
 /// Entry metadata used by every forged entry (fixed, so vectors are reproducible).
 pub fn meta(path: &str, kind: Kind) -> Entry {
     Entry {
-        path: path.into(),
-        kind,
         mode: if kind == Kind::Dir { 0o755 } else { 0o644 },
-        uid: 0,
-        gid: 0,
         mtime: 1_700_000_000,
-        mtime_nsec: 0,
-        size: 0,
-        target: String::new(),
-        storage: Storage::None,
-        device: (0, 0),
-        xattrs: Vec::new(),
-        escaped: false,
-        image: None,
+        ..Entry::new(path, kind)
     }
 }
 

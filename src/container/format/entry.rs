@@ -216,6 +216,27 @@ pub const XATTR_VALUE_MAX: usize = 65_536;
 pub const XATTR_NAMESPACES: [&str; 4] = ["security.", "system.", "trusted.", "user."];
 
 impl Entry {
+    /// An entry of `kind` at `path` with nothing else set: mode 0, owned by root, mtime 0, no
+    /// data, target, storage, attributes or image; callers fill in what they have.
+    pub fn new(path: impl Into<String>, kind: Kind) -> Entry {
+        Entry {
+            path: path.into(),
+            kind,
+            mode: 0,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            mtime_nsec: 0,
+            size: 0,
+            target: String::new(),
+            storage: Storage::None,
+            device: (0, 0),
+            xattrs: Vec::new(),
+            escaped: false,
+            image: None,
+        }
+    }
+
     /// Serializes the entry (§4.2.1).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(ENTRY_MIN_LEN + self.path.len() + self.target.len());
