@@ -154,3 +154,28 @@ fn no_duplicates_no_new_version() {
     let ar = Archive::open(&a).unwrap();
     assert_eq!(ar.header().reader_minor, 0);
 }
+
+/// A hard link to a file stored as a copy of a file still waiting for its shared block: the
+/// link must follow the copy (its target must be an earlier entry). Before the fix the link was
+/// placed at once, ahead of the copy, and every reader refused the archive (`path-invalid`).
+#[test]
+fn a_hard_link_to_a_waiting_copy_follows_it() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("tree");
+    fs::create_dir_all(&src).unwrap();
+    let data = noise(11, 5000);
+    fs::write(src.join("a"), &data).unwrap();
+    fs::write(src.join("b"), &data).unwrap();
+    fs::hard_link(src.join("b"), src.join("c")).unwrap();
+    let a = t.path().join("a.yoz");
+    pack(&src, &a);
+    let ar = Archive::open(&a).unwrap();
+    let names: Vec<&str> = ar.entries().iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(names, ["tree", "tree/a", "tree/b", "tree/c"]);
+    assert!(matches!(
+        ar.entries()[ar.find("tree/b").unwrap()].storage,
+        Storage::Same { .. }
+    ));
+    assert!(run(&["verify", s(&a)]).status.success());
+    common::assert_unpacks_both_ways(&a, t.path(), "tree", &src);
+}

@@ -52,6 +52,12 @@ impl<F: FnMut(Job) -> Result<()>> Sink for F {
 /// A group is closed once its entries take about this many bytes (before compression).
 pub(crate) const GROUP_TARGET: usize = 1 << 20;
 
+/// Entries waiting for the shared block (its members, and links and copies of them) take at
+/// most this many encoded bytes, so their group stays under the format's 16 MiB
+/// (`GROUP_RAW_MAX`) with the open group beside them: a shared block of 64 MiB could otherwise
+/// list a million one-byte files.
+const PENDING_MAX: usize = 8 << 20;
+
 /// An appended entry; its number in archive order is known once it is placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ticket(usize);
@@ -71,9 +77,14 @@ pub(crate) struct Layout<S> {
     solid: Vec<u8>,
     members: Vec<(Entry, Ticket)>,
     member_names: HashSet<String>,
-    /// Hard links and copies of members, placed after them.
+    /// Hard links and copies of members, placed after them, and hard links to those copies,
+    /// placed after the copies.
     deferred_links: Vec<(Entry, Ticket)>,
     deferred_copies: Vec<(Entry, Ticket, Ticket)>,
+    copy_names: HashSet<String>,
+    links_to_copies: Vec<(Entry, Ticket)>,
+    /// Encoded bytes of the entries above and of the members (see [`PENDING_MAX`]).
+    pending_len: usize,
     /// The open group, and the approximate encoded size of its entries.
     group: Vec<Entry>,
     group_len: usize,
@@ -97,6 +108,9 @@ impl<S: Sink> Layout<S> {
             member_names: HashSet::new(),
             deferred_links: Vec::new(),
             deferred_copies: Vec::new(),
+            copy_names: HashSet::new(),
+            links_to_copies: Vec::new(),
+            pending_len: 0,
             group: Vec::new(),
             group_len: 0,
             numbers: Vec::new(),
@@ -135,21 +149,37 @@ impl<S: Sink> Layout<S> {
         Ok(t)
     }
 
-    /// A hard link: after its target, which may be waiting in the shared block.
+    /// A hard link: after its target, which may be waiting in the shared block, or be a copy
+    /// of a file waiting there.
     pub(crate) fn link(&mut self, e: Entry) -> Result<()> {
-        if self.member_names.contains(&e.target) {
-            let t = self.ticket();
-            self.deferred_links.push((e, t));
-            Ok(())
-        } else {
-            self.entry(e).map(|_| ())
+        let to_member = self.member_names.contains(&e.target);
+        if !to_member && !self.copy_names.contains(&e.target) {
+            return self.entry(e).map(|_| ());
         }
+        if self.would_overflow(&e) {
+            // Writing the shared block places the target: the link follows it normally.
+            self.flush_solid()?;
+            return self.entry(e).map(|_| ());
+        }
+        self.pending_len += e.encoded_len();
+        let t = self.ticket();
+        if to_member {
+            self.deferred_links.push((e, t));
+        } else {
+            self.links_to_copies.push((e, t));
+        }
+        Ok(())
     }
 
     /// A copy (storage 3) of the file appended as `source`.
     pub(crate) fn copy(&mut self, mut e: Entry, source: Ticket) -> Result<()> {
+        if self.numbers[source.0] == UNPLACED && self.would_overflow(&e) {
+            self.flush_solid()?;
+        }
         match self.numbers[source.0] {
             UNPLACED => {
+                self.pending_len += e.encoded_len();
+                self.copy_names.insert(e.path.clone());
                 let t = self.ticket();
                 self.deferred_copies.push((e, source, t));
                 Ok(())
@@ -161,6 +191,11 @@ impl<S: Sink> Layout<S> {
         }
     }
 
+    /// Whether waiting entries plus `e` would pass [`PENDING_MAX`].
+    fn would_overflow(&self, e: &Entry) -> bool {
+        self.pending_len + e.encoded_len() > PENDING_MAX
+    }
+
     /// A small file (see [`Self::shares`]) of `e.size` bytes, which `fill` writes into its
     /// place in the shared block.
     pub(crate) fn small(
@@ -170,7 +205,7 @@ impl<S: Sink> Layout<S> {
     ) -> Result<Ticket> {
         let size = e.size as usize;
         debug_assert!(self.shares(e.size) && size > 0);
-        if self.solid.len() + size > self.solid_size {
+        if self.solid.len() + size > self.solid_size || self.would_overflow(&e) {
             self.flush_solid()?;
         }
         let offset = self.solid.len();
@@ -184,6 +219,7 @@ impl<S: Sink> Layout<S> {
             offset: offset as u32,
         };
         let t = self.ticket();
+        self.pending_len += e.encoded_len();
         self.member_names.insert(e.path.clone());
         self.members.push((e, t));
         Ok(t)
@@ -288,7 +324,11 @@ impl<S: Sink> Layout<S> {
             return Ok(());
         }
         let block = self.next_block;
-        self.next_block += 1;
+        self.next_block = block.checked_add(1).ok_or(crate::error::Error::Limit {
+            what: "blocks in an archive",
+            got: u64::from(block) + 1,
+            max: u64::from(u32::MAX),
+        })?;
         let data = std::mem::take(&mut self.solid);
         self.sink.send(Job::Shared(data))?;
         for (mut e, t) in std::mem::take(&mut self.members) {
@@ -306,7 +346,12 @@ impl<S: Sink> Layout<S> {
             };
             self.place(e, t);
         }
+        for (e, t) in std::mem::take(&mut self.links_to_copies) {
+            self.place(e, t);
+        }
         self.member_names.clear();
+        self.copy_names.clear();
+        self.pending_len = 0;
         self.flush_group()
     }
 }
@@ -514,6 +559,67 @@ mod tests {
                     }
                 )]),
             ]
+        );
+    }
+
+    #[test]
+    fn a_hard_link_to_a_waiting_copy_follows_the_copy() {
+        let recs = run(|l| {
+            let a = l.small(file("a", 10), |_| Ok(())).unwrap();
+            l.copy(file("b", 10), a).unwrap();
+            let mut c = entry("c", Kind::Hardlink, 0);
+            c.target = "b".into();
+            l.link(c).unwrap();
+        });
+        assert_eq!(
+            recs,
+            [
+                Rec::Shared(10),
+                Rec::Group(vec![
+                    (
+                        "a".into(),
+                        Storage::Shared {
+                            block: 0,
+                            offset: 0
+                        }
+                    ),
+                    ("b".into(), Storage::Same { entry: 0 }),
+                    ("c".into(), Storage::None),
+                ]),
+            ]
+        );
+    }
+
+    /// A million one-byte files would fit one 64 MiB shared block, but not one group (16 MiB):
+    /// the block is written once its waiting entries reach `PENDING_MAX`.
+    #[test]
+    fn waiting_entries_never_outgrow_a_group() {
+        let mut groups = Vec::new();
+        let mut shared = 0;
+        let mut sink = |job: Job| -> Result<()> {
+            match job {
+                Job::Group(g) => groups.push(crate::container::format::group_bytes(&g).len()),
+                Job::Shared(_) => shared += 1,
+                _ => {}
+            }
+            Ok(())
+        };
+        let mut l = Layout::new(&mut sink, 1 << 20, 64 << 20);
+        for i in 0..200_000 {
+            l.small(file(&format!("dir/file-{i:06}"), 1), |_| Ok(()))
+                .unwrap();
+        }
+        l.finish().unwrap();
+        assert_eq!(shared, 2);
+        assert!(
+            groups.iter().all(|&n| n <= PENDING_MAX + GROUP_TARGET),
+            "{groups:?}"
+        );
+        assert!(
+            groups
+                .iter()
+                .all(|&n| n <= crate::container::format::GROUP_RAW_MAX),
+            "{groups:?}"
         );
     }
 }

@@ -8,8 +8,10 @@
 //! appended, except that a small file (and a hard link to it) waits for its shared block, so it
 //! may land after entries appended later; a directory always precedes what is appended into
 //! it. Every entry is checked as a reader will check it (path syntax, duplicates, a file used
-//! as a directory, hard-link targets) when it is appended, so an error names the call that
-//! caused it. After an error the builder must be dropped: the output is not a valid archive.
+//! as a directory, hard-link targets, field ranges) when it is appended, so an error names the
+//! call that caused it; such a refused entry is not written, and appending goes on. An error after that
+//! (reading the content, writing the output) leaves a partial archive: every later call,
+//! `finish` included, then fails too.
 //!
 //! `yoz pack` adds what a tool needs on top (walking a tree, a thread pool, dictionaries,
 //! deduplication, sparse files, lossy images).
@@ -111,6 +113,8 @@ pub struct Builder<W: Write> {
     layout: Layout<Direct<W>>,
     opts: BuilderOptions,
     checker: EntryChecker,
+    /// An append failed after its entry was accepted: the output is not an archive.
+    broken: bool,
 }
 
 impl<W: Write> Builder<W> {
@@ -144,6 +148,7 @@ impl<W: Write> Builder<W> {
             layout: Layout::new(sink, opts.block_size, opts.block_size),
             opts,
             checker: EntryChecker::new(Limits::default(), minor),
+            broken: false,
         })
     }
 
@@ -151,15 +156,23 @@ impl<W: Write> Builder<W> {
     pub fn append_dir(&mut self, path: &str, meta: &Meta) -> Result<()> {
         let e = self.entry(path, Kind::Dir, meta)?;
         self.checker.add(&e)?;
-        self.layout.entry(e).map(|_| ())
+        let r = self.layout.entry(e).map(|_| ());
+        self.settle(r)
     }
 
     /// Appends a symbolic link to `target` (stored verbatim; it may point anywhere).
     pub fn append_symlink(&mut self, path: &str, target: &str, meta: &Meta) -> Result<()> {
+        if target.is_empty() || target.len() > usize::from(u16::MAX) {
+            return Err(Error::InvalidArgument(format!(
+                "symlink {path}: a target of {} bytes (1 to 65,535)",
+                target.len()
+            )));
+        }
         let mut e = self.entry(path, Kind::Symlink, meta)?;
         e.target = target.into();
         self.checker.add(&e)?;
-        self.layout.entry(e).map(|_| ())
+        let r = self.layout.entry(e).map(|_| ());
+        self.settle(r)
     }
 
     /// Appends a hard link to `target`, a file appended earlier.
@@ -167,7 +180,8 @@ impl<W: Write> Builder<W> {
         let mut e = self.entry(path, Kind::Hardlink, meta)?;
         e.target = target.into();
         self.checker.add(&e)?;
-        self.layout.link(e)
+        let r = self.layout.link(e);
+        self.settle(r)
     }
 
     /// Appends a file whose content is `data`.
@@ -180,17 +194,23 @@ impl<W: Write> Builder<W> {
     pub fn append_reader(
         &mut self,
         path: &str,
-        mut r: impl Read,
+        r: impl Read,
         size: u64,
         meta: &Meta,
     ) -> Result<()> {
         let mut e = self.entry(path, Kind::File, meta)?;
         e.size = size;
+        self.checker.add(&e)?;
+        let r = self.content(e, r, size, path);
+        self.settle(r)
+    }
+
+    /// Hands an accepted file entry and its `size` bytes from `r` to the layout.
+    fn content(&mut self, e: Entry, mut r: impl Read, size: u64, path: &str) -> Result<()> {
         let short = |got: u64| Error::Input {
             path: path.into(),
             why: format!("holds {got} bytes, {size} were declared"),
         };
-        self.checker.add(&e)?;
         let mut read = |buf: &mut [u8], before: u64| -> Result<()> {
             let mut got = 0;
             while got < buf.len() {
@@ -246,11 +266,37 @@ impl<W: Write> Builder<W> {
 
     /// Writes what is pending, the end tag, the index and the footer; returns the output.
     pub fn finish(self) -> Result<W> {
+        self.usable()?;
         Ok(self.layout.finish()?.w.finish(self.opts.level)?.0)
+    }
+
+    /// Refuses every call once an append failed half-way.
+    fn usable(&self) -> Result<()> {
+        if self.broken {
+            return Err(Error::InvalidArgument(
+                "an earlier append failed after its entry was accepted: the output is not an \
+                 archive; drop this builder"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Marks the builder broken when a step after an entry's checks failed.
+    fn settle(&mut self, r: Result<()>) -> Result<()> {
+        self.broken |= r.is_err();
+        r
     }
 
     /// A checked entry of `kind` at `path` (no storage yet).
     fn entry(&mut self, path: &str, kind: Kind, meta: &Meta) -> Result<Entry> {
+        self.usable()?;
+        if meta.mtime_nsec >= 1_000_000_000 {
+            return Err(Error::InvalidArgument(format!(
+                "{path}: mtime_nsec {} is not below 10^9",
+                meta.mtime_nsec
+            )));
+        }
         if meta.mode & !0o7777 != 0 {
             return Err(Error::InvalidArgument(format!(
                 "mode {:o} has bits above 0o7777",
@@ -415,6 +461,43 @@ mod tests {
             .map(|e| e.class()),
             Some("usage")
         );
+    }
+
+    #[test]
+    fn refuses_fields_a_reader_would_refuse_and_goes_on() {
+        let mut b = Builder::new(Vec::new()).unwrap();
+        let m = Meta::default();
+        let late = Meta {
+            mtime_nsec: 1_000_000_000,
+            ..m
+        };
+        for err in [
+            b.append_data("a", b"1", &late).unwrap_err(),
+            b.append_symlink("s", "", &m).unwrap_err(),
+            b.append_symlink("s", &"t".repeat(65_536), &m).unwrap_err(),
+        ] {
+            assert_eq!(err.class(), "usage", "{err}");
+        }
+        b.append_symlink("s", &"t".repeat(65_535), &m).unwrap();
+        let ar = Archive::from_bytes(b.finish().unwrap(), Default::default()).unwrap();
+        assert_eq!(ar.entries().len(), 1);
+        assert_eq!(ar.entries()[0].target.len(), 65_535);
+    }
+
+    /// A content error leaves a partial archive: every later call says so, `finish` included,
+    /// instead of writing an archive with a file's blocks missing.
+    #[test]
+    fn a_failed_content_read_breaks_the_builder() {
+        let mut b = small_blocks();
+        let m = Meta::default();
+        b.append_data("ok", b"fine", &m).unwrap();
+        let err = b
+            .append_reader("big", &[0u8; 10_000][..], 20_000, &m)
+            .unwrap_err();
+        assert_eq!(err.class(), "input");
+        assert_eq!(b.append_dir("d", &m).unwrap_err().class(), "usage");
+        let err = b.finish().unwrap_err();
+        assert!(err.to_string().contains("drop this builder"), "{err}");
     }
 
     #[test]

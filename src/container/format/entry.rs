@@ -237,6 +237,25 @@ impl Entry {
         }
     }
 
+    /// Length of the entry's encoding (§4.2.1): what [`Self::write_to`] appends.
+    pub fn encoded_len(&self) -> usize {
+        let image = if self.image.is_some() {
+            IMAGE_TRAILER_LEN
+        } else {
+            0
+        };
+        let xattrs = if self.xattrs.is_empty() {
+            0
+        } else {
+            2 + self
+                .xattrs
+                .iter()
+                .map(|(n, v)| 1 + n.len() + 4 + v.len())
+                .sum::<usize>()
+        };
+        ENTRY_MIN_LEN + self.path.len() + self.target.len() + image + xattrs
+    }
+
     /// Serializes the entry (§4.2.1).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(ENTRY_MIN_LEN + self.path.len() + self.target.len());

@@ -286,6 +286,26 @@ mod tests {
     }
 
     #[test]
+    fn encoded_len_is_the_length_written() {
+        let mut e = sample();
+        assert_eq!(e.encoded_len(), e.to_bytes().len());
+        e.target = "somewhere".into();
+        e.xattrs = vec![
+            ("user.a".into(), vec![1, 2, 3]),
+            ("user.bb".into(), Vec::new()),
+        ];
+        e.image = Some(ImageInfo {
+            codec: IMAGE_CODEC_DCT,
+            channels: 3,
+            width: 4,
+            height: 4,
+            input_size: 100,
+            output_size: 10,
+        });
+        assert_eq!(e.encoded_len(), e.to_bytes().len());
+    }
+
+    #[test]
     fn device_numbers_round_trip_in_x_and_y_and_only_devices_have_them() {
         let mut e = sample();
         (e.kind, e.size, e.storage, e.device) = (Kind::BlockDevice, 0, Storage::None, (259, 70000));
