@@ -24,22 +24,15 @@ pub fn read(path: &Path, all: bool) -> (Vec<(String, Vec<u8>)>, Vec<String>) {
     let Ok(p) = CString::new(path.as_os_str().as_bytes()) else {
         return (out, problems);
     };
-    let mut names = vec![0u8; 4096];
-    let len = loop {
-        // SAFETY: valid NUL-terminated path and a buffer of the given length.
-        let n = unsafe { libc::llistxattr(p.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
-        if n >= 0 {
-            break n as usize;
-        }
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() == Some(libc::ERANGE) && names.len() < 1 << 20 {
-            names.resize(names.len() * 4, 0);
-            continue;
-        }
-        // ENOTSUP and friends: no attributes to carry.
+    // SAFETY: valid NUL-terminated path and a buffer of the given length.
+    let list = grow_read(4096, 1 << 20, |b| unsafe {
+        libc::llistxattr(p.as_ptr(), b.as_mut_ptr().cast(), b.len())
+    });
+    // ENOTSUP and friends: no attributes to carry.
+    let Some(names) = list else {
         return (out, problems);
     };
-    for raw in names[..len].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+    for raw in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
         let Ok(name) = std::str::from_utf8(raw) else {
             problems.push(format!(
                 "attribute {:?} is not UTF-8",
@@ -57,38 +50,41 @@ pub fn read(path: &Path, all: bool) -> (Vec<(String, Vec<u8>)>, Vec<String>) {
         let Ok(cname) = CString::new(raw) else {
             continue;
         };
-        let mut value = vec![0u8; 1024];
-        let got = loop {
-            // SAFETY: valid NUL-terminated path and name, and a buffer of the given length.
-            let n = unsafe {
-                libc::lgetxattr(
-                    p.as_ptr(),
-                    cname.as_ptr(),
-                    value.as_mut_ptr().cast(),
-                    value.len(),
-                )
-            };
-            if n >= 0 {
-                break Some(n as usize);
-            }
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::ERANGE) && value.len() <= XATTR_VALUE_MAX {
-                value.resize(value.len() * 4, 0);
-                continue;
-            }
-            break None;
-        };
-        match got {
-            Some(n) if n <= XATTR_VALUE_MAX => {
-                value.truncate(n);
-                out.push((name.to_string(), value));
-            }
+        // SAFETY: valid NUL-terminated path and name, and a buffer of the given length.
+        let value = grow_read(1024, XATTR_VALUE_MAX + 1, |b| unsafe {
+            libc::lgetxattr(p.as_ptr(), cname.as_ptr(), b.as_mut_ptr().cast(), b.len())
+        });
+        match value {
+            Some(v) if v.len() <= XATTR_VALUE_MAX => out.push((name.to_string(), v)),
             Some(_) | None => problems.push(format!("attribute {name:?} could not be read whole")),
         }
     }
     out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     out.truncate(XATTRS_MAX);
     (out, problems)
+}
+
+/// Runs `call`, a `listxattr`/`getxattr`-style call that fills its buffer and returns the length
+/// (or −1 with `errno`), with a buffer of `start` bytes grown fourfold on `ERANGE` while it is
+/// below `max`; the bytes it returned, or `None` on any other failure.
+fn grow_read(
+    start: usize,
+    max: usize,
+    mut call: impl FnMut(&mut [u8]) -> isize,
+) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; start];
+    loop {
+        let n = call(&mut buf);
+        if n >= 0 {
+            buf.truncate(n as usize);
+            return Some(buf);
+        }
+        if io::Error::last_os_error().raw_os_error() != Some(libc::ERANGE) || buf.len() >= max {
+            return None;
+        }
+        let grown = buf.len() * 4;
+        buf.resize(grown, 0);
+    }
 }
 
 /// Sets attribute `name` on the open file or directory `fd`.
