@@ -9,9 +9,9 @@
 //! may land after entries appended later; a directory always precedes what is appended into
 //! it. Every entry is checked as a reader will check it (path syntax, duplicates, a file used
 //! as a directory, hard-link targets, field ranges) when it is appended, so an error names the
-//! call that caused it; such a refused entry is not written, and appending goes on. An error after that
-//! (reading the content, writing the output) leaves a partial archive: every later call,
-//! `finish` included, then fails too.
+//! call that caused it; such a refused entry is not written, and appending goes on. An error
+//! after that (reading the content, writing the output) leaves a partial archive: every later
+//! call, `finish` included, then fails too.
 //!
 //! `yoz pack` adds what a tool needs on top (walking a tree, a thread pool, dictionaries,
 //! deduplication, sparse files, lossy images).
