@@ -133,16 +133,17 @@ impl<S: Sink> Producer<'_, S> {
             }
         };
         let changed = || input_err(&p.src, "changed while it was read");
+        let read_err = |e: Option<std::io::Error>| match e {
+            Some(e) => Error::io(format!("reading {}", p.src.display()), e),
+            None => changed(),
+        };
         let now = f.metadata().ctx(|| format!("stat {}", p.src.display()))?;
         if now.len() != size || now.ino() != p.meta.ino() {
             return Err(changed());
         }
         if self.wants_image(p) {
             let mut data = vec![0u8; size as usize];
-            read_full(&mut f, &mut data).map_err(|e| match e {
-                Some(e) => Error::io(format!("reading {}", p.src.display()), e),
-                None => changed(),
-            })?;
+            read_full(&mut f, &mut data).map_err(read_err)?;
             ensure_at_end(&mut f).map_err(|_| changed())?;
             let quality = self.image.as_ref().map_or(75, |i| i.0);
             let coded = if !data.starts_with(&crate::image::entry::PNG_SIGNATURE) {
@@ -169,10 +170,6 @@ impl<S: Sink> Producer<'_, S> {
         }
         // Only files a later one may copy are hashed as they are stored.
         let mut hash = self.wanted.contains(&i).then(crc32fast::Hasher::new);
-        let read_err = |e: Option<std::io::Error>| match e {
-            Some(e) => Error::io(format!("reading {}", p.src.display()), e),
-            None => changed(),
-        };
         let entry = entry_for(p, Storage::None, size);
         if self.layout.shares(size) {
             let ticket = self.layout.small(entry, |slot| {
