@@ -1,0 +1,136 @@
+//! `cm` (id 6): learned context mixing (spec/codec-cm.md). Every bit of the block is predicted
+//! by several context models — orders 0–4 and 6, the current word, and a match model that
+//! follows the longest earlier occurrence of the recent bytes — whose predictions a small
+//! neural network (a gated logistic mixer, its weight set chosen by the match state and the
+//! bits of the current byte) combines; two adaptive probability maps refine the mix, and the
+//! range coder codes the bit with it. Encoder and decoder run the same learning on the same
+//! bits in integer arithmetic, so the network needs no stored weights: it *is* the model that
+//! learns on the block ("compression is modelling").
+//!
+//! Why integer everywhere: a decoder on another machine must reproduce every prediction bit
+//! for bit; floats would make the payload depend on the FPU. The logistic tables are defined by
+//! integer interpolation (§3 of the spec), counters and weights are fixed point.
+
+mod model;
+mod tables;
+#[cfg(test)]
+mod tests;
+
+use super::{id, raw_or_coded, Codec};
+use crate::entropy::range::{Decoder, Encoder};
+use crate::error::{Error, Result};
+use model::Model;
+
+/// Payload mode byte (spec §2).
+mod mode {
+    pub const RAW: u8 = 0;
+    pub const CODED: u8 = 1;
+}
+
+/// The cm codec.
+pub struct Cm;
+
+fn corrupt(why: impl Into<String>) -> Error {
+    Error::Corrupt {
+        codec: "cm",
+        why: why.into(),
+    }
+}
+
+impl Codec for Cm {
+    fn id(&self) -> u8 {
+        id::CM
+    }
+    fn name(&self) -> &'static str {
+        "cm"
+    }
+    /// The level does not change the model (params 0).
+    fn compress(&self, input: &[u8], _level: i32, out: &mut Vec<u8>) -> Result<u16> {
+        encode(input, out);
+        Ok(0)
+    }
+    fn decompress(&self, payload: &[u8], raw_len: usize, _p: u16, out: &mut Vec<u8>) -> Result<()> {
+        decode(payload, raw_len, out)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoder and decoder
+
+/// The most decoded bytes a coded payload may stand for, per payload byte (spec §2). cm decodes
+/// at about 1 MB/s, so without a bound a few kilobytes of payload could declare minutes of work;
+/// data that compresses better than this is data lzr or zstd code almost as small, 100 times
+/// faster.
+pub const MAX_RATIO: u64 = 64;
+
+/// Appends the cm payload of `input` to `out`: coded when that is smaller than raw and within
+/// [`MAX_RATIO`], raw otherwise.
+pub fn encode(input: &[u8], out: &mut Vec<u8>) {
+    if let Some(body) = coded_body(input) {
+        let len = 1 + body.len() as u64;
+        if len < 1 + input.len() as u64 && input.len() as u64 <= MAX_RATIO * len {
+            out.push(mode::CODED);
+            out.extend_from_slice(&body);
+            return;
+        }
+    }
+    out.push(mode::RAW);
+    out.extend_from_slice(input);
+}
+
+/// The range-coded stream of `input`, or `None` once it is longer than `input` (or for an
+/// empty input).
+pub(crate) fn coded_body(input: &[u8]) -> Option<Vec<u8>> {
+    if input.is_empty() {
+        return None;
+    }
+    let mut m = Model::new(input.len());
+    let mut rc = Encoder::new();
+    for (i, &byte) in input.iter().enumerate() {
+        for k in (0..8).rev() {
+            let bit = (byte >> k) & 1 == 1;
+            rc.encode_bit(m.predict(), bit);
+            m.update(bit, &input[..i]);
+        }
+        if rc.len() > input.len() {
+            return None;
+        }
+    }
+    Some(rc.finish())
+}
+
+/// Decodes a cm payload into `out` (cleared first); `out` ends up exactly `raw_len` long.
+pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
+    let Some(body) = raw_or_coded("cm", payload, raw_len, out)? else {
+        return Ok(());
+    };
+    let max = MAX_RATIO * payload.len() as u64;
+    if raw_len as u64 > max {
+        return Err(Error::Limit {
+            what: "cm block size per payload byte",
+            got: raw_len as u64,
+            max,
+        });
+    }
+    out.reserve_exact(raw_len);
+    let mut model = Model::new(raw_len);
+    let mut rc = Decoder::new(body);
+    while out.len() < raw_len {
+        if rc.is_bad() {
+            return Err(corrupt("range-coded stream is malformed or ends early"));
+        }
+        let mut byte = 0u8;
+        for _ in 0..8 {
+            let bit = rc.decode_bit(model.predict());
+            byte = (byte << 1) | u8::from(bit);
+            model.update(bit, out);
+        }
+        out.push(byte);
+    }
+    if rc.is_bad() || !rc.at_exact_end() {
+        return Err(corrupt(
+            "range-coded stream does not end where the block does",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,305 @@
+//! The cm predictor (spec §5–§8): context models, match model, mixer and probability maps.
+
+use super::tables::*;
+
+// ---------------------------------------------------------------------------------------------
+// Model
+
+/// Hashed context orders: 2, 3, 4, 6 and the word.
+const HASHED: usize = 5;
+/// Mixer inputs: order 0, order 1, the hashed orders, the match model, a bias.
+const INPUTS: usize = 2 + HASHED + 2;
+/// Weight sets: 5 match states × 256 partial bytes.
+const SETS: usize = 5 * 256;
+/// Mixer learning rate (spec §6).
+const MIX_RATE: i32 = 12;
+/// Weights are 16.16 fixed point, clamped to ±8 so no input can overflow them.
+const WEIGHT_MAX: i32 = 8 << 16;
+/// Count limits of the counters: the hashed orders keep adapting, the small tables settle.
+const LIMIT_HASHED: u32 = 255;
+const LIMIT_DIRECT: u32 = 1023;
+/// Largest and smallest table sizes (log2 of counters per hashed order).
+const TABLE_BITS_MAX: u32 = 22;
+const TABLE_BITS_MIN: u32 = 12;
+/// Longest match the match model counts.
+const MATCH_MAX: u32 = 65_535;
+/// Bytes the match model hashes to find a candidate.
+const MATCH_MIN: usize = 6;
+/// Bytes of the match model's second, longer context.
+const MATCH_LONG: usize = 16;
+
+/// log2 of the counters per hashed order for a block of `raw_len` bytes (spec §5.1): about 16
+/// counters per byte, so memory follows the block size, up to 2^22 (16 MiB per order).
+fn table_bits(raw_len: usize) -> u32 {
+    let log = usize::BITS - raw_len.leading_zeros();
+    (log + 4).clamp(TABLE_BITS_MIN, TABLE_BITS_MAX)
+}
+
+/// Bucket (first counter index, a multiple of 16) of context value `x` for the nibble whose
+/// partial byte is `nib_ctx`, in a table of `2^bits` counters (spec §5.2).
+#[inline]
+fn bucket(x: u32, nib_ctx: u32, bits: u32) -> usize {
+    let mut h = x.wrapping_add(nib_ctx.wrapping_mul(0x9E37_79B1));
+    h ^= h >> 15;
+    h = h.wrapping_mul(0x2C1B_3C6D);
+    h ^= h >> 12;
+    h = h.wrapping_mul(0x297A_2D39);
+    h ^= h >> 15;
+    ((h >> (32 - (bits - 4))) as usize) << 4
+}
+
+/// The whole predictor; encoder and decoder drive it identically.
+pub(super) struct Model {
+    bits: u32,
+    o0: Vec<u32>,
+    o1: Vec<u32>,
+    /// The hashed orders' counters, one table of `2^bits` after another, each stored XOR
+    /// [`COUNTER_INIT`]: the initial state is then all-zero memory, which the allocator hands
+    /// out lazily, so a damaged block that declares 64 MiB fails without first writing 80 MiB.
+    hashed: Vec<u32>,
+    /// Context value of each hashed order for the current byte.
+    ctx: [u32; HASHED],
+    /// Bucket of each hashed order for the current nibble.
+    base: [usize; HASHED],
+    /// Counter index each input read (for the update).
+    idx: [usize; HASHED + 2],
+    st: [i32; INPUTS],
+    weights: Vec<i32>,
+    set: usize,
+    pm: u32,
+    apm0: Apm,
+    apm1: Apm,
+    /// Partial byte: 1 followed by the bits seen (1..255).
+    c0: u32,
+    /// Partial nibble: 1 followed by the bits of the current nibble (1..15).
+    nib: usize,
+    /// The last eight bytes, most recent in the low byte.
+    c8: u64,
+    /// The eight bytes before those.
+    c16: u64,
+    word: u32,
+    // Match model.
+    mm_table: Vec<u32>,
+    /// Positions by the hash of the last 16 bytes.
+    mm_long: Vec<u32>,
+    mm_ptr: usize,
+    mm_len: u32,
+    mm_byte: u32,
+    mm_bit: Option<bool>,
+    mm_ctx: usize,
+    mm_sm: [u32; 64],
+}
+
+impl Model {
+    pub(super) fn new(raw_len: usize) -> Self {
+        let bits = table_bits(raw_len);
+        let mut m = Model {
+            bits,
+            o0: vec![COUNTER_INIT; 256],
+            o1: vec![COUNTER_INIT; 1 << 16],
+            hashed: huge_zeroed(HASHED << bits),
+            ctx: [0; HASHED],
+            base: [0; HASHED],
+            idx: [0; HASHED + 2],
+            st: [0; INPUTS],
+            weights: vec![1 << 14; SETS * INPUTS],
+            set: 0,
+            pm: 2048,
+            apm0: Apm::new(256),
+            apm1: Apm::new(1 << 16),
+            c0: 1,
+            nib: 1,
+            c8: 0,
+            c16: 0,
+            word: 0,
+            mm_table: huge_zeroed(1 << (bits - 3)),
+            mm_long: huge_zeroed(1 << (bits - 3)),
+            mm_ptr: 0,
+            mm_len: 0,
+            mm_byte: 0,
+            mm_bit: None,
+            mm_ctx: 0,
+            mm_sm: [COUNTER_INIT; 64],
+        };
+        m.new_byte_contexts();
+        m
+    }
+
+    /// Context values of the hashed orders at a byte boundary (spec §5.2).
+    fn new_byte_contexts(&mut self) {
+        let c = self.c8;
+        let c4 = c as u32;
+        self.ctx = [
+            (c4 & 0xFFFF) | (2 << 24),
+            (c4 & 0xFF_FFFF).wrapping_mul(0x0100_0193) ^ (3 << 28),
+            c4.wrapping_mul(0x2F0B_4C4D) ^ 4,
+            c4.wrapping_mul(0x7FEB_352D)
+                ^ ((c >> 32) as u32 & 0xFFFF).wrapping_mul(0x846C_A68B)
+                ^ 6,
+            self.word.wrapping_mul(0x1B87_3593) ^ 7,
+        ];
+        self.nibble_buckets(0);
+    }
+
+    fn nibble_buckets(&mut self, nib_ctx: u32) {
+        for i in 0..HASHED {
+            self.base[i] = (i << self.bits) + bucket(self.ctx[i], nib_ctx, self.bits);
+            prefetch(&self.hashed[self.base[i]]);
+        }
+    }
+
+    /// Probability (16 bits, within 32..=65504) that the next bit is 1.
+    #[inline]
+    pub(super) fn predict(&mut self) -> u32 {
+        let c0 = self.c0 as usize;
+        let c1 = (self.c8 & 0xFF) as usize;
+        self.idx[0] = c0;
+        self.idx[1] = (c1 << 8) | c0;
+        // The second map's row (66 bytes) is known now and read after the mixer.
+        let row = ((c1 << 8) | c0) * APM_BUCKETS;
+        prefetch(&self.apm1.t[row]);
+        prefetch(&self.apm1.t[row + APM_BUCKETS - 1]);
+        self.st[0] = stretch(counter_p12(self.o0[c0]));
+        self.st[1] = stretch(counter_p12(self.o1[self.idx[1]]));
+        for i in 0..HASHED {
+            let k = self.base[i] + self.nib;
+            self.idx[2 + i] = k;
+            self.st[2 + i] = stretch(counter_p12(self.hashed[k] ^ COUNTER_INIT));
+        }
+        // Match model: predicts the next bit of the byte that followed the earlier occurrence,
+        // while the bits so far agree with it.
+        let bitpos = 32 - self.c0.leading_zeros() - 1; // bits of the byte seen, 0..7
+        self.mm_bit = None;
+        let mut level = 0;
+        if self.mm_len > 0 && (self.mm_byte | 0x100) >> (8 - bitpos) == self.c0 {
+            let b = (self.mm_byte >> (7 - bitpos)) & 1 == 1;
+            self.mm_bit = Some(b);
+            self.mm_ctx = ((self.mm_len.min(31) as usize) << 1) | usize::from(b);
+            self.st[2 + HASHED] = stretch(counter_p12(self.mm_sm[self.mm_ctx]));
+            level = 1
+                + usize::from(self.mm_len >= 8)
+                + usize::from(self.mm_len >= 16)
+                + usize::from(self.mm_len >= 32);
+        } else {
+            self.st[2 + HASHED] = 0;
+        }
+        self.st[INPUTS - 1] = 256;
+        self.set = (level * 256 + c0) * INPUTS;
+        let w = &self.weights[self.set..self.set + INPUTS];
+        let dot: i64 = w
+            .iter()
+            .zip(&self.st)
+            .map(|(&w, &x)| i64::from(w) * i64::from(x))
+            .sum();
+        let d = (dot >> 16).clamp(-2047, 2047) as i32;
+        self.pm = squash(d) as u32;
+        let st = stretch(self.pm);
+        let a0 = self.apm0.p(st, c0);
+        let a1 = self.apm1.p(st, (c1 << 8) | c0);
+        let p = (self.pm * 16 * 2 + a0 + a1 * 5 + 4) >> 3;
+        p.clamp(32, 65504)
+    }
+
+    #[inline]
+    pub(super) fn update(&mut self, bit: bool, hist: &[u8]) {
+        // Mixer: gradient step on the coding cost.
+        let err = ((i32::from(bit) << 12) - self.pm as i32) * MIX_RATE;
+        let w = &mut self.weights[self.set..self.set + INPUTS];
+        for (w, &x) in w.iter_mut().zip(&self.st) {
+            *w = (*w + ((x * err + (1 << 15)) >> 16)).clamp(-WEIGHT_MAX, WEIGHT_MAX);
+        }
+        counter_update(&mut self.o0[self.idx[0]], bit, LIMIT_DIRECT);
+        counter_update(&mut self.o1[self.idx[1]], bit, LIMIT_DIRECT);
+        for i in 0..HASHED {
+            let slot = &mut self.hashed[self.idx[2 + i]];
+            let mut v = *slot ^ COUNTER_INIT;
+            counter_update(&mut v, bit, LIMIT_HASHED);
+            *slot = v ^ COUNTER_INIT;
+        }
+        if self.mm_bit.is_some() {
+            counter_update(&mut self.mm_sm[self.mm_ctx], bit, LIMIT_DIRECT);
+        }
+        self.apm0.update(bit);
+        self.apm1.update(bit);
+        self.c0 = (self.c0 << 1) | u32::from(bit);
+        self.nib = (self.nib << 1) | usize::from(bit);
+        if self.c0 >= 256 {
+            self.byte_done((self.c0 & 0xFF) as u8, hist);
+        } else if self.nib >= 16 {
+            self.nib = 1;
+            self.nibble_buckets(self.c0);
+        }
+    }
+
+    /// `hist` holds every byte of the block before the one just completed (`b`).
+    fn byte_done(&mut self, b: u8, hist: &[u8]) {
+        self.c0 = 1;
+        self.nib = 1;
+        self.c16 = (self.c16 << 8) | (self.c8 >> 56);
+        self.c8 = (self.c8 << 8) | u64::from(b);
+        self.word = if b.is_ascii_alphabetic() {
+            (self.word ^ u32::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0193)
+        } else {
+            0
+        };
+        // Match model (spec §5.3): extend or drop the current match, then look one up.
+        let pos = hist.len() + 1; // bytes known, including b
+        if self.mm_len > 0 {
+            if u32::from(b) == self.mm_byte {
+                self.mm_len = (self.mm_len + 1).min(MATCH_MAX);
+                self.mm_ptr += 1;
+            } else {
+                self.mm_len = 0;
+            }
+        }
+        // Context agreement of a candidate, counted backwards up to `max` bytes.
+        let agree = |cand: usize, max: usize| {
+            let at = |i: usize| if i + 1 == pos { b } else { hist[i] };
+            let mut n = 0;
+            while n < max && n < cand && at(cand - 1 - n) == at(pos - 1 - n) {
+                n += 1;
+            }
+            n
+        };
+        let mask = self.mm_long.len() - 1;
+        if pos >= MATCH_LONG {
+            // The last 16 bytes find the place that repeats the longer context: the most
+            // recent 6-byte context is often the wrong one in periodic data.
+            let k = (((self.c8.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ self.c16)
+                .wrapping_mul(0xD6E8_FEB8_6659_FD93)
+                >> 40) as usize
+                & mask;
+            let cand = self.mm_long[k] as usize;
+            if self.mm_len == 0 && cand > 0 {
+                let n = agree(cand, 32);
+                if n >= MATCH_LONG {
+                    self.mm_len = n as u32;
+                    self.mm_ptr = cand;
+                }
+            }
+            self.mm_long[k] = pos as u32;
+        }
+        if pos >= MATCH_MIN {
+            let k = ((self.c8 & 0xFFFF_FFFF_FFFF).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40)
+                as usize
+                & mask;
+            let cand = self.mm_table[k] as usize;
+            if self.mm_len == 0 && cand > 0 {
+                let n = agree(cand, 32);
+                if n > 0 {
+                    self.mm_len = n as u32;
+                    self.mm_ptr = cand;
+                }
+            }
+            self.mm_table[k] = pos as u32;
+        }
+        if self.mm_len > 0 {
+            self.mm_byte = u32::from(if self.mm_ptr + 1 == pos {
+                b
+            } else {
+                hist[self.mm_ptr]
+            });
+        }
+        self.new_byte_contexts();
+    }
+}
