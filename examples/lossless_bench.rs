@@ -1,8 +1,8 @@
 //! Side-by-side benchmark of yoz's own lossless codecs against gzip and zstd (CLI), printed as
 //! Markdown tables. Driven by tools/bench/lossless.sh.
 //!
-//! Usage: `lossless_bench [CORPUS_DIR] [--block BYTES] [--only lz77|huffman|lzr|cm] [--level N]
-//! [--filter SUBSTRING]` (default: lz77 levels 9 and 1, huffman, lzr, cm, every file)
+//! Usage: `lossless_bench [CORPUS_DIR] [--block BYTES] [--only lz77|huffman|lzr|cm|cm1] [--level N]
+//! [--filter SUBSTRING]` (default: lz77 levels 9 and 1, huffman, lzr, cm (= cm2), every file)
 //!
 //! The lzr and cm sections run xz -9, zstd -19 --long, bzip2 -9 and brotli -Z on the same
 //! blocks yoz compresses (each block a separate input), so that every tool sees the same
@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use yoz::codec::{huffman, lz77, lzr};
+use yoz::codec::{cm, huffman, lz77, lzr};
 
 const MB: f64 = 1e6;
 
@@ -253,10 +253,13 @@ fn main() {
         }
     }
     if only.is_empty() || only == "lzr" {
-        lzr_section(&files, block, &levels, &tmp, false);
+        lzr_section(&files, block, &levels, &tmp, None);
     }
-    if only.is_empty() || only == "cm" {
-        lzr_section(&files, block, &levels, &tmp, true);
+    if only.is_empty() || only == "cm" || only == "cm2" {
+        lzr_section(&files, block, &levels, &tmp, Some(cm::Version::V2));
+    }
+    if only == "cm1" {
+        lzr_section(&files, block, &levels, &tmp, Some(cm::Version::V1));
     }
     if only.is_empty() || only == "huffman" {
         println!("### huffman vs the order-0 entropy bound\n");
@@ -335,20 +338,26 @@ fn run_peer_blocks(tool: &str, level: &str, data: &[u8], block: usize, tmp: &Pat
 
 /// lzr (at each level) or cm against xz -9, zstd -19 --long, bzip2 -9 and brotli -Z, peers
 /// per block.
-fn lzr_section(files: &[PathBuf], block: usize, levels: &[u8], tmp: &Path, cm: bool) {
+fn lzr_section(
+    files: &[PathBuf],
+    block: usize,
+    levels: &[u8],
+    tmp: &Path,
+    cm: Option<cm::Version>,
+) {
     let peers: [(&str, &str); 4] = [
         ("xz", "-9"),
         ("zstd", "-19 --long"),
         ("bzip2", "-9"),
         ("brotli", "-Z"),
     ];
-    let levels = if cm { &[0u8][..] } else { levels };
+    let levels = if cm.is_some() { &[0u8][..] } else { levels };
     for &level in levels {
         let level = if level <= 9 { 22 } else { level };
-        let ours = if cm {
-            "cm".to_string()
-        } else {
-            format!("lzr level {level}")
+        let ours = match cm {
+            Some(cm::Version::V1) => "cm1".to_string(),
+            Some(cm::Version::V2) => "cm2".to_string(),
+            None => format!("lzr level {level}"),
         };
         println!("### {ours} vs xz -9, zstd -19 --long, bzip2 -9, brotli -Z (each on the same {block}-byte blocks)\n");
         println!("| file | bytes | {ours} | xz -9 | zstd -19 | bzip2 -9 | brotli -Z | ours/xz | ours c MB/s | xz c MB/s | ours d MB/s | xz d MB/s |");
@@ -360,10 +369,8 @@ fn lzr_section(files: &[PathBuf], block: usize, levels: &[u8], tmp: &Path, cm: b
             let Ok(data) = std::fs::read(f) else { continue };
             let enc = |b: &[u8], o: &mut Vec<u8>| {
                 use yoz::codec::Codec;
-                if cm {
-                    yoz::codec::cm::Cm
-                        .compress(b, 0, o)
-                        .expect("in-memory compression");
+                if let Some(v) = cm {
+                    cm::encode(b, v, o);
                 } else {
                     lzr::Lzr
                         .compress(b, i32::from(level), o)
@@ -371,8 +378,8 @@ fn lzr_section(files: &[PathBuf], block: usize, levels: &[u8], tmp: &Path, cm: b
                 }
             };
             let dec = |p: &[u8], n: usize, o: &mut Vec<u8>| {
-                if cm {
-                    yoz::codec::cm::decode(p, n, o)
+                if let Some(v) = cm {
+                    cm::decode(p, n, v, o)
                 } else {
                     lzr::decode(p, n, o)
                 }

@@ -120,7 +120,15 @@ fn cm_archive_roundtrips_and_max_keeps_the_smallest() {
     let (codecs, minor) = pack_and_read_header(Choice::Fixed(id::CM), 3);
     assert!(codecs.contains(&id::CM));
     assert_eq!(minor, 3);
-    assert_eq!(codec::name_of(id::CM), "cm");
+    assert_eq!(codec::name_of(id::CM), "cm1");
+    // Model 2 is format 1.5; `--codec cm` means it, `cm1` the model readers of 1.3 decode.
+    let (codecs, minor) = pack_and_read_header(Choice::Fixed(id::CM2), 3);
+    assert!(codecs.contains(&id::CM2));
+    assert_eq!(minor, 5);
+    assert_eq!(codec::name_of(id::CM2), "cm2");
+    assert_eq!(Choice::parse("cm").unwrap(), Choice::Fixed(id::CM2));
+    assert_eq!(Choice::parse("cm2").unwrap(), Choice::Fixed(id::CM2));
+    assert_eq!(Choice::parse("cm1").unwrap(), Choice::Fixed(id::CM));
     // At the top level auto tries everything: on text cm wins, and no block is larger than
     // lzr's (or any other candidate's) payload for it.
     let text: Vec<u8> = (0..3000u32)
@@ -135,11 +143,11 @@ fn cm_archive_roundtrips_and_max_keeps_the_smallest() {
         })
         .collect();
     let (codecs, minor) = pack_data(Choice::Auto, codec::LEVEL_MAX, &text);
-    assert!(codecs.contains(&id::CM), "{codecs:?}");
-    assert_eq!(minor, 3);
+    assert!(codecs.contains(&id::CM2), "{codecs:?}");
+    assert_eq!(minor, 5);
     for block in text.chunks(16 * 1024) {
         let auto = codec::encode_block(block, Choice::Auto, codec::LEVEL_MAX).unwrap();
-        for id in [id::LZR, id::ZSTD, id::LZ77] {
+        for id in [id::LZR, id::ZSTD, id::LZ77, id::CM2] {
             let one = codec::encode_block(block, Choice::Fixed(id), 22).unwrap();
             assert!(auto.payload.len() <= one.payload.len(), "codec {id}");
         }

@@ -60,3 +60,13 @@ fn cm_decode() {
 fn cm_roundtrip() {
     replay("cm_roundtrip", |d| fuzz::roundtrip_one(id::CM, d));
 }
+
+#[test]
+fn cm2_decode() {
+    replay("cm2_decode", |d| fuzz::decode_one(id::CM2, d));
+}
+
+#[test]
+fn cm2_roundtrip() {
+    replay("cm2_roundtrip", |d| fuzz::roundtrip_one(id::CM2, d));
+}

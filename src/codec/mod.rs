@@ -17,7 +17,7 @@ mod store;
 pub(crate) mod zeros;
 pub(crate) mod zstd_codec;
 
-pub use cm::Cm;
+pub use cm::{Cm, Cm2};
 pub use huffman::Huffman;
 pub use lz77::Lz77;
 pub use lzr::Lzr;
@@ -41,8 +41,11 @@ pub mod id {
     pub const LZ77: u8 = 4;
     /// Payload is LZ77 over an adaptive binary range coder, LZMA-class (spec/codec-lzr.md).
     pub const LZR: u8 = 5;
-    /// Payload is bitwise context mixing with an online-trained mixer (spec/codec-cm.md).
+    /// Payload is bitwise context mixing with an online-trained mixer, model 1 (`cm1`,
+    /// spec/codec-cm.md).
     pub const CM: u8 = 6;
+    /// The same with model 2 (`cm2`, format 1.5; spec/codec-cm.md §9).
+    pub const CM2: u8 = 7;
 }
 
 /// A block codec. Implementations are stateless and shared between threads.
@@ -71,14 +74,15 @@ static HUFFMAN: Huffman = Huffman;
 static LZ77: Lz77 = Lz77;
 static LZR: Lzr = Lzr;
 static CM: Cm = Cm;
+static CM2: Cm2 = Cm2;
 
-/// The `reader_minor` a block codec needs in the header (spec §2.1, §5): 3 for `lzr` (format
-/// 1.3), 0 for the codecs of 1.0.
+/// The `reader_minor` a block codec needs in the header (spec §2.1, §5): 3 for `lzr` and
+/// `cm1` (format 1.3), 5 for `cm2` (format 1.5), 0 for the codecs of 1.0.
 pub fn reader_minor(id: u8) -> u8 {
-    if matches!(id, id::LZR | id::CM) {
-        3
-    } else {
-        0
+    match id {
+        id::LZR | id::CM => 3,
+        id::CM2 => 5,
+        _ => 0,
     }
 }
 
@@ -87,6 +91,7 @@ pub fn reader_minor(id: u8) -> u8 {
 pub fn choice_reader_minor(choice: Choice, level: i32) -> u8 {
     match choice {
         Choice::Fixed(id) => reader_minor(id),
+        Choice::Auto if level >= LEVEL_MAX => reader_minor(id::CM2),
         Choice::Auto if level >= AUTO_LZR_LEVEL => reader_minor(id::LZR),
         Choice::Auto => 0,
     }
@@ -102,6 +107,7 @@ pub fn by_id(id: u8) -> Result<&'static dyn Codec> {
         id::LZ77 => Ok(&LZ77),
         id::LZR => Ok(&LZR),
         id::CM => Ok(&CM),
+        id::CM2 => Ok(&CM2),
         _ => Err(Error::UnknownCodec { id }),
     }
 }
@@ -232,9 +238,12 @@ impl Choice {
             "huffman" => Ok(Choice::Fixed(id::HUFFMAN)),
             "lz77" => Ok(Choice::Fixed(id::LZ77)),
             "lzr" => Ok(Choice::Fixed(id::LZR)),
-            "cm" => Ok(Choice::Fixed(id::CM)),
+            // `cm` is the current context-mixing model; `cm1` writes what readers of formats
+            // 1.3 and 1.4 decode.
+            "cm" | "cm2" => Ok(Choice::Fixed(id::CM2)),
+            "cm1" => Ok(Choice::Fixed(id::CM)),
             _ => Err(Error::InvalidArgument(format!(
-                "unknown codec {s:?} (expected auto, store, zstd, huffman, lz77, lzr or cm)"
+                "unknown codec {s:?} (expected auto, store, zstd, huffman, lz77, lzr, cm, cm1 or cm2)"
             ))),
         }
     }
@@ -303,7 +312,7 @@ pub fn encode_block_with(
                 // In order of decoding speed: a later codec must be strictly smaller to win.
                 let others: [(&dyn Codec, i32); 4] = [
                     (&LZR, level),
-                    (&CM, level),
+                    (&CM2, level),
                     (&LZ77, lz77_level_for(level)),
                     (&HUFFMAN, 0),
                 ];
@@ -312,7 +321,7 @@ pub fn encode_block_with(
                     let may_win = match codec.id() {
                         id::HUFFMAN => order0_bound(raw) < best.payload.len() as f64,
                         id::LZR => level >= AUTO_LZR_LEVEL,
-                        id::CM => level >= LEVEL_MAX,
+                        id::CM2 => level >= LEVEL_MAX,
                         _ => best.codec == id::ZSTD && lz77_may_win(raw, level, lvl)?,
                     };
                     if !may_win {

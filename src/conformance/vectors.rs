@@ -662,6 +662,30 @@ pub fn valid() -> Vec<Valid> {
         bytes: fc.build().bytes,
         expect: vec![file("cm.txt", &c)],
     });
+    // Model 2 on what it is for: fixed-size binary records, then a repeat with changed bytes.
+    let recs: Vec<u8> = (0..1500u64)
+        .flat_map(|i| {
+            let mut r = (0x0040_0000 + i * 40).to_le_bytes().to_vec();
+            r.extend_from_slice(&[(i % 7) as u8, 0, (i * 13 % 251) as u8, 0]);
+            r
+        })
+        .collect();
+    let mut bin = recs.clone();
+    bin.extend(
+        recs.iter()
+            .enumerate()
+            .map(|(i, &b)| if i % 29 == 28 { !b } else { b }),
+    );
+    let mut fc2 = Forge::new();
+    fc2.reader_minor = crate::codec::reader_minor(id::CM2);
+    fc2.file("cm2.bin", &bin, id::CM2, 8192)
+        .file("cm2.txt", &c[..7000], id::CM2, 8192);
+    v.push(Valid {
+        name: "cm2",
+        about: "a binary file over several blocks and a text file coded with cm2 (codec 7, context mixing model 2, format 1.5)",
+        bytes: fc2.build().bytes,
+        expect: vec![file("cm2.bin", &bin), file("cm2.txt", &c[..7000])],
+    });
     let mut ff = Forge::new();
     ff.reader_minor = 4;
     ff.dir("run").node("run/ctl.fifo", Kind::Fifo, (0, 0)).file(
@@ -1770,6 +1794,13 @@ fn codec_payloads(v: &mut Vectors) {
             &["corrupt"][..],
             &["corrupt"][..],
         ),
+        (
+            id::CM2,
+            "cm2-payload-damaged",
+            "cm2-payload-truncated",
+            &["corrupt"][..],
+            &["corrupt"][..],
+        ),
     ] {
         let mut f = Forge::new();
         f.reader_minor = crate::codec::reader_minor(codec);
@@ -1803,26 +1834,36 @@ fn codec_payloads(v: &mut Vectors) {
     }
 
     // codec-cm §2: a coded payload stands for at most 64 decoded bytes per payload byte.
-    {
+    for (codec, name, about) in [
+        (
+            id::CM,
+            "cm-ratio-over-bound",
+            "a cm block whose well-formed coded payload stands for more than 64 bytes per payload byte",
+        ),
+        (
+            id::CM2,
+            "cm2-ratio-over-bound",
+            "a cm2 block whose well-formed coded payload stands for more than 64 bytes per payload byte",
+        ),
+    ] {
         let raw = vec![b'a'; 20_000];
         let mut g = Forge::new();
-        g.reader_minor = crate::codec::reader_minor(id::CM);
+        g.reader_minor = crate::codec::reader_minor(codec);
         let mut e = meta("a.txt", Kind::File);
         e.size = raw.len() as u64;
         e.storage = Storage::Blocks { first: 0, count: 1 };
         g.recs.push(Rec::Entry(e));
-        let (mut info, _) = block(&raw, id::CM);
+        let (mut info, _) = block(&raw, codec);
         let mut payload = vec![1u8];
-        payload.extend(crate::codec::cm::coded_body(&raw).expect("compressible"));
+        let body = if codec == id::CM {
+            crate::codec::cm::coded_body::<false>(&raw)
+        } else {
+            crate::codec::cm::coded_body::<true>(&raw)
+        };
+        payload.extend(body.expect("compressible"));
         info.comp_len = payload.len() as u32;
         g.push_block(info, payload);
-        v.add(
-            "cm-ratio-over-bound",
-            "a cm block whose well-formed coded payload stands for more than 64 bytes per payload byte",
-            &["limit"],
-            &["limit"],
-            g.build().bytes,
-        );
+        v.add(name, about, &["limit"], &["limit"], g.build().bytes);
     }
 
     // Table 5.1: a zstd payload is exactly one frame.
@@ -1883,6 +1924,18 @@ fn codec_payloads(v: &mut Vectors) {
             let mut f = Forge::new();
             f.reader_minor = 2;
             f.file("t.txt", &text(8000, 54), id::LZR, 8000);
+            f.build().bytes
+        },
+    );
+    v.add(
+        "cm2-in-1.4-archive",
+        "a valid cm2 block (codec 7, format 1.5) in an archive whose header declares reader 1.4 (§2.1, §5)",
+        &["version-mismatch"],
+        &["version-mismatch"],
+        {
+            let mut f = Forge::new();
+            f.reader_minor = 4;
+            f.file("t.txt", &text(8000, 54), id::CM2, 8000);
             f.build().bytes
         },
     );

@@ -1,4 +1,4 @@
-//! `cm` (id 6): learned context mixing (spec/codec-cm.md). Every bit of the block is predicted
+//! `cm1` (id 6) and `cm2` (id 7): learned context mixing (spec/codec-cm.md). Every bit of the block is predicted
 //! by several context models — orders 0–4 and 6, the current word, and a match model that
 //! follows the longest earlier occurrence of the recent bytes — whose predictions a small
 //! neural network (a gated logistic mixer, its weight set chosen by the match state and the
@@ -10,6 +10,9 @@
 //! Why integer everywhere: a decoder on another machine must reproduce every prediction bit
 //! for bit; floats would make the payload depend on the FPU. The logistic tables are defined by
 //! integer interpolation (§3 of the spec), counters and weights are fixed point.
+//!
+//! The two codecs share the payload and every table; model 2 (`cm2`, format 1.5) adds what
+//! binaries and long-range repeats need (spec §9). Model 1 stays for the archives that use it.
 
 mod model;
 mod tables;
@@ -27,13 +30,33 @@ mod mode {
     pub const CODED: u8 = 1;
 }
 
-/// The cm codec.
+/// Which predictor codes a payload: model 1 is codec `cm1` (id 6, format 1.3), model 2 codec
+/// `cm2` (id 7, format 1.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+/// The `cm1` codec (id 6): model 1.
 pub struct Cm;
 
-fn corrupt(why: impl Into<String>) -> Error {
+/// The `cm2` codec (id 7): model 2.
+pub struct Cm2;
+
+fn corrupt(version: Version, why: impl Into<String>) -> Error {
     Error::Corrupt {
-        codec: "cm",
+        codec: version.name(),
         why: why.into(),
+    }
+}
+
+impl Version {
+    fn name(self) -> &'static str {
+        match self {
+            Version::V1 => "cm1",
+            Version::V2 => "cm2",
+        }
     }
 }
 
@@ -42,15 +65,32 @@ impl Codec for Cm {
         id::CM
     }
     fn name(&self) -> &'static str {
-        "cm"
+        Version::V1.name()
     }
     /// The level does not change the model (params 0).
     fn compress(&self, input: &[u8], _level: i32, out: &mut Vec<u8>) -> Result<u16> {
-        encode(input, out);
+        encode(input, Version::V1, out);
         Ok(0)
     }
     fn decompress(&self, payload: &[u8], raw_len: usize, _p: u16, out: &mut Vec<u8>) -> Result<()> {
-        decode(payload, raw_len, out)
+        decode(payload, raw_len, Version::V1, out)
+    }
+}
+
+impl Codec for Cm2 {
+    fn id(&self) -> u8 {
+        id::CM2
+    }
+    fn name(&self) -> &'static str {
+        Version::V2.name()
+    }
+    /// The level does not change the model (params 0).
+    fn compress(&self, input: &[u8], _level: i32, out: &mut Vec<u8>) -> Result<u16> {
+        encode(input, Version::V2, out);
+        Ok(0)
+    }
+    fn decompress(&self, payload: &[u8], raw_len: usize, _p: u16, out: &mut Vec<u8>) -> Result<()> {
+        decode(payload, raw_len, Version::V2, out)
     }
 }
 
@@ -65,8 +105,12 @@ pub const MAX_RATIO: u64 = 64;
 
 /// Appends the cm payload of `input` to `out`: coded when that is smaller than raw and within
 /// [`MAX_RATIO`], raw otherwise.
-pub fn encode(input: &[u8], out: &mut Vec<u8>) {
-    if let Some(body) = coded_body(input) {
+pub fn encode(input: &[u8], version: Version, out: &mut Vec<u8>) {
+    let body = match version {
+        Version::V1 => coded_body::<false>(input),
+        Version::V2 => coded_body::<true>(input),
+    };
+    if let Some(body) = body {
         let len = 1 + body.len() as u64;
         if len < 1 + input.len() as u64 && input.len() as u64 <= MAX_RATIO * len {
             out.push(mode::CODED);
@@ -80,11 +124,11 @@ pub fn encode(input: &[u8], out: &mut Vec<u8>) {
 
 /// The range-coded stream of `input`, or `None` once it is longer than `input` (or for an
 /// empty input).
-pub(crate) fn coded_body(input: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn coded_body<const V2: bool>(input: &[u8]) -> Option<Vec<u8>> {
     if input.is_empty() {
         return None;
     }
-    let mut m = Model::new(input.len());
+    let mut m = Model::<V2>::new(input.len());
     let mut rc = Encoder::new();
     for (i, &byte) in input.iter().enumerate() {
         for k in (0..8).rev() {
@@ -100,8 +144,8 @@ pub(crate) fn coded_body(input: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Decodes a cm payload into `out` (cleared first); `out` ends up exactly `raw_len` long.
-pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
-    let Some(body) = raw_or_coded("cm", payload, raw_len, out)? else {
+pub fn decode(payload: &[u8], raw_len: usize, version: Version, out: &mut Vec<u8>) -> Result<()> {
+    let Some(body) = raw_or_coded(version.name(), payload, raw_len, out)? else {
         return Ok(());
     };
     let max = MAX_RATIO * payload.len() as u64;
@@ -113,11 +157,26 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
         });
     }
     out.reserve_exact(raw_len);
-    let mut model = Model::new(raw_len);
+    match version {
+        Version::V1 => decode_body(Model::<false>::new(raw_len), body, raw_len, version, out),
+        Version::V2 => decode_body(Model::<true>::new(raw_len), body, raw_len, version, out),
+    }
+}
+
+fn decode_body<const V2: bool>(
+    mut model: Model<V2>,
+    body: &[u8],
+    raw_len: usize,
+    version: Version,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let mut rc = Decoder::new(body);
     while out.len() < raw_len {
         if rc.is_bad() {
-            return Err(corrupt("range-coded stream is malformed or ends early"));
+            return Err(corrupt(
+                version,
+                "range-coded stream is malformed or ends early",
+            ));
         }
         let mut byte = 0u8;
         for _ in 0..8 {
@@ -129,6 +188,7 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
     }
     if rc.is_bad() || !rc.at_exact_end() {
         return Err(corrupt(
+            version,
             "range-coded stream does not end where the block does",
         ));
     }

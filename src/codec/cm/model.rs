@@ -1,14 +1,18 @@
 //! The cm predictor (spec §5–§8): context models, match model, mixer and probability maps.
+//!
+//! One implementation serves both models: `Model<false>` is model 1 (codec id 6, format 1.3),
+//! `Model<true>` model 2 (codec id 7, format 1.5). Model 2 adds what binaries and long-range
+//! repeats need — checked two-way buckets instead of colliding ones, two sparse orders, a match
+//! model that finds 4-byte matches and survives a mismatched byte, and the match state in the
+//! first probability map (spec §9). A const parameter keeps model 1's loop exactly as it was.
 
 use super::tables::*;
 
-// ---------------------------------------------------------------------------------------------
-// Model
-
-/// Hashed context orders: 2, 3, 4, 6 and the word.
-const HASHED: usize = 5;
-/// Mixer inputs: order 0, order 1, the hashed orders, the match model, a bias.
-const INPUTS: usize = 2 + HASHED + 2;
+/// Hashed context orders: 2, 3, 4, 6 and the word; model 2 adds two sparse ones.
+const HASHED_MAX: usize = 7;
+/// Most mixer inputs (model 2): order 0, order 1, the hashed orders, the match model, the
+/// match length, a bias.
+const INPUTS_MAX: usize = 2 + HASHED_MAX + 3;
 /// Weight sets: 5 match states × 256 partial bytes.
 const SETS: usize = 5 * 256;
 /// Mixer learning rate (spec §6).
@@ -23,10 +27,13 @@ const TABLE_BITS_MAX: u32 = 22;
 const TABLE_BITS_MIN: u32 = 12;
 /// Longest match the match model counts.
 const MATCH_MAX: u32 = 65_535;
-/// Bytes the match model hashes to find a candidate.
-const MATCH_MIN: usize = 6;
 /// Bytes of the match model's second, longer context.
 const MATCH_LONG: usize = 16;
+/// Model 2: a match at least this long survives a mismatched byte (spec §9.3)…
+const RECOVER_MIN: u32 = 8;
+/// … and is dropped at this many misses without [`RECOVER_GOOD`] agreeing bytes between.
+const RECOVER_MISSES: u32 = 8;
+const RECOVER_GOOD: u32 = 16;
 
 /// log2 of the counters per hashed order for a block of `raw_len` bytes (spec §5.1): about 16
 /// counters per byte, so memory follows the block size, up to 2^22 (16 MiB per order).
@@ -36,34 +43,44 @@ fn table_bits(raw_len: usize) -> u32 {
 }
 
 /// Bucket (first counter index, a multiple of 16) of context value `x` for the nibble whose
-/// partial byte is `nib_ctx`, in a table of `2^bits` counters (spec §5.2).
+/// partial byte is `nib_ctx`, in a table of `2^bits` counters (spec §5.2), and the bucket's
+/// check value (model 2, spec §9.1): 17 bits, never 0, from hash bits the index does not use.
 #[inline]
-fn bucket(x: u32, nib_ctx: u32, bits: u32) -> usize {
+fn bucket(x: u32, nib_ctx: u32, bits: u32) -> (usize, u32) {
     let mut h = x.wrapping_add(nib_ctx.wrapping_mul(0x9E37_79B1));
     h ^= h >> 15;
     h = h.wrapping_mul(0x2C1B_3C6D);
     h ^= h >> 12;
     h = h.wrapping_mul(0x297A_2D39);
     h ^= h >> 15;
-    ((h >> (32 - (bits - 4))) as usize) << 4
+    (
+        ((h >> (32 - (bits - 4))) as usize) << 4,
+        (h & 0xFFFF) | 0x1_0000,
+    )
 }
 
 /// The whole predictor; encoder and decoder drive it identically.
-pub(super) struct Model {
+pub(super) struct Model<const V2: bool> {
     bits: u32,
     o0: Vec<u32>,
     o1: Vec<u32>,
     /// The hashed orders' counters, one table of `2^bits` after another, each stored XOR
     /// [`COUNTER_INIT`]: the initial state is then all-zero memory, which the allocator hands
     /// out lazily, so a damaged block that declares 64 MiB fails without first writing 80 MiB.
+    /// In model 2 the first counter of each bucket (never used: `nib` starts at 1) holds the
+    /// bucket's check value instead, 0 while empty.
     hashed: Vec<u32>,
     /// Context value of each hashed order for the current byte.
-    ctx: [u32; HASHED],
+    ctx: [u32; HASHED_MAX],
     /// Bucket of each hashed order for the current nibble.
-    base: [usize; HASHED],
+    base: [usize; HASHED_MAX],
+    /// Model 2: check value of each bucket, and whether the buckets are still to be claimed
+    /// (done at the nibble's first bit, when their memory is read anyway).
+    check: [u32; HASHED_MAX],
+    unclaimed: bool,
     /// Counter index each input read (for the update).
-    idx: [usize; HASHED + 2],
-    st: [i32; INPUTS],
+    idx: [usize; HASHED_MAX + 2],
+    st: [i32; INPUTS_MAX],
     weights: Vec<i32>,
     set: usize,
     pm: u32,
@@ -87,25 +104,37 @@ pub(super) struct Model {
     mm_byte: u32,
     mm_bit: Option<bool>,
     mm_ctx: usize,
-    mm_sm: [u32; 64],
+    mm_sm: [u32; 128],
+    /// Model 2: mismatches the current match survived, and agreeing bytes since the last.
+    mm_miss: u32,
+    mm_good: u32,
 }
 
-impl Model {
+impl<const V2: bool> Model<V2> {
+    /// Hashed orders of this model.
+    const HASHED: usize = if V2 { 7 } else { 5 };
+    /// Mixer inputs of this model (spec §6, §9.4).
+    const INPUTS: usize = 2 + Self::HASHED + if V2 { 3 } else { 2 };
+    /// Bytes the match model hashes to find a candidate.
+    const MATCH_MIN: usize = if V2 { 3 } else { 6 };
+
     pub(super) fn new(raw_len: usize) -> Self {
         let bits = table_bits(raw_len);
         let mut m = Model {
             bits,
             o0: vec![COUNTER_INIT; 256],
             o1: vec![COUNTER_INIT; 1 << 16],
-            hashed: huge_zeroed(HASHED << bits),
-            ctx: [0; HASHED],
-            base: [0; HASHED],
-            idx: [0; HASHED + 2],
-            st: [0; INPUTS],
-            weights: vec![1 << 14; SETS * INPUTS],
+            hashed: huge_zeroed(Self::HASHED << bits),
+            ctx: [0; HASHED_MAX],
+            base: [0; HASHED_MAX],
+            check: [0; HASHED_MAX],
+            unclaimed: false,
+            idx: [0; HASHED_MAX + 2],
+            st: [0; INPUTS_MAX],
+            weights: vec![1 << 14; SETS * Self::INPUTS],
             set: 0,
             pm: 2048,
-            apm0: Apm::new(256),
+            apm0: Apm::new(if V2 { 512 } else { 256 }),
             apm1: Apm::new(1 << 16),
             c0: 1,
             nib: 1,
@@ -119,17 +148,19 @@ impl Model {
             mm_byte: 0,
             mm_bit: None,
             mm_ctx: 0,
-            mm_sm: [COUNTER_INIT; 64],
+            mm_sm: [COUNTER_INIT; 128],
+            mm_miss: 0,
+            mm_good: 0,
         };
         m.new_byte_contexts();
         m
     }
 
-    /// Context values of the hashed orders at a byte boundary (spec §5.2).
+    /// Context values of the hashed orders at a byte boundary (spec §5.2, §9.2).
     fn new_byte_contexts(&mut self) {
         let c = self.c8;
         let c4 = c as u32;
-        self.ctx = [
+        self.ctx[..5].copy_from_slice(&[
             (c4 & 0xFFFF) | (2 << 24),
             (c4 & 0xFF_FFFF).wrapping_mul(0x0100_0193) ^ (3 << 28),
             c4.wrapping_mul(0x2F0B_4C4D) ^ 4,
@@ -137,14 +168,52 @@ impl Model {
                 ^ ((c >> 32) as u32 & 0xFFFF).wrapping_mul(0x846C_A68B)
                 ^ 6,
             self.word.wrapping_mul(0x1B87_3593) ^ 7,
-        ];
+        ]);
+        if V2 {
+            // Sparse: the two bytes before the last two, and the four before the last four —
+            // the fields of fixed-size records and instruction operands.
+            self.ctx[5] = (c4 & 0xFFFF_0000).wrapping_mul(0x2F0B_4C4D) ^ (8 << 24);
+            self.ctx[6] = ((c >> 32) as u32).wrapping_mul(0x7FEB_352D) ^ (9 << 24);
+        }
         self.nibble_buckets(0);
     }
 
     fn nibble_buckets(&mut self, nib_ctx: u32) {
-        for i in 0..HASHED {
-            self.base[i] = (i << self.bits) + bucket(self.ctx[i], nib_ctx, self.bits);
+        for i in 0..Self::HASHED {
+            let (b, check) = bucket(self.ctx[i], nib_ctx, self.bits);
+            self.base[i] = (i << self.bits) + b;
+            self.check[i] = check;
             prefetch(&self.hashed[self.base[i]]);
+            if V2 {
+                prefetch(&self.hashed[self.base[i] ^ 16]);
+            }
+        }
+        self.unclaimed = V2;
+    }
+
+    /// Model 2 (spec §9.1): each order's bucket is the one of its pair that holds the check
+    /// value; where neither does, the less used one is emptied and takes it, so a context never
+    /// inherits another context's counts.
+    fn claim_buckets(&mut self) {
+        self.unclaimed = false;
+        for i in 0..Self::HASHED {
+            let check = self.check[i];
+            let mut b = self.base[i];
+            if self.hashed[b] != check {
+                let other = b ^ 16;
+                if self.hashed[other] == check {
+                    b = other;
+                } else {
+                    // Counter 1 is read at every use of its bucket: its count is the use.
+                    let used = |k: usize| self.hashed[k + 1] & 1023;
+                    if used(other) < used(b) {
+                        b = other;
+                    }
+                    self.hashed[b] = check;
+                    self.hashed[b + 1..b + 16].fill(0);
+                }
+                self.base[i] = b;
+            }
         }
     }
 
@@ -159,42 +228,67 @@ impl Model {
         let row = ((c1 << 8) | c0) * APM_BUCKETS;
         prefetch(&self.apm1.t[row]);
         prefetch(&self.apm1.t[row + APM_BUCKETS - 1]);
+        if V2 && self.unclaimed {
+            self.claim_buckets();
+        }
         self.st[0] = stretch(counter_p12(self.o0[c0]));
         self.st[1] = stretch(counter_p12(self.o1[self.idx[1]]));
-        for i in 0..HASHED {
+        for i in 0..Self::HASHED {
             let k = self.base[i] + self.nib;
             self.idx[2 + i] = k;
             self.st[2 + i] = stretch(counter_p12(self.hashed[k] ^ COUNTER_INIT));
         }
         // Match model: predicts the next bit of the byte that followed the earlier occurrence,
         // while the bits so far agree with it.
+        let mi = 2 + Self::HASHED;
         let bitpos = 32 - self.c0.leading_zeros() - 1; // bits of the byte seen, 0..7
         self.mm_bit = None;
         let mut level = 0;
         if self.mm_len > 0 && (self.mm_byte | 0x100) >> (8 - bitpos) == self.c0 {
             let b = (self.mm_byte >> (7 - bitpos)) & 1 == 1;
             self.mm_bit = Some(b);
-            self.mm_ctx = ((self.mm_len.min(31) as usize) << 1) | usize::from(b);
-            self.st[2 + HASHED] = stretch(counter_p12(self.mm_sm[self.mm_ctx]));
-            level = 1
-                + usize::from(self.mm_len >= 8)
-                + usize::from(self.mm_len >= 16)
-                + usize::from(self.mm_len >= 32);
+            if V2 && self.mm_miss > 0 {
+                let state = self.mm_miss.min(3) as usize * 8 + self.mm_len.min(7) as usize;
+                self.mm_ctx = 64 + (state << 1) + usize::from(b);
+                self.st[mi + 1] = 0;
+                level = 1;
+            } else {
+                self.mm_ctx = ((self.mm_len.min(31) as usize) << 1) | usize::from(b);
+                if V2 {
+                    let l = self.mm_len.min(32) as i32 * 32;
+                    self.st[mi + 1] = if b { l } else { -l };
+                }
+                level = 1
+                    + usize::from(self.mm_len >= 8)
+                    + usize::from(self.mm_len >= 16)
+                    + usize::from(self.mm_len >= 32);
+            }
+            self.st[mi] = stretch(counter_p12(self.mm_sm[self.mm_ctx]));
         } else {
-            self.st[2 + HASHED] = 0;
+            self.st[mi] = 0;
+            if V2 {
+                self.st[mi + 1] = 0;
+            }
         }
-        self.st[INPUTS - 1] = 256;
-        self.set = (level * 256 + c0) * INPUTS;
-        let w = &self.weights[self.set..self.set + INPUTS];
+        self.st[Self::INPUTS - 1] = 256;
+        self.set = (level * 256 + c0) * Self::INPUTS;
+        let w = &self.weights[self.set..self.set + Self::INPUTS];
         let dot: i64 = w
             .iter()
-            .zip(&self.st)
+            .zip(&self.st[..Self::INPUTS])
             .map(|(&w, &x)| i64::from(w) * i64::from(x))
             .sum();
         let d = (dot >> 16).clamp(-2047, 2047) as i32;
         self.pm = squash(d) as u32;
         let st = stretch(self.pm);
-        let a0 = self.apm0.p(st, c0);
+        let a0_ctx = match self.mm_bit {
+            Some(b) if V2 => {
+                let miss = if self.mm_miss > 0 { 128 } else { 0 };
+                256 + miss + ((self.mm_len.min(63) as usize) << 1) + usize::from(b)
+            }
+            _ => c0,
+        };
+        let a0 = self.apm0.p(st, a0_ctx);
         let a1 = self.apm1.p(st, (c1 << 8) | c0);
         let p = (self.pm * 16 * 2 + a0 + a1 * 5 + 4) >> 3;
         p.clamp(32, 65504)
@@ -204,13 +298,13 @@ impl Model {
     pub(super) fn update(&mut self, bit: bool, hist: &[u8]) {
         // Mixer: gradient step on the coding cost.
         let err = ((i32::from(bit) << 12) - self.pm as i32) * MIX_RATE;
-        let w = &mut self.weights[self.set..self.set + INPUTS];
-        for (w, &x) in w.iter_mut().zip(&self.st) {
+        let w = &mut self.weights[self.set..self.set + Self::INPUTS];
+        for (w, &x) in w.iter_mut().zip(&self.st[..Self::INPUTS]) {
             *w = (*w + ((x * err + (1 << 15)) >> 16)).clamp(-WEIGHT_MAX, WEIGHT_MAX);
         }
         counter_update(&mut self.o0[self.idx[0]], bit, LIMIT_DIRECT);
         counter_update(&mut self.o1[self.idx[1]], bit, LIMIT_DIRECT);
-        for i in 0..HASHED {
+        for i in 0..Self::HASHED {
             let slot = &mut self.hashed[self.idx[2 + i]];
             let mut v = *slot ^ COUNTER_INIT;
             counter_update(&mut v, bit, LIMIT_HASHED);
@@ -242,14 +336,31 @@ impl Model {
         } else {
             0
         };
-        // Match model (spec §5.3): extend or drop the current match, then look one up.
+        // Match model (spec §5.3, §9.3): extend, keep or drop the current match, then look one
+        // up.
         let pos = hist.len() + 1; // bytes known, including b
         if self.mm_len > 0 {
             if u32::from(b) == self.mm_byte {
                 self.mm_len = (self.mm_len + 1).min(MATCH_MAX);
                 self.mm_ptr += 1;
+                if V2 && self.mm_miss > 0 {
+                    self.mm_good += 1;
+                    if self.mm_good >= RECOVER_GOOD {
+                        self.mm_miss = 0;
+                    }
+                }
+            } else if V2
+                && (self.mm_miss > 0 || self.mm_len >= RECOVER_MIN)
+                && self.mm_miss < RECOVER_MISSES
+            {
+                // One changed byte in a long repeat (an address, a counter): keep following.
+                self.mm_miss += 1;
+                self.mm_good = 0;
+                self.mm_ptr += 1;
+                self.mm_len = self.mm_len.min(15);
             } else {
                 self.mm_len = 0;
+                self.mm_miss = 0;
             }
         }
         // Context agreement of a candidate, counted backwards up to `max` bytes.
@@ -261,6 +372,9 @@ impl Model {
             }
             n
         };
+        // Model 2 also looks while following a match that has missed, and takes a candidate
+        // that is not the one it follows and agrees better.
+        let recovering = V2 && self.mm_miss > 0;
         let mask = self.mm_long.len() - 1;
         if pos >= MATCH_LONG {
             // The last 16 bytes find the place that repeats the longer context: the most
@@ -270,25 +384,30 @@ impl Model {
                 >> 40) as usize
                 & mask;
             let cand = self.mm_long[k] as usize;
-            if self.mm_len == 0 && cand > 0 {
+            let look = self.mm_len == 0 || (recovering && cand != self.mm_ptr);
+            if look && cand > 0 {
                 let n = agree(cand, 32);
                 if n >= MATCH_LONG {
                     self.mm_len = n as u32;
                     self.mm_ptr = cand;
+                    self.mm_miss = 0;
                 }
             }
             self.mm_long[k] = pos as u32;
         }
-        if pos >= MATCH_MIN {
-            let k = ((self.c8 & 0xFFFF_FFFF_FFFF).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40)
-                as usize
-                & mask;
+        if pos >= Self::MATCH_MIN {
+            let key = self.c8 & ((1u64 << (8 * Self::MATCH_MIN)) - 1);
+            let k = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize & mask;
             let cand = self.mm_table[k] as usize;
-            if self.mm_len == 0 && cand > 0 {
+            let recovering = recovering && self.mm_good < 4;
+            let look = self.mm_len == 0 || (recovering && cand != self.mm_ptr);
+            let better = if recovering { self.mm_good as usize } else { 0 };
+            if look && cand > 0 {
                 let n = agree(cand, 32);
-                if n > 0 {
+                if n > better {
                     self.mm_len = n as u32;
                     self.mm_ptr = cand;
+                    self.mm_miss = 0;
                 }
             }
             self.mm_table[k] = pos as u32;

@@ -1,15 +1,23 @@
-//! Round trips, learning, damage and the ratio bound of cm.
+//! Round trips, learning, damage and the ratio bound of cm1 and cm2, and what model 2 adds.
 
 use super::super::test_util::lcg;
 use super::tables::{squash, stretch};
 use super::*;
 
-fn roundtrip(data: &[u8]) -> usize {
+/// Both codecs: every property below holds for each model.
+const CODECS: [&dyn Codec; 2] = [&Cm, &Cm2];
+
+fn roundtrip_with(codec: &dyn Codec, data: &[u8]) -> usize {
     let mut payload = Vec::new();
-    Cm.compress(data, 0, &mut payload).unwrap();
+    codec.compress(data, 0, &mut payload).unwrap();
     let mut out = Vec::new();
-    Cm.decompress(&payload, data.len(), 0, &mut out).unwrap();
-    assert!(out == data, "roundtrip of {} bytes", data.len());
+    codec.decompress(&payload, data.len(), 0, &mut out).unwrap();
+    assert!(
+        out == data,
+        "{} roundtrip of {} bytes",
+        codec.name(),
+        data.len()
+    );
     payload.len()
 }
 
@@ -29,15 +37,6 @@ fn tables_are_monotone_inverses() {
 
 #[test]
 fn roundtrips_and_learns() {
-    for data in [
-        &b""[..],
-        b"a",
-        b"abcabcabcabcabc",
-        &[0u8; 5000],
-        &lcg(20_000, 5),
-    ] {
-        roundtrip(data);
-    }
     // Words drawn at random from a small vocabulary: no long repeats for an LZ coder, but
     // strong order-1..3 statistics, which is what context mixing learns.
     let words = [
@@ -47,12 +46,84 @@ fn roundtrips_and_learns() {
         .iter()
         .flat_map(|&r| words[r as usize % words.len()].bytes())
         .collect();
-    let n = roundtrip(&text);
     let mut lzr = Vec::new();
     super::super::lzr::encode(&text, 128, 128, &mut lzr);
-    assert!(n * 100 < lzr.len() * 95, "cm {n} vs lzr {}", lzr.len());
-    let rnd = lcg(20_000, 9);
-    assert_eq!(roundtrip(&rnd), 1 + rnd.len(), "random data is stored raw");
+    for codec in CODECS {
+        for data in [
+            &b""[..],
+            b"a",
+            b"abcabcabcabcabc",
+            &[0u8; 5000],
+            &lcg(20_000, 5),
+        ] {
+            roundtrip_with(codec, data);
+        }
+        let n = roundtrip_with(codec, &text);
+        assert!(
+            n * 100 < lzr.len() * 95,
+            "{} {n} vs lzr {}",
+            codec.name(),
+            lzr.len()
+        );
+        let rnd = lcg(20_000, 9);
+        assert_eq!(
+            roundtrip_with(codec, &rnd),
+            1 + rnd.len(),
+            "random data is stored raw"
+        );
+    }
+}
+
+/// The payloads of a fixed input, pinned: archives written with either model must decode the
+/// same on every machine and in every later version, so any change to a model's arithmetic
+/// shows up here (the conformance corpus pins the same through whole archives).
+#[test]
+fn payloads_are_pinned() {
+    let text: Vec<u8> = (0..4000u32)
+        .flat_map(|i| format!("{} fox {} \u{1}\u{2}", i % 97, (i * 7) % 13).into_bytes())
+        .collect();
+    let pinned = [
+        (&Cm as &dyn Codec, 1786, 0x5D18_380Au32),
+        (&Cm2, 1625, 0xE67E_79B2),
+    ];
+    for (codec, len, crc) in pinned {
+        let mut p = Vec::new();
+        codec.compress(&text, 0, &mut p).unwrap();
+        assert_eq!(
+            (p.len(), crc32fast::hash(&p)),
+            (len, crc),
+            "{}",
+            codec.name()
+        );
+    }
+}
+
+/// What model 2 is for: fixed-size binary records whose fields repeat a few bytes apart, and
+/// long repeats with a changed byte here and there. Model 2 must beat model 1 clearly on both.
+#[test]
+fn model_2_learns_records_and_patched_repeats() {
+    // Records of 16 bytes: an increasing little-endian pointer, a small kind, a random id.
+    let ids = lcg(4000, 11);
+    let records: Vec<u8> = (0..4000u64)
+        .flat_map(|i| {
+            let mut r = (0x0040_0000 + i * 48).to_le_bytes().to_vec();
+            r.extend_from_slice(&[(i % 5) as u8, 0, 0, 0, ids[i as usize], 0, 0, 0]);
+            r
+        })
+        .collect();
+    // 24 KiB of noise, then the same noise with every 37th byte changed.
+    let noise = lcg(24_576, 12);
+    let mut patched = noise.clone();
+    patched.extend(
+        noise
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| if i % 37 == 36 { b ^ 0x55 } else { b }),
+    );
+    for data in [&records, &patched] {
+        let (m1, m2) = (roundtrip_with(&Cm, data), roundtrip_with(&Cm2, data));
+        assert!(m2 * 100 < m1 * 95, "model 2 {m2} vs model 1 {m1}");
+    }
 }
 
 /// Data more predictable than `MAX_RATIO` is stored raw by the encoder, and a coded
@@ -60,14 +131,24 @@ fn roundtrips_and_learns() {
 #[test]
 fn coded_payloads_are_bounded_by_their_ratio() {
     let data = vec![b'a'; 20_000];
-    let body = coded_body(&data).unwrap();
-    assert!(data.len() as u64 > MAX_RATIO * (1 + body.len() as u64));
-    assert_eq!(roundtrip(&data), 1 + data.len(), "over the ratio: raw");
-    let mut payload = vec![mode::CODED];
-    payload.extend_from_slice(&body);
-    // A well-formed stream of the right bytes: only the bound refuses it.
-    let err = decode(&payload, data.len(), &mut Vec::new()).unwrap_err();
-    assert_eq!(err.class(), "limit", "{err}");
+    for (version, codec) in [(Version::V1, &Cm as &dyn Codec), (Version::V2, &Cm2)] {
+        let body = match version {
+            Version::V1 => coded_body::<false>(&data),
+            Version::V2 => coded_body::<true>(&data),
+        }
+        .unwrap();
+        assert!(data.len() as u64 > MAX_RATIO * (1 + body.len() as u64));
+        assert_eq!(
+            roundtrip_with(codec, &data),
+            1 + data.len(),
+            "over the ratio: raw"
+        );
+        let mut payload = vec![mode::CODED];
+        payload.extend_from_slice(&body);
+        // A well-formed stream of the right bytes: only the bound refuses it.
+        let err = decode(&payload, data.len(), version, &mut Vec::new()).unwrap_err();
+        assert_eq!(err.class(), "limit", "{err}");
+    }
 }
 
 use proptest::prelude::*;
@@ -80,11 +161,13 @@ proptest! {
         at in any::<usize>(),
         flip in 1u8..=255,
         cut in any::<bool>(),
+        v2 in any::<bool>(),
     ) {
+        let codec = CODECS[usize::from(v2)];
         let mut p = Vec::new();
-        Cm.compress(&data, 0, &mut p).unwrap();
+        codec.compress(&data, 0, &mut p).unwrap();
         let mut out = Vec::new();
-        Cm.decompress(&p, data.len(), 0, &mut out).unwrap();
+        codec.decompress(&p, data.len(), 0, &mut out).unwrap();
         prop_assert!(out == data);
         // Damage: an error, or exactly the declared size.
         let i = at % p.len();
@@ -93,7 +176,7 @@ proptest! {
         } else {
             p[i] ^= flip;
         }
-        if Cm.decompress(&p, data.len(), 0, &mut out).is_ok() {
+        if codec.decompress(&p, data.len(), 0, &mut out).is_ok() {
             prop_assert_eq!(out.len(), data.len());
         }
     }
@@ -104,23 +187,27 @@ fn damaged_payloads_fail_cleanly() {
     let text: Vec<u8> = (0..3000u32)
         .flat_map(|i| format!("{} fox {} ", i % 17, i % 5).into_bytes())
         .collect();
-    let mut p = Vec::new();
-    Cm.compress(&text, 0, &mut p).unwrap();
-    let mut out = Vec::new();
-    for cut in [1, 2, p.len() / 2, p.len() - 1] {
-        assert!(Cm.decompress(&p[..cut], text.len(), 0, &mut out).is_err());
-    }
-    let mut longer = p.clone();
-    longer.push(0);
-    assert!(Cm.decompress(&longer, text.len(), 0, &mut out).is_err());
-    for i in (1..p.len()).step_by(53) {
-        let mut q = p.clone();
-        q[i] ^= 0x21;
-        match Cm.decompress(&q, text.len(), 0, &mut out) {
-            Ok(()) => assert_eq!(out.len(), text.len()),
-            Err(e) => assert_eq!(e.class(), "corrupt"),
+    for codec in CODECS {
+        let mut p = Vec::new();
+        codec.compress(&text, 0, &mut p).unwrap();
+        let mut out = Vec::new();
+        for cut in [1, 2, p.len() / 2, p.len() - 1] {
+            assert!(codec
+                .decompress(&p[..cut], text.len(), 0, &mut out)
+                .is_err());
         }
+        let mut longer = p.clone();
+        longer.push(0);
+        assert!(codec.decompress(&longer, text.len(), 0, &mut out).is_err());
+        for i in (1..p.len()).step_by(53) {
+            let mut q = p.clone();
+            q[i] ^= 0x21;
+            match codec.decompress(&q, text.len(), 0, &mut out) {
+                Ok(()) => assert_eq!(out.len(), text.len()),
+                Err(e) => assert_eq!(e.class(), "corrupt"),
+            }
+        }
+        assert!(codec.decompress(&[], 0, 0, &mut out).is_err());
+        assert!(codec.decompress(&[2], 0, 0, &mut out).is_err());
     }
-    assert!(Cm.decompress(&[], 0, 0, &mut out).is_err());
-    assert!(Cm.decompress(&[2], 0, 0, &mut out).is_err());
 }
