@@ -17,7 +17,7 @@ mod store;
 pub(crate) mod zeros;
 pub(crate) mod zstd_codec;
 
-pub use cm::{Cm, Cm2};
+pub use cm::Cm;
 pub use huffman::Huffman;
 pub use lz77::Lz77;
 pub use lzr::Lzr;
@@ -73,8 +73,8 @@ static ZEROS: Zeros = Zeros;
 static HUFFMAN: Huffman = Huffman;
 static LZ77: Lz77 = Lz77;
 static LZR: Lzr = Lzr;
-static CM: Cm = Cm;
-static CM2: Cm2 = Cm2;
+static CM: Cm = Cm(cm::Version::V1);
+static CM2: Cm = Cm(cm::Version::V2);
 
 /// The `reader_minor` a block codec needs in the header (spec §2.1, §5): 3 for `lzr` and
 /// `cm1` (format 1.3), 5 for `cm2` (format 1.5), 0 for the codecs of 1.0.

@@ -38,11 +38,8 @@ pub enum Version {
     V2,
 }
 
-/// The `cm1` codec (id 6): model 1.
-pub struct Cm;
-
-/// The `cm2` codec (id 7): model 2.
-pub struct Cm2;
+/// The cm codecs: `Cm(Version::V1)` is `cm1` (id 6), `Cm(Version::V2)` is `cm2` (id 7).
+pub struct Cm(pub Version);
 
 fn corrupt(version: Version, why: impl Into<String>) -> Error {
     Error::Corrupt {
@@ -62,35 +59,21 @@ impl Version {
 
 impl Codec for Cm {
     fn id(&self) -> u8 {
-        id::CM
+        match self.0 {
+            Version::V1 => id::CM,
+            Version::V2 => id::CM2,
+        }
     }
     fn name(&self) -> &'static str {
-        Version::V1.name()
+        self.0.name()
     }
     /// The level does not change the model (params 0).
     fn compress(&self, input: &[u8], _level: i32, out: &mut Vec<u8>) -> Result<u16> {
-        encode(input, Version::V1, out);
+        encode(input, self.0, out);
         Ok(0)
     }
     fn decompress(&self, payload: &[u8], raw_len: usize, _p: u16, out: &mut Vec<u8>) -> Result<()> {
-        decode(payload, raw_len, Version::V1, out)
-    }
-}
-
-impl Codec for Cm2 {
-    fn id(&self) -> u8 {
-        id::CM2
-    }
-    fn name(&self) -> &'static str {
-        Version::V2.name()
-    }
-    /// The level does not change the model (params 0).
-    fn compress(&self, input: &[u8], _level: i32, out: &mut Vec<u8>) -> Result<u16> {
-        encode(input, Version::V2, out);
-        Ok(0)
-    }
-    fn decompress(&self, payload: &[u8], raw_len: usize, _p: u16, out: &mut Vec<u8>) -> Result<()> {
-        decode(payload, raw_len, Version::V2, out)
+        decode(payload, raw_len, self.0, out)
     }
 }
 
