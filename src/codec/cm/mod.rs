@@ -1,11 +1,12 @@
-//! `cm1` (id 6) and `cm2` (id 7): learned context mixing (spec/codec-cm.md). Every bit of the block is predicted
-//! by several context models — orders 0–4 and 6, the current word, and a match model that
-//! follows the longest earlier occurrence of the recent bytes — whose predictions a small
-//! neural network (a gated logistic mixer, its weight set chosen by the match state and the
-//! bits of the current byte) combines; two adaptive probability maps refine the mix, and the
-//! range coder codes the bit with it. Encoder and decoder run the same learning on the same
-//! bits in integer arithmetic, so the network needs no stored weights: it *is* the model that
-//! learns on the block ("compression is modelling").
+//! `cm1` (id 6) and `cm2` (id 7): learned context mixing (spec/codec-cm.md). Every bit of the
+//! block is predicted by several context models — orders 0–4 and 6, the current word (model 2
+//! adds two sparse orders), and a match model that follows the longest earlier occurrence of
+//! the recent bytes — whose predictions a small neural network (a gated logistic mixer, its
+//! weight set chosen by the match state and the bits of the current byte) combines; two
+//! adaptive probability maps refine the mix, and the range coder codes the bit with it. Encoder
+//! and decoder run the same learning on the same bits in integer arithmetic, so the network
+//! needs no stored weights: it *is* the model that learns on the block ("compression is
+//! modelling").
 //!
 //! Why integer everywhere: a decoder on another machine must reproduce every prediction bit
 //! for bit; floats would make the payload depend on the FPU. The logistic tables are defined by
@@ -34,7 +35,9 @@ mod mode {
 /// `cm2` (id 7, format 1.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {
+    /// Model 1 (spec/codec-cm.md §3–§8).
     V1,
+    /// Model 2 (spec/codec-cm.md §9).
     V2,
 }
 

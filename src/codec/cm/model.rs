@@ -3,8 +3,9 @@
 //! One implementation serves both models: `Model<false>` is model 1 (codec id 6, format 1.3),
 //! `Model<true>` model 2 (codec id 7, format 1.5). Model 2 adds what binaries and long-range
 //! repeats need — checked two-way buckets instead of colliding ones, two sparse orders, a match
-//! model that finds 4-byte matches and survives a mismatched byte, and the match state in the
-//! first probability map (spec §9). A const parameter keeps model 1's loop exactly as it was.
+//! model that finds 3-byte matches and survives a mismatched byte, fast-adapting orders 0 and 1,
+//! and the match state in the first probability map (spec §9). A const parameter keeps model
+//! 1's loop exactly as it was.
 
 use super::tables::*;
 
@@ -115,6 +116,12 @@ impl<const V2: bool> Model<V2> {
     const HASHED: usize = if V2 { 7 } else { 5 };
     /// Mixer inputs of this model (spec §6, §9.4).
     const INPUTS: usize = 2 + Self::HASHED + if V2 { 3 } else { 2 };
+    /// Count limits of order 0 and 1 and of the hashed orders (spec §5.2, §9.2). Model 2 keeps
+    /// orders 0 and 1 fast-adapting (a rate of about 1/7.5): the maps of §7, indexed by the same
+    /// contexts, hold their long-run statistics, and data whose byte statistics drift (a
+    /// deflate stream's changing codes, a database's pages) is followed within a few bytes.
+    const LIMIT_DIRECT: u32 = if V2 { 6 } else { LIMIT_DIRECT };
+    const LIMIT_HASHED: u32 = if V2 { 127 } else { LIMIT_HASHED };
     /// Bytes the match model hashes to find a candidate.
     const MATCH_MIN: usize = if V2 { 3 } else { 6 };
 
@@ -302,12 +309,12 @@ impl<const V2: bool> Model<V2> {
         for (w, &x) in w.iter_mut().zip(&self.st[..Self::INPUTS]) {
             *w = (*w + ((x * err + (1 << 15)) >> 16)).clamp(-WEIGHT_MAX, WEIGHT_MAX);
         }
-        counter_update(&mut self.o0[self.idx[0]], bit, LIMIT_DIRECT);
-        counter_update(&mut self.o1[self.idx[1]], bit, LIMIT_DIRECT);
+        counter_update(&mut self.o0[self.idx[0]], bit, Self::LIMIT_DIRECT);
+        counter_update(&mut self.o1[self.idx[1]], bit, Self::LIMIT_DIRECT);
         for i in 0..Self::HASHED {
             let slot = &mut self.hashed[self.idx[2 + i]];
             let mut v = *slot ^ COUNTER_INIT;
-            counter_update(&mut v, bit, LIMIT_HASHED);
+            counter_update(&mut v, bit, Self::LIMIT_HASHED);
             *slot = v ^ COUNTER_INIT;
         }
         if self.mm_bit.is_some() {

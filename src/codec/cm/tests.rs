@@ -84,7 +84,7 @@ fn payloads_are_pinned() {
     let text: Vec<u8> = (0..4000u32)
         .flat_map(|i| format!("{} fox {} \u{1}\u{2}", i % 97, (i * 7) % 13).into_bytes())
         .collect();
-    let pinned = [(&CM1, 1786, 0x5D18_380Au32), (&CM2, 1625, 0xE67E_79B2)];
+    let pinned = [(&CM1, 1786, 0x5D18_380Au32), (&CM2, 1551, 0xC9FA_A122)];
     for (codec, len, crc) in pinned {
         let mut p = Vec::new();
         codec.compress(&text, 0, &mut p).unwrap();
