@@ -75,10 +75,9 @@ pub(super) struct Model<const V2: bool> {
     ctx: [u32; HASHED_MAX],
     /// Bucket of each hashed order for the current nibble.
     base: [usize; HASHED_MAX],
-    /// Model 2: check value of each bucket, and whether the buckets are still to be claimed
-    /// (done at the nibble's first bit, when their memory is read anyway).
+    /// Model 2: check value of each bucket, claimed at the nibble's first bit (`nib == 1`),
+    /// when the buckets' memory is read anyway.
     check: [u32; HASHED_MAX],
-    unclaimed: bool,
     /// Counter index each input read (for the update).
     idx: [usize; HASHED_MAX + 2],
     st: [i32; INPUTS_MAX],
@@ -135,7 +134,6 @@ impl<const V2: bool> Model<V2> {
             ctx: [0; HASHED_MAX],
             base: [0; HASHED_MAX],
             check: [0; HASHED_MAX],
-            unclaimed: false,
             idx: [0; HASHED_MAX + 2],
             st: [0; INPUTS_MAX],
             weights: vec![1 << 14; SETS * Self::INPUTS],
@@ -195,14 +193,12 @@ impl<const V2: bool> Model<V2> {
                 prefetch(&self.hashed[self.base[i] ^ 16]);
             }
         }
-        self.unclaimed = V2;
     }
 
     /// Model 2 (spec §9.1): each order's bucket is the one of its pair that holds the check
     /// value; where neither does, the less used one is emptied and takes it, so a context never
     /// inherits another context's counts.
     fn claim_buckets(&mut self) {
-        self.unclaimed = false;
         for i in 0..Self::HASHED {
             let check = self.check[i];
             let mut b = self.base[i];
@@ -235,7 +231,7 @@ impl<const V2: bool> Model<V2> {
         let row = ((c1 << 8) | c0) * APM_BUCKETS;
         prefetch(&self.apm1.t[row]);
         prefetch(&self.apm1.t[row + APM_BUCKETS - 1]);
-        if V2 && self.unclaimed {
+        if V2 && self.nib == 1 {
             self.claim_buckets();
         }
         self.st[0] = stretch(counter_p12(self.o0[c0]));
