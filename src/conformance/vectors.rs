@@ -1855,11 +1855,12 @@ fn codec_payloads(v: &mut Vectors) {
         g.recs.push(Rec::Entry(e));
         let (mut info, _) = block(&raw, codec);
         let mut payload = vec![1u8];
-        let body = if codec == id::CM {
-            crate::codec::cm::coded_body::<false>(&raw)
+        let version = if codec == id::CM {
+            crate::codec::cm::Version::V1
         } else {
-            crate::codec::cm::coded_body::<true>(&raw)
+            crate::codec::cm::Version::V2
         };
+        let body = crate::codec::cm::coded_body(&raw, version);
         payload.extend(body.expect("compressible"));
         info.comp_len = payload.len() as u32;
         g.push_block(info, payload);

@@ -92,11 +92,7 @@ pub const MAX_RATIO: u64 = 64;
 /// Appends the cm payload of `input` to `out`: coded when that is smaller than raw and within
 /// [`MAX_RATIO`], raw otherwise.
 pub fn encode(input: &[u8], version: Version, out: &mut Vec<u8>) {
-    let body = match version {
-        Version::V1 => coded_body::<false>(input),
-        Version::V2 => coded_body::<true>(input),
-    };
-    if let Some(body) = body {
+    if let Some(body) = coded_body(input, version) {
         let len = 1 + body.len() as u64;
         if len < 1 + input.len() as u64 && input.len() as u64 <= MAX_RATIO * len {
             out.push(mode::CODED);
@@ -108,9 +104,16 @@ pub fn encode(input: &[u8], version: Version, out: &mut Vec<u8>) {
     out.extend_from_slice(input);
 }
 
-/// The range-coded stream of `input`, or `None` once it is longer than `input` (or for an
-/// empty input).
-pub(crate) fn coded_body<const V2: bool>(input: &[u8]) -> Option<Vec<u8>> {
+/// The range-coded stream of `input` under `version`'s model, or `None` once it is longer than
+/// `input` (or for an empty input).
+pub(crate) fn coded_body(input: &[u8], version: Version) -> Option<Vec<u8>> {
+    match version {
+        Version::V1 => coded_stream::<false>(input),
+        Version::V2 => coded_stream::<true>(input),
+    }
+}
+
+fn coded_stream<const V2: bool>(input: &[u8]) -> Option<Vec<u8>> {
     if input.is_empty() {
         return None;
     }
