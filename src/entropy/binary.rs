@@ -19,6 +19,26 @@ pub const FAST_SHIFT: u32 = 4;
 pub const PROB_MIN: u32 = 32;
 const PROB_HALF: u16 = 1 << 15;
 
+/// Count from which the adaptation shift stays at [`MAX_SHIFT`]: `1 + floor(log2(n + 1)) ≥ 7`.
+const SETTLED: u8 = 63;
+
+/// Adaptation shift by count: `1 + floor(log2(n + 1))`, capped at [`MAX_SHIFT`] (a table: the
+/// decoders spend most of their time in [`Context::update`]).
+const SHIFT: [u8; SETTLED as usize] = {
+    let mut t = [0u8; SETTLED as usize];
+    let mut n = 0;
+    while n < SETTLED as usize {
+        let s = 1 + (31 - (n as u32 + 1).leading_zeros());
+        t[n] = if s < MAX_SHIFT {
+            s as u8
+        } else {
+            MAX_SHIFT as u8
+        };
+        n += 1;
+    }
+    t
+};
+
 /// One adaptive binary context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Context {
@@ -26,7 +46,8 @@ pub struct Context {
     p1: u16,
     /// Fast estimator of the same probability.
     pf: u16,
-    /// Bits seen, saturating at 255; selects the adaptation shift.
+    /// Bits seen, up to [`SETTLED`] (the shift is the same from there on); selects the
+    /// adaptation shift.
     n: u8,
 }
 
@@ -47,28 +68,32 @@ impl Context {
         (u32::from(self.p1) + u32::from(self.pf)) >> 1
     }
 
-    /// Adaptation shift for the current count: 1 + floor(log2(n + 1)), capped at MAX_SHIFT.
-    #[inline]
-    fn shift(&self) -> u32 {
-        (1 + (31 - (u32::from(self.n) + 1).leading_zeros())).min(MAX_SHIFT)
-    }
-
-    /// Moves the probability toward the observed bit (spec §3.2).
-    #[inline]
+    /// Moves the probability toward the observed bit (spec §3.2). Written without a branch on
+    /// the bit (the compiler turned the two-sided form into one, mispredicted on about every
+    /// other bit): toward 1 the step is `(65536 − p) >> s`; toward 0 it is `−(p >> s)`, which
+    /// equals `(2^s − 1 − p) >> s` with an arithmetic shift.
+    #[inline(always)]
     pub fn update(&mut self, bit: bool) {
-        let s = self.shift();
+        let b = i32::from(bit);
+        let (target, zero) = (b << 16, b - 1); // zero: all ones for a 0 bit
         let step = |p: u16, s: u32| {
-            let p = u32::from(p);
-            let p = if bit {
-                p + ((65536 - p) >> s)
-            } else {
-                p - (p >> s)
-            };
-            p.clamp(PROB_MIN, 65536 - PROB_MIN) as u16
+            let p = i32::from(p);
+            p + ((target - p + (((1 << s) - 1) & zero)) >> s)
         };
-        self.p1 = step(self.p1, s);
-        self.pf = step(self.pf, s.min(FAST_SHIFT));
-        self.n = self.n.saturating_add(1);
+        let clamp = |p: i32| p.clamp(PROB_MIN as i32, (65536 - PROB_MIN) as i32) as u16;
+        if self.n >= SETTLED {
+            // Both shifts are final, so the count no longer matters and is left alone; and at
+            // shift 7 a probability at least PROB_MIN from either end stays so (a gap g ≥ 32
+            // becomes g − ⌊g/128⌋ ≥ 32): only the fast estimate needs its clamp. Most bits of
+            // a long block take this path.
+            self.p1 = step(self.p1, MAX_SHIFT) as u16;
+            self.pf = clamp(step(self.pf, FAST_SHIFT));
+            return;
+        }
+        let s = u32::from(SHIFT[usize::from(self.n)]);
+        self.p1 = clamp(step(self.p1, s));
+        self.pf = clamp(step(self.pf, s.min(FAST_SHIFT)));
+        self.n += 1;
     }
 
     /// Estimated cost of coding `bit` in this state, in 1/256 bit units (for rate estimates in
@@ -223,6 +248,56 @@ mod tests {
             dec.get(&mut ctx);
         }
         assert!(dec.is_bad());
+    }
+
+    /// The update as spec §3.2 states it: both estimators step toward the bit with the
+    /// count's shift (the fast one at most FAST_SHIFT), then clamp to [PROB_MIN, 65536 − PROB_MIN].
+    fn update_as_specified(c: &mut Context, bit: bool) {
+        let s = (1 + (31 - (u32::from(c.n) + 1).leading_zeros())).min(MAX_SHIFT);
+        let step = |p: u16, s: u32| {
+            let p = u32::from(p);
+            let p = if bit {
+                p + ((65536 - p) >> s)
+            } else {
+                p - (p >> s)
+            };
+            p.clamp(PROB_MIN, 65536 - PROB_MIN) as u16
+        };
+        c.p1 = step(c.p1, s);
+        c.pf = step(c.pf, s.min(FAST_SHIFT));
+        c.n = c.n.saturating_add(1);
+    }
+
+    #[test]
+    fn update_equals_the_specified_rule() {
+        let edges = [PROB_MIN, PROB_MIN + 1, 33, 100, 127, 128, 129, 1000, 32768];
+        let ps: Vec<u32> = (PROB_MIN..=65536 - PROB_MIN)
+            .step_by(97)
+            .chain(edges.iter().copied())
+            .chain(edges.iter().map(|&e| 65536 - e))
+            .collect();
+        for &p1 in &ps {
+            for &pf in &[PROB_MIN, 5000, p1, 65536 - PROB_MIN] {
+                for n in 0..=255u8 {
+                    for bit in [false, true] {
+                        let c = Context {
+                            p1: p1 as u16,
+                            pf: pf as u16,
+                            n,
+                        };
+                        let (mut a, mut b) = (c, c);
+                        a.update(bit);
+                        update_as_specified(&mut b, bit);
+                        assert_eq!(
+                            (a.p1, a.pf),
+                            (b.p1, b.pf),
+                            "p1 {p1} pf {pf} n {n} bit {bit}"
+                        );
+                        assert_eq!(a.n.min(SETTLED), b.n.min(SETTLED));
+                    }
+                }
+            }
+        }
     }
 
     #[test]

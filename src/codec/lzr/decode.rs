@@ -2,39 +2,46 @@
 
 use super::*;
 
-fn tree_get(rc: &mut BinDecoder, probs: &mut [Context], bits: u32) -> u32 {
+/// A `BITS`-bit symbol, most significant bit first, through the binary tree `probs` of
+/// `N = 2^BITS` contexts (index 0 unused). Indices are masked with `N − 1`, which they never
+/// exceed, so the compiler drops the bounds checks on this hottest path.
+#[inline(always)]
+fn tree_get<const N: usize>(rc: &mut BinDecoder, probs: &mut [Context; N]) -> u32 {
     let mut m = 1usize;
-    for _ in 0..bits {
-        m = (m << 1) | usize::from(rc.get(&mut probs[m]));
+    while m < N {
+        m = (m << 1) | usize::from(rc.get(&mut probs[m & (N - 1)]));
     }
-    (m - (1 << bits)) as u32
+    (m - N) as u32
 }
 
-fn rtree_get(rc: &mut BinDecoder, probs: &mut [Context], bits: u32) -> u32 {
+/// Like [`tree_get`] with the bits least significant first; `bits` may be below the tree's.
+#[inline(always)]
+fn rtree_get<const N: usize>(rc: &mut BinDecoder, probs: &mut [Context; N], bits: u32) -> u32 {
     let mut m = 1usize;
     let mut v = 0u32;
     for i in 0..bits {
-        let b = rc.get(&mut probs[m]);
+        let b = rc.get(&mut probs[m & (N - 1)]);
         m = (m << 1) | usize::from(b);
         v |= u32::from(b) << i;
     }
     v
 }
 
+#[inline(always)]
 fn len_get(rc: &mut BinDecoder, lm: &mut LenModel, ps: usize) -> usize {
     MIN_MATCH
         + if !rc.get(&mut lm.choice) {
-            tree_get(rc, &mut lm.low[ps], 3) as usize
+            tree_get(rc, &mut lm.low[ps]) as usize
         } else if !rc.get(&mut lm.choice2) {
-            8 + tree_get(rc, &mut lm.mid[ps], 3) as usize
+            8 + tree_get(rc, &mut lm.mid[ps]) as usize
         } else {
-            16 + tree_get(rc, &mut lm.high, 8) as usize
+            16 + tree_get(rc, &mut lm.high) as usize
         }
 }
 
 /// Zero-based distance (u64: slot 63 reaches past u32 once one is added).
 fn dist_get(rc: &mut BinDecoder, m: &mut Model, len: usize) -> u64 {
-    let slot = tree_get(rc, &mut m.slot[len_state(len)], 6) as usize;
+    let slot = tree_get(rc, &mut m.slot[len_state(len)]) as usize;
     if slot < 4 {
         return slot as u64;
     }
@@ -64,28 +71,34 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
     if lc > LC_MAX || pb > PB_MAX {
         return Err(corrupt(format!("properties lc {lc}, pb {pb} out of range")));
     }
-    out.reserve_exact(raw_len);
+    // Written through an index into a buffer sized up front, with slack for the last chunk
+    // of a match copy; truncated to `raw_len` at the end.
+    out.clear();
+    out.resize(raw_len + COPY_CHUNK, 0);
+    let buf = &mut out[..];
+    let mut pos = 0usize;
     let mut md = Model::new(lc, pb);
     let mut rc = BinDecoder::new(stream);
     let mut state = 0usize;
     let mut reps = [0u64; 4];
-    while out.len() < raw_len {
+    while pos < raw_len {
         if rc.is_bad() {
             return Err(corrupt("range-coded stream is malformed or ends early"));
         }
-        let pos = out.len();
         let ps = pos & md.pb_mask;
         if !rc.get(&mut md.is_match[state][ps]) {
-            let base = md.lit_base(out.last().copied().unwrap_or(0));
-            let probs = &mut md.lit[base..base + 0x300];
+            let base = md.lit_base(if pos > 0 { buf[pos - 1] } else { 0 });
+            let probs: &mut [Context; 0x300] = (&mut md.lit[base..base + 0x300])
+                .try_into()
+                .expect("a literal coder is 0x300 contexts");
             let mut sym = 1usize;
             if state >= FIRST_MATCH_STATE {
                 // reps[0] < pos holds: a match state is only entered through a checked match.
-                let mut mb = usize::from(out[pos - reps[0] as usize - 1]);
+                let mut mb = usize::from(buf[pos - reps[0] as usize - 1]);
                 while sym < 0x100 {
                     let mbit = (mb >> 7) & 1;
                     mb <<= 1;
-                    let b = rc.get(&mut probs[0x100 + (mbit << 8) + sym]);
+                    let b = rc.get(&mut probs[0x100 + (mbit << 8) + (sym & 0xFF)]);
                     sym = (sym << 1) | usize::from(b);
                     if usize::from(b) != mbit {
                         break;
@@ -93,9 +106,10 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
                 }
             }
             while sym < 0x100 {
-                sym = (sym << 1) | usize::from(rc.get(&mut probs[sym]));
+                sym = (sym << 1) | usize::from(rc.get(&mut probs[sym & 0xFF]));
             }
-            out.push(sym as u8);
+            buf[pos] = sym as u8;
+            pos += 1;
             state = after_literal(state);
             continue;
         }
@@ -110,8 +124,8 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
                 if reps[0] >= pos as u64 {
                     return Err(corrupt("short repeat reaches before the block"));
                 }
-                let b = out[pos - reps[0] as usize - 1];
-                out.push(b);
+                buf[pos] = buf[pos - reps[0] as usize - 1];
+                pos += 1;
                 state = after(state, SHORT_REP);
                 continue;
             }
@@ -144,21 +158,41 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
         if len > raw_len - pos {
             return Err(corrupt("match runs past the block's declared size"));
         }
-        let from = pos - dist as usize;
-        // Short copies byte by byte: a call into memmove costs more than they do.
-        if len > 32 && dist as usize >= len {
-            out.extend_from_within(from..from + len);
-        } else {
-            for k in 0..len {
-                let b = out[from + k];
-                out.push(b);
-            }
-        }
+        copy_match(buf, pos, dist as usize, len);
+        pos += len;
     }
     if rc.is_bad() || !rc.at_exact_end() {
         return Err(corrupt(
             "range-coded stream does not end where the block does",
         ));
     }
+    out.truncate(raw_len);
     Ok(())
+}
+
+/// Bytes a match copy may write past its end (the buffer's slack).
+const COPY_CHUNK: usize = 16;
+
+/// Copies `len` bytes from `dist` back to `pos`. A source at least [`COPY_CHUNK`] back goes in
+/// whole chunks — each reads only bytes already final, and the last may spill into bytes the
+/// next symbols overwrite — since most matches are short and a byte loop or a call into
+/// memmove costs more than two 16-byte moves. Closer sources repeat a short period byte by
+/// byte. The caller guarantees `dist <= pos` and `pos + len <= buf.len() - COPY_CHUNK`.
+#[inline]
+fn copy_match(buf: &mut [u8], pos: usize, dist: usize, len: usize) {
+    let from = pos - dist;
+    if dist >= COPY_CHUNK {
+        let mut k = 0;
+        while k < len {
+            let chunk: [u8; COPY_CHUNK] = buf[from + k..from + k + COPY_CHUNK]
+                .try_into()
+                .expect("chunk length");
+            buf[pos + k..pos + k + COPY_CHUNK].copy_from_slice(&chunk);
+            k += COPY_CHUNK;
+        }
+    } else {
+        for k in 0..len {
+            buf[pos + k] = buf[from + k];
+        }
+    }
 }
