@@ -74,25 +74,25 @@ impl Context {
     /// equals `(2^s − 1 − p) >> s` with an arithmetic shift.
     #[inline(always)]
     pub fn update(&mut self, bit: bool) {
-        let b = i32::from(bit);
-        let (target, zero) = (b << 16, b - 1); // zero: all ones for a 0 bit
-        let step = |p: u16, s: u32| {
-            let p = i32::from(p);
-            p + ((target - p + (((1 << s) - 1) & zero)) >> s)
-        };
-        let clamp = |p: i32| p.clamp(PROB_MIN as i32, (65536 - PROB_MIN) as i32) as u16;
-        if self.n >= SETTLED {
-            // Both shifts are final, so the count no longer matters and is left alone; and at
-            // shift 7 a probability at least PROB_MIN from either end stays so (a gap g ≥ 32
-            // becomes g − ⌊g/128⌋ ≥ 32): only the fast estimate needs its clamp. Most bits of
-            // a long block take this path.
-            self.p1 = step(self.p1, MAX_SHIFT) as u16;
-            self.pf = clamp(step(self.pf, FAST_SHIFT));
-            return;
+        if self.n < SETTLED {
+            return self.update_young(bit);
         }
+        // Both shifts are final, so the count no longer matters and is left alone; and at
+        // shift 7 a probability at least PROB_MIN from either end stays so (a gap g ≥ 32
+        // becomes g − ⌊g/128⌋ ≥ 32): only the fast estimate needs its clamp. Nearly every bit
+        // of a long block takes this path.
+        self.p1 = step(self.p1, MAX_SHIFT, bit) as u16;
+        self.pf = clamp_prob(step(self.pf, FAST_SHIFT, bit));
+    }
+
+    /// The update while the count still sets the shift: out of line, so the hot loops of the
+    /// decoders hold only the settled path.
+    #[cold]
+    #[inline(never)]
+    fn update_young(&mut self, bit: bool) {
         let s = u32::from(SHIFT[usize::from(self.n)]);
-        self.p1 = clamp(step(self.p1, s));
-        self.pf = clamp(step(self.pf, s.min(FAST_SHIFT)));
+        self.p1 = clamp_prob(step(self.p1, s, bit));
+        self.pf = clamp_prob(step(self.pf, s.min(FAST_SHIFT), bit));
         self.n += 1;
     }
 
@@ -103,6 +103,20 @@ impl Context {
         let p = if bit { self.p1() } else { 65536 - self.p1() };
         cost_of_prob(p)
     }
+}
+
+/// `p` moved toward `bit` by a shift of `s`, unclamped (see [`Context::update`]).
+#[inline(always)]
+fn step(p: u16, s: u32, bit: bool) -> i32 {
+    let b = i32::from(bit);
+    let (target, zero) = (b << 16, b - 1); // zero: all ones for a 0 bit
+    let p = i32::from(p);
+    p + ((target - p + (((1 << s) - 1) & zero)) >> s)
+}
+
+#[inline(always)]
+fn clamp_prob(p: i32) -> u16 {
+    p.clamp(PROB_MIN as i32, (65536 - PROB_MIN) as i32) as u16
 }
 
 /// −log2(p / 65536) in 1/256 bit units, from a 64-entry table over the top 6 bits of p.
@@ -179,6 +193,28 @@ impl<'a> BinDecoder<'a> {
         let bit = self.rc.decode_bit(ctx.p1());
         ctx.update(bit);
         bit
+    }
+
+    /// Walks a binary tree of contexts from node `m` down to the first node at or past `end`
+    /// (bit by bit, `m = 2m + bit`, node `m` coded in `probs[m mod N]`) and returns that node:
+    /// an LZMA-style symbol tree with `m = 1, end = N`, or a literal's remaining bits. The
+    /// decoder's state lives in locals for the whole walk.
+    #[inline(always)]
+    pub fn get_tree<const N: usize>(
+        &mut self,
+        probs: &mut [Context; N],
+        mut m: usize,
+        end: usize,
+    ) -> usize {
+        let mut r = self.rc.regs();
+        while m < end {
+            let ctx = &mut probs[m & (N - 1)];
+            let bit = r.decode_bit(ctx.p1());
+            ctx.update(bit);
+            m = (m << 1) | usize::from(bit);
+        }
+        self.rc.set_regs(r);
+        m
     }
 
     /// Decodes `n` model-free bits.

@@ -131,6 +131,35 @@ impl Encoder {
     }
 }
 
+/// A copy of a [`Decoder`]'s state held in locals by a hot loop: the compiler then keeps it in
+/// registers, where through `&mut self` it stored it back at every bit.
+#[derive(Clone, Copy)]
+pub(super) struct Regs<'a> {
+    data: &'a [u8],
+    pos: usize,
+    range: u32,
+    code: u32,
+}
+
+impl Regs<'_> {
+    /// [`Decoder::decode_bit`] on the copy.
+    #[inline(always)]
+    pub(super) fn decode_bit(&mut self, p1: u32) -> bool {
+        let bound = (self.range >> PROB_BITS) * p1;
+        let bit = self.code < bound;
+        let keep = u32::from(bit).wrapping_sub(1);
+        self.code = self.code.wrapping_sub(bound & keep);
+        self.range = if bit { bound } else { self.range - bound };
+        while self.range < RANGE_TOP {
+            self.range <<= 8;
+            let b = self.data.get(self.pos).copied().unwrap_or(0);
+            self.code = (self.code << 8) | u32::from(b);
+            self.pos += 1;
+        }
+        bit
+    }
+}
+
 /// Range decoder over a byte slice. Reading past the end yields zero bytes (counted, see
 /// [`Decoder::overrun`]); a malformed stream therefore decodes to *some* symbols without
 /// panicking, and the caller turns a non-zero overrun into a typed error.
@@ -175,6 +204,25 @@ impl<'a> Decoder<'a> {
             self.range <<= 8;
             self.code = (self.code << 8) | u32::from(self.next_byte());
         }
+    }
+
+    /// The decoder's registers, for a loop that keeps them in locals (see
+    /// [`super::binary::BinDecoder::get_tree`]); [`Decoder::set_regs`] puts them back.
+    #[inline(always)]
+    pub(super) fn regs(&self) -> Regs<'a> {
+        Regs {
+            data: self.data,
+            pos: self.pos,
+            range: self.range,
+            code: self.code,
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn set_regs(&mut self, r: Regs<'a>) {
+        self.pos = r.pos;
+        self.range = r.range;
+        self.code = r.code;
     }
 
     /// Decodes a bit coded by [`Encoder::encode_bit`] with the same `p1`.

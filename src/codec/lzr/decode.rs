@@ -7,11 +7,7 @@ use super::*;
 /// exceed, so the compiler drops the bounds checks on this hottest path.
 #[inline(always)]
 fn tree_get<const N: usize>(rc: &mut BinDecoder, probs: &mut [Context; N]) -> u32 {
-    let mut m = 1usize;
-    while m < N {
-        m = (m << 1) | usize::from(rc.get(&mut probs[m & (N - 1)]));
-    }
-    (m - N) as u32
+    (rc.get_tree(probs, 1, N) - N) as u32
 }
 
 /// Like [`tree_get`] with the bits least significant first; `bits` may be below the tree's.
@@ -25,6 +21,29 @@ fn rtree_get<const N: usize>(rc: &mut BinDecoder, probs: &mut [Context; N], bits
         v |= u32::from(b) << i;
     }
     v
+}
+
+/// One literal (spec §4.2): eight bits through the 0x300 contexts of its coder, while the
+/// bits agree with `matched` (the byte at the last distance, after a match) in the contexts
+/// for that byte's bit. Kept out of line: inside the main loop the range coder's state did not
+/// fit the registers and was reloaded at every bit; here it stays in them.
+#[inline(never)]
+fn literal_get(rc: &mut BinDecoder, probs: &mut [Context; 0x300], matched: Option<u8>) -> u8 {
+    let mut sym = 1usize;
+    if let Some(mb) = matched {
+        let mut mb = usize::from(mb);
+        while sym < 0x100 {
+            let mbit = (mb >> 7) & 1;
+            mb <<= 1;
+            let b = rc.get(&mut probs[0x100 + (mbit << 8) + (sym & 0xFF)]);
+            sym = (sym << 1) | usize::from(b);
+            if usize::from(b) != mbit {
+                break;
+            }
+        }
+    }
+    let plain: &mut [Context; 0x100] = (&mut probs[..0x100]).try_into().expect("0x100");
+    rc.get_tree(plain, sym, 0x100) as u8
 }
 
 #[inline(always)]
@@ -91,24 +110,10 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
             let probs: &mut [Context; 0x300] = (&mut md.lit[base..base + 0x300])
                 .try_into()
                 .expect("a literal coder is 0x300 contexts");
-            let mut sym = 1usize;
-            if state >= FIRST_MATCH_STATE {
-                // reps[0] < pos holds: a match state is only entered through a checked match.
-                let mut mb = usize::from(buf[pos - reps[0] as usize - 1]);
-                while sym < 0x100 {
-                    let mbit = (mb >> 7) & 1;
-                    mb <<= 1;
-                    let b = rc.get(&mut probs[0x100 + (mbit << 8) + (sym & 0xFF)]);
-                    sym = (sym << 1) | usize::from(b);
-                    if usize::from(b) != mbit {
-                        break;
-                    }
-                }
-            }
-            while sym < 0x100 {
-                sym = (sym << 1) | usize::from(rc.get(&mut probs[sym & 0xFF]));
-            }
-            buf[pos] = sym as u8;
+            // reps[0] < pos holds in a match state: it is only entered through a checked match.
+            let matched = (state >= FIRST_MATCH_STATE).then(|| buf[pos - reps[0] as usize - 1]);
+            let sym = literal_get(&mut rc, probs, matched);
+            buf[pos] = sym;
             pos += 1;
             state = after_literal(state);
             continue;
