@@ -285,6 +285,24 @@ mod tests {
     }
 
     #[test]
+    fn a_block_is_coded_only_for_a_real_saving() {
+        // Random bytes then zeros: the zeros are all the saving there is.
+        for (zeros, coded) in [(300, false), (5_000, true)] {
+            let mut data = lcg(100_000, 5);
+            data.extend(std::iter::repeat_n(0u8, zeros));
+            let mut payload = Vec::new();
+            Lzr.compress(&data, 19, &mut payload).unwrap();
+            assert_eq!(payload[0] == mode::CODED, coded, "{zeros} zeros");
+            if coded {
+                assert!(payload.len() + encode::min_gain(data.len()) <= 1 + data.len());
+            }
+            let mut out = Vec::new();
+            Lzr.decompress(&payload, data.len(), 0, &mut out).unwrap();
+            assert!(out == data);
+        }
+    }
+
+    #[test]
     fn beats_lz77_on_text_and_structured_data() {
         let t = text(300_000);
         let lzr = roundtrip(&t, 19);
