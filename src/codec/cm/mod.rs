@@ -114,6 +114,24 @@ pub(crate) fn coded_body(input: &[u8], version: Version) -> Option<Vec<u8>> {
 }
 
 fn coded_stream<const V2: bool>(input: &[u8]) -> Option<Vec<u8>> {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { coded_stream_avx2::<V2>(input) };
+    }
+    coded_stream_with::<V2>(input)
+}
+
+/// [`coded_stream_with`] compiled for AVX2, where the mixer's loops become vector code. The
+/// arithmetic is integer, so the bits are the same either way.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn coded_stream_avx2<const V2: bool>(input: &[u8]) -> Option<Vec<u8>> {
+    coded_stream_with::<V2>(input)
+}
+
+#[inline(always)]
+fn coded_stream_with<const V2: bool>(input: &[u8]) -> Option<Vec<u8>> {
     if input.is_empty() {
         return None;
     }
@@ -153,6 +171,35 @@ pub fn decode(payload: &[u8], raw_len: usize, version: Version, out: &mut Vec<u8
 }
 
 fn decode_body<const V2: bool>(
+    model: Model<V2>,
+    body: &[u8],
+    raw_len: usize,
+    version: Version,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { decode_body_avx2(model, body, raw_len, version, out) };
+    }
+    decode_body_with(model, body, raw_len, version, out)
+}
+
+/// [`decode_body_with`] compiled for AVX2 (see [`coded_stream_avx2`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn decode_body_avx2<const V2: bool>(
+    model: Model<V2>,
+    body: &[u8],
+    raw_len: usize,
+    version: Version,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    decode_body_with(model, body, raw_len, version, out)
+}
+
+#[inline(always)]
+fn decode_body_with<const V2: bool>(
     mut model: Model<V2>,
     body: &[u8],
     raw_len: usize,

@@ -14,12 +14,15 @@ const HASHED_MAX: usize = 7;
 /// Most mixer inputs (model 2): order 0, order 1, the hashed orders, the match model, the
 /// match length, a bias.
 const INPUTS_MAX: usize = 2 + HASHED_MAX + 3;
+/// Mixer inputs of model 1 and model 2 (checked against `Model::INPUTS` at compile time).
+const INPUTS_V1: usize = 9;
+const INPUTS_V2: usize = 12;
 /// Weight sets: 5 match states × 256 partial bytes.
 const SETS: usize = 5 * 256;
 /// Mixer learning rate (spec §6).
 const MIX_RATE: i32 = 12;
 /// Weights are 16.16 fixed point, clamped to ±8 so no input can overflow them.
-const WEIGHT_MAX: i32 = 8 << 16;
+pub(super) const WEIGHT_MAX: i32 = 8 << 16;
 /// Count limits of the counters: the hashed orders keep adapting, the small tables settle.
 const LIMIT_HASHED: u32 = 255;
 const LIMIT_DIRECT: u32 = 1023;
@@ -58,6 +61,27 @@ fn bucket(x: u32, nib_ctx: u32, bits: u32) -> (usize, u32) {
         ((h >> (32 - (bits - 4))) as usize) << 4,
         (h & 0xFFFF) | 0x1_0000,
     )
+}
+
+/// The mixer's dot product `Σ w·x`, exact. Each weight is split as `(w >> 10)·2^10 + (w & 1023)`
+/// so both partial sums fit an i32 — `|w| ≤ 2^19` and `|x| ≤ 2047` bound them by 12·2^20 and
+/// 12·2^21 — and the loop becomes vector code, where i64 products did not.
+#[inline(always)]
+pub(super) fn dot<const N: usize>(w: &[i32; N], x: &[i32; N]) -> i64 {
+    let (mut hi, mut lo) = (0i32, 0i32);
+    for i in 0..N {
+        hi += (w[i] >> 10) * x[i];
+        lo += (w[i] & 1023) * x[i];
+    }
+    (i64::from(hi) << 10) + i64::from(lo)
+}
+
+/// The mixer's gradient step (spec §6): `|x·err| ≤ 2047 · 4095 · 12` fits an i32.
+#[inline(always)]
+fn train<const N: usize>(w: &mut [i32; N], x: &[i32; N], err: i32) {
+    for i in 0..N {
+        w[i] = (w[i] + ((x[i] * err + (1 << 15)) >> 16)).clamp(-WEIGHT_MAX, WEIGHT_MAX);
+    }
 }
 
 /// The whole predictor; encoder and decoder drive it identically.
@@ -125,6 +149,7 @@ impl<const V2: bool> Model<V2> {
     const MATCH_MIN: usize = if V2 { 3 } else { 6 };
 
     pub(super) fn new(raw_len: usize) -> Self {
+        const { assert!(Self::INPUTS == if V2 { INPUTS_V2 } else { INPUTS_V1 }) };
         let bits = table_bits(raw_len);
         let mut m = Model {
             bits,
@@ -161,25 +186,42 @@ impl<const V2: bool> Model<V2> {
         m
     }
 
-    /// Context values of the hashed orders at a byte boundary (spec §5.2, §9.2).
-    fn new_byte_contexts(&mut self) {
-        let c = self.c8;
+    /// Context values of the hashed orders at a byte boundary (spec §5.2, §9.2), for the last
+    /// eight bytes `c` and the word hash `word`.
+    #[inline(always)]
+    fn byte_contexts(c: u64, word: u32) -> [u32; HASHED_MAX] {
         let c4 = c as u32;
-        self.ctx[..5].copy_from_slice(&[
+        let mut ctx = [0; HASHED_MAX];
+        ctx[..5].copy_from_slice(&[
             (c4 & 0xFFFF) | (2 << 24),
             (c4 & 0xFF_FFFF).wrapping_mul(0x0100_0193) ^ (3 << 28),
             c4.wrapping_mul(0x2F0B_4C4D) ^ 4,
             c4.wrapping_mul(0x7FEB_352D)
                 ^ ((c >> 32) as u32 & 0xFFFF).wrapping_mul(0x846C_A68B)
                 ^ 6,
-            self.word.wrapping_mul(0x1B87_3593) ^ 7,
+            word.wrapping_mul(0x1B87_3593) ^ 7,
         ]);
         if V2 {
             // Sparse: the two bytes before the last two, and the four before the last four —
             // the fields of fixed-size records and instruction operands.
-            self.ctx[5] = (c4 & 0xFFFF_0000).wrapping_mul(0x2F0B_4C4D) ^ (8 << 24);
-            self.ctx[6] = ((c >> 32) as u32).wrapping_mul(0x7FEB_352D) ^ (9 << 24);
+            ctx[5] = (c4 & 0xFFFF_0000).wrapping_mul(0x2F0B_4C4D) ^ (8 << 24);
+            ctx[6] = ((c >> 32) as u32).wrapping_mul(0x7FEB_352D) ^ (9 << 24);
         }
+        ctx
+    }
+
+    /// The word hash after byte `b` (spec §5.2).
+    #[inline(always)]
+    fn next_word(word: u32, b: u8) -> u32 {
+        if b.is_ascii_alphabetic() {
+            (word ^ u32::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0193)
+        } else {
+            0
+        }
+    }
+
+    fn new_byte_contexts(&mut self) {
+        self.ctx = Self::byte_contexts(self.c8, self.word);
         self.nibble_buckets(0);
     }
 
@@ -221,7 +263,7 @@ impl<const V2: bool> Model<V2> {
     }
 
     /// Probability (16 bits, within 32..=65504) that the next bit is 1.
-    #[inline]
+    #[inline(always)]
     pub(super) fn predict(&mut self) -> u32 {
         let c0 = self.c0 as usize;
         let c1 = (self.c8 & 0xFF) as usize;
@@ -276,11 +318,12 @@ impl<const V2: bool> Model<V2> {
         self.st[Self::INPUTS - 1] = 256;
         self.set = (level * 256 + c0) * Self::INPUTS;
         let w = &self.weights[self.set..self.set + Self::INPUTS];
-        let dot: i64 = w
-            .iter()
-            .zip(&self.st[..Self::INPUTS])
-            .map(|(&w, &x)| i64::from(w) * i64::from(x))
-            .sum();
+        let x = &self.st[..Self::INPUTS];
+        let dot = if V2 {
+            dot::<{ INPUTS_V2 }>(w.try_into().expect("inputs"), x.try_into().expect("inputs"))
+        } else {
+            dot::<{ INPUTS_V1 }>(w.try_into().expect("inputs"), x.try_into().expect("inputs"))
+        };
         let d = (dot >> 16).clamp(-2047, 2047) as i32;
         self.pm = squash(d) as u32;
         let st = stretch(self.pm);
@@ -297,13 +340,24 @@ impl<const V2: bool> Model<V2> {
         p.clamp(32, 65504)
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn update(&mut self, bit: bool, hist: &[u8]) {
         // Mixer: gradient step on the coding cost.
         let err = ((i32::from(bit) << 12) - self.pm as i32) * MIX_RATE;
         let w = &mut self.weights[self.set..self.set + Self::INPUTS];
-        for (w, &x) in w.iter_mut().zip(&self.st[..Self::INPUTS]) {
-            *w = (*w + ((x * err + (1 << 15)) >> 16)).clamp(-WEIGHT_MAX, WEIGHT_MAX);
+        let x = &self.st[..Self::INPUTS];
+        if V2 {
+            train::<{ INPUTS_V2 }>(
+                w.try_into().expect("inputs"),
+                x.try_into().expect("inputs"),
+                err,
+            );
+        } else {
+            train::<{ INPUTS_V1 }>(
+                w.try_into().expect("inputs"),
+                x.try_into().expect("inputs"),
+                err,
+            );
         }
         counter_update(&mut self.o0[self.idx[0]], bit, Self::LIMIT_DIRECT);
         counter_update(&mut self.o1[self.idx[1]], bit, Self::LIMIT_DIRECT);
@@ -334,11 +388,7 @@ impl<const V2: bool> Model<V2> {
         self.nib = 1;
         self.c16 = (self.c16 << 8) | (self.c8 >> 56);
         self.c8 = (self.c8 << 8) | u64::from(b);
-        self.word = if b.is_ascii_alphabetic() {
-            (self.word ^ u32::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0193)
-        } else {
-            0
-        };
+        self.word = Self::next_word(self.word, b);
         // Match model (spec §5.3, §9.3): extend, keep or drop the current match, then look one
         // up.
         let pos = hist.len() + 1; // bytes known, including b

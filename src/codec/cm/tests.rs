@@ -206,3 +206,69 @@ fn damaged_payloads_fail_cleanly() {
         assert!(codec.decompress(&[2], 0, 0, &mut out).is_err());
     }
 }
+
+/// The AVX2 build of the coding loops (taken on machines that have it) and the portable one
+/// write and read the same bits; and the split dot product equals the i64 one at the extremes.
+#[test]
+fn vector_and_portable_paths_agree() {
+    let mut data = b"portable and vector paths code the same bits; ".repeat(40);
+    data.extend(lcg(3_000, 9));
+    for v in [Version::V1, Version::V2] {
+        let (fast, portable) = match v {
+            Version::V1 => (
+                coded_stream::<false>(&data),
+                coded_stream_with::<false>(&data),
+            ),
+            Version::V2 => (
+                coded_stream::<true>(&data),
+                coded_stream_with::<true>(&data),
+            ),
+        };
+        let body = fast.expect("compresses");
+        assert!(Some(&body) == portable.as_ref(), "{}", v.name());
+        let mut out = Vec::new();
+        match v {
+            Version::V1 => {
+                let m = model::Model::<false>::new(data.len());
+                decode_body_with(m, &body, data.len(), v, &mut out).unwrap()
+            }
+            Version::V2 => {
+                let m = model::Model::<true>::new(data.len());
+                decode_body_with(m, &body, data.len(), v, &mut out).unwrap()
+            }
+        }
+        assert!(out == data);
+    }
+    let w = [
+        model::WEIGHT_MAX,
+        -model::WEIGHT_MAX,
+        1023,
+        -1,
+        0,
+        77,
+        -1025,
+        5,
+        6,
+        7,
+        8,
+        9,
+    ];
+    let x = [
+        2047, -2047, 2047, 2047, 0, -3, 1024, 256, -2047, 2047, -2047, 2047,
+    ];
+    let exact: i64 = w
+        .iter()
+        .zip(&x)
+        .map(|(&w, &x)| i64::from(w) * i64::from(x))
+        .sum();
+    assert_eq!(model::dot(&w, &x), exact);
+    let big = [model::WEIGHT_MAX; 12];
+    assert_eq!(
+        model::dot(&big, &[2047; 12]),
+        12 * i64::from(model::WEIGHT_MAX) * 2047
+    );
+    assert_eq!(
+        model::dot(&big.map(|w| -w), &[2047; 12]),
+        -12 * i64::from(model::WEIGHT_MAX) * 2047
+    );
+}
