@@ -90,10 +90,11 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
     if lc > LC_MAX || pb > PB_MAX {
         return Err(corrupt(format!("properties lc {lc}, pb {pb} out of range")));
     }
-    // Written through an index into a buffer sized up front, with slack for the last chunk
-    // of a match copy; truncated to `raw_len` at the end.
+    // Written through an index into a buffer sized up front (exactly: a block's memory is
+    // bounded by its size).
     out.clear();
-    out.resize(raw_len + COPY_CHUNK, 0);
+    out.reserve_exact(raw_len);
+    out.resize(raw_len, 0);
     let buf = &mut out[..];
     let mut pos = 0usize;
     let mut md = Model::new(lc, pb);
@@ -171,33 +172,33 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
             "range-coded stream does not end where the block does",
         ));
     }
-    out.truncate(raw_len);
     Ok(())
 }
 
-/// Bytes a match copy may write past its end (the buffer's slack).
+/// Bytes a match copy moves at a time.
 const COPY_CHUNK: usize = 16;
 
 /// Copies `len` bytes from `dist` back to `pos`. A source at least [`COPY_CHUNK`] back goes in
-/// whole chunks — each reads only bytes already final, and the last may spill into bytes the
-/// next symbols overwrite — since most matches are short and a byte loop or a call into
-/// memmove costs more than two 16-byte moves. Closer sources repeat a short period byte by
-/// byte. The caller guarantees `dist <= pos` and `pos + len <= buf.len() - COPY_CHUNK`.
+/// whole chunks — each reads only bytes already final, and the last may spill past the match
+/// into bytes the next symbols overwrite, as long as it stays inside the buffer — since most
+/// matches are short and a byte loop or a call into memmove costs more than two 16-byte moves.
+/// Closer sources, and the tail at the buffer's end, go byte by byte. The caller guarantees
+/// `dist <= pos` and `pos + len <= buf.len()`.
 #[inline]
 fn copy_match(buf: &mut [u8], pos: usize, dist: usize, len: usize) {
     let from = pos - dist;
+    let mut k = 0;
     if dist >= COPY_CHUNK {
-        let mut k = 0;
-        while k < len {
+        while k < len && pos + k + COPY_CHUNK <= buf.len() {
             let chunk: [u8; COPY_CHUNK] = buf[from + k..from + k + COPY_CHUNK]
                 .try_into()
                 .expect("chunk length");
             buf[pos + k..pos + k + COPY_CHUNK].copy_from_slice(&chunk);
             k += COPY_CHUNK;
         }
-    } else {
-        for k in 0..len {
-            buf[pos + k] = buf[from + k];
-        }
+    }
+    while k < len {
+        buf[pos + k] = buf[from + k];
+        k += 1;
     }
 }
