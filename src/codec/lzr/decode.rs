@@ -13,6 +13,7 @@ fn tree_get<const N: usize>(rc: &mut BinDecoder, probs: &mut [Context; N]) -> u3
 /// Like [`tree_get`] with the bits least significant first; `bits` may be below the tree's.
 #[inline(always)]
 fn rtree_get<const N: usize>(rc: &mut BinDecoder, probs: &mut [Context; N], bits: u32) -> u32 {
+    let mut rc = rc.local();
     let mut m = 1usize;
     let mut v = 0u32;
     for i in 0..bits {
@@ -29,6 +30,7 @@ fn rtree_get<const N: usize>(rc: &mut BinDecoder, probs: &mut [Context; N], bits
 /// fit the registers and was reloaded at every bit; here it stays in them.
 #[inline(never)]
 fn literal_get(rc: &mut BinDecoder, probs: &mut [Context; 0x300], matched: Option<u8>) -> u8 {
+    let mut rc = rc.local();
     let mut sym = 1usize;
     if let Some(mb) = matched {
         let mut mb = usize::from(mb);
