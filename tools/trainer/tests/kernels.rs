@@ -89,7 +89,10 @@ fn check(name: &str, an: f32, fd: f64, scale: f64) {
 }
 
 fn gradient_check(c: usize, threads: usize) {
-    let (w, h) = (19, 11);
+    gradient_check_at(19, 11, c, threads);
+}
+
+fn gradient_check_at(w: usize, h: usize, c: usize, threads: usize) {
     let (mut t, inp) = trainer_at(w, h, c, threads);
     let (glat, gsyn, garm, _) = t.gradients();
     let eps = 4e-4f32;
@@ -163,6 +166,13 @@ fn gradients_match_finite_differences_rgb() {
 #[test]
 fn gradients_match_finite_differences_gray_two_bands() {
     gradient_check(1, 2);
+}
+
+/// Rows of many 16-latent tiles (grid 0: 140 latents, nine tiles, the last partial; grid 1:
+/// 70, five): the small checks above fit a row in two tiles.
+#[test]
+fn gradients_match_finite_differences_wide_rows() {
+    gradient_check_at(140, 4, 3, 1);
 }
 
 #[test]
