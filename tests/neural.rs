@@ -24,7 +24,7 @@ fn lcg(seed: &mut u32) -> u32 {
 
 /// An untrained but well-formed neural image whose output varies across the picture.
 fn neural_image(w: u32, h: u32, channels: u8, alpha: bool, mut seed: u32) -> NeuralImage {
-    let n = syn_param_count(channels as usize);
+    let n = syn_param_count(24, channels as usize);
     NeuralImage {
         arch: yoz::neural::arch::ARCH_V1,
         width: w,
@@ -458,7 +458,7 @@ fn train_tiny_pack_unpack() {
     assert!(psnr > 30.0, "PSNR {psnr:.2} dB after training");
 }
 
-/// Architecture 2's weights, decoded, have a canonical safetensors form (codec-neural.md
+/// Architecture 2's and 3's weights, decoded, have a canonical safetensors form (codec-neural.md
 /// §5.2) that Python's reference `safetensors` reader opens (installed by tools/setup.sh into
 /// `.venv-ort/py`), holding the decoded integers in their layer shapes and each step in its
 /// metadata.
@@ -471,9 +471,17 @@ fn architecture_2_weights_open_in_python_safetensors() {
         "Python safetensors/numpy missing under {}: run tools/setup.sh",
         py.display()
     );
-    let n = yoz::conformance::vectors::neural_sample_v2(19, 12, 3, false, 4);
-    let d = payload::decode(&payload::encode(&n).unwrap(), 1 << 20).unwrap();
-    assert_eq!(d.arch, yoz::neural::arch::ARCH_V2);
+    for n in [
+        yoz::conformance::vectors::neural_sample_v2(19, 12, 3, false, 4),
+        yoz::conformance::vectors::neural_sample_v3(19, 12, 3, false, 4),
+    ] {
+        safetensors_form_in_python(&py, &n);
+    }
+}
+
+fn safetensors_form_in_python(py: &std::path::Path, n: &payload::NeuralImage) {
+    let d = payload::decode(&payload::encode(n).unwrap(), 1 << 20).unwrap();
+    assert_eq!(d.arch, n.arch);
     let t = tempfile::tempdir().unwrap();
     let file = t.path().join("w.safetensors");
     fs::write(&file, d.weights_safetensors().unwrap()).unwrap();
@@ -506,7 +514,7 @@ with safe_open(sys.argv[1], framework="numpy") as f:
         String::from_utf8_lossy(&out.stderr)
     );
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("arch 2"));
+    assert_eq!(lines.next(), Some(format!("arch {}", d.arch).as_str()));
     let tensors: std::collections::HashMap<&str, Vec<&str>> = lines
         .map(|l| {
             let f: Vec<&str> = l.split(' ').collect();
@@ -517,7 +525,10 @@ with safe_open(sys.argv[1], framework="numpy") as f:
         tensors.len(),
         SYN_TENSORS + yoz::neural::arch::ARM2_TENSORS.len()
     );
-    for (t, spec) in yoz::neural::arch::syn_layout(3).iter().enumerate() {
+    for (t, spec) in yoz::neural::arch::syn_layout(d.hidden(), 3)
+        .iter()
+        .enumerate()
+    {
         let f = &tensors[spec.name];
         assert_eq!(f[0], "int32", "{}", spec.name);
         let shape: Vec<String> = spec.shape[..spec.rank]

@@ -29,9 +29,14 @@ impl Rng {
 /// Parameters scaled like a trained network's (uniform, 1/sqrt(fan-in)), so outputs are O(1)
 /// as real decodes are; and integer latents in [-6, 6], as coded latents mostly are.
 fn random_case(c: usize, w: usize, h: usize, seed: u32) -> (Vec<Vec<f32>>, Vec<f32>) {
+    random_case_h(24, c, w, h, seed)
+}
+
+/// [`random_case`] for a synthesis of hidden width `hid` (24: architectures 1 and 2; 32: 3).
+fn random_case_h(hid: usize, c: usize, w: usize, h: usize, seed: u32) -> (Vec<Vec<f32>>, Vec<f32>) {
     let mut rng = Rng(seed);
-    let mut params = vec![0f32; syn_param_count(c)];
-    for t in syn_layout(c) {
+    let mut params = vec![0f32; syn_param_count(hid, c)];
+    for t in syn_layout(hid, c) {
         let fan_in: usize = if t.rank == 1 {
             1
         } else {
@@ -58,7 +63,11 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn check_matches_reference(c: usize, w: usize, h: usize, seed: u32) {
-    let (grids, params) = random_case(c, w, h, seed);
+    check_width_matches_reference(24, c, w, h, seed);
+}
+
+fn check_width_matches_reference(hid: usize, c: usize, w: usize, h: usize, seed: u32) {
+    let (grids, params) = random_case_h(hid, c, w, h, seed);
     let want = synth::synthesize(&grids, &params, c, w, h);
     let (got, report) = runtime::synthesize(&grids, &params, c, w, h, Device::Cpu, 2)
         .unwrap_or_else(|e| panic!("ONNX Runtime synthesis failed (run ./tools/setup.sh): {e}"));
@@ -102,6 +111,13 @@ fn ort_matches_reference_tiny_and_thin() {
     check_matches_reference(3, 1, 1, 5);
     check_matches_reference(3, 130, 1, 6);
     check_matches_reference(1, 3, 70, 7);
+}
+
+/// Architecture 3's 32-wide synthesis: the graph takes its width from the parameters.
+#[test]
+fn ort_matches_reference_wide_synthesis() {
+    check_width_matches_reference(32, 3, 37, 23, 11);
+    check_width_matches_reference(32, 1, 64, 64, 12);
 }
 
 #[test]

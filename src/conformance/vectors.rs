@@ -63,7 +63,7 @@ pub fn neural_sample(
         x = x.wrapping_mul(1664525).wrapping_add(1013904223);
         x >> 8
     };
-    let syn = (0..syn_param_count(channels as usize))
+    let syn = (0..syn_param_count(24, channels as usize))
         .map(|_| (next() % 61) as i32 - 30)
         .collect();
     let arm: Vec<f32> = (0..ARM_PARAMS)
@@ -115,6 +115,33 @@ pub fn neural_sample_v2(
             *q = 0;
         }
     }
+    n
+}
+
+/// [`neural_sample_v2`] in architecture 3 (codec-neural.md §2): the 32-wide synthesis, its
+/// integers drawn as the narrow sample's are, every third one zero.
+pub fn neural_sample_v3(
+    w: u32,
+    h: u32,
+    channels: u8,
+    alpha: bool,
+    seed: u32,
+) -> crate::neural::payload::NeuralImage {
+    use crate::neural::arch::{syn_param_count, ARCH_V3, SYN_HIDDEN_WIDE};
+    let mut n = neural_sample_v2(w, h, channels, alpha, seed);
+    n.arch = ARCH_V3;
+    n.arm.arch = ARCH_V3;
+    let mut x = seed ^ 0x2545_f491;
+    n.syn = (0..syn_param_count(SYN_HIDDEN_WIDE, channels as usize))
+        .map(|i| {
+            x = x.wrapping_mul(1664525).wrapping_add(1013904223);
+            if i % 3 == 0 {
+                0
+            } else {
+                ((x >> 8) % 61) as i32 - 30
+            }
+        })
+        .collect();
     n
 }
 
@@ -639,6 +666,21 @@ pub fn valid() -> Vec<Valid> {
                 ),
                 1024,
             ),
+        ],
+    ));
+    v.push(neural(
+        "lossy-neural-v3",
+        "neural image entries in architecture 3 (the 32-wide synthesis, codec-neural.md §2): RGB with the pre-upsampling filter, and gray + alpha over several blocks; pixels within 1 of the reference",
+        [
+            (
+                "rgb.png",
+                filtered(
+                    neural_sample_v3(31, 19, 3, false, 31 * 17 + 19),
+                    [-30, 12, 25, -9, -64, 3, 100, -20, 0, 0, 8, -8],
+                ),
+                1 << 20,
+            ),
+            ("gray-alpha.png", neural_sample_v3(18, 25, 1, true, 18 * 17 + 25), 1024),
         ],
     ));
     let r = text(40_000, 55);
@@ -2164,6 +2206,7 @@ fn neural_payloads(v: &mut Vectors) {
             let mut arm = [0i32; crate::neural::arch::ARM2_PARAMS];
             arm[0] = 2;
             crate::neural::weights::encode_fields(
+                2,
                 &n.syn,
                 &exps,
                 &arm,
@@ -2172,6 +2215,28 @@ fn neural_payloads(v: &mut Vectors) {
                 None,
             )
         }),
+    );
+    v.add(
+        "neural-v3-narrow-weights",
+        "an architecture 3 header over an architecture 2 weight section (the 24-wide synthesis's tensors): the stream ends before architecture 3's last value",
+        OK,
+        &["corrupt"],
+        {
+            let (mut blob, info, _) = neural_entry(&neural_sample_v2(24, 16, 3, false, 5));
+            blob[P + 4] = crate::neural::arch::ARCH_V3;
+            neural_archive(&blob, info, 1)
+        },
+    );
+    v.add(
+        "neural-v2-wide-weights",
+        "an architecture 2 header over an architecture 3 weight section (the 32-wide synthesis's tensors): the stream does not end where architecture 2's last value does",
+        OK,
+        &["corrupt"],
+        {
+            let (mut blob, info, _) = neural_entry(&neural_sample_v3(24, 16, 3, false, 5));
+            blob[P + 4] = crate::neural::arch::ARCH_V2;
+            neural_archive(&blob, info, 1)
+        },
     );
     v.add(
         "neural-filter-in-architecture-1",
@@ -2208,7 +2273,7 @@ fn neural_payloads(v: &mut Vectors) {
             let mut q = [0i32; 12];
             q[5] = 300;
             let w =
-                crate::neural::weights::encode_fields(&n.syn, &exps, &arm, &[0; 7], 3, Some(&q));
+                crate::neural::weights::encode_fields(2, &n.syn, &exps, &arm, &[0; 7], 3, Some(&q));
             let (mut blob, info, _) = neural_entry(&n);
             let at =
                 |o: usize| u32::from_le_bytes([blob[o], blob[o + 1], blob[o + 2], blob[o + 3]]);

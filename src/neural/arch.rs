@@ -12,10 +12,24 @@ pub const ARCH_V1: u8 = 1;
 /// Architecture id of payloads whose weights are entropy coded with power-of-two steps
 /// (spec/codec-neural.md §5.2); the network is the same as architecture 1.
 pub const ARCH_V2: u8 = 2;
+/// Architecture 2 with a wider synthesis ([`SYN_HIDDEN_WIDE`]): what a long training can afford
+/// (spec/codec-neural.md §2).
+pub const ARCH_V3: u8 = 3;
 /// Latent grids, full resolution down to 1/64.
 pub const GRIDS: usize = 7;
-/// Width of the synthesis MLP's hidden layers.
+/// Width of the synthesis MLP's hidden layers (architectures 1 and 2).
 pub const SYN_HIDDEN: usize = 24;
+/// Width of architecture 3's synthesis hidden layers.
+pub const SYN_HIDDEN_WIDE: usize = 32;
+
+/// The synthesis hidden width of an architecture.
+pub fn syn_hidden(arch: u8) -> usize {
+    if arch == ARCH_V3 {
+        SYN_HIDDEN_WIDE
+    } else {
+        SYN_HIDDEN
+    }
+}
 /// Causal neighbours the entropy model sees.
 pub const ARM_CTX: usize = 4;
 /// Hidden width of the entropy model.
@@ -148,10 +162,9 @@ impl TensorSpec {
 /// Number of synthesis tensors (each has its own quantization step).
 pub const SYN_TENSORS: usize = 8;
 
-/// The synthesis parameters in packing order, for `c` output channels (1 or 3). Weights are
-/// row-major `[out][in]`; the conv is `[out][in][ky][kx]`.
-pub fn syn_layout(c: usize) -> [TensorSpec; SYN_TENSORS] {
-    let h = SYN_HIDDEN;
+/// The synthesis parameters in packing order, for hidden width `h` ([`syn_hidden`]) and `c`
+/// output channels (1 or 3). Weights are row-major `[out][in]`; the conv is `[out][in][ky][kx]`.
+pub fn syn_layout(h: usize, c: usize) -> [TensorSpec; SYN_TENSORS] {
     let shapes: [(&'static str, [usize; 4], usize); SYN_TENSORS] = [
         ("l1.w", [h, GRIDS, 0, 0], 2),
         ("l1.b", [h, 0, 0, 0], 1),
@@ -175,14 +188,21 @@ pub fn syn_layout(c: usize) -> [TensorSpec; SYN_TENSORS] {
     })
 }
 
-/// Total synthesis parameters for `c` output channels.
-pub fn syn_param_count(c: usize) -> usize {
-    syn_layout(c).iter().map(|t| t.len()).sum()
+/// Total synthesis parameters for hidden width `h` and `c` output channels.
+pub fn syn_param_count(h: usize, c: usize) -> usize {
+    syn_layout(h, c).iter().map(|t| t.len()).sum()
+}
+
+/// The hidden width whose synthesis has `n` parameters for `c` channels, if any architecture's
+/// has (the widths' counts never coincide).
+pub fn hidden_for_params(n: usize, c: usize) -> Option<usize> {
+    [SYN_HIDDEN, SYN_HIDDEN_WIDE]
+        .into_iter()
+        .find(|&h| syn_param_count(h, c) == n)
 }
 
 /// Multiply-accumulates per pixel of the synthesis (upsampling counted as 4 per grid).
-pub fn macs_per_pixel(c: usize) -> usize {
-    let h = SYN_HIDDEN;
+pub fn macs_per_pixel(h: usize, c: usize) -> usize {
     GRIDS * 4 + GRIDS * h + h * h + h * c + c * c * 9
 }
 
@@ -192,12 +212,34 @@ mod tests {
 
     #[test]
     fn layout_is_packed_and_sized() {
-        let l = syn_layout(3);
-        assert_eq!(l[0].offset, 0);
-        for w in l.windows(2) {
-            assert_eq!(w[1].offset, w[0].offset + w[0].len());
+        for h in [SYN_HIDDEN, SYN_HIDDEN_WIDE] {
+            let l = syn_layout(h, 3);
+            assert_eq!(l[0].offset, 0);
+            for w in l.windows(2) {
+                assert_eq!(w[1].offset, w[0].offset + w[0].len());
+            }
         }
-        assert_eq!(syn_param_count(3), 168 + 24 + 576 + 24 + 72 + 3 + 81 + 3);
+        assert_eq!(
+            syn_param_count(24, 3),
+            168 + 24 + 576 + 24 + 72 + 3 + 81 + 3
+        );
+        assert_eq!(
+            syn_param_count(32, 3),
+            224 + 32 + 1024 + 32 + 96 + 3 + 81 + 3
+        );
+        assert_eq!(
+            syn_param_count(32, 1),
+            224 + 32 + 1024 + 32 + 32 + 1 + 9 + 1
+        );
+        assert_eq!(macs_per_pixel(24, 3), 925);
+        assert_eq!(macs_per_pixel(32, 3), 1453);
+        assert_eq!((syn_hidden(1), syn_hidden(2), syn_hidden(3)), (24, 24, 32));
+        for c in [1, 3] {
+            for h in [24, 32] {
+                assert_eq!(hidden_for_params(syn_param_count(h, c), c), Some(h));
+            }
+            assert_eq!(hidden_for_params(syn_param_count(24, c) + 1, c), None);
+        }
         assert_eq!(ARM_PARAMS, 58);
         for w in ARM_TENSORS.windows(2) {
             assert_eq!(w[1].1, w[0].1 + w[0].2);

@@ -9,12 +9,13 @@
 //! thread whatever the image size. [`super::synth`] stays the plain-loop reference these
 //! kernels are tested against; ONNX Runtime stays available (`--device ort-cpu`, `cuda`).
 
-use super::arch::{grid_dims, syn_layout, GRIDS, SYN_HIDDEN};
+use super::arch::{grid_dims, hidden_for_params, syn_layout, GRIDS, SYN_HIDDEN, SYN_HIDDEN_WIDE};
 use super::simd::{axpy, matvec, Lanes, Portable, Simd, T};
 
 /// Features per pixel, padded from [`GRIDS`] to a multiple of 4.
 pub const FP: usize = 8;
-/// Hidden width.
+/// The default hidden width (architectures 1 and 2); every kernel is generic over the width
+/// `H` so each architecture's loops are unrolled for its own.
 pub const HID: usize = SYN_HIDDEN;
 /// Output channels, padded to 4 (C is 1 or 3).
 pub const CP: usize = 4;
@@ -97,45 +98,62 @@ impl Geometry {
     }
 }
 
-/// Synthesis weights in the kernels' padded layout.
-#[derive(Debug, Clone, Default)]
-pub struct SynW {
-    pub w1: [[f32; FP]; HID],
-    pub b1: [f32; HID],
-    pub w2: [[f32; HID]; HID],
-    pub b2: [f32; HID],
-    pub w3: [[f32; HID]; CP],
+/// Synthesis weights in the kernels' padded layout, hidden width `H`.
+#[derive(Debug, Clone)]
+pub struct SynW<const H: usize = HID> {
+    pub w1: [[f32; FP]; H],
+    pub b1: [f32; H],
+    pub w2: [[f32; H]; H],
+    pub b2: [f32; H],
+    pub w3: [[f32; H]; CP],
     pub b3: [f32; CP],
     /// Transposes for the backward pass.
-    pub w1t: [[f32; HID]; FP],
-    pub w2t: [[f32; HID]; HID],
-    pub w3t: [[f32; CP]; HID],
+    pub w1t: [[f32; H]; FP],
+    pub w2t: [[f32; H]; H],
+    pub w3t: [[f32; CP]; H],
     /// `[out][in][ky * 3 + kx]`.
     pub cw: [[[f32; 9]; CP]; CP],
     pub cb: [f32; CP],
 }
 
-impl SynW {
-    /// From packed parameters (`syn_layout(c)` order).
-    pub fn from_packed(p: &[f32], c: usize) -> SynW {
-        let l = syn_layout(c);
+impl<const H: usize> SynW<H> {
+    /// All zeros.
+    pub fn zero() -> SynW<H> {
+        SynW {
+            w1: [[0.0; FP]; H],
+            b1: [0.0; H],
+            w2: [[0.0; H]; H],
+            b2: [0.0; H],
+            w3: [[0.0; H]; CP],
+            b3: [0.0; CP],
+            w1t: [[0.0; H]; FP],
+            w2t: [[0.0; H]; H],
+            w3t: [[0.0; CP]; H],
+            cw: [[[0.0; 9]; CP]; CP],
+            cb: [0.0; CP],
+        }
+    }
+
+    /// From packed parameters (`syn_layout(H, c)` order).
+    pub fn from_packed(p: &[f32], c: usize) -> SynW<H> {
+        let l = syn_layout(H, c);
         let t = |i: usize| &p[l[i].offset..l[i].offset + l[i].len()];
-        let mut s = SynW::default();
-        for j in 0..HID {
+        let mut s = SynW::zero();
+        for j in 0..H {
             for k in 0..GRIDS {
                 s.w1[j][k] = t(0)[j * GRIDS + k];
                 s.w1t[k][j] = s.w1[j][k];
             }
             s.b1[j] = t(1)[j];
-            for k in 0..HID {
-                s.w2[j][k] = t(2)[j * HID + k];
+            for k in 0..H {
+                s.w2[j][k] = t(2)[j * H + k];
                 s.w2t[k][j] = s.w2[j][k];
             }
             s.b2[j] = t(3)[j];
         }
         for o in 0..c {
-            for j in 0..HID {
-                s.w3[o][j] = t(4)[o * HID + j];
+            for j in 0..H {
+                s.w3[o][j] = t(4)[o * H + j];
                 s.w3t[j][o] = s.w3[o][j];
             }
             s.b3[o] = t(5)[o];
@@ -211,21 +229,21 @@ pub fn upsample_row(g: &Geometry, lat: &[f32], hrows: &[f32], y: usize, up: &mut
 /// # Safety
 /// `S`'s CPU features are available.
 #[inline(always)]
-pub unsafe fn mlp_row<S: Simd>(
-    s: &SynW,
+pub unsafe fn mlp_row<S: Simd, const H: usize>(
+    s: &SynW<H>,
     c: usize,
     w: usize,
     up: &[[Lanes; FP]],
-    h1: &mut [[Lanes; HID]],
-    h2: &mut [[Lanes; HID]],
+    h1: &mut [[Lanes; H]],
+    h2: &mut [[Lanes; H]],
     xrow: &mut [f32],
 ) {
     let stride = xrow.len() / CP;
     for (t, ((u, a), b)) in up.iter().zip(h1.iter_mut()).zip(h2.iter_mut()).enumerate() {
-        matvec::<S, HID, FP>(&s.w1, &s.b1, u, a, true);
-        matvec::<S, HID, HID>(&s.w2, &s.b2, a, b, true);
+        matvec::<S, H, FP>(&s.w1, &s.b1, u, a, true);
+        matvec::<S, H, H>(&s.w2, &s.b2, a, b, true);
         let mut xo = [[0f32; T]; CP];
-        matvec::<S, CP, HID>(&s.w3, &s.b3, b, &mut xo, false);
+        matvec::<S, CP, H>(&s.w3, &s.b3, b, &mut xo, false);
         let x0 = t * T;
         for (o, xv) in xo.iter().enumerate().take(c) {
             let n = (w - x0).min(T);
@@ -259,22 +277,22 @@ pub fn has_avx2() -> bool {
 
 /// Per-thread working memory of the forward pass: one row of tiles and a ring of three
 /// MLP-output rows (per channel, one zero column each side).
-struct Forward {
+struct Forward<const H: usize> {
     up: Vec<[Lanes; FP]>,
-    h1: Vec<[Lanes; HID]>,
-    h2: Vec<[Lanes; HID]>,
+    h1: Vec<[Lanes; H]>,
+    h2: Vec<[Lanes; H]>,
     xr: [Vec<f32>; 3],
     zero: Vec<f32>,
 }
 
-impl Forward {
-    fn new(g: &Geometry) -> Forward {
+impl<const H: usize> Forward<H> {
+    fn new(g: &Geometry) -> Forward<H> {
         let nt = g.tiles;
         let wp = nt * T + 2;
         Forward {
             up: vec![[[0.0; T]; FP]; nt],
-            h1: vec![[[0.0; T]; HID]; nt],
-            h2: vec![[[0.0; T]; HID]; nt],
+            h1: vec![[[0.0; T]; H]; nt],
+            h2: vec![[[0.0; T]; H]; nt],
             xr: std::array::from_fn(|_| vec![0.0; CP * wp]),
             zero: vec![0.0; CP * wp],
         }
@@ -292,7 +310,13 @@ impl Forward {
 /// The output row `y` (`x + conv3x3(x) + bias`, `c` planes of `w`) from the MLP rows
 /// `y - 1 ..= y + 1`, which the ring holds.
 #[inline(always)]
-unsafe fn conv_row<S: Simd>(s: &SynW, g: &Geometry, f: &Forward, y: usize, out: &mut [f32]) {
+unsafe fn conv_row<S: Simd, const H: usize>(
+    s: &SynW<H>,
+    g: &Geometry,
+    f: &Forward<H>,
+    y: usize,
+    out: &mut [f32],
+) {
     let (c, w) = (g.c, g.w);
     let rows = [
         f.x(y.checked_sub(1), g.h),
@@ -320,8 +344,8 @@ unsafe fn conv_row<S: Simd>(s: &SynW, g: &Geometry, f: &Forward, y: usize, out: 
 /// Output rows `lo..hi`, each handed to `emit(y, planes)` in order. The MLP runs on rows
 /// `lo - 1 ..= hi` (a halo row each side, computed by both neighbouring bands).
 #[inline(always)]
-unsafe fn band_impl<S: Simd>(
-    s: &SynW,
+unsafe fn band_impl<S: Simd, const H: usize>(
+    s: &SynW<H>,
     g: &Geometry,
     lat: &[f32],
     hrows: &[f32],
@@ -333,34 +357,34 @@ unsafe fn band_impl<S: Simd>(
     for r in lo.saturating_sub(1)..(hi + 1).min(g.h) {
         upsample_row(g, lat, hrows, r, &mut f.up);
         let xrow = &mut f.xr[r % 3];
-        mlp_row::<S>(s, g.c, g.w, &f.up, &mut f.h1, &mut f.h2, xrow);
+        mlp_row::<S, H>(s, g.c, g.w, &f.up, &mut f.h1, &mut f.h2, xrow);
         if r > lo && r <= hi {
-            conv_row::<S>(s, g, &f, r - 1, &mut out);
+            conv_row::<S, H>(s, g, &f, r - 1, &mut out);
             emit(r - 1, &out);
         }
     }
     if hi == g.h && hi > lo {
-        conv_row::<S>(s, g, &f, hi - 1, &mut out);
+        conv_row::<S, H>(s, g, &f, hi - 1, &mut out);
         emit(hi - 1, &out);
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn band_avx2(
-    s: &SynW,
+unsafe fn band_avx2<const H: usize>(
+    s: &SynW<H>,
     g: &Geometry,
     lat: &[f32],
     hrows: &[f32],
     rows: (usize, usize),
     emit: &mut dyn FnMut(usize, &[f32]),
 ) {
-    band_impl::<super::simd::Avx2>(s, g, lat, hrows, rows, emit)
+    band_impl::<super::simd::Avx2, H>(s, g, lat, hrows, rows, emit)
 }
 
 /// Computes output rows `lo..hi` (dispatching to the AVX2+FMA build when the CPU has it).
-fn band(
-    s: &SynW,
+fn band<const H: usize>(
+    s: &SynW<H>,
     g: &Geometry,
     lat: &[f32],
     hrows: &[f32],
@@ -373,7 +397,7 @@ fn band(
         return unsafe { band_avx2(s, g, lat, hrows, rows, emit) };
     }
     // SAFETY: the portable kernels need no CPU feature.
-    unsafe { band_impl::<Portable>(s, g, lat, hrows, rows, emit) }
+    unsafe { band_impl::<Portable, H>(s, g, lat, hrows, rows, emit) }
 }
 
 /// Rows per band for `threads` threads (bands under 16 rows are not worth a thread).
@@ -383,7 +407,7 @@ fn band_rows(h: usize, threads: usize) -> usize {
 
 /// Runs the synthesis in bands of `rows` rows, one thread per band, band `b` feeding
 /// `sinks[b]` its output rows in order.
-fn run_bands<E>(s: &SynW, g: &Geometry, lat: &[f32], rows: usize, sinks: Vec<E>)
+fn run_bands<E, const H: usize>(s: &SynW<H>, g: &Geometry, lat: &[f32], rows: usize, sinks: Vec<E>)
 where
     E: FnMut(usize, &[f32]) + Send,
 {
@@ -409,7 +433,7 @@ where
 
 /// The synthesis output planes `[c][h][w]` (not clamped) of flat latents `lat` (grid 0 first),
 /// on up to `threads` threads.
-pub fn forward(s: &SynW, g: &Geometry, lat: &[f32], threads: usize) -> Vec<f32> {
+pub fn forward<const H: usize>(s: &SynW<H>, g: &Geometry, lat: &[f32], threads: usize) -> Vec<f32> {
     let (w, h, c) = (g.w, g.h, g.c);
     let rows = band_rows(h, threads);
     let mut bands: Vec<Vec<f32>> = vec![Vec::new(); h.div_ceil(rows)];
@@ -429,7 +453,7 @@ pub fn forward(s: &SynW, g: &Geometry, lat: &[f32], threads: usize) -> Vec<f32> 
 
 /// The decoded pixels, interleaved `c` channels (spec §4 step 4: `round(clamp(v, 0, 1) * 255)`),
 /// on up to `threads` threads; memory beyond the output is a few rows per thread.
-pub fn pixels(s: &SynW, g: &Geometry, lat: &[f32], threads: usize) -> Vec<u8> {
+pub fn pixels<const H: usize>(s: &SynW<H>, g: &Geometry, lat: &[f32], threads: usize) -> Vec<u8> {
     let (w, h, c) = (g.w, g.h, g.c);
     let rows = band_rows(h, threads);
     let mut px = vec![0u8; c * w * h];
@@ -451,7 +475,12 @@ pub fn pixels(s: &SynW, g: &Geometry, lat: &[f32], threads: usize) -> Vec<u8> {
     px
 }
 
-/// [`pixels`] from the decoder's forms: per-grid latents and packed parameters.
+/// [`pixels`] from the decoder's forms: per-grid latents and packed parameters, whose count
+/// names the hidden width ([`hidden_for_params`]).
+///
+/// # Panics
+/// When `params` fits no architecture's synthesis for `c` channels (the payload parser has
+/// checked it).
 pub fn synthesize_pixels(
     grids: &[Vec<f32>],
     params: &[f32],
@@ -462,7 +491,25 @@ pub fn synthesize_pixels(
 ) -> Vec<u8> {
     let g = Geometry::new(w, h, c);
     let lat: Vec<f32> = grids.iter().flatten().copied().collect();
-    pixels(&SynW::from_packed(params, c), &g, &lat, threads)
+    pixels_packed(&g, params, &lat, threads)
+}
+
+/// [`pixels`] from packed parameters of any architecture's width (told by their count).
+///
+/// # Panics
+/// When `params` fits no architecture's synthesis for `g.c` channels.
+pub fn pixels_packed(g: &Geometry, params: &[f32], lat: &[f32], threads: usize) -> Vec<u8> {
+    let c = g.c;
+    match hidden_for_params(params.len(), c) {
+        Some(SYN_HIDDEN_WIDE) => pixels(
+            &SynW::<SYN_HIDDEN_WIDE>::from_packed(params, c),
+            g,
+            lat,
+            threads,
+        ),
+        Some(SYN_HIDDEN) => pixels(&SynW::<SYN_HIDDEN>::from_packed(params, c), g, lat, threads),
+        _ => panic!("{} synthesis parameters fit no architecture", params.len()),
+    }
 }
 
 #[cfg(test)]
@@ -480,8 +527,12 @@ mod tests {
     }
 
     fn case(w: usize, h: usize, c: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<f32>) {
+        case_h(HID, w, h, c, seed)
+    }
+
+    fn case_h(hid: usize, w: usize, h: usize, c: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<f32>) {
         let mut st = seed | 1;
-        let params = (0..syn_param_count(c))
+        let params = (0..syn_param_count(hid, c))
             .map(|_| uniform(&mut st, 0.4))
             .collect();
         let grids = grid_dims(w, h)
@@ -505,13 +556,18 @@ mod tests {
 
     #[test]
     fn bands_match_the_reference_for_every_split() {
+        bands_match::<SYN_HIDDEN>();
+        bands_match::<SYN_HIDDEN_WIDE>();
+    }
+
+    fn bands_match<const H: usize>() {
         // Heights that split into uneven bands, widths off the 16-lane tile, gray and RGB.
         for &(w, h, c) in &[(37, 23, 3), (20, 17, 1), (5, 3, 3), (1, 1, 1), (70, 100, 3)] {
-            let (grids, params) = case(w, h, c, (w * 131 + h) as u64);
+            let (grids, params) = case_h(H, w, h, c, (w * 131 + h) as u64);
             let want = synth::synthesize(&grids, &params, c, w, h);
             let g = Geometry::new(w, h, c);
             let lat: Vec<f32> = grids.iter().flatten().copied().collect();
-            let s = SynW::from_packed(&params, c);
+            let s = SynW::<H>::from_packed(&params, c);
             for threads in [1, 2, 3, 7] {
                 let got = forward(&s, &g, &lat, threads);
                 let e = max_err(&want, &got);
@@ -535,7 +591,7 @@ mod tests {
         let (grids, params) = case(w, h, c, 9);
         let g = Geometry::new(w, h, c);
         let lat: Vec<f32> = grids.iter().flatten().copied().collect();
-        let s = SynW::from_packed(&params, c);
+        let s = SynW::<HID>::from_packed(&params, c);
         let fast = forward(&s, &g, &lat, 2);
         force_portable(true);
         let portable = forward(&s, &g, &lat, 2);
@@ -546,9 +602,11 @@ mod tests {
     #[test]
     fn decoder_form_is_the_same_function() {
         let (w, h, c) = (29, 18, 1);
-        let (grids, params) = case(w, h, c, 4);
-        let want = synth::to_pixels(&synth::synthesize(&grids, &params, c, w, h), c, w * h);
-        let got = synthesize_pixels(&grids, &params, c, w, h, 2);
-        assert!(got.iter().zip(&want).all(|(a, b)| a.abs_diff(*b) <= 1));
+        for hid in [SYN_HIDDEN, SYN_HIDDEN_WIDE] {
+            let (grids, params) = case_h(hid, w, h, c, 4);
+            let want = synth::to_pixels(&synth::synthesize(&grids, &params, c, w, h), c, w * h);
+            let got = synthesize_pixels(&grids, &params, c, w, h, 2);
+            assert!(got.iter().zip(&want).all(|(a, b)| a.abs_diff(*b) <= 1));
+        }
     }
 }

@@ -39,10 +39,7 @@ pub fn decode_image(payload: &[u8], o: &DecodeOptions) -> Result<Image> {
     let t_syn = std::time::Instant::now();
     let px = match o.engine {
         Engine::Builtin => {
-            let g = kernels::Geometry::new(w, h, c);
-            let lat = n.latents_f32();
-            let s = kernels::SynW::from_packed(&n.syn_params_f32(), c);
-            kernels::pixels(&s, &g, &lat, threads)
+            kernels::synthesize_pixels(&n.grids_f32(), &n.syn_params_f32(), c, w, h, threads)
         }
         Engine::OrtCpu | Engine::Cuda => {
             let device = if o.engine == Engine::Cuda {

@@ -6,8 +6,8 @@
 //! (F32, one dequantization step per synthesis tensor) and `arm` (I16, the entropy model in Q8).
 
 use super::arch::{
-    arm_params, grid_dims, syn_layout, syn_param_count, ARCH_V1, ARCH_V2, ARM_PARAMS, GRIDS,
-    SYN_TENSORS,
+    arm_params, grid_dims, syn_hidden, syn_layout, syn_param_count, ARCH_V1, ARCH_V2, ARCH_V3,
+    ARM_PARAMS, GRIDS, SYN_HIDDEN, SYN_TENSORS,
 };
 use super::arm::{decode_latents, encode_latents, ArmQ};
 use super::upsample::{FILTER_PARAMS, FILTER_Q_MAX};
@@ -28,7 +28,8 @@ pub const FLAG_FILTER: u8 = 2;
 /// A decoded (or to-be-encoded) neural image: everything the payload carries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NeuralImage {
-    /// [`ARCH_V1`] (int8 weights in safetensors) or [`ARCH_V2`] (entropy-coded weights).
+    /// [`ARCH_V1`] (int8 weights in safetensors), [`ARCH_V2`] (entropy-coded weights) or
+    /// [`ARCH_V3`] (architecture 2 with the wider synthesis).
     pub arch: u8,
     pub width: u32,
     pub height: u32,
@@ -60,7 +61,10 @@ impl NeuralImage {
     /// The synthesis parameters as floats (`q * step`, per tensor).
     pub fn syn_params_f32(&self) -> Vec<f32> {
         let mut out = vec![0f32; self.syn.len()];
-        for (t, spec) in syn_layout(self.channels as usize).iter().enumerate() {
+        for (t, spec) in syn_layout(self.hidden(), self.channels as usize)
+            .iter()
+            .enumerate()
+        {
             let r = spec.offset..spec.offset + spec.len();
             for (o, &q) in out[r.clone()].iter_mut().zip(&self.syn[r]) {
                 *o = q as f32 * self.steps[t];
@@ -101,6 +105,11 @@ impl NeuralImage {
         )
     }
 
+    /// The synthesis hidden width of the image's architecture.
+    pub fn hidden(&self) -> usize {
+        syn_hidden(self.arch)
+    }
+
     /// Output channels of the decoded image (colour plus alpha).
     pub fn output_channels(&self) -> u8 {
         self.channels + u8::from(self.alpha.is_some())
@@ -117,7 +126,7 @@ impl NeuralImage {
         if self.width == 0 || self.height == 0 {
             return Err(bad("empty image".into()));
         }
-        if self.syn.len() != syn_param_count(self.channels as usize) {
+        if self.syn.len() != syn_param_count(self.hidden(), self.channels as usize) {
             return Err(bad(format!("{} synthesis parameters", self.syn.len())));
         }
         if self.steps.iter().any(|s| !s.is_finite() || *s < 0.0) {
@@ -135,13 +144,13 @@ impl NeuralImage {
                     return Err(bad("architecture 1 stores int8 weights".into()));
                 }
             }
-            ARCH_V2 => {}
+            ARCH_V2 | ARCH_V3 => {}
             a => return Err(bad(format!("architecture {a}"))),
         }
         if let Some(q) = &self.filter {
-            if self.arch != ARCH_V2 || q.iter().any(|v| v.abs() > FILTER_Q_MAX) {
+            if self.arch == ARCH_V1 || q.iter().any(|v| v.abs() > FILTER_Q_MAX) {
                 return Err(bad(
-                    "an upsampling filter outside architecture 2 or ±255".into()
+                    "an upsampling filter in architecture 1 or beyond ±255".into()
                 ));
             }
         }
@@ -211,7 +220,7 @@ fn parse_weights(blob: &[u8], channels: usize) -> Result<(Vec<i32>, [f32; SYN_TE
         }
         Ok(t.data())
     };
-    let syn = get("syn", Dtype::I8, syn_param_count(channels))?
+    let syn = get("syn", Dtype::I8, syn_param_count(SYN_HIDDEN, channels))?
         .iter()
         .map(|&b| i32::from(b as i8))
         .collect();
@@ -314,16 +323,16 @@ impl Header {
             latents_len: u32at(20),
             alpha_len: u32at(24),
         };
-        if h.arch != ARCH_V1 && h.arch != ARCH_V2 {
+        if !matches!(h.arch, ARCH_V1 | ARCH_V2 | ARCH_V3) {
             return Err(Error::UnknownCodec { id: h.arch });
         }
         if h.channels != 1 && h.channels != 3 {
             return Err(corrupt(format!("{} colour channels", h.channels)));
         }
-        let known = if h.arch == ARCH_V2 {
-            FLAG_ALPHA | FLAG_FILTER
-        } else {
+        let known = if h.arch == ARCH_V1 {
             FLAG_ALPHA
+        } else {
+            FLAG_ALPHA | FLAG_FILTER
         };
         if p[6] & !known != 0 || p[7] != 0 {
             return Err(Error::Reserved {
@@ -374,7 +383,7 @@ pub fn decode(p: &[u8], max_pixels: u64) -> Result<NeuralImage> {
             let (syn, steps, arm) = parse_weights(weights, h.channels as usize)?;
             (syn, steps, arm, None)
         }
-        _ => weights::decode(weights, h.channels as usize, h.filter)?,
+        _ => weights::decode(weights, h.arch, h.channels as usize, h.filter)?,
     };
     let grids = decode_latents(&arm, latents, w, hh)?;
     debug_assert_eq!(grids.len(), GRIDS);
@@ -423,7 +432,7 @@ pub(crate) mod tests {
             width,
             height,
             channels,
-            syn: (0..syn_param_count(channels as usize))
+            syn: (0..syn_param_count(SYN_HIDDEN, channels as usize))
                 .map(|_| i32::from((next() % 255) as u8 as i8))
                 .collect(),
             steps: [0.01; SYN_TENSORS],
@@ -466,6 +475,17 @@ pub(crate) mod tests {
         img
     }
 
+    /// Architecture 3: architecture 2 with the wide synthesis.
+    pub fn sample_v3(width: u32, height: u32, channels: u8, alpha: bool) -> NeuralImage {
+        let mut img = sample_v2(width, height, channels, alpha);
+        img.arch = ARCH_V3;
+        img.arm.arch = ARCH_V3;
+        img.syn = (0..syn_param_count(32, channels as usize))
+            .map(|i| (i as i32 * 7919) % 255 - 127)
+            .collect();
+        img
+    }
+
     #[test]
     fn architecture_2_roundtrips() {
         for (c, a) in [(3, false), (1, true)] {
@@ -473,7 +493,24 @@ pub(crate) mod tests {
             let p = encode(&img).unwrap();
             assert_eq!(p[4], ARCH_V2);
             assert_eq!(decode(&p, 1 << 20).unwrap(), img);
+            let img = sample_v3(21, 13, c, a);
+            let p = encode(&img).unwrap();
+            assert_eq!(p[4], ARCH_V3);
+            assert_eq!(decode(&p, 1 << 20).unwrap(), img);
+            // The same weights under the other width's layout do not parse.
+            let mut q = p.clone();
+            q[4] = ARCH_V2;
+            assert_eq!(decode(&q, 1 << 20).unwrap_err().class(), "corrupt");
         }
+        // Architecture 3 keeps the filter flag.
+        let mut img = sample_v3(12, 10, 3, false);
+        img.filter = Some([3, -4, 0, 1, 255, -255, 7, 7, 0, 0, 1, 2]);
+        assert_eq!(decode(&encode(&img).unwrap(), 1 << 20).unwrap(), img);
+        // A wide synthesis under a 24-wide architecture's header is refused.
+        let mut img = sample_v3(8, 8, 3, false);
+        img.arch = ARCH_V2;
+        img.arm.arch = ARCH_V2;
+        assert_eq!(encode(&img).unwrap_err().class(), "input");
         // An entropy model of the other architecture is refused.
         let mut img = sample_v2(8, 8, 3, false);
         img.arm = ArmQ::zeros(ARCH_V1);
@@ -493,7 +530,12 @@ pub(crate) mod tests {
     /// that re-encodes and decodes to itself — never a panic.
     #[test]
     fn architecture_2_survives_every_bit_flip_and_truncation() {
-        let p = encode(&sample_v2(9, 7, 3, true)).unwrap();
+        for img in [sample_v2(9, 7, 3, true), sample_v3(5, 4, 1, false)] {
+            every_flip_and_cut(&encode(&img).unwrap());
+        }
+    }
+
+    fn every_flip_and_cut(p: &[u8]) {
         let check = |q: &[u8]| {
             if let Ok(n) = decode(q, 1 << 12) {
                 let again = encode(&n).expect("a decoded image re-encodes");
@@ -503,7 +545,7 @@ pub(crate) mod tests {
         for cut in 0..p.len() {
             assert!(decode(&p[..cut], 1 << 12).is_err(), "cut at {cut}");
         }
-        let mut q = p.clone();
+        let mut q = p.to_vec();
         for i in 0..p.len() {
             for bit in 0..8 {
                 q[i] ^= 1 << bit;
@@ -566,7 +608,7 @@ pub(crate) mod tests {
         let mut img = sample(8, 8, 1, false);
         img.steps[2] = 0.5;
         let f = img.syn_params_f32();
-        let l = syn_layout(1);
+        let l = syn_layout(24, 1);
         assert_eq!(f[l[2].offset], img.syn[l[2].offset] as f32 * 0.5);
     }
 }

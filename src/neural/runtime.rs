@@ -18,7 +18,7 @@
 //! Editor API; no model file is ever read, so an archive cannot name a file for the decoder to
 //! open. One ORT environment serves the whole process.
 
-use super::arch::{grid_dims, syn_layout, syn_param_count, GRIDS, SYN_HIDDEN};
+use super::arch::{grid_dims, hidden_for_params, syn_layout, GRIDS};
 use crate::error::{Error, Result};
 use ort::editor::{Graph, Model, Node, Opset, ONNX_DOMAIN};
 #[cfg(feature = "cuda")]
@@ -357,8 +357,8 @@ fn input_name(k: usize) -> String {
 }
 
 /// Builds the synthesis graph of spec/codec-neural.md §"Synthesis graph" for `c` channels at
-/// `w x h`, with the packed parameters as initializers.
-fn build_model(params: &[f32], c: usize, w: usize, h: usize) -> Result<Model> {
+/// `w x h` and hidden width `hid`, with the packed parameters as initializers.
+fn build_model(params: &[f32], hid: usize, c: usize, (w, h): (usize, usize)) -> Result<Model> {
     let e = ort_err("building the synthesis graph");
     let dims = grid_dims(w, h);
     let mut g = Graph::new().map_err(e)?;
@@ -370,13 +370,13 @@ fn build_model(params: &[f32], c: usize, w: usize, h: usize) -> Result<Model> {
 
     // Weights, shaped as ONNX Conv wants them ([out][in][kh][kw]); the packed order is already
     // row-major [out][in] (1x1) and [out][in][ky][kx] (3x3).
-    let l = syn_layout(c);
+    let l = syn_layout(hid, c);
     let conv_shapes: [Vec<usize>; 8] = [
-        vec![SYN_HIDDEN, GRIDS, 1, 1],
-        vec![SYN_HIDDEN],
-        vec![SYN_HIDDEN, SYN_HIDDEN, 1, 1],
-        vec![SYN_HIDDEN],
-        vec![c, SYN_HIDDEN, 1, 1],
+        vec![hid, GRIDS, 1, 1],
+        vec![hid],
+        vec![hid, hid, 1, 1],
+        vec![hid],
+        vec![c, hid, 1, 1],
         vec![c],
         vec![c, c, 3, 3],
         vec![c],
@@ -543,17 +543,16 @@ impl Synthesis {
                 what: format!("synthesis of {w}x{h} with {c} channels"),
             });
         }
-        if params.len() != syn_param_count(c) {
+        let Some(hid) = hidden_for_params(params.len(), c) else {
             return Err(Error::SizeMismatch {
                 what: format!(
-                    "{} synthesis parameters, architecture needs {} for {c} channels",
+                    "{} synthesis parameters, which no architecture has for {c} channels",
                     params.len(),
-                    syn_param_count(c)
                 ),
             });
-        }
+        };
         let rt = runtime()?;
-        let model = build_model(params, c, w, h)?;
+        let model = build_model(params, hid, c, (w, h))?;
         let builder = SessionBuilder::new(&rt.env)
             .map_err(ort_err("creating session options"))?
             .with_intra_threads(threads)

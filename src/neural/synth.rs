@@ -1,7 +1,7 @@
 //! The float reference synthesis (spec/codec-neural.md §4): plain, obviously-correct loops that
 //! define what ONNX Runtime and the trainer's fused kernels must compute.
 
-use super::arch::{grid_dims, syn_layout, GRIDS, SYN_HIDDEN};
+use super::arch::{grid_dims, hidden_for_params, syn_layout, GRIDS};
 
 /// Bilinear upsampling of a `gw x gh` grid to `w x h`: half-pixel centres, source coordinate
 /// `(x + 0.5) * gw / w - 0.5` clamped to `[0, gw - 1]`, separable. This is ONNX `Resize` with
@@ -30,20 +30,25 @@ pub fn upsample(grid: &[f32], gw: usize, gh: usize, w: usize, h: usize) -> Vec<f
 }
 
 /// Runs the synthesis: `grids` are the dequantized latents (grid `k` row-major, sizes from
-/// [`grid_dims`]), `params` the packed float parameters ([`syn_layout`]) for `c` channels.
+/// [`grid_dims`]), `params` the packed float parameters ([`syn_layout`]) for `c` channels, of
+/// any architecture's hidden width (their counts tell them apart).
 /// Returns `c` planes of `w * h` floats (nominally in `[0, 1]`, not clamped).
+///
+/// # Panics
+/// When `params` fits no architecture.
 pub fn synthesize(grids: &[Vec<f32>], params: &[f32], c: usize, w: usize, h: usize) -> Vec<f32> {
+    let hid = hidden_for_params(params.len(), c).expect("an architecture's parameter count");
     let dims = grid_dims(w, h);
     let up: Vec<Vec<f32>> = (0..GRIDS)
         .map(|k| upsample(&grids[k], dims[k].0, dims[k].1, w, h))
         .collect();
-    let l = syn_layout(c);
+    let l = syn_layout(hid, c);
     let p = |i: usize| &params[l[i].offset..l[i].offset + l[i].len()];
     let (w1, b1, w2, b2, w3, b3, cw, cb) = (p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7));
     let n = w * h;
     let mut x = vec![0f32; c * n];
-    let mut h1 = [0f32; SYN_HIDDEN];
-    let mut h2 = [0f32; SYN_HIDDEN];
+    let mut h1 = vec![0f32; hid];
+    let mut h2 = vec![0f32; hid];
     for i in 0..n {
         for (j, v) in h1.iter_mut().enumerate() {
             let mut a = b1[j];
@@ -55,14 +60,14 @@ pub fn synthesize(grids: &[Vec<f32>], params: &[f32], c: usize, w: usize, h: usi
         for (j, v) in h2.iter_mut().enumerate() {
             let mut a = b2[j];
             for (k, &hv) in h1.iter().enumerate() {
-                a += w2[j * SYN_HIDDEN + k] * hv;
+                a += w2[j * hid + k] * hv;
             }
             *v = a.max(0.0);
         }
         for o in 0..c {
             let mut a = b3[o];
             for (k, &hv) in h2.iter().enumerate() {
-                a += w3[o * SYN_HIDDEN + k] * hv;
+                a += w3[o * hid + k] * hv;
             }
             x[o * n + i] = a;
         }
@@ -127,11 +132,13 @@ mod tests {
             .iter()
             .map(|(a, b)| vec![1.0; a * b])
             .collect();
-        let mut p = vec![0f32; super::super::arch::syn_param_count(3)];
-        assert!(synthesize(&grids, &p, 3, w, h).iter().all(|&v| v == 0.0));
-        let l = syn_layout(3);
-        p[l[5].offset + 1] = 0.5; // l3 bias, channel 1
-        let out = synthesize(&grids, &p, 3, w, h);
-        assert!(out[w * h..2 * w * h].iter().all(|&v| v == 0.5));
+        for hid in [24, 32] {
+            let mut p = vec![0f32; super::super::arch::syn_param_count(hid, 3)];
+            assert!(synthesize(&grids, &p, 3, w, h).iter().all(|&v| v == 0.0));
+            let l = syn_layout(hid, 3);
+            p[l[5].offset + 1] = 0.5; // l3 bias, channel 1
+            let out = synthesize(&grids, &p, 3, w, h);
+            assert!(out[w * h..2 * w * h].iter().all(|&v| v == 0.5));
+        }
     }
 }

@@ -10,8 +10,8 @@
 //! its arithmetic stays integer and bit-exact.
 
 use super::arch::{
-    arm_shapes, arm_tensors, syn_layout, syn_param_count, ARCH_V2, ARM2_PARAMS, ARM2_TENSORS,
-    SYN_TENSORS,
+    arm_shapes, arm_tensors, syn_hidden, syn_layout, syn_param_count, ARCH_V1, ARCH_V2, ARCH_V3,
+    ARM2_PARAMS, ARM2_TENSORS, SYN_TENSORS,
 };
 use super::arm::ArmQ;
 use super::payload::corrupt;
@@ -135,8 +135,9 @@ fn input(why: String) -> Error {
     }
 }
 
-/// Encodes the weight section: synthesis tensors (`syn` integers, `steps` powers of two) then
-/// the entropy model's four tensors, each with the largest shift its values allow.
+/// Encodes the weight section of an architecture 2 or 3 payload (`arm.arch`): synthesis
+/// tensors (`syn` integers, `steps` powers of two) then the entropy model's tensors, each with
+/// the largest shift its values allow.
 pub fn encode(
     syn: &[i32],
     steps: &[f32; SYN_TENSORS],
@@ -144,11 +145,18 @@ pub fn encode(
     channels: usize,
     filter: Option<&[i32; FILTER_PARAMS]>,
 ) -> Result<Vec<u8>> {
-    if syn.len() != syn_param_count(channels) {
+    let arch = arm.arch;
+    if !(arch == ARCH_V2 || arch == ARCH_V3) || arm.params.len() != ARM2_PARAMS {
+        return Err(input(format!(
+            "an architecture {arch} entropy model in a coded-weights payload (architecture 2 or 3)"
+        )));
+    }
+    let hid = syn_hidden(arch);
+    if syn.len() != syn_param_count(hid, channels) {
         return Err(input(format!("{} synthesis parameters", syn.len())));
     }
     let mut exps = [0u8; SYN_TENSORS];
-    for (t, spec) in syn_layout(channels).iter().enumerate() {
+    for (t, spec) in syn_layout(hid, channels).iter().enumerate() {
         exps[t] = step_exponent(steps[t]).ok_or_else(|| {
             input(format!(
                 "step {} of {} is not a power of two 2^-e with e in 0..=31",
@@ -161,12 +169,6 @@ pub fn encode(
         {
             return Err(input(format!("{} holds {q}, beyond ±{Q_MAX}", spec.name)));
         }
-    }
-    if arm.arch != ARCH_V2 || arm.params.len() != ARM2_PARAMS {
-        return Err(input(format!(
-            "an architecture {} entropy model in an architecture 2 payload",
-            arm.arch
-        )));
     }
     let mut shifts = [0u8; ARM2_TENSORS.len()];
     let mut ints = [0i32; ARM2_PARAMS];
@@ -185,13 +187,16 @@ pub fn encode(
             "upsampling filter value {q} beyond ±{FILTER_Q_MAX}"
         )));
     }
-    Ok(encode_fields(syn, &exps, &ints, &shifts, channels, filter))
+    Ok(encode_fields(
+        arch, syn, &exps, &ints, &shifts, channels, filter,
+    ))
 }
 
 /// Writes the section's fields as given, unchecked: exponents and shifts are masked to their
 /// bit widths and magnitudes must be at most [`Q_MAX`]. [`encode`] is the checked form; this
 /// one also writes what a decoder must refuse (the conformance vectors).
 pub fn encode_fields(
+    arch: u8,
     syn: &[i32],
     exps: &[u8; SYN_TENSORS],
     arm: &[i32; ARM2_PARAMS],
@@ -200,7 +205,7 @@ pub fn encode_fields(
     filter: Option<&[i32; FILTER_PARAMS]>,
 ) -> Vec<u8> {
     let mut enc = BinEncoder::new();
-    for (t, spec) in syn_layout(channels).iter().enumerate() {
+    for (t, spec) in syn_layout(syn_hidden(arch), channels).iter().enumerate() {
         enc.put_direct(u32::from(exps[t]), SYN_EXP_BITS);
         let mut c = IntCtx::default();
         for &q in &syn[spec.offset..spec.offset + spec.len()] {
@@ -223,13 +228,15 @@ pub fn encode_fields(
     enc.finish()
 }
 
-/// Decodes the weight section: `(syn integers, steps, entropy model)`. The stream must end
-/// exactly where its last integer does (`corrupt` otherwise).
+/// Decodes the weight section of an architecture 2 or 3 payload: `(syn integers, steps,
+/// entropy model)`. The stream must end exactly where its last integer does (`corrupt`
+/// otherwise).
 /// With `filter` (payload flag bit 1) the stream ends with the pre-upsampling filter's
 /// integers, each within ±[`FILTER_Q_MAX`].
 #[allow(clippy::type_complexity)]
 pub fn decode(
     data: &[u8],
+    arch: u8,
     channels: usize,
     filter: bool,
 ) -> Result<(
@@ -238,10 +245,12 @@ pub fn decode(
     ArmQ,
     Option<[i32; FILTER_PARAMS]>,
 )> {
+    debug_assert!(arch != ARCH_V1, "architecture 1 weights are safetensors");
+    let hid = syn_hidden(arch);
     let mut dec = BinDecoder::new(data);
-    let mut syn = vec![0i32; syn_param_count(channels)];
+    let mut syn = vec![0i32; syn_param_count(hid, channels)];
     let mut steps = [0f32; SYN_TENSORS];
-    for (t, spec) in syn_layout(channels).iter().enumerate() {
+    for (t, spec) in syn_layout(hid, channels).iter().enumerate() {
         steps[t] = step_of(dec.get_direct(SYN_EXP_BITS) as u8);
         let mut c = IntCtx::default();
         for q in &mut syn[spec.offset..spec.offset + spec.len()] {
@@ -251,7 +260,7 @@ pub fn decode(
             return Err(corrupt("weight stream is malformed"));
         }
     }
-    let mut arm = ArmQ::zeros(ARCH_V2);
+    let mut arm = ArmQ::zeros(arch);
     for &(name, off, len) in &ARM2_TENSORS {
         let s = dec.get_direct(ARM_SHIFT_BITS);
         let mut c = IntCtx::default();
@@ -303,7 +312,7 @@ pub fn to_safetensors(
     let mut bufs: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     let mut meta = std::collections::HashMap::new();
     meta.insert("arch".to_string(), arch.to_string());
-    for (t, spec) in syn_layout(channels).iter().enumerate() {
+    for (t, spec) in syn_layout(syn_hidden(arch), channels).iter().enumerate() {
         let data = syn[spec.offset..spec.offset + spec.len()]
             .iter()
             .flat_map(|v| v.to_le_bytes())
@@ -332,12 +341,16 @@ mod tests {
     use super::*;
 
     fn sample(c: usize, seed: u32) -> (Vec<i32>, [f32; SYN_TENSORS], ArmQ) {
+        sample_arch(ARCH_V2, c, seed)
+    }
+
+    fn sample_arch(arch: u8, c: usize, seed: u32) -> (Vec<i32>, [f32; SYN_TENSORS], ArmQ) {
         let mut x = seed;
         let mut next = || {
             x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             x >> 8
         };
-        let syn = (0..syn_param_count(c))
+        let syn = (0..syn_param_count(syn_hidden(arch), c))
             .map(|i| match i % 5 {
                 0 => 0,
                 1 => (next() % 7) as i32 - 3,
@@ -350,7 +363,7 @@ mod tests {
         for (t, s) in steps.iter_mut().enumerate() {
             *s = step_of([0, 7, 12, 31, 3, 9, 15, 20][t]);
         }
-        let mut arm = ArmQ::zeros(ARCH_V2);
+        let mut arm = ArmQ::zeros(arch);
         for (i, p) in arm.params.iter_mut().enumerate() {
             *p = match i {
                 0..=63 => ((next() % 200) as i16 - 100) * 4,
@@ -365,10 +378,10 @@ mod tests {
 
     #[test]
     fn roundtrips_exactly_including_extremes() {
-        for c in [1, 3] {
-            let (syn, steps, arm) = sample(c, 7 + c as u32);
+        for (arch, c) in [(2, 1), (2, 3), (3, 1), (3, 3)] {
+            let (syn, steps, arm) = sample_arch(arch, c, 7 + c as u32);
             let b = encode(&syn, &steps, &arm, c, None).unwrap();
-            let (s2, st2, a2, f2) = decode(&b, c, false).unwrap();
+            let (s2, st2, a2, f2) = decode(&b, arch, c, false).unwrap();
             assert_eq!(s2, syn);
             assert_eq!(st2, steps);
             assert_eq!(a2, arm);
@@ -376,12 +389,14 @@ mod tests {
             // With the pre-upsampling filter, extremes included.
             let f = [-255, 255, 0, 1, -1, 128, -128, 7, 0, 0, 3, -90];
             let b = encode(&syn, &steps, &arm, c, Some(&f)).unwrap();
-            let (s3, _, a3, f3) = decode(&b, c, true).unwrap();
+            let (s3, _, a3, f3) = decode(&b, arch, c, true).unwrap();
             assert_eq!((s3, a3, f3), (syn.clone(), arm.clone(), Some(f)));
             assert!(
-                decode(&b, c, false).is_err(),
+                decode(&b, arch, c, false).is_err(),
                 "the flag and the stream must agree"
             );
+            // The other width's layout cannot end where the stream does.
+            assert!(decode(&b, 5 - arch, c, true).is_err());
         }
     }
 
@@ -406,7 +421,7 @@ mod tests {
         syn.iter_mut().for_each(|v| *v /= 1000);
         let arm = ArmQ::zeros(ARCH_V2);
         let real = encode(&syn, &steps, &arm, 3, None).unwrap().len() as f64 * 8.0;
-        let est: f64 = syn_layout(3)
+        let est: f64 = syn_layout(24, 3)
             .iter()
             .map(|s| tensor_bits(&syn[s.offset..s.offset + s.len()]) + 5.0)
             .sum::<f64>()
@@ -440,18 +455,23 @@ mod tests {
         let b = encode(&syn, &steps, &arm, 3, None).unwrap();
         for cut in [0, 1, b.len() / 2, b.len() - 1] {
             assert!(
-                matches!(decode(&b[..cut], 3, false), Err(Error::Corrupt { .. })),
+                matches!(decode(&b[..cut], 2, 3, false), Err(Error::Corrupt { .. })),
                 "cut {cut}"
             );
         }
         let mut long = b.clone();
         long.push(0);
         assert!(matches!(
-            decode(&long, 3, false),
+            decode(&long, 2, 3, false),
             Err(Error::Corrupt { .. })
         ));
         // Wrong channel count: the stream cannot end where it should.
-        assert!(decode(&b, 1, false).is_err());
+        assert!(decode(&b, 2, 1, false).is_err());
+        // An architecture 1 entropy model cannot be coded here.
+        assert!(matches!(
+            encode(&syn, &steps, &ArmQ::zeros(ARCH_V1), 3, None),
+            Err(Error::Input { .. })
+        ));
     }
 
     #[test]
@@ -461,31 +481,35 @@ mod tests {
         let mut arm = [0i32; ARM2_PARAMS];
         arm[0] = 2;
         let b = encode_fields(
-            &vec![0; syn_param_count(c)],
+            2,
+            &vec![0; syn_param_count(24, c)],
             &[0; SYN_TENSORS],
             &arm,
             &[15, 0, 0, 0, 0, 0, 0],
             c,
             None,
         );
-        let err = decode(&b, c, false).unwrap_err();
+        let err = decode(&b, 2, c, false).unwrap_err();
         assert!(err.to_string().contains("does not fit 16 bits"), "{err}");
     }
 
     #[test]
     fn safetensors_form_opens_with_the_safetensors_crate() {
-        let (syn, steps, arm) = sample(3, 5);
-        let b = to_safetensors(2, &syn, &steps, &arm, 3).unwrap();
-        let st = safetensors::SafeTensors::deserialize(&b).unwrap();
-        assert_eq!(st.len(), SYN_TENSORS + ARM2_TENSORS.len());
-        let l2 = st.tensor("l2.w").unwrap();
-        assert_eq!(l2.shape(), [24, 24]);
-        let off = syn_layout(3)[2].offset;
-        let first = i32::from_le_bytes(l2.data()[..4].try_into().unwrap());
-        assert_eq!(first, syn[off]);
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&b).unwrap();
-        let m = meta.metadata().as_ref().unwrap();
-        assert_eq!(m["l2.w.step"].parse::<f32>().unwrap(), steps[2]);
-        assert_eq!(m["arch"], "2");
+        for arch in [ARCH_V2, ARCH_V3] {
+            let (syn, steps, arm) = sample_arch(arch, 3, 5);
+            let b = to_safetensors(arch, &syn, &steps, &arm, 3).unwrap();
+            let st = safetensors::SafeTensors::deserialize(&b).unwrap();
+            assert_eq!(st.len(), SYN_TENSORS + ARM2_TENSORS.len());
+            let hid = syn_hidden(arch);
+            let l2 = st.tensor("l2.w").unwrap();
+            assert_eq!(l2.shape(), [hid, hid]);
+            let off = syn_layout(hid, 3)[2].offset;
+            let first = i32::from_le_bytes(l2.data()[..4].try_into().unwrap());
+            assert_eq!(first, syn[off]);
+            let (_, meta) = safetensors::SafeTensors::read_metadata(&b).unwrap();
+            let m = meta.metadata().as_ref().unwrap();
+            assert_eq!(m["l2.w.step"].parse::<f32>().unwrap(), steps[2]);
+            assert_eq!(m["arch"], arch.to_string());
+        }
     }
 }

@@ -52,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let h = payload::Header::parse(&bytes, 1 << 28)?;
     let px = f64::from(base.width) * f64::from(base.height);
     let c = base.channels as usize;
-    let params = syn_param_count(c) + ARM_PARAMS;
+    let params = syn_param_count(24, c) + ARM_PARAMS;
     let other = bytes.len() - h.weights_len as usize;
     println!(
         "{}x{}, {} parameters; latents {} bytes",

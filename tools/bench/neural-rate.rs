@@ -41,7 +41,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             bpp(f64::from(h.weights_len) * 8.0)
         );
         if n.arch == ARCH_V2 {
-            for (t, spec) in syn_layout(n.channels as usize).iter().enumerate() {
+            for (t, spec) in syn_layout(n.hidden(), n.channels as usize)
+                .iter()
+                .enumerate()
+            {
                 let q = &n.syn[spec.offset..spec.offset + spec.len()];
                 let zeros = q.iter().filter(|&&v| v == 0).count();
                 println!(

@@ -44,8 +44,8 @@ fn main() -> yoz::Result<()> {
         x ^= x << 5;
         (x >> 8) as f32 / (1u32 << 23) as f32 - 1.0
     };
-    let mut params = vec![0f32; syn_param_count(c)];
-    for t in syn_layout(c) {
+    let mut params = vec![0f32; syn_param_count(24, c)];
+    for t in syn_layout(24, c) {
         let fan_in: usize = if t.rank == 1 {
             1
         } else {
@@ -131,7 +131,7 @@ fn main() -> yoz::Result<()> {
         let mut got = Vec::new();
         for _ in 0..runs {
             let t0 = Instant::now();
-            let sw = kernels::SynW::from_packed(&params, c);
+            let sw = kernels::SynW::<{ kernels::HID }>::from_packed(&params, c);
             kernels::pixels(&sw, &g, &lat, t);
             px.push(ms(t0.elapsed()));
             let t0 = Instant::now();

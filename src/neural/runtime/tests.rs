@@ -1,4 +1,5 @@
 use super::*;
+use crate::neural::arch::syn_param_count;
 use crate::neural::synth;
 
 #[test]
@@ -66,7 +67,7 @@ fn onnx_upsample(grid: &[f32], gw: usize, gh: usize, w: usize, h: usize) -> Vec<
 fn resize_matches_reference_upsampling() {
     let (w, h, c) = (37, 23, 1);
     let dims = grid_dims(w, h);
-    let l = syn_layout(c);
+    let l = syn_layout(24, c);
     let mut x = 12345u32;
     let grids: Vec<Vec<f32>> = dims
         .iter()
@@ -80,7 +81,7 @@ fn resize_matches_reference_upsampling() {
         })
         .collect();
     for k in 0..GRIDS {
-        let mut p = vec![0f32; syn_param_count(c)];
+        let mut p = vec![0f32; syn_param_count(24, c)];
         p[l[0].offset + k] = 1.0; // l1.w[0][k]
         p[l[2].offset] = 1.0; // l2.w[0][0]
         p[l[4].offset] = 1.0; // l3.w[0][0]

@@ -8,6 +8,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use yoz::image::png_io::decode_png;
+use yoz::neural::arch::{SYN_HIDDEN, SYN_HIDDEN_WIDE};
 use yoz::neural::bundle::BundleWriter;
 use yoz::{Error, Result};
 
@@ -29,6 +30,12 @@ pub enum Preset {
 /// Presets turn their time budgets into step counts with it, so the budget follows the image
 /// size while the result stays a pure function of the inputs (steps, not seconds).
 pub const PIXEL_STEPS_PER_SECOND: f64 = 6.4e6;
+
+/// A training step of the 32-wide synthesis in narrow steps: 1,453 against 925 multiply-adds
+/// per pixel forward; measured 1.5x per step at the fast preset's 768x512 and 1.35–1.4x over
+/// whole slow runs (which include the real-size checks). The slow-preset comparisons of
+/// docs/neural-rd.md used this ratio (5,860 wide steps against 8,789 narrow ones).
+pub const WIDE_STEP_COST: f64 = 1.5;
 
 impl Preset {
     /// Seconds of training steps the preset aims at on the reference machine for an image of
@@ -52,8 +59,24 @@ impl Preset {
     /// (a 30,000-step run kept its step-6,000 checkpoint: the latent learning rate stays high
     /// too long).
     pub fn iterations(self, pixels: usize) -> usize {
-        let steps = self.seconds(pixels) * PIXEL_STEPS_PER_SECOND / pixels.max(1) as f64;
+        self.iterations_at(pixels, self.hidden())
+    }
+
+    /// [`Self::iterations`] for a synthesis of hidden width `hidden`: a wide step costs
+    /// [`WIDE_STEP_COST`] narrow ones, so the preset's time buys fewer of them.
+    pub fn iterations_at(self, pixels: usize, hidden: usize) -> usize {
+        let cost = if hidden == SYN_HIDDEN_WIDE {
+            WIDE_STEP_COST
+        } else {
+            1.0
+        };
+        let steps = self.seconds(pixels) * PIXEL_STEPS_PER_SECOND / cost / pixels.max(1) as f64;
         (steps.round() as usize).clamp(Self::MIN_ITERATIONS, Self::MAX_ITERATIONS)
+    }
+
+    /// The synthesis width the preset trains (`--hidden` overrides it).
+    pub fn hidden(self) -> usize {
+        SYN_HIDDEN
     }
 
     /// Fewer steps than this do not get through the noise phase's annealing.
@@ -89,6 +112,10 @@ pub struct Args {
     /// Iterations (overrides the preset).
     #[arg(long)]
     pub iterations: Option<usize>,
+    /// Synthesis hidden width: 24 (architecture 2) or 32 (architecture 3, 1.6x the
+    /// multiply-adds per pixel in training and decoding); default: the preset's.
+    #[arg(long, value_parser = parse_hidden)]
+    pub hidden: Option<usize>,
     /// Stop once this many real-size checks (every 250 steps) after the switch to rounding bring
     /// no better loss; 0 never stops early.
     #[arg(long, default_value_t = 8)]
@@ -256,7 +283,20 @@ pub struct Outcome {
 
 /// Trains one image: evaluates the real coded model every `cfg.eval_every` steps, keeps the
 /// best by real loss, stops early when phase 2 brings no progress for `cfg.patience` checks.
+/// `cfg.hidden` chooses the synthesis width (and so the architecture).
 pub fn train_image(
+    inp: &Input,
+    cfg: Config,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<Outcome> {
+    if cfg.hidden == SYN_HIDDEN_WIDE {
+        train_with::<SYN_HIDDEN_WIDE>(inp, cfg, progress)
+    } else {
+        train_with::<SYN_HIDDEN>(inp, cfg, progress)
+    }
+}
+
+fn train_with<const H: usize>(
     inp: &Input,
     cfg: Config,
     progress: Option<&indicatif::ProgressBar>,
@@ -265,7 +305,7 @@ pub fn train_image(
     let iters = cfg.iterations;
     let patience = cfg.patience;
     let reset = cfg.reset_to_best;
-    let mut t = pick_candidate(inp, &cfg)?;
+    let mut t = pick_candidate::<H>(inp, &cfg)?;
     let phase2 = t.phase2();
     let every_at = |step: usize| {
         if step >= phase2 {
@@ -343,13 +383,13 @@ pub fn train_image(
 
 /// The warm-up search: `cfg.candidates` initialisations, each trained `cfg.candidate_steps`
 /// steps; the one with the lowest real loss goes on (its steps count in the budget).
-fn pick_candidate(inp: &Input, cfg: &Config) -> Result<Trainer> {
+fn pick_candidate<const H: usize>(inp: &Input, cfg: &Config) -> Result<Trainer<H>> {
     let steps = cfg.candidate_steps.min(cfg.iterations);
-    let mut best: Option<(f64, Trainer)> = None;
+    let mut best: Option<(f64, Trainer<H>)> = None;
     for k in 0..cfg.candidates.max(1) {
         let mut c = cfg.clone();
         c.seed = cfg.seed.wrapping_add(k as u64);
-        let mut t = Trainer::new(inp.w, inp.h, inp.c, &inp.pixels, c);
+        let mut t = Trainer::<H>::build(inp.w, inp.h, inp.c, &inp.pixels, c);
         if cfg.candidates <= 1 {
             return Ok(t);
         }
@@ -450,6 +490,7 @@ fn config(args: &Args, lambda: f32, threads: usize, iterations: usize) -> Config
     }
     cfg.threads = threads;
     cfg.seed = args.seed;
+    cfg.hidden = args.hidden.unwrap_or(args.preset.hidden());
     cfg.patience = if args.patience == 0 {
         usize::MAX
     } else {
@@ -466,9 +507,10 @@ pub fn run(args: Args) -> Result<()> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let cfg_for = |pixels: usize| {
+        let hidden = args.hidden.unwrap_or(args.preset.hidden());
         let iterations = args
             .iterations
-            .unwrap_or(args.preset.iterations(pixels))
+            .unwrap_or(args.preset.iterations_at(pixels, hidden))
             .max(1);
         config(&args, lambda, threads, iterations)
     };
@@ -530,6 +572,26 @@ pub fn run(args: Args) -> Result<()> {
     bundle.finish()
 }
 
+/// Bare training steps per second (after one warm-up step that takes the page faults).
+fn step_speed<const H: usize>(inp: &Input, cfg: &Config, steps: usize) -> f64 {
+    let mut t = Trainer::<H>::build(inp.w, inp.h, inp.c, &inp.pixels, cfg.clone());
+    t.step(false);
+    let start = Instant::now();
+    for _ in 0..steps {
+        t.step(false);
+    }
+    steps as f64 / start.elapsed().as_secs_f64()
+}
+
+fn parse_hidden(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(h) if h == SYN_HIDDEN || h == SYN_HIDDEN_WIDE => Ok(h),
+        _ => Err(format!(
+            "the synthesis width is {SYN_HIDDEN} or {SYN_HIDDEN_WIDE}, not {s:?}"
+        )),
+    }
+}
+
 /// `--bench`: on the 512x512 centre crop of each image, the speed of 50 bare training steps,
 /// then a full training run (`--preset` / `--iterations`, with its real-size checks) and the
 /// PSNR and bpp it reaches. Writes nothing.
@@ -542,13 +604,11 @@ fn bench(args: &Args, cfg_for: impl Fn(usize) -> Config) -> Result<()> {
         let (_, inp) = load(p)?;
         let crop = centre_crop(&inp, args.crop);
         let cfg = cfg_for(crop.w * crop.h);
-        let mut t = Trainer::new(crop.w, crop.h, crop.c, &crop.pixels, cfg.clone());
-        t.step(false); // warm-up (page faults of the buffers)
-        let start = Instant::now();
-        for _ in 0..SPEED_STEPS {
-            t.step(false);
-        }
-        let speed = SPEED_STEPS as f64 / start.elapsed().as_secs_f64();
+        let speed = if cfg.hidden == SYN_HIDDEN_WIDE {
+            step_speed::<SYN_HIDDEN_WIDE>(&crop, &cfg, SPEED_STEPS)
+        } else {
+            step_speed::<SYN_HIDDEN>(&crop, &cfg, SPEED_STEPS)
+        };
         let o = train_image(&crop, cfg.clone(), None)?;
         println!(
             "{}\t{}x{}\t{}\t{:.1}\t{}\t{:.1}\t{:.1}\t{:.2}\t{:.3}\t{:.2}\t{:.4e}",
@@ -589,20 +649,30 @@ mod tests {
         // The budgets meet the limits at the reference speed: fast <= 120 s at 512x512 (and
         // in proportion above it: <= 180 s at 768x512), slow <= 10 minutes at 768x512, with
         // room for the checks and the weight search.
-        let secs =
-            |p: Preset, px: usize| p.iterations(px) as f64 * px as f64 / PIXEL_STEPS_PER_SECOND;
+        // A preset's steps in narrow-step time (slow trains the wide synthesis).
+        let cost = |p: Preset| {
+            if p.hidden() == SYN_HIDDEN_WIDE {
+                WIDE_STEP_COST
+            } else {
+                1.0
+            }
+        };
+        let work = |p: Preset, px: usize| p.iterations(px) as f64 * cost(p);
+        let secs = |p: Preset, px: usize| work(p, px) * px as f64 / PIXEL_STEPS_PER_SECOND;
         assert!(secs(Preset::Fast, p512) <= 105.0);
         assert!(secs(Preset::Fast, p768) <= 155.0);
         assert!(secs(Preset::Slow, p768) <= 560.0);
         for px in [64 * 64, 256 * 256, p512, p768, 1024 * 1024, 4096 * 4096] {
             let (f, m, s) = (
-                Preset::Fast.iterations(px),
-                Preset::Medium.iterations(px),
-                Preset::Slow.iterations(px),
+                work(Preset::Fast, px),
+                work(Preset::Medium, px),
+                work(Preset::Slow, px),
             );
             assert!(f <= m && m <= s, "{px}: {f} {m} {s}");
-            assert!((Preset::MIN_ITERATIONS..=Preset::MAX_ITERATIONS).contains(&f));
-            assert!(s <= Preset::MAX_ITERATIONS);
+            let steps = Preset::MIN_ITERATIONS..=Preset::MAX_ITERATIONS;
+            for p in [Preset::Fast, Preset::Medium, Preset::Slow] {
+                assert!(steps.contains(&p.iterations(px)), "{p:?} at {px}");
+            }
             // Above its reference size a preset trains the same number of steps.
             if px >= p768 {
                 assert_eq!(Preset::Slow.iterations(px), Preset::Slow.iterations(p768));

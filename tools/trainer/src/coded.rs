@@ -1,7 +1,10 @@
 //! The real, coded model: quantized weights, rounded latents, payload bytes, real PSNR.
 
-use crate::fused::{Geometry, SynW};
-use yoz::neural::arch::{syn_layout, ARCH_V2, ARM2_TENSORS, GRIDS, LATENT_MAX, SYN_TENSORS};
+use crate::fused::Geometry;
+use yoz::neural::arch::{
+    hidden_for_params, syn_layout, ARCH_V2, ARCH_V3, ARM2_TENSORS, GRIDS, LATENT_MAX,
+    SYN_HIDDEN_WIDE, SYN_TENSORS,
+};
 use yoz::neural::arm::{encode_latents, ArmQ};
 use yoz::neural::payload::{self, NeuralImage};
 use yoz::neural::weights::{arm_shift, step_exponent, step_of, tensor_bits, Q_MAX};
@@ -38,11 +41,17 @@ fn quantize_tensor(w: &[f32], step: f32, out: &mut [i32]) {
 
 /// Quantizes the model: synthesis tensors with the fine rule (which [`rd_weights`] may then
 /// coarsen), the ARM to Q8, the latents rounded, the upsampling filter (if trained) to its
-/// integers.
+/// integers. The synthesis's width (told by `syn`'s length) picks architecture 2 or 3.
 pub fn quantize(g: &Geometry, lat: &[f32], syn: &[f32], arm: &[f32], ups: Option<&[f32]>) -> Coded {
+    let hid = hidden_for_params(syn.len(), g.c).expect("an architecture's synthesis");
+    let arch = if hid == SYN_HIDDEN_WIDE {
+        ARCH_V3
+    } else {
+        ARCH_V2
+    };
     let mut q = vec![0i32; syn.len()];
     let mut steps = [0f32; SYN_TENSORS];
-    for (t, spec) in syn_layout(g.c).iter().enumerate() {
+    for (t, spec) in syn_layout(hid, g.c).iter().enumerate() {
         let r = spec.offset..spec.offset + spec.len();
         let m = syn[r.clone()].iter().fold(0f32, |a, &v| a.max(v.abs()));
         steps[t] = step_of(fine_exponent(m));
@@ -57,13 +66,13 @@ pub fn quantize(g: &Geometry, lat: &[f32], syn: &[f32], arm: &[f32], ups: Option
         })
         .collect();
     NeuralImage {
-        arch: ARCH_V2,
+        arch,
         width: g.w as u32,
         height: g.h as u32,
         channels: g.c as u8,
         syn: q,
         steps,
-        arm: ArmQ::from_float(ARCH_V2, arm),
+        arm: ArmQ::from_float(arch, arm),
         latents,
         alpha: None,
         filter: ups.map(|p| {
@@ -100,7 +109,7 @@ pub fn rd_weights(
 ) -> yoz::Result<Coded> {
     let n = (g.w * g.h) as f64;
     let mut cur = coded.clone();
-    for (t, spec) in syn_layout(g.c).iter().enumerate() {
+    for (t, spec) in syn_layout(coded.hidden(), g.c).iter().enumerate() {
         let r = spec.offset..spec.offset + spec.len();
         let e0 = step_exponent(cur.steps[t]).unwrap_or(0);
         let cands: Vec<u8> = (e0.saturating_sub(RD_COARSER)..=(e0 + RD_FINER).min(31)).collect();
@@ -195,15 +204,13 @@ fn par_map<T: Sync + Copy, R: Send, F: Fn(T) -> R + Sync>(
 /// The decoded pixels of a coded model (interleaved, `c` channels), through the decoder's own
 /// kernels (one thread: the RD search runs its candidates on parallel threads).
 pub fn decode_pixels(g: &Geometry, coded: &Coded) -> Vec<u8> {
-    let sw = SynW::from_packed(&coded.syn_params_f32(), g.c);
-    yoz::neural::kernels::pixels(&sw, g, &coded.latents_f32(), 1)
+    yoz::neural::kernels::pixels_packed(g, &coded.syn_params_f32(), &coded.latents_f32(), 1)
 }
 
 /// PSNR of the coded model's latents with float synthesis weights `syn` (the ablation of the
 /// weight quantization).
 pub fn float_psnr(g: &Geometry, coded: &Coded, syn: &[f32], pixels: &[u8]) -> f64 {
-    let sw = SynW::from_packed(syn, g.c);
-    let px = yoz::neural::kernels::pixels(&sw, g, &coded.latents_f32(), 1);
+    let px = yoz::neural::kernels::pixels_packed(g, syn, &coded.latents_f32(), 1);
     psnr_of(&px, pixels).0
 }
 

@@ -1,4 +1,5 @@
-//! Fused forward + backward of the synthesis (architecture v1, `yoz::neural::synth`).
+//! Fused forward + backward of the synthesis (`yoz::neural::synth`), generic over the hidden
+//! width `H` of the architecture being trained.
 //!
 //! A band of rows is processed as a wavefront so nothing is recomputed and nothing per pixel
 //! goes to memory beyond a few rows: at virtual row `r` the MLP runs on row `r` (its
@@ -17,36 +18,50 @@ pub use yoz::neural::kernels::{force_portable, has_avx2, taps, Geometry, SynW, T
 use yoz::neural::kernels::{hrows_fill, mlp_row, upsample_row};
 
 /// Gradients of the synthesis parameters, padded layout.
-#[derive(Debug, Clone, Default)]
-pub struct SynG {
-    pub w1: [[f32; FP]; HID],
-    pub b1: [f32; HID],
-    pub w2: [[f32; HID]; HID],
-    pub b2: [f32; HID],
-    pub w3: [[f32; HID]; CP],
+#[derive(Debug, Clone)]
+pub struct SynG<const H: usize = HID> {
+    pub w1: [[f32; FP]; H],
+    pub b1: [f32; H],
+    pub w2: [[f32; H]; H],
+    pub b2: [f32; H],
+    pub w3: [[f32; H]; CP],
     pub b3: [f32; CP],
     pub cw: [[[f32; 9]; CP]; CP],
     pub cb: [f32; CP],
 }
 
-impl SynG {
+impl<const H: usize> SynG<H> {
+    /// All zeros.
+    pub fn zero() -> SynG<H> {
+        SynG {
+            w1: [[0.0; FP]; H],
+            b1: [0.0; H],
+            w2: [[0.0; H]; H],
+            b2: [0.0; H],
+            w3: [[0.0; H]; CP],
+            b3: [0.0; CP],
+            cw: [[[0.0; 9]; CP]; CP],
+            cb: [0.0; CP],
+        }
+    }
+
     /// Adds these gradients into a packed gradient vector.
     pub fn add_to_packed(&self, g: &mut [f32], c: usize) {
-        let l = syn_layout(c);
+        let l = syn_layout(H, c);
         let o = |i: usize| l[i].offset;
-        for j in 0..HID {
+        for j in 0..H {
             for k in 0..GRIDS {
                 g[o(0) + j * GRIDS + k] += self.w1[j][k];
             }
             g[o(1) + j] += self.b1[j];
-            for k in 0..HID {
-                g[o(2) + j * HID + k] += self.w2[j][k];
+            for k in 0..H {
+                g[o(2) + j * H + k] += self.w2[j][k];
             }
             g[o(3) + j] += self.b2[j];
         }
         for oc in 0..c {
-            for j in 0..HID {
-                g[o(4) + oc * HID + j] += self.w3[oc][j];
+            for j in 0..H {
+                g[o(4) + oc * H + j] += self.w3[oc][j];
             }
             g[o(5) + oc] += self.b3[oc];
             for i in 0..c {
@@ -60,18 +75,18 @@ impl SynG {
 }
 
 /// Per-thread working memory, allocated once per image.
-pub struct Workspace {
+pub struct Workspace<const H: usize = HID> {
     up: [Vec<[Lanes; FP]>; 3],
-    h1: [Vec<[Lanes; HID]>; 3],
-    h2: [Vec<[Lanes; HID]>; 3],
+    h1: [Vec<[Lanes; H]>; 3],
+    h2: [Vec<[Lanes; H]>; 3],
     /// x rows (ring of 4), per channel, with one zero column each side.
     xr: [Vec<f32>; 4],
     /// dLoss/dout rows (ring of 4), same layout.
     dr: [Vec<f32>; 4],
     zero_row: Vec<f32>,
     dx: Vec<[Lanes; CP]>,
-    dh2: Vec<[Lanes; HID]>,
-    dh1: Vec<[Lanes; HID]>,
+    dh2: Vec<[Lanes; H]>,
+    dh1: Vec<[Lanes; H]>,
     du: Vec<[Lanes; FP]>,
     v: Vec<f32>,
     /// Coarse grid rows upsampled horizontally to the image width, and their gradients.
@@ -79,32 +94,32 @@ pub struct Workspace {
     dhrows: Vec<f32>,
     /// Gradients of the coarse grids (1..GRIDS), flat from `offsets[1]`.
     pub gcoarse: Vec<f32>,
-    pub grad: SynG,
+    pub grad: SynG<H>,
     /// Sum of squared errors of the owned rows.
     pub sse: f64,
 }
 
-impl Workspace {
-    pub fn new(g: &Geometry) -> Workspace {
+impl<const H: usize> Workspace<H> {
+    pub fn new(g: &Geometry) -> Workspace<H> {
         let nt = g.tiles;
         let wp = nt * T + 2;
         let gmax = g.dims[1].0.max(1);
         Workspace {
             up: std::array::from_fn(|_| vec![[[0.0; T]; FP]; nt]),
-            h1: std::array::from_fn(|_| vec![[[0.0; T]; HID]; nt]),
-            h2: std::array::from_fn(|_| vec![[[0.0; T]; HID]; nt]),
+            h1: std::array::from_fn(|_| vec![[[0.0; T]; H]; nt]),
+            h2: std::array::from_fn(|_| vec![[[0.0; T]; H]; nt]),
             xr: std::array::from_fn(|_| vec![0.0; CP * wp]),
             dr: std::array::from_fn(|_| vec![0.0; CP * wp]),
             zero_row: vec![0.0; CP * wp],
             dx: vec![[[0.0; T]; CP]; nt],
-            dh2: vec![[[0.0; T]; HID]; nt],
-            dh1: vec![[[0.0; T]; HID]; nt],
+            dh2: vec![[[0.0; T]; H]; nt],
+            dh1: vec![[[0.0; T]; H]; nt],
             du: vec![[[0.0; T]; FP]; nt],
             v: vec![0.0; gmax.max(g.w)],
             hrows: vec![0.0; g.hoff[GRIDS]],
             dhrows: vec![0.0; g.hoff[GRIDS]],
             gcoarse: vec![0.0; g.coarse()],
-            grad: SynG::default(),
+            grad: SynG::zero(),
             sse: 0.0,
         }
     }
@@ -148,8 +163,8 @@ fn hrows_scatter(g: &Geometry, k: usize, gy0: usize, gy1: usize, dh: &[f32], gco
 /// `own` adds the squared error and the conv's gradients.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn loss_row<S: Simd>(
-    s: &SynW,
+unsafe fn loss_row<S: Simd, const H: usize>(
+    s: &SynW<H>,
     g: &Geometry,
     xm: &[f32],
     x0: &[f32],
@@ -158,7 +173,7 @@ unsafe fn loss_row<S: Simd>(
     drow: &mut [f32],
     dscale: f32,
     own: bool,
-    grad: &mut SynG,
+    grad: &mut SynG<H>,
     sse: &mut f64,
 ) {
     let (c, w) = (g.c, g.w);
@@ -213,8 +228,8 @@ unsafe fn loss_row<S: Simd>(
 
 /// dLoss/dx of row `y` from dLoss/dout of rows `y-1..=y+1`, into tiles (pad lanes 0).
 #[inline(always)]
-unsafe fn dx_row<S: Simd>(
-    s: &SynW,
+unsafe fn dx_row<S: Simd, const H: usize>(
+    s: &SynW<H>,
     g: &Geometry,
     dm: &[f32],
     d0: &[f32],
@@ -259,37 +274,44 @@ unsafe fn dx_row<S: Simd>(
 /// MLP backward of one row plus the upsampling transpose.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn back_row<S: Simd>(
-    s: &SynW,
+unsafe fn back_row<S: Simd, const H: usize>(
+    s: &SynW<H>,
     g: &Geometry,
     y: usize,
     up: &[[Lanes; FP]],
-    h1: &[[Lanes; HID]],
-    h2: &[[Lanes; HID]],
+    h1: &[[Lanes; H]],
+    h2: &[[Lanes; H]],
     ws_dx: &[[Lanes; CP]],
-    dh2: &mut [[Lanes; HID]],
-    dh1: &mut [[Lanes; HID]],
+    dh2: &mut [[Lanes; H]],
+    dh1: &mut [[Lanes; H]],
     du: &mut [[Lanes; FP]],
-    grad: &mut SynG,
+    grad: &mut SynG<H>,
     g0row: &mut [f32],
     dhrows: &mut [f32],
 ) {
-    let zero_h = [0f32; HID];
+    let zero_h = [0f32; H];
     let zero_f = [0f32; FP];
     for t in 0..g.tiles {
         let (a2, a1) = (&mut dh2[t], &mut dh1[t]);
-        matvec::<S, HID, CP>(&s.w3t, &zero_h, &ws_dx[t], a2, false);
-        relu_back::<S, HID>(&h2[t], a2);
-        matvec::<S, HID, HID>(&s.w2t, &zero_h, a2, a1, false);
-        relu_back::<S, HID>(&h1[t], a1);
-        matvec::<S, FP, HID>(&s.w1t, &zero_f, a1, &mut du[t], false);
+        matvec::<S, H, CP>(&s.w3t, &zero_h, &ws_dx[t], a2, false);
+        relu_back::<S, H>(&h2[t], a2);
+        matvec::<S, H, H>(&s.w2t, &zero_h, a2, a1, false);
+        relu_back::<S, H>(&h1[t], a1);
+        matvec::<S, FP, H>(&s.w1t, &zero_f, a1, &mut du[t], false);
     }
-    outer_acc::<S, CP, HID, 4, 3>(ws_dx, h2, &mut grad.w3);
+    // Register blocks of 3 inputs where the width allows (24), else 4 (32); `H` is a
+    // constant, so one branch remains.
+    if H % 3 == 0 {
+        outer_acc::<S, CP, H, 4, 3>(ws_dx, h2, &mut grad.w3);
+        outer_acc::<S, H, H, 4, 3>(dh2, h1, &mut grad.w2);
+    } else {
+        outer_acc::<S, CP, H, 4, 4>(ws_dx, h2, &mut grad.w3);
+        outer_acc::<S, H, H, 4, 4>(dh2, h1, &mut grad.w2);
+    }
     sum_acc::<S, CP>(ws_dx, &mut grad.b3);
-    outer_acc::<S, HID, HID, 4, 3>(dh2, h1, &mut grad.w2);
-    sum_acc::<S, HID>(dh2, &mut grad.b2);
-    outer_acc::<S, HID, FP, 4, 2>(dh1, up, &mut grad.w1);
-    sum_acc::<S, HID>(dh1, &mut grad.b1);
+    sum_acc::<S, H>(dh2, &mut grad.b2);
+    outer_acc::<S, H, FP, 4, 2>(dh1, up, &mut grad.w1);
+    sum_acc::<S, H>(dh1, &mut grad.b1);
     // Upsampling transpose (vertical part; the horizontal one is done per band).
     let w = g.w;
     for (x, gv) in g0row.iter_mut().enumerate() {
@@ -318,7 +340,12 @@ unsafe fn back_row<S: Simd>(
 /// Forward, loss and backward of one band (see the module doc). Resets the workspace's
 /// gradients and error first.
 #[inline(always)]
-unsafe fn band_impl<S: Simd>(s: &SynW, g: &Geometry, ws: &mut Workspace, band: Band) {
+unsafe fn band_impl<S: Simd, const H: usize>(
+    s: &SynW<H>,
+    g: &Geometry,
+    ws: &mut Workspace<H>,
+    band: Band,
+) {
     let Band {
         lo,
         hi,
@@ -328,7 +355,7 @@ unsafe fn band_impl<S: Simd>(s: &SynW, g: &Geometry, ws: &mut Workspace, band: B
         dscale,
     } = band;
     let h = g.h as isize;
-    ws.grad = SynG::default();
+    ws.grad = SynG::zero();
     ws.sse = 0.0;
     ws.gcoarse.fill(0.0);
     let stride = ws.row_stride();
@@ -347,7 +374,7 @@ unsafe fn band_impl<S: Simd>(s: &SynW, g: &Geometry, ws: &mut Workspace, band: B
             let slot = ru % 3;
             upsample_row(g, lat, &ws.hrows, ru, &mut ws.up[slot]);
             let xrow = &mut ws.xr[ru % 4];
-            mlp_row::<S>(
+            mlp_row::<S, H>(
                 s,
                 g.c,
                 g.w,
@@ -370,7 +397,7 @@ unsafe fn band_impl<S: Simd>(s: &SynW, g: &Geometry, ws: &mut Workspace, band: B
             // The ring slot of rd is distinct from those of rd-1 and rd+1 (4 slots).
             let mut drow = std::mem::take(&mut ws.dr[rd as usize % 4]);
             let own = rd >= lo_i && rd < hi_i;
-            loss_row::<S>(
+            loss_row::<S, H>(
                 s,
                 g,
                 xm,
@@ -396,12 +423,12 @@ unsafe fn band_impl<S: Simd>(s: &SynW, g: &Geometry, ws: &mut Workspace, band: B
             };
             let (dm, d0, dp) = (get(rb - 1), get(rb), get(rb + 1));
             let mut tmp = std::mem::take(&mut ws.v);
-            dx_row::<S>(s, g, dm, d0, dp, &mut ws.dx, &mut tmp);
+            dx_row::<S, H>(s, g, dm, d0, dp, &mut ws.dx, &mut tmp);
             ws.v = tmp;
             let rbu = rb as usize;
             let slot = rbu % 3;
             let gr = &mut g0[(rbu - lo) * g.w..][..g.w];
-            back_row::<S>(
+            back_row::<S, H>(
                 s,
                 g,
                 rbu,
@@ -427,17 +454,17 @@ unsafe fn band_impl<S: Simd>(s: &SynW, g: &Geometry, ws: &mut Workspace, band: B
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn band_avx2(s: &SynW, g: &Geometry, ws: &mut Workspace, band: Band) {
-    band_impl::<crate::simd::Avx2>(s, g, ws, band)
+unsafe fn band_avx2<const H: usize>(s: &SynW<H>, g: &Geometry, ws: &mut Workspace<H>, band: Band) {
+    band_impl::<crate::simd::Avx2, H>(s, g, ws, band)
 }
 
 /// Runs one band (dispatching to the AVX2+FMA build when the CPU has it).
-pub fn run_band(s: &SynW, g: &Geometry, ws: &mut Workspace, band: Band) {
+pub fn run_band<const H: usize>(s: &SynW<H>, g: &Geometry, ws: &mut Workspace<H>, band: Band) {
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above).
         return unsafe { band_avx2(s, g, ws, band) };
     }
     // SAFETY: the portable kernels need no CPU feature.
-    unsafe { band_impl::<Portable>(s, g, ws, band) }
+    unsafe { band_impl::<Portable, H>(s, g, ws, band) }
 }

@@ -2,7 +2,7 @@
 //! rate on what will be coded, and the real coded size checked every few hundred steps.
 
 use crate::coded::{self, Coded, WeightCoding};
-use crate::fused::{self, Band, Geometry, SynW, Workspace};
+use crate::fused::{self, Band, Geometry, SynW, Workspace, HID};
 use crate::quant::{NoiseTable, SoftRound, StepQuant};
 use crate::rate::{self, ArmAcc, ArmW, RateRow};
 use crate::simd::{noise, round_latent};
@@ -57,6 +57,8 @@ pub struct Config {
     /// Train the learned pre-upsampling filter (`crate::ups`; payload flag bit 1). On in v2:
     /// −6.9 % real loss on three photos at the fast preset (docs/neural-rd.md).
     pub ups: bool,
+    /// Synthesis hidden width: 24 (architecture 2) or 32 (architecture 3).
+    pub hidden: usize,
 }
 
 impl Config {
@@ -111,6 +113,7 @@ impl Config {
             arm_fake_quant: true,
             weights: WeightCoding::Rd,
             ups: false,
+            hidden: HID,
         }
     }
 }
@@ -196,10 +199,10 @@ impl Rng {
 /// Network initialisation: uniform `±1/sqrt(fan_in)` weights (as PyTorch's `Linear`), zero
 /// biases except the output bias at mid-grey, zero residual conv; the ARM starts with small
 /// weights and a unit scale.
-pub fn init_params(c: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+pub fn init_params(hid: usize, c: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
     let mut rng = Rng::new(seed);
-    let l = syn_layout(c);
-    let mut syn = vec![0f32; syn_param_count(c)];
+    let l = syn_layout(hid, c);
+    let mut syn = vec![0f32; syn_param_count(hid, c)];
     for (i, t) in l.iter().enumerate() {
         let s = &mut syn[t.offset..t.offset + t.len()];
         match i {
@@ -287,8 +290,8 @@ struct LatJob<'a> {
     qp: &'a mut [f32],
 }
 
-/// Trains one image.
-pub struct Trainer {
+/// Trains one image, with a synthesis of hidden width `H` (architecture 2's 24 or 3's 32).
+pub struct Trainer<const H: usize = HID> {
     pub g: Geometry,
     pub cfg: Config,
     /// Target planes `[c][h][w]` in [0, 1].
@@ -316,7 +319,7 @@ pub struct Trainer {
     /// Network gradients of the step (reduced over threads).
     gsyn: Vec<f32>,
     garm: [f32; ARM2_PARAMS],
-    ws: Vec<Workspace>,
+    ws: Vec<Workspace<H>>,
     accs: Vec<ArmAcc>,
     bands: Vec<(usize, usize)>,
     ranges: Vec<Range>,
@@ -363,8 +366,15 @@ fn split_many<T, I: Iterator<Item = (usize, usize)>>(s: &mut [T], cuts: I) -> Sp
 }
 
 impl Trainer {
-    /// `pixels`: interleaved 8-bit, `c` channels (1 or 3).
+    /// A trainer of architecture 2's synthesis; see [`Trainer::build`].
     pub fn new(w: usize, h: usize, c: usize, pixels: &[u8], cfg: Config) -> Trainer {
+        Trainer::build(w, h, c, pixels, cfg)
+    }
+}
+
+impl<const H: usize> Trainer<H> {
+    /// `pixels`: interleaved 8-bit, `c` channels (1 or 3).
+    pub fn build(w: usize, h: usize, c: usize, pixels: &[u8], cfg: Config) -> Trainer<H> {
         let g = Geometry::new(w, h, c);
         let n = w * h;
         let mut target = vec![0f32; c * n];
@@ -373,7 +383,7 @@ impl Trainer {
                 target[o * n + i] = pixels[i * c + o] as f32 / 255.0;
             }
         }
-        let (syn, arm) = init_params(c, cfg.seed);
+        let (syn, arm) = init_params(H, c, cfg.seed);
         let threads = cfg.threads.clamp(1, h.max(1));
         let bands: Vec<(usize, usize)> = (0..threads)
             .map(|t| (t * h / threads, (t + 1) * h / threads))
@@ -549,7 +559,7 @@ impl Trainer {
             };
         }
         let aw = ArmW::from_packed(&armq);
-        let sw = SynW::from_packed(&self.syn, c);
+        let sw = SynW::<H>::from_packed(&self.syn, c);
         let dscale = 2.0 / (n * c) as f32;
         let use_ups = self.cfg.ups;
         if use_ups {
@@ -563,21 +573,22 @@ impl Trainer {
             let inp = if use_ups { &self.inpf } else { &self.inp };
             let target = &self.target;
             let jobs = self.ws.iter_mut().zip(g0s).zip(self.bands.iter());
-            let run = |((ws, g0), &(lo, hi)): ((&mut Workspace, &mut [f32]), &(usize, usize))| {
-                fused::run_band(
-                    &sw,
-                    g,
-                    ws,
-                    Band {
-                        lo,
-                        hi,
-                        lat: inp,
-                        target,
-                        g0,
-                        dscale,
-                    },
-                )
-            };
+            let run =
+                |((ws, g0), &(lo, hi)): ((&mut Workspace<H>, &mut [f32]), &(usize, usize))| {
+                    fused::run_band(
+                        &sw,
+                        g,
+                        ws,
+                        Band {
+                            lo,
+                            hi,
+                            lat: inp,
+                            target,
+                            g0,
+                            dscale,
+                        },
+                    )
+                };
             par_each(jobs, run);
         }
         // The learned filter's backward: the coarse gradients summed here, then through it.

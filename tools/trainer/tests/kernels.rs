@@ -6,8 +6,14 @@ use yoz_train::fused::{Geometry, SynW};
 use yoz_train::train::{Config, Rng, Trainer};
 
 fn random_params(c: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    random_params_h(24, c, seed)
+}
+
+fn random_params_h(hid: usize, c: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
     let mut rng = Rng::new(seed);
-    let syn = (0..syn_param_count(c)).map(|_| rng.uniform(0.4)).collect();
+    let syn = (0..syn_param_count(hid, c))
+        .map(|_| rng.uniform(0.4))
+        .collect();
     let arm = (0..ARM2_PARAMS).map(|_| rng.uniform(0.4)).collect();
     (syn, arm)
 }
@@ -48,29 +54,45 @@ fn fused_forward_matches_reference() {
         (64, 40, 3),
     ] {
         let g = Geometry::new(w, h, c);
-        let (syn, _) = random_params(c, 11);
         let lat = random_latents(&g, 5);
         let grids: Vec<Vec<f32>> = (0..7)
             .map(|k| lat[g.offsets[k]..g.offsets[k + 1]].to_vec())
             .collect();
         assert_eq!(grids[6].len(), grid_dims(w, h)[6].0 * grid_dims(w, h)[6].1);
-        let want = yoz::neural::synth::synthesize(&grids, &syn, c, w, h);
-        let got = yoz::neural::kernels::forward(&SynW::from_packed(&syn, c), &g, &lat, 2);
-        let err = want
-            .iter()
-            .zip(&got)
-            .map(|(a, b)| (a - b).abs() / a.abs().max(1.0))
-            .fold(0f32, f32::max);
-        assert!(err < 1e-4, "{w}x{h}x{c}: max error {err}");
+        for hid in [24, 32] {
+            let (syn, _) = random_params_h(hid, c, 11);
+            let want = yoz::neural::synth::synthesize(&grids, &syn, c, w, h);
+            let got = if hid == 32 {
+                yoz::neural::kernels::forward(&SynW::<32>::from_packed(&syn, c), &g, &lat, 2)
+            } else {
+                yoz::neural::kernels::forward(&SynW::<24>::from_packed(&syn, c), &g, &lat, 2)
+            };
+            let err = want
+                .iter()
+                .zip(&got)
+                .map(|(a, b)| (a - b).abs() / a.abs().max(1.0))
+                .fold(0f32, f32::max);
+            assert!(err < 1e-4, "{w}x{h}x{c}, width {hid}: max error {err}");
+        }
     }
 }
 
 fn trainer_at(w: usize, h: usize, c: usize, threads: usize) -> (Trainer, Vec<f32>) {
+    trainer_at_h::<24>(w, h, c, threads)
+}
+
+fn trainer_at_h<const H: usize>(
+    w: usize,
+    h: usize,
+    c: usize,
+    threads: usize,
+) -> (Trainer<H>, Vec<f32>) {
     let mut cfg = Config::new(0.05, 100);
     cfg.threads = threads;
     cfg.arm_fake_quant = false;
-    let mut t = Trainer::new(w, h, c, &test_image(w, h, c), cfg);
-    let (syn, arm) = random_params(c, 3);
+    cfg.hidden = H;
+    let mut t = Trainer::<H>::build(w, h, c, &test_image(w, h, c), cfg);
+    let (syn, arm) = random_params_h(H, c, 3);
     t.syn = syn;
     t.arm = arm;
     t.lat = random_latents(&t.g, 9);
@@ -89,14 +111,14 @@ fn check(name: &str, an: f32, fd: f64, scale: f64) {
 }
 
 fn gradient_check(c: usize, threads: usize) {
-    gradient_check_at(19, 11, c, threads);
+    gradient_check_at::<24>(19, 11, c, threads);
 }
 
-fn gradient_check_at(w: usize, h: usize, c: usize, threads: usize) {
-    let (mut t, inp) = trainer_at(w, h, c, threads);
+fn gradient_check_at<const H: usize>(w: usize, h: usize, c: usize, threads: usize) {
+    let (mut t, inp) = trainer_at_h::<H>(w, h, c, threads);
     let (glat, gsyn, garm, _) = t.gradients();
     let eps = 4e-4f32;
-    let loss = |t: &mut Trainer| t.gradients().3;
+    let loss = |t: &mut Trainer<H>| t.gradients().3;
     let gscale = |g: &[f32]| g.iter().fold(0f64, |a, &v| a.max(v.abs() as f64));
     // Latents: a sample across all grids (the synthesis input and the coded value move together).
     let ls = gscale(&glat);
@@ -135,7 +157,7 @@ fn gradient_check_at(w: usize, h: usize, c: usize, threads: usize) {
     let sa = gscale(&garm);
     for (i, &gi) in garm.iter().enumerate() {
         let v = t.arm[i];
-        let fd = |t: &mut Trainer, at: f32, e: f32| {
+        let fd = |t: &mut Trainer<H>, at: f32, e: f32| {
             t.arm[i] = at + e;
             let lp = loss(t);
             t.arm[i] = at - e;
@@ -172,7 +194,14 @@ fn gradients_match_finite_differences_gray_two_bands() {
 /// 70, five): the small checks above fit a row in two tiles.
 #[test]
 fn gradients_match_finite_differences_wide_rows() {
-    gradient_check_at(140, 4, 3, 1);
+    gradient_check_at::<24>(140, 4, 3, 1);
+}
+
+/// Architecture 3's 32-wide synthesis (its own register blocking in the weight gradients), in
+/// two bands.
+#[test]
+fn gradients_match_finite_differences_wide_synthesis() {
+    gradient_check_at::<32>(19, 11, 3, 2);
 }
 
 #[test]
@@ -278,6 +307,44 @@ fn coded_model_decodes_with_the_reference() {
         "reference {psnr} vs trainer {}",
         e.psnr
     );
+}
+
+/// The wide synthesis end to end: trained, coded as architecture 3, parsed back and decoded by
+/// the reference synthesis to the PSNR the trainer measured, deterministically with one thread.
+#[test]
+fn wide_synthesis_codes_as_architecture_3() {
+    let (w, h, c) = (32, 32, 3);
+    let run = || {
+        let mut cfg = Config::v2(1e-4, 400);
+        cfg.hidden = 32;
+        let mut t = Trainer::<32>::build(w, h, c, &test_image(w, h, c), cfg);
+        for _ in 0..400 {
+            t.step(false);
+        }
+        t.evaluate().expect("evaluates")
+    };
+    let e = run();
+    let bytes = yoz::neural::payload::encode(&e.coded).expect("encodes");
+    assert_eq!(bytes[4], yoz::neural::arch::ARCH_V3);
+    assert_eq!(bytes, yoz::neural::payload::encode(&run().coded).unwrap());
+    let img = yoz::neural::payload::decode(&bytes, 1 << 20).expect("decodes");
+    assert_eq!(img.syn.len(), syn_param_count(32, c));
+    let planes = yoz::neural::synth::synthesize(&img.grids_f32(), &img.syn_params_f32(), c, w, h);
+    let px = yoz::neural::synth::to_pixels(&planes, c, w * h);
+    let orig = test_image(w, h, c);
+    let mse = px
+        .iter()
+        .zip(&orig)
+        .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+        .sum::<f64>()
+        / px.len() as f64;
+    let psnr = 10.0 * (255.0f64 * 255.0 / mse).log10();
+    assert!(
+        (psnr - e.psnr).abs() < 0.05,
+        "reference {psnr} vs {}",
+        e.psnr
+    );
+    assert!(e.psnr > 25.0, "{} dB after 400 steps", e.psnr);
 }
 
 /// The soft-rounding proxy's chain rule: the gradient the trainer gives a latent is the loss's
