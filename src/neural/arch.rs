@@ -1,11 +1,12 @@
-//! Architecture v1 of the neural image codec — the one definition the trainer and the decoder
+//! The neural image codec's architectures 1–3 — the one definition the trainer and the decoder
 //! share (spec/codec-neural.md §2), so they cannot drift apart.
 //!
 //! Latents: [`GRIDS`] one-channel integer grids, grid `k` of `ceil(H/2^k) x ceil(W/2^k)`.
 //! Synthesis: every grid bilinearly upsampled straight to `H x W` (half-pixel centres, edge
-//! clamp), a per-pixel MLP `GRIDS -> SYN_HIDDEN -> SYN_HIDDEN -> C` with ReLU, then
-//! `x + conv3x3(x)` (zero padding), output in `[0, 1]`. Entropy model: [`ARM_CTX`] causal
-//! neighbours -> [`ARM_HIDDEN`] (ReLU) -> (mu, log2 scale), in fixed point (see `arm`).
+//! clamp), a per-pixel MLP `GRIDS -> N -> N -> C` with ReLU (`N` = [`syn_hidden`]), then
+//! `x + conv3x3(x)` (zero padding), output in `[0, 1]`. Entropy model (architecture 1):
+//! [`ARM_CTX`] causal neighbours -> [`ARM_HIDDEN`] (ReLU) -> (mu, log2 scale), in fixed point
+//! (see `arm`); architectures 2 and 3: [`ARM2_CTX`] neighbours, two residual layers.
 
 /// Architecture id of payloads whose weights are a safetensors blob of int8 tensors.
 pub const ARCH_V1: u8 = 1;

@@ -21,7 +21,7 @@ pub const MAGIC: &[u8; 4] = b"YNN1";
 pub const HEADER_LEN: usize = 28;
 /// Flag bit 0: an alpha plane follows the latents.
 pub const FLAG_ALPHA: u8 = 1;
-/// Flag bit 1: the weights carry the learned pre-upsampling filter (architecture 2 only;
+/// Flag bit 1: the weights carry the learned pre-upsampling filter (architectures 2 and 3;
 /// codec-neural §4 step 0, `super::upsample`).
 pub const FLAG_FILTER: u8 = 2;
 

@@ -1,5 +1,5 @@
-//! yoz-train: overfits yoz's neural image codec (architecture v1, `yoz::neural::arch`) to
-//! images, with hand-written fused forward and backward passes.
+//! yoz-train: overfits yoz's neural image codec (architecture 2, or 3 with the wide synthesis;
+//! `yoz::neural::arch`) to images, with hand-written fused forward and backward passes.
 //!
 //! [`fused`] is the synthesis kernel, [`rate`] the entropy model's rate, [`train`] the loop
 //! (Adam, noise then straight-through rounding, real-size checks), [`coded`] the quantized
