@@ -25,7 +25,8 @@ use crate::image::{DecodeLimits, Image};
 
 /// Largest neural image decoded (16 MP, e.g. 4096x4096). The built-in kernels need little
 /// beyond the output and the latents, but ONNX Runtime's synthesis holds about 650 bytes of
-/// intermediates per pixel (≈ 11 GB here; 780 and 13 GB at architecture 3's width), and training such an image would take hours anyway.
+/// intermediates per pixel (≈ 11 GB here; 780 bytes and 13 GB at architecture 3's width), and
+/// training such an image would take hours anyway.
 pub const NEURAL_MAX_PIXELS: u64 = 1 << 24;
 
 /// Decodes a neural payload to pixels: integer parsing (bit-exact), then the synthesis on the
