@@ -2216,27 +2216,25 @@ fn neural_payloads(v: &mut Vectors) {
             )
         }),
     );
+    // A valid payload whose header names another architecture than its weights were coded for.
+    let relabelled = |n: &crate::neural::payload::NeuralImage, arch: u8| {
+        let (mut blob, info, _) = neural_entry(n);
+        blob[P + 4] = arch;
+        neural_archive(&blob, info, 1)
+    };
     v.add(
         "neural-v3-narrow-weights",
         "an architecture 3 header over an architecture 2 weight section (the 24-wide synthesis's tensors): the stream ends before architecture 3's last value",
         OK,
         &["corrupt"],
-        {
-            let (mut blob, info, _) = neural_entry(&neural_sample_v2(24, 16, 3, false, 5));
-            blob[P + 4] = crate::neural::arch::ARCH_V3;
-            neural_archive(&blob, info, 1)
-        },
+        relabelled(&neural_sample_v2(24, 16, 3, false, 5), crate::neural::arch::ARCH_V3),
     );
     v.add(
         "neural-v2-wide-weights",
         "an architecture 2 header over an architecture 3 weight section (the 32-wide synthesis's tensors): the stream does not end where architecture 2's last value does",
         OK,
         &["corrupt"],
-        {
-            let (mut blob, info, _) = neural_entry(&neural_sample_v3(24, 16, 3, false, 5));
-            blob[P + 4] = crate::neural::arch::ARCH_V2;
-            neural_archive(&blob, info, 1)
-        },
+        relabelled(&neural_sample_v3(24, 16, 3, false, 5), crate::neural::arch::ARCH_V2),
     );
     v.add(
         "neural-filter-in-architecture-1",

@@ -291,22 +291,31 @@ fn coded_model_decodes_with_the_reference() {
     let e = t.evaluate().expect("evaluates");
     let bytes = yoz::neural::payload::encode(&e.coded).expect("encodes");
     assert!((e.bpp - bytes.len() as f64 * 8.0 / (32.0 * 32.0)).abs() < 1e-9);
-    let img = yoz::neural::payload::decode(&bytes, 1 << 20).expect("decodes");
-    let planes = yoz::neural::synth::synthesize(&img.grids_f32(), &img.syn_params_f32(), 3, 32, 32);
-    let px = yoz::neural::synth::to_pixels(&planes, 3, 32 * 32);
-    let orig = test_image(32, 32, 3);
+    let psnr = reference_psnr(&bytes, test_image(32, 32, 3));
+    assert!(
+        (psnr - e.psnr).abs() < 0.05,
+        "reference {psnr} vs trainer {}",
+        e.psnr
+    );
+}
+
+/// The PSNR of a payload decoded by the plain-loop reference synthesis against `orig`.
+fn reference_psnr(payload: &[u8], orig: Vec<u8>) -> f64 {
+    let img = yoz::neural::payload::decode(payload, 1 << 20).expect("decodes");
+    let (w, h, c) = (
+        img.width as usize,
+        img.height as usize,
+        img.channels as usize,
+    );
+    let planes = yoz::neural::synth::synthesize(&img.grids_f32(), &img.syn_params_f32(), c, w, h);
+    let px = yoz::neural::synth::to_pixels(&planes, c, w * h);
     let mse = px
         .iter()
         .zip(&orig)
         .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
         .sum::<f64>()
         / px.len() as f64;
-    let psnr = 10.0 * (255.0f64 * 255.0 / mse).log10();
-    assert!(
-        (psnr - e.psnr).abs() < 0.05,
-        "reference {psnr} vs trainer {}",
-        e.psnr
-    );
+    10.0 * (255.0f64 * 255.0 / mse).log10()
 }
 
 /// The wide synthesis end to end: trained, coded as architecture 3, parsed back and decoded by
@@ -329,16 +338,7 @@ fn wide_synthesis_codes_as_architecture_3() {
     assert_eq!(bytes, yoz::neural::payload::encode(&run().coded).unwrap());
     let img = yoz::neural::payload::decode(&bytes, 1 << 20).expect("decodes");
     assert_eq!(img.syn.len(), syn_param_count(32, c));
-    let planes = yoz::neural::synth::synthesize(&img.grids_f32(), &img.syn_params_f32(), c, w, h);
-    let px = yoz::neural::synth::to_pixels(&planes, c, w * h);
-    let orig = test_image(w, h, c);
-    let mse = px
-        .iter()
-        .zip(&orig)
-        .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
-        .sum::<f64>()
-        / px.len() as f64;
-    let psnr = 10.0 * (255.0f64 * 255.0 / mse).log10();
+    let psnr = reference_psnr(&bytes, test_image(w, h, c));
     assert!(
         (psnr - e.psnr).abs() < 0.05,
         "reference {psnr} vs {}",
