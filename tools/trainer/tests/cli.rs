@@ -88,6 +88,36 @@ fn bad_input_is_a_clear_error() {
     );
 }
 
+/// `--hidden 32` writes architecture 3 payloads; a width no architecture has is refused.
+#[test]
+fn hidden_width_picks_the_architecture() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = png(dir.path(), "a.png", 12, 9, 3);
+    let out = dir.path().join("b");
+    let o = run(&[
+        "--iterations".as_ref(),
+        "20".as_ref(),
+        "--hidden".as_ref(),
+        "32".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        img.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let p = std::fs::read(out.join("0000.ynp")).expect("payload");
+    let n = yoz::neural::payload::decode(&p, 1 << 20).expect("decodes");
+    assert_eq!((n.arch, n.hidden()), (yoz::neural::arch::ARCH_V3, 32));
+    let o = run(&[
+        "--hidden".as_ref(),
+        "30".as_ref(),
+        "--out".as_ref(),
+        dir.path().join("c").as_os_str(),
+        img.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("24 or 32"));
+}
+
 #[test]
 fn degenerate_sizes_train_and_decode() {
     let dir = tempfile::tempdir().expect("tempdir");
