@@ -373,8 +373,10 @@ impl Trainer {
 }
 
 impl<const H: usize> Trainer<H> {
-    /// `pixels`: interleaved 8-bit, `c` channels (1 or 3).
-    pub fn build(w: usize, h: usize, c: usize, pixels: &[u8], cfg: Config) -> Trainer<H> {
+    /// `pixels`: interleaved 8-bit, `c` channels (1 or 3). The width is `H`, whatever
+    /// `cfg.hidden` says (which is set to it, so the config describes the run).
+    pub fn build(w: usize, h: usize, c: usize, pixels: &[u8], mut cfg: Config) -> Trainer<H> {
+        cfg.hidden = H;
         let g = Geometry::new(w, h, c);
         let n = w * h;
         let mut target = vec![0f32; c * n];

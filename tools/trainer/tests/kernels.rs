@@ -90,7 +90,6 @@ fn trainer_at_h<const H: usize>(
     let mut cfg = Config::new(0.05, 100);
     cfg.threads = threads;
     cfg.arm_fake_quant = false;
-    cfg.hidden = H;
     let mut t = Trainer::<H>::build(w, h, c, &test_image(w, h, c), cfg);
     let (syn, arm) = random_params_h(H, c, 3);
     t.syn = syn;
@@ -324,8 +323,7 @@ fn reference_psnr(payload: &[u8], orig: Vec<u8>) -> f64 {
 fn wide_synthesis_codes_as_architecture_3() {
     let (w, h, c) = (32, 32, 3);
     let run = || {
-        let mut cfg = Config::v2(1e-4, 400);
-        cfg.hidden = 32;
+        let cfg = Config::v2(1e-4, 400);
         let mut t = Trainer::<32>::build(w, h, c, &test_image(w, h, c), cfg);
         for _ in 0..400 {
             t.step(false);
