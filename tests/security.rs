@@ -470,9 +470,10 @@ fn attack_case_insensitive_destination_aliases_a_directory_with_a_symlink() {
     assert_outside_untouched(&outside, "after the metadata pass");
 }
 
-/// Unpacks `archive` again and again for 3 s while an attacker thread swaps each of the
-/// destination's directories `names` for a symlink to `outside` (moving the real one aside);
-/// `check` runs after every unpack. Returns the number of runs.
+/// Unpacks `archive` again and again for 3 s, and at least 6 times (up to 60 s, for a machine
+/// busy with other work), while an attacker thread swaps each of the destination's
+/// directories `names` for a symlink to `outside` (moving the real one aside); `check` runs
+/// after every unpack. Returns the number of runs.
 fn race_unpack(
     dir: &Path,
     archive: &Path,
@@ -484,7 +485,8 @@ fn race_unpack(
     use std::sync::Arc;
     let start = std::time::Instant::now();
     let mut runs = 0;
-    while start.elapsed() < std::time::Duration::from_secs(3) {
+    let secs = |s| std::time::Duration::from_secs(s);
+    while (start.elapsed() < secs(3) || runs < 6) && start.elapsed() < secs(60) {
         let dest = dir.join(format!("dest{runs}"));
         std::fs::create_dir(&dest).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
