@@ -295,6 +295,44 @@ fn untrainable_pngs_are_stored_losslessly() {
     assert_eq!(fs::read(dest.join("src/deep.png")).unwrap(), sixteen);
 }
 
+/// `pack --neural-width 32 --preset fast` hands the trainer `--hidden 32` and the preset (a
+/// stand-in trainer records its arguments and fails), and a failed training leaves no archive.
+#[cfg(unix)]
+#[test]
+fn pack_passes_the_width_and_preset_to_the_trainer() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    fs::write(t.path().join("p.png"), png_of(8, 8, 3, 1)).unwrap();
+    let args = t.path().join("args.txt");
+    let fake = t.path().join("fake-train");
+    fs::write(
+        &fake,
+        format!("#!/bin/sh\necho \"$@\" > '{}'\nexit 3\n", args.display()),
+    )
+    .unwrap();
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    let ar = t.path().join("a.yoz");
+    for (width, want) in [(Some("32"), Some("--hidden 32")), (None, None)] {
+        let mut cmd = vec!["pack", "--image-codec", "neural", "--preset", "fast"];
+        if let Some(w) = width {
+            cmd.extend(["--neural-width", w]);
+        }
+        let p = t.path().join("p.png");
+        cmd.extend(["-o", s(&ar), s(&p)]);
+        let out = yoz().env("YOZ_TRAIN", &fake).args(&cmd).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("fake-train failed"), "{err}");
+        assert!(!ar.exists());
+        let got = fs::read_to_string(&args).unwrap();
+        assert!(got.contains("--preset fast"), "{got}");
+        match want {
+            Some(w) => assert!(got.contains(w), "{got}"),
+            None => assert!(!got.contains("--hidden"), "{got}"),
+        }
+    }
+}
+
 #[test]
 fn missing_trainer_is_a_clear_error() {
     let t = tempfile::tempdir().unwrap();
@@ -380,6 +418,39 @@ fn usage_errors() {
             "neural",
             "--preset",
             "turbo",
+            "-o",
+            "x.yoz",
+            ".",
+        ],
+        // The width is 24 or 32, only for the neural codec, and not for a bundle (its payloads
+        // have theirs).
+        vec![
+            "pack",
+            "--image-codec",
+            "neural",
+            "--neural-width",
+            "30",
+            "-o",
+            "x.yoz",
+            ".",
+        ],
+        vec!["pack", "--neural-width", "32", "-o", "x.yoz", "."],
+        vec![
+            "pack",
+            "--image-codec",
+            "dct",
+            "--neural-width",
+            "32",
+            "-o",
+            "x.yoz",
+            ".",
+        ],
+        vec![
+            "pack",
+            "--from-bundle",
+            "b",
+            "--neural-width",
+            "32",
             "-o",
             "x.yoz",
             ".",

@@ -90,6 +90,11 @@ pub struct PackArgs {
     /// Neural codec: training seed (results are reproducible with -j 1).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Neural codec: the decoder's hidden width, 24 (architecture 2, what the presets train)
+    /// or 32 (architecture 3: 1.6x the multiply-adds and about 300 more bytes of weights per
+    /// image; pays at high rates, about 0.8 bpp and up, and costs at low ones).
+    #[arg(long, value_name = "24|32", value_parser = ["24", "32"])]
+    pub neural_width: Option<String>,
     /// Neural codec: pack payloads that `yoz-train --out DIR` wrote instead of training now
     /// (implies --image-codec neural).
     #[arg(long, value_name = "DIR")]
@@ -231,9 +236,9 @@ fn image_options(a: &PackArgs) -> Result<Option<crate::pack::ImageOptions>> {
                     "--lossy, --quality and --lambda need --image-codec dct|neural".into(),
                 ));
             }
-            if a.preset.is_some() || a.seed.is_some() {
+            if a.preset.is_some() || a.seed.is_some() || a.neural_width.is_some() {
                 return Err(Error::Usage(
-                    "--preset and --seed need --image-codec neural".into(),
+                    "--preset, --seed and --neural-width need --image-codec neural".into(),
                 ));
             }
             return Ok(None);
@@ -241,9 +246,14 @@ fn image_options(a: &PackArgs) -> Result<Option<crate::pack::ImageOptions>> {
     };
     let codec = match codec {
         "dct" => {
-            if a.lambda.is_some() || a.preset.is_some() || a.seed.is_some() {
+            if a.lambda.is_some()
+                || a.preset.is_some()
+                || a.seed.is_some()
+                || a.neural_width.is_some()
+            {
                 return Err(Error::Usage(
-                    "--lambda, --preset and --seed are for --image-codec neural".into(),
+                    "--lambda, --preset, --seed and --neural-width are for --image-codec neural"
+                        .into(),
                 ));
             }
             crate::pack::ImageCodec::Dct
@@ -257,6 +267,12 @@ fn image_options(a: &PackArgs) -> Result<Option<crate::pack::ImageOptions>> {
         }
         #[cfg(feature = "neural")]
         "neural" => {
+            if a.from_bundle.is_some() && a.neural_width.is_some() {
+                return Err(Error::Usage(
+                    "--neural-width chooses how to train; a bundle's payloads already have theirs"
+                        .into(),
+                ));
+            }
             if let Some(l) = a.lambda {
                 if !(l.is_finite() && l > 0.0) {
                     return Err(Error::Usage(format!("--lambda must be positive, got {l}")));
@@ -269,6 +285,10 @@ fn image_options(a: &PackArgs) -> Result<Option<crate::pack::ImageOptions>> {
                     preset: a.preset.clone().unwrap_or_else(|| "medium".into()),
                     threads: 1,
                     seed: a.seed,
+                    hidden: a
+                        .neural_width
+                        .as_deref()
+                        .map(|w| w.parse().expect("clap allows 24 or 32")),
                 },
                 bundle: a.from_bundle.clone(),
             }

@@ -15,7 +15,7 @@ pub const TRAINER: &str = "yoz-train";
 pub const BUILD_HINT: &str =
     "build it with `cargo build --release` in the yoz source tree (it lands next to `yoz`), or set YOZ_TRAIN";
 
-/// How to train (the CLI's `--quality/--lambda/--preset/-j/--seed`).
+/// How to train (the CLI's `--quality/--lambda/--preset/--neural-width/-j/--seed`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainOptions {
     /// 1..=100; ignored when `lambda` is set.
@@ -25,6 +25,9 @@ pub struct TrainOptions {
     pub preset: String,
     pub threads: usize,
     pub seed: Option<u64>,
+    /// The synthesis's hidden width (24: architecture 2, 32: architecture 3); `None` leaves it
+    /// to the preset.
+    pub hidden: Option<u8>,
 }
 
 impl Default for TrainOptions {
@@ -35,6 +38,7 @@ impl Default for TrainOptions {
             preset: "medium".into(),
             threads: 1,
             seed: None,
+            hidden: None,
         }
     }
 }
@@ -86,6 +90,9 @@ pub fn train_to_bundle(pngs: &[PathBuf], dir: &Path, opts: &TrainOptions) -> Res
     cmd.arg("-j").arg(opts.threads.max(1).to_string());
     if let Some(s) = opts.seed {
         cmd.arg("--seed").arg(s.to_string());
+    }
+    if let Some(h) = opts.hidden {
+        cmd.arg("--hidden").arg(h.to_string());
     }
     cmd.arg("--").args(pngs);
     let status = cmd.status().ctx(|| format!("running {}", exe.display()))?;
