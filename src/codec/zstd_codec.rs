@@ -85,14 +85,7 @@ pub(super) fn check_frame_size(payload: &[u8], raw_len: u64, what: &str) -> Resu
         codec: "zstd",
         why: why.into(),
     };
-    if !payload.starts_with(&ZSTD_MAGIC) {
-        return Err(corrupt("not a zstd frame (magic 28 B5 2F FD)"));
-    }
-    match zstd::zstd_safe::find_frame_compressed_size(payload) {
-        Ok(n) if n == payload.len() => {}
-        Ok(_) => return Err(corrupt("bytes after the zstd frame")),
-        Err(_) => return Err(corrupt("truncated or invalid zstd frame")),
-    }
+    one_frame(payload).map_err(corrupt)?;
     match zstd::zstd_safe::get_frame_content_size(payload) {
         Ok(Some(n)) if n != raw_len => Err(Error::SizeMismatch {
             what: format!("zstd frame declares {n} bytes, {what} declares {raw_len}"),
@@ -103,6 +96,35 @@ pub(super) fn check_frame_size(payload: &[u8], raw_len: u64, what: &str) -> Resu
         }),
         _ => Ok(()),
     }
+}
+
+/// Why `payload` is not exactly one zstd frame (not a skippable frame, nothing before or after
+/// it), if it is not: libzstd alone would decode skippable frames and several frames in a row.
+fn one_frame(payload: &[u8]) -> std::result::Result<(), &'static str> {
+    if !payload.starts_with(&ZSTD_MAGIC) {
+        return Err("not a zstd frame (magic 28 B5 2F FD)");
+    }
+    match zstd::zstd_safe::find_frame_compressed_size(payload) {
+        Ok(n) if n == payload.len() => Ok(()),
+        Ok(_) => Err("bytes after the zstd frame"),
+        Err(_) => Err("truncated or invalid zstd frame"),
+    }
+}
+
+/// The alpha plane of a lossy image payload (codec-dct.md §3, codec-neural.md §5): exactly one
+/// zstd frame that decodes to exactly `n` bytes (decoding stops past `n`); anything else is
+/// `corrupt` for `codec`.
+pub(crate) fn decode_plane(payload: &[u8], n: usize, codec: &'static str) -> Result<Vec<u8>> {
+    let corrupt = |why: String| Error::Corrupt {
+        codec,
+        why: format!("alpha: {why}"),
+    };
+    one_frame(payload).map_err(|w| corrupt(w.into()))?;
+    let a = zstd::bulk::decompress(payload, n).map_err(|e| corrupt(e.to_string()))?;
+    if a.len() != n {
+        return Err(corrupt(format!("{} bytes, not {n}", a.len())));
+    }
+    Ok(a)
 }
 
 /// Decodes a zstd payload that declares `raw_len` bytes into memory that grows with the bytes
@@ -135,6 +157,33 @@ pub fn decompress_growing(payload: &[u8], raw_len: u64) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod growing_tests {
     use super::*;
+
+    /// An image's alpha plane is one zstd frame of exactly the plane's size, as a block is:
+    /// a skippable frame, a second frame, a trailing byte or another size is `corrupt`.
+    #[test]
+    fn a_plane_is_exactly_one_frame_of_its_size() {
+        let plane: Vec<u8> = (0..600u32).map(|i| (i % 7) as u8).collect();
+        let frame = zstd::bulk::compress(&plane, 3).unwrap();
+        assert_eq!(decode_plane(&frame, 600, "dct").unwrap(), plane);
+        let mut skippable = vec![0x50, 0x2A, 0x4D, 0x18, 1, 0, 0, 0, 0];
+        skippable.extend_from_slice(&frame);
+        let half = zstd::bulk::compress(&plane[..300], 3).unwrap();
+        let mut two = half.clone();
+        two.extend_from_slice(&zstd::bulk::compress(&plane[300..], 3).unwrap());
+        let mut trailing = frame.clone();
+        trailing.push(0);
+        for (bad, n) in [
+            (&skippable, 600),
+            (&two, 600),
+            (&trailing, 600),
+            (&frame, 599),
+            (&frame, 601),
+            (&frame[..frame.len() - 1].to_vec(), 600),
+        ] {
+            let e = decode_plane(bad, n, "neural").unwrap_err();
+            assert_eq!(e.class(), "corrupt", "{e}");
+        }
+    }
 
     #[test]
     fn growing_decode_matches_and_refuses_lies() {

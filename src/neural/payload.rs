@@ -392,12 +392,11 @@ pub fn decode(p: &[u8], max_pixels: u64) -> Result<NeuralImage> {
         grid_dims(w, hh)[0].0 * grid_dims(w, hh)[0].1
     );
     let alpha = if h.alpha {
-        let n = w * hh;
-        let a = zstd::bulk::decompress(alpha, n).map_err(|e| corrupt(format!("alpha: {e}")))?;
-        if a.len() != n {
-            return Err(corrupt("alpha plane has the wrong size"));
-        }
-        Some(a)
+        Some(crate::codec::zstd_codec::decode_plane(
+            alpha,
+            w * hh,
+            "neural",
+        )?)
     } else {
         None
     };
@@ -458,6 +457,24 @@ pub(crate) mod tests {
             let p = encode(&img).unwrap();
             assert_eq!(decode(&p, 1 << 20).unwrap(), img);
         }
+    }
+
+    /// The alpha field is one zstd frame (§5): the same plane as two frames, which libzstd
+    /// alone would decode, is `corrupt`.
+    #[test]
+    fn alpha_in_two_frames_is_corrupt() {
+        let img = sample(21, 13, 3, true);
+        let p = encode(&img).unwrap();
+        let alpha_len = u32::from_le_bytes(p[24..28].try_into().unwrap()) as usize;
+        let plane = img.alpha.as_ref().unwrap();
+        let mut two = zstd::bulk::compress(&plane[..100], 3).unwrap();
+        two.extend_from_slice(&zstd::bulk::compress(&plane[100..], 3).unwrap());
+        let mut q = p[..p.len() - alpha_len].to_vec();
+        q[24..28].copy_from_slice(&(two.len() as u32).to_le_bytes());
+        q.extend_from_slice(&two);
+        let e = decode(&q, 1 << 20).unwrap_err();
+        assert_eq!(e.class(), "corrupt", "{e}");
+        assert!(e.to_string().contains("bytes after the zstd frame"), "{e}");
     }
 
     /// Architecture 2 carries the same image with entropy-coded weights; a sample's int8

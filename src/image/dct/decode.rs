@@ -238,11 +238,11 @@ pub(crate) fn decode_inner(
     let (w, height) = (h.width as usize, h.height as usize);
     let alpha_end = HEADER_LEN + h.alpha_len as usize;
     let alpha = if ch == 2 || ch == 4 {
-        let mut a = zstd::bulk::decompress(&payload[HEADER_LEN..alpha_end], w * height)
-            .map_err(|e| corrupt(format!("alpha stream: {e}")))?;
-        if a.len() != w * height {
-            return Err(corrupt("alpha stream has the wrong length"));
-        }
+        let mut a = crate::codec::zstd_codec::decode_plane(
+            &payload[HEADER_LEN..alpha_end],
+            w * height,
+            "dct",
+        )?;
         // Undo the left-neighbour prediction (spec §3): a running sum per row, mod 256.
         for row in a.chunks_exact_mut(w) {
             let mut prev = 0u8;
