@@ -386,7 +386,7 @@ fn check_entries(index: &Index, groups: &[u32], limits: Limits, reader_minor: u8
                         ),
                     }));
                 }
-                let end = offset as u64 + e.size;
+                let end = (offset as u64).saturating_add(e.size);
                 if end > info.raw_len as u64 {
                     return Err(ctx(Error::SizeMismatch {
                         what: format!(

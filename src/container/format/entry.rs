@@ -187,7 +187,9 @@ pub const IMAGE_BLOB_MAX: u64 = 1 << 30;
 /// than the raw pixels in practice; the bound keeps a tiny image from making an extractor
 /// gather a gigabyte of blob (a 629-byte archive of zeros blocks cost 1.2 GB).
 pub fn image_blob_max(width: u32, height: u32, channels: u8) -> u64 {
-    (2 * width as u64 * height as u64 * channels as u64 + (1 << 24)).min(IMAGE_BLOB_MAX)
+    // In 128 bits: 2·W·H·C reaches 2^67, which wrapped in 64 (spec §1: checks are exact).
+    (2 * u128::from(width) * u128::from(height) * u128::from(channels) + (1 << 24))
+        .min(u128::from(IMAGE_BLOB_MAX)) as u64
 }
 /// Image codec ids (§4.2.2).
 pub const IMAGE_CODEC_DCT: u8 = 1;
@@ -524,7 +526,7 @@ impl Entry {
                     }
                 }
                 if let Storage::Shared { offset, .. } = self.storage {
-                    if offset as u64 + self.size > BLOCK_SIZE_MAX as u64 {
+                    if (offset as u64).saturating_add(self.size) > BLOCK_SIZE_MAX as u64 {
                         return bad("shared slice past the largest block");
                     }
                 }

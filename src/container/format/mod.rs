@@ -322,6 +322,22 @@ mod tests {
         );
     }
 
+    /// Size checks are exact (spec §1): a shared slice at offset 1 of 2^64 − 1 bytes does not
+    /// wrap to 0 and pass, and an image of 2^32 − 1 squared RGBA pixels has the largest blob
+    /// bound, not one wrapped below it.
+    #[test]
+    fn size_checks_do_not_wrap() {
+        let mut e = sample();
+        (e.size, e.storage) = (u64::MAX, Storage::Shared { block: 0, offset: 1 });
+        assert_eq!(
+            Entry::parse(&e.to_bytes()).unwrap_err().class(),
+            "size-mismatch"
+        );
+        assert_eq!(image_blob_max(u32::MAX, u32::MAX, 4), IMAGE_BLOB_MAX);
+        assert_eq!(image_blob_max(1 << 31, 1 << 31, 4), IMAGE_BLOB_MAX);
+        assert_eq!(image_blob_max(1, 1, 3), 6 + (1 << 24));
+    }
+
     #[test]
     fn xattrs_round_trip_after_the_image_trailer() {
         let mut e = sample();

@@ -354,7 +354,7 @@ impl<R: Read> Records<'_, R> {
                 })
             }
         };
-        let end = offset as u64 + e.size;
+        let end = (offset as u64).saturating_add(e.size);
         if (offset as u64) < s.end {
             return Err(Error::Overlap {
                 what: format!("slice of block {block} overlaps an earlier one"),
