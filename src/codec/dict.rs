@@ -72,7 +72,9 @@ impl ZstdDict {
         // Bounded: writes at most raw_len bytes into the buffer.
         let n = d
             .decompress_using_ddict(&mut out[..], payload, &self.ddict)
-            .map_err(|code| corrupt(zstd::zstd_safe::get_error_name(code)))?;
+            .map_err(|code| {
+                super::zstd_codec::decode_error(zstd::zstd_safe::get_error_name(code), raw_len)
+            })?;
         if n != raw_len {
             return Err(Error::SizeMismatch {
                 what: format!("zstd block decoded to {n} bytes, declared {raw_len}"),

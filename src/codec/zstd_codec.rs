@@ -58,10 +58,7 @@ impl Codec for Zstd {
             }
             let d = slot.as_mut().expect("just set");
             d.decompress_to_buffer(payload, &mut out[..])
-                .map_err(|e| Error::Corrupt {
-                    codec: "zstd",
-                    why: e.to_string(),
-                })
+                .map_err(|e| decode_error(&e.to_string(), raw_len))
         })?;
         if n != raw_len {
             return Err(Error::SizeMismatch {
@@ -69,6 +66,23 @@ impl Codec for Zstd {
             });
         }
         Ok(())
+    }
+}
+
+/// The class of a failed decode into exactly `raw_len` bytes: a frame that holds more bytes
+/// than declared (possible when its header gives no content size) is `size-mismatch`, as one
+/// that holds fewer is (spec §4.1); anything else zstd refuses is `corrupt`. libzstd reports
+/// the first case by this name (a test pins it).
+pub(crate) fn decode_error(name: &str, raw_len: usize) -> Error {
+    if name.contains("Destination buffer is too small") {
+        Error::SizeMismatch {
+            what: format!("zstd frame holds more than the declared {raw_len} bytes"),
+        }
+    } else {
+        Error::Corrupt {
+            codec: "zstd",
+            why: name.into(),
+        }
     }
 }
 
@@ -183,6 +197,28 @@ mod growing_tests {
             let e = decode_plane(bad, n, "neural").unwrap_err();
             assert_eq!(e.class(), "corrupt", "{e}");
         }
+    }
+
+    /// A frame without a content size that holds one byte more than its block declares is
+    /// `size-mismatch`, like one that holds one byte fewer; a damaged frame is `corrupt`.
+    #[test]
+    fn a_frame_longer_than_its_block_is_a_size_mismatch() {
+        let data = vec![7u8; 1000];
+        let mut c = zstd::bulk::Compressor::new(3).unwrap();
+        c.include_contentsize(false).unwrap();
+        let frame = c.compress(&data).unwrap();
+        let mut out = Vec::new();
+        for n in [999, 1001] {
+            let e = Zstd.decompress(&frame, n, 0, &mut out).unwrap_err();
+            assert_eq!(e.class(), "size-mismatch", "{n}: {e}");
+        }
+        Zstd.decompress(&frame, 1000, 0, &mut out).unwrap();
+        assert_eq!(out, data);
+        let mut bad = frame.clone();
+        let last = bad.len() - 2;
+        bad[last] ^= 0xFF;
+        let e = Zstd.decompress(&bad, 1000, 0, &mut out).unwrap_err();
+        assert_eq!(e.class(), "corrupt", "{e}");
     }
 
     #[test]

@@ -328,7 +328,13 @@ mod tests {
     #[test]
     fn size_checks_do_not_wrap() {
         let mut e = sample();
-        (e.size, e.storage) = (u64::MAX, Storage::Shared { block: 0, offset: 1 });
+        (e.size, e.storage) = (
+            u64::MAX,
+            Storage::Shared {
+                block: 0,
+                offset: 1,
+            },
+        );
         assert_eq!(
             Entry::parse(&e.to_bytes()).unwrap_err().class(),
             "size-mismatch"
