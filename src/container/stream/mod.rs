@@ -367,6 +367,10 @@ impl<R: Read> Records<'_, R> {
         }
         s.end = end;
         s.members += 1;
+        // The entry is created before its block is decoded, as the random-access reader does
+        // (spec §8.0: a path through a symlink is refused before a damaged block is met).
+        self.sink.begin(e)?;
+        let s = self.shared.as_mut().expect("matched above");
         if s.data.is_none() {
             let dict = match s.info.resource {
                 NO_RESOURCE => None,
@@ -378,7 +382,6 @@ impl<R: Read> Records<'_, R> {
             s.data = Some(data);
         }
         let data = s.data.as_deref().unwrap_or_default();
-        self.sink.begin(e)?;
         self.sink.data(&data[offset as usize..end as usize])?;
         self.sink.end(e)
     }
