@@ -93,8 +93,8 @@ pub struct PackArgs {
     /// Neural codec: the decoder's hidden width, 24 (architecture 2, what the presets train)
     /// or 32 (architecture 3: 1.6x the multiply-adds and about 300 more bytes of weights per
     /// image; pays at high rates, about 0.8 bpp and up, and costs at low ones).
-    #[arg(long, value_name = "24|32", value_parser = ["24", "32"])]
-    pub neural_width: Option<String>,
+    #[arg(long, value_name = "24|32", value_parser = parse_width)]
+    pub neural_width: Option<u8>,
     /// Neural codec: pack payloads that `yoz-train --out DIR` wrote instead of training now
     /// (implies --image-codec neural).
     #[arg(long, value_name = "DIR")]
@@ -285,10 +285,7 @@ fn image_options(a: &PackArgs) -> Result<Option<crate::pack::ImageOptions>> {
                     preset: a.preset.clone().unwrap_or_else(|| "medium".into()),
                     threads: 1,
                     seed: a.seed,
-                    hidden: a
-                        .neural_width
-                        .as_deref()
-                        .map(|w| w.parse().expect("clap allows 24 or 32")),
+                    hidden: a.neural_width,
                 },
                 bundle: a.from_bundle.clone(),
             }
@@ -304,6 +301,15 @@ fn image_options(a: &PackArgs) -> Result<Option<crate::pack::ImageOptions>> {
         lossy: a.lossy.clone(),
         codec,
     }))
+}
+
+/// `--neural-width`: the two synthesis widths the format has (codec-neural.md §2).
+fn parse_width(s: &str) -> std::result::Result<u8, String> {
+    match s {
+        "24" => Ok(24),
+        "32" => Ok(32),
+        _ => Err(format!("the width is 24 or 32, not {s:?}")),
+    }
 }
 
 fn parse_owner(s: &str) -> Result<(u32, u32)> {
