@@ -1,8 +1,8 @@
 //! Side-by-side benchmark of yoz's own lossless codecs against gzip and zstd (CLI), printed as
 //! Markdown tables. Driven by tools/bench/lossless.sh.
 //!
-//! Usage: `lossless_bench [CORPUS_DIR] [--block BYTES] [--only lz77|huffman|lzr|cm|cm1] [--level N]
-//! [--filter SUBSTRING]` (default: lz77 levels 9 and 1, huffman, lzr, cm (= cm2), every file)
+//! Usage: `lossless_bench [CORPUS_DIR] [--block BYTES] [--only lz77|huffman|lzr|cm|cm1|cm2] [--level N]
+//! [--filter SUBSTRING]` (default: lz77 levels 9 and 1, huffman, lzr, cm (= cm3), every file)
 //!
 //! The lzr and cm sections run xz -9, zstd -19 --long, bzip2 -9 and brotli -Z on the same
 //! blocks yoz compresses (each block a separate input), so that every tool sees the same
@@ -255,7 +255,10 @@ fn main() {
     if only.is_empty() || only == "lzr" {
         lzr_section(&files, block, &levels, &tmp, None);
     }
-    if only.is_empty() || only == "cm" || only == "cm2" {
+    if only.is_empty() || only == "cm" || only == "cm3" {
+        lzr_section(&files, block, &levels, &tmp, Some(cm::Version::V3));
+    }
+    if only == "cm2" {
         lzr_section(&files, block, &levels, &tmp, Some(cm::Version::V2));
     }
     if only == "cm1" {
@@ -357,6 +360,7 @@ fn lzr_section(
         let ours = match cm {
             Some(cm::Version::V1) => "cm1".to_string(),
             Some(cm::Version::V2) => "cm2".to_string(),
+            Some(cm::Version::V3) => "cm3".to_string(),
             None => format!("lzr level {level}"),
         };
         println!("### {ours} vs xz -9, zstd -19 --long, bzip2 -9, brotli -Z (each on the same {block}-byte blocks)\n");

@@ -121,12 +121,18 @@ fn cm_archive_roundtrips_and_max_keeps_the_smallest() {
     assert!(codecs.contains(&id::CM));
     assert_eq!(minor, 3);
     assert_eq!(codec::name_of(id::CM), "cm1");
-    // Model 2 is format 1.5; `--codec cm` means it, `cm1` the model readers of 1.3 decode.
+    // Model 2 is format 1.5, model 3 format 1.6; `--codec cm` means model 3, `cm2` and `cm1`
+    // the models readers of 1.5 and 1.3 decode.
     let (codecs, minor) = pack_and_read_header(Choice::Fixed(id::CM2), 3);
     assert!(codecs.contains(&id::CM2));
     assert_eq!(minor, 5);
     assert_eq!(codec::name_of(id::CM2), "cm2");
-    assert_eq!(Choice::parse("cm").unwrap(), Choice::Fixed(id::CM2));
+    let (codecs, minor) = pack_and_read_header(Choice::Fixed(id::CM3), 3);
+    assert!(codecs.contains(&id::CM3));
+    assert_eq!(minor, 6);
+    assert_eq!(codec::name_of(id::CM3), "cm3");
+    assert_eq!(Choice::parse("cm").unwrap(), Choice::Fixed(id::CM3));
+    assert_eq!(Choice::parse("cm3").unwrap(), Choice::Fixed(id::CM3));
     assert_eq!(Choice::parse("cm2").unwrap(), Choice::Fixed(id::CM2));
     assert_eq!(Choice::parse("cm1").unwrap(), Choice::Fixed(id::CM));
     // At the top level auto tries everything: on text cm wins, and no block is larger than
@@ -143,11 +149,11 @@ fn cm_archive_roundtrips_and_max_keeps_the_smallest() {
         })
         .collect();
     let (codecs, minor) = pack_data(Choice::Auto, codec::LEVEL_MAX, &text);
-    assert!(codecs.contains(&id::CM2), "{codecs:?}");
-    assert_eq!(minor, 5);
+    assert!(codecs.contains(&id::CM3), "{codecs:?}");
+    assert_eq!(minor, 6);
     for block in text.chunks(16 * 1024) {
         let auto = codec::encode_block(block, Choice::Auto, codec::LEVEL_MAX).unwrap();
-        for id in [id::LZR, id::ZSTD, id::LZ77, id::CM2] {
+        for id in [id::LZR, id::ZSTD, id::LZ77, id::CM3] {
             let one = codec::encode_block(block, Choice::Fixed(id), 22).unwrap();
             assert!(auto.payload.len() <= one.payload.len(), "codec {id}");
         }

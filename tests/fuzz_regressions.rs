@@ -70,3 +70,13 @@ fn cm2_decode() {
 fn cm2_roundtrip() {
     replay("cm2_roundtrip", |d| fuzz::roundtrip_one(id::CM2, d));
 }
+
+#[test]
+fn cm3_decode() {
+    replay("cm3_decode", |d| fuzz::decode_one(id::CM3, d));
+}
+
+#[test]
+fn cm3_roundtrip() {
+    replay("cm3_roundtrip", |d| fuzz::roundtrip_one(id::CM3, d));
+}

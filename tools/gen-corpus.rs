@@ -8,7 +8,7 @@ fn main() {
     let res = yoz::conformance::generate(std::path::Path::new(&root)).and_then(|(v, i, readme)| {
         let appendix = std::path::Path::new(&spec).join("appendix-b-vectors.md");
         let text = format!(
-            "# Appendix B. Conformance vectors (yoz 1.0 to 1.5)\n\n{}",
+            "# Appendix B. Conformance vectors (yoz 1.0 to 1.6)\n\n{}",
             readme.split_once("\n\n").map_or("", |x| x.1)
         );
         std::fs::write(&appendix, text).map_err(|e| yoz::Error::io("writing appendix B", e))?;

@@ -46,6 +46,8 @@ pub mod id {
     pub const CM: u8 = 6;
     /// The same with model 2 (`cm2`, format 1.5; spec/codec-cm.md §9).
     pub const CM2: u8 = 7;
+    /// The same with model 3 (`cm3`, format 1.6; spec/codec-cm.md §10).
+    pub const CM3: u8 = 8;
 }
 
 /// A block codec. Implementations are stateless and shared between threads.
@@ -75,13 +77,16 @@ static LZ77: Lz77 = Lz77;
 static LZR: Lzr = Lzr;
 static CM: Cm = Cm(cm::Version::V1);
 static CM2: Cm = Cm(cm::Version::V2);
+static CM3: Cm = Cm(cm::Version::V3);
 
 /// The `reader_minor` a block codec needs in the header (spec §2.1, §5): 3 for `lzr` and
-/// `cm1` (format 1.3), 5 for `cm2` (format 1.5), 0 for the codecs of 1.0.
+/// `cm1` (format 1.3), 5 for `cm2` (format 1.5), 6 for `cm3` (format 1.6), 0 for the codecs of
+/// 1.0.
 pub fn reader_minor(id: u8) -> u8 {
     match id {
         id::LZR | id::CM => 3,
         id::CM2 => 5,
+        id::CM3 => 6,
         _ => 0,
     }
 }
@@ -91,7 +96,7 @@ pub fn reader_minor(id: u8) -> u8 {
 pub fn choice_reader_minor(choice: Choice, level: i32) -> u8 {
     match choice {
         Choice::Fixed(id) => reader_minor(id),
-        Choice::Auto if level >= LEVEL_MAX => reader_minor(id::CM2),
+        Choice::Auto if level >= LEVEL_MAX => reader_minor(id::CM3),
         Choice::Auto if level >= AUTO_LZR_LEVEL => reader_minor(id::LZR),
         Choice::Auto => 0,
     }
@@ -108,6 +113,7 @@ pub fn by_id(id: u8) -> Result<&'static dyn Codec> {
         id::LZR => Ok(&LZR),
         id::CM => Ok(&CM),
         id::CM2 => Ok(&CM2),
+        id::CM3 => Ok(&CM3),
         _ => Err(Error::UnknownCodec { id }),
     }
 }
@@ -238,12 +244,13 @@ impl Choice {
             "huffman" => Ok(Choice::Fixed(id::HUFFMAN)),
             "lz77" => Ok(Choice::Fixed(id::LZ77)),
             "lzr" => Ok(Choice::Fixed(id::LZR)),
-            // `cm` is the current context-mixing model; `cm1` writes what readers of formats
-            // 1.3 and 1.4 decode.
-            "cm" | "cm2" => Ok(Choice::Fixed(id::CM2)),
+            // `cm` is the current context-mixing model; `cm1` and `cm2` write what readers of
+            // formats 1.3–1.4 and 1.5 decode.
+            "cm" | "cm3" => Ok(Choice::Fixed(id::CM3)),
+            "cm2" => Ok(Choice::Fixed(id::CM2)),
             "cm1" => Ok(Choice::Fixed(id::CM)),
             _ => Err(Error::InvalidArgument(format!(
-                "unknown codec {s:?} (expected auto, store, zstd, huffman, lz77, lzr, cm, cm1 or cm2)"
+                "unknown codec {s:?} (expected auto, store, zstd, huffman, lz77, lzr, cm, cm1, cm2 or cm3)"
             ))),
         }
     }
@@ -312,7 +319,7 @@ pub fn encode_block_with(
                 // In order of decoding speed: a later codec must be strictly smaller to win.
                 let others: [(&dyn Codec, i32); 4] = [
                     (&LZR, level),
-                    (&CM2, level),
+                    (&CM3, level),
                     (&LZ77, lz77_level_for(level)),
                     (&HUFFMAN, 0),
                 ];
@@ -321,7 +328,7 @@ pub fn encode_block_with(
                     let may_win = match codec.id() {
                         id::HUFFMAN => order0_bound(raw) < best.payload.len() as f64,
                         id::LZR => level >= AUTO_LZR_LEVEL,
-                        id::CM2 => level >= LEVEL_MAX,
+                        id::CM3 => level >= LEVEL_MAX,
                         _ => best.codec == id::ZSTD && lz77_may_win(raw, level, lvl)?,
                     };
                     if !may_win {

@@ -728,6 +728,17 @@ pub fn valid() -> Vec<Valid> {
         bytes: fc2.build().bytes,
         expect: vec![file("cm2.bin", &bin), file("cm2.txt", &c[..7000])],
     });
+    // Model 3 on the same data: every slot of its bit-history lines is claimed and replaced.
+    let mut fc3 = Forge::new();
+    fc3.reader_minor = crate::codec::reader_minor(id::CM3);
+    fc3.file("cm3.bin", &bin, id::CM3, 8192)
+        .file("cm3.txt", &c[..7000], id::CM3, 8192);
+    v.push(Valid {
+        name: "cm3",
+        about: "a binary file over several blocks and a text file coded with cm3 (codec 8, context mixing model 3, format 1.6)",
+        bytes: fc3.build().bytes,
+        expect: vec![file("cm3.bin", &bin), file("cm3.txt", &c[..7000])],
+    });
     let mut ff = Forge::new();
     ff.reader_minor = 4;
     ff.dir("run").node("run/ctl.fifo", Kind::Fifo, (0, 0)).file(
@@ -1843,6 +1854,13 @@ fn codec_payloads(v: &mut Vectors) {
             &["corrupt"][..],
             &["corrupt"][..],
         ),
+        (
+            id::CM3,
+            "cm3-payload-damaged",
+            "cm3-payload-truncated",
+            &["corrupt"][..],
+            &["corrupt"][..],
+        ),
     ] {
         let mut f = Forge::new();
         f.reader_minor = crate::codec::reader_minor(codec);
@@ -1887,6 +1905,11 @@ fn codec_payloads(v: &mut Vectors) {
             "cm2-ratio-over-bound",
             "a cm2 block whose well-formed coded payload stands for more than 64 bytes per payload byte",
         ),
+        (
+            id::CM3,
+            "cm3-ratio-over-bound",
+            "a cm3 block whose well-formed coded payload stands for more than 64 bytes per payload byte",
+        ),
     ] {
         let raw = vec![b'a'; 20_000];
         let mut g = Forge::new();
@@ -1897,10 +1920,10 @@ fn codec_payloads(v: &mut Vectors) {
         g.recs.push(Rec::Entry(e));
         let (mut info, _) = block(&raw, codec);
         let mut payload = vec![1u8];
-        let version = if codec == id::CM {
-            crate::codec::cm::Version::V1
-        } else {
-            crate::codec::cm::Version::V2
+        let version = match codec {
+            id::CM => crate::codec::cm::Version::V1,
+            id::CM2 => crate::codec::cm::Version::V2,
+            _ => crate::codec::cm::Version::V3,
         };
         let body = crate::codec::cm::coded_body(&raw, version);
         payload.extend(body.expect("compressible"));
@@ -1979,6 +2002,18 @@ fn codec_payloads(v: &mut Vectors) {
             let mut f = Forge::new();
             f.reader_minor = 4;
             f.file("t.txt", &text(8000, 54), id::CM2, 8000);
+            f.build().bytes
+        },
+    );
+    v.add(
+        "cm3-in-1.5-archive",
+        "a valid cm3 block (codec 8, format 1.6) in an archive whose header declares reader 1.5 (§2.1, §5)",
+        &["version-mismatch"],
+        &["version-mismatch"],
+        {
+            let mut f = Forge::new();
+            f.reader_minor = 5;
+            f.file("t.txt", &text(8000, 54), id::CM3, 8000);
             f.build().bytes
         },
     );

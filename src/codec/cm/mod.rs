@@ -39,6 +39,8 @@ pub enum Version {
     V1,
     /// Model 2 (spec/codec-cm.md §9).
     V2,
+    /// Model 3 (spec/codec-cm.md §10).
+    V3,
 }
 
 /// The cm codecs: `Cm(Version::V1)` is `cm1` (id 6), `Cm(Version::V2)` is `cm2` (id 7).
@@ -56,6 +58,7 @@ impl Version {
         match self {
             Version::V1 => "cm1",
             Version::V2 => "cm2",
+            Version::V3 => "cm3",
         }
     }
 }
@@ -65,6 +68,7 @@ impl Codec for Cm {
         match self.0 {
             Version::V1 => id::CM,
             Version::V2 => id::CM2,
+            Version::V3 => id::CM3,
         }
     }
     fn name(&self) -> &'static str {
@@ -108,34 +112,35 @@ pub fn encode(input: &[u8], version: Version, out: &mut Vec<u8>) {
 /// `input` (or for an empty input).
 pub(crate) fn coded_body(input: &[u8], version: Version) -> Option<Vec<u8>> {
     match version {
-        Version::V1 => coded_stream::<false>(input),
-        Version::V2 => coded_stream::<true>(input),
+        Version::V1 => coded_stream::<1>(input),
+        Version::V2 => coded_stream::<2>(input),
+        Version::V3 => coded_stream::<3>(input),
     }
 }
 
-fn coded_stream<const V2: bool>(input: &[u8]) -> Option<Vec<u8>> {
+fn coded_stream<const M: u8>(input: &[u8]) -> Option<Vec<u8>> {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { coded_stream_avx2::<V2>(input) };
+        return unsafe { coded_stream_avx2::<M>(input) };
     }
-    coded_stream_with::<V2>(input)
+    coded_stream_with::<M>(input)
 }
 
 /// [`coded_stream_with`] compiled for AVX2, where the mixer's loops become vector code. The
 /// arithmetic is integer, so the bits are the same either way.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn coded_stream_avx2<const V2: bool>(input: &[u8]) -> Option<Vec<u8>> {
-    coded_stream_with::<V2>(input)
+unsafe fn coded_stream_avx2<const M: u8>(input: &[u8]) -> Option<Vec<u8>> {
+    coded_stream_with::<M>(input)
 }
 
 #[inline(always)]
-fn coded_stream_with<const V2: bool>(input: &[u8]) -> Option<Vec<u8>> {
+fn coded_stream_with<const M: u8>(input: &[u8]) -> Option<Vec<u8>> {
     if input.is_empty() {
         return None;
     }
-    let mut m = Model::<V2>::new(input.len());
+    let mut m = Model::<M>::new(input.len());
     let mut rc = Encoder::new();
     for (i, &byte) in input.iter().enumerate() {
         for k in (0..8).rev() {
@@ -165,13 +170,14 @@ pub fn decode(payload: &[u8], raw_len: usize, version: Version, out: &mut Vec<u8
     }
     out.reserve_exact(raw_len);
     match version {
-        Version::V1 => decode_body(Model::<false>::new(raw_len), body, raw_len, version, out),
-        Version::V2 => decode_body(Model::<true>::new(raw_len), body, raw_len, version, out),
+        Version::V1 => decode_body(Model::<1>::new(raw_len), body, raw_len, version, out),
+        Version::V2 => decode_body(Model::<2>::new(raw_len), body, raw_len, version, out),
+        Version::V3 => decode_body(Model::<3>::new(raw_len), body, raw_len, version, out),
     }
 }
 
-fn decode_body<const V2: bool>(
-    model: Model<V2>,
+fn decode_body<const M: u8>(
+    model: Model<M>,
     body: &[u8],
     raw_len: usize,
     version: Version,
@@ -188,8 +194,8 @@ fn decode_body<const V2: bool>(
 /// [`decode_body_with`] compiled for AVX2 (see [`coded_stream_avx2`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn decode_body_avx2<const V2: bool>(
-    model: Model<V2>,
+unsafe fn decode_body_avx2<const M: u8>(
+    model: Model<M>,
     body: &[u8],
     raw_len: usize,
     version: Version,
@@ -199,8 +205,8 @@ unsafe fn decode_body_avx2<const V2: bool>(
 }
 
 #[inline(always)]
-fn decode_body_with<const V2: bool>(
-    mut model: Model<V2>,
+fn decode_body_with<const M: u8>(
+    mut model: Model<M>,
     body: &[u8],
     raw_len: usize,
     version: Version,

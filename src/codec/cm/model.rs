@@ -33,9 +33,8 @@ const TABLE_BITS_MIN: u32 = 12;
 const MATCH_MAX: u32 = 65_535;
 /// Bytes of the match model's second, longer context.
 const MATCH_LONG: usize = 16;
-/// Model 2: a match at least this long survives a mismatched byte (spec §9.3)…
-const RECOVER_MIN: u32 = 8;
-/// … and is dropped at this many misses without [`RECOVER_GOOD`] agreeing bytes between.
+/// Models 2 and 3: a surviving match is dropped at this many misses without
+/// [`RECOVER_GOOD`] agreeing bytes between.
 const RECOVER_MISSES: u32 = 8;
 const RECOVER_GOOD: u32 = 16;
 
@@ -46,21 +45,37 @@ fn table_bits(raw_len: usize) -> u32 {
     (log + 4).clamp(TABLE_BITS_MIN, TABLE_BITS_MAX)
 }
 
-/// Bucket (first counter index, a multiple of 16) of context value `x` for the nibble whose
-/// partial byte is `nib_ctx`, in a table of `2^bits` counters (spec §5.2), and the bucket's
-/// check value (model 2, spec §9.1): 17 bits, never 0, from hash bits the index does not use.
+/// The hash of a context value and the partial byte of its nibble (spec §5.2).
 #[inline]
-fn bucket(x: u32, nib_ctx: u32, bits: u32) -> (usize, u32) {
+fn bucket_hash(x: u32, nib_ctx: u32) -> u32 {
     let mut h = x.wrapping_add(nib_ctx.wrapping_mul(0x9E37_79B1));
     h ^= h >> 15;
     h = h.wrapping_mul(0x2C1B_3C6D);
     h ^= h >> 12;
     h = h.wrapping_mul(0x297A_2D39);
-    h ^= h >> 15;
+    h ^ (h >> 15)
+}
+
+/// Bucket (first counter index, a multiple of 16) of context value `x` for the nibble whose
+/// partial byte is `nib_ctx`, in a table of `2^bits` counters (spec §5.2), and the bucket's
+/// check value (model 2, spec §9.1): 17 bits, never 0, from hash bits the index does not use.
+#[inline]
+fn bucket(x: u32, nib_ctx: u32, bits: u32) -> (usize, u32) {
+    let h = bucket_hash(x, nib_ctx);
     (
         ((h >> (32 - (bits - 4))) as usize) << 4,
         (h & 0xFFFF) | 0x1_0000,
     )
+}
+
+/// Model 3's line and check byte for context value `x` and partial byte `nib_ctx` (spec
+/// §10.1): the hash of [`bucket`], its top `bits − 4` bits choosing one of `2^(bits − 4)` lines
+/// (the line's byte offset is 64 times that, within its order's table), its low byte the check
+/// (1 where that byte is 0). Returns the line's byte offset and the check.
+#[inline]
+fn slot_line(x: u32, nib_ctx: u32, bits: u32) -> (usize, u32) {
+    let h = bucket_hash(x, nib_ctx);
+    (((h >> (32 - (bits - 4))) as usize) << 6, (h & 0xFF).max(1))
 }
 
 /// The mixer's dot product `Σ w·x`, exact. Each weight is split as `(w >> 10)·2^10 + (w & 1023)`
@@ -85,7 +100,7 @@ fn train<const N: usize>(w: &mut [i32; N], x: &[i32; N], err: i32) {
 }
 
 /// The whole predictor; encoder and decoder drive it identically.
-pub(super) struct Model<const V2: bool> {
+pub(super) struct Model<const M: u8> {
     bits: u32,
     o0: Vec<u32>,
     o1: Vec<u32>,
@@ -132,30 +147,88 @@ pub(super) struct Model<const V2: bool> {
     /// Model 2: mismatches the current match survived, and agreeing bytes since the last.
     mm_miss: u32,
     mm_good: u32,
+    /// Model 3: the hashed orders' bit histories (spec §10.1), `2^(bits + 2)` bytes per order
+    /// (the memory model 2's counters take): lines of four 16-byte slots, each a check byte and
+    /// the states of a nibble's 15 nodes. Zero is the empty slot and the empty history, so the
+    /// table starts as lazily allocated zero memory.
+    hist: Vec<u8>,
+    /// Model 3: each hashed order's state map (spec §10.2), 256 counters per order.
+    smap: Vec<u32>,
 }
 
-impl<const V2: bool> Model<V2> {
+/// Model 3's bit-history transitions (spec §10.2): `NEXT[2s + y]` is the state after bit `y`
+/// in state `s = 16·n0 + n1`. The count of the bit seen grows (to 15); the other, when above
+/// 2, loses half its excess — a history that changes its mind is trusted less than a steady one.
+pub(super) const NEXT: [u8; 512] = {
+    const fn grow(n: usize) -> usize {
+        if n < 15 {
+            n + 1
+        } else {
+            15
+        }
+    }
+    const fn fade(n: usize) -> usize {
+        if n > 2 {
+            (n + 2) / 2
+        } else {
+            n
+        }
+    }
+    let mut t = [0u8; 512];
+    let mut s = 0;
+    while s < 256 {
+        let (n0, n1) = (s >> 4, s & 15);
+        t[2 * s] = (grow(n0) << 4 | fade(n1)) as u8;
+        t[2 * s + 1] = (fade(n0) << 4 | grow(n1)) as u8;
+        s += 1;
+    }
+    t
+};
+
+/// Model 3's initial state map (spec §10.2): a state's probability starts at `(2·n1 + 1) /
+/// (2·(n0 + n1) + 2)` — what its two counts say — with count 0, and learns from there.
+pub(super) fn state_map_init() -> [u32; 256] {
+    let mut t = [0u32; 256];
+    for (s, v) in t.iter_mut().enumerate() {
+        let (n0, n1) = ((s >> 4) as u32, (s & 15) as u32);
+        *v = (((2 * n1 + 1) << 22) / (2 * (n0 + n1) + 2)) << 10;
+    }
+    t
+}
+
+impl<const M: u8> Model<M> {
+    /// Model 2 or later (spec §9).
+    const V2: bool = M >= 2;
+    /// Model 3 (spec §10): bit histories in the hashed orders.
+    const V3: bool = M >= 3;
     /// Hashed orders of this model.
-    const HASHED: usize = if V2 { 7 } else { 5 };
+    const HASHED: usize = if Self::V2 { 7 } else { 5 };
     /// Mixer inputs of this model (spec §6, §9.4).
-    const INPUTS: usize = 2 + Self::HASHED + if V2 { 3 } else { 2 };
+    const INPUTS: usize = 2 + Self::HASHED + if Self::V2 { 3 } else { 2 };
     /// Count limits of order 0 and 1 and of the hashed orders (spec §5.2, §9.2). Model 2 keeps
     /// orders 0 and 1 fast-adapting (a rate of about 1/7.5): the maps of §7, indexed by the same
     /// contexts, hold their long-run statistics, and data whose byte statistics drift (a
     /// deflate stream's changing codes, a database's pages) is followed within a few bytes.
-    const LIMIT_DIRECT: u32 = if V2 { 6 } else { LIMIT_DIRECT };
-    const LIMIT_HASHED: u32 = if V2 { 127 } else { LIMIT_HASHED };
+    const LIMIT_DIRECT: u32 = if Self::V2 { 6 } else { LIMIT_DIRECT };
+    const LIMIT_HASHED: u32 = if Self::V2 { 127 } else { LIMIT_HASHED };
+    /// Models 2 and 3: a match at least this long survives a mismatched byte (spec §9.3,
+    /// §10.3); model 3 from 6 bytes (compressed data's short repeats: docs/perf-lossless.md).
+    const RECOVER_MIN: u32 = if Self::V3 { 6 } else { 8 };
     /// Bytes the match model hashes to find a candidate.
-    const MATCH_MIN: usize = if V2 { 3 } else { 6 };
+    const MATCH_MIN: usize = if Self::V2 { 3 } else { 6 };
 
     pub(super) fn new(raw_len: usize) -> Self {
-        const { assert!(Self::INPUTS == if V2 { INPUTS_V2 } else { INPUTS_V1 }) };
+        const { assert!(Self::INPUTS == if Self::V2 { INPUTS_V2 } else { INPUTS_V1 }) };
         let bits = table_bits(raw_len);
         let mut m = Model {
             bits,
             o0: vec![COUNTER_INIT; 256],
             o1: vec![COUNTER_INIT; 1 << 16],
-            hashed: huge_zeroed(Self::HASHED << bits),
+            hashed: if Self::V3 {
+                Vec::new()
+            } else {
+                huge_zeroed(Self::HASHED << bits)
+            },
             ctx: [0; HASHED_MAX],
             base: [0; HASHED_MAX],
             check: [0; HASHED_MAX],
@@ -164,7 +237,7 @@ impl<const V2: bool> Model<V2> {
             weights: vec![1 << 14; SETS * Self::INPUTS],
             set: 0,
             pm: 2048,
-            apm0: Apm::new(if V2 { 512 } else { 256 }),
+            apm0: Apm::new(if Self::V2 { 512 } else { 256 }),
             apm1: Apm::new(1 << 16),
             c0: 1,
             nib: 1,
@@ -181,6 +254,16 @@ impl<const V2: bool> Model<V2> {
             mm_sm: [COUNTER_INIT; 128],
             mm_miss: 0,
             mm_good: 0,
+            hist: if Self::V3 {
+                huge_zeroed(Self::HASHED << (bits + 2))
+            } else {
+                Vec::new()
+            },
+            smap: if Self::V3 {
+                state_map_init().repeat(Self::HASHED)
+            } else {
+                Vec::new()
+            },
         };
         m.new_byte_contexts();
         m
@@ -201,7 +284,7 @@ impl<const V2: bool> Model<V2> {
                 ^ 6,
             word.wrapping_mul(0x1B87_3593) ^ 7,
         ]);
-        if V2 {
+        if Self::V2 {
             // Sparse: the two bytes before the last two, and the four before the last four —
             // the fields of fixed-size records and instruction operands.
             ctx[5] = (c4 & 0xFFFF_0000).wrapping_mul(0x2F0B_4C4D) ^ (8 << 24);
@@ -226,12 +309,21 @@ impl<const V2: bool> Model<V2> {
     }
 
     fn nibble_buckets(&mut self, nib_ctx: u32) {
+        if Self::V3 {
+            for i in 0..Self::HASHED {
+                let (line, check) = slot_line(self.ctx[i], nib_ctx, self.bits);
+                self.base[i] = (i << (self.bits + 2)) + line;
+                self.check[i] = check;
+                prefetch(&self.hist[self.base[i]]);
+            }
+            return;
+        }
         for i in 0..Self::HASHED {
             let (b, check) = bucket(self.ctx[i], nib_ctx, self.bits);
             self.base[i] = (i << self.bits) + b;
             self.check[i] = check;
             prefetch(&self.hashed[self.base[i]]);
-            if V2 {
+            if Self::V2 {
                 prefetch(&self.hashed[self.base[i] ^ 16]);
             }
         }
@@ -241,6 +333,9 @@ impl<const V2: bool> Model<V2> {
     /// value; where neither does, the less used one is emptied and takes it, so a context never
     /// inherits another context's counts.
     fn claim_buckets(&mut self) {
+        if Self::V3 {
+            return self.claim_slots();
+        }
         for i in 0..Self::HASHED {
             let check = self.check[i];
             let mut b = self.base[i];
@@ -262,6 +357,28 @@ impl<const V2: bool> Model<V2> {
         }
     }
 
+    /// Model 3 (spec §10.1): each order's slot is the one of its line that holds the check
+    /// byte; where none does, the slot whose first node has the fewest counts is emptied and
+    /// takes it (empty slots have none).
+    fn claim_slots(&mut self) {
+        for i in 0..Self::HASHED {
+            let line = self.base[i];
+            let check = self.check[i] as u8;
+            let h = &mut self.hist[line..line + 64];
+            let j = match (0..4).find(|&j| h[16 * j] == check) {
+                Some(j) => j,
+                None => {
+                    let counts = |j: usize| (h[16 * j + 1] >> 4) + (h[16 * j + 1] & 15);
+                    let j = (1..4).fold(0, |b, j| if counts(j) < counts(b) { j } else { b });
+                    h[16 * j] = check;
+                    h[16 * j + 1..16 * j + 16].fill(0);
+                    j
+                }
+            };
+            self.base[i] = line + 16 * j;
+        }
+    }
+
     /// Probability (16 bits, within 32..=65504) that the next bit is 1.
     #[inline(always)]
     pub(super) fn predict(&mut self) -> u32 {
@@ -273,15 +390,23 @@ impl<const V2: bool> Model<V2> {
         let row = ((c1 << 8) | c0) * APM_BUCKETS;
         prefetch(&self.apm1.t[row]);
         prefetch(&self.apm1.t[row + APM_BUCKETS - 1]);
-        if V2 && self.nib == 1 {
+        if Self::V2 && self.nib == 1 {
             self.claim_buckets();
         }
         self.st[0] = stretch(counter_p12(self.o0[c0]));
         self.st[1] = stretch(counter_p12(self.o1[self.idx[1]]));
-        for i in 0..Self::HASHED {
-            let k = self.base[i] + self.nib;
-            self.idx[2 + i] = k;
-            self.st[2 + i] = stretch(counter_p12(self.hashed[k] ^ COUNTER_INIT));
+        if Self::V3 {
+            for i in 0..Self::HASHED {
+                let s = (i << 8) + usize::from(self.hist[self.base[i] + self.nib]);
+                self.idx[2 + i] = s;
+                self.st[2 + i] = stretch(counter_p12(self.smap[s]));
+            }
+        } else {
+            for i in 0..Self::HASHED {
+                let k = self.base[i] + self.nib;
+                self.idx[2 + i] = k;
+                self.st[2 + i] = stretch(counter_p12(self.hashed[k] ^ COUNTER_INIT));
+            }
         }
         // Match model: predicts the next bit of the byte that followed the earlier occurrence,
         // while the bits so far agree with it.
@@ -292,14 +417,14 @@ impl<const V2: bool> Model<V2> {
         if self.mm_len > 0 && (self.mm_byte | 0x100) >> (8 - bitpos) == self.c0 {
             let b = (self.mm_byte >> (7 - bitpos)) & 1 == 1;
             self.mm_bit = Some(b);
-            if V2 && self.mm_miss > 0 {
+            if Self::V2 && self.mm_miss > 0 {
                 let state = self.mm_miss.min(3) as usize * 8 + self.mm_len.min(7) as usize;
                 self.mm_ctx = 64 + (state << 1) + usize::from(b);
                 self.st[mi + 1] = 0;
                 level = 1;
             } else {
                 self.mm_ctx = ((self.mm_len.min(31) as usize) << 1) | usize::from(b);
-                if V2 {
+                if Self::V2 {
                     let l = self.mm_len.min(32) as i32 * 32;
                     self.st[mi + 1] = if b { l } else { -l };
                 }
@@ -311,7 +436,7 @@ impl<const V2: bool> Model<V2> {
             self.st[mi] = stretch(counter_p12(self.mm_sm[self.mm_ctx]));
         } else {
             self.st[mi] = 0;
-            if V2 {
+            if Self::V2 {
                 self.st[mi + 1] = 0;
             }
         }
@@ -319,7 +444,7 @@ impl<const V2: bool> Model<V2> {
         self.set = (level * 256 + c0) * Self::INPUTS;
         let w = &self.weights[self.set..self.set + Self::INPUTS];
         let x = &self.st[..Self::INPUTS];
-        let dot = if V2 {
+        let dot = if Self::V2 {
             dot::<{ INPUTS_V2 }>(w.try_into().expect("inputs"), x.try_into().expect("inputs"))
         } else {
             dot::<{ INPUTS_V1 }>(w.try_into().expect("inputs"), x.try_into().expect("inputs"))
@@ -328,7 +453,7 @@ impl<const V2: bool> Model<V2> {
         self.pm = squash(d) as u32;
         let st = stretch(self.pm);
         let a0_ctx = match self.mm_bit {
-            Some(b) if V2 => {
+            Some(b) if Self::V2 => {
                 let miss = if self.mm_miss > 0 { 128 } else { 0 };
                 256 + miss + ((self.mm_len.min(63) as usize) << 1) + usize::from(b)
             }
@@ -346,7 +471,7 @@ impl<const V2: bool> Model<V2> {
         let err = ((i32::from(bit) << 12) - self.pm as i32) * MIX_RATE;
         let w = &mut self.weights[self.set..self.set + Self::INPUTS];
         let x = &self.st[..Self::INPUTS];
-        if V2 {
+        if Self::V2 {
             train::<{ INPUTS_V2 }>(
                 w.try_into().expect("inputs"),
                 x.try_into().expect("inputs"),
@@ -361,11 +486,19 @@ impl<const V2: bool> Model<V2> {
         }
         counter_update(&mut self.o0[self.idx[0]], bit, Self::LIMIT_DIRECT);
         counter_update(&mut self.o1[self.idx[1]], bit, Self::LIMIT_DIRECT);
-        for i in 0..Self::HASHED {
-            let slot = &mut self.hashed[self.idx[2 + i]];
-            let mut v = *slot ^ COUNTER_INIT;
-            counter_update(&mut v, bit, Self::LIMIT_HASHED);
-            *slot = v ^ COUNTER_INIT;
+        if Self::V3 {
+            for i in 0..Self::HASHED {
+                let s = self.idx[2 + i];
+                counter_update(&mut self.smap[s], bit, LIMIT_DIRECT);
+                self.hist[self.base[i] + self.nib] = NEXT[2 * (s & 255) + usize::from(bit)];
+            }
+        } else {
+            for i in 0..Self::HASHED {
+                let slot = &mut self.hashed[self.idx[2 + i]];
+                let mut v = *slot ^ COUNTER_INIT;
+                counter_update(&mut v, bit, Self::LIMIT_HASHED);
+                *slot = v ^ COUNTER_INIT;
+            }
         }
         if self.mm_bit.is_some() {
             counter_update(&mut self.mm_sm[self.mm_ctx], bit, LIMIT_DIRECT);
@@ -396,14 +529,14 @@ impl<const V2: bool> Model<V2> {
             if u32::from(b) == self.mm_byte {
                 self.mm_len = (self.mm_len + 1).min(MATCH_MAX);
                 self.mm_ptr += 1;
-                if V2 && self.mm_miss > 0 {
+                if Self::V2 && self.mm_miss > 0 {
                     self.mm_good += 1;
                     if self.mm_good >= RECOVER_GOOD {
                         self.mm_miss = 0;
                     }
                 }
-            } else if V2
-                && (self.mm_miss > 0 || self.mm_len >= RECOVER_MIN)
+            } else if Self::V2
+                && (self.mm_miss > 0 || self.mm_len >= Self::RECOVER_MIN)
                 && self.mm_miss < RECOVER_MISSES
             {
                 // One changed byte in a long repeat (an address, a counter): keep following.
@@ -427,7 +560,7 @@ impl<const V2: bool> Model<V2> {
         };
         // Model 2 also looks while following a match that has missed, and takes a candidate
         // that is not the one it follows and agrees better.
-        let recovering = V2 && self.mm_miss > 0;
+        let recovering = Self::V2 && self.mm_miss > 0;
         let mask = self.mm_long.len() - 1;
         if pos >= MATCH_LONG {
             // The last 16 bytes find the place that repeats the longer context: the most
