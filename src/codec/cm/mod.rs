@@ -1,4 +1,4 @@
-//! `cm1` (id 6) and `cm2` (id 7): learned context mixing (spec/codec-cm.md). Every bit of the
+//! `cm1` (id 6), `cm2` (id 7) and `cm3` (id 8): learned context mixing (spec/codec-cm.md). Every bit of the
 //! block is predicted by several context models — orders 0–4 and 6, the current word (model 2
 //! adds two sparse orders), and a match model that follows the longest earlier occurrence of
 //! the recent bytes — whose predictions a small neural network (a gated logistic mixer, its
@@ -12,8 +12,10 @@
 //! for bit; floats would make the payload depend on the FPU. The logistic tables are defined by
 //! integer interpolation (§3 of the spec), counters and weights are fixed point.
 //!
-//! The two codecs share the payload and every table; model 2 (`cm2`, format 1.5) adds what
-//! binaries and long-range repeats need (spec §9). Model 1 stays for the archives that use it.
+//! The three codecs share the payload and the logistic tables; model 2 (`cm2`, format 1.5) adds
+//! what binaries and long-range repeats need (spec §9), model 3 (`cm3`, format 1.6) bit
+//! histories read through adaptive state maps (spec §10). Models 1 and 2 stay for the archives
+//! that use them.
 
 mod model;
 mod tables;
@@ -32,7 +34,7 @@ mod mode {
 }
 
 /// Which predictor codes a payload: model 1 is codec `cm1` (id 6, format 1.3), model 2 codec
-/// `cm2` (id 7, format 1.5).
+/// `cm2` (id 7, format 1.5), model 3 codec `cm3` (id 8, format 1.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {
     /// Model 1 (spec/codec-cm.md §3–§8).
@@ -43,7 +45,8 @@ pub enum Version {
     V3,
 }
 
-/// The cm codecs: `Cm(Version::V1)` is `cm1` (id 6), `Cm(Version::V2)` is `cm2` (id 7).
+/// The cm codecs: `Cm(Version::V1)` is `cm1` (id 6), `Cm(Version::V2)` is `cm2` (id 7),
+/// `Cm(Version::V3)` is `cm3` (id 8).
 pub struct Cm(pub Version);
 
 fn corrupt(version: Version, why: impl Into<String>) -> Error {

@@ -1,11 +1,13 @@
-//! The cm predictor (spec §5–§8): context models, match model, mixer and probability maps.
+//! The cm predictor (spec §5–§10): context models, match model, mixer and probability maps.
 //!
-//! One implementation serves both models: `Model<false>` is model 1 (codec id 6, format 1.3),
-//! `Model<true>` model 2 (codec id 7, format 1.5). Model 2 adds what binaries and long-range
-//! repeats need — checked two-way buckets instead of colliding ones, two sparse orders, a match
-//! model that finds 3-byte matches and survives a mismatched byte, fast-adapting orders 0 and 1,
-//! and the match state in the first probability map (spec §9). A const parameter keeps model
-//! 1's loop exactly as it was.
+//! One implementation serves the three models: `Model<1>` is model 1 (codec id 6, format 1.3),
+//! `Model<2>` model 2 (codec id 7, format 1.5), `Model<3>` model 3 (codec id 8, format 1.6).
+//! Model 2 adds what binaries and long-range repeats need — checked two-way buckets instead of
+//! colliding ones, two sparse orders, a match model that finds 3-byte matches and survives a
+//! mismatched byte, fast-adapting orders 0 and 1, and the match state in the first probability
+//! map (spec §9). Model 3 keeps bit histories instead of counters in the hashed orders, read
+//! through adaptive state maps, and sums the mixer in i32 (spec §10). A const parameter keeps
+//! the older models' loops exactly as they were.
 
 use super::tables::*;
 
