@@ -718,27 +718,34 @@ pub fn valid() -> Vec<Valid> {
             .enumerate()
             .map(|(i, &b)| if i % 29 == 28 { !b } else { b }),
     );
-    let mut fc2 = Forge::new();
-    fc2.reader_minor = crate::codec::reader_minor(id::CM2);
-    fc2.file("cm2.bin", &bin, id::CM2, 8192)
-        .file("cm2.txt", &c[..7000], id::CM2, 8192);
-    v.push(Valid {
-        name: "cm2",
-        about: "a binary file over several blocks and a text file coded with cm2 (codec 7, context mixing model 2, format 1.5)",
-        bytes: fc2.build().bytes,
-        expect: vec![file("cm2.bin", &bin), file("cm2.txt", &c[..7000])],
-    });
-    // Model 3 on the same data: every slot of its bit-history lines is claimed and replaced.
-    let mut fc3 = Forge::new();
-    fc3.reader_minor = crate::codec::reader_minor(id::CM3);
-    fc3.file("cm3.bin", &bin, id::CM3, 8192)
-        .file("cm3.txt", &c[..7000], id::CM3, 8192);
-    v.push(Valid {
-        name: "cm3",
-        about: "a binary file over several blocks and a text file coded with cm3 (codec 8, context mixing model 3, format 1.6)",
-        bytes: fc3.build().bytes,
-        expect: vec![file("cm3.bin", &bin), file("cm3.txt", &c[..7000])],
-    });
+    // Models 2 and 3 on the same data.
+    for (codec, name, bin_name, txt_name, about) in [
+        (
+            id::CM2,
+            "cm2",
+            "cm2.bin",
+            "cm2.txt",
+            "a binary file over several blocks and a text file coded with cm2 (codec 7, context mixing model 2, format 1.5)",
+        ),
+        (
+            id::CM3,
+            "cm3",
+            "cm3.bin",
+            "cm3.txt",
+            "a binary file over several blocks and a text file coded with cm3 (codec 8, context mixing model 3, format 1.6)",
+        ),
+    ] {
+        let mut f = Forge::new();
+        f.reader_minor = crate::codec::reader_minor(codec);
+        f.file(bin_name, &bin, codec, 8192)
+            .file(txt_name, &c[..7000], codec, 8192);
+        v.push(Valid {
+            name,
+            about,
+            bytes: f.build().bytes,
+            expect: vec![file(bin_name, &bin), file(txt_name, &c[..7000])],
+        });
+    }
     let mut ff = Forge::new();
     ff.reader_minor = 4;
     ff.dir("run").node("run/ctl.fifo", Kind::Fifo, (0, 0)).file(
