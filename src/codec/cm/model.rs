@@ -281,7 +281,14 @@ impl<const M: u8> Model<M> {
     /// orders 0 and 1 fast-adapting (a rate of about 1/7.5): the maps of §7, indexed by the same
     /// contexts, hold their long-run statistics, and data whose byte statistics drift (a
     /// deflate stream's changing codes, a database's pages) is followed within a few bytes.
-    const LIMIT_DIRECT: u32 = if Self::V2 { 6 } else { LIMIT_DIRECT };
+    /// Model 3 adapts them faster still (limit 3, a rate of about 1/4.5; spec §10).
+    const LIMIT_DIRECT: u32 = if Self::V3 {
+        3
+    } else if Self::V2 {
+        6
+    } else {
+        LIMIT_DIRECT
+    };
     const LIMIT_HASHED: u32 = if Self::V2 { 127 } else { LIMIT_HASHED };
     /// Models 2 and 3: a match at least this long survives a mismatched byte (spec §9.3,
     /// §10.3); model 3 from 6 bytes (compressed data's short repeats: docs/perf-lossless.md).
