@@ -1988,42 +1988,35 @@ fn codec_payloads(v: &mut Vectors) {
         }),
     );
 
-    v.add(
-        "lzr-in-1.2-archive",
-        "a valid lzr block (codec 5, format 1.3) in an archive whose header declares reader 1.2 (§2.1, §5)",
-        &["version-mismatch"],
-        &["version-mismatch"],
-        {
-            let mut f = Forge::new();
-            f.reader_minor = 2;
-            f.file("t.txt", &text(8000, 54), id::LZR, 8000);
-            f.build().bytes
-        },
-    );
-    v.add(
-        "cm2-in-1.4-archive",
-        "a valid cm2 block (codec 7, format 1.5) in an archive whose header declares reader 1.4 (§2.1, §5)",
-        &["version-mismatch"],
-        &["version-mismatch"],
-        {
-            let mut f = Forge::new();
-            f.reader_minor = 4;
-            f.file("t.txt", &text(8000, 54), id::CM2, 8000);
-            f.build().bytes
-        },
-    );
-    v.add(
-        "cm3-in-1.5-archive",
-        "a valid cm3 block (codec 8, format 1.6) in an archive whose header declares reader 1.5 (§2.1, §5)",
-        &["version-mismatch"],
-        &["version-mismatch"],
-        {
-            let mut f = Forge::new();
-            f.reader_minor = 5;
-            f.file("t.txt", &text(8000, 54), id::CM3, 8000);
-            f.build().bytes
-        },
-    );
+    // §2.1, §5: a codec of a later minor version in an archive that declares one version less.
+    for (codec, name, about) in [
+        (
+            id::LZR,
+            "lzr-in-1.2-archive",
+            "a valid lzr block (codec 5, format 1.3) in an archive whose header declares reader 1.2 (§2.1, §5)",
+        ),
+        (
+            id::CM2,
+            "cm2-in-1.4-archive",
+            "a valid cm2 block (codec 7, format 1.5) in an archive whose header declares reader 1.4 (§2.1, §5)",
+        ),
+        (
+            id::CM3,
+            "cm3-in-1.5-archive",
+            "a valid cm3 block (codec 8, format 1.6) in an archive whose header declares reader 1.5 (§2.1, §5)",
+        ),
+    ] {
+        let mut f = Forge::new();
+        f.reader_minor = crate::codec::reader_minor(codec) - 1;
+        f.file("t.txt", &text(8000, 54), codec, 8000);
+        v.add(
+            name,
+            about,
+            &["version-mismatch"],
+            &["version-mismatch"],
+            f.build().bytes,
+        );
+    }
 }
 
 /// §4.2.2: lossy image entries.
