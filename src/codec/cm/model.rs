@@ -81,29 +81,15 @@ pub(super) const LANES: usize = 16;
 
 /// The mixer's dot product `Σ w·x`, exact. Each weight is split as `(w >> 10)·2^10 + (w & 1023)`
 /// so both partial sums fit an i32 — `|w| ≤ 2^19` and `|x| ≤ 2047` bound them by 12·2^20 and
-/// 12·2^21 — and the loop becomes vector code, where i64 products did not.
+/// 12·2^21 — without i64 products.
 #[inline(always)]
 pub(super) fn dot(w: &[i32; LANES], x: &[i32; LANES]) -> i64 {
-    let (mut hi, mut lo) = ([0i32; LANES], [0i32; LANES]);
+    let (mut hi, mut lo) = (0i32, 0i32);
     for i in 0..LANES {
-        hi[i] = (w[i] >> 10) * x[i];
-        lo[i] = (w[i] & 1023) * x[i];
+        hi += (w[i] >> 10) * x[i];
+        lo += (w[i] & 1023) * x[i];
     }
-    (i64::from(tree_sum(hi)) << 10) + i64::from(tree_sum(lo))
-}
-
-/// `Σ v`, summed as halves folded onto each other, so each step is one elementwise vector add
-/// (a plain running sum stays scalar code).
-#[inline(always)]
-fn tree_sum(mut v: [i32; LANES]) -> i32 {
-    let mut n = LANES / 2;
-    while n > 0 {
-        for i in 0..n {
-            v[i] += v[i + n];
-        }
-        n /= 2;
-    }
-    v[0]
+    (i64::from(hi) << 10) + i64::from(lo)
 }
 
 /// Model 3's dot product (spec §10.4): `Σ (w >> 4)·x` — the weights' four lowest bits left out
@@ -116,11 +102,11 @@ pub(super) fn dot_coarse(w: &[i32; LANES], x: &[i32; LANES]) -> i32 {
         // SAFETY: the CPU has AVX2, checked just above.
         return unsafe { dot_coarse_avx2(w, x) };
     }
-    let mut p = [0i32; LANES];
+    let mut sum = 0i32;
     for i in 0..LANES {
-        p[i] = (w[i] >> 4) * x[i];
+        sum += (w[i] >> 4) * x[i];
     }
-    tree_sum(p)
+    sum
 }
 
 /// [`dot_coarse`] in AVX2 (the compiler keeps the portable loop scalar: its inputs were just
@@ -212,7 +198,7 @@ pub(super) struct Model<const M: u8> {
     /// the states of a nibble's 15 nodes. Zero is the empty slot and the empty history, so the
     /// table starts as lazily allocated zero memory.
     hist: Vec<u8>,
-    /// Model 3: each hashed order's state map (spec §10.2), 256 counters per order.
+    /// Model 3: each hashed order's state map (spec §10.2), 256 probabilities per order.
     smap: Box<[[u32; 256]; HASHED_MAX]>,
     /// Model 3: the state each hashed order read for the current bit.
     state: [u8; HASHED_MAX],
