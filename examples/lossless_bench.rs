@@ -1,7 +1,7 @@
 //! Side-by-side benchmark of yoz's own lossless codecs against gzip and zstd (CLI), printed as
 //! Markdown tables. Driven by tools/bench/lossless.sh.
 //!
-//! Usage: `lossless_bench [CORPUS_DIR] [--block BYTES] [--only lz77|huffman|lzr|cm|cm1|cm2] [--level N]
+//! Usage: `lossless_bench [CORPUS_DIR] [--block BYTES] [--only lz77|huffman|lzr|cm|cm1|cm2|cm3] [--level N]
 //! [--filter SUBSTRING]` (default: lz77 levels 9 and 1, huffman, lzr, cm (= cm3), every file)
 //!
 //! The lzr and cm sections run xz -9, zstd -19 --long, bzip2 -9 and brotli -Z on the same

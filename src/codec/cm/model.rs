@@ -399,9 +399,6 @@ impl<const M: u8> Model<M> {
     /// value; where neither does, the less used one is emptied and takes it, so a context never
     /// inherits another context's counts.
     fn claim_buckets(&mut self) {
-        if Self::V3 {
-            return self.claim_slots();
-        }
         for i in 0..Self::HASHED {
             let check = self.check[i];
             let mut b = self.base[i];
@@ -457,7 +454,11 @@ impl<const M: u8> Model<M> {
         prefetch(&self.apm1.t[row]);
         prefetch(&self.apm1.t[row + APM_BUCKETS - 1]);
         if Self::V2 && self.nib == 1 {
-            self.claim_buckets();
+            if Self::V3 {
+                self.claim_slots();
+            } else {
+                self.claim_buckets();
+            }
         }
         self.st[0] = stretch(counter_p12(self.o0[c0 & 255]));
         self.st[1] = stretch(counter_p12(self.o1[self.idx[1] & 0xFFFF]));
