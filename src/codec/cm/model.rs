@@ -74,6 +74,14 @@ fn slot_line(x: u32, nib_ctx: u32, bits: u32) -> (usize, u32) {
     (((h >> (32 - (bits - 4))) as usize) << 6, (h & 0xFF).max(1))
 }
 
+/// The match model's key of the last 16 bytes (`c8` the last eight, `c16` the eight before),
+/// before masking.
+#[inline(always)]
+fn long_key(c8: u64, c16: u64) -> usize {
+    ((c8.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ c16).wrapping_mul(0xD6E8_FEB8_6659_FD93) >> 40)
+        as usize
+}
+
 /// Lanes of a mixer row: the inputs padded with zeros to two vectors of eight, so the dot
 /// product and the update are two whole vector operations each (a padded input is 0, so its
 /// weight never moves and adds nothing).
@@ -198,6 +206,10 @@ pub(super) struct Model<const M: u8> {
     /// the states of a nibble's 15 nodes. Zero is the empty slot and the empty history, so the
     /// table starts as lazily allocated zero memory.
     hist: Vec<u8>,
+    /// Model 3: where the first whole 64-byte line of [`Self::hist`] starts. The allocator
+    /// aligns a large block to 16 bytes only, and a slot line straddling two cache lines cost
+    /// two misses where one was meant.
+    hist_at: usize,
     /// Model 3: each hashed order's state map (spec §10.2), 256 probabilities per order.
     smap: Box<[[u32; 256]; HASHED_MAX]>,
     /// Model 3: the state each hashed order read for the current bit.
@@ -323,16 +335,24 @@ impl<const M: u8> Model<M> {
             mm_miss: 0,
             mm_good: 0,
             hist: if Self::V3 {
-                huge_zeroed(Self::HASHED << (bits + 2))
+                huge_zeroed((Self::HASHED << (bits + 2)) + 64)
             } else {
                 Vec::new()
             },
+            hist_at: 0,
             smap: Box::new([state_map_init(); HASHED_MAX]),
             state: [0; HASHED_MAX],
             sm_shift: SM_FAST,
         };
+        m.hist_at = m.hist.as_ptr().align_offset(64).min(64);
         m.new_byte_contexts();
         m
+    }
+
+    /// Index in [`Self::hist`] of line `line` (a byte offset, a multiple of 64) of order `i`.
+    #[inline(always)]
+    fn hist_line(&self, i: usize, line: usize) -> usize {
+        self.hist_at + (i << (self.bits + 2)) + line
     }
 
     /// Context values of the hashed orders at a byte boundary (spec §5.2, §9.2), for the last
@@ -378,7 +398,7 @@ impl<const M: u8> Model<M> {
         if Self::V3 {
             for i in 0..Self::HASHED {
                 let (line, check) = slot_line(self.ctx[i], nib_ctx, self.bits);
-                self.base[i] = (i << (self.bits + 2)) + line;
+                self.base[i] = self.hist_line(i, line);
                 self.check[i] = check;
                 prefetch(&self.hist[self.base[i]]);
             }
@@ -428,15 +448,18 @@ impl<const M: u8> Model<M> {
             let line = self.base[i];
             let check = self.check[i] as u8;
             let h = &mut self.hist[line..line + 64];
-            let j = match (0..4).find(|&j| h[16 * j] == check) {
-                Some(j) => j,
-                None => {
+            // The first slot holding the check, found without a branch per slot (which slot
+            // it is was a branch the CPU could not predict).
+            let found = (0..4).fold(0u32, |m, j| m | u32::from(h[16 * j] == check) << j);
+            let j = match found {
+                0 => {
                     let counts = |j: usize| (h[16 * j + 1] >> 4) + (h[16 * j + 1] & 15);
                     let j = (1..4).fold(0, |b, j| if counts(j) < counts(b) { j } else { b });
                     h[16 * j] = check;
                     h[16 * j + 1..16 * j + 16].fill(0);
                     j
                 }
+                m => m.trailing_zeros() as usize,
             };
             self.base[i] = line + 16 * j;
         }
@@ -563,9 +586,59 @@ impl<const M: u8> Model<M> {
         self.nib = (self.nib << 1) | usize::from(bit);
         if self.c0 >= 256 {
             self.byte_done((self.c0 & 0xFF) as u8, hist);
+        } else if self.c0 >= 128 {
+            self.prefetch_byte_end();
+        } else if Self::V3 && self.c0 >= 8 && self.c0 < 16 {
+            self.prefetch_second_nibble();
         } else if self.nib >= 16 {
             self.nib = 1;
             self.nibble_buckets(self.c0);
+        }
+    }
+
+    /// The match model's key of the last `MATCH_MIN` bytes (spec §5.3, §9.3), before masking.
+    #[inline(always)]
+    fn short_key(c8: u64) -> usize {
+        let key = c8 & ((1u64 << (8 * Self::MATCH_MIN)) - 1);
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize
+    }
+
+    /// With one bit of the byte left, what the byte's end will read is asked for, for both
+    /// possible bytes (hints only: nothing here changes a value): each match table's entry and,
+    /// in model 3, each hashed order's line for the next byte's first nibble. Those reads are
+    /// random in tables of megabytes and missed the cache at nearly every byte — the match
+    /// tables alone were a fifth of the coding time on binaries — while a bit's coding is long
+    /// enough for the lines to arrive. (Starting a bit earlier with four candidates, then
+    /// fetching the history the entries point at, measured no better.)
+    #[inline(always)]
+    fn prefetch_byte_end(&self) {
+        let mask = self.mm_long.len() - 1;
+        let c16 = (self.c16 << 8) | (self.c8 >> 56);
+        for bit in 0..2 {
+            let b = ((self.c0 << 1 | bit) & 0xFF) as u8;
+            let c8 = (self.c8 << 8) | u64::from(b);
+            prefetch(&self.mm_long[long_key(c8, c16) & mask]);
+            prefetch(&self.mm_table[Self::short_key(c8) & mask]);
+            if Self::V3 {
+                let ctx = Self::byte_contexts(c8, Self::next_word(self.word, b));
+                for (i, &x) in ctx.iter().enumerate().take(Self::HASHED) {
+                    let (line, _) = slot_line(x, 0, self.bits);
+                    prefetch(&self.hist[self.hist_line(i, line)]);
+                }
+            }
+        }
+    }
+
+    /// Model 3, with one bit of the first nibble left: both candidate lines of each hashed
+    /// order for the second nibble (its partial byte has one of two values), so they arrive
+    /// while the bit is coded.
+    #[inline(always)]
+    fn prefetch_second_nibble(&self) {
+        for bit in 0..2 {
+            for i in 0..Self::HASHED {
+                let (line, _) = slot_line(self.ctx[i], self.c0 << 1 | bit, self.bits);
+                prefetch(&self.hist[self.hist_line(i, line)]);
+            }
         }
     }
 
@@ -621,10 +694,7 @@ impl<const M: u8> Model<M> {
         if pos >= MATCH_LONG {
             // The last 16 bytes find the place that repeats the longer context: the most
             // recent 6-byte context is often the wrong one in periodic data.
-            let k = (((self.c8.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ self.c16)
-                .wrapping_mul(0xD6E8_FEB8_6659_FD93)
-                >> 40) as usize
-                & mask;
+            let k = long_key(self.c8, self.c16) & mask;
             let cand = self.mm_long[k] as usize;
             let look = self.mm_len == 0 || (recovering && cand != self.mm_ptr);
             if look && cand > 0 {
@@ -638,8 +708,7 @@ impl<const M: u8> Model<M> {
             self.mm_long[k] = pos as u32;
         }
         if pos >= Self::MATCH_MIN {
-            let key = self.c8 & ((1u64 << (8 * Self::MATCH_MIN)) - 1);
-            let k = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize & mask;
+            let k = Self::short_key(self.c8) & mask;
             let cand = self.mm_table[k] as usize;
             let recovering = recovering && self.mm_good < 4;
             let look = self.mm_len == 0 || (recovering && cand != self.mm_ptr);
