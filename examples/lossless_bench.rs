@@ -113,8 +113,11 @@ fn mbs(bytes: u64, s: f64) -> String {
         return "-".into();
     }
     let v = bytes as f64 / MB / s;
-    // One decimal where the integer would hide the difference (cm, lzr compression).
-    if v < 10.0 {
+    // Two decimals around 1 MB/s (cm's target), one where the integer would hide the
+    // difference (lzr compression).
+    if v < 2.0 {
+        format!("{v:.2}")
+    } else if v < 10.0 {
         format!("{v:.1}")
     } else {
         format!("{v:.0}")

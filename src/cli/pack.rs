@@ -17,7 +17,7 @@ pub struct PackArgs {
     #[arg(long)]
     pub force: bool,
     /// Block codec: auto, store, zstd, huffman, lz77, lzr (LZMA-class; needs a reader of
-    /// format 1.3) or cm (context mixing, model 3, under 1 MB/s each way; needs format 1.6;
+    /// format 1.3) or cm (context mixing, model 3, about 1 MB/s each way; needs format 1.6;
     /// cm2 and cm1 are models 2 and 1, for readers of 1.5 and 1.3). auto runs zstd and stores blocks that do not
     /// shrink; from --level 19 up it also tries lz77 and huffman where they may win, from
     /// --level 20 lzr too, and keeps the smallest.
@@ -28,7 +28,7 @@ pub struct PackArgs {
     #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
     pub level: i32,
     /// Smallest archive whatever the time: level 22, and auto also tries the context-mixing
-    /// codec cm on every block (under 1 MB/s to pack and to unpack; needs a 1.6 reader).
+    /// codec cm on every block (about 1 MB/s to pack and to unpack; needs a 1.6 reader).
     #[arg(long, conflicts_with = "level")]
     pub max: bool,
     /// Block size in bytes, with an optional K or M suffix (4K..64M). Default: 1M up to
