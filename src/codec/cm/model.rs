@@ -297,6 +297,11 @@ impl<const M: u8> Model<M> {
     pub(super) fn new(raw_len: usize) -> Self {
         const { assert!(Self::INPUTS <= LANES) };
         let bits = table_bits(raw_len);
+        let hist: Vec<u8> = if Self::V3 {
+            huge_zeroed((Self::HASHED << (bits + 2)) + 64)
+        } else {
+            Vec::new()
+        };
         let mut m = Model {
             bits,
             o0: [COUNTER_INIT; 256],
@@ -334,17 +339,12 @@ impl<const M: u8> Model<M> {
             mm_sm: [COUNTER_INIT; 128],
             mm_miss: 0,
             mm_good: 0,
-            hist: if Self::V3 {
-                huge_zeroed((Self::HASHED << (bits + 2)) + 64)
-            } else {
-                Vec::new()
-            },
-            hist_at: 0,
+            hist_at: hist.as_ptr().align_offset(64).min(64),
+            hist,
             smap: Box::new([state_map_init(); HASHED_MAX]),
             state: [0; HASHED_MAX],
             sm_shift: SM_FAST,
         };
-        m.hist_at = m.hist.as_ptr().align_offset(64).min(64);
         m.new_byte_contexts();
         m
     }
