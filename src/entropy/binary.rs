@@ -251,6 +251,28 @@ impl LocalBits<'_, '_> {
         bit
     }
 
+    /// [`BinDecoder::get_direct`].
+    #[inline(always)]
+    pub fn get_direct(&mut self, n: u32) -> u32 {
+        self.regs.decode_direct(n)
+    }
+
+    /// [`BinDecoder::is_bad`].
+    #[inline(always)]
+    pub fn is_bad(&self) -> bool {
+        self.regs.is_bad(self.home.bad_flag())
+    }
+
+    /// [`LocalBits::get`] with `p1 = ctx.p1()` read by the caller ahead of time (before the
+    /// bit it depends on was known), so the load is off the range coder's chain.
+    #[inline(always)]
+    pub fn get_read_ahead(&mut self, ctx: &mut Context, p1: u32) -> bool {
+        debug_assert_eq!(p1, ctx.p1());
+        let bit = self.regs.decode_bit(p1);
+        ctx.update(bit);
+        bit
+    }
+
     /// [`BinDecoder::get_tree`]. Both children's probabilities are read before the bit is
     /// decoded and the next one picked by the bit: the loads then overlap the range coder's
     /// arithmetic instead of waiting on the bit, which shortens the chain each bit of a tree
@@ -262,13 +284,27 @@ impl LocalBits<'_, '_> {
     pub fn get_tree<const N: usize>(
         &mut self,
         probs: &mut [Context; N],
-        mut m: usize,
+        m: usize,
         end: usize,
     ) -> usize {
         if m >= end {
             return m;
         }
-        let mut p = probs[m & (N - 1)].p1();
+        let p = probs[m & (N - 1)].p1();
+        self.get_tree_read_ahead(probs, m, end, p)
+    }
+
+    /// [`LocalBits::get_tree`] with `p = probs[m].p1()` read by the caller ahead of time;
+    /// `m < end`.
+    #[inline(always)]
+    pub fn get_tree_read_ahead<const N: usize>(
+        &mut self,
+        probs: &mut [Context; N],
+        mut m: usize,
+        end: usize,
+        mut p: u32,
+    ) -> usize {
+        debug_assert!(m < end && p == probs[m & (N - 1)].p1());
         loop {
             let p0 = probs[(m << 1) & (N - 1)].p1();
             let p1 = probs[((m << 1) | 1) & (N - 1)].p1();

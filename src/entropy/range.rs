@@ -147,16 +147,46 @@ impl Regs<'_> {
     pub(super) fn decode_bit(&mut self, p1: u32) -> bool {
         let bound = (self.range >> PROB_BITS) * p1;
         let bit = self.code < bound;
-        let keep = u32::from(bit).wrapping_sub(1);
+        // Branch-free on purpose: the bit is the least predictable branch of every decoder,
+        // and selects compile to conditional moves. A corrupt stream can leave code >= range;
+        // wrapping keeps that panic-free and the stream is reported by `is_bad`.
+        let keep = u32::from(bit).wrapping_sub(1); // all ones for a 0 bit
         self.code = self.code.wrapping_sub(bound & keep);
         self.range = if bit { bound } else { self.range - bound };
+        self.normalize();
+        bit
+    }
+
+    /// [`Decoder::decode_direct`] on the copy.
+    #[inline(always)]
+    pub(super) fn decode_direct(&mut self, n: u32) -> u32 {
+        let mut v = 0;
+        for _ in 0..n {
+            self.range >>= 1;
+            // Branch-free: these bits are as good as random, so a branch on them mispredicts
+            // half the time (measured: most of lzr's distance decoding).
+            let bit = u32::from(self.code >= self.range);
+            self.code = self.code.wrapping_sub(self.range & bit.wrapping_neg());
+            v = (v << 1) | bit;
+            self.normalize();
+        }
+        v
+    }
+
+    #[inline(always)]
+    fn normalize(&mut self) {
         while self.range < RANGE_TOP {
             self.range <<= 8;
             let b = self.data.get(self.pos).copied().unwrap_or(0);
             self.code = (self.code << 8) | u32::from(b);
             self.pos += 1;
         }
-        bit
+    }
+
+    /// [`Decoder::is_bad`] for a decoder whose state is this copy; `bad` is its flag.
+    #[inline(always)]
+    pub(super) fn is_bad(&self, bad: bool) -> bool {
+        bad || self.pos.saturating_sub(self.data.len()) > MAX_OVERRUN
     }
 }
 
@@ -200,10 +230,9 @@ impl<'a> Decoder<'a> {
 
     #[inline]
     fn normalize(&mut self) {
-        while self.range < RANGE_TOP {
-            self.range <<= 8;
-            self.code = (self.code << 8) | u32::from(self.next_byte());
-        }
+        let mut r = self.regs();
+        r.normalize();
+        self.set_regs(r);
     }
 
     /// The decoder's registers, for a loop that keeps them in locals (see
@@ -228,15 +257,9 @@ impl<'a> Decoder<'a> {
     /// Decodes a bit coded by [`Encoder::encode_bit`] with the same `p1`.
     #[inline]
     pub fn decode_bit(&mut self, p1: u32) -> bool {
-        let bound = (self.range >> PROB_BITS) * p1;
-        let bit = self.code < bound;
-        // Branch-free on purpose: the bit is the least predictable branch of every decoder,
-        // and selects compile to conditional moves. A corrupt stream can leave code >= range;
-        // wrapping keeps that panic-free and the stream is reported by `is_bad`.
-        let keep = u32::from(bit).wrapping_sub(1); // all ones for a 0 bit
-        self.code = self.code.wrapping_sub(bound & keep);
-        self.range = if bit { bound } else { self.range - bound };
-        self.normalize();
+        let mut r = self.regs();
+        let bit = r.decode_bit(p1);
+        self.set_regs(r);
         bit
     }
 
@@ -265,16 +288,9 @@ impl<'a> Decoder<'a> {
     /// Decodes `n` equiprobable bits coded by [`Encoder::encode_direct`].
     #[inline]
     pub fn decode_direct(&mut self, n: u32) -> u32 {
-        let mut v = 0;
-        for _ in 0..n {
-            self.range >>= 1;
-            // Branch-free: these bits are as good as random, so a branch on them mispredicts
-            // half the time (measured: most of lzr's distance decoding).
-            let bit = u32::from(self.code >= self.range);
-            self.code = self.code.wrapping_sub(self.range & bit.wrapping_neg());
-            v = (v << 1) | bit;
-            self.normalize();
-        }
+        let mut r = self.regs();
+        let v = r.decode_direct(n);
+        self.set_regs(r);
         v
     }
 
@@ -293,6 +309,12 @@ impl<'a> Decoder<'a> {
     /// interval target, or more than [`MAX_OVERRUN`] bytes read past the end.
     pub fn is_bad(&self) -> bool {
         self.bad || self.overrun() > MAX_OVERRUN
+    }
+
+    /// The flag part of [`Decoder::is_bad`] (for [`Regs::is_bad`]).
+    #[inline(always)]
+    pub(super) fn bad_flag(&self) -> bool {
+        self.bad
     }
 }
 

@@ -6,14 +6,13 @@ use super::*;
 /// `N = 2^BITS` contexts (index 0 unused). Indices are masked with `N − 1`, which they never
 /// exceed, so the compiler drops the bounds checks on this hottest path.
 #[inline(always)]
-fn tree_get<const N: usize>(rc: &mut BinDecoder, probs: &mut [Context; N]) -> u32 {
+fn tree_get<const N: usize>(rc: &mut LocalBits, probs: &mut [Context; N]) -> u32 {
     (rc.get_tree(probs, 1, N) - N) as u32
 }
 
 /// Like [`tree_get`] with the bits least significant first; `bits` may be below the tree's.
 #[inline(always)]
-fn rtree_get<const N: usize>(rc: &mut BinDecoder, probs: &mut [Context; N], bits: u32) -> u32 {
-    let mut rc = rc.local();
+fn rtree_get<const N: usize>(rc: &mut LocalBits, probs: &mut [Context; N], bits: u32) -> u32 {
     let mut m = 1usize;
     let mut v = 0u32;
     for i in 0..bits {
@@ -29,27 +28,41 @@ fn rtree_get<const N: usize>(rc: &mut BinDecoder, probs: &mut [Context; N], bits
 /// for that byte's bit. Kept out of line: inside the main loop the range coder's state did not
 /// fit the registers and was reloaded at every bit; here it stays in them.
 #[inline(never)]
-fn literal_get(rc: &mut BinDecoder, probs: &mut [Context; 0x300], matched: Option<u8>) -> u8 {
-    let mut rc = rc.local();
+fn literal_get(rc: &mut LocalBits, probs: &mut [Context; 0x300], matched: Option<u8>) -> u8 {
+    let (plain, matched_probs) = probs.split_at_mut(0x100);
+    let plain: &mut [Context; 0x100] = plain.try_into().expect("0x100");
+    let Some(mb) = matched else {
+        return rc.get_tree(plain, 1, 0x100) as u8;
+    };
+    let mut mb = usize::from(mb) << 1;
+    let mut mbit = (mb >> 8) & 1;
     let mut sym = 1usize;
-    if let Some(mb) = matched {
-        let mut mb = usize::from(mb);
-        while sym < 0x100 {
-            let mbit = (mb >> 7) & 1;
-            mb <<= 1;
-            let b = rc.get(&mut probs[0x100 + (mbit << 8) + (sym & 0xFF)]);
-            sym = (sym << 1) | usize::from(b);
-            if usize::from(b) != mbit {
-                break;
-            }
+    let mut p = matched_probs[(mbit << 8) + 1].p1();
+    loop {
+        // Both contexts the next bit may use, read before this bit is known (see
+        // `LocalBits::get_tree`): the next matched context if the bit agrees with the
+        // matched byte's, the plain tree's if not. Neither is the one updated now.
+        mb <<= 1;
+        let next_mbit = (mb >> 8) & 1;
+        let agree = ((sym << 1) | mbit) & 0xFF;
+        let p_agree = matched_probs[(next_mbit << 8) + agree].p1();
+        let p_plain = plain[agree ^ 1].p1();
+        let cur = (mbit << 8) + (sym & 0xFF);
+        let bit = rc.get_read_ahead(&mut matched_probs[cur], p);
+        sym = (sym << 1) | usize::from(bit);
+        if sym >= 0x100 {
+            return sym as u8;
         }
+        if usize::from(bit) != mbit {
+            return rc.get_tree_read_ahead(plain, sym, 0x100, p_plain) as u8;
+        }
+        p = p_agree;
+        mbit = next_mbit;
     }
-    let plain: &mut [Context; 0x100] = (&mut probs[..0x100]).try_into().expect("0x100");
-    rc.get_tree(plain, sym, 0x100) as u8
 }
 
 #[inline(always)]
-fn len_get(rc: &mut BinDecoder, lm: &mut LenModel, ps: usize) -> usize {
+fn len_get(rc: &mut LocalBits, lm: &mut LenModel, ps: usize) -> usize {
     MIN_MATCH
         + if !rc.get(&mut lm.choice) {
             tree_get(rc, &mut lm.low[ps]) as usize
@@ -61,7 +74,7 @@ fn len_get(rc: &mut BinDecoder, lm: &mut LenModel, ps: usize) -> usize {
 }
 
 /// Zero-based distance (u64: slot 63 reaches past u32 once one is added).
-fn dist_get(rc: &mut BinDecoder, m: &mut Model, len: usize) -> u64 {
+fn dist_get(rc: &mut LocalBits, m: &mut Model, len: usize) -> u64 {
     let slot = tree_get(rc, &mut m.slot[len_state(len)]) as usize;
     if slot < 4 {
         return slot as u64;
@@ -100,7 +113,8 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
     let buf = &mut out[..];
     let mut pos = 0usize;
     let mut md = Model::new(lc, pb);
-    let mut rc = BinDecoder::new(stream);
+    let mut home = BinDecoder::new(stream);
+    let mut rc = home.local();
     let mut state = 0usize;
     let mut reps = [0u64; 4];
     while pos < raw_len {
@@ -169,7 +183,8 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
         copy_match(buf, pos, dist as usize, len);
         pos += len;
     }
-    if rc.is_bad() || !rc.at_exact_end() {
+    drop(rc);
+    if home.is_bad() || !home.at_exact_end() {
         return Err(corrupt(
             "range-coded stream does not end where the block does",
         ));

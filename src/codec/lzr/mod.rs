@@ -18,7 +18,7 @@
 
 use super::lz77::match_len;
 use super::{id, raw_or_coded, Codec};
-use crate::entropy::binary::{BinDecoder, BinEncoder, Context};
+use crate::entropy::binary::{BinDecoder, BinEncoder, Context, LocalBits};
 use crate::error::{Error, Result};
 
 mod decode;
