@@ -213,9 +213,12 @@ impl<'a> BinDecoder<'a> {
     /// bit. The state returns to `self` when the [`LocalBits`] is dropped.
     #[inline(always)]
     pub fn local(&mut self) -> LocalBits<'_, 'a> {
+        let bad = self.rc.bad_flag();
+        let home = self.rc.regs_mut();
         LocalBits {
-            regs: self.rc.regs(),
-            home: &mut self.rc,
+            regs: *home,
+            home,
+            bad,
         }
     }
 
@@ -239,10 +242,24 @@ impl<'a> BinDecoder<'a> {
 /// A [`BinDecoder`] borrowed into locals (see [`BinDecoder::local`]).
 pub struct LocalBits<'b, 'a> {
     regs: Regs<'a>,
-    home: &'b mut Decoder<'a>,
+    home: &'b mut Regs<'a>,
+    /// The decoder's own flag (a nonzero first byte), fixed while borrowed.
+    bad: bool,
 }
 
-impl LocalBits<'_, '_> {
+impl<'a> LocalBits<'_, 'a> {
+    /// A copy of this one in the callee's locals, stored back here when dropped: for a
+    /// function kept out of line, which would otherwise read and write the state through the
+    /// caller's memory at every bit.
+    #[inline(always)]
+    pub fn local(&mut self) -> LocalBits<'_, 'a> {
+        LocalBits {
+            regs: self.regs,
+            home: &mut self.regs,
+            bad: self.bad,
+        }
+    }
+
     /// [`BinDecoder::get`].
     #[inline(always)]
     pub fn get(&mut self, ctx: &mut Context) -> bool {
@@ -260,7 +277,7 @@ impl LocalBits<'_, '_> {
     /// [`BinDecoder::is_bad`].
     #[inline(always)]
     pub fn is_bad(&self) -> bool {
-        self.regs.is_bad(self.home.bad_flag())
+        self.regs.is_bad(self.bad)
     }
 
     /// [`LocalBits::get`] with `p1 = ctx.p1()` read by the caller ahead of time (before the
@@ -322,7 +339,7 @@ impl LocalBits<'_, '_> {
 impl Drop for LocalBits<'_, '_> {
     #[inline(always)]
     fn drop(&mut self) {
-        self.home.set_regs(self.regs);
+        *self.home = self.regs;
     }
 }
 

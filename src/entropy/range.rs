@@ -133,7 +133,7 @@ impl Encoder {
 
 /// A copy of a [`Decoder`]'s state held in locals by a hot loop: the compiler then keeps it in
 /// registers, where through `&mut self` it stored it back at every bit.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub(super) struct Regs<'a> {
     data: &'a [u8],
     pos: usize,
@@ -195,10 +195,7 @@ impl Regs<'_> {
 /// panicking, and the caller turns a non-zero overrun into a typed error.
 #[derive(Debug, Clone)]
 pub struct Decoder<'a> {
-    data: &'a [u8],
-    pos: usize,
-    range: u32,
-    code: u32,
+    r: Regs<'a>,
     bad: bool,
 }
 
@@ -206,69 +203,49 @@ impl<'a> Decoder<'a> {
     /// Starts decoding `data` (§2.1: the first byte must be 0, the next four initialise `code`).
     pub fn new(data: &'a [u8]) -> Self {
         let mut d = Decoder {
-            data,
-            pos: 0,
-            range: u32::MAX,
-            code: 0,
+            r: Regs {
+                data,
+                pos: 0,
+                range: u32::MAX,
+                code: 0,
+            },
             bad: false,
         };
         if d.next_byte() != 0 {
             d.bad = true;
         }
         for _ in 0..4 {
-            d.code = (d.code << 8) | u32::from(d.next_byte());
+            d.r.code = (d.r.code << 8) | u32::from(d.next_byte());
         }
         d
     }
 
     #[inline]
     fn next_byte(&mut self) -> u8 {
-        let b = self.data.get(self.pos).copied().unwrap_or(0);
-        self.pos += 1;
+        let b = self.r.data.get(self.r.pos).copied().unwrap_or(0);
+        self.r.pos += 1;
         b
     }
 
-    #[inline]
-    fn normalize(&mut self) {
-        let mut r = self.regs();
-        r.normalize();
-        self.set_regs(r);
-    }
-
-    /// The decoder's registers, for a loop that keeps them in locals (see
-    /// [`super::binary::BinDecoder::get_tree`]); [`Decoder::set_regs`] puts them back.
+    /// The decoder's registers, for a loop that keeps a copy of them in locals (see
+    /// [`super::binary::BinDecoder::local`]) and stores it back when done.
     #[inline(always)]
-    pub(super) fn regs(&self) -> Regs<'a> {
-        Regs {
-            data: self.data,
-            pos: self.pos,
-            range: self.range,
-            code: self.code,
-        }
-    }
-
-    #[inline(always)]
-    pub(super) fn set_regs(&mut self, r: Regs<'a>) {
-        self.pos = r.pos;
-        self.range = r.range;
-        self.code = r.code;
+    pub(super) fn regs_mut(&mut self) -> &mut Regs<'a> {
+        &mut self.r
     }
 
     /// Decodes a bit coded by [`Encoder::encode_bit`] with the same `p1`.
     #[inline]
     pub fn decode_bit(&mut self, p1: u32) -> bool {
-        let mut r = self.regs();
-        let bit = r.decode_bit(p1);
-        self.set_regs(r);
-        bit
+        self.r.decode_bit(p1)
     }
 
     /// First half of decoding an interval: the target value in `[0, total)`, or `None` when the
     /// stream is inconsistent (a valid stream never yields a target ≥ `total`).
     #[inline]
     pub fn decode_target(&mut self, total: u32) -> Option<(u32, u32)> {
-        let r = self.range / total;
-        let v = self.code / r;
+        let r = self.r.range / total;
+        let v = self.r.code / r;
         if v >= total {
             self.bad = true;
             return None;
@@ -280,29 +257,26 @@ impl<'a> Decoder<'a> {
     /// the `r` returned by [`Decoder::decode_target`].
     #[inline]
     pub fn consume_interval(&mut self, cum: u32, freq: u32, r: u32) {
-        self.code = self.code.wrapping_sub(r * cum);
-        self.range = r * freq;
-        self.normalize();
+        self.r.code = self.r.code.wrapping_sub(r * cum);
+        self.r.range = r * freq;
+        self.r.normalize();
     }
 
     /// Decodes `n` equiprobable bits coded by [`Encoder::encode_direct`].
     #[inline]
     pub fn decode_direct(&mut self, n: u32) -> u32 {
-        let mut r = self.regs();
-        let v = r.decode_direct(n);
-        self.set_regs(r);
-        v
+        self.r.decode_direct(n)
     }
 
     /// Bytes consumed past the end of the input (they read as zero).
     pub fn overrun(&self) -> usize {
-        self.pos.saturating_sub(self.data.len())
+        self.r.pos.saturating_sub(self.r.data.len())
     }
 
     /// True when the decoder has read exactly the bytes a valid stream of the same symbols has:
     /// after the last symbol of a valid stream, every byte was consumed and none beyond (§2.6).
     pub fn at_exact_end(&self) -> bool {
-        self.pos == self.data.len()
+        self.r.pos == self.r.data.len()
     }
 
     /// True if the stream is known to be malformed: a nonzero first byte, an impossible
@@ -354,7 +328,7 @@ mod tests {
             }
         }
         assert!(!dec.is_bad());
-        assert!(dec.at_exact_end(), "{} of {}", dec.pos, bytes.len());
+        assert!(dec.at_exact_end(), "{} of {}", dec.r.pos, bytes.len());
     }
 
     #[test]
@@ -370,7 +344,7 @@ mod tests {
         for &b in &bits {
             assert_eq!(dec.decode_bit(65000), !b);
         }
-        assert!(dec.at_exact_end(), "{} of {}", dec.pos, bytes.len());
+        assert!(dec.at_exact_end(), "{} of {}", dec.r.pos, bytes.len());
     }
 
     #[test]

@@ -25,10 +25,11 @@ fn rtree_get<const N: usize>(rc: &mut LocalBits, probs: &mut [Context; N], bits:
 
 /// One literal (spec §4.2): eight bits through the 0x300 contexts of its coder, while the
 /// bits agree with `matched` (the byte at the last distance, after a match) in the contexts
-/// for that byte's bit. Kept out of line: inside the main loop the range coder's state did not
-/// fit the registers and was reloaded at every bit; here it stays in them.
+/// for that byte's bit. Kept out of line with its own locals copy of the range coder's state:
+/// inside the main loop that state did not fit the registers and was reloaded at every bit.
 #[inline(never)]
 fn literal_get(rc: &mut LocalBits, probs: &mut [Context; 0x300], matched: Option<u8>) -> u8 {
+    let mut rc = rc.local();
     let (plain, matched_probs) = probs.split_at_mut(0x100);
     let plain: &mut [Context; 0x100] = plain.try_into().expect("0x100");
     let Some(mb) = matched else {
