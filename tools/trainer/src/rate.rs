@@ -7,7 +7,7 @@
 //! The context is a constant of the step (it carries no gradient); the coded value `y` (noisy
 //! in training) and the ARM parameters get gradients.
 
-use crate::simd::{exp2, fma, hsum, Lanes, Simd, T};
+use crate::simd::{exp2, fma, hsum, relu_back, Lanes, Simd, T};
 use yoz::neural::arch::{ARM2_CTX, ARM2_PARAMS};
 
 const C: usize = ARM2_CTX;
@@ -262,13 +262,9 @@ unsafe fn rate_row_impl<S: Simd>(
                 }
             }
         }
-        for i in 0..C {
-            for l in 0..T {
-                if pre1[i][l] <= 0.0 {
-                    dh1[i][l] = 0.0;
-                }
-            }
-        }
+        // Explicitly vectorized: written as `if pre1 <= 0 { dh1 = 0 }` this compiled to a
+        // scalar compare and branch per value, 30 % of this function's time.
+        relu_back::<S, C>(&pre1, &mut dh1);
         // First layer (the context carries no gradient).
         for j in 0..C {
             add_lanes::<S>(&mut lanes[OB1 + j], &dh1[j]);
