@@ -25,11 +25,14 @@ pub enum Preset {
 }
 
 /// Training throughput of the 2-core reference machine with `-j 2`, architecture 2, in
-/// pixel-steps per second: 24.6–25.3 it/s at 512x512 and 15.9–17.6 at 768x512 measured on the
-/// development VM (`--bench`, idle), about 6.4 M pixel-steps per second at both sizes.
-/// Presets turn their time budgets into step counts with it, so the budget follows the image
-/// size while the result stays a pure function of the inputs (steps, not seconds).
-pub const PIXEL_STEPS_PER_SECOND: f64 = 6.4e6;
+/// pixel-steps per second. Calibrated at 6.4 M (24.6–25.3 it/s at 512x512 and 15.9–17.6 at
+/// 768x512 on the development VM, `--bench`, idle); since the entropy model's backward was
+/// vectorized whole fast runs at 768x512 take 1/1.3 of the time (dogs Q 90, 111.2 → 85.2 s,
+/// the same bytes), and 600-step runs at 512x512, where the checks weigh more, 1/1.13: the
+/// constant takes 1.2 of the old one. Presets turn their time budgets into step counts
+/// with it, so the budget follows the image size while the result stays a pure function of
+/// the inputs (steps, not seconds).
+pub const PIXEL_STEPS_PER_SECOND: f64 = 7.68e6;
 
 /// A training step of the 32-wide synthesis in narrow steps: 1,453 against 925 multiply-adds
 /// per pixel forward; measured 1.5x per step at the fast preset's 768x512 and 1.35–1.4x over
