@@ -282,7 +282,7 @@ impl<'a> Decoder<'a> {
     /// True if the stream is known to be malformed: a nonzero first byte, an impossible
     /// interval target, or more than [`MAX_OVERRUN`] bytes read past the end.
     pub fn is_bad(&self) -> bool {
-        self.bad || self.overrun() > MAX_OVERRUN
+        self.r.is_bad(self.bad)
     }
 
     /// The flag part of [`Decoder::is_bad`] (for [`Regs::is_bad`]).
