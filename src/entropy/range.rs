@@ -285,7 +285,8 @@ impl<'a> Decoder<'a> {
         self.r.is_bad(self.bad)
     }
 
-    /// The flag part of [`Decoder::is_bad`] (for [`Regs::is_bad`]).
+    /// The flag part of [`Decoder::is_bad`], which a locals copy of the state carries along
+    /// (see [`Regs::is_bad`]).
     #[inline(always)]
     pub(super) fn bad_flag(&self) -> bool {
         self.bad
