@@ -2,7 +2,7 @@
 //! progress and early stop, and writing the bundle (`yoz::neural::bundle::BundleWriter`).
 
 use crate::coded::{self, Coded, WeightCoding};
-use crate::train::{Config, Eval, Proxy, Schedule, Trainer};
+use crate::train::{Config, Eval, Networks, Proxy, Schedule, Trainer};
 use clap::{Parser, ValueEnum};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -127,6 +127,13 @@ pub struct Args {
     /// recipe's).
     #[arg(long, hide = true)]
     pub noise_frac: Option<f32>,
+    /// Start from the networks of this payload (a bundle's `.ynp`) instead of a random
+    /// initialisation (experiments).
+    #[arg(long, hide = true)]
+    pub init_from: Option<PathBuf>,
+    /// Which starting networks to take: any of `syn,arm,ups` (experiments).
+    #[arg(long, hide = true)]
+    pub init_parts: Option<String>,
     /// Adam learning rates of the latents and of the networks (experiments).
     #[arg(long, hide = true)]
     pub lr_latents: Option<f32>,
@@ -292,6 +299,24 @@ pub fn train_image(
     cfg: Config,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<Outcome> {
+    if let Some(i) = &cfg.init {
+        let want = (
+            yoz::neural::arch::syn_param_count(cfg.hidden, inp.c),
+            yoz::neural::arch::ARM2_PARAMS,
+        );
+        if (i.0.len(), i.1.len()) != want {
+            return Err(Error::Usage(format!(
+                "--init-from: its networks ({} synthesis and {} entropy-model parameters) do not \
+                 fit this image's ({} and {}: {} channels, synthesis width {})",
+                i.0.len(),
+                i.1.len(),
+                want.0,
+                want.1,
+                inp.c,
+                cfg.hidden
+            )));
+        }
+    }
     if cfg.hidden == SYN_HIDDEN_WIDE {
         train_with::<SYN_HIDDEN_WIDE>(inp, cfg, progress)
     } else {
@@ -491,6 +516,9 @@ fn config(args: &Args, lambda: f32, threads: usize, iterations: usize) -> Config
     if let Some(l) = args.lr_nets {
         cfg.lr_nets = l;
     }
+    if let Some(p) = &args.init_parts {
+        cfg.init_parts = ["syn", "arm", "ups"].map(|n| p.split(',').any(|x| x == n));
+    }
     cfg.threads = threads;
     cfg.seed = args.seed;
     cfg.hidden = args.hidden.unwrap_or(args.preset.hidden());
@@ -502,6 +530,27 @@ fn config(args: &Args, lambda: f32, threads: usize, iterations: usize) -> Config
     cfg
 }
 
+/// The float networks of a neural payload file: dequantized synthesis, entropy model (Q8 to
+/// float), filter integers over their scale.
+fn init_from(p: &std::path::Path) -> Result<Networks> {
+    let bytes = std::fs::read(p).map_err(|e| Error::Usage(format!("{}: {e}", p.display())))?;
+    let n = yoz::neural::payload::decode(&bytes, 1 << 28)?;
+    let l = yoz::neural::arch::syn_layout(n.hidden(), n.channels as usize);
+    let mut syn = vec![0f32; n.syn.len()];
+    for (t, spec) in l.iter().enumerate() {
+        let r = spec.offset..spec.offset + spec.len();
+        for (v, &q) in syn[r.clone()].iter_mut().zip(&n.syn[r]) {
+            *v = q as f32 * n.steps[t];
+        }
+    }
+    let ups = n.filter.map_or(vec![0.0; crate::ups::PARAMS], |f| {
+        f.iter()
+            .map(|&q| q as f32 / yoz::neural::upsample::FILTER_SCALE)
+            .collect()
+    });
+    Ok((syn, n.arm.to_float(), ups))
+}
+
 /// Runs the command line.
 pub fn run(args: Args) -> Result<()> {
     let lambda = lambda_of(&args)?;
@@ -509,13 +558,19 @@ pub fn run(args: Args) -> Result<()> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
+    let init = match &args.init_from {
+        Some(p) => Some(std::sync::Arc::new(init_from(p)?)),
+        None => None,
+    };
     let cfg_for = |pixels: usize| {
         let hidden = args.hidden.unwrap_or(args.preset.hidden());
         let iterations = args
             .iterations
             .unwrap_or(args.preset.iterations_at(pixels, hidden))
             .max(1);
-        config(&args, lambda, threads, iterations)
+        let mut cfg = config(&args, lambda, threads, iterations);
+        cfg.init = init.clone();
+        cfg
     };
     if args.bench {
         return bench(&args, cfg_for);

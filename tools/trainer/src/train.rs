@@ -8,6 +8,9 @@ use crate::rate::{self, ArmAcc, ArmW, RateRow};
 use crate::simd::{noise, round_latent};
 use yoz::neural::arch::{syn_layout, syn_param_count, ARM2_CTX, ARM2_PARAMS, GRIDS};
 
+/// Packed float networks: synthesis, entropy model, pre-upsampling filter.
+pub type Networks = (Vec<f32>, Vec<f32>, Vec<f32>);
+
 /// Training settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -59,6 +62,12 @@ pub struct Config {
     pub ups: bool,
     /// Synthesis hidden width: 24 (architecture 2) or 32 (architecture 3).
     pub hidden: usize,
+    /// Start from these networks (synthesis, entropy model, filter; packed floats) instead
+    /// of the random initialisation (experiments: `--init-from`).
+    pub init: Option<std::sync::Arc<Networks>>,
+    /// Which of the starting networks to take (synthesis, entropy model, filter); the others
+    /// start from the random initialisation (experiments).
+    pub init_parts: [bool; 3],
 }
 
 impl Config {
@@ -114,6 +123,8 @@ impl Config {
             weights: WeightCoding::Rd,
             ups: false,
             hidden: HID,
+            init: None,
+            init_parts: [true; 3],
         }
     }
 }
@@ -385,7 +396,27 @@ impl<const H: usize> Trainer<H> {
                 target[o * n + i] = pixels[i * c + o] as f32 / 255.0;
             }
         }
-        let (syn, arm) = init_params(H, c, cfg.seed);
+        let (mut syn, mut arm) = init_params(H, c, cfg.seed);
+        let mut ups = vec![0.0; crate::ups::PARAMS];
+        if let Some(i) = &cfg.init {
+            // The caller checked the sizes (`cli::train_image`); a mismatch is a bug.
+            let (s0, a0, u0) = (&i.0[..], &i.1[..], &i.2[..]);
+            assert_eq!(
+                (s0.len(), a0.len()),
+                (syn.len(), arm.len()),
+                "initial networks"
+            );
+            let [ps, pa, pu] = cfg.init_parts;
+            if ps {
+                syn.copy_from_slice(s0);
+            }
+            if pa {
+                arm.copy_from_slice(a0);
+            }
+            if cfg.ups && pu {
+                ups.copy_from_slice(u0);
+            }
+        }
         let threads = cfg.threads.clamp(1, h.max(1));
         let bands: Vec<(usize, usize)> = (0..threads)
             .map(|t| (t * h / threads, (t + 1) * h / threads))
@@ -450,7 +481,7 @@ impl<const H: usize> Trainer<H> {
             arm,
             bands,
             ranges,
-            ups: vec![0.0; crate::ups::PARAMS],
+            ups,
             adam_ups: Adam::new(crate::ups::PARAMS),
             inpf: ups_buf(),
             hbuf: ups_buf(),

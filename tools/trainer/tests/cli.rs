@@ -142,3 +142,47 @@ fn degenerate_sizes_train_and_decode() {
         yoz::neural::payload::decode(&p, 1 << 20).expect("decodes");
     }
 }
+
+/// `--init-from` (experiments) trains from a bundle's networks; networks that do not fit the
+/// image are a clear error. (That the trainer starts from them: `tests/kernels.rs`.)
+#[test]
+fn init_from_reads_a_payloads_networks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rgb = png(dir.path(), "c.png", 16, 12, 3);
+    let gray = png(dir.path(), "g.png", 16, 12, 1);
+    let train = |out: &str, img: &std::path::Path, extra: &[&str]| {
+        let mut a: Vec<std::ffi::OsString> = vec![
+            "--iterations".into(),
+            "40".into(),
+            "-j".into(),
+            "1".into(),
+            "--out".into(),
+            dir.path().join(out).into(),
+            img.into(),
+        ];
+        a.extend(extra.iter().map(|s| std::ffi::OsString::from(*s)));
+        run(&a.iter().map(|s| s.as_os_str()).collect::<Vec<_>>())
+    };
+    let o = train("src", &rgb, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let payload = dir.path().join("src").join("0000.ynp");
+    let p = payload.to_str().unwrap();
+    let o = train(
+        "again",
+        &rgb,
+        &["--init-from", p, "--init-parts", "syn,arm"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir.path().join("again").join("0000.ynp").exists());
+    // An RGB payload's networks for a gray image; a file that is not a payload.
+    let o = train("gray", &gray, &["--init-from", p]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--init-from") && err.contains("do not fit"),
+        "{err}"
+    );
+    let o = train("bad", &rgb, &["--init-from", rgb.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
+}

@@ -483,3 +483,22 @@ fn rd_weight_coding_beats_the_fixed_rule_on_the_same_model() {
         coded::decode_pixels(&g, &rd.coded)
     );
 }
+
+/// `Config::init` (`--init-from`): the trainer starts from the given networks, or from the
+/// parts `init_parts` names and the random initialisation for the others.
+#[test]
+fn trainer_starts_from_given_networks() {
+    let (w, h, c) = (24, 16, 3);
+    let (syn, arm) = random_params_h(24, c, 77);
+    let ups: Vec<f32> = (0..yoz_train::ups::PARAMS)
+        .map(|i| 0.01 * i as f32)
+        .collect();
+    let mut cfg = Config::v2(1e-3, 100);
+    cfg.init = Some(std::sync::Arc::new((syn.clone(), arm.clone(), ups)));
+    let t = Trainer::new(w, h, c, &test_image(w, h, c), cfg.clone());
+    assert_eq!((&t.syn, &t.arm), (&syn, &arm));
+    cfg.init_parts = [false, true, false];
+    let t = Trainer::new(w, h, c, &test_image(w, h, c), cfg.clone());
+    let (syn0, _) = yoz_train::train::init_params(24, c, cfg.seed);
+    assert_eq!((&t.syn, &t.arm), (&syn0, &arm));
+}
