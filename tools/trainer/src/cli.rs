@@ -131,6 +131,13 @@ pub struct Args {
     /// initialisation (experiments).
     #[arg(long, hide = true)]
     pub init_from: Option<PathBuf>,
+    /// Start the entropy model from small random weights instead of the built-in prior.
+    #[arg(long, hide = true)]
+    pub no_arm_prior: bool,
+    /// Print the Rust source of the built-in entropy-model prior (`src/prior.rs`'s `ARM`) from
+    /// a payload's entropy model, then exit.
+    #[arg(long, hide = true)]
+    pub print_arm_prior: Option<PathBuf>,
     /// Which starting networks to take: any of `syn,arm,ups` (experiments).
     #[arg(long, hide = true)]
     pub init_parts: Option<String>,
@@ -180,7 +187,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Bundle directory to write.
-    #[arg(long, required_unless_present = "bench")]
+    #[arg(long, required_unless_present_any = ["bench", "print_arm_prior"])]
     pub out: Option<PathBuf>,
     /// Overwrite an existing bundle.
     #[arg(long)]
@@ -193,7 +200,7 @@ pub struct Args {
     #[arg(long)]
     pub bench: bool,
     /// PNG images.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "print_arm_prior")]
     pub images: Vec<PathBuf>,
 }
 
@@ -516,6 +523,9 @@ fn config(args: &Args, lambda: f32, threads: usize, iterations: usize) -> Config
     if let Some(l) = args.lr_nets {
         cfg.lr_nets = l;
     }
+    if args.no_arm_prior {
+        cfg.arm_prior = false;
+    }
     if let Some(p) = &args.init_parts {
         cfg.init_parts = ["syn", "arm", "ups"].map(|n| p.split(',').any(|x| x == n));
     }
@@ -553,6 +563,16 @@ fn init_from(p: &std::path::Path) -> Result<Networks> {
 
 /// Runs the command line.
 pub fn run(args: Args) -> Result<()> {
+    if let Some(p) = &args.print_arm_prior {
+        let (_, arm, _) = init_from(p)?;
+        if arm.len() != yoz::neural::arch::ARM2_PARAMS {
+            return Err(Error::Usage(
+                "--print-arm-prior wants an architecture 2 or 3 payload".into(),
+            ));
+        }
+        print!("{}", crate::prior::source(&arm));
+        return Ok(());
+    }
     let lambda = lambda_of(&args)?;
     let threads = args
         .jobs

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod coded;
 pub mod fused;
+pub mod prior;
 pub mod quant;
 pub mod rate;
 pub use simd::round_latent;

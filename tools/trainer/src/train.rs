@@ -68,6 +68,9 @@ pub struct Config {
     /// Which of the starting networks to take (synthesis, entropy model, filter); the others
     /// start from the random initialisation (experiments).
     pub init_parts: [bool; 3],
+    /// Without `init`, start the entropy model from [`crate::prior::ARM`] instead of small
+    /// random weights.
+    pub arm_prior: bool,
 }
 
 impl Config {
@@ -93,6 +96,7 @@ impl Config {
             eval_every_hard: 100,
             candidates: 1,
             ups: true,
+            arm_prior: true,
             ..Config::new(lambda, iterations)
         }
     }
@@ -125,6 +129,7 @@ impl Config {
             hidden: HID,
             init: None,
             init_parts: [true; 3],
+            arm_prior: false,
         }
     }
 }
@@ -398,6 +403,9 @@ impl<const H: usize> Trainer<H> {
         }
         let (mut syn, mut arm) = init_params(H, c, cfg.seed);
         let mut ups = vec![0.0; crate::ups::PARAMS];
+        if cfg.init.is_none() && cfg.arm_prior {
+            arm.copy_from_slice(&crate::prior::ARM);
+        }
         if let Some(i) = &cfg.init {
             // The caller checked the sizes (`cli::train_image`); a mismatch is a bug.
             let (s0, a0, u0) = (&i.0[..], &i.1[..], &i.2[..]);
