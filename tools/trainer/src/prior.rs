@@ -41,7 +41,10 @@ pub const ARM: [f32; 178] = [
 
 /// Rust source of [`ARM`] (what `--print-arm-prior` writes).
 pub fn source(arm: &[f32]) -> String {
-    let mut s = format!("pub const ARM: [f32; {}] = [\n", arm.len());
+    let mut s = format!(
+        "#[rustfmt::skip]\npub const ARM: [f32; {}] = [\n",
+        arm.len()
+    );
     for chunk in arm.chunks(8) {
         let items: Vec<String> = chunk.iter().map(|x| format!("{x:?}")).collect();
         s.push_str(&format!("    {},\n", items.join(", ")));
@@ -66,6 +69,8 @@ mod tests {
             assert!((v * q).abs() <= 32767.0);
         }
         assert!(ARM.iter().any(|&v| v != 0.0));
+        // The block above is exactly what `--print-arm-prior` writes for these numbers.
+        assert!(include_str!("prior.rs").contains(&source(&ARM)));
     }
 
     #[test]
