@@ -545,20 +545,12 @@ fn config(args: &Args, lambda: f32, threads: usize, iterations: usize) -> Config
 fn init_from(p: &std::path::Path) -> Result<Networks> {
     let bytes = std::fs::read(p).map_err(|e| Error::Usage(format!("{}: {e}", p.display())))?;
     let n = yoz::neural::payload::decode(&bytes, 1 << 28)?;
-    let l = yoz::neural::arch::syn_layout(n.hidden(), n.channels as usize);
-    let mut syn = vec![0f32; n.syn.len()];
-    for (t, spec) in l.iter().enumerate() {
-        let r = spec.offset..spec.offset + spec.len();
-        for (v, &q) in syn[r.clone()].iter_mut().zip(&n.syn[r]) {
-            *v = q as f32 * n.steps[t];
-        }
-    }
     let ups = n.filter.map_or(vec![0.0; crate::ups::PARAMS], |f| {
         f.iter()
             .map(|&q| q as f32 / yoz::neural::upsample::FILTER_SCALE)
             .collect()
     });
-    Ok((syn, n.arm.to_float(), ups))
+    Ok((n.syn_params_f32(), n.arm.to_float(), ups))
 }
 
 /// Runs the command line.
