@@ -540,14 +540,17 @@ fn config(args: &Args, lambda: f32, threads: usize, iterations: usize) -> Config
     cfg
 }
 
-/// The float networks of a neural payload file: dequantized synthesis, entropy model (Q8 to
-/// float), filter integers over their scale.
+/// The float networks of a neural payload file, dequantized as the decoder does: synthesis,
+/// entropy model (Q8 to float), filter.
 fn init_from(p: &std::path::Path) -> Result<Networks> {
     let bytes = std::fs::read(p).map_err(|e| Error::Usage(format!("{}: {e}", p.display())))?;
     let n = yoz::neural::payload::decode(&bytes, 1 << 28)?;
     let ups = n.filter.map_or(vec![0.0; crate::ups::PARAMS], |f| {
-        f.iter()
-            .map(|&q| q as f32 / yoz::neural::upsample::FILTER_SCALE)
+        (1..yoz::neural::arch::GRIDS)
+            .flat_map(|k| {
+                let (a, b) = yoz::neural::upsample::params_of(&f, k);
+                [a, b]
+            })
             .collect()
     });
     Ok((n.syn_params_f32(), n.arm.to_float(), ups))
