@@ -1,7 +1,7 @@
 //! Side-by-side benchmark of yoz's own lossless codecs against gzip and zstd (CLI), printed as
 //! Markdown tables. Driven by tools/bench/lossless.sh.
 //!
-//! Usage: `lossless_bench [CORPUS_DIR] [--block BYTES] [--only lz77|huffman|lzr|cm|cm1|cm2|cm3] [--level N]
+//! Usage: `lossless_bench [CORPUS_DIR] [--block BYTES] [--only lz77|huffman|lzr|lzr1|lzr2|cm|cm1|cm2|cm3] [--level N]
 //! [--filter SUBSTRING]` (default: lz77 levels 9 and 1, huffman, lzr, cm (= cm3), every file)
 //!
 //! The lzr and cm sections run xz -9, zstd -19 --long, bzip2 -9 and brotli -Z on the same
@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use yoz::codec::{cm, huffman, lz77, lzr};
+use yoz::codec::{cm, huffman, lz77, lzr, Codec};
 
 const MB: f64 = 1e6;
 
@@ -255,17 +255,20 @@ fn main() {
             );
         }
     }
-    if only.is_empty() || only == "lzr" {
-        lzr_section(&files, block, &levels, &tmp, None);
+    if only.is_empty() || only == "lzr" || only == "lzr2" {
+        lzr_section(&files, block, &levels, &tmp, None, false);
+    }
+    if only == "lzr1" {
+        lzr_section(&files, block, &levels, &tmp, None, true);
     }
     if only.is_empty() || only == "cm" || only == "cm3" {
-        lzr_section(&files, block, &levels, &tmp, Some(cm::Version::V3));
+        lzr_section(&files, block, &levels, &tmp, Some(cm::Version::V3), false);
     }
     if only == "cm2" {
-        lzr_section(&files, block, &levels, &tmp, Some(cm::Version::V2));
+        lzr_section(&files, block, &levels, &tmp, Some(cm::Version::V2), false);
     }
     if only == "cm1" {
-        lzr_section(&files, block, &levels, &tmp, Some(cm::Version::V1));
+        lzr_section(&files, block, &levels, &tmp, Some(cm::Version::V1), false);
     }
     if only.is_empty() || only == "huffman" {
         println!("### huffman vs the order-0 entropy bound\n");
@@ -350,6 +353,7 @@ fn lzr_section(
     levels: &[u8],
     tmp: &Path,
     cm: Option<cm::Version>,
+    lzr1: bool,
 ) {
     let peers: [(&str, &str); 4] = [
         ("xz", "-9"),
@@ -364,7 +368,8 @@ fn lzr_section(
             Some(cm::Version::V1) => "cm1".to_string(),
             Some(cm::Version::V2) => "cm2".to_string(),
             Some(cm::Version::V3) => "cm3".to_string(),
-            None => format!("lzr level {level}"),
+            None if lzr1 => format!("lzr1 level {level}"),
+            None => format!("lzr2 level {level}"),
         };
         println!("### {ours} vs xz -9, zstd -19 --long, bzip2 -9, brotli -Z (each on the same {block}-byte blocks)\n");
         println!("| file | bytes | {ours} | xz -9 | zstd -19 | bzip2 -9 | brotli -Z | ours/xz | ours c MB/s | xz c MB/s | ours d MB/s | xz d MB/s |");
@@ -375,20 +380,21 @@ fn lzr_section(
         for f in files {
             let Ok(data) = std::fs::read(f) else { continue };
             let enc = |b: &[u8], o: &mut Vec<u8>| {
-                use yoz::codec::Codec;
                 if let Some(v) = cm {
                     cm::encode(b, v, o);
                 } else {
-                    lzr::Lzr
-                        .compress(b, i32::from(level), o)
+                    let c: &dyn Codec = if lzr1 { &lzr::Lzr } else { &lzr::Lzr2 };
+                    c.compress(b, i32::from(level), o)
                         .expect("in-memory compression");
                 }
             };
             let dec = |p: &[u8], n: usize, o: &mut Vec<u8>| {
                 if let Some(v) = cm {
                     cm::decode(p, n, v, o)
-                } else {
+                } else if lzr1 {
                     lzr::decode(p, n, o)
+                } else {
+                    lzr::decode2(p, n, o)
                 }
             };
             let o = run_ours(&data, block, enc, dec);

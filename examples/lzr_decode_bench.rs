@@ -1,9 +1,9 @@
-//! Decode-only speed of `lzr` against `xz -d`, on the same independent pieces: each file is cut
+//! Decode-only speed of `lzr2` (`--v1`: `lzr`) against `xz -d`, on the same independent pieces: each file is cut
 //! into blocks (8 MiB by default), every block encoded once with lzr (level 19) and with `xz -9`,
 //! then both decoders run over all pieces, alternating, `--rounds` times (best kept). Files lzr
 //! stores raw are left out: they say nothing about decoding.
 //!
-//! Usage: `lzr_decode_bench FILE... [--block BYTES] [--rounds N] [--sizes-only]`. Pin it to one
+//! Usage: `lzr_decode_bench FILE... [--block BYTES] [--rounds N] [--sizes-only] [--v1]`. Pin it to one
 //! core (`taskset -c 1`) on an otherwise idle machine. `--sizes-only` prints each file's lzr
 //! size (level 19) and the total, for quick model experiments.
 
@@ -17,11 +17,14 @@ fn main() {
     let mut files = Vec::new();
     let (mut block, mut rounds) = (8usize << 20, 6usize);
     let mut sizes_only = false;
+    let mut v1 = false;
+    let codec: fn(bool) -> &'static dyn Codec = |v1| if v1 { &lzr::Lzr } else { &lzr::Lzr2 };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--block" => block = args.next().and_then(|v| v.parse().ok()).expect("--block N"),
             "--sizes-only" => sizes_only = true,
+            "--v1" => v1 = true,
             "--rounds" => {
                 rounds = args
                     .next()
@@ -38,7 +41,7 @@ fn main() {
             let mut n = 0;
             for b in data.chunks(block) {
                 let mut p = Vec::new();
-                lzr::Lzr.compress(b, 19, &mut p).expect("lzr encodes");
+                codec(v1).compress(b, 19, &mut p).expect("lzr encodes");
                 n += p.len();
             }
             println!("{f}\t{n}");
@@ -58,7 +61,7 @@ fn main() {
         let mut xz = Vec::new();
         for (i, b) in data.chunks(block).enumerate() {
             let mut p = Vec::new();
-            lzr::Lzr.compress(b, 19, &mut p).expect("lzr encodes");
+            codec(v1).compress(b, 19, &mut p).expect("lzr encodes");
             if p.first() == Some(&0) {
                 continue; // stored raw
             }
@@ -83,7 +86,9 @@ fn main() {
         for _ in 0..rounds {
             let t = Instant::now();
             for (p, n) in &ours {
-                lzr::decode(p, *n, &mut out).expect("own payload decodes");
+                codec(v1)
+                    .decompress(p, *n, 0, &mut out)
+                    .expect("own payload decodes");
             }
             best_ours = best_ours.min(t.elapsed().as_secs_f64());
             let t = Instant::now();

@@ -71,7 +71,7 @@ fn strong_codecs_end_to_end() {
         })
         .collect();
     fs::write(src.join("log.txt"), text).unwrap();
-    for (args, name) in [(&["--codec", "lzr"][..], "lzr"), (&["--max"][..], "cm3")] {
+    for (args, name) in [(&["--codec", "lzr"][..], "lzr2"), (&["--max"][..], "cm3")] {
         let a = t.path().join(format!("{name}.yoz"));
         let mut argv = vec!["pack", "-q", "-o", s(&a), "--block-size", "16K"];
         argv.extend_from_slice(args);

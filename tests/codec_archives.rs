@@ -81,21 +81,27 @@ fn auto_exhaustive_archive_roundtrips() {
 }
 
 #[test]
-fn lzr_archive_roundtrips_and_declares_format_1_3() {
+fn lzr_archives_roundtrip_and_declare_their_formats() {
     for level in [3, 19] {
         let (codecs, minor) = pack_and_read_header(Choice::Fixed(id::LZR), level);
         assert!(codecs.contains(&id::LZR));
-        assert_eq!(minor, 3, "lzr blocks need reader 1.3");
+        assert_eq!(minor, 3, "lzr1 blocks need reader 1.3");
+        let (codecs, minor) = pack_and_read_header(Choice::Fixed(id::LZR2), level);
+        assert!(codecs.contains(&id::LZR2));
+        assert_eq!(minor, 7, "lzr2 blocks need reader 1.7");
     }
-    assert_eq!(codec::name_of(id::LZR), "lzr");
-    assert_eq!(Choice::parse("lzr").unwrap(), Choice::Fixed(id::LZR));
+    assert_eq!(codec::name_of(id::LZR), "lzr1");
+    assert_eq!(codec::name_of(id::LZR2), "lzr2");
+    assert_eq!(Choice::parse("lzr").unwrap(), Choice::Fixed(id::LZR2));
+    assert_eq!(Choice::parse("lzr2").unwrap(), Choice::Fixed(id::LZR2));
+    assert_eq!(Choice::parse("lzr1").unwrap(), Choice::Fixed(id::LZR));
 }
 
 #[test]
 fn auto_tries_lzr_from_level_20_only() {
     // At 19 the header stays at the 1.0 codecs and no block is lzr; at 20 lzr wins the text.
     let (codecs, minor) = pack_and_read_header(Choice::Auto, 19);
-    assert!(!codecs.contains(&id::LZR));
+    assert!(!codecs.contains(&id::LZR2));
     assert_eq!(minor, 0);
     // Log-like text, where lzr's adaptive contexts beat zstd, lz77 and huffman.
     let log: Vec<u8> = (0..3000u32)
@@ -111,8 +117,8 @@ fn auto_tries_lzr_from_level_20_only() {
         })
         .collect();
     let (codecs, minor) = pack_data(Choice::Auto, codec::AUTO_LZR_LEVEL, &log);
-    assert!(codecs.iter().all(|&c| c == id::LZR), "{codecs:?}");
-    assert_eq!(minor, 3);
+    assert!(codecs.iter().all(|&c| c == id::LZR2), "{codecs:?}");
+    assert_eq!(minor, 7);
 }
 
 #[test]
@@ -150,10 +156,10 @@ fn cm_archive_roundtrips_and_max_keeps_the_smallest() {
         .collect();
     let (codecs, minor) = pack_data(Choice::Auto, codec::LEVEL_MAX, &text);
     assert!(codecs.contains(&id::CM3), "{codecs:?}");
-    assert_eq!(minor, 6);
+    assert_eq!(minor, 7, "auto at the top level may write lzr2 blocks");
     for block in text.chunks(16 * 1024) {
         let auto = codec::encode_block(block, Choice::Auto, codec::LEVEL_MAX).unwrap();
-        for id in [id::LZR, id::ZSTD, id::LZ77, id::CM3] {
+        for id in [id::LZR2, id::ZSTD, id::LZ77, id::CM3] {
             let one = codec::encode_block(block, Choice::Fixed(id), 22).unwrap();
             assert!(auto.payload.len() <= one.payload.len(), "codec {id}");
         }

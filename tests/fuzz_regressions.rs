@@ -80,3 +80,13 @@ fn cm3_decode() {
 fn cm3_roundtrip() {
     replay("cm3_roundtrip", |d| fuzz::roundtrip_one(id::CM3, d));
 }
+
+#[test]
+fn lzr2_decode() {
+    replay("lzr2_decode", |d| fuzz::decode_one(id::LZR2, d));
+}
+
+#[test]
+fn lzr2_roundtrip() {
+    replay("lzr2_roundtrip", |d| fuzz::roundtrip_one(id::LZR2, d));
+}

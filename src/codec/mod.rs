@@ -20,7 +20,7 @@ pub(crate) mod zstd_codec;
 pub use cm::Cm;
 pub use huffman::Huffman;
 pub use lz77::Lz77;
-pub use lzr::Lzr;
+pub use lzr::{Lzr, Lzr2};
 pub use store::Store;
 pub use zeros::Zeros;
 pub use zstd_codec::Zstd;
@@ -48,6 +48,9 @@ pub mod id {
     pub const CM2: u8 = 7;
     /// The same with model 3 (`cm3`, format 1.6; spec/codec-cm.md §10).
     pub const CM3: u8 = 8;
+    /// `lzr` over single-estimate contexts, with an x86 branch filter (`lzr2`, format 1.7;
+    /// spec/codec-lzr.md §7).
+    pub const LZR2: u8 = 9;
 }
 
 /// A block codec. Implementations are stateless and shared between threads.
@@ -75,18 +78,20 @@ static ZEROS: Zeros = Zeros;
 static HUFFMAN: Huffman = Huffman;
 static LZ77: Lz77 = Lz77;
 static LZR: Lzr = Lzr;
+static LZR2: Lzr2 = Lzr2;
 static CM: Cm = Cm(cm::Version::V1);
 static CM2: Cm = Cm(cm::Version::V2);
 static CM3: Cm = Cm(cm::Version::V3);
 
 /// The `reader_minor` a block codec needs in the header (spec §2.1, §5): 3 for `lzr` and
-/// `cm1` (format 1.3), 5 for `cm2` (format 1.5), 6 for `cm3` (format 1.6), 0 for the codecs of
-/// 1.0.
+/// `cm1` (format 1.3), 5 for `cm2` (format 1.5), 6 for `cm3` (format 1.6), 7 for `lzr2`
+/// (format 1.7), 0 for the codecs of 1.0.
 pub fn reader_minor(id: u8) -> u8 {
     match id {
         id::LZR | id::CM => 3,
         id::CM2 => 5,
         id::CM3 => 6,
+        id::LZR2 => 7,
         _ => 0,
     }
 }
@@ -96,8 +101,8 @@ pub fn reader_minor(id: u8) -> u8 {
 pub fn choice_reader_minor(choice: Choice, level: i32) -> u8 {
     match choice {
         Choice::Fixed(id) => reader_minor(id),
-        Choice::Auto if level >= LEVEL_MAX => reader_minor(id::CM3),
-        Choice::Auto if level >= AUTO_LZR_LEVEL => reader_minor(id::LZR),
+        Choice::Auto if level >= LEVEL_MAX => reader_minor(id::CM3).max(reader_minor(id::LZR2)),
+        Choice::Auto if level >= AUTO_LZR_LEVEL => reader_minor(id::LZR2),
         Choice::Auto => 0,
     }
 }
@@ -111,6 +116,7 @@ pub fn by_id(id: u8) -> Result<&'static dyn Codec> {
         id::HUFFMAN => Ok(&HUFFMAN),
         id::LZ77 => Ok(&LZ77),
         id::LZR => Ok(&LZR),
+        id::LZR2 => Ok(&LZR2),
         id::CM => Ok(&CM),
         id::CM2 => Ok(&CM2),
         id::CM3 => Ok(&CM3),
@@ -243,14 +249,17 @@ impl Choice {
             "zstd" => Ok(Choice::Fixed(id::ZSTD)),
             "huffman" => Ok(Choice::Fixed(id::HUFFMAN)),
             "lz77" => Ok(Choice::Fixed(id::LZ77)),
-            "lzr" => Ok(Choice::Fixed(id::LZR)),
+            // `lzr` is the current LZMA-class codec; `lzr1` writes what readers of formats
+            // 1.3–1.6 decode.
+            "lzr" | "lzr2" => Ok(Choice::Fixed(id::LZR2)),
+            "lzr1" => Ok(Choice::Fixed(id::LZR)),
             // `cm` is the current context-mixing model; `cm1` and `cm2` write what readers of
             // formats 1.3–1.4 and 1.5 decode.
             "cm" | "cm3" => Ok(Choice::Fixed(id::CM3)),
             "cm2" => Ok(Choice::Fixed(id::CM2)),
             "cm1" => Ok(Choice::Fixed(id::CM)),
             _ => Err(Error::InvalidArgument(format!(
-                "unknown codec {s:?} (expected auto, store, zstd, huffman, lz77, lzr, cm, cm1, cm2 or cm3)"
+                "unknown codec {s:?} (expected auto, store, zstd, huffman, lz77, lzr, lzr1, lzr2, cm, cm1, cm2 or cm3)"
             ))),
         }
     }
@@ -318,7 +327,7 @@ pub fn encode_block_with(
             if level >= AUTO_EXHAUSTIVE_LEVEL {
                 // In order of decoding speed: a later codec must be strictly smaller to win.
                 let others: [(&dyn Codec, i32); 4] = [
-                    (&LZR, level),
+                    (&LZR2, level),
                     (&CM3, level),
                     (&LZ77, lz77_level_for(level)),
                     (&HUFFMAN, 0),
@@ -327,7 +336,7 @@ pub fn encode_block_with(
                     // The full encoder runs only where a cheap estimate says it may win.
                     let may_win = match codec.id() {
                         id::HUFFMAN => order0_bound(raw) < best.payload.len() as f64,
-                        id::LZR => level >= AUTO_LZR_LEVEL,
+                        id::LZR2 => level >= AUTO_LZR_LEVEL,
                         id::CM3 => level >= LEVEL_MAX,
                         _ => best.codec == id::ZSTD && lz77_may_win(raw, level, lvl)?,
                     };

@@ -718,6 +718,23 @@ pub fn valid() -> Vec<Valid> {
             .enumerate()
             .map(|(i, &b)| if i % 29 == 28 { !b } else { b }),
     );
+    // lzr2: a text file, and machine-code-like bytes its x86 filter takes (codec-lzr §7.3).
+    let code = x86_sample(40_000);
+    assert_eq!(
+        block(&code[..16_384], id::LZR2).1[..4],
+        [1, 3, 2, 1],
+        "the sample is coded with the x86 filter"
+    );
+    let mut f2 = Forge::new();
+    f2.reader_minor = crate::codec::reader_minor(id::LZR2);
+    f2.file("lzr2.txt", &rrep, id::LZR2, 16_384)
+        .file("lzr2.bin", &code, id::LZR2, 16_384);
+    v.push(Valid {
+        name: "lzr2",
+        about: "a text file and machine-code-like bytes (x86 filter, §7.3) coded with lzr2 (codec 9, format 1.7) over several blocks",
+        bytes: f2.build().bytes,
+        expect: vec![file("lzr2.txt", &rrep), file("lzr2.bin", &code)],
+    });
     // Models 2 and 3 on the same data.
     for (codec, name, bin_name, txt_name, about) in [
         (
@@ -909,6 +926,23 @@ pub fn base() -> Forge {
     f
 }
 
+/// `n` bytes shaped like x86 code: relative calls (`E8` and a little-endian displacement) to a
+/// few hundred targets from everywhere, between short runs of other instructions.
+fn x86_sample(n: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n + 8);
+    let mut x = 99u32;
+    while out.len() < n {
+        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let target = (x >> 20) % 300 * 48;
+        let at = out.len() as u32 + 5;
+        out.push(0xE8);
+        out.extend_from_slice(&target.wrapping_sub(at).to_le_bytes());
+        out.extend_from_slice(&[0x48, 0x89, 0xC7, 0x90][..1 + (x >> 8) as usize % 4]);
+    }
+    out.truncate(n);
+    out
+}
+
 fn flip(mut b: Built, at: usize, x: u8) -> Vec<u8> {
     b.bytes[at] ^= x;
     b.bytes
@@ -1013,11 +1047,11 @@ fn header(v: &mut Vectors) {
         x.bytes,
     );
     let mut x = b();
-    x.bytes[11] = 7;
+    x.bytes[11] = crate::container::format::VERSION_MINOR + 1;
     x.fix_crc();
     v.add(
-        "reader-minor-7",
-        "needs reader 1.7",
+        "reader-minor-8",
+        "needs reader 1.8, a minor version this reader does not know",
         &["unsupported-version"],
         &["unsupported-version"],
         x.bytes,
@@ -1855,6 +1889,13 @@ fn codec_payloads(v: &mut Vectors) {
             &["corrupt"][..],
         ),
         (
+            id::LZR2,
+            "lzr2-payload-damaged",
+            "lzr2-payload-truncated",
+            &["corrupt"][..],
+            &["corrupt"][..],
+        ),
+        (
             id::CM2,
             "cm2-payload-damaged",
             "cm2-payload-truncated",
@@ -1899,6 +1940,21 @@ fn codec_payloads(v: &mut Vectors) {
             g.build().bytes,
         );
     }
+
+    // codec-lzr §7.1: a flags bit this version does not define.
+    let mut f = Forge::new();
+    f.reader_minor = crate::codec::reader_minor(id::LZR2);
+    f.file("t.txt", &text(8000, 52), id::LZR2, 8000);
+    let x = f.build();
+    let at = x.block_at(0) + BLOCK_HEADER_LEN + 3;
+    assert_eq!(x.bytes[at - 3], 1, "a coded lzr2 payload");
+    v.add(
+        "lzr2-unknown-flags",
+        "an lzr2 coded payload whose flags byte sets bit 1, which no version defines (codec-lzr §7.1)",
+        &["corrupt"],
+        &["corrupt"],
+        flip(x, at, 0x02),
+    );
 
     // codec-cm §2: a coded payload stands for at most 64 decoded bytes per payload byte.
     for (codec, name, about) in [
@@ -2004,6 +2060,11 @@ fn codec_payloads(v: &mut Vectors) {
             id::CM3,
             "cm3-in-1.5-archive",
             "a valid cm3 block (codec 8, format 1.6) in an archive whose header declares reader 1.5 (§2.1, §5)",
+        ),
+        (
+            id::LZR2,
+            "lzr2-in-1.6-archive",
+            "a valid lzr2 block (codec 9, format 1.7) in an archive whose header declares reader 1.6 (§2.1, §5)",
         ),
     ] {
         let mut f = Forge::new();

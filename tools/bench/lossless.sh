@@ -3,7 +3,7 @@
 # xz, bzip2 and brotli on
 # a corpus, as Markdown tables on stdout (see examples/lossless_bench.rs for the method).
 #
-# Usage: tools/bench/lossless.sh [CORPUS_DIR] [extra lossless_bench args: --block N, --only lz77|huffman|lzr|cm|cm1|cm2|cm3,
+# Usage: tools/bench/lossless.sh [CORPUS_DIR] [extra lossless_bench args: --block N, --only lz77|huffman|lzr|lzr1|lzr2|cm|cm1|cm2|cm3,
 #        --level N, --filter SUBSTRING]
 # CORPUS_DIR defaults to ../shared/corpus relative to the repository; when it is absent the script
 # says so and exits 0, so a checkout without ../shared still runs it.

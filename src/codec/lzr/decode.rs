@@ -6,13 +6,17 @@ use super::*;
 /// `N = 2^BITS` contexts (index 0 unused). Indices are masked with `N − 1`, which they never
 /// exceed, so the compiler drops the bounds checks on this hottest path.
 #[inline(always)]
-fn tree_get<const N: usize>(rc: &mut LocalBits, probs: &mut [Context; N]) -> u32 {
+fn tree_get<C: BitModel, const N: usize>(rc: &mut LocalBits, probs: &mut [C; N]) -> u32 {
     (rc.get_tree(probs, 1, N) - N) as u32
 }
 
 /// Like [`tree_get`] with the bits least significant first; `bits` may be below the tree's.
 #[inline(always)]
-fn rtree_get<const N: usize>(rc: &mut LocalBits, probs: &mut [Context; N], bits: u32) -> u32 {
+fn rtree_get<C: BitModel, const N: usize>(
+    rc: &mut LocalBits,
+    probs: &mut [C; N],
+    bits: u32,
+) -> u32 {
     let mut m = 1usize;
     let mut v = 0u32;
     for i in 0..bits {
@@ -28,10 +32,10 @@ fn rtree_get<const N: usize>(rc: &mut LocalBits, probs: &mut [Context; N], bits:
 /// for that byte's bit. Kept out of line with its own locals copy of the range coder's state:
 /// inside the main loop that state did not fit the registers and was reloaded at every bit.
 #[inline(never)]
-fn literal_get(rc: &mut LocalBits, probs: &mut [Context; 0x300], matched: Option<u8>) -> u8 {
+fn literal_get<C: BitModel>(rc: &mut LocalBits, probs: &mut [C; 0x300], matched: Option<u8>) -> u8 {
     let mut rc = rc.local();
     let (plain, matched_probs) = probs.split_at_mut(0x100);
-    let plain: &mut [Context; 0x100] = plain.try_into().expect("0x100");
+    let plain: &mut [C; 0x100] = plain.try_into().expect("0x100");
     let Some(mb) = matched else {
         return rc.get_tree(plain, 1, 0x100) as u8;
     };
@@ -63,7 +67,7 @@ fn literal_get(rc: &mut LocalBits, probs: &mut [Context; 0x300], matched: Option
 }
 
 #[inline(always)]
-fn len_get(rc: &mut LocalBits, lm: &mut LenModel, ps: usize) -> usize {
+fn len_get<C: BitModel>(rc: &mut LocalBits, lm: &mut LenModel<C>, ps: usize) -> usize {
     MIN_MATCH
         + if !rc.get(&mut lm.choice) {
             tree_get(rc, &mut lm.low[ps]) as usize
@@ -75,7 +79,7 @@ fn len_get(rc: &mut LocalBits, lm: &mut LenModel, ps: usize) -> usize {
 }
 
 /// Zero-based distance (u64: slot 63 reaches past u32 once one is added).
-fn dist_get(rc: &mut LocalBits, m: &mut Model, len: usize) -> u64 {
+fn dist_get<C: BitModel>(rc: &mut LocalBits, m: &mut Model<C>, len: usize) -> u64 {
     let slot = tree_get(rc, &mut m.slot[len_state(len)]) as usize;
     if slot < 4 {
         return slot as u64;
@@ -103,6 +107,40 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
     let [lc, pb, ref stream @ ..] = *body else {
         return Err(corrupt("coded payload shorter than its properties"));
     };
+    decode_stream::<Context>("lzr", lc, pb, stream, raw_len, out)
+}
+
+/// Decodes an lzr2 payload (spec §7) into `out` (cleared first).
+pub fn decode2(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
+    let Some(body) = raw_or_coded("lzr2", payload, raw_len, out)? else {
+        return Ok(());
+    };
+    let [lc, pb, fl, ref stream @ ..] = *body else {
+        return Err(corrupt_in(
+            "lzr2",
+            "coded payload shorter than its properties",
+        ));
+    };
+    if fl & !flags::KNOWN != 0 {
+        return Err(corrupt_in("lzr2", format!("unknown flags {fl:#04x}")));
+    }
+    decode_stream::<Context1>("lzr2", lc, pb, stream, raw_len, out)?;
+    if fl & flags::X86 != 0 {
+        x86::decode(out);
+    }
+    Ok(())
+}
+
+/// The range-coded symbols of either payload back to bytes (§3–§5), with contexts of kind `C`.
+fn decode_stream<C: BitModel>(
+    codec: &'static str,
+    lc: u8,
+    pb: u8,
+    stream: &[u8],
+    raw_len: usize,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let corrupt = |why: String| corrupt_in(codec, why);
     if lc > LC_MAX || pb > PB_MAX {
         return Err(corrupt(format!("properties lc {lc}, pb {pb} out of range")));
     }
@@ -113,19 +151,21 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
     out.resize(raw_len, 0);
     let buf = &mut out[..];
     let mut pos = 0usize;
-    let mut md = Model::new(lc, pb);
+    let mut md = Model::<C>::new(lc, pb);
     let mut home = BinDecoder::new(stream);
     let mut rc = home.local();
     let mut state = 0usize;
     let mut reps = [0u64; 4];
     while pos < raw_len {
         if rc.is_bad() {
-            return Err(corrupt("range-coded stream is malformed or ends early"));
+            return Err(corrupt(
+                "range-coded stream is malformed or ends early".into(),
+            ));
         }
         let ps = pos & md.pb_mask;
         if !rc.get(&mut md.is_match[state][ps]) {
             let base = md.lit_base(if pos > 0 { buf[pos - 1] } else { 0 });
-            let probs: &mut [Context; 0x300] = (&mut md.lit[base..base + 0x300])
+            let probs: &mut [C; 0x300] = (&mut md.lit[base..base + 0x300])
                 .try_into()
                 .expect("a literal coder is 0x300 contexts");
             // reps[0] < pos holds in a match state: it is only entered through a checked match.
@@ -145,7 +185,7 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
         } else if !rc.get(&mut md.is_rep0[state]) {
             if !rc.get(&mut md.is_rep0_long[state][ps]) {
                 if reps[0] >= pos as u64 {
-                    return Err(corrupt("short repeat reaches before the block"));
+                    return Err(corrupt("short repeat reaches before the block".into()));
                 }
                 buf[pos] = buf[pos - reps[0] as usize - 1];
                 pos += 1;
@@ -179,7 +219,7 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
             )));
         }
         if len > raw_len - pos {
-            return Err(corrupt("match runs past the block's declared size"));
+            return Err(corrupt("match runs past the block's declared size".into()));
         }
         copy_match(buf, pos, dist as usize, len);
         pos += len;
@@ -187,7 +227,7 @@ pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
     drop(rc);
     if home.is_bad() || !home.at_exact_end() {
         return Err(corrupt(
-            "range-coded stream does not end where the block does",
+            "range-coded stream does not end where the block does".into(),
         ));
     }
     Ok(())

@@ -3,7 +3,7 @@
 
 use super::*;
 
-fn tree_put(rc: &mut BinEncoder, probs: &mut [Context], bits: u32, v: u32) {
+fn tree_put<C: BitModel>(rc: &mut BinEncoder, probs: &mut [C], bits: u32, v: u32) {
     let mut m = 1usize;
     for i in (0..bits).rev() {
         let b = (v >> i) & 1 == 1;
@@ -12,7 +12,7 @@ fn tree_put(rc: &mut BinEncoder, probs: &mut [Context], bits: u32, v: u32) {
     }
 }
 
-fn rtree_put(rc: &mut BinEncoder, probs: &mut [Context], bits: u32, v: u32) {
+fn rtree_put<C: BitModel>(rc: &mut BinEncoder, probs: &mut [C], bits: u32, v: u32) {
     let mut m = 1usize;
     for i in 0..bits {
         let b = (v >> i) & 1 == 1;
@@ -21,7 +21,7 @@ fn rtree_put(rc: &mut BinEncoder, probs: &mut [Context], bits: u32, v: u32) {
     }
 }
 
-fn tree_price(probs: &[Context], bits: u32, v: u32) -> u32 {
+fn tree_price<C: BitModel>(probs: &[C], bits: u32, v: u32) -> u32 {
     let mut m = 1usize;
     let mut p = 0;
     for i in (0..bits).rev() {
@@ -32,7 +32,7 @@ fn tree_price(probs: &[Context], bits: u32, v: u32) -> u32 {
     p
 }
 
-fn rtree_price(probs: &[Context], bits: u32, v: u32) -> u32 {
+fn rtree_price<C: BitModel>(probs: &[C], bits: u32, v: u32) -> u32 {
     let mut m = 1usize;
     let mut p = 0;
     for i in 0..bits {
@@ -43,7 +43,7 @@ fn rtree_price(probs: &[Context], bits: u32, v: u32) -> u32 {
     p
 }
 
-fn len_put(rc: &mut BinEncoder, lm: &mut LenModel, ps: usize, len: usize) {
+fn len_put<C: BitModel>(rc: &mut BinEncoder, lm: &mut LenModel<C>, ps: usize, len: usize) {
     let v = (len - MIN_MATCH) as u32;
     if v < 8 {
         rc.put(&mut lm.choice, false);
@@ -59,7 +59,7 @@ fn len_put(rc: &mut BinEncoder, lm: &mut LenModel, ps: usize, len: usize) {
     }
 }
 
-fn len_price(lm: &LenModel, ps: usize, len: usize) -> u32 {
+fn len_price<C: BitModel>(lm: &LenModel<C>, ps: usize, len: usize) -> u32 {
     let v = (len - MIN_MATCH) as u32;
     if v < 8 {
         lm.choice.cost(false) + tree_price(&lm.low[ps], 3, v)
@@ -72,7 +72,7 @@ fn len_price(lm: &LenModel, ps: usize, len: usize) -> u32 {
 
 /// Price (1/256 bit) of coding byte `b` after `prev`, as a matched literal against `mb` when
 /// `matched`.
-fn literal_price(m: &Model, prev: u8, b: u8, matched: Option<u8>) -> u32 {
+fn literal_price<C: BitModel>(m: &Model<C>, prev: u8, b: u8, matched: Option<u8>) -> u32 {
     let base = m.lit_base(prev);
     let probs = &m.lit[base..base + 0x300];
     let mut sym = 1usize;
@@ -129,14 +129,14 @@ impl Op {
 }
 
 /// The real coder: contexts, state and repeat distances.
-struct Enc {
+struct Enc<C> {
     rc: BinEncoder,
-    m: Model,
+    m: Model<C>,
     state: usize,
     reps: [u32; 4],
 }
 
-impl Enc {
+impl<C: BitModel> Enc<C> {
     fn op(&mut self, data: &[u8], pos: usize, op: Op) {
         let ps = pos & self.m.pb_mask;
         let s = self.state;
@@ -254,9 +254,9 @@ struct Prices {
 }
 
 impl Prices {
-    fn new(m: &Model) -> Self {
+    fn new<C: BitModel>(m: &Model<C>) -> Self {
         let n_ps = m.pb_mask + 1;
-        let table = |lm: &LenModel| -> Vec<[u32; MAX_MATCH + 1]> {
+        let table = |lm: &LenModel<C>| -> Vec<[u32; MAX_MATCH + 1]> {
             (0..n_ps)
                 .map(|ps| {
                     let mut t = [0u32; MAX_MATCH + 1];
@@ -287,7 +287,7 @@ impl Prices {
 
     /// Price of the distance part of a match of length class `ls` (without the slot tree for
     /// slots 4–13 priced from the live model).
-    fn dist(&self, m: &Model, dist: u32, ls: usize) -> u32 {
+    fn dist<C: BitModel>(&self, m: &Model<C>, dist: u32, ls: usize) -> u32 {
         let slot = slot_of(dist);
         let mut p = self.slot[ls][slot];
         if slot >= 4 {
@@ -456,7 +456,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Parses `[start, end)` with the coder's model at `start`; appends the path to `ops`.
-    fn chunk(&mut self, enc: &Enc, start: usize, end: usize, ops: &mut Vec<Op>) {
+    fn chunk<C: BitModel>(&mut self, enc: &Enc<C>, start: usize, end: usize, ops: &mut Vec<Op>) {
         let data = self.data;
         let m = &enc.m;
         let prices = Prices::new(m);
@@ -609,11 +609,40 @@ impl<'a> Parser<'a> {
 /// Appends the lzr payload of `input` to `out`, searching `chain` candidates per position and
 /// taking matches of `nice` bytes or more whole.
 pub fn encode(input: &[u8], chain: u32, nice: usize, out: &mut Vec<u8>) {
+    encode_with::<Context>(input, chain, nice, None, out)
+}
+
+/// Encodes `input` as an `lzr2` payload (spec/codec-lzr.md §7): single-estimate contexts, and
+/// the x86 branch filter where [`x86::looks_like_code`] says the block is machine code.
+pub fn encode2(input: &[u8], chain: u32, nice: usize, out: &mut Vec<u8>) {
+    if x86::looks_like_code(input) {
+        let start = out.len();
+        let mut filtered = input.to_vec();
+        x86::encode(&mut filtered);
+        encode_with::<Context1>(&filtered, chain, nice, Some(flags::X86), out);
+        if out.get(start) == Some(&mode::CODED) {
+            return;
+        }
+        // Its raw fallback would hold the filtered bytes: code the block as it is instead.
+        out.truncate(start);
+    }
+    encode_with::<Context1>(input, chain, nice, Some(0), out)
+}
+
+/// The encoder of both payloads: `flags` is `None` for `lzr` (no flags byte) and the flags
+/// byte of an `lzr2` payload, whose `input` is then already filtered.
+fn encode_with<C: BitModel>(
+    input: &[u8],
+    chain: u32,
+    nice: usize,
+    flags: Option<u8>,
+    out: &mut Vec<u8>,
+) {
     let start = out.len();
     if !input.is_empty() {
         let mut enc = Enc {
             rc: BinEncoder::new(),
-            m: Model::new(LC, PB),
+            m: Model::<C>::new(LC, PB),
             state: 0,
             reps: [0; 4],
         };
@@ -640,8 +669,10 @@ pub fn encode(input: &[u8], chain: u32, nice: usize, out: &mut Vec<u8>) {
         // Coded only where it saves at least 1/128 of the block (zstd's rule for its strongest
         // levels): a block that barely compresses (a JPEG: 0.16 %) decodes at ~15 MB/s coded
         // and at memory speed raw.
-        if 3 + body.len() + min_gain(input.len()) <= 1 + input.len() {
+        let head = 3 + usize::from(flags.is_some());
+        if head + body.len() + min_gain(input.len()) <= 1 + input.len() {
             out.extend_from_slice(&[mode::CODED, LC, PB]);
+            out.extend(flags);
             out.extend_from_slice(&body);
             return;
         }

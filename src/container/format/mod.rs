@@ -23,7 +23,7 @@ pub const INDEX_MAGIC: [u8; 4] = *b"YIDX";
 /// Format version this code writes and reads.
 pub const VERSION_MAJOR: u8 = 1;
 /// Minor version this code writes and reads.
-pub const VERSION_MINOR: u8 = 6;
+pub const VERSION_MINOR: u8 = 7;
 
 /// §2 header length in bytes.
 pub const HEADER_LEN: usize = 16;
