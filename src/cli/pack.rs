@@ -16,9 +16,10 @@ pub struct PackArgs {
     /// Replace an existing output file.
     #[arg(long)]
     pub force: bool,
-    /// Block codec: auto, store, zstd, huffman, lz77, lzr (LZMA-class; needs a reader of
-    /// format 1.3) or cm (context mixing, model 3, about 1 MB/s each way; needs format 1.6;
-    /// cm2 and cm1 are models 2 and 1, for readers of 1.5 and 1.3). auto runs zstd and stores blocks that do not
+    /// Block codec: auto, store, zstd, huffman, lz77, lzr (LZMA-class, `lzr2`; needs a reader of
+    /// format 1.7; lzr1 is the version for readers of 1.3) or cm (context mixing, model 3, about
+    /// 1 MB/s each way; needs format 1.6; cm2 and cm1 are models 2 and 1, for readers of 1.5 and
+    /// 1.3). auto runs zstd and stores blocks that do not
     /// shrink; from --level 19 up it also tries lz77 and huffman where they may win, from
     /// --level 20 lzr too, and keeps the smallest.
     #[arg(long, default_value = "auto")]
