@@ -101,13 +101,13 @@ fn dist_get<C: BitModel>(rc: &mut LocalBits, m: &mut Model<C>, len: usize) -> u6
 
 /// Decodes an lzr payload into `out` (cleared first); `out` ends up exactly `raw_len` long.
 pub fn decode(payload: &[u8], raw_len: usize, out: &mut Vec<u8>) -> Result<()> {
-    let Some(body) = raw_or_coded("lzr", payload, raw_len, out)? else {
+    let Some(body) = raw_or_coded("lzr1", payload, raw_len, out)? else {
         return Ok(());
     };
     let [lc, pb, ref stream @ ..] = *body else {
         return Err(corrupt("coded payload shorter than its properties"));
     };
-    decode_stream::<Context>("lzr", lc, pb, stream, raw_len, out)
+    decode_stream::<Context>("lzr1", lc, pb, stream, raw_len, out)
 }
 
 /// Decodes an lzr2 payload (spec §7) into `out` (cleared first).

@@ -81,10 +81,10 @@ pub struct Lzr;
 pub struct Lzr2;
 
 fn corrupt(why: impl Into<String>) -> Error {
-    corrupt_in("lzr", why)
+    corrupt_in("lzr1", why)
 }
 
-/// A `corrupt` error of `codec` (`lzr` or `lzr2`).
+/// A `corrupt` error of `codec` (`lzr1` or `lzr2`).
 fn corrupt_in(codec: &'static str, why: impl Into<String>) -> Error {
     Error::Corrupt {
         codec,
