@@ -102,6 +102,20 @@ fn effort(level: i32) -> (u32, usize) {
     }
 }
 
+/// Both codecs' `compress`: `level` is on zstd's scale (1–22) and picks the match finder's
+/// effort; the returned parameter word holds it (information only).
+fn compress_at(
+    encode: fn(&[u8], u32, usize, &mut Vec<u8>),
+    input: &[u8],
+    level: i32,
+    out: &mut Vec<u8>,
+) -> u16 {
+    let level = level.clamp(1, 22);
+    let (chain, nice) = effort(level);
+    encode(input, chain, nice, out);
+    level as u16
+}
+
 impl Codec for Lzr {
     fn id(&self) -> u8 {
         id::LZR
@@ -109,13 +123,8 @@ impl Codec for Lzr {
     fn name(&self) -> &'static str {
         "lzr1"
     }
-    /// `level` is on zstd's scale (1–22) and picks the match finder's effort; params hold it
-    /// (information only).
     fn compress(&self, input: &[u8], level: i32, out: &mut Vec<u8>) -> Result<u16> {
-        let level = level.clamp(1, 22);
-        let (chain, nice) = effort(level);
-        encode(input, chain, nice, out);
-        Ok(level as u16)
+        Ok(compress_at(encode, input, level, out))
     }
     fn decompress(&self, payload: &[u8], raw_len: usize, _p: u16, out: &mut Vec<u8>) -> Result<()> {
         decode(payload, raw_len, out)
@@ -129,12 +138,8 @@ impl Codec for Lzr2 {
     fn name(&self) -> &'static str {
         "lzr2"
     }
-    /// As [`Lzr`]'s.
     fn compress(&self, input: &[u8], level: i32, out: &mut Vec<u8>) -> Result<u16> {
-        let level = level.clamp(1, 22);
-        let (chain, nice) = effort(level);
-        encode2(input, chain, nice, out);
-        Ok(level as u16)
+        Ok(compress_at(encode2, input, level, out))
     }
     fn decompress(&self, payload: &[u8], raw_len: usize, _p: u16, out: &mut Vec<u8>) -> Result<()> {
         decode2(payload, raw_len, out)
