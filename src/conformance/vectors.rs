@@ -2219,6 +2219,31 @@ fn neural_payloads(v: &mut Vectors) {
             b[at + key.len() - 2] = b'1';
         }),
     );
+    // Rewrites the architecture 1 safetensors JSON header, keeping every length consistent.
+    let st_header = |b: &mut Vec<u8>, edit: &dyn Fn(&str) -> String| {
+        let n = u64::from_le_bytes(b[P + 28..P + 36].try_into().unwrap()) as usize;
+        let json = std::str::from_utf8(&b[P + 36..P + 36 + n]).expect("JSON header");
+        let new = edit(json);
+        let grow = new.len() as u32 - n as u32;
+        b.splice(P + 36..P + 36 + n, new.bytes());
+        b[P + 28..P + 36].copy_from_slice(&(new.len() as u64).to_le_bytes());
+        let w = u32::from_le_bytes(b[P + 16..P + 20].try_into().unwrap());
+        b[P + 16..P + 20].copy_from_slice(&(w + grow).to_le_bytes());
+    };
+    v.add(
+        "neural-weights-metadata-null",
+        "architecture 1 safetensors weights with a member \"__metadata__\": null (codec-neural §5.1: no such member, whatever its value)",
+        OK,
+        &["corrupt"],
+        neural_forge(&|_, b| st_header(b, &|j| j.replacen('{', "{\"__metadata__\":null,", 1))),
+    );
+    v.add(
+        "neural-weights-extra-member",
+        "architecture 1 safetensors weights whose first tensor object has a fourth member (codec-neural §5.1)",
+        OK,
+        &["corrupt"],
+        neural_forge(&|_, b| st_header(b, &|j| j.replacen("\"dtype\"", "\"x\":1,\"dtype\"", 1))),
+    );
     v.add(
         "neural-weights-damaged",
         "the safetensors header of a neural payload damaged",

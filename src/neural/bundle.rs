@@ -1,4 +1,4 @@
-//! Bundles (spec/codec-neural.md §6): what `yoz-train` writes and `yoz pack --from-bundle`
+//! Bundles (spec/codec-neural.md §8): what `yoz-train` writes and `yoz pack --from-bundle`
 //! reads, so training can run apart from packing (e.g. on a faster machine).
 //!
 //! `DIR/yoz-bundle.tsv` starts with the line `yoz-bundle<TAB>1`, then one line per image:
@@ -51,7 +51,8 @@ impl Bundle {
         let path = dir.join(MANIFEST);
         let text = std::fs::read_to_string(&path)
             .ctx(|| format!("reading bundle manifest {}", path.display()))?;
-        let mut lines = text.lines();
+        // LF only: a CR stays in the line (the source path's), as the spec says.
+        let mut lines = text.split('\n');
         if lines.next() != Some(FIRST_LINE) {
             return Err(bad(dir, format!("first line is not {FIRST_LINE:?}")));
         }
@@ -64,7 +65,7 @@ impl Bundle {
             let (Some(hash), Some(file), Some(_source)) = (f.next(), f.next(), f.next()) else {
                 return Err(bad(dir, format!("line {}: expected 3 fields", n + 2)));
             };
-            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if hash.len() != 64 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
                 return Err(bad(dir, format!("line {}: bad sha256 {hash:?}", n + 2)));
             }
             if !plain_name(file) {
@@ -73,7 +74,8 @@ impl Bundle {
                     format!("line {}: bad payload name {file:?}", n + 2),
                 ));
             }
-            files.insert(hash.to_ascii_lowercase(), file.to_string());
+            // A hash on two lines: the later line counts.
+            files.insert(hash.to_string(), file.to_string());
         }
         Ok(Bundle {
             dir: dir.to_path_buf(),
@@ -212,9 +214,26 @@ mod tests {
             format!("{FIRST_LINE}\nzz\t0000.ynp\tx\n"),
             format!("{FIRST_LINE}\n{h}\n"),
             format!("{FIRST_LINE}\n{h}\t0000.ynp\n"),
+            // Lowercase hex only; LF line ends only (the first line then reads "...1\r").
+            format!("{FIRST_LINE}\n{}\t0000.ynp\tx\n", h.to_ascii_uppercase()),
+            format!("{FIRST_LINE}\r\n{h}\t0000.ynp\tx\r\n"),
         ] {
             std::fs::write(d.path().join(MANIFEST), body).unwrap();
             assert_eq!(Bundle::open(d.path()).unwrap_err().class(), "input");
         }
+    }
+
+    #[test]
+    fn later_lines_win_and_empty_lines_are_skipped() {
+        let d = tempfile::tempdir().unwrap();
+        let h = sha256_hex(b"x");
+        std::fs::write(d.path().join("a.ynp"), b"first").unwrap();
+        std::fs::write(d.path().join("b.ynp"), b"second").unwrap();
+        // The source path is the rest of the line: tabs and a CR before the LF belong to it.
+        let body = format!("{FIRST_LINE}\n\n{h}\ta.ynp\tx\ty\r\n{h}\tb.ynp\tz\n\n");
+        std::fs::write(d.path().join(MANIFEST), body).unwrap();
+        let b = Bundle::open(d.path()).unwrap();
+        assert_eq!(b.len(), 1);
+        assert_eq!(b.payload_for(b"x").unwrap().unwrap(), b"second");
     }
 }

@@ -30,17 +30,30 @@ pub struct Tap {
 
 /// The bilinear taps of spec/codec-neural.md §4 step 1 (ONNX half-pixel `Resize`): the one
 /// definition, used by the reference synthesis, these kernels, the ONNX check and the trainer.
+/// `s = ((2x + 1)·n_in − n_out) / (2·n_out)` is taken apart in integers and only `t` is rounded
+/// (once: an f64 quotient of integers below 2^53, then f32), because float32 coordinates pick
+/// the wrong neighbours once `s` passes about 2^16 (§6.1). Where the ratio is a power of two —
+/// every grid of an image whose sides are multiples of 64 — this equals the float32 formula.
 pub fn taps(n_out: usize, n_in: usize) -> Vec<Tap> {
-    (0..n_out)
+    let (n_out64, n_in64) = (n_out as u64, n_in as u64);
+    let den = 2 * n_out64;
+    (0..n_out64)
         .map(|x| {
-            let s =
-                ((x as f32 + 0.5) * n_in as f32 / n_out as f32 - 0.5).clamp(0.0, (n_in - 1) as f32);
-            let x0 = s.floor() as usize;
-            let x1 = (x0 + 1).min(n_in - 1);
+            let num = (2 * x + 1) * n_in64;
+            let (x0, t) = if num <= n_out64 {
+                (0, 0.0)
+            } else {
+                let (q, r) = ((num - n_out64) / den, (num - n_out64) % den);
+                if q >= n_in64 - 1 {
+                    (n_in64 - 1, 0.0)
+                } else {
+                    (q, (r as f64 / den as f64) as f32)
+                }
+            };
             Tap {
                 i0: x0 as u32,
-                i1: x1 as u32,
-                t: s - x0 as f32,
+                i1: (x0 + 1).min(n_in64 - 1) as u32,
+                t,
             }
         })
         .collect()
@@ -517,6 +530,49 @@ mod tests {
     use super::*;
     use crate::neural::arch::syn_param_count;
     use crate::neural::synth;
+
+    /// The taps against §4 step 1 in f64 (exact for these sizes): the float32 formula they
+    /// replaced where the ratio is a power of two, and the right neighbours at 2^24 pixels wide,
+    /// where float32 coordinates are off by whole pixels.
+    #[test]
+    fn taps_follow_the_half_pixel_rule_at_every_size() {
+        let f32_formula = |x: usize, n_out: usize, n_in: usize| {
+            let s =
+                ((x as f32 + 0.5) * n_in as f32 / n_out as f32 - 0.5).clamp(0.0, (n_in - 1) as f32);
+            (s.floor() as u32, s - s.floor())
+        };
+        for (n_out, n_in) in [(768, 384), (768, 12), (512, 8), (64, 1)] {
+            for (x, t) in taps(n_out, n_in).iter().enumerate() {
+                assert_eq!(
+                    (t.i0, t.t),
+                    f32_formula(x, n_out, n_in),
+                    "{n_out}/{n_in} x {x}"
+                );
+            }
+        }
+        for (n_out, n_in) in [
+            (37, 19),
+            (23, 3),
+            (1 << 24, 1 << 23),
+            ((1 << 24) - 1, 1 << 23),
+        ] {
+            let tap = taps(n_out, n_in);
+            for x in (0..n_out)
+                .step_by(n_out / 97 + 1)
+                .chain([n_out - 2, n_out - 1])
+            {
+                let s = ((x as f64 + 0.5) * n_in as f64 / n_out as f64 - 0.5)
+                    .clamp(0.0, (n_in - 1) as f64);
+                let x0 = s.floor();
+                assert_eq!(tap[x].i0, x0 as u32, "{n_out}/{n_in} x {x}");
+                assert_eq!(tap[x].i1, (x0 as u32 + 1).min(n_in as u32 - 1));
+                assert!(
+                    (f64::from(tap[x].t) - (s - x0)).abs() < 1e-7,
+                    "{n_out}/{n_in} x {x}"
+                );
+            }
+        }
+    }
 
     /// A small deterministic generator (xorshift), uniform in `[-a, a]`.
     fn uniform(state: &mut u64, a: f32) -> f32 {

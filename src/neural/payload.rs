@@ -193,6 +193,45 @@ fn weights_blob(img: &NeuralImage) -> Result<Vec<u8>> {
     safetensors::serialize(views, None).map_err(st)
 }
 
+/// The safetensors reader ignores what §5.1 refuses: a `__metadata__` member that is `null`
+/// and members of a tensor's object beyond `dtype`, `shape` and `data_offsets`. Called after it
+/// accepted `blob`, so the header length is in bounds and the JSON is well formed; this pass
+/// only looks at member names (the reader checked the values).
+fn strict_header(blob: &[u8]) -> Result<()> {
+    use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Tensor {
+        #[serde(rename = "dtype")]
+        _dtype: IgnoredAny,
+        #[serde(rename = "shape")]
+        _shape: IgnoredAny,
+        #[serde(rename = "data_offsets")]
+        _data_offsets: IgnoredAny,
+    }
+    struct Header;
+    impl<'de> Visitor<'de> for Header {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object of tensors")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> std::result::Result<(), A::Error> {
+            while let Some(name) = m.next_key::<String>()? {
+                if name == "__metadata__" {
+                    return Err(A::Error::custom("a __metadata__ member"));
+                }
+                m.next_value::<Tensor>()?;
+            }
+            Ok(())
+        }
+    }
+    let n = u64::from_le_bytes(blob[..8].try_into().expect("checked by the reader")) as usize;
+    let mut de = serde_json::Deserializer::from_slice(&blob[8..8 + n]);
+    serde::Deserializer::deserialize_map(&mut de, Header)
+        .and_then(|()| de.end())
+        .map_err(|e| corrupt(format!("weights header: {e}")))
+}
+
 /// Reads the weights back, checking names, dtypes and shapes exactly.
 fn parse_weights(blob: &[u8], channels: usize) -> Result<(Vec<i32>, [f32; SYN_TENSORS], ArmQ)> {
     let st = safetensors::SafeTensors::deserialize(blob)
@@ -204,6 +243,7 @@ fn parse_weights(blob: &[u8], channels: usize) -> Result<(Vec<i32>, [f32; SYN_TE
             "weights carry __metadata__, which the payload does not allow",
         ));
     }
+    strict_header(blob)?;
     if st.len() != 3 {
         return Err(corrupt(format!("{} weight tensors, expected 3", st.len())));
     }
@@ -501,6 +541,45 @@ pub(crate) mod tests {
             .map(|i| (i as i32 * 7919) % 255 - 127)
             .collect();
         img
+    }
+
+    /// §5.1's header rules that the safetensors reader alone lets through: each edit below is
+    /// one it accepts, and the payload's weights must still refuse it.
+    #[test]
+    fn architecture_1_header_members_are_checked_exactly() {
+        let blob = weights_blob(&sample(8, 8, 3, false)).unwrap();
+        let n = u64::from_le_bytes(blob[..8].try_into().unwrap()) as usize;
+        let json = std::str::from_utf8(&blob[8..8 + n]).unwrap();
+        assert!(parse_weights(&blob, 3).is_ok());
+        let with = |j: String| {
+            let mut b = (j.len() as u64).to_le_bytes().to_vec();
+            b.extend_from_slice(j.as_bytes());
+            b.extend_from_slice(&blob[8 + n..]);
+            b
+        };
+        // (edit, whether the safetensors reader alone accepts it)
+        for (edited, lenient) in [
+            (json.replacen('{', "{\"__metadata__\":null,", 1), true),
+            (json.replacen("\"dtype\"", "\"x\":1,\"dtype\"", 1), true),
+            (
+                json.replacen("\"dtype\"", "\"dtype\":\"I8\",\"dtype\"", 1),
+                false,
+            ),
+        ] {
+            let b = with(edited.clone());
+            assert_eq!(
+                safetensors::SafeTensors::deserialize(&b).is_ok(),
+                lenient,
+                "{edited}"
+            );
+            assert_eq!(
+                parse_weights(&b, 3).unwrap_err().class(),
+                "corrupt",
+                "{edited}"
+            );
+        }
+        // Whitespace around tokens and after the object stays valid.
+        assert!(parse_weights(&with(format!(" {json}  ")), 3).is_ok());
     }
 
     #[test]
