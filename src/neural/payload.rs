@@ -193,8 +193,9 @@ fn weights_blob(img: &NeuralImage) -> Result<Vec<u8>> {
     safetensors::serialize(views, None).map_err(st)
 }
 
-/// The safetensors reader ignores what §5.1 refuses: a `__metadata__` member that is `null`
-/// and members of a tensor's object beyond `dtype`, `shape` and `data_offsets`. Called after it
+/// What §5.1 refuses and the safetensors reader lets through: a `__metadata__` member
+/// (whatever its value: the reader takes `null` for none) and members of a tensor's object
+/// beyond `dtype`, `shape` and `data_offsets`. Called after it
 /// accepted `blob`, so the header length is in bounds and the JSON is well formed; this pass
 /// only looks at member names (the reader checked the values).
 fn strict_header(blob: &[u8]) -> Result<()> {
@@ -236,13 +237,7 @@ fn strict_header(blob: &[u8]) -> Result<()> {
 fn parse_weights(blob: &[u8], channels: usize) -> Result<(Vec<i32>, [f32; SYN_TENSORS], ArmQ)> {
     let st = safetensors::SafeTensors::deserialize(blob)
         .map_err(|e| corrupt(format!("weights are not valid safetensors: {e}")))?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(blob)
-        .map_err(|e| corrupt(format!("weights are not valid safetensors: {e}")))?;
-    if meta.metadata().is_some() {
-        return Err(corrupt(
-            "weights carry __metadata__, which the payload does not allow",
-        ));
-    }
+    // Any `__metadata__` member, and members beyond the three of a tensor's object.
     strict_header(blob)?;
     if st.len() != 3 {
         return Err(corrupt(format!("{} weight tensors, expected 3", st.len())));
