@@ -3,7 +3,7 @@
 //! `cjpeg -optimize`, encode/decode speed, and a CSV, a Markdown table and an RD plot.
 //!
 //! Usage: `cargo run --release --example image_rd -- [--images DIR] [--out DIR] [--no-avif]
-//! [--yoz-only]`. Peers (cjpeg/djpeg, cwebp/dwebp, avifenc/avifdec) are used when installed.
+//! [--yoz-only] [--neural PRESETS --neural-q LIST [--keep-payloads DIR]]`. Peers (cjpeg/djpeg, cwebp/dwebp, avifenc/avifdec) are used when installed.
 //! Times are CPU times (the bench machine is shared): yoz-dct in process (PNG I/O excluded),
 //! peers as whole processes on PPM files (PNG for avif).
 
@@ -59,6 +59,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut neural: Vec<&'static str> = Vec::new();
     let mut neural_q: Vec<u32> = vec![15, 35, 55, 75];
     let mut max_images = usize::MAX;
+    let mut keep: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -74,6 +75,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 return report(&points_from_csv(&csv)?, &out);
             }
             "--max-images" => max_images = args.next().ok_or("--max-images N")?.parse()?,
+            // Keep every neural payload as DIR/<image>-<codec>-q<Q>.ynp (for `neural-rate`).
+            "--keep-payloads" => keep = Some(args.next().ok_or("--keep-payloads DIR")?.into()),
             // Neural presets to train (yoz-train from target/release), e.g. fast,medium.
             "--neural" => {
                 for p in args.next().ok_or("--neural PRESETS")?.split(',') {
@@ -140,6 +143,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         for codec in &neural {
             for &q in &neural_q {
                 pts.push(neural_point(&img, &name, codec, q, &png, &tmp)?);
+                if let Some(dir) = &keep {
+                    std::fs::create_dir_all(dir)?;
+                    let to = dir.join(format!("{name}-{codec}-q{q}.ynp"));
+                    std::fs::copy(tmp.join("bundle").join("0000.ynp"), to)?;
+                }
             }
         }
         for q in QUALITIES {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Image rate–distortion bench (issue 4): yoz-dct vs cjpeg -optimize, cwebp, avifenc.
 # Usage: tools/bench/image-rd.sh [--images DIR] [--out DIR] [--no-avif] [--yoz-only]
+#        [--neural fast,slow --neural-q 30,50,70,90 [--keep-payloads DIR]]
 # Peers come from Debian: apt-get install -y libjpeg-turbo-progs webp libavif-bin
 set -euo pipefail
 cd "$(dirname "$0")/../.."
