@@ -3,7 +3,8 @@
 //! `cjpeg -optimize`, encode/decode speed, and a CSV, a Markdown table and an RD plot.
 //!
 //! Usage: `cargo run --release --example image_rd -- [--images DIR] [--out DIR] [--no-avif]
-//! [--yoz-only] [--neural PRESETS --neural-q LIST [--keep-payloads DIR]]`. Peers (cjpeg/djpeg, cwebp/dwebp, avifenc/avifdec) are used when installed.
+//! [--yoz-only] [--neural PRESETS --neural-q LIST [--keep-payloads DIR]]`. Peers
+//! (cjpeg/djpeg, cwebp/dwebp, avifenc/avifdec) are used when installed.
 //! Times are CPU times (the bench machine is shared): yoz-dct in process (PNG I/O excluded),
 //! peers as whole processes on PPM files (PNG for avif).
 
@@ -142,12 +143,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::write(&png, encode_png(&img)?)?;
         for codec in &neural {
             for &q in &neural_q {
-                pts.push(neural_point(&img, &name, codec, q, &png, &tmp)?);
-                if let Some(dir) = &keep {
-                    std::fs::create_dir_all(dir)?;
-                    let to = dir.join(format!("{name}-{codec}-q{q}.ynp"));
-                    std::fs::copy(tmp.join("bundle").join("0000.ynp"), to)?;
-                }
+                let kept = keep.as_deref();
+                pts.push(neural_point(&img, &name, codec, q, &png, &tmp, kept)?);
             }
         }
         for q in QUALITIES {
@@ -257,6 +254,7 @@ fn neural_point(
     q: u32,
     png: &Path,
     tmp: &Path,
+    keep: Option<&Path>,
 ) -> Result<Point, Box<dyn std::error::Error>> {
     let preset = codec.trim_start_matches("yoz-neural-");
     let trainer = std::env::current_exe()?
@@ -288,6 +286,10 @@ fn neural_point(
     }
     eprintln!("  {codec} q{q}: {}", log.lines().last().unwrap_or_default());
     let payload = std::fs::read(bundle.join("0000.ynp"))?;
+    if let Some(dir) = keep {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join(format!("{name}-{codec}-q{q}.ynp")), &payload)?;
+    }
     let opts = yoz::image::codec::DecodeOptions {
         threads: 2,
         ..Default::default()
