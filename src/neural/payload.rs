@@ -195,9 +195,9 @@ fn weights_blob(img: &NeuralImage) -> Result<Vec<u8>> {
 
 /// What §5.1 refuses and the safetensors reader lets through: a `__metadata__` member
 /// (whatever its value: the reader takes `null` for none) and members of a tensor's object
-/// beyond `dtype`, `shape` and `data_offsets`. Called after it
-/// accepted `blob`, so the header length is in bounds and the JSON is well formed; this pass
-/// only looks at member names (the reader checked the values).
+/// beyond `dtype`, `shape` and `data_offsets`. Called after the reader accepted `blob`, so the
+/// header length is in bounds and the JSON is well formed; this pass only looks at member
+/// names (the reader checked the values).
 fn strict_header(blob: &[u8]) -> Result<()> {
     use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
     #[derive(serde::Deserialize)]
