@@ -25,6 +25,42 @@ pub const RANGE: i32 = 63;
 /// Alphabet: escape-low, `-RANGE..=RANGE`, escape-high.
 pub const SYMBOLS: usize = 2 * RANGE as usize + 3;
 
+/// `R_s = min(RANGE, ceil(28 · b_s))` for each scale index (spec §3.4), computed once in exact
+/// arithmetic: the Laplace mass beyond `28·b` is `e^-28`, far below the 2^-16 every directly
+/// coded symbol is given at least.
+const SCALED_RANGE: [u8; SCALES] = [
+    2, 2, 3, 3, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 7, 7, 8, 9, 10, 10, 11, 12, 13, 14, 16, 17, 19,
+    20, 22, 24, 26, 28, 31, 34, 37, 40, 44, 48, 52, 56, 62, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+    63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+];
+
+/// Which symbols a frequency table codes directly (payload flag bit 2, spec §3.4).
+///
+/// Why two: every directly coded symbol gets at least 1/65,536 of its table, so a table of 129
+/// symbols caps its most probable one at 65,408/65,536 and a latent the model is sure of still
+/// costs 0.0028 bits — about 140 bytes for the zeros of a 768x512 grid 0. Narrowing the
+/// alphabet to where the scale puts the mass lowers that floor sevenfold to twentyfold; it saved
+/// 0.1–4.9 % of the payload on every one of 20 trained 768x512 payloads (docs/neural-rd.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Alphabet {
+    /// Every table codes `d` in `-RANGE..=RANGE` (architecture 1, and 2 or 3 without flag bit 2).
+    #[default]
+    Full,
+    /// The table of scale index `s` codes `d` in `-R_s..=R_s` ([`SCALED_RANGE`]).
+    Scaled,
+}
+
+impl Alphabet {
+    /// The largest `|d|` the tables of scale index `s` code without an escape.
+    #[inline]
+    pub fn range(self, s: usize) -> i32 {
+        match self {
+            Alphabet::Full => RANGE,
+            Alphabet::Scaled => i32::from(SCALED_RANGE[s]),
+        }
+    }
+}
+
 /// The entropy model's parameters in Q8, for architecture `arch` (1: `w1[8][4], b1[8],
 /// w2[2][8], b2[2]`; 2: see [`super::arch::ARM2_TENSORS`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,23 +275,24 @@ fn laplace_cdf_q32(x4: i64, s: usize) -> u64 {
     }
 }
 
-/// Frequencies for one (scale, frac) table (spec §3.4): the Laplace mass of each symbol's
-/// interval in Q32, scaled to `MAX_TOTAL - SYMBOLS` and floored, plus one; the remainder goes
-/// to the most probable symbol.
-pub fn table_freqs(s: usize, f: usize) -> [u32; SYMBOLS] {
-    let mut cdf = [0u64; SYMBOLS + 1];
-    // Boundary k (1..=SYMBOLS-1) sits between symbols k-1 and k: d = k - RANGE - 1 starts at
+/// Frequencies for one (scale, frac) table whose direct symbols are `-r..=r` (spec §3.4): the
+/// Laplace mass of each symbol's interval in Q32, scaled to `MAX_TOTAL - n` (`n = 2r + 3`
+/// symbols) and floored, plus one; the remainder goes to the most probable symbol.
+pub fn table_freqs(s: usize, f: usize, r: i32) -> Vec<u32> {
+    let n = 2 * r as usize + 3;
+    let mut cdf = vec![0u64; n + 1];
+    // Boundary k (1..=n-1) sits between symbols k-1 and k: d = k - r - 1 starts at
     // x = d - f/4 - 1/2.
-    cdf[SYMBOLS] = 1 << 32;
-    for (k, c) in cdf.iter_mut().enumerate().take(SYMBOLS).skip(1) {
-        let d = k as i64 - i64::from(RANGE) - 1;
+    cdf[n] = 1 << 32;
+    for (k, c) in cdf.iter_mut().enumerate().take(n).skip(1) {
+        let d = k as i64 - i64::from(r) - 1;
         *c = laplace_cdf_q32(4 * d - f as i64 - 2, s);
     }
-    let avail = u64::from(MAX_TOTAL) - SYMBOLS as u64;
-    let mut freqs = [0u32; SYMBOLS];
+    let avail = u64::from(MAX_TOTAL) - n as u64;
+    let mut freqs = vec![0u32; n];
     let mut sum = 0u64;
     let mut best = 0usize;
-    for k in 0..SYMBOLS {
+    for k in 0..n {
         let p = cdf[k + 1].saturating_sub(cdf[k]);
         let q = ((u128::from(p) * u128::from(avail)) >> 32) as u64;
         freqs[k] = 1 + q as u32;
@@ -268,14 +305,21 @@ pub fn table_freqs(s: usize, f: usize) -> [u32; SYMBOLS] {
     freqs
 }
 
-fn tables() -> &'static [FreqTable] {
-    static T: OnceLock<Vec<FreqTable>> = OnceLock::new();
-    T.get_or_init(|| {
+/// The 72 x 4 tables of an alphabet, built once.
+fn tables(alphabet: Alphabet) -> &'static [FreqTable] {
+    static FULL: OnceLock<Vec<FreqTable>> = OnceLock::new();
+    static SCALED: OnceLock<Vec<FreqTable>> = OnceLock::new();
+    let cell = match alphabet {
+        Alphabet::Full => &FULL,
+        Alphabet::Scaled => &SCALED,
+    };
+    cell.get_or_init(|| {
         let mut v = Vec::with_capacity(SCALES * MU_FRACS);
         for s in 0..SCALES {
             for f in 0..MU_FRACS {
                 v.push(
-                    FreqTable::new(&table_freqs(s, f)).expect("tables are valid by construction"),
+                    FreqTable::new(&table_freqs(s, f, alphabet.range(s)))
+                        .expect("tables are valid by construction"),
                 );
             }
         }
@@ -357,7 +401,7 @@ fn context(g: &[i32], w: usize, x: usize, y: usize, nb: &[(isize, isize)], ctx: 
     }
 }
 
-/// Escape excess (`|d| - RANGE - 1 >= 0`) as Exp-Golomb order 0: 5 bits of length, then the
+/// Escape excess (`|d| - r - 1 >= 0`, `r` the table's [`Alphabet::range`]) as Exp-Golomb order 0: 5 bits of length, then the
 /// bits below the leading one.
 fn encode_excess(enc: &mut Encoder, e: u32) {
     let m = e + 1;
@@ -422,11 +466,12 @@ fn for_each_coded(
     grids: &[Vec<i32>],
     width: usize,
     height: usize,
+    alphabet: Alphabet,
     mut f: impl FnMut(Coded),
 ) -> Result<()> {
     check_grids(grids, width, height)?;
     let dims = grid_dims(width, height);
-    let t = tables();
+    let t = tables(alphabet);
     let nb = arm.neighbours();
     let mut ctx = [0i64; ARM2_CTX];
     let ctx = &mut ctx[..nb.len()];
@@ -440,11 +485,11 @@ fn for_each_coded(
                 let p = memo.predict(arm, ctx);
                 let table = &t[p.scale * MU_FRACS + p.frac];
                 let d = i64::from(g[y * w + x]) - p.base;
-                let r = i64::from(RANGE);
+                let r = i64::from(alphabet.range(p.scale));
                 let (symbol, excess) = if d < -r {
                     (0, Some((-d - r - 1) as u32))
                 } else if d > r {
-                    (SYMBOLS - 1, Some((d - r - 1) as u32))
+                    (2 * r as usize + 2, Some((d - r - 1) as u32))
                 } else {
                     ((d + r + 1) as usize, None)
                 };
@@ -466,9 +511,10 @@ pub fn encode_latents(
     grids: &[Vec<i32>],
     width: usize,
     height: usize,
+    alphabet: Alphabet,
 ) -> Result<Vec<u8>> {
     let mut enc = Encoder::new();
-    for_each_coded(arm, grids, width, height, |c| {
+    for_each_coded(arm, grids, width, height, alphabet, |c| {
         c.table.encode(&mut enc, c.symbol);
         if let Some(e) = c.excess {
             encode_excess(&mut enc, e);
@@ -485,9 +531,10 @@ pub fn latent_bits_per_grid(
     grids: &[Vec<i32>],
     width: usize,
     height: usize,
+    alphabet: Alphabet,
 ) -> Result<[f64; GRIDS]> {
     let mut bits = [0f64; GRIDS];
-    for_each_coded(arm, grids, width, height, |c| {
+    for_each_coded(arm, grids, width, height, alphabet, |c| {
         let p = f64::from(c.table.freq(c.symbol)) / f64::from(c.table.total());
         bits[c.grid] -= p.log2();
         if let Some(e) = c.excess {
@@ -503,9 +550,10 @@ pub fn decode_latents(
     data: &[u8],
     width: usize,
     height: usize,
+    alphabet: Alphabet,
 ) -> Result<Vec<Vec<i32>>> {
     let dims = grid_dims(width, height);
-    let t = tables();
+    let t = tables(alphabet);
     let nb = arm.neighbours();
     let mut ctx = [0i64; ARM2_CTX];
     let ctx = &mut ctx[..nb.len()];
@@ -523,12 +571,13 @@ pub fn decode_latents(
                 let sym = table
                     .decode(&mut dec)
                     .ok_or_else(|| corrupt("range coder target out of table"))?;
+                let r = i64::from(alphabet.range(p.scale));
                 let d = if sym == 0 {
-                    -i64::from(RANGE) - 1 - i64::from(decode_excess(&mut dec)?)
-                } else if sym == SYMBOLS - 1 {
-                    i64::from(RANGE) + 1 + i64::from(decode_excess(&mut dec)?)
+                    -r - 1 - i64::from(decode_excess(&mut dec)?)
+                } else if sym == 2 * r as usize + 2 {
+                    r + 1 + i64::from(decode_excess(&mut dec)?)
                 } else {
-                    sym as i64 - i64::from(RANGE) - 1
+                    sym as i64 - r - 1
                 };
                 let v = p.base + d;
                 if v.unsigned_abs() > LATENT_MAX as u64 {

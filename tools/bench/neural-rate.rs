@@ -3,7 +3,7 @@
 //! writes them). Weight and latent figures are ideal code lengths from the coder's own models;
 //! the coded sections are within a few bytes of their sums (tests hold this).
 
-use yoz::neural::arch::{arm_tensors, grid_dims, syn_layout, ARCH_V2, GRIDS};
+use yoz::neural::arch::{arm_tensors, grid_dims, syn_layout, ARCH_V1, ARCH_V2, GRIDS};
 use yoz::neural::{arm, payload, weights};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -70,7 +70,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             h.latents_len,
             bpp(f64::from(h.latents_len) * 8.0)
         );
-        let bits = arm::latent_bits_per_grid(&n.arm, &n.latents, w, hh)?;
+        let bits = arm::latent_bits_per_grid(&n.arm, &n.latents, w, hh, n.alphabet)?;
+        // The same latents under the other alphabets (§3.4): the ablation of flag bit 2.
+        if n.arch != ARCH_V1 {
+            let other = match n.alphabet {
+                arm::Alphabet::Full => arm::Alphabet::Scaled,
+                arm::Alphabet::Scaled => arm::Alphabet::Full,
+            };
+            let coded = arm::encode_latents(&n.arm, &n.latents, w, hh, other)?.len();
+            println!(
+                "    ({:?} alphabets; {other:?}: {coded} bytes, {:+} against the payload's)",
+                n.alphabet,
+                coded as i64 - i64::from(h.latents_len)
+            );
+        }
         let dims = grid_dims(w, hh);
         for k in 0..GRIDS {
             let nz = n.latents[k].iter().filter(|&&v| v != 0).count();

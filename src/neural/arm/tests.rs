@@ -37,7 +37,7 @@ fn exp2_matches_float() {
 fn tables_are_laplace_like_and_exact_total() {
     for s in [0, 16, SCALE_ZERO as usize, 50, SCALES - 1] {
         for f in 0..MU_FRACS {
-            let fr = table_freqs(s, f);
+            let fr = table_freqs(s, f, RANGE);
             assert_eq!(fr.iter().map(|&v| u64::from(v)).sum::<u64>(), 65536);
             let b = 2f64.powf((s as f64 - SCALE_ZERO as f64) / 8.0);
             let cdf = |x: f64| {
@@ -87,6 +87,8 @@ fn random_arm(seed: u32) -> ArmQ {
     random_arm_of(ARCH_V1, seed)
 }
 
+const ALPHABETS: [Alphabet; 2] = [Alphabet::Full, Alphabet::Scaled];
+
 #[test]
 fn latents_roundtrip_exactly() {
     for (seed, (w, h), spread, arch) in [
@@ -98,10 +100,92 @@ fn latents_roundtrip_exactly() {
     ] {
         let grids = random_grids(w, h, seed, spread);
         let arm = random_arm_of(arch, seed + 10);
-        let bytes = encode_latents(&arm, &grids, w, h).unwrap();
-        assert_eq!(decode_latents(&arm, &bytes, w, h).unwrap(), grids);
-        // Truncation and other ARM weights are detected or decode differently.
-        assert!(decode_latents(&arm, &bytes[..bytes.len() / 2], w, h).is_err());
+        for a in ALPHABETS {
+            let bytes = encode_latents(&arm, &grids, w, h, a).unwrap();
+            assert_eq!(decode_latents(&arm, &bytes, w, h, a).unwrap(), grids);
+            // Truncation is detected or decodes differently.
+            assert!(decode_latents(&arm, &bytes[..bytes.len() / 2], w, h, a).is_err());
+        }
+    }
+}
+
+/// §3.4's scaled alphabets, as the spec's formulas give them (computed from the text by a
+/// separate program, not by this code): the narrowest table, a middle one, and `b = 1`.
+#[test]
+fn scaled_tables_golden() {
+    assert_eq!(
+        (0..SCALES)
+            .map(|s| Alphabet::Scaled.range(s))
+            .collect::<Vec<_>>()[..34],
+        [
+            2, 2, 3, 3, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 7, 7, 8, 9, 10, 10, 11, 12, 13, 14, 16,
+            17, 19, 20, 22, 24, 26, 28, 31
+        ]
+    );
+    assert_eq!(Alphabet::Scaled.range(41), 62);
+    assert!((42..SCALES).all(|s| Alphabet::Scaled.range(s) == RANGE));
+    assert_eq!(table_freqs(0, 0, 2), [1, 1, 11, 65510, 11, 1, 1]);
+    assert_eq!(
+        table_freqs(20, 3, 10),
+        [1, 1, 1, 1, 1, 1, 1, 1, 4, 54, 899, 15197, 45440, 3695, 219, 13, 1, 1, 1, 1, 1, 1, 1]
+    );
+    let b1 = table_freqs(32, 1, 28);
+    assert_eq!(b1.len(), 59);
+    assert_eq!(
+        b1[19..40],
+        [
+            2, 4, 9, 25, 66, 180, 487, 1323, 3597, 9776, 24528, 16118, 5930, 2182, 803, 296, 109,
+            40, 15, 6, 2
+        ]
+    );
+    // The full table of the same scale, for comparison: its zero gets 65,388.
+    assert_eq!(
+        table_freqs(0, 0, RANGE)[60..69],
+        [1, 1, 1, 11, 65388, 11, 1, 1, 1]
+    );
+}
+
+/// What the scaled alphabets are for: latents the model is sure of cost several times less,
+/// and values far outside a narrow table still round-trip through its escapes.
+#[test]
+fn scaled_alphabets_lower_the_floor() {
+    let (w, h) = (512, 256);
+    let mut grids: Vec<Vec<i32>> = grid_dims(w, h)
+        .iter()
+        .map(|&(a, b)| vec![0; a * b])
+        .collect();
+    let n = arm_params(2);
+    let mut p = vec![0f32; n];
+    p[n - 1] = -4.0; // log2 b = -4: scale index 0, the narrowest table (R = 2)
+    let arm = ArmQ::from_float(2, &p);
+    let full = encode_latents(&arm, &grids, w, h, Alphabet::Full).unwrap();
+    let scaled = encode_latents(&arm, &grids, w, h, Alphabet::Scaled).unwrap();
+    // 174,762 zeros: at least 0.0028 bits each in full tables (59 bytes), 0.00057 in
+    // scaled ones (13 bytes), plus the coder's flush.
+    assert!(full.len() >= 59, "{}", full.len());
+    assert!(
+        scaled.len() * 3 < full.len(),
+        "{} vs {}",
+        scaled.len(),
+        full.len()
+    );
+    grids[0][5] = 3;
+    grids[0][6] = -3;
+    grids[3][0] = 1000;
+    grids[6][1] = -LATENT_MAX;
+    for a in ALPHABETS {
+        let bytes = encode_latents(&arm, &grids, w, h, a).unwrap();
+        assert_eq!(decode_latents(&arm, &bytes, w, h, a).unwrap(), grids);
+        // The other alphabets read the same stream differently (or refuse it).
+        let other = if a == Alphabet::Full {
+            Alphabet::Scaled
+        } else {
+            Alphabet::Full
+        };
+        assert_ne!(
+            decode_latents(&arm, &bytes, w, h, other).ok(),
+            Some(grids.clone())
+        );
     }
 }
 
@@ -110,14 +194,16 @@ fn bits_per_grid_add_up_to_the_coded_size() {
     let (w, h) = (40, 30);
     let grids = random_grids(w, h, 8, 3);
     let arm = random_arm_of(2, 5);
-    let coded = encode_latents(&arm, &grids, w, h).unwrap().len() as f64 * 8.0;
-    let bits = latent_bits_per_grid(&arm, &grids, w, h).unwrap();
-    let sum: f64 = bits.iter().sum();
-    assert!(
-        (coded - sum).abs() < 8.0 * 6.0,
-        "coded {coded}, ideal {sum}"
-    );
-    assert!(bits[0] > bits[6]);
+    for a in ALPHABETS {
+        let coded = encode_latents(&arm, &grids, w, h, a).unwrap().len() as f64 * 8.0;
+        let bits = latent_bits_per_grid(&arm, &grids, w, h, a).unwrap();
+        let sum: f64 = bits.iter().sum();
+        assert!(
+            (coded - sum).abs() < 8.0 * 6.0,
+            "coded {coded}, ideal {sum}"
+        );
+        assert!(bits[0] > bits[6]);
+    }
 }
 
 /// The memo returns exactly what the model computes, for small and large contexts, on
@@ -159,13 +245,15 @@ fn extremes_roundtrip() {
         for v in [i16::MAX, i16::MIN] {
             let mut arm = ArmQ::zeros(arch);
             arm.params.fill(v);
-            let bytes = encode_latents(&arm, &grids, w, h).unwrap();
-            assert_eq!(decode_latents(&arm, &bytes, w, h).unwrap(), grids);
+            for a in ALPHABETS {
+                let bytes = encode_latents(&arm, &grids, w, h, a).unwrap();
+                assert_eq!(decode_latents(&arm, &bytes, w, h, a).unwrap(), grids);
+            }
         }
     }
     let arm = random_arm(3);
     grids[1][2] = LATENT_MAX + 1;
-    assert!(encode_latents(&arm, &grids, w, h).is_err());
+    assert!(encode_latents(&arm, &grids, w, h, Alphabet::Scaled).is_err());
 }
 
 #[test]
@@ -181,7 +269,8 @@ fn zero_latents_cost_little() {
         let n = arm_params(arch);
         let mut p = vec![0f32; n];
         p[n - 1] = -4.0;
-        let bytes = encode_latents(&ArmQ::from_float(arch, &p), &grids, w, h).unwrap();
+        let bytes =
+            encode_latents(&ArmQ::from_float(arch, &p), &grids, w, h, Alphabet::Full).unwrap();
         assert!(
             bytes.len() < 40,
             "{} bytes for all-zero latents",
@@ -229,7 +318,10 @@ fn coded_size_matches_laplace_entropy() {
                     .collect()
             })
             .collect();
-        let bits = encode_latents(&arm, &grids, w, h).unwrap().len() as f64 * 8.0;
+        let bits = encode_latents(&arm, &grids, w, h, Alphabet::Full)
+            .unwrap()
+            .len() as f64
+            * 8.0;
         assert!(
             bits < ideal * 1.03 + 64.0 && bits > ideal * 0.97 - 64.0,
             "mu {mu} log2b {log2b}: {bits} bits coded, {ideal:.0} ideal"
