@@ -210,8 +210,7 @@ pub fn range_decode(data: &[u8]) {
 
 /// Neural payloads (codec-neural.md): the first byte picks the mode. Mode 0 parses a whole
 /// payload (header, safetensors, latents, alpha) under a small pixel limit; mode 1 decodes a
-/// raw latent stream for a small image with a fixed entropy model (mode bit 1: the scaled
-/// alphabets), and whatever decodes must
+/// raw latent stream for a small image with a fixed entropy model (mode bit 1: table set 2), and whatever decodes must
 /// re-encode and decode to the same latents. Must never panic, hang or over-allocate.
 #[cfg(feature = "neural")]
 pub fn neural_decode(data: &[u8]) {
@@ -249,17 +248,17 @@ pub fn neural_decode(data: &[u8]) {
         .map(|i| ((i * 37 + usize::from(mode)) % 17) as f32 / 8.0 - 1.0)
         .collect();
     let model = arm::ArmQ::from_float(crate::neural::arch::ARCH_V1, &p);
-    // Bit 1 of the mode picks the alphabets (§3.4), so both tables' escapes are exercised.
-    let alphabet = if mode & 2 == 0 {
-        arm::Alphabet::Full
+    // Bit 1 of the mode picks the table set (§3.4), so both sets' escapes are exercised.
+    let set = if mode & 2 == 0 {
+        arm::TableSet::Set1
     } else {
-        arm::Alphabet::Scaled
+        arm::TableSet::Set2
     };
-    if let Ok(grids) = arm::decode_latents(&model, stream, w, h, alphabet) {
-        let bytes = arm::encode_latents(&model, &grids, w, h, alphabet)
-            .expect("decoded latents are in range");
+    if let Ok(grids) = arm::decode_latents(&model, stream, w, h, set) {
+        let bytes =
+            arm::encode_latents(&model, &grids, w, h, set).expect("decoded latents are in range");
         assert_eq!(
-            arm::decode_latents(&model, &bytes, w, h, alphabet).expect("re-decodes"),
+            arm::decode_latents(&model, &bytes, w, h, set).expect("re-decodes"),
             grids
         );
     }

@@ -9,7 +9,7 @@ use std::fs;
 use yoz::image::png_io::{decode_png, encode_png};
 use yoz::image::Image;
 use yoz::neural::arch::{grid_dims, syn_param_count, ARM_PARAMS, SYN_TENSORS};
-use yoz::neural::arm::{Alphabet, ArmQ};
+use yoz::neural::arm::{ArmQ, TableSet};
 use yoz::neural::bundle::BundleWriter;
 use yoz::neural::payload::{self, NeuralImage};
 
@@ -48,7 +48,7 @@ fn neural_image(w: u32, h: u32, channels: u8, alpha: bool, mut seed: u32) -> Neu
             .collect(),
         filter: None,
         alpha: alpha.then(|| (0..w * h).map(|i| (i * 5 % 256) as u8).collect()),
-        alphabet: Alphabet::Full,
+        tables: TableSet::Set1,
     }
 }
 

@@ -84,7 +84,7 @@ pub fn neural_sample(
         latents,
         alpha: alpha.then(|| (0..w * h).map(|i| (i * 5 % 256) as u8).collect()),
         filter: None,
-        alphabet: crate::neural::arm::Alphabet::Full,
+        tables: crate::neural::arm::TableSet::Set1,
     }
 }
 
@@ -684,17 +684,17 @@ pub fn valid() -> Vec<Valid> {
             ("gray-alpha.png", neural_sample_v3(18, 25, 1, true, 18 * 17 + 25), 1024),
         ],
     ));
-    let scaled = |mut n: crate::neural::payload::NeuralImage| {
-        n.alphabet = crate::neural::arm::Alphabet::Scaled;
+    let set2 = |mut n: crate::neural::payload::NeuralImage| {
+        n.tables = crate::neural::arm::TableSet::Set2;
         n
     };
     v.push(neural(
-        "lossy-neural-scaled",
-        "neural image entries whose latents use the scaled alphabets (flag bit 2, codec-neural.md §3.4): architecture 2 RGB with the pre-upsampling filter, architecture 3 gray + alpha over several blocks; pixels within 1 of the reference",
+        "lossy-neural-tables2",
+        "neural image entries whose latents use table set 2 (flag bit 2, codec-neural.md §3.4: means in eighths, alphabets narrowed to the scale): architecture 2 RGB with the pre-upsampling filter, architecture 3 gray + alpha over several blocks; pixels within 1 of the reference",
         [
             (
                 "rgb.png",
-                scaled(filtered(
+                set2(filtered(
                     neural_sample_v2(27, 21, 3, false, 27 * 17 + 21),
                     [-60, 10, 40, -5, -128, 0, 255, -255, 3, 0, -17, 90],
                 )),
@@ -702,7 +702,7 @@ pub fn valid() -> Vec<Valid> {
             ),
             (
                 "gray-alpha.png",
-                scaled(neural_sample_v3(19, 24, 1, true, 19 * 17 + 24)),
+                set2(neural_sample_v3(19, 24, 1, true, 19 * 17 + 24)),
                 1024,
             ),
         ],
@@ -2389,8 +2389,8 @@ fn neural_payloads(v: &mut Vectors) {
         neural_forge(&|_, b| b[P + 6] |= 0x02),
     );
     v.add(
-        "neural-scaled-in-architecture-1",
-        "an architecture 1 payload with flag bit 2 (the scaled alphabets, architectures 2 and 3 only)",
+        "neural-tables2-in-architecture-1",
+        "an architecture 1 payload with flag bit 2 (table set 2, architectures 2 and 3 only)",
         OK,
         &["reserved"],
         neural_forge(&|_, b| b[P + 6] |= 0x04),

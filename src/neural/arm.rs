@@ -18,12 +18,9 @@ use std::sync::OnceLock;
 pub const SCALES: usize = 72;
 /// The scale index of `b = 1`.
 pub const SCALE_ZERO: i64 = 32;
-/// Mean offsets are quantized to quarters.
-pub const MU_FRACS: usize = 4;
-/// Symbols code `d = y - floor(mu)` in `[-RANGE, RANGE]` directly; outside, an escape.
+/// Symbols of table set 1 code `d = y - floor(mu)` in `[-RANGE, RANGE]` directly; outside, an
+/// escape. Set 2 narrows it per scale ([`TableSet::range`]).
 pub const RANGE: i32 = 63;
-/// Alphabet: escape-low, `-RANGE..=RANGE`, escape-high.
-pub const SYMBOLS: usize = 2 * RANGE as usize + 3;
 
 /// `R_s = min(RANGE, ceil(28 · b_s))` for each scale index (spec §3.4), computed once in exact
 /// arithmetic: the Laplace mass beyond `28·b` is `e^-28`, far below the 2^-16 every directly
@@ -34,30 +31,58 @@ const SCALED_RANGE: [u8; SCALES] = [
     63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
 ];
 
-/// Which symbols a frequency table codes directly (payload flag bit 2, spec §3.4).
+/// The frequency tables the latents are coded with (payload flag bit 2, spec §3.3–§3.5).
 ///
-/// Why two: every directly coded symbol gets at least 1/65,536 of its table, so a table of 129
-/// symbols caps its most probable one at 65,408/65,536 and a latent the model is sure of still
-/// costs 0.0028 bits — about 140 bytes for the zeros of a 768x512 grid 0. Narrowing the
-/// alphabet to where the scale puts the mass lowers that floor sevenfold to twentyfold; it saved
-/// 0.1–4.9 % of the payload on every one of 20 trained 768x512 payloads (docs/neural-rd.md).
+/// Why a second set: every directly coded symbol gets at least 1/65,536 of its table, so a
+/// table of 129 symbols caps its most probable one at 65,408/65,536 and a latent the model is
+/// sure of still costs 0.0028 bits — about 140 bytes for the zeros of a 768x512 grid 0. Set 2
+/// narrows each table to where its scale puts the mass (7 to 127 symbols; the floor's cost falls
+/// by up to 21x) and places the mean in eighths instead of quarters. Re-coding 20 trained
+/// 768x512 payloads, the narrow alphabets alone saved 35–165 bytes on each and set 2 as a whole
+/// 78–543 (0.5–5.0 %; docs/neural-rd.md, stop 30).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Alphabet {
-    /// Every table codes `d` in `-RANGE..=RANGE` (architecture 1, and 2 or 3 without flag bit 2).
+pub enum TableSet {
+    /// Means in quarters, every table codes `d` in `-RANGE..=RANGE` (architecture 1, and 2 or 3
+    /// without flag bit 2).
     #[default]
-    Full,
-    /// The table of scale index `s` codes `d` in `-R_s..=R_s` ([`SCALED_RANGE`]).
-    Scaled,
+    Set1,
+    /// Means in eighths, the table of scale index `s` codes `d` in `-R_s..=R_s`
+    /// ([`SCALED_RANGE`]).
+    Set2,
 }
 
-impl Alphabet {
-    /// The largest `|d|` the tables of scale index `s` code without an escape.
+impl TableSet {
+    /// The largest `|d|` the tables of scale index `s` (clamped to the last) code without an
+    /// escape.
     #[inline]
     pub fn range(self, s: usize) -> i32 {
         match self {
-            Alphabet::Full => RANGE,
-            Alphabet::Scaled => i32::from(SCALED_RANGE[s]),
+            TableSet::Set1 => RANGE,
+            TableSet::Set2 => i32::from(SCALED_RANGE[s.min(SCALES - 1)]),
         }
+    }
+
+    /// Mean offsets per unit: quarters (set 1) or eighths (set 2).
+    #[inline]
+    pub fn fracs(self) -> usize {
+        match self {
+            TableSet::Set1 => 4,
+            TableSet::Set2 => 8,
+        }
+    }
+
+    /// The other set (the trainer and the rate report try both).
+    pub fn other(self) -> TableSet {
+        match self {
+            TableSet::Set1 => TableSet::Set2,
+            TableSet::Set2 => TableSet::Set1,
+        }
+    }
+
+    /// `log2` of [`Self::fracs`].
+    #[inline]
+    fn frac_bits(self) -> u32 {
+        self.fracs().trailing_zeros()
     }
 }
 
@@ -190,8 +215,8 @@ impl ArmQ {
     }
 }
 
-/// Where a latent's prediction lands: the integer base `floor(mu)` (in quarter steps), the
-/// table (scale, quarter offset).
+/// Where a latent's prediction lands: the integer base `floor(mu)` (in the set's fractions),
+/// the table (scale, fraction offset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Prediction {
     pub base: i64,
@@ -199,19 +224,20 @@ pub struct Prediction {
     pub frac: usize,
 }
 
-/// Quantizes the ARM outputs (spec §3.3): mu to quarters (round half up), log2 scale to eighths
-/// (round half up), clamped to the tables.
+/// Quantizes the ARM outputs (spec §3.3): mu to the set's fractions — quarters or eighths —
+/// (round half up), log2 scale to eighths (round half up), clamped to the tables.
 #[inline]
-pub fn quantize_prediction(mu_q8: i64, ls_q8: i64) -> Prediction {
+pub fn quantize_prediction(mu_q8: i64, ls_q8: i64, set: TableSet) -> Prediction {
     let lim = i64::from(LATENT_MAX) << ARM_FRAC_BITS;
     let mu = mu_q8.clamp(-lim, lim);
-    let mq = (mu + 32) >> 6;
+    let fb = set.frac_bits();
+    let mq = (mu + (1 << (ARM_FRAC_BITS - fb - 1))) >> (ARM_FRAC_BITS - fb);
     let s = (((ls_q8.clamp(-(1 << 40), 1 << 40) * 8 + 128) >> 8) + SCALE_ZERO)
         .clamp(0, SCALES as i64 - 1);
     Prediction {
-        base: mq >> 2,
+        base: mq >> fb,
         scale: s as usize,
-        frac: (mq & 3) as usize,
+        frac: (mq & ((1 << fb) - 1)) as usize,
     }
 }
 
@@ -256,37 +282,41 @@ pub fn exp2_q32(e_q16: i64) -> u64 {
     }
 }
 
-/// The Laplace CDF at `x4 / 4` for scale index `s`, zero mean, in Q32 (`0..=2^32`).
-fn laplace_cdf_q32(x4: i64, s: usize) -> u64 {
+/// The Laplace CDF at `x8 / 8` for scale index `s`, zero mean, in Q32 (`0..=2^32`).
+fn laplace_cdf_q32(x8: i64, s: usize) -> u64 {
     // 1/b = 2^((SCALE_ZERO - s) / 8), in Q32.
     let inv_b = exp2_q32((SCALE_ZERO - s as i64) * 8192);
-    // t = |x| * log2(e) / b in Q16: |x4|/4 * LOG2E * inv_b.
-    let t = (u128::from(x4.unsigned_abs()) * u128::from(LOG2E_Q32) * u128::from(inv_b)) >> 50;
+    // t = |x| * log2(e) / b in Q16: |x8|/8 * LOG2E * inv_b.
+    let t = (u128::from(x8.unsigned_abs()) * u128::from(LOG2E_Q32) * u128::from(inv_b)) >> 51;
     let e = if t > (200u128 << 16) {
         0
     } else {
         exp2_q32(-(t as i64))
     };
     let half = e >> 1;
-    if x4 < 0 {
+    if x8 < 0 {
         half
     } else {
         (1u64 << 32) - half
     }
 }
 
-/// Frequencies for one (scale, frac) table whose direct symbols are `-r..=r` (spec §3.4): the
-/// Laplace mass of each symbol's interval in Q32, scaled to `MAX_TOTAL - n` (`n = 2r + 3`
-/// symbols) and floored, plus one; the remainder goes to the most probable symbol.
-pub fn table_freqs(s: usize, f: usize, r: i32) -> Vec<u32> {
-    let n = 2 * r as usize + 3;
+/// Frequencies for one (scale, fraction) table of a set (spec §3.4): its direct symbols are
+/// `-r..=r` (`r` = [`TableSet::range`]) between two escapes; the Laplace mass of each symbol's
+/// interval in Q32, scaled to `MAX_TOTAL - n` (`n = 2r + 3` symbols) and floored, plus one; the
+/// remainder goes to the most probable symbol.
+pub fn table_freqs(s: usize, f: usize, set: TableSet) -> Vec<u32> {
+    let r = set.range(s) as usize;
+    let n = 2 * r + 3;
+    // Eighths per fraction step: 2 for quarters, 1 for eighths.
+    let step = (8 / set.fracs()) as i64;
     let mut cdf = vec![0u64; n + 1];
     // Boundary k (1..=n-1) sits between symbols k-1 and k: d = k - r - 1 starts at
-    // x = d - f/4 - 1/2.
+    // x = d - f/fracs - 1/2.
     cdf[n] = 1 << 32;
     for (k, c) in cdf.iter_mut().enumerate().take(n).skip(1) {
-        let d = k as i64 - i64::from(r) - 1;
-        *c = laplace_cdf_q32(4 * d - f as i64 - 2, s);
+        let d = k as i64 - r as i64 - 1;
+        *c = laplace_cdf_q32(8 * d - step * f as i64 - 4, s);
     }
     let avail = u64::from(MAX_TOTAL) - n as u64;
     let mut freqs = vec![0u32; n];
@@ -305,20 +335,20 @@ pub fn table_freqs(s: usize, f: usize, r: i32) -> Vec<u32> {
     freqs
 }
 
-/// The 72 x 4 tables of an alphabet, built once.
-fn tables(alphabet: Alphabet) -> &'static [FreqTable] {
-    static FULL: OnceLock<Vec<FreqTable>> = OnceLock::new();
-    static SCALED: OnceLock<Vec<FreqTable>> = OnceLock::new();
-    let cell = match alphabet {
-        Alphabet::Full => &FULL,
-        Alphabet::Scaled => &SCALED,
+/// A set's tables, `SCALES x fracs` of them in that order, built once.
+fn tables(set: TableSet) -> &'static [FreqTable] {
+    static SET1: OnceLock<Vec<FreqTable>> = OnceLock::new();
+    static SET2: OnceLock<Vec<FreqTable>> = OnceLock::new();
+    let cell = match set {
+        TableSet::Set1 => &SET1,
+        TableSet::Set2 => &SET2,
     };
     cell.get_or_init(|| {
-        let mut v = Vec::with_capacity(SCALES * MU_FRACS);
+        let mut v = Vec::with_capacity(SCALES * set.fracs());
         for s in 0..SCALES {
-            for f in 0..MU_FRACS {
+            for f in 0..set.fracs() {
                 v.push(
-                    FreqTable::new(&table_freqs(s, f, alphabet.range(s)))
+                    FreqTable::new(&table_freqs(s, f, set))
                         .expect("tables are valid by construction"),
                 );
             }
@@ -341,13 +371,15 @@ fn corrupt(why: impl Into<String>) -> Error {
 struct Memo {
     tags: Vec<u64>,
     preds: Vec<Prediction>,
+    set: TableSet,
 }
 
 const MEMO_BITS: u32 = 12;
 
 impl Memo {
-    fn new() -> Memo {
+    fn new(set: TableSet) -> Memo {
         Memo {
+            set,
             tags: vec![0; 1 << MEMO_BITS],
             preds: vec![
                 Prediction {
@@ -370,7 +402,7 @@ impl Memo {
         }
         if !small {
             let (mu, ls) = arm.predict(ctx);
-            return quantize_prediction(mu, ls);
+            return quantize_prediction(mu, ls, self.set);
         }
         // Bit 40 marks a filled slot (keys use at most 32 bits).
         let tag = key | 1 << 40;
@@ -379,7 +411,7 @@ impl Memo {
             return self.preds[slot];
         }
         let (mu, ls) = arm.predict(ctx);
-        let p = quantize_prediction(mu, ls);
+        let p = quantize_prediction(mu, ls, self.set);
         self.tags[slot] = tag;
         self.preds[slot] = p;
         p
@@ -401,8 +433,8 @@ fn context(g: &[i32], w: usize, x: usize, y: usize, nb: &[(isize, isize)], ctx: 
     }
 }
 
-/// Escape excess (`|d| - r - 1 >= 0`, `r` the table's [`Alphabet::range`]) as Exp-Golomb order 0: 5 bits of length, then the
-/// bits below the leading one.
+/// Escape excess (`|d| - r - 1 >= 0`, `r` the table's [`TableSet::range`]) as Exp-Golomb
+/// order 0: 5 bits of length, then the bits below the leading one.
 fn encode_excess(enc: &mut Encoder, e: u32) {
     let m = e + 1;
     let nb = 31 - m.leading_zeros();
@@ -466,16 +498,16 @@ fn for_each_coded(
     grids: &[Vec<i32>],
     width: usize,
     height: usize,
-    alphabet: Alphabet,
+    set: TableSet,
     mut f: impl FnMut(Coded),
 ) -> Result<()> {
     check_grids(grids, width, height)?;
     let dims = grid_dims(width, height);
-    let t = tables(alphabet);
+    let t = tables(set);
     let nb = arm.neighbours();
     let mut ctx = [0i64; ARM2_CTX];
     let ctx = &mut ctx[..nb.len()];
-    let mut memo = Memo::new();
+    let mut memo = Memo::new(set);
     for k in (0..GRIDS).rev() {
         let (w, h) = dims[k];
         let g = &grids[k];
@@ -483,9 +515,9 @@ fn for_each_coded(
             for x in 0..w {
                 context(g, w, x, y, nb, ctx);
                 let p = memo.predict(arm, ctx);
-                let table = &t[p.scale * MU_FRACS + p.frac];
+                let table = &t[p.scale * set.fracs() + p.frac];
                 let d = i64::from(g[y * w + x]) - p.base;
-                let r = i64::from(alphabet.range(p.scale));
+                let r = i64::from(set.range(p.scale));
                 let (symbol, excess) = if d < -r {
                     (0, Some((-d - r - 1) as u32))
                 } else if d > r {
@@ -511,10 +543,10 @@ pub fn encode_latents(
     grids: &[Vec<i32>],
     width: usize,
     height: usize,
-    alphabet: Alphabet,
+    set: TableSet,
 ) -> Result<Vec<u8>> {
     let mut enc = Encoder::new();
-    for_each_coded(arm, grids, width, height, alphabet, |c| {
+    for_each_coded(arm, grids, width, height, set, |c| {
         c.table.encode(&mut enc, c.symbol);
         if let Some(e) = c.excess {
             encode_excess(&mut enc, e);
@@ -531,10 +563,10 @@ pub fn latent_bits_per_grid(
     grids: &[Vec<i32>],
     width: usize,
     height: usize,
-    alphabet: Alphabet,
+    set: TableSet,
 ) -> Result<[f64; GRIDS]> {
     let mut bits = [0f64; GRIDS];
-    for_each_coded(arm, grids, width, height, alphabet, |c| {
+    for_each_coded(arm, grids, width, height, set, |c| {
         let p = f64::from(c.table.freq(c.symbol)) / f64::from(c.table.total());
         bits[c.grid] -= p.log2();
         if let Some(e) = c.excess {
@@ -550,14 +582,14 @@ pub fn decode_latents(
     data: &[u8],
     width: usize,
     height: usize,
-    alphabet: Alphabet,
+    set: TableSet,
 ) -> Result<Vec<Vec<i32>>> {
     let dims = grid_dims(width, height);
-    let t = tables(alphabet);
+    let t = tables(set);
     let nb = arm.neighbours();
     let mut ctx = [0i64; ARM2_CTX];
     let ctx = &mut ctx[..nb.len()];
-    let mut memo = Memo::new();
+    let mut memo = Memo::new(set);
     let mut dec = Decoder::new(data);
     let mut grids: Vec<Vec<i32>> = dims.iter().map(|&(w, h)| vec![0; w * h]).collect();
     for k in (0..GRIDS).rev() {
@@ -567,11 +599,11 @@ pub fn decode_latents(
             for x in 0..w {
                 context(g, w, x, y, nb, ctx);
                 let p = memo.predict(arm, ctx);
-                let table = &t[p.scale * MU_FRACS + p.frac];
+                let table = &t[p.scale * set.fracs() + p.frac];
                 let sym = table
                     .decode(&mut dec)
                     .ok_or_else(|| corrupt("range coder target out of table"))?;
-                let r = i64::from(alphabet.range(p.scale));
+                let r = i64::from(set.range(p.scale));
                 let d = if sym == 0 {
                     -r - 1 - i64::from(decode_excess(&mut dec)?)
                 } else if sym == 2 * r as usize + 2 {

@@ -9,7 +9,7 @@ use super::arch::{
     arm_params, grid_dims, syn_hidden, syn_layout, syn_param_count, ARCH_V1, ARCH_V2, ARCH_V3,
     ARM_PARAMS, GRIDS, SYN_HIDDEN, SYN_TENSORS,
 };
-use super::arm::{decode_latents, encode_latents, Alphabet, ArmQ};
+use super::arm::{decode_latents, encode_latents, ArmQ, TableSet};
 use super::upsample::{FILTER_PARAMS, FILTER_Q_MAX};
 use super::weights;
 use crate::error::{Error, Result};
@@ -24,9 +24,9 @@ pub const FLAG_ALPHA: u8 = 1;
 /// Flag bit 1: the weights carry the learned pre-upsampling filter (architectures 2 and 3;
 /// codec-neural §4 step 0, `super::upsample`).
 pub const FLAG_FILTER: u8 = 2;
-/// Flag bit 2: the latents are coded with the scaled alphabets (architectures 2 and 3;
-/// codec-neural §3.4, [`Alphabet::Scaled`]).
-pub const FLAG_SCALED: u8 = 4;
+/// Flag bit 2: the latents are coded with table set 2 (architectures 2 and 3; codec-neural
+/// §3.3–§3.5, [`TableSet::Set2`]).
+pub const FLAG_TABLES2: u8 = 4;
 
 /// A decoded (or to-be-encoded) neural image: everything the payload carries.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,8 +50,8 @@ pub struct NeuralImage {
     pub alpha: Option<Vec<u8>>,
     /// The learned pre-upsampling filter's integers (architecture 2, flag bit 1), or none.
     pub filter: Option<[i32; FILTER_PARAMS]>,
-    /// How the latents' tables are cut (flag bit 2; architecture 1: always [`Alphabet::Full`]).
-    pub alphabet: Alphabet,
+    /// The latents' frequency tables (flag bit 2; architecture 1: always [`TableSet::Set1`]).
+    pub tables: TableSet,
 }
 
 /// A malformed neural payload (class `corrupt`), for every part of it.
@@ -159,8 +159,8 @@ impl NeuralImage {
                 ));
             }
         }
-        if self.arch == ARCH_V1 && self.alphabet != Alphabet::Full {
-            return Err(bad("scaled alphabets in architecture 1".into()));
+        if self.arch == ARCH_V1 && self.tables != TableSet::Set1 {
+            return Err(bad("table set 2 in architecture 1".into()));
         }
         if let Some(a) = &self.alpha {
             if a.len() as u64 != u64::from(self.width) * u64::from(self.height) {
@@ -302,7 +302,7 @@ pub fn encode(img: &NeuralImage) -> Result<Vec<u8>> {
             img.filter.as_ref(),
         )?,
     };
-    let latents = encode_latents(&img.arm, &img.latents, w, h, img.alphabet)?;
+    let latents = encode_latents(&img.arm, &img.latents, w, h, img.tables)?;
     let alpha = match &img.alpha {
         Some(a) => zstd::bulk::compress(a, 19).map_err(|e| Error::Io {
             context: "compressing the alpha plane".into(),
@@ -317,8 +317,8 @@ pub fn encode(img: &NeuralImage) -> Result<Vec<u8>> {
     out.push(
         if img.alpha.is_some() { FLAG_ALPHA } else { 0 }
             | if img.filter.is_some() { FLAG_FILTER } else { 0 }
-            | if img.alphabet == Alphabet::Scaled {
-                FLAG_SCALED
+            | if img.tables == TableSet::Set2 {
+                FLAG_TABLES2
             } else {
                 0
             },
@@ -343,8 +343,8 @@ pub struct Header {
     pub alpha: bool,
     /// Flag bit 1: the weights end with the pre-upsampling filter.
     pub filter: bool,
-    /// Flag bit 2: the latents use the scaled alphabets.
-    pub alphabet: Alphabet,
+    /// Flag bit 2: the latents use table set 2.
+    pub tables: TableSet,
     pub width: u32,
     pub height: u32,
     pub weights_len: u32,
@@ -367,10 +367,10 @@ impl Header {
             channels: p[5],
             alpha: p[6] & FLAG_ALPHA != 0,
             filter: p[6] & FLAG_FILTER != 0,
-            alphabet: if p[6] & FLAG_SCALED != 0 {
-                Alphabet::Scaled
+            tables: if p[6] & FLAG_TABLES2 != 0 {
+                TableSet::Set2
             } else {
-                Alphabet::Full
+                TableSet::Set1
             },
             width: u32at(8),
             height: u32at(12),
@@ -387,7 +387,7 @@ impl Header {
         let known = if h.arch == ARCH_V1 {
             FLAG_ALPHA
         } else {
-            FLAG_ALPHA | FLAG_FILTER | FLAG_SCALED
+            FLAG_ALPHA | FLAG_FILTER | FLAG_TABLES2
         };
         if p[6] & !known != 0 || p[7] != 0 {
             return Err(Error::Reserved {
@@ -440,7 +440,7 @@ pub fn decode(p: &[u8], max_pixels: u64) -> Result<NeuralImage> {
         }
         _ => weights::decode(weights, h.arch, h.channels as usize, h.filter)?,
     };
-    let grids = decode_latents(&arm, latents, w, hh, h.alphabet)?;
+    let grids = decode_latents(&arm, latents, w, hh, h.tables)?;
     debug_assert_eq!(grids.len(), GRIDS);
     debug_assert_eq!(
         grids[0].len(),
@@ -466,7 +466,7 @@ pub fn decode(p: &[u8], max_pixels: u64) -> Result<NeuralImage> {
         latents: grids,
         alpha,
         filter,
-        alphabet: h.alphabet,
+        tables: h.tables,
     })
 }
 
@@ -503,7 +503,7 @@ pub(crate) mod tests {
                 .collect(),
             alpha: alpha.then(|| (0..width * height).map(|i| (i % 256) as u8).collect()),
             filter: None,
-            alphabet: Alphabet::Full,
+            tables: TableSet::Set1,
         }
     }
 
@@ -619,23 +619,35 @@ pub(crate) mod tests {
         let mut img = sample_v3(12, 10, 3, false);
         img.filter = Some([3, -4, 0, 1, 255, -255, 7, 7, 0, 0, 1, 2]);
         assert_eq!(decode(&encode(&img).unwrap(), 1 << 20).unwrap(), img);
-        // Flag bit 2: the scaled alphabets, in architectures 2 and 3; architecture 1 has none
-        // (refused when encoding, `reserved` when read).
+        // Flag bit 2: table set 2, in architectures 2 and 3; architecture 1 has none (refused
+        // when encoding, `reserved` when read).
         for mut img in [sample_v2(21, 13, 3, true), sample_v3(12, 10, 1, false)] {
-            img.alphabet = Alphabet::Scaled;
+            let set1 = encode(&img).unwrap();
+            img.tables = TableSet::Set2;
             let p = encode(&img).unwrap();
-            assert_eq!(p[6] & FLAG_SCALED, FLAG_SCALED);
+            assert_eq!(p[6] & FLAG_TABLES2, FLAG_TABLES2);
             assert_eq!(decode(&p, 1 << 20).unwrap(), img);
-            // The same stream read with the full alphabets is another image or none.
+            // The sets code these latents differently (the samples reach narrow tables and
+            // odd eighths), and each stream read with the other set is other latents or none.
+            assert_ne!(set1[HEADER_LEN..], p[HEADER_LEN..]);
             let mut q = p.clone();
-            q[6] &= !FLAG_SCALED;
-            assert_ne!(decode(&q, 1 << 20).ok(), Some(img));
+            q[6] &= !FLAG_TABLES2;
+            assert_ne!(
+                decode(&q, 1 << 20).ok().map(|n| n.latents),
+                Some(img.latents.clone())
+            );
+            let mut q = set1.clone();
+            q[6] |= FLAG_TABLES2;
+            assert_ne!(
+                decode(&q, 1 << 20).ok().map(|n| n.latents),
+                Some(img.latents.clone())
+            );
         }
         let mut img = sample(8, 8, 3, false);
-        img.alphabet = Alphabet::Scaled;
+        img.tables = TableSet::Set2;
         assert_eq!(encode(&img).unwrap_err().class(), "input");
         let mut p = encode(&sample(8, 8, 3, false)).unwrap();
-        p[6] |= FLAG_SCALED;
+        p[6] |= FLAG_TABLES2;
         assert_eq!(decode(&p, 1 << 20).unwrap_err().class(), "reserved");
         // A wide synthesis under a 24-wide architecture's header is refused.
         let mut img = sample_v3(8, 8, 3, false);
@@ -661,9 +673,9 @@ pub(crate) mod tests {
     /// that re-encodes and decodes to itself — never a panic.
     #[test]
     fn architecture_2_survives_every_bit_flip_and_truncation() {
-        let mut scaled = sample_v2(6, 5, 3, false);
-        scaled.alphabet = Alphabet::Scaled;
-        for img in [sample_v2(9, 7, 3, true), sample_v3(5, 4, 1, false), scaled] {
+        let mut set2 = sample_v2(6, 5, 3, false);
+        set2.tables = TableSet::Set2;
+        for img in [sample_v2(9, 7, 3, true), sample_v3(5, 4, 1, false), set2] {
             every_flip_and_cut(&encode(&img).unwrap());
         }
     }

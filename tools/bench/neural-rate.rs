@@ -70,17 +70,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             h.latents_len,
             bpp(f64::from(h.latents_len) * 8.0)
         );
-        let bits = arm::latent_bits_per_grid(&n.arm, &n.latents, w, hh, n.alphabet)?;
-        // The same latents under the other alphabets (§3.4): the ablation of flag bit 2.
+        let bits = arm::latent_bits_per_grid(&n.arm, &n.latents, w, hh, n.tables)?;
+        // The same latents with the other table set (§3.4): the ablation of flag bit 2.
         if n.arch != ARCH_V1 {
-            let other = match n.alphabet {
-                arm::Alphabet::Full => arm::Alphabet::Scaled,
-                arm::Alphabet::Scaled => arm::Alphabet::Full,
-            };
+            let other = n.tables.other();
             let coded = arm::encode_latents(&n.arm, &n.latents, w, hh, other)?.len();
             println!(
-                "    ({:?} alphabets; {other:?}: {coded} bytes, {:+} against the payload's)",
-                n.alphabet,
+                "    (table {:?}; {other:?}: {coded} bytes, {:+} against the payload's)",
+                n.tables,
                 coded as i64 - i64::from(h.latents_len)
             );
         }

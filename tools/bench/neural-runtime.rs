@@ -12,7 +12,7 @@ use std::time::Instant;
 use yoz::neural::arch::{
     arm_params, grid_dims, syn_layout, syn_param_count, ARCH_V1, ARCH_V2, SYN_TENSORS,
 };
-use yoz::neural::arm::{Alphabet, ArmQ};
+use yoz::neural::arm::{ArmQ, TableSet};
 use yoz::neural::kernels;
 use yoz::neural::payload::{self, NeuralImage};
 use yoz::neural::runtime::{self, Device, Synthesis};
@@ -173,7 +173,7 @@ fn main() -> yoz::Result<()> {
             latents: latents.clone(),
             alpha: None,
             filter: None,
-            alphabet: Alphabet::Full,
+            tables: TableSet::Set1,
         };
         let bytes = payload::encode(&img)?;
         let mut parse = Vec::new();

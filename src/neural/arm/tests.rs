@@ -35,25 +35,38 @@ fn exp2_matches_float() {
 
 #[test]
 fn tables_are_laplace_like_and_exact_total() {
-    for s in [0, 16, SCALE_ZERO as usize, 50, SCALES - 1] {
-        for f in 0..MU_FRACS {
-            let fr = table_freqs(s, f, RANGE);
-            assert_eq!(fr.iter().map(|&v| u64::from(v)).sum::<u64>(), 65536);
-            let b = 2f64.powf((s as f64 - SCALE_ZERO as f64) / 8.0);
-            let cdf = |x: f64| {
-                if x < 0.0 {
-                    0.5 * (x / b).exp()
-                } else {
-                    1.0 - 0.5 * (-x / b).exp()
-                }
-            };
-            // The symbol d = 0 has roughly the Laplace mass of [-f/4-1/2, -f/4+1/2].
-            let m = fr[RANGE as usize + 1] as f64 / 65536.0;
-            let x0 = -(f as f64) / 4.0;
-            let want = cdf(x0 + 0.5) - cdf(x0 - 0.5);
-            assert!((m - want).abs() < 0.01, "s {s} f {f}: {m} vs {want}");
+    for set in SETS {
+        for s in 0..SCALES {
+            for f in 0..set.fracs() {
+                let fr = table_freqs(s, f, set);
+                let r = set.range(s) as usize;
+                assert_eq!(fr.len(), 2 * r + 3);
+                assert!(fr.iter().all(|&v| v >= 1));
+                assert_eq!(fr.iter().map(|&v| u64::from(v)).sum::<u64>(), 65536);
+                let b = 2f64.powf((s as f64 - SCALE_ZERO as f64) / 8.0);
+                let cdf = |x: f64| {
+                    if x < 0.0 {
+                        0.5 * (x / b).exp()
+                    } else {
+                        1.0 - 0.5 * (-x / b).exp()
+                    }
+                };
+                // The symbol d = 0 has roughly the Laplace mass of [x0-1/2, x0+1/2].
+                let m = fr[r + 1] as f64 / 65536.0;
+                let x0 = -(f as f64) / set.fracs() as f64;
+                let want = cdf(x0 + 0.5) - cdf(x0 - 0.5);
+                assert!(
+                    (m - want).abs() < 0.01,
+                    "{set:?} s {s} f {f}: {m} vs {want}"
+                );
+            }
         }
     }
+    // Set 1 in eighths is the quarter formula: its tables did not change with set 2.
+    assert_eq!(
+        table_freqs(0, 0, TableSet::Set1)[60..69],
+        [1, 1, 1, 11, 65388, 11, 1, 1, 1]
+    );
 }
 
 fn random_grids(w: usize, h: usize, seed: u32, spread: i32) -> Vec<Vec<i32>> {
@@ -87,7 +100,7 @@ fn random_arm(seed: u32) -> ArmQ {
     random_arm_of(ARCH_V1, seed)
 }
 
-const ALPHABETS: [Alphabet; 2] = [Alphabet::Full, Alphabet::Scaled];
+const SETS: [TableSet; 2] = [TableSet::Set1, TableSet::Set2];
 
 #[test]
 fn latents_roundtrip_exactly() {
@@ -100,7 +113,7 @@ fn latents_roundtrip_exactly() {
     ] {
         let grids = random_grids(w, h, seed, spread);
         let arm = random_arm_of(arch, seed + 10);
-        for a in ALPHABETS {
+        for a in SETS {
             let bytes = encode_latents(&arm, &grids, w, h, a).unwrap();
             assert_eq!(decode_latents(&arm, &bytes, w, h, a).unwrap(), grids);
             // Truncation is detected or decodes differently.
@@ -109,27 +122,34 @@ fn latents_roundtrip_exactly() {
     }
 }
 
-/// §3.4's scaled alphabets, as the spec's formulas give them (computed from the text by a
-/// separate program, not by this code): the narrowest table, a middle one, and `b = 1`.
+/// §3.4's set 2, as the spec's formulas give it (computed from the text by a separate
+/// program, not by this code): the narrowest table, a middle one at an odd eighth, and `b = 1`.
 #[test]
-fn scaled_tables_golden() {
+fn set2_tables_golden() {
     assert_eq!(
         (0..SCALES)
-            .map(|s| Alphabet::Scaled.range(s))
+            .map(|s| TableSet::Set2.range(s))
             .collect::<Vec<_>>()[..34],
         [
             2, 2, 3, 3, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 7, 7, 8, 9, 10, 10, 11, 12, 13, 14, 16,
             17, 19, 20, 22, 24, 26, 28, 31
         ]
     );
-    assert_eq!(Alphabet::Scaled.range(41), 62);
-    assert!((42..SCALES).all(|s| Alphabet::Scaled.range(s) == RANGE));
-    assert_eq!(table_freqs(0, 0, 2), [1, 1, 11, 65510, 11, 1, 1]);
+    assert_eq!(TableSet::Set2.range(41), 62);
+    assert!((42..SCALES).all(|s| TableSet::Set2.range(s) == RANGE));
+    let set2 = TableSet::Set2;
+    assert_eq!(table_freqs(0, 0, set2), [1, 1, 11, 65510, 11, 1, 1]);
+    assert_eq!(table_freqs(0, 1, set2), [1, 1, 2, 65448, 82, 1, 1]);
     assert_eq!(
-        table_freqs(20, 3, 10),
+        table_freqs(20, 5, set2),
+        [1, 1, 1, 1, 1, 1, 1, 1, 5, 76, 1280, 21642, 39759, 2595, 154, 10, 1, 1, 1, 1, 1, 1, 1]
+    );
+    // An even eighth is set 1's quarter: the same frequencies over the narrower alphabet.
+    assert_eq!(
+        table_freqs(20, 6, set2),
         [1, 1, 1, 1, 1, 1, 1, 1, 4, 54, 899, 15197, 45440, 3695, 219, 13, 1, 1, 1, 1, 1, 1, 1]
     );
-    let b1 = table_freqs(32, 1, 28);
+    let b1 = table_freqs(32, 2, set2);
     assert_eq!(b1.len(), 59);
     assert_eq!(
         b1[19..40],
@@ -138,14 +158,19 @@ fn scaled_tables_golden() {
             40, 15, 6, 2
         ]
     );
-    // The full table of the same scale, for comparison: its zero gets 65,388.
+    // Means: set 1 rounds to quarters, set 2 to eighths (half up), Q8 in.
+    let p = |mu: i64, set| quantize_prediction(mu, 0, set);
     assert_eq!(
-        table_freqs(0, 0, RANGE)[60..69],
-        [1, 1, 1, 11, 65388, 11, 1, 1, 1]
+        (p(48, TableSet::Set1).base, p(48, TableSet::Set1).frac),
+        (0, 1)
     );
+    assert_eq!((p(48, set2).base, p(48, set2).frac), (0, 2));
+    assert_eq!((p(47, set2).base, p(47, set2).frac), (0, 1));
+    assert_eq!((p(-17, set2).base, p(-17, set2).frac), (-1, 7));
+    assert_eq!((p(-16, set2).base, p(-16, set2).frac), (0, 0));
 }
 
-/// What the scaled alphabets are for: latents the model is sure of cost several times less,
+/// What set 2's narrow alphabets are for: latents the model is sure of cost several times less,
 /// and values far outside a narrow table still round-trip through its escapes.
 #[test]
 fn scaled_alphabets_lower_the_floor() {
@@ -158,8 +183,8 @@ fn scaled_alphabets_lower_the_floor() {
     let mut p = vec![0f32; n];
     p[n - 1] = -4.0; // log2 b = -4: scale index 0, the narrowest table (R = 2)
     let arm = ArmQ::from_float(2, &p);
-    let full = encode_latents(&arm, &grids, w, h, Alphabet::Full).unwrap();
-    let scaled = encode_latents(&arm, &grids, w, h, Alphabet::Scaled).unwrap();
+    let full = encode_latents(&arm, &grids, w, h, TableSet::Set1).unwrap();
+    let scaled = encode_latents(&arm, &grids, w, h, TableSet::Set2).unwrap();
     // 174,762 zeros: at least 0.0028 bits each in full tables (59 bytes), 0.00057 in
     // scaled ones (13 bytes), plus the coder's flush.
     assert!(full.len() >= 59, "{}", full.len());
@@ -173,14 +198,14 @@ fn scaled_alphabets_lower_the_floor() {
     grids[0][6] = -3;
     grids[3][0] = 1000;
     grids[6][1] = -LATENT_MAX;
-    for a in ALPHABETS {
+    for a in SETS {
         let bytes = encode_latents(&arm, &grids, w, h, a).unwrap();
         assert_eq!(decode_latents(&arm, &bytes, w, h, a).unwrap(), grids);
         // The other alphabets read the same stream differently (or refuse it).
-        let other = if a == Alphabet::Full {
-            Alphabet::Scaled
+        let other = if a == TableSet::Set1 {
+            TableSet::Set2
         } else {
-            Alphabet::Full
+            TableSet::Set1
         };
         assert_ne!(
             decode_latents(&arm, &bytes, w, h, other).ok(),
@@ -194,7 +219,7 @@ fn bits_per_grid_add_up_to_the_coded_size() {
     let (w, h) = (40, 30);
     let grids = random_grids(w, h, 8, 3);
     let arm = random_arm_of(2, 5);
-    for a in ALPHABETS {
+    for a in SETS {
         let coded = encode_latents(&arm, &grids, w, h, a).unwrap().len() as f64 * 8.0;
         let bits = latent_bits_per_grid(&arm, &grids, w, h, a).unwrap();
         let sum: f64 = bits.iter().sum();
@@ -213,22 +238,28 @@ fn memo_is_exact() {
     for arch in [1, 2] {
         let arm = random_arm_of(arch, 31);
         let n = arm.neighbours().len();
-        let mut memo = Memo::new();
-        let mut r = Lcg::new(77);
-        let ctxs: Vec<Vec<i64>> = (0..20_000)
-            .map(|i| {
-                (0..n)
-                    .map(|_| {
-                        let spread = if i % 10 == 0 { 40 } else { 3 };
-                        (r.next() % (2 * spread + 1)) as i64 - spread as i64
-                    })
-                    .collect()
-            })
-            .collect();
-        for _ in 0..2 {
-            for c in &ctxs {
-                let (mu, ls) = arm.predict(c);
-                assert_eq!(memo.predict(&arm, c), quantize_prediction(mu, ls), "{c:?}");
+        for set in SETS {
+            let mut memo = Memo::new(set);
+            let mut r = Lcg::new(77);
+            let ctxs: Vec<Vec<i64>> = (0..20_000)
+                .map(|i| {
+                    (0..n)
+                        .map(|_| {
+                            let spread = if i % 10 == 0 { 40 } else { 3 };
+                            (r.next() % (2 * spread + 1)) as i64 - spread as i64
+                        })
+                        .collect()
+                })
+                .collect();
+            for _ in 0..2 {
+                for c in &ctxs {
+                    let (mu, ls) = arm.predict(c);
+                    assert_eq!(
+                        memo.predict(&arm, c),
+                        quantize_prediction(mu, ls, set),
+                        "{c:?}"
+                    );
+                }
             }
         }
     }
@@ -245,7 +276,7 @@ fn extremes_roundtrip() {
         for v in [i16::MAX, i16::MIN] {
             let mut arm = ArmQ::zeros(arch);
             arm.params.fill(v);
-            for a in ALPHABETS {
+            for a in SETS {
                 let bytes = encode_latents(&arm, &grids, w, h, a).unwrap();
                 assert_eq!(decode_latents(&arm, &bytes, w, h, a).unwrap(), grids);
             }
@@ -253,7 +284,7 @@ fn extremes_roundtrip() {
     }
     let arm = random_arm(3);
     grids[1][2] = LATENT_MAX + 1;
-    assert!(encode_latents(&arm, &grids, w, h, Alphabet::Scaled).is_err());
+    assert!(encode_latents(&arm, &grids, w, h, TableSet::Set2).is_err());
 }
 
 #[test]
@@ -270,7 +301,7 @@ fn zero_latents_cost_little() {
         let mut p = vec![0f32; n];
         p[n - 1] = -4.0;
         let bytes =
-            encode_latents(&ArmQ::from_float(arch, &p), &grids, w, h, Alphabet::Full).unwrap();
+            encode_latents(&ArmQ::from_float(arch, &p), &grids, w, h, TableSet::Set1).unwrap();
         assert!(
             bytes.len() < 40,
             "{} bytes for all-zero latents",
@@ -318,7 +349,7 @@ fn coded_size_matches_laplace_entropy() {
                     .collect()
             })
             .collect();
-        let bits = encode_latents(&arm, &grids, w, h, Alphabet::Full)
+        let bits = encode_latents(&arm, &grids, w, h, TableSet::Set1)
             .unwrap()
             .len() as f64
             * 8.0;

@@ -5,7 +5,7 @@ use yoz::neural::arch::{
     hidden_for_params, syn_layout, ARCH_V2, ARCH_V3, ARM2_TENSORS, GRIDS, LATENT_MAX,
     SYN_HIDDEN_WIDE, SYN_TENSORS,
 };
-use yoz::neural::arm::{encode_latents, Alphabet, ArmQ};
+use yoz::neural::arm::{encode_latents, ArmQ, TableSet};
 use yoz::neural::payload::{self, NeuralImage};
 use yoz::neural::weights::{arm_shift, step_exponent, step_of, tensor_bits, Q_MAX};
 
@@ -84,8 +84,8 @@ pub fn quantize(g: &Geometry, lat: &[f32], syn: &[f32], arm: &[f32], ups: Option
             q
         }),
         // Smaller on every one of 20 trained payloads (docs/neural-rd.md, stop 30);
-        // [`crate::train::Trainer::finalize`] still keeps the full alphabets where they win.
-        alphabet: Alphabet::Scaled,
+        // [`crate::train::Trainer::finalize`] still keeps set 1 where it codes them smaller.
+        tables: TableSet::Set2,
     }
 }
 
@@ -153,7 +153,7 @@ pub fn rd_weights(
                 .iter()
                 .map(|&v| i32::from(v) >> s)
                 .collect();
-            let lat_bits = encode_latents(&c.arm, &c.latents, w, h, c.alphabet)?.len() as f64 * 8.0;
+            let lat_bits = encode_latents(&c.arm, &c.latents, w, h, c.tables)?.len() as f64 * 8.0;
             Ok((lambda * (lat_bits + tensor_bits(&ints)) / n, c))
         };
         let shifts: Vec<u32> = (0..=RD_ARM_SHIFT).collect();

@@ -7,7 +7,6 @@ use crate::quant::{NoiseTable, SoftRound, StepQuant};
 use crate::rate::{self, ArmAcc, ArmW, RateRow};
 use crate::simd::{noise, round_latent};
 use yoz::neural::arch::{syn_layout, syn_param_count, ARM2_CTX, ARM2_PARAMS, GRIDS};
-use yoz::neural::arm::Alphabet;
 
 /// Packed float networks: synthesis, entropy model, pre-upsampling filter.
 pub type Networks = (Vec<f32>, Vec<f32>, Vec<f32>);
@@ -867,10 +866,10 @@ impl<const H: usize> Trainer<H> {
     /// The final weight quantization: with [`WeightCoding::Rd`], each tensor's step chosen by
     /// the real rate–distortion cost from the best checkpoint's float weights; kept only if
     /// the real loss says it pays (it is measured, not assumed).
-    /// Then the latents' alphabets that code them in fewer bytes (§3.4).
+    /// Then the latents' table set that codes them in fewer bytes (§3.4).
     pub fn finalize(&self, best: Eval) -> yoz::Result<Eval> {
         if self.cfg.weights != WeightCoding::Rd {
-            return self.smaller_alphabet(best);
+            return self.smaller_table_set(best);
         }
         let coded = coded::rd_weights(
             &self.g,
@@ -881,18 +880,15 @@ impl<const H: usize> Trainer<H> {
             self.cfg.threads,
         )?;
         let e = self.eval_coded(coded, best.syn.clone(), best.step)?;
-        self.smaller_alphabet(if e.loss <= best.loss { e } else { best })
+        self.smaller_table_set(if e.loss <= best.loss { e } else { best })
     }
 
-    /// `e` with the other alphabets where they code the same latents in fewer bytes: the
-    /// scaled ones won on every trained payload measured, so training uses them throughout and
+    /// `e` with the other table set where it codes the same latents in fewer bytes: set 2
+    /// won on every trained payload measured, so training uses it throughout and
     /// this only guards an image whose latents are heavier-tailed than the model says.
-    fn smaller_alphabet(&self, e: Eval) -> yoz::Result<Eval> {
+    fn smaller_table_set(&self, e: Eval) -> yoz::Result<Eval> {
         let mut coded = e.coded.clone();
-        coded.alphabet = match coded.alphabet {
-            Alphabet::Full => Alphabet::Scaled,
-            Alphabet::Scaled => Alphabet::Full,
-        };
+        coded.tables = coded.tables.other();
         let bpp = coded::coded_size(&coded)? as f64 * 8.0 / (self.g.w * self.g.h) as f64;
         Ok(if bpp < e.bpp {
             Eval {
