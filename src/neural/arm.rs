@@ -47,7 +47,7 @@ pub enum TableSet {
     #[default]
     Set1,
     /// Means in eighths, the table of scale index `s` codes `d` in `-R_s..=R_s`
-    /// ([`SCALED_RANGE`]).
+    /// (`SCALED_RANGE`, the spec's list).
     Set2,
 }
 
