@@ -210,8 +210,8 @@ pub fn range_decode(data: &[u8]) {
 
 /// Neural payloads (codec-neural.md): the first byte picks the mode. Mode 0 parses a whole
 /// payload (header, safetensors, latents, alpha) under a small pixel limit; mode 1 decodes a
-/// raw latent stream for a small image with a fixed entropy model (mode bit 1: table set 2), and whatever decodes must
-/// re-encode and decode to the same latents. Must never panic, hang or over-allocate.
+/// raw latent stream for a small image with a fixed entropy model (mode bit 1: table set 2),
+/// and whatever decodes must re-encode and decode to the same latents. Must never panic, hang or over-allocate.
 #[cfg(feature = "neural")]
 pub fn neural_decode(data: &[u8]) {
     use crate::neural::{arch::ARM_PARAMS, arm, payload};

@@ -38,8 +38,8 @@ const SCALED_RANGE: [u8; SCALES] = [
 /// sure of still costs 0.0028 bits — about 140 bytes for the zeros of a 768x512 grid 0. Set 2
 /// narrows each table to where its scale puts the mass (7 to 127 symbols; the floor's cost falls
 /// by up to 21x) and places the mean in eighths instead of quarters. Re-coding 20 trained
-/// 768x512 payloads, the narrow alphabets alone saved 35–165 bytes on each and set 2 as a whole
-/// 78–543 (0.5–5.0 %; docs/neural-rd.md, stop 30).
+/// 768x512 payloads, the narrow alphabets alone saved 35–165 bytes on each; set 2 as a whole
+/// saved 78–674 on each of 48 (0.5–5.0 %; docs/neural-rd.md, stop 30).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TableSet {
     /// Means in quarters, every table codes `d` in `-RANGE..=RANGE` (architecture 1, and 2 or 3
@@ -433,6 +433,12 @@ fn context(g: &[i32], w: usize, x: usize, y: usize, nb: &[(isize, isize)], ctx: 
     }
 }
 
+/// The `r` of a table built by [`table_freqs`]: its symbols are `2r + 3`.
+#[inline]
+fn table_range(table: &FreqTable) -> i64 {
+    (table.len() as i64 - 3) / 2
+}
+
 /// Escape excess (`|d| - r - 1 >= 0`, `r` the table's [`TableSet::range`]) as Exp-Golomb
 /// order 0: 5 bits of length, then the bits below the leading one.
 fn encode_excess(enc: &mut Encoder, e: u32) {
@@ -517,7 +523,7 @@ fn for_each_coded(
                 let p = memo.predict(arm, ctx);
                 let table = &t[p.scale * set.fracs() + p.frac];
                 let d = i64::from(g[y * w + x]) - p.base;
-                let r = i64::from(set.range(p.scale));
+                let r = table_range(table);
                 let (symbol, excess) = if d < -r {
                     (0, Some((-d - r - 1) as u32))
                 } else if d > r {
@@ -603,7 +609,7 @@ pub fn decode_latents(
                 let sym = table
                     .decode(&mut dec)
                     .ok_or_else(|| corrupt("range coder target out of table"))?;
-                let r = i64::from(set.range(p.scale));
+                let r = table_range(table);
                 let d = if sym == 0 {
                     -r - 1 - i64::from(decode_excess(&mut dec)?)
                 } else if sym == 2 * r as usize + 2 {

@@ -83,7 +83,7 @@ pub fn quantize(g: &Geometry, lat: &[f32], syn: &[f32], arm: &[f32], ups: Option
             }
             q
         }),
-        // Smaller on every one of 20 trained payloads (docs/neural-rd.md, stop 30);
+        // Smaller on every one of 48 trained payloads (docs/neural-rd.md, stop 30);
         // [`crate::train::Trainer::finalize`] still keeps set 1 where it codes them smaller.
         tables: TableSet::Set2,
     }
