@@ -47,6 +47,7 @@ fn neural_image(w: u32, h: u32, channels: u8, alpha: bool, mut seed: u32) -> Neu
             })
             .collect(),
         filter: None,
+        residual: None,
         alpha: alpha.then(|| (0..w * h).map(|i| (i * 5 % 256) as u8).collect()),
         tables: TableSet::Set1,
     }

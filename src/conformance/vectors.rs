@@ -84,6 +84,7 @@ pub fn neural_sample(
         latents,
         alpha: alpha.then(|| (0..w * h).map(|i| (i * 5 % 256) as u8).collect()),
         filter: None,
+        residual: None,
         tables: crate::neural::arm::TableSet::Set1,
     }
 }
@@ -143,6 +144,38 @@ pub fn neural_sample_v3(
             }
         })
         .collect();
+    n
+}
+
+/// `n` with a low-frequency residual of blocks `2^log2` (codec-neural.md §4 step 3b): per
+/// channel the step `2^-e` of `exps` and integers in -40..=40, a few zero.
+pub fn with_residual(
+    mut n: crate::neural::payload::NeuralImage,
+    log2: u8,
+    exps: &[u8],
+) -> crate::neural::payload::NeuralImage {
+    let (gw, gh) = crate::neural::residual::dims(n.width as usize, n.height as usize, log2);
+    let mut x = u32::from(log2) * 7919 + n.width;
+    let values = exps
+        .iter()
+        .map(|_| {
+            (0..gw * gh)
+                .map(|i| {
+                    x = x.wrapping_mul(1664525).wrapping_add(1013904223);
+                    if i % 4 == 1 {
+                        0
+                    } else {
+                        ((x >> 8) % 81) as i32 - 40
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    n.residual = Some(crate::neural::residual::Residual {
+        log2,
+        exps: exps.to_vec(),
+        values,
+    });
     n
 }
 
@@ -703,6 +736,29 @@ pub fn valid() -> Vec<Valid> {
             (
                 "gray-alpha.png",
                 set2(neural_sample_v3(19, 24, 1, true, 19 * 17 + 24)),
+                1024,
+            ),
+        ],
+    ));
+    v.push(neural(
+        "lossy-neural-residual",
+        "neural image entries with the low-frequency residual (flag bit 3, codec-neural.md §4 step 3b, §5.2): architecture 2 RGB with the filter, table set 2 and residual blocks of 4 pixels, architecture 3 gray + alpha with blocks of 64 pixels (one value) over several container blocks; pixels within 1 of the reference",
+        [
+            (
+                "rgb.png",
+                with_residual(
+                    set2(filtered(
+                        neural_sample_v2(27, 21, 3, false, 27 * 17 + 21),
+                        [-60, 10, 40, -5, -128, 0, 255, -255, 3, 0, -17, 90],
+                    )),
+                    2,
+                    &[7, 8, 9],
+                ),
+                1 << 20,
+            ),
+            (
+                "gray-alpha.png",
+                with_residual(neural_sample_v3(19, 24, 1, true, 19 * 17 + 24), 6, &[6]),
                 1024,
             ),
         ],
@@ -2358,6 +2414,7 @@ fn neural_payloads(v: &mut Vectors) {
                 &[15, 0, 0, 0, 0, 0, 0],
                 3,
                 None,
+                None,
             )
         }),
     );
@@ -2396,6 +2453,64 @@ fn neural_payloads(v: &mut Vectors) {
         neural_forge(&|_, b| b[P + 6] |= 0x04),
     );
     v.add(
+        "neural-residual-in-architecture-1",
+        "an architecture 1 payload with flag bit 3 (the low-frequency residual, architectures 2 and 3 only)",
+        OK,
+        &["reserved"],
+        neural_forge(&|_, b| b[P + 6] |= 0x08),
+    );
+    v.add(
+        "neural-residual-missing",
+        "an architecture 2 payload with flag bit 3 whose weight stream ends before the residual",
+        OK,
+        &["corrupt"],
+        {
+            let (mut blob, info, _) = neural_entry(&neural_sample_v2(24, 16, 3, false, 5));
+            blob[P + 6] |= 0x08;
+            neural_archive(&blob, info, 1)
+        },
+    );
+    v.add(
+        "neural-residual-block-exponent",
+        "an architecture 2 residual whose block exponent is 7 (only 2 to 6 are valid)",
+        OK,
+        &["corrupt"],
+        {
+            let n = neural_sample_v2(24, 16, 3, false, 5);
+            let exps = n
+                .steps
+                .map(|s| crate::neural::weights::step_exponent(s).expect("power of two"));
+            let mut arm = [0i32; crate::neural::arch::ARM2_PARAMS];
+            for (a, &p) in arm.iter_mut().zip(&n.arm.params) {
+                *a = i32::from(p);
+            }
+            // Blocks of 128 pixels: one value per channel (as the exponent-7 grid would be).
+            let r = crate::neural::residual::Residual {
+                log2: 7,
+                exps: vec![8; 3],
+                values: vec![vec![1]; 3],
+            };
+            let w = crate::neural::weights::encode_fields(
+                2,
+                &n.syn,
+                &exps,
+                &arm,
+                &[0; 7],
+                3,
+                None,
+                Some(&r),
+            );
+            let (mut blob, info, _) = neural_entry(&n);
+            let at =
+                |o: usize| u32::from_le_bytes([blob[o], blob[o + 1], blob[o + 2], blob[o + 3]]);
+            let wl = at(P + 16) as usize;
+            blob[P + 16..P + 20].copy_from_slice(&(w.len() as u32).to_le_bytes());
+            blob.splice(P + 28..P + 28 + wl, w);
+            blob[P + 6] |= 0x08;
+            neural_archive(&blob, info, 1)
+        },
+    );
+    v.add(
         "neural-filter-missing",
         "an architecture 2 payload with flag bit 1 whose weight stream ends before the filter",
         OK,
@@ -2422,8 +2537,16 @@ fn neural_payloads(v: &mut Vectors) {
             }
             let mut q = [0i32; 12];
             q[5] = 300;
-            let w =
-                crate::neural::weights::encode_fields(2, &n.syn, &exps, &arm, &[0; 7], 3, Some(&q));
+            let w = crate::neural::weights::encode_fields(
+                2,
+                &n.syn,
+                &exps,
+                &arm,
+                &[0; 7],
+                3,
+                Some(&q),
+                None,
+            );
             let (mut blob, info, _) = neural_entry(&n);
             let at =
                 |o: usize| u32::from_le_bytes([blob[o], blob[o + 1], blob[o + 2], blob[o + 3]]);

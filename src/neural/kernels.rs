@@ -467,6 +467,18 @@ pub fn forward<const H: usize>(s: &SynW<H>, g: &Geometry, lat: &[f32], threads: 
 /// The decoded pixels, interleaved `c` channels (spec §4 step 4: `round(clamp(v, 0, 1) * 255)`),
 /// on up to `threads` threads; memory beyond the output is a few rows per thread.
 pub fn pixels<const H: usize>(s: &SynW<H>, g: &Geometry, lat: &[f32], threads: usize) -> Vec<u8> {
+    pixels_plus(s, g, lat, threads, None)
+}
+
+/// [`pixels`] with `add` (planes `[c][h][w]`, the low-frequency residual of §4 step 3b) added
+/// to the output before it is rounded.
+pub fn pixels_plus<const H: usize>(
+    s: &SynW<H>,
+    g: &Geometry,
+    lat: &[f32],
+    threads: usize,
+    add: Option<&[f32]>,
+) -> Vec<u8> {
     let (w, h, c) = (g.w, g.h, g.c);
     let rows = band_rows(h, threads);
     let mut px = vec![0u8; c * w * h];
@@ -477,8 +489,19 @@ pub fn pixels<const H: usize>(s: &SynW<H>, g: &Geometry, lat: &[f32], threads: u
             move |y: usize, p: &[f32]| {
                 let row = &mut chunk[(y - b * rows) * w * c..][..w * c];
                 for o in 0..c {
-                    for (x, &v) in p[o * w..][..w].iter().enumerate() {
-                        row[x * c + o] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+                    let p = &p[o * w..][..w];
+                    match add {
+                        None => {
+                            for (x, &v) in p.iter().enumerate() {
+                                row[x * c + o] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+                            }
+                        }
+                        Some(a) => {
+                            let a = &a[(o * h + y) * w..][..w];
+                            for (x, (&v, &r)) in p.iter().zip(a).enumerate() {
+                                row[x * c + o] = ((v + r).clamp(0.0, 1.0) * 255.0).round() as u8;
+                            }
+                        }
                     }
                 }
             }
@@ -504,7 +527,7 @@ pub fn synthesize_pixels(
 ) -> Vec<u8> {
     let g = Geometry::new(w, h, c);
     let lat: Vec<f32> = grids.iter().flatten().copied().collect();
-    pixels_packed(&g, params, &lat, threads)
+    pixels_packed_plus(&g, params, &lat, threads, None)
 }
 
 /// [`pixels`] from packed parameters of any architecture's width (told by their count).
@@ -512,15 +535,36 @@ pub fn synthesize_pixels(
 /// # Panics
 /// When `params` fits no architecture's synthesis for `g.c` channels.
 pub fn pixels_packed(g: &Geometry, params: &[f32], lat: &[f32], threads: usize) -> Vec<u8> {
+    pixels_packed_plus(g, params, lat, threads, None)
+}
+
+/// [`pixels_packed`] with the residual planes `add` ([`pixels_plus`]).
+///
+/// # Panics
+/// As [`pixels_packed`].
+pub fn pixels_packed_plus(
+    g: &Geometry,
+    params: &[f32],
+    lat: &[f32],
+    threads: usize,
+    add: Option<&[f32]>,
+) -> Vec<u8> {
     let c = g.c;
     match hidden_for_params(params.len(), c) {
-        Some(SYN_HIDDEN_WIDE) => pixels(
+        Some(SYN_HIDDEN_WIDE) => pixels_plus(
             &SynW::<SYN_HIDDEN_WIDE>::from_packed(params, c),
             g,
             lat,
             threads,
+            add,
         ),
-        Some(SYN_HIDDEN) => pixels(&SynW::<SYN_HIDDEN>::from_packed(params, c), g, lat, threads),
+        Some(SYN_HIDDEN) => pixels_plus(
+            &SynW::<SYN_HIDDEN>::from_packed(params, c),
+            g,
+            lat,
+            threads,
+            add,
+        ),
         _ => panic!("{} synthesis parameters fit no architecture", params.len()),
     }
 }

@@ -12,6 +12,7 @@ pub mod arm;
 pub mod bundle;
 pub mod kernels;
 pub mod payload;
+pub mod residual;
 pub mod runtime;
 pub mod simd;
 pub mod synth;
@@ -38,9 +39,12 @@ pub fn decode_image(payload: &[u8], o: &DecodeOptions) -> Result<Image> {
     let (w, h, c) = (n.width as usize, n.height as usize, n.channels as usize);
     let threads = o.threads.max(1);
     let t_syn = std::time::Instant::now();
+    let add = n.residual.as_ref().map(|r| r.planes(w, h));
     let px = match o.engine {
         Engine::Builtin => {
-            kernels::synthesize_pixels(&n.grids_f32(), &n.syn_params_f32(), c, w, h, threads)
+            let g = kernels::Geometry::new(w, h, c);
+            let lat = n.latents_f32();
+            kernels::pixels_packed_plus(&g, &n.syn_params_f32(), &lat, threads, add.as_deref())
         }
         Engine::OrtCpu | Engine::Cuda => {
             let device = if o.engine == Engine::Cuda {
@@ -48,7 +52,7 @@ pub fn decode_image(payload: &[u8], o: &DecodeOptions) -> Result<Image> {
             } else {
                 runtime::Device::Cpu
             };
-            let (planes, _) = runtime::synthesize(
+            let (mut planes, _) = runtime::synthesize(
                 &n.grids_f32(),
                 &n.syn_params_f32(),
                 c,
@@ -57,6 +61,9 @@ pub fn decode_image(payload: &[u8], o: &DecodeOptions) -> Result<Image> {
                 device,
                 threads,
             )?;
+            if let Some(a) = &add {
+                planes.iter_mut().zip(a).for_each(|(p, r)| *p += r);
+            }
             synth::to_pixels(&planes, c, w * h)
         }
     };
@@ -133,10 +140,18 @@ pub fn encode_blob(
     )
 }
 
-/// Interleaves synthesis planes (and the alpha plane) into an 8-bit image.
+/// Interleaves synthesis planes (and the alpha plane) into an 8-bit image, adding the
+/// payload's low-frequency residual (§4 step 3b) first.
 pub fn assemble_image(n: &payload::NeuralImage, planes: &[f32]) -> Image {
     let (w, h, c) = (n.width as usize, n.height as usize, n.channels as usize);
-    assemble_pixels(n, synth::to_pixels(planes, c, w * h))
+    match &n.residual {
+        None => assemble_pixels(n, synth::to_pixels(planes, c, w * h)),
+        Some(r) => {
+            let mut p = planes.to_vec();
+            p.iter_mut().zip(r.planes(w, h)).for_each(|(p, r)| *p += r);
+            assemble_pixels(n, synth::to_pixels(&p, c, w * h))
+        }
+    }
 }
 
 /// Adds the alpha plane (if any) to interleaved colour pixels.

@@ -15,6 +15,7 @@ use super::arch::{
 };
 use super::arm::ArmQ;
 use super::payload::corrupt;
+use super::residual::{self, Residual};
 use super::upsample::{FILTER_PARAMS, FILTER_Q_MAX};
 use crate::entropy::binary::{BinDecoder, BinEncoder, Context};
 use crate::error::{Error, Result};
@@ -144,6 +145,7 @@ pub fn encode(
     arm: &ArmQ,
     channels: usize,
     filter: Option<&[i32; FILTER_PARAMS]>,
+    residual: Option<&Residual>,
 ) -> Result<Vec<u8>> {
     let arch = arm.arch;
     if !(arch == ARCH_V2 || arch == ARCH_V3) || arm.params.len() != ARM2_PARAMS {
@@ -187,14 +189,32 @@ pub fn encode(
             "upsampling filter value {q} beyond ±{FILTER_Q_MAX}"
         )));
     }
+    if let Some(r) = residual {
+        if !(residual::LOG2_MIN..=residual::LOG2_MAX).contains(&r.log2)
+            || r.exps.len() != channels
+            || r.values.len() != channels
+            || r.exps.iter().any(|&e| e > 31)
+        {
+            return Err(input(format!(
+                "a residual of block exponent {} with {} steps and {} planes for {channels} channels",
+                r.log2,
+                r.exps.len(),
+                r.values.len()
+            )));
+        }
+        if let Some(q) = r.values.iter().flatten().find(|q| q.abs() > Q_MAX) {
+            return Err(input(format!("residual value {q} beyond ±{Q_MAX}")));
+        }
+    }
     Ok(encode_fields(
-        arch, syn, &exps, &ints, &shifts, channels, filter,
+        arch, syn, &exps, &ints, &shifts, channels, filter, residual,
     ))
 }
 
 /// Writes the section's fields as given, unchecked: exponents and shifts are masked to their
 /// bit widths and magnitudes must be at most [`Q_MAX`]. [`encode`] is the checked form; this
 /// one also writes what a decoder must refuse (the conformance vectors).
+#[allow(clippy::too_many_arguments)] // one per field of §5.2, written as given
 pub fn encode_fields(
     arch: u8,
     syn: &[i32],
@@ -203,6 +223,7 @@ pub fn encode_fields(
     shifts: &[u8; ARM2_TENSORS.len()],
     channels: usize,
     filter: Option<&[i32; FILTER_PARAMS]>,
+    residual: Option<&Residual>,
 ) -> Vec<u8> {
     let mut enc = BinEncoder::new();
     for (t, spec) in syn_layout(syn_hidden(arch), channels).iter().enumerate() {
@@ -225,6 +246,16 @@ pub fn encode_fields(
             put_int(&mut enc, &mut c, q);
         }
     }
+    if let Some(r) = residual {
+        enc.put_direct(u32::from(r.log2), residual::LOG2_BITS);
+        for (&e, vals) in r.exps.iter().zip(&r.values) {
+            enc.put_direct(u32::from(e), SYN_EXP_BITS);
+            let mut c = IntCtx::default();
+            for &q in vals {
+                put_int(&mut enc, &mut c, q);
+            }
+        }
+    }
     enc.finish()
 }
 
@@ -232,18 +263,21 @@ pub fn encode_fields(
 /// entropy model)`. The stream must end exactly where its last integer does (`corrupt`
 /// otherwise).
 /// With `filter` (payload flag bit 1) the stream ends with the pre-upsampling filter's
-/// integers, each within ±[`FILTER_Q_MAX`].
+/// integers, each within ±[`FILTER_Q_MAX`]. With `residual` (flag bit 3, the image's width
+/// and height) it then holds the low-frequency residual ([`Residual`]).
 #[allow(clippy::type_complexity)]
 pub fn decode(
     data: &[u8],
     arch: u8,
     channels: usize,
     filter: bool,
+    residual: Option<(usize, usize)>,
 ) -> Result<(
     Vec<i32>,
     [f32; SYN_TENSORS],
     ArmQ,
     Option<[i32; FILTER_PARAMS]>,
+    Option<Residual>,
 )> {
     debug_assert!(arch != ARCH_V1, "architecture 1 weights are safetensors");
     let hid = syn_hidden(arch);
@@ -285,12 +319,41 @@ pub fn decode(
     } else {
         None
     };
+    let residual = match residual {
+        Some((w, h)) => {
+            let log2 = dec.get_direct(residual::LOG2_BITS) as u8;
+            if !(residual::LOG2_MIN..=residual::LOG2_MAX).contains(&log2) {
+                return Err(corrupt(format!(
+                    "residual block exponent {log2} outside {}..={}",
+                    residual::LOG2_MIN,
+                    residual::LOG2_MAX
+                )));
+            }
+            let (gw, gh) = residual::dims(w, h, log2);
+            let mut exps = Vec::with_capacity(channels);
+            let mut values = Vec::with_capacity(channels);
+            for _ in 0..channels {
+                exps.push(dec.get_direct(SYN_EXP_BITS) as u8);
+                let mut c = IntCtx::default();
+                let mut v = vec![0i32; gw * gh];
+                for q in &mut v {
+                    *q = get_int(&mut dec, &mut c);
+                }
+                if dec.is_bad() {
+                    return Err(corrupt("weight stream is malformed"));
+                }
+                values.push(v);
+            }
+            Some(Residual { log2, exps, values })
+        }
+        None => None,
+    };
     if dec.is_bad() || !dec.at_exact_end() {
         return Err(corrupt(
             "weight stream is malformed or does not end where its last value does",
         ));
     }
-    Ok((syn, steps, arm, filter))
+    Ok((syn, steps, arm, filter, residual))
 }
 
 /// The weights as a standalone safetensors file: one integer tensor per layer (I32 synthesis,
@@ -380,23 +443,23 @@ mod tests {
     fn roundtrips_exactly_including_extremes() {
         for (arch, c) in [(2, 1), (2, 3), (3, 1), (3, 3)] {
             let (syn, steps, arm) = sample_arch(arch, c, 7 + c as u32);
-            let b = encode(&syn, &steps, &arm, c, None).unwrap();
-            let (s2, st2, a2, f2) = decode(&b, arch, c, false).unwrap();
+            let b = encode(&syn, &steps, &arm, c, None, None).unwrap();
+            let (s2, st2, a2, f2, _) = decode(&b, arch, c, false, None).unwrap();
             assert_eq!(s2, syn);
             assert_eq!(st2, steps);
             assert_eq!(a2, arm);
             assert_eq!(f2, None);
             // With the pre-upsampling filter, extremes included.
             let f = [-255, 255, 0, 1, -1, 128, -128, 7, 0, 0, 3, -90];
-            let b = encode(&syn, &steps, &arm, c, Some(&f)).unwrap();
-            let (s3, _, a3, f3) = decode(&b, arch, c, true).unwrap();
+            let b = encode(&syn, &steps, &arm, c, Some(&f), None).unwrap();
+            let (s3, _, a3, f3, _) = decode(&b, arch, c, true, None).unwrap();
             assert_eq!((s3, a3, f3), (syn.clone(), arm.clone(), Some(f)));
             assert!(
-                decode(&b, arch, c, false).is_err(),
+                decode(&b, arch, c, false, None).is_err(),
                 "the flag and the stream must agree"
             );
             // The other width's layout cannot end where the stream does.
-            assert!(decode(&b, 5 - arch, c, true).is_err());
+            assert!(decode(&b, 5 - arch, c, true, None).is_err());
         }
     }
 
@@ -420,7 +483,7 @@ mod tests {
         let (mut syn, steps, _) = sample(3, 1);
         syn.iter_mut().for_each(|v| *v /= 1000);
         let arm = ArmQ::zeros(ARCH_V2);
-        let real = encode(&syn, &steps, &arm, 3, None).unwrap().len() as f64 * 8.0;
+        let real = encode(&syn, &steps, &arm, 3, None, None).unwrap().len() as f64 * 8.0;
         let est: f64 = syn_layout(24, 3)
             .iter()
             .map(|s| tensor_bits(&syn[s.offset..s.offset + s.len()]) + 5.0)
@@ -442,34 +505,37 @@ mod tests {
         let (mut syn, mut steps, arm) = sample(3, 3);
         steps[1] = 0.3;
         assert!(matches!(
-            encode(&syn, &steps, &arm, 3, None),
+            encode(&syn, &steps, &arm, 3, None, None),
             Err(Error::Input { .. })
         ));
         steps[1] = 0.5;
         syn[5] = Q_MAX + 1;
         assert!(matches!(
-            encode(&syn, &steps, &arm, 3, None),
+            encode(&syn, &steps, &arm, 3, None, None),
             Err(Error::Input { .. })
         ));
         syn[5] = 0;
-        let b = encode(&syn, &steps, &arm, 3, None).unwrap();
+        let b = encode(&syn, &steps, &arm, 3, None, None).unwrap();
         for cut in [0, 1, b.len() / 2, b.len() - 1] {
             assert!(
-                matches!(decode(&b[..cut], 2, 3, false), Err(Error::Corrupt { .. })),
+                matches!(
+                    decode(&b[..cut], 2, 3, false, None),
+                    Err(Error::Corrupt { .. })
+                ),
                 "cut {cut}"
             );
         }
         let mut long = b.clone();
         long.push(0);
         assert!(matches!(
-            decode(&long, 2, 3, false),
+            decode(&long, 2, 3, false, None),
             Err(Error::Corrupt { .. })
         ));
         // Wrong channel count: the stream cannot end where it should.
-        assert!(decode(&b, 2, 1, false).is_err());
+        assert!(decode(&b, 2, 1, false, None).is_err());
         // An architecture 1 entropy model cannot be coded here.
         assert!(matches!(
-            encode(&syn, &steps, &ArmQ::zeros(ARCH_V1), 3, None),
+            encode(&syn, &steps, &ArmQ::zeros(ARCH_V1), 3, None, None),
             Err(Error::Input { .. })
         ));
     }
@@ -488,8 +554,9 @@ mod tests {
             &[15, 0, 0, 0, 0, 0, 0],
             c,
             None,
+            None,
         );
-        let err = decode(&b, 2, c, false).unwrap_err();
+        let err = decode(&b, 2, c, false, None).unwrap_err();
         assert!(err.to_string().contains("does not fit 16 bits"), "{err}");
     }
 

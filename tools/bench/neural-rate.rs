@@ -59,6 +59,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 );
             }
         }
+        // The low-frequency residual (flag bit 3) rides in the weight stream.
+        if let Some(r) = &n.residual {
+            for (o, (q, &e)) in r.values.iter().zip(&r.exps).enumerate() {
+                let nz = q.iter().filter(|&&v| v != 0).count();
+                println!(
+                    "    residual channel {o}: blocks of {} px, step 2^-{e}, {:>7.0} bits, {nz} of {} nonzero",
+                    1 << r.log2,
+                    weights::tensor_bits(q) + 5.0,
+                    q.len()
+                );
+            }
+        }
         println!(
             "  latents           {:>8} bytes  {:.4} bpp",
             h.latents_len,

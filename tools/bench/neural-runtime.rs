@@ -173,6 +173,7 @@ fn main() -> yoz::Result<()> {
             latents: latents.clone(),
             alpha: None,
             filter: None,
+            residual: None,
             tables: TableSet::Set1,
         };
         let bytes = payload::encode(&img)?;

@@ -134,6 +134,14 @@ pub struct Args {
     /// Start the entropy model from small random weights instead of the built-in prior.
     #[arg(long, hide = true)]
     pub no_arm_prior: bool,
+    /// Do not add the low-frequency residual (payload flag bit 3) after training; the payload
+    /// then decodes with readers that predate it.
+    #[arg(long)]
+    pub no_residual: bool,
+    /// Instead of training, fit the low-frequency residual to this payload (trained for the
+    /// one image given, at the given quality) and write it to the bundle (experiments).
+    #[arg(long, hide = true)]
+    pub refit_residual: Option<PathBuf>,
     /// Print the Rust source of the built-in entropy-model prior (`src/prior.rs`'s `ARM`) from
     /// a payload's entropy model, then exit.
     #[arg(long, hide = true)]
@@ -526,6 +534,9 @@ fn config(args: &Args, lambda: f32, threads: usize, iterations: usize) -> Config
     if args.no_arm_prior {
         cfg.arm_prior = false;
     }
+    if args.no_residual {
+        cfg.residual = false;
+    }
     if let Some(p) = &args.init_parts {
         cfg.init_parts = ["syn", "arm", "ups"].map(|n| p.split(',').any(|x| x == n));
     }
@@ -601,6 +612,43 @@ pub fn run(args: Args) -> Result<()> {
     }
     // Refuses an existing bundle (without --force) before any training.
     let mut bundle = BundleWriter::create(&out, args.force)?;
+    if let Some(p) = &args.refit_residual {
+        let payload =
+            std::fs::read(p).map_err(|e| Error::Usage(format!("{}: {e}", p.display())))?;
+        let mut n = yoz::neural::payload::decode(&payload, yoz::neural::NEURAL_MAX_PIXELS)?;
+        let ((bytes, inp), path) = (&inputs[0], &args.images[0]);
+        n.residual = None;
+        let g = crate::fused::Geometry::new(inp.w, inp.h, inp.c);
+        let px = (inp.w * inp.h) as f64;
+        let measure = |c: &Coded| -> Result<(f64, f64, f64)> {
+            let (psnr, mse) = crate::coded::real_psnr(&g, c, &inp.pixels);
+            let bpp = crate::coded::coded_size(c)? as f64 * 8.0 / px;
+            Ok((psnr, bpp, mse + f64::from(lambda) * bpp))
+        };
+        let before = measure(&n)?;
+        let t = Instant::now();
+        let fitted = crate::residual::fit(&g, &n, &inp.pixels, f64::from(lambda), threads);
+        let after = measure(&fitted)?;
+        eprintln!(
+            "{}: without {:.2} dB {:.4} bpp, with {:.2} dB {:.4} bpp ({:?}), loss {:+.2} %, fit {:.2} s",
+            path.display(),
+            before.0,
+            before.1,
+            after.0,
+            after.1,
+            fitted.residual.as_ref().map(|r| (r.log2, r.exps.clone())),
+            100.0 * (after.2 / before.2 - 1.0),
+            t.elapsed().as_secs_f64()
+        );
+        let mut keep = if after.2 < before.2 { fitted } else { n };
+        keep.alpha = inp.alpha.clone();
+        bundle.add(
+            bytes,
+            &path.display().to_string(),
+            &yoz::neural::payload::encode(&keep)?,
+        )?;
+        return bundle.finish();
+    }
     let tty = std::io::stderr().is_terminal();
     for ((bytes, inp), path) in inputs.iter().zip(&args.images) {
         let cfg = cfg_for(inp.w * inp.h);

@@ -86,6 +86,7 @@ pub fn quantize(g: &Geometry, lat: &[f32], syn: &[f32], arm: &[f32], ups: Option
         // Smaller on every one of 48 trained payloads (docs/neural-rd.md, stop 30);
         // [`crate::train::Trainer::finalize`] still keeps set 1 where it codes them smaller.
         tables: TableSet::Set2,
+        residual: None,
     }
 }
 
@@ -207,13 +208,22 @@ fn par_map<T: Sync + Copy, R: Send, F: Fn(T) -> R + Sync>(
 /// The decoded pixels of a coded model (interleaved, `c` channels), through the decoder's own
 /// kernels (one thread: the RD search runs its candidates on parallel threads).
 pub fn decode_pixels(g: &Geometry, coded: &Coded) -> Vec<u8> {
-    yoz::neural::kernels::pixels_packed(g, &coded.syn_params_f32(), &coded.latents_f32(), 1)
+    let add = coded.residual.as_ref().map(|r| r.planes(g.w, g.h));
+    yoz::neural::kernels::pixels_packed_plus(
+        g,
+        &coded.syn_params_f32(),
+        &coded.latents_f32(),
+        1,
+        add.as_deref(),
+    )
 }
 
 /// PSNR of the coded model's latents with float synthesis weights `syn` (the ablation of the
 /// weight quantization).
 pub fn float_psnr(g: &Geometry, coded: &Coded, syn: &[f32], pixels: &[u8]) -> f64 {
-    let px = yoz::neural::kernels::pixels_packed(g, syn, &coded.latents_f32(), 1);
+    let add = coded.residual.as_ref().map(|r| r.planes(g.w, g.h));
+    let px =
+        yoz::neural::kernels::pixels_packed_plus(g, syn, &coded.latents_f32(), 1, add.as_deref());
     psnr_of(&px, pixels).0
 }
 

@@ -71,6 +71,9 @@ pub struct Config {
     /// Without `init`, start the entropy model from [`crate::prior::ARM`] instead of small
     /// random weights.
     pub arm_prior: bool,
+    /// After training, fit the low-frequency residual ([`crate::residual`]; payload flag bit
+    /// 3) and keep it where the real loss says it pays.
+    pub residual: bool,
 }
 
 impl Config {
@@ -99,6 +102,7 @@ impl Config {
             candidates: 1,
             ups: true,
             arm_prior: true,
+            residual: true,
             ..Config::new(lambda, iterations)
         }
     }
@@ -132,6 +136,7 @@ impl Config {
             init: None,
             init_parts: [true; 3],
             arm_prior: false,
+            residual: false,
         }
     }
 }
@@ -866,21 +871,38 @@ impl<const H: usize> Trainer<H> {
     /// The final weight quantization: with [`WeightCoding::Rd`], each tensor's step chosen by
     /// the real rate–distortion cost from the best checkpoint's float weights; kept only if
     /// the real loss says it pays (it is measured, not assumed).
-    /// Then the latents' table set that codes them in fewer bytes (§3.4).
+    /// Then the latents' table set that codes them in fewer bytes (§3.4), then the
+    /// low-frequency residual ([`Config::residual`]), kept only if the real loss is lower.
     pub fn finalize(&self, best: Eval) -> yoz::Result<Eval> {
-        if self.cfg.weights != WeightCoding::Rd {
-            return self.smaller_table_set(best);
+        let e = if self.cfg.weights != WeightCoding::Rd {
+            self.smaller_table_set(best)?
+        } else {
+            let coded = coded::rd_weights(
+                &self.g,
+                &best.coded,
+                &best.syn,
+                &self.pixels,
+                f64::from(self.cfg.lambda),
+                self.cfg.threads,
+            )?;
+            let e = self.eval_coded(coded, best.syn.clone(), best.step)?;
+            self.smaller_table_set(if e.loss <= best.loss { e } else { best })?
+        };
+        if !self.cfg.residual {
+            return Ok(e);
         }
-        let coded = coded::rd_weights(
+        let fitted = crate::residual::fit(
             &self.g,
-            &best.coded,
-            &best.syn,
+            &e.coded,
             &self.pixels,
             f64::from(self.cfg.lambda),
             self.cfg.threads,
-        )?;
-        let e = self.eval_coded(coded, best.syn.clone(), best.step)?;
-        self.smaller_table_set(if e.loss <= best.loss { e } else { best })
+        );
+        if fitted.residual.is_none() {
+            return Ok(e);
+        }
+        let r = self.eval_coded(fitted, e.syn.clone(), e.step)?;
+        Ok(if r.loss < e.loss { r } else { e })
     }
 
     /// `e` with the other table set where it codes the same latents in fewer bytes: set 2

@@ -1,0 +1,149 @@
+//! The low-frequency residual (payload flag bit 3; spec/codec-neural.md §4 step 3b, §5.2):
+//! per colour channel, a coarse grid of integers, one per `B x B` block (`B = 2^b`), upsampled
+//! like the latents and added to the synthesis output before it is rounded to pixels.
+//!
+//! Why: the synthesis reads one latent per grid and position, so at a coarse scale it has one
+//! degree of freedom where a colour needs three. Measured on fast payloads of the six dev
+//! photos, 15–39 % of the error energy sat below 1/16 cycle per pixel (1.5 % of the spectrum),
+//! mostly along the green–magenta axis, while the DCT codec's error is flat there. A few
+//! hundred to a few thousand bytes of block offsets remove most of it (docs/neural-rd.md,
+//! stop 31); the encoder sends the residual only where it lowers the rate–distortion cost.
+
+use super::kernels::taps;
+
+/// Smallest and largest block size exponent `b` (blocks of `2^b x 2^b` pixels).
+pub const LOG2_MIN: u8 = 2;
+pub const LOG2_MAX: u8 = 6;
+/// Bits of `b` in the weight stream.
+pub const LOG2_BITS: u32 = 3;
+
+/// A decoded residual: block size exponent, and per channel a step exponent (step `2^-e`) and
+/// `ceil(W/B) x ceil(H/B)` integers, row-major.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Residual {
+    pub log2: u8,
+    pub exps: Vec<u8>,
+    pub values: Vec<Vec<i32>>,
+}
+
+/// The residual grid's size for a `w x h` image and blocks of `2^log2` pixels.
+pub fn dims(w: usize, h: usize, log2: u8) -> (usize, usize) {
+    (w.div_ceil(1 << log2), h.div_ceil(1 << log2))
+}
+
+/// Upsamples one coarse plane `g` (`gw x gh`) to `w x h` with the half-pixel bilinear rule of
+/// §4 step 1 (rows, then columns), adding the result to `out`.
+pub fn upsample_add(g: &[f32], (gw, gh): (usize, usize), (w, h): (usize, usize), out: &mut [f32]) {
+    let tx = taps(w, gw);
+    let ty = taps(h, gh);
+    let mut rows = vec![0f32; gh * w];
+    for (r, row) in rows.chunks_exact_mut(w).enumerate() {
+        let src = &g[r * gw..][..gw];
+        for (o, t) in row.iter_mut().zip(&tx) {
+            *o = src[t.i0 as usize] * (1.0 - t.t) + src[t.i1 as usize] * t.t;
+        }
+    }
+    for (y, t) in ty.iter().enumerate() {
+        let (a, b) = (
+            &rows[t.i0 as usize * w..][..w],
+            &rows[t.i1 as usize * w..][..w],
+        );
+        for ((o, &p), &q) in out[y * w..][..w].iter_mut().zip(a).zip(b) {
+            *o += p * (1.0 - t.t) + q * t.t;
+        }
+    }
+}
+
+/// The transpose of [`upsample_add`]: accumulates `d` (`w x h`) into the coarse plane `g`
+/// (what a gradient with respect to the coarse values is).
+pub fn upsample_transpose_add(
+    d: &[f32],
+    (gw, gh): (usize, usize),
+    (w, h): (usize, usize),
+    g: &mut [f32],
+) {
+    let tx = taps(w, gw);
+    let ty = taps(h, gh);
+    let mut rows = vec![0f32; gh * w];
+    for (y, t) in ty.iter().enumerate() {
+        for (x, &v) in d[y * w..][..w].iter().enumerate() {
+            rows[t.i0 as usize * w + x] += v * (1.0 - t.t);
+            rows[t.i1 as usize * w + x] += v * t.t;
+        }
+    }
+    for (r, row) in rows.chunks_exact(w).enumerate() {
+        let dst = &mut g[r * gw..][..gw];
+        for (&v, t) in row.iter().zip(&tx) {
+            dst[t.i0 as usize] += v * (1.0 - t.t);
+            dst[t.i1 as usize] += v * t.t;
+        }
+    }
+}
+
+impl Residual {
+    /// The residual at full resolution, `c` planes of `w * h` floats (§4 step 3b).
+    pub fn planes(&self, w: usize, h: usize) -> Vec<f32> {
+        let d = dims(w, h, self.log2);
+        let mut out = vec![0f32; self.values.len() * w * h];
+        for ((vals, &e), plane) in self
+            .values
+            .iter()
+            .zip(&self.exps)
+            .zip(out.chunks_exact_mut(w * h))
+        {
+            let step = super::weights::step_of(e);
+            let g: Vec<f32> = vals.iter().map(|&q| q as f32 * step).collect();
+            upsample_add(&g, d, (w, h), plane);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dims_round_up() {
+        assert_eq!(dims(768, 512, 3), (96, 64));
+        assert_eq!(dims(37, 23, 4), (3, 2));
+        assert_eq!(dims(1, 1, 6), (1, 1));
+    }
+
+    /// A constant residual is a constant offset; a single value spreads bilinearly and sums to
+    /// about its block's area.
+    #[test]
+    fn planes_upsample_each_channel() {
+        let (w, h) = (37, 23);
+        let (gw, gh) = dims(w, h, 3);
+        let r = Residual {
+            log2: 3,
+            exps: vec![0, 2],
+            values: vec![vec![3; gw * gh], vec![-1; gw * gh]],
+        };
+        let p = r.planes(w, h);
+        assert!(p[..w * h].iter().all(|&v| (v - 3.0).abs() < 1e-6));
+        assert!(p[w * h..].iter().all(|&v| (v + 0.25).abs() < 1e-6));
+    }
+
+    /// `upsample_transpose_add` is the transpose: <U g, d> = <g, U^T d> for random g, d.
+    #[test]
+    fn transpose_matches_forward() {
+        let (w, h) = (29, 18);
+        let d = dims(w, h, 2);
+        let mut s = 7u32;
+        let mut rnd = || {
+            s = s.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        let g: Vec<f32> = (0..d.0 * d.1).map(|_| rnd()).collect();
+        let dd: Vec<f32> = (0..w * h).map(|_| rnd()).collect();
+        let mut ug = vec![0f32; w * h];
+        upsample_add(&g, d, (w, h), &mut ug);
+        let mut utd = vec![0f32; d.0 * d.1];
+        upsample_transpose_add(&dd, d, (w, h), &mut utd);
+        let a: f64 = ug.iter().zip(&dd).map(|(&x, &y)| f64::from(x * y)).sum();
+        let b: f64 = g.iter().zip(&utd).map(|(&x, &y)| f64::from(x * y)).sum();
+        assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+    }
+}
