@@ -2268,6 +2268,32 @@ fn neural_payloads(v: &mut Vectors) {
     };
     // The payload starts after "YIMG" and a zero chunk count.
     const P: usize = 8;
+    /// The architecture 2 sample (24x16 RGB) whose weight stream ends with `filter` and
+    /// `residual` as given (unchecked: what a decoder must refuse), `flags` set in its header.
+    fn with_weight_tail(
+        filter: Option<&[i32; 12]>,
+        residual: Option<&crate::neural::residual::Residual>,
+        flags: u8,
+    ) -> (Vec<u8>, crate::container::format::ImageInfo) {
+        let n = neural_sample_v2(24, 16, 3, false, 5);
+        let exps = n
+            .steps
+            .map(|s| crate::neural::weights::step_exponent(s).expect("power of two"));
+        let mut arm = [0i32; crate::neural::arch::ARM2_PARAMS];
+        for (a, &p) in arm.iter_mut().zip(&n.arm.params) {
+            *a = i32::from(p);
+        }
+        let w = crate::neural::weights::encode_fields(
+            2, &n.syn, &exps, &arm, &[0; 7], 3, filter, residual,
+        );
+        let (mut blob, info, _) = neural_entry(&n);
+        let at = |o: usize| u32::from_le_bytes([blob[o], blob[o + 1], blob[o + 2], blob[o + 3]]);
+        let wl = at(P + 16) as usize;
+        blob[P + 16..P + 20].copy_from_slice(&(w.len() as u32).to_le_bytes());
+        blob.splice(P + 28..P + 28 + wl, w);
+        blob[P + 6] |= flags;
+        (blob, info)
+    }
     v.add(
         "neural-in-1.0-archive",
         "a valid neural image entry in an archive whose header declares reader 1.0 (§2.1)",
@@ -2476,37 +2502,16 @@ fn neural_payloads(v: &mut Vectors) {
         OK,
         &["corrupt"],
         {
-            let n = neural_sample_v2(24, 16, 3, false, 5);
-            let exps = n
-                .steps
-                .map(|s| crate::neural::weights::step_exponent(s).expect("power of two"));
-            let mut arm = [0i32; crate::neural::arch::ARM2_PARAMS];
-            for (a, &p) in arm.iter_mut().zip(&n.arm.params) {
-                *a = i32::from(p);
-            }
             // Blocks of 128 pixels: one value per channel (as the exponent-7 grid would be).
-            let r = crate::neural::residual::Residual {
-                log2: 7,
-                exps: vec![8; 3],
-                values: vec![vec![1]; 3],
-            };
-            let w = crate::neural::weights::encode_fields(
-                2,
-                &n.syn,
-                &exps,
-                &arm,
-                &[0; 7],
-                3,
+            let (blob, info) = with_weight_tail(
                 None,
-                Some(&r),
+                Some(&crate::neural::residual::Residual {
+                    log2: 7,
+                    exps: vec![8; 3],
+                    values: vec![vec![1]; 3],
+                }),
+                0x08,
             );
-            let (mut blob, info, _) = neural_entry(&n);
-            let at =
-                |o: usize| u32::from_le_bytes([blob[o], blob[o + 1], blob[o + 2], blob[o + 3]]);
-            let wl = at(P + 16) as usize;
-            blob[P + 16..P + 20].copy_from_slice(&(w.len() as u32).to_le_bytes());
-            blob.splice(P + 28..P + 28 + wl, w);
-            blob[P + 6] |= 0x08;
             neural_archive(&blob, info, 1)
         },
     );
@@ -2527,33 +2532,9 @@ fn neural_payloads(v: &mut Vectors) {
         OK,
         &["corrupt"],
         {
-            let n = neural_sample_v2(24, 16, 3, false, 5);
-            let exps = n
-                .steps
-                .map(|s| crate::neural::weights::step_exponent(s).expect("power of two"));
-            let mut arm = [0i32; crate::neural::arch::ARM2_PARAMS];
-            for (a, &p) in arm.iter_mut().zip(&n.arm.params) {
-                *a = i32::from(p);
-            }
             let mut q = [0i32; 12];
             q[5] = 300;
-            let w = crate::neural::weights::encode_fields(
-                2,
-                &n.syn,
-                &exps,
-                &arm,
-                &[0; 7],
-                3,
-                Some(&q),
-                None,
-            );
-            let (mut blob, info, _) = neural_entry(&n);
-            let at =
-                |o: usize| u32::from_le_bytes([blob[o], blob[o + 1], blob[o + 2], blob[o + 3]]);
-            let wl = at(P + 16) as usize;
-            blob[P + 16..P + 20].copy_from_slice(&(w.len() as u32).to_le_bytes());
-            blob.splice(P + 28..P + 28 + wl, w);
-            blob[P + 6] |= 0x02;
+            let (blob, info) = with_weight_tail(Some(&q), None, 0x02);
             neural_archive(&blob, info, 1)
         },
     );
