@@ -227,13 +227,13 @@ pub fn neural_decode(data: &[u8]) {
             // runs fast): never a panic, one byte per channel and pixel.
             let (w, h, c) = (n.width as usize, n.height as usize, n.channels as usize);
             if w * h <= 4096 {
-                let add = n.residual.as_ref().map(|r| r.planes(w, h));
+                let add = n.residual.as_ref().map(|r| r.upsampler(w, h));
                 let px = crate::neural::kernels::pixels_packed_plus(
                     &crate::neural::kernels::Geometry::new(w, h, c),
                     &n.syn_params_f32(),
                     &n.latents_f32(),
                     1 + usize::from(mode >> 7),
-                    add.as_deref(),
+                    add.as_ref(),
                 );
                 assert_eq!(px.len(), w * h * c);
             }

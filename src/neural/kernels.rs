@@ -470,14 +470,14 @@ pub fn pixels<const H: usize>(s: &SynW<H>, g: &Geometry, lat: &[f32], threads: u
     pixels_plus(s, g, lat, threads, None)
 }
 
-/// [`pixels`] with `add` (planes `[c][h][w]`, the low-frequency residual of §4 step 3b) added
-/// to the output before it is rounded.
+/// [`pixels`] with the low-frequency residual of §4 step 3b added to the output, row by row,
+/// before it is rounded.
 pub fn pixels_plus<const H: usize>(
     s: &SynW<H>,
     g: &Geometry,
     lat: &[f32],
     threads: usize,
-    add: Option<&[f32]>,
+    add: Option<&crate::neural::residual::Upsampler>,
 ) -> Vec<u8> {
     let (w, h, c) = (g.w, g.h, g.c);
     let rows = band_rows(h, threads);
@@ -496,10 +496,11 @@ pub fn pixels_plus<const H: usize>(
                                 row[x * c + o] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
                             }
                         }
-                        Some(a) => {
-                            let a = &a[(o * h + y) * w..][..w];
-                            for (x, (&v, &r)) in p.iter().zip(a).enumerate() {
-                                row[x * c + o] = ((v + r).clamp(0.0, 1.0) * 255.0).round() as u8;
+                        Some(up) => {
+                            let mut v = p.to_vec();
+                            up.add_row(o, y, &mut v);
+                            for (x, &v) in v.iter().enumerate() {
+                                row[x * c + o] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
                             }
                         }
                     }
@@ -547,7 +548,7 @@ pub fn pixels_packed_plus(
     params: &[f32],
     lat: &[f32],
     threads: usize,
-    add: Option<&[f32]>,
+    add: Option<&crate::neural::residual::Upsampler>,
 ) -> Vec<u8> {
     let c = g.c;
     match hidden_for_params(params.len(), c) {

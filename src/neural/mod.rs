@@ -39,12 +39,12 @@ pub fn decode_image(payload: &[u8], o: &DecodeOptions) -> Result<Image> {
     let (w, h, c) = (n.width as usize, n.height as usize, n.channels as usize);
     let threads = o.threads.max(1);
     let t_syn = std::time::Instant::now();
-    let add = n.residual.as_ref().map(|r| r.planes(w, h));
     let px = match o.engine {
         Engine::Builtin => {
             let g = kernels::Geometry::new(w, h, c);
             let lat = n.latents_f32();
-            kernels::pixels_packed_plus(&g, &n.syn_params_f32(), &lat, threads, add.as_deref())
+            let add = n.residual.as_ref().map(|r| r.upsampler(w, h));
+            kernels::pixels_packed_plus(&g, &n.syn_params_f32(), &lat, threads, add.as_ref())
         }
         Engine::OrtCpu | Engine::Cuda => {
             let device = if o.engine == Engine::Cuda {
@@ -61,8 +61,11 @@ pub fn decode_image(payload: &[u8], o: &DecodeOptions) -> Result<Image> {
                 device,
                 threads,
             )?;
-            if let Some(a) = &add {
-                planes.iter_mut().zip(a).for_each(|(p, r)| *p += r);
+            if let Some(r) = &n.residual {
+                planes
+                    .iter_mut()
+                    .zip(r.planes(w, h))
+                    .for_each(|(p, r)| *p += r);
             }
             synth::to_pixels(&planes, c, w * h)
         }

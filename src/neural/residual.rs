@@ -80,20 +80,59 @@ pub fn upsample_transpose_add(
     }
 }
 
+/// A residual ready to be added row by row: its dequantized grids and the taps of §4 step 1.
+/// Memory is the coarse grids only, so a decoder that adds it keeps its few-rows footprint
+/// (a 16 MP image's full-size planes would be 192 MB).
+#[derive(Debug, Clone)]
+pub struct Upsampler {
+    gw: usize,
+    grids: Vec<Vec<f32>>,
+    tx: Vec<super::kernels::Tap>,
+    ty: Vec<super::kernels::Tap>,
+}
+
+impl Upsampler {
+    /// Adds channel `o`'s upsampled residual at output row `y` to `row` (`w` values).
+    pub fn add_row(&self, o: usize, y: usize, row: &mut [f32]) {
+        let (g, t) = (&self.grids[o], &self.ty[y]);
+        let (a, b) = (&g[t.i0 as usize * self.gw..], &g[t.i1 as usize * self.gw..]);
+        for (v, s) in row.iter_mut().zip(&self.tx) {
+            let (i0, i1) = (s.i0 as usize, s.i1 as usize);
+            let top = a[i0] * (1.0 - s.t) + a[i1] * s.t;
+            let bot = b[i0] * (1.0 - s.t) + b[i1] * s.t;
+            *v += top * (1.0 - t.t) + bot * t.t;
+        }
+    }
+}
+
 impl Residual {
+    /// The residual of a `w x h` image, ready to add row by row (§4 step 3b).
+    pub fn upsampler(&self, w: usize, h: usize) -> Upsampler {
+        let (gw, gh) = dims(w, h, self.log2);
+        Upsampler {
+            gw,
+            grids: self
+                .values
+                .iter()
+                .zip(&self.exps)
+                .map(|(v, &e)| {
+                    let step = super::weights::step_of(e);
+                    v.iter().map(|&q| q as f32 * step).collect()
+                })
+                .collect(),
+            tx: taps(w, gw),
+            ty: taps(h, gh),
+        }
+    }
+
     /// The residual at full resolution, `c` planes of `w * h` floats (§4 step 3b).
     pub fn planes(&self, w: usize, h: usize) -> Vec<f32> {
-        let d = dims(w, h, self.log2);
+        let up = self.upsampler(w, h);
         let mut out = vec![0f32; self.values.len() * w * h];
-        for ((vals, &e), plane) in self
-            .values
-            .iter()
-            .zip(&self.exps)
-            .zip(out.chunks_exact_mut(w * h))
-        {
-            let step = super::weights::step_of(e);
-            let g: Vec<f32> = vals.iter().map(|&q| q as f32 * step).collect();
-            upsample_add(&g, d, (w, h), plane);
+        for (o, plane) in out.chunks_exact_mut(w * h).enumerate() {
+            for (y, row) in plane.chunks_exact_mut(w).enumerate() {
+                up.add_row(o, y, row);
+            }
         }
         out
     }
@@ -124,6 +163,24 @@ mod tests {
         let p = r.planes(w, h);
         assert!(p[..w * h].iter().all(|&v| (v - 3.0).abs() < 1e-6));
         assert!(p[w * h..].iter().all(|&v| (v + 0.25).abs() < 1e-6));
+    }
+
+    /// Row by row equals the separable two-pass form (`upsample_add`) the trainer uses.
+    #[test]
+    fn rows_match_the_two_pass_upsampling() {
+        let (w, h) = (45, 29);
+        let (gw, gh) = dims(w, h, 3);
+        let r = Residual {
+            log2: 3,
+            exps: vec![5],
+            values: vec![(0..gw * gh).map(|i| (i as i32 * 7) % 23 - 11).collect()],
+        };
+        let g: Vec<f32> = r.values[0].iter().map(|&q| q as f32 / 32.0).collect();
+        let mut two = vec![0f32; w * h];
+        upsample_add(&g, (gw, gh), (w, h), &mut two);
+        for (a, b) in r.planes(w, h).iter().zip(&two) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
     }
 
     /// `upsample_transpose_add` is the transpose: <U g, d> = <g, U^T d> for random g, d.

@@ -208,22 +208,22 @@ fn par_map<T: Sync + Copy, R: Send, F: Fn(T) -> R + Sync>(
 /// The decoded pixels of a coded model (interleaved, `c` channels), through the decoder's own
 /// kernels (one thread: the RD search runs its candidates on parallel threads).
 pub fn decode_pixels(g: &Geometry, coded: &Coded) -> Vec<u8> {
-    let add = coded.residual.as_ref().map(|r| r.planes(g.w, g.h));
+    let add = coded.residual.as_ref().map(|r| r.upsampler(g.w, g.h));
     yoz::neural::kernels::pixels_packed_plus(
         g,
         &coded.syn_params_f32(),
         &coded.latents_f32(),
         1,
-        add.as_deref(),
+        add.as_ref(),
     )
 }
 
 /// PSNR of the coded model's latents with float synthesis weights `syn` (the ablation of the
 /// weight quantization).
 pub fn float_psnr(g: &Geometry, coded: &Coded, syn: &[f32], pixels: &[u8]) -> f64 {
-    let add = coded.residual.as_ref().map(|r| r.planes(g.w, g.h));
+    let add = coded.residual.as_ref().map(|r| r.upsampler(g.w, g.h));
     let px =
-        yoz::neural::kernels::pixels_packed_plus(g, syn, &coded.latents_f32(), 1, add.as_deref());
+        yoz::neural::kernels::pixels_packed_plus(g, syn, &coded.latents_f32(), 1, add.as_ref());
     psnr_of(&px, pixels).0
 }
 
