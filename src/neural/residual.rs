@@ -32,25 +32,11 @@ pub fn dims(w: usize, h: usize, log2: u8) -> (usize, usize) {
 }
 
 /// Upsamples one coarse plane `g` (`gw x gh`) to `w x h` with the half-pixel bilinear rule of
-/// §4 step 1 (rows, then columns), adding the result to `out`.
+/// §4 step 1, adding the result to `out` (the decoder's [`Upsampler`], on float values).
 pub fn upsample_add(g: &[f32], (gw, gh): (usize, usize), (w, h): (usize, usize), out: &mut [f32]) {
-    let tx = taps(w, gw);
-    let ty = taps(h, gh);
-    let mut rows = vec![0f32; gh * w];
-    for (r, row) in rows.chunks_exact_mut(w).enumerate() {
-        let src = &g[r * gw..][..gw];
-        for (o, t) in row.iter_mut().zip(&tx) {
-            *o = src[t.i0 as usize] * (1.0 - t.t) + src[t.i1 as usize] * t.t;
-        }
-    }
-    for (y, t) in ty.iter().enumerate() {
-        let (a, b) = (
-            &rows[t.i0 as usize * w..][..w],
-            &rows[t.i1 as usize * w..][..w],
-        );
-        for ((o, &p), &q) in out[y * w..][..w].iter_mut().zip(a).zip(b) {
-            *o += p * (1.0 - t.t) + q * t.t;
-        }
+    let up = Upsampler::new(vec![g.to_vec()], (gw, gh), (w, h));
+    for (y, row) in out.chunks_exact_mut(w).enumerate().take(h) {
+        up.add_row(0, y, row);
     }
 }
 
@@ -92,6 +78,16 @@ pub struct Upsampler {
 }
 
 impl Upsampler {
+    /// Float grids of `gw x gh` values each, to be upsampled to `w x h`.
+    pub fn new(grids: Vec<Vec<f32>>, (gw, gh): (usize, usize), (w, h): (usize, usize)) -> Self {
+        Upsampler {
+            gw,
+            grids,
+            tx: taps(w, gw),
+            ty: taps(h, gh),
+        }
+    }
+
     /// Adds channel `o`'s upsampled residual at output row `y` to `row` (`w` values).
     pub fn add_row(&self, o: usize, y: usize, row: &mut [f32]) {
         let (g, t) = (&self.grids[o], &self.ty[y]);
@@ -108,21 +104,16 @@ impl Upsampler {
 impl Residual {
     /// The residual of a `w x h` image, ready to add row by row (§4 step 3b).
     pub fn upsampler(&self, w: usize, h: usize) -> Upsampler {
-        let (gw, gh) = dims(w, h, self.log2);
-        Upsampler {
-            gw,
-            grids: self
-                .values
-                .iter()
-                .zip(&self.exps)
-                .map(|(v, &e)| {
-                    let step = super::weights::step_of(e);
-                    v.iter().map(|&q| q as f32 * step).collect()
-                })
-                .collect(),
-            tx: taps(w, gw),
-            ty: taps(h, gh),
-        }
+        let grids = self
+            .values
+            .iter()
+            .zip(&self.exps)
+            .map(|(v, &e)| {
+                let step = super::weights::step_of(e);
+                v.iter().map(|&q| q as f32 * step).collect()
+            })
+            .collect();
+        Upsampler::new(grids, dims(w, h, self.log2), (w, h))
     }
 
     /// The residual at full resolution, `c` planes of `w * h` floats (§4 step 3b).
@@ -165,9 +156,10 @@ mod tests {
         assert!(p[w * h..].iter().all(|&v| (v + 0.25).abs() < 1e-6));
     }
 
-    /// Row by row equals the separable two-pass form (`upsample_add`) the trainer uses.
+    /// The upsampled planes follow §4 step 1 as written, evaluated in f64:
+    /// `s = clamp((x + 0.5) · w_r / W − 0.5, 0, w_r − 1)`, rows then columns.
     #[test]
-    fn rows_match_the_two_pass_upsampling() {
+    fn planes_follow_the_half_pixel_rule() {
         let (w, h) = (45, 29);
         let (gw, gh) = dims(w, h, 3);
         let r = Residual {
@@ -175,11 +167,22 @@ mod tests {
             exps: vec![5],
             values: vec![(0..gw * gh).map(|i| (i as i32 * 7) % 23 - 11).collect()],
         };
-        let g: Vec<f32> = r.values[0].iter().map(|&q| q as f32 / 32.0).collect();
-        let mut two = vec![0f32; w * h];
-        upsample_add(&g, (gw, gh), (w, h), &mut two);
-        for (a, b) in r.planes(w, h).iter().zip(&two) {
-            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        let g: Vec<f64> = r.values[0].iter().map(|&q| f64::from(q) / 32.0).collect();
+        let tap = |x: usize, n_out: usize, n_in: usize| {
+            let s =
+                ((x as f64 + 0.5) * n_in as f64 / n_out as f64 - 0.5).clamp(0.0, (n_in - 1) as f64);
+            let x0 = s.floor() as usize;
+            (x0, (x0 + 1).min(n_in - 1), s - x0 as f64)
+        };
+        let p = r.planes(w, h);
+        for y in 0..h {
+            let (y0, y1, ty) = tap(y, h, gh);
+            for x in 0..w {
+                let (x0, x1, tx) = tap(x, w, gw);
+                let row = |yy: usize| g[yy * gw + x0] * (1.0 - tx) + g[yy * gw + x1] * tx;
+                let want = row(y0) * (1.0 - ty) + row(y1) * ty;
+                assert!((f64::from(p[y * w + x]) - want).abs() < 1e-5, "({x}, {y})");
+            }
         }
     }
 
