@@ -809,7 +809,9 @@ mod tests {
         assert_eq!(Preset::Slow.iterations(64 * 64), Preset::MAX_ITERATIONS);
         // Short budgets train the latents faster; from 6,000 steps on, the tuned rate.
         use crate::train::latent_lr;
-        assert_eq!(latent_lr(Preset::Fast.iterations(p512)), 0.1);
+        // Fast's 3,223 steps: 0.05 + 0.05 * 2,777 / 3,000.
+        assert!((latent_lr(Preset::Fast.iterations(p512)) - 0.096_283).abs() < 1e-5);
+        assert_eq!(latent_lr(3000), 0.1);
         assert_eq!(latent_lr(6000), 0.05);
         assert_eq!(latent_lr(Preset::Medium.iterations(p512)), 0.05);
         assert!((latent_lr(4500) - 0.075).abs() < 1e-6);
