@@ -815,5 +815,12 @@ mod tests {
         assert_eq!(latent_lr(6000), 0.05);
         assert_eq!(latent_lr(Preset::Medium.iterations(p512)), 0.05);
         assert!((latent_lr(4500) - 0.075).abs() < 1e-6);
+        // The networks' rate follows the same ramp; medium and slow keep the tuned 1e-2.
+        use crate::train::net_lr;
+        assert_eq!(net_lr(3000), 0.02);
+        assert_eq!(net_lr(6000), 0.01);
+        assert_eq!(net_lr(Preset::Medium.iterations(p512)), 0.01);
+        assert_eq!(net_lr(Preset::Slow.iterations(p768)), 0.01);
+        assert!((net_lr(Preset::Fast.iterations(p512)) - 0.019_257).abs() < 1e-5);
     }
 }
