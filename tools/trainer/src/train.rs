@@ -148,7 +148,13 @@ impl Config {
 /// MSE + λ·bpp of the real payload): 0.1 against 5e-2 gave −22.6 % on clock, −0.4 % on dogs
 /// and −0.4 % on lake; 0.2 was worse than 0.1 on clock (docs/neural-rd.md).
 pub fn latent_lr(iterations: usize) -> f32 {
-    (0.05 + 0.05 * (6000.0 - iterations as f32) / 3000.0).clamp(0.05, 0.1)
+    budget_ramp(0.05, iterations)
+}
+
+/// `base` from 6,000 steps, rising linearly to `2 * base` at 3,000 and below: the one ramp
+/// both learning rates follow.
+fn budget_ramp(base: f32, iterations: usize) -> f32 {
+    (base + base * (6000.0 - iterations as f32) / 3000.0).clamp(base, 2.0 * base)
 }
 
 /// The networks' Adam learning rate (synthesis, entropy model, upsampling filter) for a budget
@@ -157,7 +163,7 @@ pub fn latent_lr(iterations: usize) -> f32 {
 /// networks further. At the fast preset (3,223 steps, 768x512) 2e-2 against 1e-2 gave −2.0 %
 /// real loss over nine photo/quality points, seven of them lower (docs/neural-rd.md, stop 33).
 pub fn net_lr(iterations: usize) -> f32 {
-    (0.01 + 0.01 * (6000.0 - iterations as f32) / 3000.0).clamp(0.01, 0.02)
+    budget_ramp(0.01, iterations)
 }
 
 /// The noise phase's stand-in for rounding ([`crate::quant`]).
