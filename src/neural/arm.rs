@@ -439,6 +439,19 @@ fn table_range(table: &FreqTable) -> i64 {
     (table.len() as i64 - 3) / 2
 }
 
+/// The symbol that codes a latent `d` away from its prediction's base, and the escape's
+/// excess where `d` is outside the table's direct range.
+fn symbol_of(table: &FreqTable, d: i64) -> (usize, Option<u32>) {
+    let r = table_range(table);
+    if d < -r {
+        (0, Some((-d - r - 1) as u32))
+    } else if d > r {
+        (2 * r as usize + 2, Some((d - r - 1) as u32))
+    } else {
+        ((d + r + 1) as usize, None)
+    }
+}
+
 /// Escape excess (`|d| - r - 1 >= 0`, `r` the table's [`TableSet::range`]) as Exp-Golomb
 /// order 0: 5 bits of length, then the bits below the leading one.
 fn encode_excess(enc: &mut Encoder, e: u32) {
@@ -522,15 +535,7 @@ fn for_each_coded(
                 context(g, w, x, y, nb, ctx);
                 let p = memo.predict(arm, ctx);
                 let table = &t[p.scale * set.fracs() + p.frac];
-                let d = i64::from(g[y * w + x]) - p.base;
-                let r = table_range(table);
-                let (symbol, excess) = if d < -r {
-                    (0, Some((-d - r - 1) as u32))
-                } else if d > r {
-                    (2 * r as usize + 2, Some((d - r - 1) as u32))
-                } else {
-                    ((d + r + 1) as usize, None)
-                };
+                let (symbol, excess) = symbol_of(table, i64::from(g[y * w + x]) - p.base);
                 f(Coded {
                     grid: k,
                     table,
@@ -573,13 +578,49 @@ pub fn latent_bits_per_grid(
 ) -> Result<[f64; GRIDS]> {
     let mut bits = [0f64; GRIDS];
     for_each_coded(arm, grids, width, height, set, |c| {
-        let p = f64::from(c.table.freq(c.symbol)) / f64::from(c.table.total());
-        bits[c.grid] -= p.log2();
-        if let Some(e) = c.excess {
-            bits[c.grid] += f64::from(5 + (31 - (e + 1).leading_zeros()));
-        }
+        bits[c.grid] += symbol_bits(c.table, c.symbol, c.excess);
     })?;
     Ok(bits)
+}
+
+/// The ideal code length of one coded symbol in bits: `-log2` of its table probability, plus
+/// the escape's Exp-Golomb bits.
+fn symbol_bits(table: &FreqTable, symbol: usize, excess: Option<u32>) -> f64 {
+    let p = f64::from(table.freq(symbol)) / f64::from(table.total());
+    let esc = excess.map_or(0, |e| 5 + (31 - (e + 1).leading_zeros()));
+    f64::from(esc) - p.log2()
+}
+
+/// Code lengths of single latents under one entropy model, for encoders that search the
+/// latents' values (the trainer's rate–distortion rounding): the same prediction, table and
+/// symbol as [`encode_latents`], without coding anything.
+pub struct LatentCost<'a> {
+    arm: &'a ArmQ,
+    set: TableSet,
+    memo: Memo,
+}
+
+impl<'a> LatentCost<'a> {
+    pub fn new(arm: &'a ArmQ, set: TableSet) -> LatentCost<'a> {
+        LatentCost {
+            arm,
+            set,
+            memo: Memo::new(set),
+        }
+    }
+
+    /// Bits of the latent at `(x, y)` of a `w`-wide grid `g` (its causal neighbours as they
+    /// are in `g`).
+    pub fn bits(&mut self, g: &[i32], w: usize, x: usize, y: usize) -> f64 {
+        let nb = self.arm.neighbours();
+        let mut ctx = [0i64; ARM2_CTX];
+        let ctx = &mut ctx[..nb.len()];
+        context(g, w, x, y, nb, ctx);
+        let p = self.memo.predict(self.arm, ctx);
+        let table = &tables(self.set)[p.scale * self.set.fracs() + p.frac];
+        let (symbol, excess) = symbol_of(table, i64::from(g[y * w + x]) - p.base);
+        symbol_bits(table, symbol, excess)
+    }
 }
 
 /// Decodes what [`encode_latents`] wrote. The caller has bounded `width * height`.

@@ -231,6 +231,34 @@ fn bits_per_grid_add_up_to_the_coded_size() {
     }
 }
 
+/// One latent's cost, summed over every position of every grid, is the per-grid report:
+/// the same prediction, table, symbol and escape bits as the coder (escapes included: spread 8
+/// passes the narrow tables' ranges).
+#[test]
+fn latent_cost_adds_up_to_the_bits_per_grid() {
+    let (w, h) = (40, 30);
+    let grids = random_grids(w, h, 8, 3);
+    let dims = grid_dims(w, h);
+    for arch in [1, 2] {
+        let arm = random_arm_of(arch, 5);
+        for set in SETS {
+            let want = latent_bits_per_grid(&arm, &grids, w, h, set).unwrap();
+            let mut cost = LatentCost::new(&arm, set);
+            for (k, &(gw, gh)) in dims.iter().enumerate() {
+                let got: f64 = (0..gh)
+                    .flat_map(|y| (0..gw).map(move |x| (x, y)))
+                    .map(|(x, y)| cost.bits(&grids[k], gw, x, y))
+                    .sum();
+                assert!(
+                    (got - want[k]).abs() < 1e-6 * want[k].max(1.0),
+                    "grid {k}: {got} vs {}",
+                    want[k]
+                );
+            }
+        }
+    }
+}
+
 /// The memo returns exactly what the model computes, for small and large contexts, on
 /// first sight and on repeats (with slot collisions: 20,000 contexts share 4,096 slots).
 #[test]

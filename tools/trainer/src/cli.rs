@@ -138,10 +138,17 @@ pub struct Args {
     /// then decodes with readers that predate it.
     #[arg(long)]
     pub no_residual: bool,
+    /// Keep the latents as training rounded them (no rate–distortion re-rounding after
+    /// training; for the ablation).
+    #[arg(long, hide = true)]
+    pub no_refine: bool,
     /// Instead of training, fit the low-frequency residual to this payload (trained for the
     /// one image given, at the given quality) and write it to the bundle (experiments).
     #[arg(long, hide = true)]
     pub refit_residual: Option<PathBuf>,
+    /// With --refit-residual: re-round the latents by rate–distortion cost first (experiments).
+    #[arg(long, hide = true)]
+    pub refine_latents: bool,
     /// Print the Rust source of the built-in entropy-model prior (`src/prior.rs`'s `ARM`) from
     /// a payload's entropy model, then exit.
     #[arg(long, hide = true)]
@@ -534,6 +541,9 @@ fn config(args: &Args, lambda: f32, threads: usize, iterations: usize) -> Config
     if args.no_arm_prior {
         cfg.arm_prior = false;
     }
+    if args.no_refine {
+        cfg.refine = false;
+    }
     if args.no_residual {
         cfg.residual = false;
     }
@@ -620,6 +630,11 @@ pub fn run(args: Args) -> Result<()> {
         n.residual = None;
         let g = crate::fused::Geometry::new(inp.w, inp.h, inp.c);
         let px = (inp.w * inp.h) as f64;
+        if args.refine_latents {
+            let t = Instant::now();
+            n = crate::refine::refine(&g, &n, &inp.pixels, f64::from(lambda));
+            eprintln!("refine {:.2} s", t.elapsed().as_secs_f64());
+        }
         let measure = |c: &Coded| -> Result<(f64, f64, f64)> {
             let (psnr, mse) = crate::coded::real_psnr(&g, c, &inp.pixels);
             let bpp = crate::coded::coded_size(c)? as f64 * 8.0 / px;
@@ -641,6 +656,8 @@ pub fn run(args: Args) -> Result<()> {
             t.elapsed().as_secs_f64()
         );
         let mut keep = if after.2 < before.2 { fitted } else { n };
+        let fin = measure(&keep)?;
+        eprintln!("final {:.2} dB {:.4} bpp", fin.0, fin.1);
         keep.alpha = inp.alpha.clone();
         bundle.add(
             bytes,

@@ -11,6 +11,7 @@ pub mod fused;
 pub mod prior;
 pub mod quant;
 pub mod rate;
+pub mod refine;
 pub mod residual;
 pub use simd::round_latent;
 /// The lane helpers live in yoz beside the decoder's kernels that share them.

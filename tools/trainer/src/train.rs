@@ -74,6 +74,9 @@ pub struct Config {
     /// After training, fit the low-frequency residual ([`crate::residual`]; payload flag bit
     /// 3) and keep it where the real loss says it pays.
     pub residual: bool,
+    /// After training, re-round the latents of grids 1 and 0 by their exact rate–distortion
+    /// cost ([`crate::refine`]) and keep the result where the real loss says it pays.
+    pub refine: bool,
 }
 
 impl Config {
@@ -104,6 +107,7 @@ impl Config {
             ups: true,
             arm_prior: true,
             residual: true,
+            refine: true,
             ..Config::new(lambda, iterations)
         }
     }
@@ -138,6 +142,7 @@ impl Config {
             init_parts: [true; 3],
             arm_prior: false,
             residual: false,
+            refine: false,
         }
     }
 }
@@ -887,8 +892,8 @@ impl<const H: usize> Trainer<H> {
     /// The final weight quantization: with [`WeightCoding::Rd`], each tensor's step chosen by
     /// the real rate–distortion cost from the best checkpoint's float weights; kept only if
     /// the real loss says it pays (it is measured, not assumed).
-    /// Then the latents' table set that codes them in fewer bytes (§3.4), then the
-    /// low-frequency residual ([`Config::residual`]), kept only if the real loss is lower.
+    /// Then the latents' table set that codes them in fewer bytes (§3.4), then the latents
+    /// re-rounded by rate–distortion cost ([`Config::refine`]), then the low-frequency residual ([`Config::residual`]), kept only if the real loss is lower.
     pub fn finalize(&self, best: Eval) -> yoz::Result<Eval> {
         let e = if self.cfg.weights != WeightCoding::Rd {
             self.smaller_table_set(best)?
@@ -903,6 +908,18 @@ impl<const H: usize> Trainer<H> {
             )?;
             let e = self.eval_coded(coded, best.syn.clone(), best.step)?;
             self.smaller_table_set(if e.loss <= best.loss { e } else { best })?
+        };
+        let e = if self.cfg.refine {
+            let refined =
+                crate::refine::refine(&self.g, &e.coded, &self.pixels, f64::from(self.cfg.lambda));
+            let r = self.eval_coded(refined, e.syn.clone(), e.step)?;
+            if r.loss < e.loss {
+                r
+            } else {
+                e
+            }
+        } else {
+            e
         };
         if !self.cfg.residual {
             return Ok(e);
