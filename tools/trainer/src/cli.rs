@@ -161,6 +161,9 @@ pub struct Args {
     pub lr_latents: Option<f32>,
     #[arg(long, hide = true)]
     pub lr_nets: Option<f32>,
+    /// Adam's second-moment decay (experiments).
+    #[arg(long, hide = true)]
+    pub adam_b2: Option<f32>,
     /// Training recipe: v2 (soft rounding, warm-up candidates, ...) or v1 (the first
     /// release's), for comparisons; the hidden options below switch single ingredients.
     #[arg(long, value_enum, default_value = "v2", hide = true)]
@@ -541,6 +544,9 @@ fn config(args: &Args, lambda: f32, threads: usize, iterations: usize) -> Config
     if args.no_arm_prior {
         cfg.arm_prior = false;
     }
+    if let Some(b) = args.adam_b2 {
+        cfg.adam_b2 = b;
+    }
     if args.no_refine {
         cfg.refine = false;
     }
@@ -839,5 +845,12 @@ mod tests {
         assert_eq!(net_lr(Preset::Medium.iterations(p512)), 0.01);
         assert_eq!(net_lr(Preset::Slow.iterations(p768)), 0.01);
         assert!((net_lr(Preset::Fast.iterations(p512)) - 0.019_257).abs() < 1e-5);
+        // Adam's second-moment decay: 0.99 at fast, the default from 6,000 steps.
+        use crate::train::adam_beta2;
+        assert_eq!(adam_beta2(Preset::Fast.iterations(p768)), 0.99);
+        assert_eq!(adam_beta2(5999), 0.99);
+        assert_eq!(adam_beta2(6000), 0.999);
+        assert_eq!(adam_beta2(Preset::Medium.iterations(p512)), 0.999);
+        assert_eq!(adam_beta2(Preset::Slow.iterations(p768)), 0.999);
     }
 }
