@@ -522,20 +522,13 @@ fn for_each_coded(
 ) -> Result<()> {
     check_grids(grids, width, height)?;
     let dims = grid_dims(width, height);
-    let t = tables(set);
-    let nb = arm.neighbours();
-    let mut ctx = [0i64; ARM2_CTX];
-    let ctx = &mut ctx[..nb.len()];
-    let mut memo = Memo::new(set);
+    let mut model = LatentCost::new(arm, set);
     for k in (0..GRIDS).rev() {
         let (w, h) = dims[k];
         let g = &grids[k];
         for y in 0..h {
             for x in 0..w {
-                context(g, w, x, y, nb, ctx);
-                let p = memo.predict(arm, ctx);
-                let table = &t[p.scale * set.fracs() + p.frac];
-                let (symbol, excess) = symbol_of(table, i64::from(g[y * w + x]) - p.base);
+                let (table, symbol, excess) = model.coded(g, w, x, y);
                 f(Coded {
                     grid: k,
                     table,
@@ -612,6 +605,18 @@ impl<'a> LatentCost<'a> {
     /// Bits of the latent at `(x, y)` of a `w`-wide grid `g` (its causal neighbours as they
     /// are in `g`).
     pub fn bits(&mut self, g: &[i32], w: usize, x: usize, y: usize) -> f64 {
+        let (table, symbol, excess) = self.coded(g, w, x, y);
+        symbol_bits(table, symbol, excess)
+    }
+
+    /// How the coder codes the latent at `(x, y)`: its table, symbol and escape excess.
+    fn coded(
+        &mut self,
+        g: &[i32],
+        w: usize,
+        x: usize,
+        y: usize,
+    ) -> (&'static FreqTable, usize, Option<u32>) {
         let nb = self.arm.neighbours();
         let mut ctx = [0i64; ARM2_CTX];
         let ctx = &mut ctx[..nb.len()];
@@ -619,7 +624,7 @@ impl<'a> LatentCost<'a> {
         let p = self.memo.predict(self.arm, ctx);
         let table = &tables(self.set)[p.scale * self.set.fracs() + p.frac];
         let (symbol, excess) = symbol_of(table, i64::from(g[y * w + x]) - p.base);
-        symbol_bits(table, symbol, excess)
+        (table, symbol, excess)
     }
 }
 
