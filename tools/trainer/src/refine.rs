@@ -18,6 +18,8 @@ use crate::coded::Coded;
 use crate::fused::Geometry;
 use yoz::neural::arch::{syn_layout, GRIDS, LATENT_MAX};
 use yoz::neural::arm::LatentCost;
+use yoz::neural::kernels::{hrows_fill, upsample_row, FP};
+use yoz::neural::simd::T;
 
 /// Passes over the refined grids (a second pass revisits latents whose neighbours moved).
 const PASSES: usize = 2;
@@ -235,24 +237,20 @@ fn refine_any(g: &Geometry, coded: &Coded, pixels: &[u8], lambda: f64) -> (Coded
     // The first layer's pre-activation from every grid's upsampled features, as the decoder
     // computes them (bilinear taps of the filtered grids; grid 0 as it is).
     let mut a1 = vec![0f32; n * hid];
-    for (p, b) in a1.chunks_mut(hid).enumerate() {
-        b.copy_from_slice(b1);
-        let (px, py) = (p % w, p / w);
-        for k in 0..GRIDS {
-            let (gw, _) = g.dims[k];
-            let grid = &lat[g.offsets[k]..g.offsets[k + 1]];
-            let u = if k == 0 {
-                grid[p]
-            } else {
-                let (tx, ty) = (g.tx[k][px], g.ty[k][py]);
-                let at = |gy: u32| {
-                    let r = &grid[gy as usize * gw..];
-                    r[tx.i0 as usize] * (1.0 - tx.t) + r[tx.i1 as usize] * tx.t
-                };
-                at(ty.i0) * (1.0 - ty.t) + at(ty.i1) * ty.t
-            };
-            for (j, bj) in b.iter_mut().enumerate() {
-                *bj += w1[j * GRIDS + k] * u;
+    let mut hrows = vec![0f32; g.hoff[GRIDS]];
+    for k in 1..GRIDS {
+        hrows_fill(g, &lat, k, 0, g.dims[k].1 - 1, &mut hrows);
+    }
+    let mut up = vec![[[0f32; T]; FP]; g.tiles];
+    for py in 0..h {
+        upsample_row(g, &lat, &hrows, py, &mut up);
+        for (px, b) in a1[py * w * hid..][..w * hid].chunks_mut(hid).enumerate() {
+            b.copy_from_slice(b1);
+            for k in 0..GRIDS {
+                let u = up[px / T][k][px % T];
+                for (j, bj) in b.iter_mut().enumerate() {
+                    *bj += w1[j * GRIDS + k] * u;
+                }
             }
         }
     }
@@ -331,10 +329,10 @@ fn refine_any(g: &Geometry, coded: &Coded, pixels: &[u8], lambda: f64) -> (Coded
                 }
                 bits
             };
+            let rxs: Vec<_> = (0..gw).map(|gx| reach(g, k, 0, gx, ab)).collect();
             for gy in 0..gh {
                 let ry = reach(g, k, 1, gy, ab);
-                for gx in 0..gw {
-                    let rx = reach(g, k, 0, gx, ab);
+                for (gx, rx) in rxs.iter().enumerate() {
                     let r = (rx[0].0, rx[rx.len() - 1].0, ry[0].0, ry[ry.len() - 1].0);
                     let rw = r.1 - r.0 + 1;
                     let i = gy * gw + gx;
@@ -351,7 +349,7 @@ fn refine_any(g: &Geometry, coded: &Coded, pixels: &[u8], lambda: f64) -> (Coded
                         dx.clear();
                         dx.resize(rw * (r.3 - r.2 + 1), [0.0; 4]);
                         for &(py, wy) in &ry {
-                            for &(px, wx) in &rx {
+                            for &(px, wx) in rx {
                                 let p = py * w + px;
                                 let du = delta * wx * wy;
                                 for j in 0..hid {
@@ -395,7 +393,7 @@ fn refine_any(g: &Geometry, coded: &Coded, pixels: &[u8], lambda: f64) -> (Coded
                         }
                     }
                     for &(py, wy) in &ry {
-                        for &(px, wx) in &rx {
+                        for &(px, wx) in rx {
                             let p = py * w + px;
                             let du = delta * wx * wy;
                             for (a, &wj) in s.a1[p * hid..][..hid].iter_mut().zip(&wk) {
