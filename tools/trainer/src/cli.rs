@@ -149,6 +149,16 @@ pub struct Args {
     /// With --refit-residual: re-round the latents by rate–distortion cost first (experiments).
     #[arg(long, hide = true)]
     pub refine_latents: bool,
+    /// Steps of the entropy model's refit to the rounded latents after training (0: off;
+    /// default: the recipe's). With --refit-residual: refit first (experiments).
+    #[arg(long, hide = true)]
+    pub arm_refit: Option<usize>,
+    /// With --refit-residual: the rate of --arm-refit's Adam steps (experiments).
+    #[arg(long, hide = true, default_value_t = crate::train::ARM_REFIT_LR)]
+    pub arm_refit_lr: f32,
+    /// With --refit-residual and --arm-refit: after the latents' re-rounding (default: before).
+    #[arg(long, hide = true)]
+    pub arm_refit_after: bool,
     /// Print the Rust source of the built-in entropy-model prior (`src/prior.rs`'s `ARM`) from
     /// a payload's entropy model, then exit.
     #[arg(long, hide = true)]
@@ -550,6 +560,9 @@ fn config(args: &Args, lambda: f32, threads: usize, iterations: usize) -> Config
     if args.no_refine {
         cfg.refine = false;
     }
+    if let Some(s) = args.arm_refit {
+        cfg.arm_refit = s;
+    }
     if args.no_residual {
         cfg.residual = false;
     }
@@ -636,10 +649,37 @@ pub fn run(args: Args) -> Result<()> {
         n.residual = None;
         let g = crate::fused::Geometry::new(inp.w, inp.h, inp.c);
         let px = (inp.w * inp.h) as f64;
+        let refit = |n: Coded| -> Result<Coded> {
+            let Some(steps) = args.arm_refit.filter(|&s| s > 0) else {
+                return Ok(n);
+            };
+            let t = Instant::now();
+            let before = crate::coded::coded_size(&n)?;
+            let c = crate::armfit::refit_coded(
+                &g,
+                &n,
+                steps,
+                args.arm_refit_lr,
+                f64::from(lambda),
+                threads,
+            )?;
+            let after = crate::coded::coded_size(&c)?;
+            eprintln!(
+                "armfit {before} -> {after} bytes, {:.2} s",
+                t.elapsed().as_secs_f64()
+            );
+            Ok(if after < before { c } else { n })
+        };
+        if !args.arm_refit_after {
+            n = refit(n)?;
+        }
         if args.refine_latents {
             let t = Instant::now();
             n = crate::refine::refine(&g, &n, &inp.pixels, f64::from(lambda));
             eprintln!("refine {:.2} s", t.elapsed().as_secs_f64());
+        }
+        if args.arm_refit_after {
+            n = refit(n)?;
         }
         let measure = |c: &Coded| -> Result<(f64, f64, f64)> {
             let (psnr, mse) = crate::coded::real_psnr(&g, c, &inp.pixels);

@@ -141,6 +141,14 @@ pub fn rd_weights(
             );
         }
     }
+    rd_arm(g, &cur, lambda, threads)
+}
+
+/// The entropy-model part of [`rd_weights`]: each tensor's shift (a coarser step for its Q8
+/// integers) chosen by the bits of the tensor plus the really coded latents.
+pub fn rd_arm(g: &Geometry, coded: &Coded, lambda: f64, threads: usize) -> yoz::Result<Coded> {
+    let n = (g.w * g.h) as f64;
+    let mut cur = coded.clone();
     let (w, h) = (g.w, g.h);
     for &(name, off, len) in &ARM2_TENSORS {
         let base: Vec<i16> = cur.arm.params[off..off + len].to_vec();

@@ -5,6 +5,7 @@
 //! (Adam, noise then straight-through rounding, real-size checks), [`coded`] the quantized
 //! model and its payload, [`cli`] the command line and bundle writing.
 
+pub mod armfit;
 pub mod cli;
 pub mod coded;
 pub mod fused;

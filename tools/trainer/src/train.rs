@@ -79,6 +79,9 @@ pub struct Config {
     /// After training, re-round the latents of grids 1 and 0 by their exact rate–distortion
     /// cost ([`crate::refine`]) and keep the result where the real loss says it pays.
     pub refine: bool,
+    /// After training, this many full-batch steps refit the entropy model to the rounded
+    /// latents ([`crate::armfit`]), kept where the payload is smaller; 0: off.
+    pub arm_refit: usize,
 }
 
 impl Config {
@@ -111,6 +114,7 @@ impl Config {
             arm_prior: true,
             residual: true,
             refine: true,
+            arm_refit: ARM_REFIT_STEPS,
             ..Config::new(lambda, iterations)
         }
     }
@@ -147,6 +151,7 @@ impl Config {
             arm_prior: false,
             residual: false,
             refine: false,
+            arm_refit: 0,
         }
     }
 }
@@ -188,6 +193,11 @@ pub fn adam_beta2(iterations: usize) -> f32 {
         0.999
     }
 }
+
+/// Steps and Adam rate of the entropy model's refit after training ([`crate::armfit`]).
+/// Measured on nine fast payloads (docs/neural-rd.md, stop 35).
+pub const ARM_REFIT_STEPS: usize = 300;
+pub const ARM_REFIT_LR: f32 = 5e-3;
 
 /// The noise phase's stand-in for rounding ([`crate::quant`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -920,8 +930,10 @@ impl<const H: usize> Trainer<H> {
     /// The final weight quantization: with [`WeightCoding::Rd`], each tensor's step chosen by
     /// the real rate–distortion cost from the best checkpoint's float weights; kept only if
     /// the real loss says it pays (it is measured, not assumed).
-    /// Then the latents' table set that codes them in fewer bytes (§3.4), then the latents
-    /// re-rounded by rate–distortion cost ([`Config::refine`]), then the low-frequency residual ([`Config::residual`]), kept only if the real loss is lower.
+    /// Then the latents' table set that codes them in fewer bytes (§3.4), then the entropy
+    /// model refitted to the rounded latents ([`Config::arm_refit`]), then the latents
+    /// re-rounded by rate–distortion cost ([`Config::refine`]), then the low-frequency residual
+    /// ([`Config::residual`]), each kept only if the real loss is lower.
     pub fn finalize(&self, best: Eval) -> yoz::Result<Eval> {
         let e = if self.cfg.weights != WeightCoding::Rd {
             self.smaller_table_set(best)?
@@ -936,6 +948,24 @@ impl<const H: usize> Trainer<H> {
             )?;
             let e = self.eval_coded(coded, best.syn.clone(), best.step)?;
             self.smaller_table_set(if e.loss <= best.loss { e } else { best })?
+        };
+        let e = if self.cfg.arm_refit > 0 {
+            let c = crate::armfit::refit_coded(
+                &self.g,
+                &e.coded,
+                self.cfg.arm_refit,
+                ARM_REFIT_LR,
+                f64::from(self.cfg.lambda),
+                self.cfg.threads,
+            )?;
+            let r = self.eval_coded(c, e.syn.clone(), e.step)?;
+            if r.loss < e.loss {
+                r
+            } else {
+                e
+            }
+        } else {
+            e
         };
         let e = if self.cfg.refine {
             let refined =
