@@ -142,6 +142,10 @@ pub struct Args {
     /// training; for the ablation).
     #[arg(long, hide = true)]
     pub no_refine: bool,
+    /// How many of the finest grids the re-rounding revisits (default: the preset's; with
+    /// --refit-residual: 2).
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u64).range(0..=3))]
+    pub refine_grids: Option<u64>,
     /// Instead of training, fit the low-frequency residual to this payload (trained for the
     /// one image given, at the given quality) and write it to the bundle (experiments).
     #[arg(long, hide = true)]
@@ -557,8 +561,11 @@ fn config(args: &Args, lambda: f32, threads: usize, iterations: usize) -> Config
     if let Some(b) = args.adam_b2 {
         cfg.adam_b2 = b;
     }
+    if let Some(n) = args.refine_grids {
+        cfg.refine = n as usize;
+    }
     if args.no_refine {
-        cfg.refine = false;
+        cfg.refine = 0;
     }
     if let Some(s) = args.arm_refit {
         cfg.arm_refit = s;
@@ -675,7 +682,8 @@ pub fn run(args: Args) -> Result<()> {
         }
         if args.refine_latents {
             let t = Instant::now();
-            n = crate::refine::refine(&g, &n, &inp.pixels, f64::from(lambda));
+            let grids = args.refine_grids.map_or(2, |n| n as usize);
+            n = crate::refine::refine(&g, &n, &inp.pixels, f64::from(lambda), grids);
             eprintln!("refine {:.2} s", t.elapsed().as_secs_f64());
         }
         if args.arm_refit_after {
@@ -892,5 +900,12 @@ mod tests {
         assert_eq!(adam_beta2(6000), 0.999);
         assert_eq!(adam_beta2(Preset::Medium.iterations(p512)), 0.999);
         assert_eq!(adam_beta2(Preset::Slow.iterations(p768)), 0.999);
+        // The re-rounding: grids 1 and 0 at fast, grid 2 as well from 6,000 steps.
+        use crate::train::refine_grids;
+        assert_eq!(refine_grids(Preset::Fast.iterations(p512)), 2);
+        assert_eq!(refine_grids(5999), 2);
+        assert_eq!(refine_grids(6000), 3);
+        assert_eq!(refine_grids(Preset::Medium.iterations(p512)), 3);
+        assert_eq!(refine_grids(Preset::Slow.iterations(p768)), 3);
     }
 }

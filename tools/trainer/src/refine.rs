@@ -2,7 +2,8 @@
 //!
 //! Training ends with every latent rounded to the nearest integer of its float value; the
 //! nearest integer is not always the cheapest one to code for the error it buys. This pass
-//! revisits each latent of grids 1 and 0 with the trained, quantized model fixed and tries one
+//! revisits each latent of the finest grids (1 and 0; 2 as well at the longer presets:
+//! `crate::train::refine_grids`) with the trained, quantized model fixed and tries one
 //! step either way, keeping a change where the exact change of the payload's code length (the
 //! latent's own symbol and those of the latents whose entropy-model context holds it) and of
 //! the squared error lowers `MSE + λ·bpp`: the rate–distortion-optimised quantisation of
@@ -11,7 +12,8 @@
 //! 1 the filter's and the bilinear taps' 5x5 to 12x12), so a trial costs a few MLPs; the MLP
 //! runs from the first layer's pre-activation, which each change moves by `w1[k]·Δup`.
 //! Measured on nine fast payloads (docs/neural-rd.md, stop 34): −3.5 % real loss on average,
-//! every one lower; grid 0 alone −2.5 %, one pass −2.8 %. The caller keeps the result only
+//! every one lower; grid 0 alone −2.5 %, one pass −2.8 %; grid 2 as well −0.38 % more (stop
+//! 35). The caller keeps the result only
 //! where the real payload's loss is lower.
 
 use crate::coded::Coded;
@@ -23,9 +25,10 @@ use yoz::neural::simd::T;
 
 /// Passes over the refined grids (a second pass revisits latents whose neighbours moved).
 const PASSES: usize = 2;
-/// The grids refined, in order: grid 1 (a quarter of grid 0's latents, 20–54 % of a high-rate
-/// payload's bytes) then grid 0.
-const REFINED: [usize; 2] = [1, 0];
+/// The most grids refined: the `grids` finest, coarsest first — grid 2 (a sixteenth of grid
+/// 0's latents, reaching 20x20 to 24x24 pixels: as costly as grid 1), grid 1 (a quarter of
+/// grid 0's latents, 20–54 % of a high-rate payload's bytes), then grid 0.
+pub const MAX_REFINED: usize = 3;
 
 /// How one latent of a grid reaches the synthesis input along one axis: `(pixel, weight)` for
 /// the pixels whose upsampled value it changes (the filter's five taps with clamped indices,
@@ -195,20 +198,27 @@ impl State<'_> {
     }
 }
 
-/// `coded` with its latents of grids 1 and 0 re-rounded by rate–distortion cost (module docs).
-/// The residual, if any, is dropped: it is fitted to the output after this.
-pub fn refine(g: &Geometry, coded: &Coded, pixels: &[u8], lambda: f64) -> Coded {
-    refine_tracked(g, coded, pixels, lambda).0
+/// `coded` with the latents of its `grids` finest grids (at most [`MAX_REFINED`]) re-rounded by
+/// rate–distortion cost (module docs). The residual, if any, is dropped: it is fitted to the
+/// output after this.
+pub fn refine(g: &Geometry, coded: &Coded, pixels: &[u8], lambda: f64, grids: usize) -> Coded {
+    refine_tracked(g, coded, pixels, lambda, grids).0
 }
 
 /// [`refine`], and the synthesis output `[c][h][w]` it tracked while changing the latents.
-fn refine_tracked(g: &Geometry, coded: &Coded, pixels: &[u8], lambda: f64) -> (Coded, Vec<f32>) {
+fn refine_tracked(
+    g: &Geometry,
+    coded: &Coded,
+    pixels: &[u8],
+    lambda: f64,
+    grids: usize,
+) -> (Coded, Vec<f32>) {
     #[cfg(target_arch = "x86_64")]
     if crate::fused::has_avx2() {
         // SAFETY: the CPU has AVX2.
-        return unsafe { refine_avx2(g, coded, pixels, lambda) };
+        return unsafe { refine_avx2(g, coded, pixels, lambda, grids) };
     }
-    refine_any(g, coded, pixels, lambda)
+    refine_any(g, coded, pixels, lambda, grids)
 }
 
 /// [`refine_any`] compiled for AVX2 (no FMA, so the same sums as the portable build).
@@ -219,12 +229,19 @@ unsafe fn refine_avx2(
     coded: &Coded,
     pixels: &[u8],
     lambda: f64,
+    grids: usize,
 ) -> (Coded, Vec<f32>) {
-    refine_any(g, coded, pixels, lambda)
+    refine_any(g, coded, pixels, lambda, grids)
 }
 
 #[inline(always)]
-fn refine_any(g: &Geometry, coded: &Coded, pixels: &[u8], lambda: f64) -> (Coded, Vec<f32>) {
+fn refine_any(
+    g: &Geometry,
+    coded: &Coded,
+    pixels: &[u8],
+    lambda: f64,
+    grids: usize,
+) -> (Coded, Vec<f32>) {
     let (w, h, c) = (g.w, g.h, g.c);
     let n = w * h;
     let params = coded.syn_params_f32();
@@ -311,7 +328,7 @@ fn refine_any(g: &Geometry, coded: &Coded, pixels: &[u8], lambda: f64) -> (Coded
     let mut a1c = [0f32; 32];
     for _ in 0..PASSES {
         let mut changed = 0usize;
-        for k in REFINED {
+        for k in (0..grids.min(MAX_REFINED)).rev() {
             let (gw, gh) = g.dims[k];
             let ab = match (&coded.filter, k) {
                 (Some(q), 1..) => yoz::neural::upsample::params_of(q, k),
@@ -469,35 +486,35 @@ mod tests {
         let coded = quantize(&g, &lat, &syn, &crate::prior::ARM, Some(&ups));
         let pixels: Vec<u8> = (0..w * h * c).map(|i| (i * 37 % 251) as u8).collect();
         let lambda = 1e-3;
-        let (refined, tracked) = refine_tracked(&g, &coded, &pixels, lambda);
-        let fresh = forward(
-            &SynW::<SYN_HIDDEN>::from_packed(&refined.syn_params_f32(), c),
-            &g,
-            &refined.latents_f32(),
-            1,
-        );
-        let worst = tracked
-            .iter()
-            .zip(&fresh)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
-        assert!(worst < 1e-4, "tracked output off by {worst}");
-        let moved: usize = (0..GRIDS)
-            .map(|k| {
-                (refined.latents[k].iter().zip(&coded.latents[k]))
+        for grids in [2, MAX_REFINED] {
+            let (refined, tracked) = refine_tracked(&g, &coded, &pixels, lambda, grids);
+            let fresh = forward(
+                &SynW::<SYN_HIDDEN>::from_packed(&refined.syn_params_f32(), c),
+                &g,
+                &refined.latents_f32(),
+                1,
+            );
+            let worst = tracked
+                .iter()
+                .zip(&fresh)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-4, "{grids} grids: tracked output off by {worst}");
+            for k in 0..grids {
+                let moved = (refined.latents[k].iter().zip(&coded.latents[k]))
                     .filter(|(a, b)| a != b)
-                    .count()
-            })
-            .sum();
-        assert!(moved > 0, "no latent moved");
-        assert!(
-            refined.latents[2..] == coded.latents[2..],
-            "only grids 0 and 1 are refined"
-        );
-        let (before, after) = (
-            proxy_loss(&g, &coded, &pixels, lambda),
-            proxy_loss(&g, &refined, &pixels, lambda),
-        );
-        assert!(after < before, "loss {before} -> {after}");
+                    .count();
+                assert!(moved > 0, "{grids} grids: no latent of grid {k} moved");
+            }
+            assert!(
+                refined.latents[grids..] == coded.latents[grids..],
+                "only the {grids} finest grids are refined"
+            );
+            let (before, after) = (
+                proxy_loss(&g, &coded, &pixels, lambda),
+                proxy_loss(&g, &refined, &pixels, lambda),
+            );
+            assert!(after < before, "{grids} grids: loss {before} -> {after}");
+        }
     }
 }

@@ -76,9 +76,10 @@ pub struct Config {
     /// After training, fit the low-frequency residual ([`crate::residual`]; payload flag bit
     /// 3) and keep it where the real loss says it pays.
     pub residual: bool,
-    /// After training, re-round the latents of grids 1 and 0 by their exact rate–distortion
-    /// cost ([`crate::refine`]) and keep the result where the real loss says it pays.
-    pub refine: bool,
+    /// After training, re-round the latents of this many of the finest grids by their exact
+    /// rate–distortion cost ([`crate::refine`]) and keep the result where the real loss says
+    /// it pays; 0: off ([`refine_grids`]).
+    pub refine: usize,
     /// After training, this many full-batch steps refit the entropy model to the rounded
     /// latents ([`crate::armfit`]), kept where the payload is smaller; 0: off.
     pub arm_refit: usize,
@@ -113,7 +114,7 @@ impl Config {
             ups: true,
             arm_prior: true,
             residual: true,
-            refine: true,
+            refine: refine_grids(iterations),
             arm_refit: ARM_REFIT_STEPS,
             ..Config::new(lambda, iterations)
         }
@@ -150,7 +151,7 @@ impl Config {
             init_parts: [true; 3],
             arm_prior: false,
             residual: false,
-            refine: false,
+            refine: 0,
             arm_refit: 0,
         }
     }
@@ -191,6 +192,19 @@ pub fn adam_beta2(iterations: usize) -> f32 {
         0.99
     } else {
         0.999
+    }
+}
+
+/// How many of the finest latent grids the rate–distortion rounding after training revisits
+/// for a budget of `iterations` steps: grids 1 and 0 below 6,000 steps (the fast preset, whose
+/// 512x512 runs are within 15 s of their 120 s limit), grid 2 as well from 6,000 (medium and
+/// slow), which doubles the rounding's time (about 13 s more at 768x512, one thread) for
+/// −0.38 % real loss over eight fast payloads, seven lower (docs/neural-rd.md, stop 35).
+pub fn refine_grids(iterations: usize) -> usize {
+    if iterations < 6000 {
+        2
+    } else {
+        3
     }
 }
 
@@ -967,9 +981,14 @@ impl<const H: usize> Trainer<H> {
         } else {
             e
         };
-        let e = if self.cfg.refine {
-            let refined =
-                crate::refine::refine(&self.g, &e.coded, &self.pixels, f64::from(self.cfg.lambda));
+        let e = if self.cfg.refine > 0 {
+            let refined = crate::refine::refine(
+                &self.g,
+                &e.coded,
+                &self.pixels,
+                f64::from(self.cfg.lambda),
+                self.cfg.refine,
+            );
             let r = self.eval_coded(refined, e.syn.clone(), e.step)?;
             if r.loss < e.loss {
                 r
