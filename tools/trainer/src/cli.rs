@@ -683,7 +683,7 @@ pub fn run(args: Args) -> Result<()> {
         if args.refine_latents {
             let t = Instant::now();
             let grids = args.refine_grids.map_or(2, |n| n as usize);
-            n = crate::refine::refine(&g, &n, &inp.pixels, f64::from(lambda), grids);
+            n = crate::refine::refine(&g, &n, &inp.pixels, f64::from(lambda), grids, threads);
             eprintln!("refine {:.2} s", t.elapsed().as_secs_f64());
         }
         if args.arm_refit_after {

@@ -84,6 +84,7 @@ fn reach(g: &Geometry, k: usize, axis: usize, i: usize, ab: (f32, f32)) -> Vec<(
 
 /// The synthesis of one image as plain per-pixel state: the first layer's pre-activation, the
 /// MLP output before the convolution, and the output.
+#[derive(Clone)]
 struct State<'a> {
     w: usize,
     h: usize,
@@ -200,9 +201,17 @@ impl State<'_> {
 
 /// `coded` with the latents of its `grids` finest grids (at most [`MAX_REFINED`]) re-rounded by
 /// rate–distortion cost (module docs). The residual, if any, is dropped: it is fitted to the
-/// output after this.
-pub fn refine(g: &Geometry, coded: &Coded, pixels: &[u8], lambda: f64, grids: usize) -> Coded {
-    refine_tracked(g, coded, pixels, lambda, grids).0
+/// output after this. Each grid's rows are visited in two bands on up to two of `threads`
+/// threads, the same result on one.
+pub fn refine(
+    g: &Geometry,
+    coded: &Coded,
+    pixels: &[u8],
+    lambda: f64,
+    grids: usize,
+    threads: usize,
+) -> Coded {
+    refine_tracked(g, coded, pixels, lambda, grids, threads).0
 }
 
 /// [`refine`], and the synthesis output `[c][h][w]` it tracked while changing the latents.
@@ -212,13 +221,14 @@ fn refine_tracked(
     pixels: &[u8],
     lambda: f64,
     grids: usize,
+    threads: usize,
 ) -> (Coded, Vec<f32>) {
     #[cfg(target_arch = "x86_64")]
     if crate::fused::has_avx2() {
         // SAFETY: the CPU has AVX2.
-        return unsafe { refine_avx2(g, coded, pixels, lambda, grids) };
+        return unsafe { refine_avx2(g, coded, pixels, lambda, grids, threads) };
     }
-    refine_any(g, coded, pixels, lambda, grids)
+    refine_any(g, coded, pixels, lambda, grids, threads)
 }
 
 /// [`refine_any`] compiled for AVX2 (no FMA, so the same sums as the portable build).
@@ -230,8 +240,9 @@ unsafe fn refine_avx2(
     pixels: &[u8],
     lambda: f64,
     grids: usize,
+    threads: usize,
 ) -> (Coded, Vec<f32>) {
-    refine_any(g, coded, pixels, lambda, grids)
+    refine_any(g, coded, pixels, lambda, grids, threads)
 }
 
 #[inline(always)]
@@ -241,6 +252,7 @@ fn refine_any(
     pixels: &[u8],
     lambda: f64,
     grids: usize,
+    threads: usize,
 ) -> (Coded, Vec<f32>) {
     let (w, h, c) = (g.w, g.h, g.c);
     let n = w * h;
@@ -321,11 +333,10 @@ fn refine_any(
     }
 
     let mut latents = coded.latents.clone();
-    let mut cost = LatentCost::new(&coded.arm, coded.tables);
     let nb = coded.arm.neighbours();
     let (dscale, rscale) = (1.0 / (c * n) as f64, lambda / n as f64);
-    let mut dx: Vec<[f32; 4]> = Vec::new();
-    let mut a1c = [0f32; 32];
+    let mut cost = LatentCost::new(&coded.arm, coded.tables);
+    let mut cost_b = LatentCost::new(&coded.arm, coded.tables);
     for _ in 0..PASSES {
         let mut changed = 0usize;
         for k in (0..grids.min(MAX_REFINED)).rev() {
@@ -334,95 +345,46 @@ fn refine_any(
                 (Some(q), 1..) => yoz::neural::upsample::params_of(q, k),
                 _ => (0.0, 0.0),
             };
-            let wk: Vec<f32> = (0..hid).map(|j| w1[j * GRIDS + k]).collect();
-            // The latents whose context holds (x, y): (x - dx, y - dy) for each offset.
-            let rate = |cost: &mut LatentCost, gk: &[i32], gx: usize, gy: usize| -> f64 {
-                let mut bits = cost.bits(gk, gw, gx, gy);
-                for &(dy, dxo) in nb {
-                    let (qx, qy) = (gx as isize - dxo, gy as isize - dy);
-                    if qx >= 0 && (qx as usize) < gw && (qy as usize) < gh {
-                        bits += cost.bits(gk, gw, qx as usize, qy as usize);
-                    }
-                }
-                bits
+            let gc = GridCtx {
+                gw,
+                gh,
+                wk: (0..hid).map(|j| w1[j * GRIDS + k]).collect(),
+                rxs: (0..gw).map(|gx| reach(g, k, 0, gx, ab)).collect(),
+                rys: (0..gh).map(|gy| reach(g, k, 1, gy, ab)).collect(),
+                nb,
+                dscale,
+                rscale,
             };
-            let rxs: Vec<_> = (0..gw).map(|gx| reach(g, k, 0, gx, ab)).collect();
-            for gy in 0..gh {
-                let ry = reach(g, k, 1, gy, ab);
-                for (gx, rx) in rxs.iter().enumerate() {
-                    let r = (rx[0].0, rx[rx.len() - 1].0, ry[0].0, ry[ry.len() - 1].0);
-                    let rw = r.1 - r.0 + 1;
-                    let i = gy * gw + gx;
-                    let v = latents[k][i];
-                    let r0 = rate(&mut cost, &latents[k], gx, gy);
-                    let mut best: (f64, i32, Vec<[f32; 4]>) = (0.0, v, Vec::new());
-                    for cand in [v - 1, v + 1] {
-                        if cand.abs() > LATENT_MAX {
-                            continue;
-                        }
-                        latents[k][i] = cand;
-                        let rb = rate(&mut cost, &latents[k], gx, gy);
-                        let delta = (cand - v) as f32;
-                        dx.clear();
-                        dx.resize(rw * (r.3 - r.2 + 1), [0.0; 4]);
-                        for &(py, wy) in &ry {
-                            for &(px, wx) in rx {
-                                let p = py * w + px;
-                                let du = delta * wx * wy;
-                                for j in 0..hid {
-                                    a1c[j] = s.a1[p * hid + j] + wk[j] * du;
-                                }
-                                s.mlp(&a1c[..hid], &mut xv);
-                                let d = &mut dx[(py - r.2) * rw + px - r.0];
-                                for o in 0..c {
-                                    d[o] = xv[o] - s.x[o * n + p];
-                                }
-                            }
-                        }
-                        let (e0, e1) = s.errors(r, &dx);
-                        let dl = (e1 - e0) * dscale + (rb - r0) * rscale;
-                        if dl < best.0 {
-                            best = (dl, cand, dx.clone());
-                        }
-                    }
-                    latents[k][i] = best.1;
-                    if best.1 == v {
-                        continue;
-                    }
-                    changed += 1;
-                    // Commit: the pre-activations, the MLP outputs, then the outputs.
-                    let delta = (best.1 - v) as f32;
-                    let gr = s.grown(r);
-                    let mut dout = Vec::with_capacity((gr.1 - gr.0 + 1) * (gr.3 - gr.2 + 1) * c);
-                    for qy in gr.2..=gr.3 {
-                        for qx in gr.0..=gr.1 {
-                            for o in 0..c {
-                                dout.push(s.dout(r, &best.2, qx, qy, o));
-                            }
-                        }
-                    }
-                    let mut it = dout.into_iter();
-                    for qy in gr.2..=gr.3 {
-                        for qx in gr.0..=gr.1 {
-                            for o in 0..c {
-                                s.out[o * n + qy * w + qx] += it.next().unwrap_or(0.0);
-                            }
-                        }
-                    }
-                    for &(py, wy) in &ry {
-                        for &(px, wx) in rx {
-                            let p = py * w + px;
-                            let du = delta * wx * wy;
-                            for (a, &wj) in s.a1[p * hid..][..hid].iter_mut().zip(&wk) {
-                                *a += wj * du;
-                            }
-                            for o in 0..c {
-                                s.x[o * n + p] += best.2[(py - r.2) * rw + px - r.0][o];
-                            }
-                        }
-                    }
-                }
+            let lat = &mut latents[k];
+            let Some((a_end, b_start)) = gc.bands() else {
+                changed += visit(&mut s, lat, &mut cost, &gc, 0..gh);
+                continue;
+            };
+            // Two bands that touch no common pixel or context, the second on a copy, then
+            // the seam between them: the same result on one thread or two.
+            let (mut sb, mut lat_b) = (s.clone(), lat.clone());
+            let (ca, cb) = if threads > 1 {
+                std::thread::scope(|sc| {
+                    let hb = sc.spawn(|| visit(&mut sb, &mut lat_b, &mut cost_b, &gc, b_start..gh));
+                    let ca = visit(&mut s, lat, &mut cost, &gc, 0..a_end);
+                    (ca, hb.join().expect("refine band panicked"))
+                })
+            } else {
+                let ca = visit(&mut s, lat, &mut cost, &gc, 0..a_end);
+                (
+                    ca,
+                    visit(&mut sb, &mut lat_b, &mut cost_b, &gc, b_start..gh),
+                )
+            };
+            let p0 = gc.rys[b_start][0].0.saturating_sub(1) * w;
+            s.a1[p0 * hid..].copy_from_slice(&sb.a1[p0 * hid..]);
+            for o in 0..c {
+                let r = o * n + p0..(o + 1) * n;
+                s.x[r.clone()].copy_from_slice(&sb.x[r.clone()]);
+                s.out[r.clone()].copy_from_slice(&sb.out[r]);
             }
+            lat[b_start * gw..].copy_from_slice(&lat_b[b_start * gw..]);
+            changed += ca + cb + visit(&mut s, lat, &mut cost, &gc, a_end..b_start);
         }
         if changed == 0 {
             break;
@@ -434,6 +396,144 @@ fn refine_any(
         ..coded.clone()
     };
     (refined, s.out)
+}
+
+/// One grid's constants for [`visit`].
+struct GridCtx<'a> {
+    gw: usize,
+    gh: usize,
+    /// The first layer's column of grid `k`.
+    wk: Vec<f32>,
+    /// [`reach`] of every column and row.
+    rxs: Vec<Vec<(usize, f32)>>,
+    rys: Vec<Vec<(usize, f32)>>,
+    /// The entropy model's context offsets.
+    nb: &'a [(isize, isize)],
+    /// Squared error to MSE, bits to `λ·bpp`.
+    dscale: f64,
+    rscale: f64,
+}
+
+impl GridCtx<'_> {
+    /// Two bands of rows, `0..a_end` and `b_start..gh`, that can be visited independently: no
+    /// pixel one touches (a latent's reach grown by the convolution's, read or written) is
+    /// within the other's, and no latent one changes is in the other's contexts or codes
+    /// (the context reaches two rows up, so the bands are at least two rows apart). `None`
+    /// when the grid is too small to have two.
+    fn bands(&self) -> Option<(usize, usize)> {
+        let a_end = self.gh / 2;
+        if a_end == 0 {
+            return None;
+        }
+        let a_last = self.rys[a_end - 1].last()?.0 + 1;
+        (a_end + 2..self.gh)
+            .find(|&b| self.rys[b][0].0 > a_last + 1)
+            .map(|b| (a_end, b))
+    }
+}
+
+/// Revisits the latents of grid rows `rows` in raster order (module docs), updating `s` and
+/// `lat` (the grid's latents) with each kept change; returns how many changed.
+fn visit(
+    s: &mut State,
+    lat: &mut [i32],
+    cost: &mut LatentCost,
+    gc: &GridCtx,
+    rows: std::ops::Range<usize>,
+) -> usize {
+    let (w, n, c, hid, gw, gh) = (s.w, s.w * s.h, s.c, s.hid, gc.gw, gc.gh);
+    // The latents whose context holds (x, y): (x - dx, y - dy) for each offset.
+    let rate = |cost: &mut LatentCost, gk: &[i32], gx: usize, gy: usize| -> f64 {
+        let mut bits = cost.bits(gk, gw, gx, gy);
+        for &(dy, dxo) in gc.nb {
+            let (qx, qy) = (gx as isize - dxo, gy as isize - dy);
+            if qx >= 0 && (qx as usize) < gw && (qy as usize) < gh {
+                bits += cost.bits(gk, gw, qx as usize, qy as usize);
+            }
+        }
+        bits
+    };
+    let mut changed = 0;
+    let mut dx: Vec<[f32; 4]> = Vec::new();
+    let mut a1c = [0f32; 32];
+    let mut xv = [0f32; 4];
+    for gy in rows {
+        let ry = &gc.rys[gy];
+        for (gx, rx) in gc.rxs.iter().enumerate() {
+            let r = (rx[0].0, rx[rx.len() - 1].0, ry[0].0, ry[ry.len() - 1].0);
+            let rw = r.1 - r.0 + 1;
+            let i = gy * gw + gx;
+            let v = lat[i];
+            let r0 = rate(cost, lat, gx, gy);
+            let mut best: (f64, i32, Vec<[f32; 4]>) = (0.0, v, Vec::new());
+            for cand in [v - 1, v + 1] {
+                if cand.abs() > LATENT_MAX {
+                    continue;
+                }
+                lat[i] = cand;
+                let rb = rate(cost, lat, gx, gy);
+                let delta = (cand - v) as f32;
+                dx.clear();
+                dx.resize(rw * (r.3 - r.2 + 1), [0.0; 4]);
+                for &(py, wy) in ry {
+                    for &(px, wx) in rx {
+                        let p = py * w + px;
+                        let du = delta * wx * wy;
+                        for j in 0..hid {
+                            a1c[j] = s.a1[p * hid + j] + gc.wk[j] * du;
+                        }
+                        s.mlp(&a1c[..hid], &mut xv);
+                        let d = &mut dx[(py - r.2) * rw + px - r.0];
+                        for o in 0..c {
+                            d[o] = xv[o] - s.x[o * n + p];
+                        }
+                    }
+                }
+                let (e0, e1) = s.errors(r, &dx);
+                let dl = (e1 - e0) * gc.dscale + (rb - r0) * gc.rscale;
+                if dl < best.0 {
+                    best = (dl, cand, dx.clone());
+                }
+            }
+            lat[i] = best.1;
+            if best.1 == v {
+                continue;
+            }
+            changed += 1;
+            // Commit: the pre-activations, the MLP outputs, then the outputs.
+            let delta = (best.1 - v) as f32;
+            let gr = s.grown(r);
+            let mut dout = Vec::with_capacity((gr.1 - gr.0 + 1) * (gr.3 - gr.2 + 1) * c);
+            for qy in gr.2..=gr.3 {
+                for qx in gr.0..=gr.1 {
+                    for o in 0..c {
+                        dout.push(s.dout(r, &best.2, qx, qy, o));
+                    }
+                }
+            }
+            let mut it = dout.into_iter();
+            for qy in gr.2..=gr.3 {
+                for qx in gr.0..=gr.1 {
+                    for o in 0..c {
+                        s.out[o * n + qy * w + qx] += it.next().unwrap_or(0.0);
+                    }
+                }
+            }
+            for &(py, wy) in ry {
+                for &(px, wx) in rx {
+                    let p = py * w + px;
+                    let du = delta * wx * wy;
+                    for (a, &wj) in s.a1[p * hid..][..hid].iter_mut().zip(&gc.wk) {
+                        *a += wj * du;
+                    }
+                    for o in 0..c {
+                        s.x[o * n + p] += best.2[(py - r.2) * rw + px - r.0][o];
+                    }
+                }
+            }
+        }
+    }
+    changed
 }
 
 #[cfg(test)]
@@ -470,7 +570,8 @@ mod tests {
     /// returns, and the loss it minimises falls.
     #[test]
     fn tracks_the_decoder_output_and_lowers_its_loss() {
-        let (w, h, c) = (37, 29, 3);
+        // Tall enough for every refined grid to have two bands.
+        let (w, h, c) = (21, 101, 3);
         let g = Geometry::new(w, h, c);
         let (mut syn, _) = crate::train::init_params(SYN_HIDDEN, c, 5);
         let mut rng = crate::train::Rng::new(11);
@@ -486,8 +587,34 @@ mod tests {
         let coded = quantize(&g, &lat, &syn, &crate::prior::ARM, Some(&ups));
         let pixels: Vec<u8> = (0..w * h * c).map(|i| (i * 37 % 251) as u8).collect();
         let lambda = 1e-3;
+        for k in 0..MAX_REFINED {
+            let (gw, gh) = g.dims[k];
+            let ab = match (&coded.filter, k) {
+                (Some(q), 1..) => yoz::neural::upsample::params_of(q, k),
+                _ => (0.0, 0.0),
+            };
+            let gc = GridCtx {
+                gw,
+                gh,
+                wk: Vec::new(),
+                rxs: Vec::new(),
+                rys: (0..gh).map(|gy| reach(&g, k, 1, gy, ab)).collect(),
+                nb: &[],
+                dscale: 0.0,
+                rscale: 0.0,
+            };
+            assert!(
+                gc.bands().is_some(),
+                "grid {k} ({gh} rows) has no two bands"
+            );
+        }
         for grids in [2, MAX_REFINED] {
-            let (refined, tracked) = refine_tracked(&g, &coded, &pixels, lambda, grids);
+            let (refined, tracked) = refine_tracked(&g, &coded, &pixels, lambda, grids, 2);
+            let one = refine_tracked(&g, &coded, &pixels, lambda, grids, 1);
+            assert!(
+                one.0.latents == refined.latents && one.1 == tracked,
+                "threads changed it"
+            );
             let fresh = forward(
                 &SynW::<SYN_HIDDEN>::from_packed(&refined.syn_params_f32(), c),
                 &g,

@@ -988,6 +988,7 @@ impl<const H: usize> Trainer<H> {
                 &self.pixels,
                 f64::from(self.cfg.lambda),
                 self.cfg.refine,
+                self.cfg.threads,
             );
             let r = self.eval_coded(refined, e.syn.clone(), e.step)?;
             if r.loss < e.loss {
