@@ -479,8 +479,9 @@ fn visit(
                     for &(px, wx) in rx {
                         let p = py * w + px;
                         let du = delta * wx * wy;
-                        for j in 0..hid {
-                            a1c[j] = s.a1[p * hid + j] + gc.wk[j] * du;
+                        let pa = &s.a1[p * hid..][..hid];
+                        for ((a, &b), &wj) in a1c.iter_mut().zip(pa).zip(&gc.wk) {
+                            *a = b + wj * du;
                         }
                         s.mlp(&a1c[..hid], &mut xv);
                         let d = &mut dx[(py - r.2) * rw + px - r.0];
