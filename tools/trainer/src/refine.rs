@@ -441,6 +441,35 @@ fn visit(
     gc: &GridCtx,
     rows: std::ops::Range<usize>,
 ) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if crate::fused::has_avx2() {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { visit_avx2(s, lat, cost, gc, rows) };
+    }
+    visit_any(s, lat, cost, gc, rows)
+}
+
+/// [`visit_any`] compiled for AVX2 (no FMA, so the same sums as the portable build).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn visit_avx2(
+    s: &mut State,
+    lat: &mut [i32],
+    cost: &mut LatentCost,
+    gc: &GridCtx,
+    rows: std::ops::Range<usize>,
+) -> usize {
+    visit_any(s, lat, cost, gc, rows)
+}
+
+#[inline(always)]
+fn visit_any(
+    s: &mut State,
+    lat: &mut [i32],
+    cost: &mut LatentCost,
+    gc: &GridCtx,
+    rows: std::ops::Range<usize>,
+) -> usize {
     let (w, n, c, hid, gw, gh) = (s.w, s.w * s.h, s.c, s.hid, gc.gw, gc.gh);
     // The latents whose context holds (x, y): (x - dx, y - dy) for each offset.
     let rate = |cost: &mut LatentCost, gk: &[i32], gx: usize, gy: usize| -> f64 {
