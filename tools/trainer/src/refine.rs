@@ -12,7 +12,7 @@
 //! 1 the filter's and the bilinear taps' 5x5 to 12x12), so a trial costs a few MLPs; the MLP
 //! runs from the first layer's pre-activation, which each change moves by `w1[k]·Δup`.
 //! Measured on nine fast payloads (docs/neural-rd.md, stop 34): −3.5 % real loss on average,
-//! every one lower; grid 0 alone −2.5 %, one pass −2.8 %; grid 2 as well −0.38 % more (stop
+//! every one lower; grid 0 alone −2.5 %, one pass −2.8 %; grid 2 as well −0.34 % more (stop
 //! 35). The caller keeps the result only
 //! where the real payload's loss is lower.
 

@@ -198,8 +198,9 @@ pub fn adam_beta2(iterations: usize) -> f32 {
 /// How many of the finest latent grids the rate–distortion rounding after training revisits
 /// for a budget of `iterations` steps: grids 1 and 0 below 6,000 steps (the fast preset, whose
 /// 512x512 runs are within 15 s of their 120 s limit), grid 2 as well from 6,000 (medium and
-/// slow), which doubles the rounding's time (about 13 s more at 768x512, one thread) for
-/// −0.38 % real loss over eight fast payloads, seven lower (docs/neural-rd.md, stop 35).
+/// slow), which doubles the rounding's time (8.4 s more at 768x512 on two threads) for
+/// −0.34 % real loss over nine fast payloads, none higher (docs/neural-rd.md, stop 35): at
+/// fast, the same seconds spent on training steps buy about as much.
 pub fn refine_grids(iterations: usize) -> usize {
     if iterations < 6000 {
         2
