@@ -333,7 +333,6 @@ fn refine_any(
     }
 
     let mut latents = coded.latents.clone();
-    let nb = coded.arm.neighbours();
     let (dscale, rscale) = (1.0 / (c * n) as f64, lambda / n as f64);
     let mut cost = LatentCost::new(&coded.arm, coded.tables);
     let mut cost_b = LatentCost::new(&coded.arm, coded.tables);
@@ -341,20 +340,8 @@ fn refine_any(
         let mut changed = 0usize;
         for k in (0..grids.min(MAX_REFINED)).rev() {
             let (gw, gh) = g.dims[k];
-            let ab = match (&coded.filter, k) {
-                (Some(q), 1..) => yoz::neural::upsample::params_of(q, k),
-                _ => (0.0, 0.0),
-            };
-            let gc = GridCtx {
-                gw,
-                gh,
-                wk: (0..hid).map(|j| w1[j * GRIDS + k]).collect(),
-                rxs: (0..gw).map(|gx| reach(g, k, 0, gx, ab)).collect(),
-                rys: (0..gh).map(|gy| reach(g, k, 1, gy, ab)).collect(),
-                nb,
-                dscale,
-                rscale,
-            };
+            let wk = (0..hid).map(|j| w1[j * GRIDS + k]).collect();
+            let gc = GridCtx::new(g, coded, k, wk, dscale, rscale);
             let lat = &mut latents[k];
             let Some((a_end, b_start)) = gc.bands() else {
                 changed += visit(&mut s, lat, &mut cost, &gc, 0..gh);
@@ -414,7 +401,33 @@ struct GridCtx<'a> {
     rscale: f64,
 }
 
-impl GridCtx<'_> {
+impl<'a> GridCtx<'a> {
+    /// Grid `k` of `coded`, whose first-layer column is `wk`.
+    fn new(
+        g: &Geometry,
+        coded: &'a Coded,
+        k: usize,
+        wk: Vec<f32>,
+        dscale: f64,
+        rscale: f64,
+    ) -> GridCtx<'a> {
+        let (gw, gh) = g.dims[k];
+        let ab = match (&coded.filter, k) {
+            (Some(q), 1..) => yoz::neural::upsample::params_of(q, k),
+            _ => (0.0, 0.0),
+        };
+        GridCtx {
+            gw,
+            gh,
+            wk,
+            rxs: (0..gw).map(|gx| reach(g, k, 0, gx, ab)).collect(),
+            rys: (0..gh).map(|gy| reach(g, k, 1, gy, ab)).collect(),
+            nb: coded.arm.neighbours(),
+            dscale,
+            rscale,
+        }
+    }
+
     /// Two bands of rows, `0..a_end` and `b_start..gh`, that can be visited independently: no
     /// pixel one touches (a latent's reach grown by the convolution's, read or written) is
     /// within the other's, and no latent one changes is in the other's contexts or codes
@@ -618,24 +631,11 @@ mod tests {
         let pixels: Vec<u8> = (0..w * h * c).map(|i| (i * 37 % 251) as u8).collect();
         let lambda = 1e-3;
         for k in 0..MAX_REFINED {
-            let (gw, gh) = g.dims[k];
-            let ab = match (&coded.filter, k) {
-                (Some(q), 1..) => yoz::neural::upsample::params_of(q, k),
-                _ => (0.0, 0.0),
-            };
-            let gc = GridCtx {
-                gw,
-                gh,
-                wk: Vec::new(),
-                rxs: Vec::new(),
-                rys: (0..gh).map(|gy| reach(&g, k, 1, gy, ab)).collect(),
-                nb: &[],
-                dscale: 0.0,
-                rscale: 0.0,
-            };
+            let gc = GridCtx::new(&g, &coded, k, Vec::new(), 0.0, 0.0);
             assert!(
                 gc.bands().is_some(),
-                "grid {k} ({gh} rows) has no two bands"
+                "grid {k} ({} rows) has no two bands",
+                gc.gh
             );
         }
         for grids in [2, MAX_REFINED] {
