@@ -199,6 +199,9 @@ pub struct Args {
     pub reset_to_best: Option<bool>,
     #[arg(long, hide = true)]
     pub candidates: Option<usize>,
+    /// Noise amplitude, start and end ("1,0.6"; 1: ±½).
+    #[arg(long, hide = true, value_parser = parse_pair)]
+    pub noise_amp: Option<(f32, f32)>,
     /// Soft-rounding temperature, start and end ("0.3,0.1").
     #[arg(long, hide = true, value_parser = parse_pair)]
     pub temperature: Option<(f32, f32)>,
@@ -536,6 +539,9 @@ fn config(args: &Args, lambda: f32, threads: usize, iterations: usize) -> Config
     }
     if let Some(n) = args.noise_shape {
         cfg.noise_shape = n;
+    }
+    if let Some(a) = args.noise_amp {
+        cfg.noise_amp = a;
     }
     if let Some(k) = args.candidates {
         cfg.candidates = k.max(1);

@@ -102,6 +102,8 @@ pub enum StepQuant {
         sr: SoftRound,
         /// `None`: uniform noise (shape 1), which needs no table and vectorizes.
         noise: Option<Box<NoiseTable>>,
+        /// The noise's amplitude (1: `n` in ±½).
+        amp: f32,
     },
     /// Straight-through rounding for the synthesis and contexts, `y + u` for the rate (rounding
     /// the rate's value makes the real rate grow: NEURAL-NOTES).

@@ -199,10 +199,21 @@ impl State<'_> {
     }
 }
 
-/// `coded` with the latents of its `grids` finest grids (at most [`MAX_REFINED`]) re-rounded by
-/// rate–distortion cost (module docs). The residual, if any, is dropped: it is fitted to the
-/// output after this. Each grid's rows are visited in two bands on up to two of `threads`
-/// threads, the same result on one.
+/// A rate–distortion rounding of `coded`'s latents (module docs).
+#[derive(Clone, Copy)]
+struct Refine<'a> {
+    g: &'a Geometry,
+    coded: &'a Coded,
+    pixels: &'a [u8],
+    lambda: f64,
+    /// How many of the finest grids are revisited (at most [`MAX_REFINED`]).
+    grids: usize,
+    /// Each grid's rows are visited in two bands on up to two threads, the same result on one.
+    threads: usize,
+}
+
+/// `coded` with the latents of its `grids` finest grids re-rounded by rate–distortion cost
+/// ([`Refine`]). The residual, if any, is dropped: it is fitted to the output after this.
 pub fn refine(
     g: &Geometry,
     coded: &Coded,
@@ -211,178 +222,195 @@ pub fn refine(
     grids: usize,
     threads: usize,
 ) -> Coded {
-    refine_tracked(g, coded, pixels, lambda, grids, threads).0
+    Refine {
+        g,
+        coded,
+        pixels,
+        lambda,
+        grids,
+        threads,
+    }
+    .tracked()
+    .0
 }
 
-/// [`refine`], and the synthesis output `[c][h][w]` it tracked while changing the latents.
-fn refine_tracked(
-    g: &Geometry,
-    coded: &Coded,
-    pixels: &[u8],
-    lambda: f64,
-    grids: usize,
-    threads: usize,
-) -> (Coded, Vec<f32>) {
+impl Refine<'_> {
+    /// The refined model, and the synthesis output `[c][h][w]` it tracked while changing the
+    /// latents.
+    fn tracked(&self) -> (Coded, Vec<f32>) {
+        #[cfg(target_arch = "x86_64")]
+        if crate::fused::has_avx2() {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { self.avx2() };
+        }
+        self.any()
+    }
+
+    /// [`Self::any`] compiled for AVX2 (no FMA, so the same sums as the portable build).
     #[cfg(target_arch = "x86_64")]
-    if crate::fused::has_avx2() {
-        // SAFETY: the CPU has AVX2.
-        return unsafe { refine_avx2(g, coded, pixels, lambda, grids, threads) };
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2(&self) -> (Coded, Vec<f32>) {
+        self.any()
     }
-    refine_any(g, coded, pixels, lambda, grids, threads)
-}
 
-/// [`refine_any`] compiled for AVX2 (no FMA, so the same sums as the portable build).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn refine_avx2(
-    g: &Geometry,
-    coded: &Coded,
-    pixels: &[u8],
-    lambda: f64,
-    grids: usize,
-    threads: usize,
-) -> (Coded, Vec<f32>) {
-    refine_any(g, coded, pixels, lambda, grids, threads)
-}
+    #[inline(always)]
+    fn any(&self) -> (Coded, Vec<f32>) {
+        let Refine {
+            g,
+            coded,
+            pixels,
+            lambda,
+            grids,
+            threads,
+        } = *self;
+        let (w, h, c) = (g.w, g.h, g.c);
+        let n = w * h;
+        let params = coded.syn_params_f32();
+        let hid = coded.hidden();
+        let l = syn_layout(hid, c);
+        let t = |i: usize| &params[l[i].offset..l[i].offset + l[i].len()];
+        let (w1, b1, cw, cb) = (t(0), t(1), t(6), t(7));
+        let lat = coded.latents_f32();
 
-#[inline(always)]
-fn refine_any(
-    g: &Geometry,
-    coded: &Coded,
-    pixels: &[u8],
-    lambda: f64,
-    grids: usize,
-    threads: usize,
-) -> (Coded, Vec<f32>) {
-    let (w, h, c) = (g.w, g.h, g.c);
-    let n = w * h;
-    let params = coded.syn_params_f32();
-    let hid = coded.hidden();
-    let l = syn_layout(hid, c);
-    let t = |i: usize| &params[l[i].offset..l[i].offset + l[i].len()];
-    let (w1, b1, cw, cb) = (t(0), t(1), t(6), t(7));
-    let lat = coded.latents_f32();
-
-    // The first layer's pre-activation from every grid's upsampled features, as the decoder
-    // computes them (bilinear taps of the filtered grids; grid 0 as it is).
-    let mut a1 = vec![0f32; n * hid];
-    let mut hrows = vec![0f32; g.hoff[GRIDS]];
-    for k in 1..GRIDS {
-        hrows_fill(g, &lat, k, 0, g.dims[k].1 - 1, &mut hrows);
-    }
-    let mut up = vec![[[0f32; T]; FP]; g.tiles];
-    for py in 0..h {
-        upsample_row(g, &lat, &hrows, py, &mut up);
-        for (px, b) in a1[py * w * hid..][..w * hid].chunks_mut(hid).enumerate() {
-            b.copy_from_slice(b1);
-            for k in 0..GRIDS {
-                let u = up[px / T][k][px % T];
-                for (j, bj) in b.iter_mut().enumerate() {
-                    *bj += w1[j * GRIDS + k] * u;
-                }
-            }
+        // The first layer's pre-activation from every grid's upsampled features, as the decoder
+        // computes them (bilinear taps of the filtered grids; grid 0 as it is).
+        let mut a1 = vec![0f32; n * hid];
+        let mut hrows = vec![0f32; g.hoff[GRIDS]];
+        for k in 1..GRIDS {
+            hrows_fill(g, &lat, k, 0, g.dims[k].1 - 1, &mut hrows);
         }
-    }
-    let mut s = State {
-        w,
-        h,
-        c,
-        hid,
-        w2t: (0..hid * hid)
-            .map(|i| t(2)[(i % hid) * hid + i / hid])
-            .collect(),
-        b2: t(3),
-        w3t: (0..hid)
-            .map(|j| std::array::from_fn(|o| if o < c { t(4)[o * hid + j] } else { 0.0 }))
-            .collect(),
-        b3: std::array::from_fn(|o| if o < c { t(5)[o] } else { 0.0 }),
-        cw,
-        a1,
-        x: vec![0f32; c * n],
-        out: vec![0f32; c * n],
-        t: (0..c * n)
-            .map(|i| f32::from(pixels[(i % n) * c + i / n]) / 255.0)
-            .collect(),
-    };
-    let mut xv = [0f32; 4];
-    for p in 0..n {
-        s.mlp(&s.a1[p * hid..][..hid], &mut xv);
-        for (o, &v) in xv.iter().enumerate().take(c) {
-            s.x[o * n + p] = v;
-        }
-    }
-    for o in 0..c {
+        let mut up = vec![[[0f32; T]; FP]; g.tiles];
         for py in 0..h {
-            for px in 0..w {
-                let mut a = s.x[o * n + py * w + px] + cb[o];
-                for i in 0..c {
-                    for ky in 0..3 {
-                        for kx in 0..3 {
-                            let (sy, sx) = (py + ky, px + kx);
-                            if sy < 1 || sx < 1 || sy > h || sx > w {
-                                continue;
-                            }
-                            a += cw[(o * c + i) * 9 + ky * 3 + kx]
-                                * s.x[i * n + (sy - 1) * w + sx - 1];
-                        }
+            upsample_row(g, &lat, &hrows, py, &mut up);
+            for (px, b) in a1[py * w * hid..][..w * hid].chunks_mut(hid).enumerate() {
+                b.copy_from_slice(b1);
+                for k in 0..GRIDS {
+                    let u = up[px / T][k][px % T];
+                    for (j, bj) in b.iter_mut().enumerate() {
+                        *bj += w1[j * GRIDS + k] * u;
                     }
                 }
-                s.out[o * n + py * w + px] = a;
             }
         }
-    }
+        let mut s = State {
+            w,
+            h,
+            c,
+            hid,
+            w2t: (0..hid * hid)
+                .map(|i| t(2)[(i % hid) * hid + i / hid])
+                .collect(),
+            b2: t(3),
+            w3t: (0..hid)
+                .map(|j| std::array::from_fn(|o| if o < c { t(4)[o * hid + j] } else { 0.0 }))
+                .collect(),
+            b3: std::array::from_fn(|o| if o < c { t(5)[o] } else { 0.0 }),
+            cw,
+            a1,
+            x: vec![0f32; c * n],
+            out: vec![0f32; c * n],
+            t: (0..c * n)
+                .map(|i| f32::from(pixels[(i % n) * c + i / n]) / 255.0)
+                .collect(),
+        };
+        let mut xv = [0f32; 4];
+        for p in 0..n {
+            s.mlp(&s.a1[p * hid..][..hid], &mut xv);
+            for (o, &v) in xv.iter().enumerate().take(c) {
+                s.x[o * n + p] = v;
+            }
+        }
+        for o in 0..c {
+            for py in 0..h {
+                for px in 0..w {
+                    let mut a = s.x[o * n + py * w + px] + cb[o];
+                    for i in 0..c {
+                        for ky in 0..3 {
+                            for kx in 0..3 {
+                                let (sy, sx) = (py + ky, px + kx);
+                                if sy < 1 || sx < 1 || sy > h || sx > w {
+                                    continue;
+                                }
+                                a += cw[(o * c + i) * 9 + ky * 3 + kx]
+                                    * s.x[i * n + (sy - 1) * w + sx - 1];
+                            }
+                        }
+                    }
+                    s.out[o * n + py * w + px] = a;
+                }
+            }
+        }
 
-    let mut latents = coded.latents.clone();
-    let (dscale, rscale) = (1.0 / (c * n) as f64, lambda / n as f64);
-    let mut cost = LatentCost::new(&coded.arm, coded.tables);
-    let mut cost_b = LatentCost::new(&coded.arm, coded.tables);
-    for _ in 0..PASSES {
-        let mut changed = 0usize;
-        for k in (0..grids.min(MAX_REFINED)).rev() {
-            let (gw, gh) = g.dims[k];
-            let wk = (0..hid).map(|j| w1[j * GRIDS + k]).collect();
-            let gc = GridCtx::new(g, coded, k, wk, dscale, rscale);
-            let lat = &mut latents[k];
-            let Some((a_end, b_start)) = gc.bands() else {
-                changed += visit(&mut s, lat, &mut cost, &gc, 0..gh);
-                continue;
-            };
-            // Two bands that touch no common pixel or context, the second on a copy, then
-            // the seam between them: the same result on one thread or two.
-            let (mut sb, mut lat_b) = (s.clone(), lat.clone());
-            let (ca, cb) = if threads > 1 {
-                std::thread::scope(|sc| {
-                    let hb = sc.spawn(|| visit(&mut sb, &mut lat_b, &mut cost_b, &gc, b_start..gh));
-                    let ca = visit(&mut s, lat, &mut cost, &gc, 0..a_end);
-                    (ca, hb.join().expect("refine band panicked"))
-                })
-            } else {
-                let ca = visit(&mut s, lat, &mut cost, &gc, 0..a_end);
-                (
-                    ca,
-                    visit(&mut sb, &mut lat_b, &mut cost_b, &gc, b_start..gh),
-                )
-            };
-            let p0 = gc.rys[b_start][0].0.saturating_sub(1) * w;
-            s.a1[p0 * hid..].copy_from_slice(&sb.a1[p0 * hid..]);
-            for o in 0..c {
-                let r = o * n + p0..(o + 1) * n;
-                s.x[r.clone()].copy_from_slice(&sb.x[r.clone()]);
-                s.out[r.clone()].copy_from_slice(&sb.out[r]);
+        let mut latents = coded.latents.clone();
+        let (dscale, rscale) = (1.0 / (c * n) as f64, lambda / n as f64);
+        let mut cost = LatentCost::new(&coded.arm, coded.tables);
+        let mut cost_b = LatentCost::new(&coded.arm, coded.tables);
+        for _ in 0..PASSES {
+            let mut changed = 0usize;
+            for k in (0..grids.min(MAX_REFINED)).rev() {
+                let (gw, gh) = g.dims[k];
+                let wk = (0..hid).map(|j| w1[j * GRIDS + k]).collect();
+                let gc = GridCtx::new(g, coded, k, wk, dscale, rscale);
+                let lat = &mut latents[k];
+                let Some((a_end, b_start)) = gc.bands() else {
+                    changed += Band {
+                        s: &mut s,
+                        lat,
+                        cost: &mut cost,
+                    }
+                    .visit(&gc, 0..gh);
+                    continue;
+                };
+                // Two bands that touch no common pixel or context, the second on a copy, then
+                // the seam between them: the same result on one thread or two.
+                let (mut sb, mut lat_b) = (s.clone(), lat.clone());
+                let mut a = Band {
+                    s: &mut s,
+                    lat,
+                    cost: &mut cost,
+                };
+                let mut b = Band {
+                    s: &mut sb,
+                    lat: &mut lat_b,
+                    cost: &mut cost_b,
+                };
+                let (ca, cb) = if threads > 1 {
+                    std::thread::scope(|sc| {
+                        let hb = sc.spawn(|| b.visit(&gc, b_start..gh));
+                        let ca = a.visit(&gc, 0..a_end);
+                        (ca, hb.join().expect("refine band panicked"))
+                    })
+                } else {
+                    (a.visit(&gc, 0..a_end), b.visit(&gc, b_start..gh))
+                };
+                let p0 = gc.rys[b_start][0].0.saturating_sub(1) * w;
+                s.a1[p0 * hid..].copy_from_slice(&sb.a1[p0 * hid..]);
+                for o in 0..c {
+                    let r = o * n + p0..(o + 1) * n;
+                    s.x[r.clone()].copy_from_slice(&sb.x[r.clone()]);
+                    s.out[r.clone()].copy_from_slice(&sb.out[r]);
+                }
+                lat[b_start * gw..].copy_from_slice(&lat_b[b_start * gw..]);
+                changed += ca
+                    + cb
+                    + Band {
+                        s: &mut s,
+                        lat,
+                        cost: &mut cost,
+                    }
+                    .visit(&gc, a_end..b_start);
             }
-            lat[b_start * gw..].copy_from_slice(&lat_b[b_start * gw..]);
-            changed += ca + cb + visit(&mut s, lat, &mut cost, &gc, a_end..b_start);
+            if changed == 0 {
+                break;
+            }
         }
-        if changed == 0 {
-            break;
-        }
+        let refined = Coded {
+            latents,
+            residual: None,
+            ..coded.clone()
+        };
+        (refined, s.out)
     }
-    let refined = Coded {
-        latents,
-        residual: None,
-        ..coded.clone()
-    };
-    (refined, s.out)
 }
 
 /// One grid's constants for [`visit`].
@@ -445,138 +473,131 @@ impl<'a> GridCtx<'a> {
     }
 }
 
-/// Revisits the latents of grid rows `rows` in raster order (module docs), updating `s` and
-/// `lat` (the grid's latents) with each kept change; returns how many changed.
-fn visit(
-    s: &mut State,
-    lat: &mut [i32],
-    cost: &mut LatentCost,
-    gc: &GridCtx,
-    rows: std::ops::Range<usize>,
-) -> usize {
-    #[cfg(target_arch = "x86_64")]
-    if crate::fused::has_avx2() {
-        // SAFETY: the CPU has AVX2.
-        return unsafe { visit_avx2(s, lat, cost, gc, rows) };
-    }
-    visit_any(s, lat, cost, gc, rows)
+/// What one band changes: the tracked synthesis, the grid's latents and the coder's memo.
+struct Band<'b, 'p, 'c> {
+    s: &'b mut State<'p>,
+    lat: &'b mut [i32],
+    cost: &'b mut LatentCost<'c>,
 }
 
-/// [`visit_any`] compiled for AVX2 (no FMA, so the same sums as the portable build).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn visit_avx2(
-    s: &mut State,
-    lat: &mut [i32],
-    cost: &mut LatentCost,
-    gc: &GridCtx,
-    rows: std::ops::Range<usize>,
-) -> usize {
-    visit_any(s, lat, cost, gc, rows)
-}
-
-#[inline(always)]
-fn visit_any(
-    s: &mut State,
-    lat: &mut [i32],
-    cost: &mut LatentCost,
-    gc: &GridCtx,
-    rows: std::ops::Range<usize>,
-) -> usize {
-    let (w, n, c, hid, gw, gh) = (s.w, s.w * s.h, s.c, s.hid, gc.gw, gc.gh);
-    // The latents whose context holds (x, y): (x - dx, y - dy) for each offset.
-    let rate = |cost: &mut LatentCost, gk: &[i32], gx: usize, gy: usize| -> f64 {
-        let mut bits = cost.bits(gk, gw, gx, gy);
-        for &(dy, dxo) in gc.nb {
-            let (qx, qy) = (gx as isize - dxo, gy as isize - dy);
-            if qx >= 0 && (qx as usize) < gw && (qy as usize) < gh {
-                bits += cost.bits(gk, gw, qx as usize, qy as usize);
-            }
+impl Band<'_, '_, '_> {
+    /// Revisits the latents of grid rows `rows` in raster order (module docs), updating the
+    /// state and the latents with each kept change; returns how many changed.
+    fn visit(&mut self, gc: &GridCtx, rows: std::ops::Range<usize>) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        if crate::fused::has_avx2() {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { self.visit_avx2(gc, rows) };
         }
-        bits
-    };
-    let mut changed = 0;
-    let mut dx: Vec<[f32; 4]> = Vec::new();
-    let mut a1c = [0f32; 32];
-    let mut xv = [0f32; 4];
-    for gy in rows {
-        let ry = &gc.rys[gy];
-        for (gx, rx) in gc.rxs.iter().enumerate() {
-            let r = (rx[0].0, rx[rx.len() - 1].0, ry[0].0, ry[ry.len() - 1].0);
-            let rw = r.1 - r.0 + 1;
-            let i = gy * gw + gx;
-            let v = lat[i];
-            let r0 = rate(cost, lat, gx, gy);
-            let mut best: (f64, i32, Vec<[f32; 4]>) = (0.0, v, Vec::new());
-            for cand in [v - 1, v + 1] {
-                if cand.abs() > LATENT_MAX {
+        self.visit_any(gc, rows)
+    }
+
+    /// [`Self::visit_any`] compiled for AVX2 (no FMA, so the same sums as the portable build):
+    /// a band may run on a thread of its own, outside [`Refine::avx2`].
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn visit_avx2(&mut self, gc: &GridCtx, rows: std::ops::Range<usize>) -> usize {
+        self.visit_any(gc, rows)
+    }
+
+    #[inline(always)]
+    fn visit_any(&mut self, gc: &GridCtx, rows: std::ops::Range<usize>) -> usize {
+        let Band { s, lat, cost } = self;
+        let (w, n, c, hid, gw, gh) = (s.w, s.w * s.h, s.c, s.hid, gc.gw, gc.gh);
+        // The latents whose context holds (x, y): (x - dx, y - dy) for each offset.
+        let rate = |cost: &mut LatentCost, gk: &[i32], gx: usize, gy: usize| -> f64 {
+            let mut bits = cost.bits(gk, gw, gx, gy);
+            for &(dy, dxo) in gc.nb {
+                let (qx, qy) = (gx as isize - dxo, gy as isize - dy);
+                if qx >= 0 && (qx as usize) < gw && (qy as usize) < gh {
+                    bits += cost.bits(gk, gw, qx as usize, qy as usize);
+                }
+            }
+            bits
+        };
+        let mut changed = 0;
+        let mut dx: Vec<[f32; 4]> = Vec::new();
+        let mut a1c = [0f32; 32];
+        let mut xv = [0f32; 4];
+        for gy in rows {
+            let ry = &gc.rys[gy];
+            for (gx, rx) in gc.rxs.iter().enumerate() {
+                let r = (rx[0].0, rx[rx.len() - 1].0, ry[0].0, ry[ry.len() - 1].0);
+                let rw = r.1 - r.0 + 1;
+                let i = gy * gw + gx;
+                let v = lat[i];
+                let r0 = rate(cost, lat, gx, gy);
+                let mut best: (f64, i32, Vec<[f32; 4]>) = (0.0, v, Vec::new());
+                for cand in [v - 1, v + 1] {
+                    if cand.abs() > LATENT_MAX {
+                        continue;
+                    }
+                    lat[i] = cand;
+                    let rb = rate(cost, lat, gx, gy);
+                    let delta = (cand - v) as f32;
+                    dx.clear();
+                    dx.resize(rw * (r.3 - r.2 + 1), [0.0; 4]);
+                    for &(py, wy) in ry {
+                        for &(px, wx) in rx {
+                            let p = py * w + px;
+                            let du = delta * wx * wy;
+                            let pa = &s.a1[p * hid..][..hid];
+                            for ((a, &b), &wj) in a1c.iter_mut().zip(pa).zip(&gc.wk) {
+                                *a = b + wj * du;
+                            }
+                            s.mlp(&a1c[..hid], &mut xv);
+                            let d = &mut dx[(py - r.2) * rw + px - r.0];
+                            for o in 0..c {
+                                d[o] = xv[o] - s.x[o * n + p];
+                            }
+                        }
+                    }
+                    let (e0, e1) = s.errors(r, &dx);
+                    let dl = (e1 - e0) * gc.dscale + (rb - r0) * gc.rscale;
+                    if dl < best.0 {
+                        best = (dl, cand, dx.clone());
+                    }
+                }
+                lat[i] = best.1;
+                if best.1 == v {
                     continue;
                 }
-                lat[i] = cand;
-                let rb = rate(cost, lat, gx, gy);
-                let delta = (cand - v) as f32;
-                dx.clear();
-                dx.resize(rw * (r.3 - r.2 + 1), [0.0; 4]);
+                changed += 1;
+                // Commit: the pre-activations, the MLP outputs, then the outputs.
+                let delta = (best.1 - v) as f32;
+                let gr = s.grown(r);
+                let mut dout = Vec::with_capacity((gr.1 - gr.0 + 1) * (gr.3 - gr.2 + 1) * c);
+                for qy in gr.2..=gr.3 {
+                    for qx in gr.0..=gr.1 {
+                        for o in 0..c {
+                            dout.push(s.dout(r, &best.2, qx, qy, o));
+                        }
+                    }
+                }
+                let mut it = dout.into_iter();
+                for qy in gr.2..=gr.3 {
+                    for qx in gr.0..=gr.1 {
+                        for o in 0..c {
+                            s.out[o * n + qy * w + qx] += it.next().unwrap_or(0.0);
+                        }
+                    }
+                }
                 for &(py, wy) in ry {
                     for &(px, wx) in rx {
                         let p = py * w + px;
                         let du = delta * wx * wy;
-                        let pa = &s.a1[p * hid..][..hid];
-                        for ((a, &b), &wj) in a1c.iter_mut().zip(pa).zip(&gc.wk) {
-                            *a = b + wj * du;
+                        for (a, &wj) in s.a1[p * hid..][..hid].iter_mut().zip(&gc.wk) {
+                            *a += wj * du;
                         }
-                        s.mlp(&a1c[..hid], &mut xv);
-                        let d = &mut dx[(py - r.2) * rw + px - r.0];
                         for o in 0..c {
-                            d[o] = xv[o] - s.x[o * n + p];
+                            s.x[o * n + p] += best.2[(py - r.2) * rw + px - r.0][o];
                         }
-                    }
-                }
-                let (e0, e1) = s.errors(r, &dx);
-                let dl = (e1 - e0) * gc.dscale + (rb - r0) * gc.rscale;
-                if dl < best.0 {
-                    best = (dl, cand, dx.clone());
-                }
-            }
-            lat[i] = best.1;
-            if best.1 == v {
-                continue;
-            }
-            changed += 1;
-            // Commit: the pre-activations, the MLP outputs, then the outputs.
-            let delta = (best.1 - v) as f32;
-            let gr = s.grown(r);
-            let mut dout = Vec::with_capacity((gr.1 - gr.0 + 1) * (gr.3 - gr.2 + 1) * c);
-            for qy in gr.2..=gr.3 {
-                for qx in gr.0..=gr.1 {
-                    for o in 0..c {
-                        dout.push(s.dout(r, &best.2, qx, qy, o));
-                    }
-                }
-            }
-            let mut it = dout.into_iter();
-            for qy in gr.2..=gr.3 {
-                for qx in gr.0..=gr.1 {
-                    for o in 0..c {
-                        s.out[o * n + qy * w + qx] += it.next().unwrap_or(0.0);
-                    }
-                }
-            }
-            for &(py, wy) in ry {
-                for &(px, wx) in rx {
-                    let p = py * w + px;
-                    let du = delta * wx * wy;
-                    for (a, &wj) in s.a1[p * hid..][..hid].iter_mut().zip(&gc.wk) {
-                        *a += wj * du;
-                    }
-                    for o in 0..c {
-                        s.x[o * n + p] += best.2[(py - r.2) * rw + px - r.0][o];
                     }
                 }
             }
         }
+        changed
     }
-    changed
 }
 
 #[cfg(test)]
@@ -639,8 +660,16 @@ mod tests {
             );
         }
         for grids in [2, MAX_REFINED] {
-            let (refined, tracked) = refine_tracked(&g, &coded, &pixels, lambda, grids, 2);
-            let one = refine_tracked(&g, &coded, &pixels, lambda, grids, 1);
+            let job = |threads| Refine {
+                g: &g,
+                coded: &coded,
+                pixels: &pixels,
+                lambda,
+                grids,
+                threads,
+            };
+            let (refined, tracked) = job(2).tracked();
+            let one = job(1).tracked();
             assert!(
                 one.0.latents == refined.latents && one.1 == tracked,
                 "threads changed it"

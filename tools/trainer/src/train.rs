@@ -27,6 +27,8 @@ pub struct Config {
     pub temperature: (f32, f32),
     /// Kumaraswamy noise shape `a` at the start and end of the noise phase (1 = uniform).
     pub noise_shape: (f32, f32),
+    /// The noise's amplitude at the start and end of the noise phase (1: ±½).
+    pub noise_amp: (f32, f32),
     /// Learning-rate schedule.
     pub schedule: Schedule,
     /// Linear learning-rate warm-up over this many steps (0 = none).
@@ -130,6 +132,7 @@ impl Config {
             proxy: Proxy::Uniform,
             temperature: (0.3, 0.1),
             noise_shape: (2.0, 1.0),
+            noise_amp: (1.0, 1.0),
             schedule: Schedule::Whole,
             warmup: 0,
             hard_lr: 0.02,
@@ -609,6 +612,7 @@ impl<const H: usize> Trainer<H> {
                 StepQuant::Soft {
                     sr: SoftRound::new(lerp(self.cfg.temperature)),
                     noise: (shape > 1.0).then(|| Box::new(NoiseTable::kumaraswamy(shape))),
+                    amp: lerp(self.cfg.noise_amp),
                 }
             }
         }
@@ -964,56 +968,40 @@ impl<const H: usize> Trainer<H> {
             let e = self.eval_coded(coded, best.syn.clone(), best.step)?;
             self.smaller_table_set(if e.loss <= best.loss { e } else { best })?
         };
+        let (lambda, threads) = (f64::from(self.cfg.lambda), self.cfg.threads);
         let e = if self.cfg.arm_refit > 0 {
             let c = crate::armfit::refit_coded(
                 &self.g,
                 &e.coded,
                 self.cfg.arm_refit,
                 ARM_REFIT_LR,
-                f64::from(self.cfg.lambda),
-                self.cfg.threads,
+                lambda,
+                threads,
             )?;
-            let r = self.eval_coded(c, e.syn.clone(), e.step)?;
-            if r.loss < e.loss {
-                r
-            } else {
-                e
-            }
+            self.if_lower(e, c)?
         } else {
             e
         };
         let e = if self.cfg.refine > 0 {
-            let refined = crate::refine::refine(
-                &self.g,
-                &e.coded,
-                &self.pixels,
-                f64::from(self.cfg.lambda),
-                self.cfg.refine,
-                self.cfg.threads,
-            );
-            let r = self.eval_coded(refined, e.syn.clone(), e.step)?;
-            if r.loss < e.loss {
-                r
-            } else {
-                e
-            }
+            let (g, px, grids) = (&self.g, &self.pixels, self.cfg.refine);
+            let c = crate::refine::refine(g, &e.coded, px, lambda, grids, threads);
+            self.if_lower(e, c)?
         } else {
             e
         };
         if !self.cfg.residual {
             return Ok(e);
         }
-        let fitted = crate::residual::fit(
-            &self.g,
-            &e.coded,
-            &self.pixels,
-            f64::from(self.cfg.lambda),
-            self.cfg.threads,
-        );
+        let fitted = crate::residual::fit(&self.g, &e.coded, &self.pixels, lambda, threads);
         if fitted.residual.is_none() {
             return Ok(e);
         }
-        let r = self.eval_coded(fitted, e.syn.clone(), e.step)?;
+        self.if_lower(e, fitted)
+    }
+
+    /// `e`'s model replaced by `coded` (the same float weights) where its real loss is lower.
+    fn if_lower(&self, e: Eval, coded: Coded) -> yoz::Result<Eval> {
+        let r = self.eval_coded(coded, e.syn.clone(), e.step)?;
         Ok(if r.loss < e.loss { r } else { e })
     }
 
@@ -1199,7 +1187,11 @@ fn prepare_range(
                 *d = 1.0;
             }
         }
-        StepQuant::Soft { sr, noise: table } => {
+        StepQuant::Soft {
+            sr,
+            noise: table,
+            amp,
+        } => {
             let base = r.a as u32;
             let soft = |y: f32, n: f32, iv: &mut f32, vv: &mut f32, d: &mut f32| {
                 let (s1, d1) = sr.apply(y);
@@ -1219,12 +1211,12 @@ fn prepare_range(
                 // vectorizes.
                 None => {
                     for (i, (((&y, iv), vv), d)) in items {
-                        soft(y, noise(key, base + i as u32), iv, vv, d);
+                        soft(y, amp * noise(key, base + i as u32), iv, vv, d);
                     }
                 }
                 Some(t) => {
                     for (i, (((&y, iv), vv), d)) in items {
-                        soft(y, t.sample(noise(key, base + i as u32)), iv, vv, d);
+                        soft(y, amp * t.sample(noise(key, base + i as u32)), iv, vv, d);
                     }
                 }
             }
