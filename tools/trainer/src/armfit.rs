@@ -10,6 +10,7 @@
 use crate::coded::Coded;
 use crate::fused::Geometry;
 use crate::rate::{self, ArmAcc, ArmW, RateRow};
+use crate::train::{adam_update, Bias};
 use yoz::neural::arch::{ARM2_PARAMS, GRIDS};
 
 /// One row of one grid: `(grid, row)`.
@@ -54,7 +55,6 @@ pub fn refit(g: &Geometry, coded: &Coded, steps: usize, lr: f32, threads: usize)
     shares.push(&jobs[start..]);
     let mut accs: Vec<ArmAcc> = shares.iter().map(|_| ArmAcc::new()).collect();
     let scale = 1.0 / (g.w * g.h) as f32;
-    let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
     let (mut m, mut v) = (vec![0f32; p.len()], vec![0f32; p.len()]);
     let mut best = (f64::INFINITY, p.clone());
     let mut first = None;
@@ -93,13 +93,8 @@ pub fn refit(g: &Geometry, coded: &Coded, steps: usize, lr: f32, threads: usize)
         for acc in &accs {
             acc.add_to(&mut gr);
         }
-        let step = (t + 1) as i32;
-        let (c1, c2) = (1.0 - b1.powi(step), 1.0 - b2.powi(step));
-        for (((p, &g), m), v) in p.iter_mut().zip(&gr).zip(m.iter_mut()).zip(v.iter_mut()) {
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
-            *p -= lr / c1 * *m / ((*v / c2).sqrt() + eps);
-        }
+        // Adam's default decay: a full-batch gradient, no noise to follow.
+        adam_update(&mut p, &gr, &mut m, &mut v, lr, Bias::at(t + 1, 0.999));
     }
     if std::env::var_os("YOZ_TRAIN_TRACE").is_some() {
         eprintln!(

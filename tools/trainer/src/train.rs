@@ -255,14 +255,33 @@ impl Adam {
 
 /// Adam's second-moment decay and the step's bias corrections `1 - beta^t`.
 #[derive(Debug, Clone, Copy)]
-struct Bias {
+pub(crate) struct Bias {
     c1: f32,
     c2: f32,
     b2: f32,
 }
 
+impl Bias {
+    /// Step `t` (from 1) with second-moment decay `b2`.
+    pub(crate) fn at(t: usize, b2: f32) -> Bias {
+        let t = t as i32;
+        Bias {
+            c1: 1.0 - B1.powi(t),
+            c2: 1.0 - b2.powi(t),
+            b2,
+        }
+    }
+}
+
 /// One Adam update over slices.
-fn adam_update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], lr: f32, c: Bias) {
+pub(crate) fn adam_update(
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    lr: f32,
+    c: Bias,
+) {
     let Bias { c1, c2, b2 } = c;
     let a = lr / c1;
     let ic2 = 1.0 / c2;
@@ -738,13 +757,7 @@ impl<const H: usize> Trainer<H> {
         }
         // 2. Per latent range: sum the coarse gradients, the rate, Adam, next inputs.
         let lr_lat = self.cfg.lr_latents * self.lr_factor();
-        let t1 = (self.step + 1) as i32;
-        let b2 = self.cfg.adam_b2;
-        let bias = Bias {
-            c1: 1.0 - B1.powi(t1),
-            c2: 1.0 - b2.powi(t1),
-            b2,
-        };
+        let bias = Bias::at(self.step + 1, self.cfg.adam_b2);
         let next_key = self.noise_key(self.step + 1);
         let next_quant = self.quant_at(self.step + 1);
         let next_quant = &next_quant;
