@@ -991,7 +991,7 @@ impl<const H: usize> Trainer<H> {
                 lambda,
                 threads,
             )?;
-            self.if_lower(e, c)?
+            self.if_smaller(e, c)?
         } else {
             e
         };
@@ -1024,6 +1024,12 @@ impl<const H: usize> Trainer<H> {
     fn smaller_table_set(&self, e: Eval) -> yoz::Result<Eval> {
         let mut coded = e.coded.clone();
         coded.tables = coded.tables.other();
+        self.if_smaller(e, coded)
+    }
+
+    /// `e`'s model replaced by `coded`, which decodes to the same pixels (only how the latents
+    /// are coded differs), where its payload is smaller: only the size is measured.
+    fn if_smaller(&self, e: Eval, coded: Coded) -> yoz::Result<Eval> {
         let bpp = coded::coded_size(&coded)? as f64 * 8.0 / (self.g.w * self.g.h) as f64;
         Ok(if bpp < e.bpp {
             Eval {
