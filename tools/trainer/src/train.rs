@@ -189,7 +189,9 @@ pub fn net_lr(iterations: usize) -> f32 {
 /// short run moves its parameters far in few steps, and a squared-gradient average over
 /// about a hundred steps follows the gradients' scale as it falls. At the fast preset (3,223
 /// steps, 768x512) 0.99 against 0.999 gave −4.0 % real loss over nine photo/quality points,
-/// every one lower (docs/neural-rd.md, stop 34); the longer presets were not measured.
+/// every one lower (docs/neural-rd.md, stop 34). At the slow preset 0.99 gave −0.97 % over
+/// eight points, two of them higher (up to +2 %): inside one seed's spread (stop 36), so the
+/// longer budgets keep the default.
 pub fn adam_beta2(iterations: usize) -> f32 {
     if iterations < 6000 {
         0.99
