@@ -492,6 +492,9 @@ fn with_cuda(rt: &Runtime, builder: SessionBuilder) -> Result<SessionBuilder> {
     builder
         .with_execution_providers([ort::ep::CUDA::default()
             .with_device_id(0)
+            // TF32 would round the convolutions' inputs to 10 mantissa bits, which the
+            // tolerance of codec-neural.md §7 (float32 up to summation order) does not allow.
+            .with_tf32(false)
             .build()
             .error_on_failure()])
         .map_err(|e| cuda_error(rt, e))
