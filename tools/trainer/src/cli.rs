@@ -160,6 +160,9 @@ pub struct Args {
     /// With --refit-residual: the rate of --arm-refit's Adam steps (experiments).
     #[arg(long, hide = true, default_value_t = crate::train::ARM_REFIT_LR)]
     pub arm_refit_lr: f32,
+    /// Skip the weights' greedy rate–distortion rounding after training (for the ablation).
+    #[arg(long, hide = true)]
+    pub no_rdoq: bool,
     /// With --refit-residual and --arm-refit: after the latents' re-rounding (default: before).
     #[arg(long, hide = true)]
     pub arm_refit_after: bool,
@@ -579,6 +582,9 @@ fn config(args: &Args, lambda: f32, threads: usize, iterations: usize) -> Config
     if args.no_residual {
         cfg.residual = false;
     }
+    if args.no_rdoq {
+        cfg.rdoq = false;
+    }
     if let Some(p) = &args.init_parts {
         cfg.init_parts = ["syn", "arm", "ups"].map(|n| p.split(',').any(|x| x == n));
     }
@@ -913,5 +919,12 @@ mod tests {
         assert_eq!(refine_grids(6000), 3);
         assert_eq!(refine_grids(Preset::Medium.iterations(p512)), 3);
         assert_eq!(refine_grids(Preset::Slow.iterations(p768)), 3);
+        // The weights' greedy rounding: from 6,000 steps.
+        use crate::train::weight_rdoq;
+        assert!(!weight_rdoq(Preset::Fast.iterations(p512)));
+        assert!(!weight_rdoq(5999));
+        assert!(weight_rdoq(6000));
+        assert!(weight_rdoq(Preset::Medium.iterations(p512)));
+        assert!(weight_rdoq(Preset::Slow.iterations(p768)));
     }
 }

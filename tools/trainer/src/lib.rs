@@ -12,6 +12,7 @@ pub mod fused;
 pub mod prior;
 pub mod quant;
 pub mod rate;
+pub mod rdoq;
 pub mod refine;
 pub mod residual;
 pub use simd::round_latent;

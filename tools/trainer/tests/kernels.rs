@@ -484,6 +484,54 @@ fn rd_weight_coding_beats_the_fixed_rule_on_the_same_model() {
     );
 }
 
+/// The weights' greedy rounding as the last step of `finalize` (`Config::rdoq`): on the same
+/// trained model its result is never worse than without it (it is kept only where the real
+/// loss is lower), only moves integer weights towards zero, and decodes through the library.
+#[test]
+fn weight_rdoq_in_finalize_never_raises_the_loss() {
+    let (w, h, c) = (48, 48, 3);
+    let img = photo_like(w, h, c);
+    let mut cfg = Config::v2(1e-3, 600);
+    cfg.threads = 1;
+    let mut t = Trainer::new(w, h, c, &img, cfg);
+    while t.step < 600 {
+        t.step(false);
+    }
+    let finalize = |rdoq: bool| {
+        let mut t2 = Trainer::new(w, h, c, &img, t.cfg.clone());
+        t2.restore(&t.params());
+        t2.cfg.rdoq = rdoq;
+        let e = t2.evaluate().expect("evaluates");
+        t2.finalize(e).expect("finalizes")
+    };
+    let (off, on) = (finalize(false), finalize(true));
+    eprintln!(
+        "48x48 real loss: without rdoq {:.5e} ({:.4} bpp), with {:.5e} ({:.4} bpp)",
+        off.loss, off.bpp, on.loss, on.bpp
+    );
+    assert!(on.loss <= off.loss);
+    let moved = on
+        .coded
+        .syn
+        .iter()
+        .zip(&off.coded.syn)
+        .filter(|(a, b)| a != b)
+        .count();
+    for (a, b) in on.coded.syn.iter().zip(&off.coded.syn) {
+        assert!(a.abs() <= b.abs() && (a - b).abs() <= 1, "{b} -> {a}");
+    }
+    assert_eq!(
+        on.loss < off.loss,
+        moved > 0,
+        "kept exactly when it lowered the loss"
+    );
+    let payload = yoz::neural::payload::encode(&on.coded).unwrap();
+    assert_eq!(
+        yoz::neural::payload::decode(&payload, 1 << 20).unwrap(),
+        on.coded
+    );
+}
+
 /// `Config::init` (`--init-from`): the trainer starts from the given networks, or from the
 /// parts `init_parts` names and the random initialisation for the others.
 #[test]
