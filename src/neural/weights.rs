@@ -382,7 +382,8 @@ pub fn to_safetensors(
             .collect();
         let shape = spec.shape[..spec.rank].to_vec();
         bufs.push((spec.name.to_string(), Dtype::I32, shape, data));
-        meta.insert(format!("{}.step", spec.name), format!("{}", steps[t]));
+        // `abs`: architecture 1 may hold -0.0, which §5.2 writes "0" (steps are never negative).
+        meta.insert(format!("{}.step", spec.name), format!("{}", steps[t].abs()));
     }
     for (&(name, off, len), shape) in arm_tensors(arm.arch).iter().zip(arm_shapes(arm.arch)) {
         let data = arm.params[off..off + len]
