@@ -198,6 +198,26 @@ mod frame_tests {
         }
     }
 
+    /// A frame whose Content_Checksum does not match its content is `corrupt`, as a block
+    /// (yoz-v1.md table 5.1) and as an image's alpha plane (codec-dct.md §3, codec-neural.md §5).
+    #[test]
+    fn a_wrong_content_checksum_is_corrupt() {
+        let data: Vec<u8> = (0..900u32).map(|i| (i * 31 % 251) as u8).collect();
+        let mut c = zstd::bulk::Compressor::new(3).unwrap();
+        c.include_checksum(true).unwrap();
+        let mut frame = c.compress(&data).unwrap();
+        let mut out = Vec::new();
+        Zstd.decompress(&frame, 900, 0, &mut out).unwrap();
+        assert_eq!(decode_plane(&frame, 900, "neural").unwrap(), data);
+        // The checksum is the frame's last four bytes.
+        let last = frame.len() - 1;
+        frame[last] ^= 0x40;
+        let e = Zstd.decompress(&frame, 900, 0, &mut out).unwrap_err();
+        assert_eq!(e.class(), "corrupt", "{e}");
+        let e = decode_plane(&frame, 900, "neural").unwrap_err();
+        assert_eq!(e.class(), "corrupt", "{e}");
+    }
+
     /// A frame without a content size that holds one byte more than its block declares is
     /// `size-mismatch`, like one that holds one byte fewer; a damaged frame is `corrupt`.
     #[test]
