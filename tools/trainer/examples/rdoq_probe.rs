@@ -24,11 +24,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         let (p0, b0, l0) = measure(&n);
         let t = Instant::now();
-        let (r, moved) = yoz_train::rdoq::rdoq(&n, &img.data, lambda);
+        let (r, moved) = yoz_train::rdoq::rdoq(&n, &img.data, lambda, yoz_train::rdoq::RDOQ_PASSES);
         let secs = t.elapsed().as_secs_f64();
         let (p1, b1, l1) = measure(&r);
         println!(
-            "{p}: {p0:.3} dB {b0:.4} bpp -> {p1:.3} dB {b1:.4} bpp, loss {:+.3} %, moved {moved}, {secs:.1} s",
+            "{p}: {p0:.4} dB {b0:.5} bpp -> {p1:.4} dB {b1:.5} bpp, loss {:+.3} %, moved {moved}, {secs:.1} s",
             (l1 / l0 - 1.0) * 100.0
         );
     }

@@ -221,10 +221,10 @@ pub fn refine_grids(iterations: usize) -> usize {
 
 /// Whether a budget of `iterations` steps ends with the weights' greedy rate–distortion
 /// quantization ([`crate::rdoq`]): from 6,000 steps (medium and slow). On the sixteen slow
-/// payloads of four dev photos it lowered the real loss on every one, by 0.02–0.69 % (mean
-/// 0.19 %, most at low rates, where the weights are a larger part of the payload), for about
-/// 5–10 s at 768x512 (docs/neural-rd.md, stop 37); the fast preset, within 15 s of its time
-/// limit at 512x512, was not measured with it.
+/// payloads of four dev photos its two passes lowered the real loss on every one, by
+/// 0.03–0.82 % (mean 0.23 %, most at low rates, where the weights are a larger part of the
+/// payload; docs/neural-rd.md, stop 37); the fast preset, within 15 s of its time limit at
+/// 512x512, was not measured with it.
 pub fn weight_rdoq(iterations: usize) -> bool {
     iterations >= 6000
 }
@@ -1033,7 +1033,7 @@ impl<const H: usize> Trainer<H> {
         if !self.cfg.rdoq {
             return Ok(e);
         }
-        let (c, _) = crate::rdoq::rdoq(&e.coded, &self.pixels, lambda);
+        let (c, _) = crate::rdoq::rdoq(&e.coded, &self.pixels, lambda, crate::rdoq::RDOQ_PASSES);
         self.if_lower(e, c)
     }
 
