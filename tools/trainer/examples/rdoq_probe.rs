@@ -24,7 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         let (p0, b0, l0) = measure(&n);
         let t = Instant::now();
-        let (r, moved) = yoz_train::rdoq::rdoq(&n, &img.data, lambda, yoz_train::rdoq::RDOQ_PASSES);
+        let (r, moved) =
+            yoz_train::rdoq::rdoq(&n, &img.data, lambda, yoz_train::rdoq::RDOQ_PASSES, 2);
         let secs = t.elapsed().as_secs_f64();
         let (p1, b1, l1) = measure(&r);
         println!(

@@ -1033,7 +1033,13 @@ impl<const H: usize> Trainer<H> {
         if !self.cfg.rdoq {
             return Ok(e);
         }
-        let (c, _) = crate::rdoq::rdoq(&e.coded, &self.pixels, lambda, crate::rdoq::RDOQ_PASSES);
+        let (c, _) = crate::rdoq::rdoq(
+            &e.coded,
+            &self.pixels,
+            lambda,
+            crate::rdoq::RDOQ_PASSES,
+            threads,
+        );
         self.if_lower(e, c)
     }
 

@@ -486,7 +486,8 @@ fn rd_weight_coding_beats_the_fixed_rule_on_the_same_model() {
 
 /// The weights' greedy rounding as the last step of `finalize` (`Config::rdoq`): on the same
 /// trained model its result is never worse than without it (it is kept only where the real
-/// loss is lower), only moves integer weights towards zero, and decodes through the library.
+/// loss is lower), moves each integer weight by at most one step a pass, and decodes through
+/// the library.
 #[test]
 fn weight_rdoq_in_finalize_never_raises_the_loss() {
     let (w, h, c) = (48, 48, 3);
@@ -519,8 +520,7 @@ fn weight_rdoq_in_finalize_never_raises_the_loss() {
         .count();
     let passes = yoz_train::rdoq::RDOQ_PASSES as i32;
     for (a, b) in on.coded.syn.iter().zip(&off.coded.syn) {
-        assert!(a.abs() <= b.abs() && (a - b).abs() <= passes, "{b} -> {a}");
-        assert!(*a == 0 || a.signum() == b.signum(), "{b} -> {a}");
+        assert!((a - b).abs() <= passes, "{b} -> {a}");
     }
     assert_eq!(
         on.loss < off.loss,
