@@ -39,6 +39,30 @@ struct Cache {
     t: Vec<Vec<f32>>,
 }
 
+/// One hidden layer, plane by plane: `pre[j] = b[j] + Σ_k w[j][k] · input[k]` (`w` row-major,
+/// `input.len()` columns) and `act[j] = max(0, pre[j])`.
+fn dense_relu(
+    w: &[f32],
+    b: &[f32],
+    input: &[Vec<f32>],
+    pre: &mut [Vec<f32>],
+    act: &mut [Vec<f32>],
+) {
+    let n_in = input.len();
+    for (j, (a, r)) in pre.iter_mut().zip(act.iter_mut()).enumerate() {
+        a.fill(b[j]);
+        for (k, plane) in input.iter().enumerate() {
+            let wk = w[j * n_in + k];
+            for (a, &u) in a.iter_mut().zip(plane) {
+                *a += wk * u;
+            }
+        }
+        for (r, &a) in r.iter_mut().zip(a.iter()) {
+            *r = a.max(0.0);
+        }
+    }
+}
+
 /// One candidate's change, before the convolution.
 enum Delta {
     /// Of the MLP output: padded planes, one per channel (a layer-1 parameter).
@@ -99,32 +123,20 @@ impl Cache {
         let (w, h, c, hid) = (self.w, self.h, self.c, self.hid);
         let o = self.offs.clone();
         let p = &self.p;
-        for j in 0..hid {
-            let a = &mut self.pre1[j];
-            a.fill(p[o[1] + j]);
-            for k in 0..GRIDS {
-                let wk = p[o[0] + j * GRIDS + k];
-                for (a, &u) in a.iter_mut().zip(&self.u[k]) {
-                    *a += wk * u;
-                }
-            }
-            for (r, &a) in self.h1[j].iter_mut().zip(a.iter()) {
-                *r = a.max(0.0);
-            }
-        }
-        for j in 0..hid {
-            let a = &mut self.pre2[j];
-            a.fill(p[o[3] + j]);
-            for k in 0..hid {
-                let wk = p[o[2] + j * hid + k];
-                for (a, &v) in a.iter_mut().zip(&self.h1[k]) {
-                    *a += wk * v;
-                }
-            }
-            for (r, &a) in self.h2[j].iter_mut().zip(a.iter()) {
-                *r = a.max(0.0);
-            }
-        }
+        dense_relu(
+            &p[o[0]..o[1]],
+            &p[o[1]..o[2]],
+            &self.u,
+            &mut self.pre1,
+            &mut self.h1,
+        );
+        dense_relu(
+            &p[o[2]..o[3]],
+            &p[o[3]..o[4]],
+            &self.h1,
+            &mut self.pre2,
+            &mut self.h2,
+        );
         for oc in 0..c {
             let mut xo = vec![p[o[5] + oc]; w * h];
             for j in 0..hid {

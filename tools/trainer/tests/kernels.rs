@@ -445,6 +445,30 @@ fn recipe_v2_trains_as_well_as_v1() {
     }
 }
 
+/// Trains `img` for `cfg.iterations` steps on one thread, then finalizes the same trained
+/// model once per change `f` makes to a copy of its configuration: the ablation of one
+/// finalize step on one model.
+fn finalize_variants<const N: usize>(
+    (w, h, c): (usize, usize, usize),
+    img: &[u8],
+    mut cfg: Config,
+    variants: [&dyn Fn(&mut Config); N],
+) -> [yoz_train::train::Eval; N] {
+    cfg.threads = 1;
+    let iters = cfg.iterations;
+    let mut t = Trainer::new(w, h, c, img, cfg);
+    while t.step < iters {
+        t.step(false);
+    }
+    variants.map(|f| {
+        let mut t2 = Trainer::new(w, h, c, img, t.cfg.clone());
+        t2.restore(&t.params());
+        f(&mut t2.cfg);
+        let e = t2.evaluate().expect("evaluates");
+        t2.finalize(e).expect("finalizes")
+    })
+}
+
 /// Architecture 2's weight coding on one trained model (same latents, same float weights):
 /// the rate–distortion step search lowers the real loss below the fixed int8-like rule, and
 /// the coded model decodes through the library to the same pixels the trainer measured.
@@ -453,21 +477,15 @@ fn rd_weight_coding_beats_the_fixed_rule_on_the_same_model() {
     use yoz_train::coded::{self, WeightCoding};
     let (w, h, c) = (48, 48, 3);
     let img = test_image(w, h, c);
-    let mut cfg = Config::v2(3e-4, 600);
-    cfg.threads = 1;
-    let mut t = Trainer::new(w, h, c, &img, cfg);
-    while t.step < 600 {
-        t.step(false);
-    }
-    let loss_with = |weights: WeightCoding| {
-        let mut t2 = Trainer::new(w, h, c, &img, t.cfg.clone());
-        t2.restore(&t.params());
-        t2.cfg.weights = weights;
-        let e = t2.evaluate().expect("evaluates");
-        t2.finalize(e).expect("finalizes")
-    };
-    let fixed = loss_with(WeightCoding::Coded);
-    let rd = loss_with(WeightCoding::Rd);
+    let [fixed, rd] = finalize_variants(
+        (w, h, c),
+        &img,
+        Config::v2(3e-4, 600),
+        [
+            &|cfg: &mut Config| cfg.weights = WeightCoding::Coded,
+            &|cfg: &mut Config| cfg.weights = WeightCoding::Rd,
+        ],
+    );
     eprintln!(
         "48x48 real loss: fixed {:.4e} ({:.3} bpp), rd {:.4e} ({:.3} bpp)",
         fixed.loss, fixed.bpp, rd.loss, rd.bpp
@@ -492,20 +510,14 @@ fn rd_weight_coding_beats_the_fixed_rule_on_the_same_model() {
 fn weight_rdoq_in_finalize_never_raises_the_loss() {
     let (w, h, c) = (48, 48, 3);
     let img = photo_like(w, h, c);
-    let mut cfg = Config::v2(1e-3, 600);
-    cfg.threads = 1;
-    let mut t = Trainer::new(w, h, c, &img, cfg);
-    while t.step < 600 {
-        t.step(false);
-    }
-    let finalize = |rdoq: bool| {
-        let mut t2 = Trainer::new(w, h, c, &img, t.cfg.clone());
-        t2.restore(&t.params());
-        t2.cfg.rdoq = rdoq;
-        let e = t2.evaluate().expect("evaluates");
-        t2.finalize(e).expect("finalizes")
-    };
-    let (off, on) = (finalize(false), finalize(true));
+    let [off, on] = finalize_variants(
+        (w, h, c),
+        &img,
+        Config::v2(1e-3, 600),
+        [&|cfg: &mut Config| cfg.rdoq = false, &|cfg: &mut Config| {
+            cfg.rdoq = true
+        }],
+    );
     eprintln!(
         "48x48 real loss: without rdoq {:.5e} ({:.4} bpp), with {:.5e} ({:.4} bpp)",
         off.loss, off.bpp, on.loss, on.bpp
