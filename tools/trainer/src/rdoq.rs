@@ -328,14 +328,18 @@ impl Cache {
             .expect("index inside the synthesis");
         let r = idx - o[t];
         let (o2, o3) = (o[2], o[4]);
+        // A weight tensor (even index) names a unit and its input; a bias only its unit.
+        let unit = |n_in: usize| {
+            if t % 2 == 0 {
+                (r / n_in, Some(r % n_in))
+            } else {
+                (r, None)
+            }
+        };
         match t {
             // Layer 1: unit j's pre-activation moves by dv · u_k (or dv for its bias).
             0 | 1 => {
-                let (j, src) = if t == 0 {
-                    (r / GRIDS, Some(r % GRIDS))
-                } else {
-                    (r, None)
-                };
+                let (j, src) = unit(GRIDS);
                 let d1: Vec<f32> = (0..w * h)
                     .map(|i| {
                         let np = self.pre1[j][i] + dv * src.map_or(1.0, |k| self.u[k][i]);
@@ -383,11 +387,7 @@ impl Cache {
             }
             // Layer 2: unit j's pre-activation moves by dv · h1_k (or dv).
             2 | 3 => {
-                let (j, src) = if t == 2 {
-                    (r / hid, Some(r % hid))
-                } else {
-                    (r, None)
-                };
+                let (j, src) = unit(hid);
                 let mut plane = vec![0f32; pw * (h + 2)];
                 for y in 0..h {
                     for xx in 0..w {
@@ -406,11 +406,7 @@ impl Cache {
             }
             // Layer 3: output o of x moves by dv · h2_j (or dv).
             4 | 5 => {
-                let (oc, src) = if t == 4 {
-                    (r / hid, Some(r % hid))
-                } else {
-                    (r, None)
-                };
+                let (oc, src) = unit(hid);
                 let mut plane = vec![0f32; pw * (h + 2)];
                 for y in 0..h {
                     for xx in 0..w {
