@@ -14,7 +14,7 @@
 use crate::coded::Coded;
 use yoz::neural::arch::{grid_dims, syn_layout, GRIDS};
 use yoz::neural::synth::upsample;
-use yoz::neural::weights::tensor_bits;
+use yoz::neural::weights::{tensor_bits, Q_MAX};
 
 /// The cached forward pass of one coded model, plane by plane (`[unit][pixel]`).
 struct Cache {
@@ -347,9 +347,11 @@ impl Cache {
                     })
                     .collect();
                 if commit {
-                    for (i, &d) in d1.iter().enumerate() {
+                    // Activations are stored as relu(pre), not old + difference, so the cache
+                    // stays a forward pass of the new parameters to the last bit.
+                    for i in 0..w * h {
                         self.pre1[j][i] += dv * src.map_or(1.0, |k| self.u[k][i]);
-                        self.h1[j][i] += d;
+                        self.h1[j][i] = self.pre1[j][i].max(0.0);
                     }
                 }
                 let mut dx = vec![vec![0f32; pw * (h + 2)]; c];
@@ -377,8 +379,8 @@ impl Cache {
                             for (p, &a) in pre.iter_mut().zip(&d1[y * w..][..w]) {
                                 *p += wm * a;
                             }
-                            for (hv, &d) in self.h2[m][y * w..][..w].iter_mut().zip(&d2) {
-                                *hv += d;
+                            for (hv, &p) in self.h2[m][y * w..][..w].iter_mut().zip(pre.iter()) {
+                                *hv = p.max(0.0);
                             }
                         }
                     }
@@ -397,7 +399,7 @@ impl Cache {
                         plane[(y + 1) * pw + xx + 1] = d;
                         if commit {
                             self.pre2[j][i] = np;
-                            self.h2[j][i] += d;
+                            self.h2[j][i] = np.max(0.0);
                         }
                     }
                 }
@@ -485,6 +487,9 @@ fn pass(cache: &mut Cache, out: &mut Coded, lambda: f64, threads: usize) -> usiz
         for idx in range.clone() {
             let q = out.syn[idx];
             for nq in candidates(q) {
+                if nq.abs() > Q_MAX {
+                    continue;
+                }
                 out.syn[idx] = nq;
                 let nbits = tensor_bits(&out.syn[range.clone()]);
                 let dv = (nq - q) as f32 * out.steps[t];
@@ -586,11 +591,18 @@ mod tests {
             cache.commit_x(&delta, &douts);
             cache.p[idx] += dv;
             let fresh = Cache::new(&moved, &pixels);
-            for o in 0..3 {
-                for (a, b) in cache.out[o].iter().zip(&fresh.out[o]) {
+            let planes = |c: &Cache| -> Vec<Vec<f32>> {
+                [&c.pre1, &c.h1, &c.pre2, &c.h2, &c.x, &c.out]
+                    .into_iter()
+                    .flatten()
+                    .cloned()
+                    .collect()
+            };
+            for (k, (a, b)) in planes(&cache).iter().zip(&planes(&fresh)).enumerate() {
+                for (a, b) in a.iter().zip(b) {
                     assert!(
                         (a - b).abs() < 1e-4,
-                        "pick {pi}: committed output {a} vs {b}"
+                        "pick {pi}, plane {k}: cached {a}, fresh {b}"
                     );
                 }
             }

@@ -85,7 +85,7 @@ pub struct Config {
     /// After training, this many full-batch steps refit the entropy model to the rounded
     /// latents ([`crate::armfit`]), kept where the payload is smaller; 0: off.
     pub arm_refit: usize,
-    /// Last, move synthesis weights one step towards zero where that pays
+    /// Last, move synthesis weights by one step (towards zero, else away) where that pays
     /// ([`crate::rdoq`]), kept where the real loss is lower ([`weight_rdoq`]).
     pub rdoq: bool,
 }
