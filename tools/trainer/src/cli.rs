@@ -905,13 +905,6 @@ mod tests {
         assert_eq!(net_lr(Preset::Medium.iterations(p512)), 0.01);
         assert_eq!(net_lr(Preset::Slow.iterations(p768)), 0.01);
         assert!((net_lr(Preset::Fast.iterations(p512)) - 0.019_257).abs() < 1e-5);
-        // Adam's second-moment decay: 0.99 at fast, the default from 6,000 steps.
-        use crate::train::adam_beta2;
-        assert_eq!(adam_beta2(Preset::Fast.iterations(p768)), 0.99);
-        assert_eq!(adam_beta2(5999), 0.99);
-        assert_eq!(adam_beta2(6000), 0.999);
-        assert_eq!(adam_beta2(Preset::Medium.iterations(p512)), 0.999);
-        assert_eq!(adam_beta2(Preset::Slow.iterations(p768)), 0.999);
         // The re-rounding: grids 1 and 0 at fast, grid 2 as well from 6,000 steps.
         use crate::train::refine_grids;
         assert_eq!(refine_grids(Preset::Fast.iterations(p512)), 2);

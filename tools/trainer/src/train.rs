@@ -50,7 +50,7 @@ pub struct Config {
     pub candidate_steps: usize,
     pub lr_latents: f32,
     pub lr_nets: f32,
-    /// Adam's second-moment decay ([`adam_beta2`]).
+    /// Adam's second-moment decay ([`ADAM_BETA2`]).
     pub adam_b2: f32,
     /// Real (coded) evaluation every this many steps.
     pub eval_every: usize,
@@ -105,7 +105,7 @@ impl Config {
         Config {
             lr_latents: latent_lr(iterations),
             lr_nets: net_lr(iterations),
-            adam_b2: adam_beta2(iterations),
+            adam_b2: ADAM_BETA2,
             proxy: Proxy::SoftRound,
             temperature: (0.5, 0.2),
             noise_shape: (1.0, 1.0),
@@ -189,21 +189,14 @@ pub fn net_lr(iterations: usize) -> f32 {
     budget_ramp(0.01, iterations)
 }
 
-/// Adam's second-moment decay for a budget of `iterations` steps: 0.99 below 6,000 steps (the
-/// fast preset), 0.999 (Adam's default, which the medium and slow presets keep) from 6,000. A
-/// short run moves its parameters far in few steps, and a squared-gradient average over
-/// about a hundred steps follows the gradients' scale as it falls. At the fast preset (3,223
-/// steps, 768x512) 0.99 against 0.999 gave −4.0 % real loss over nine photo/quality points,
-/// every one lower (docs/neural-rd.md, stop 34). At the slow preset 0.99 gave −0.97 % over
-/// eight points, two of them higher (up to +2 %): inside one seed's spread (stop 36), so the
-/// longer budgets keep the default.
-pub fn adam_beta2(iterations: usize) -> f32 {
-    if iterations < 6000 {
-        0.99
-    } else {
-        0.999
-    }
-}
+/// Adam's second-moment decay, at every budget: a squared-gradient average over about a
+/// hundred steps follows the gradients' scale as it falls, where Adam's default 0.999 (a
+/// thousand steps) lags. At the fast preset (3,223 steps, 768x512) 0.99 against 0.999 gave
+/// −4.0 % real loss over nine photo/quality points, every one lower (stop 34); at the slow
+/// preset (10,547 steps) −3.6 % BD-rate over the six dev photos, every photo lower, though
+/// 5 of 24 points were higher (stop 37; docs/neural-rd.md). Medium, between them, was not
+/// measured apart.
+pub const ADAM_BETA2: f32 = 0.99;
 
 /// How many of the finest latent grids the rate–distortion rounding after training revisits
 /// for a budget of `iterations` steps: grids 1 and 0 below 6,000 steps (the fast preset, whose
@@ -221,10 +214,11 @@ pub fn refine_grids(iterations: usize) -> usize {
 
 /// Whether a budget of `iterations` steps ends with the weights' greedy rate–distortion
 /// quantization ([`crate::rdoq`]): from 6,000 steps (medium and slow). On the sixteen slow
-/// payloads of four dev photos its two passes lowered the real loss on every one, by
-/// 0.03–0.82 % (mean 0.23 %, most at low rates, where the weights are a larger part of the
-/// payload; docs/neural-rd.md, stop 37); the fast preset, within 15 s of its time limit at
-/// 512x512, was not measured with it.
+/// payloads of four dev photos it lowered the real loss on every one, by 0.06–0.96 % (mean
+/// 0.30 %, most at low rates, where the weights are a larger part of the payload; BD-rate
+/// −0.3 to −0.9 %, mean −0.6 %) for about 17 s at 768x512 on two threads
+/// (docs/neural-rd.md, stop 37); the fast preset, within 15 s of its time limit at 512x512,
+/// leaves it off.
 pub fn weight_rdoq(iterations: usize) -> bool {
     iterations >= 6000
 }
