@@ -193,7 +193,7 @@ pub fn net_lr(iterations: usize) -> f32 {
 /// hundred steps follows the gradients' scale as it falls, where Adam's default 0.999 (a
 /// thousand steps) lags. At the fast preset (3,223 steps, 768x512) 0.99 against 0.999 gave
 /// −4.0 % real loss over nine photo/quality points, every one lower (stop 34); at the slow
-/// preset (10,547 steps) −3.6 % BD-rate over the six dev photos, every photo lower, though
+/// preset (10,547 steps) −3.2 % BD-rate over the six dev photos, every photo lower, though
 /// 5 of 24 points were higher (stop 37; docs/neural-rd.md). Medium, between them, was not
 /// measured apart.
 pub const ADAM_BETA2: f32 = 0.99;
