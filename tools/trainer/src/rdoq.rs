@@ -153,14 +153,11 @@ impl Cache {
         let x = std::mem::take(&mut self.x);
         for oc in 0..c {
             let mut plane = vec![p[o[7] + oc]; w * h];
-            self.conv_add(oc, &x, 1.0, &mut plane);
-            for y in 0..h {
-                let row = &mut plane[y * w..][..w];
-                for (v, &xv) in row.iter_mut().zip(&x[oc][(y + 1) * (w + 2) + 1..][..w]) {
-                    *v += xv;
-                }
-                if let Some(up) = &add {
-                    up.add_row(oc, y, row);
+            self.conv_add(oc, &x, &mut plane);
+            self.add_tap(&x[oc], 1.0, 4, &mut plane);
+            if let Some(up) = &add {
+                for y in 0..h {
+                    up.add_row(oc, y, &mut plane[y * w..][..w]);
                 }
             }
             self.out[oc] = plane;
@@ -168,22 +165,29 @@ impl Cache {
         self.x = x;
     }
 
-    /// Adds `scale ·` the convolution's taps (no bias) for output `o` over padded input
-    /// planes `x` to the unpadded plane `dst`: row-wise, so the loops vectorize.
-    fn conv_add(&self, o: usize, x: &[Vec<f32>], scale: f32, dst: &mut [f32]) {
-        let (w, h, c, pw) = (self.w, self.h, self.c, self.w + 2);
+    /// Adds `a ·` the padded plane `src` read at 3x3 tap `k` (`ky = k / 3`, `kx = k % 3`;
+    /// tap 4 is the pixel itself) to the unpadded plane `dst`: row-wise, so the loops
+    /// vectorize.
+    fn add_tap(&self, src: &[f32], a: f32, k: usize, dst: &mut [f32]) {
+        let (w, h, pw) = (self.w, self.h, self.w + 2);
+        let (ky, kx) = (k / 3, k % 3);
+        for y in 0..h {
+            let row = &src[(y + ky) * pw + kx..][..w];
+            for (d, &s) in dst[y * w..][..w].iter_mut().zip(row) {
+                *d += a * s;
+            }
+        }
+    }
+
+    /// Adds the convolution's taps (no bias) for output `o` over padded input planes `x` to
+    /// the unpadded plane `dst`.
+    fn conv_add(&self, o: usize, x: &[Vec<f32>], dst: &mut [f32]) {
+        let c = self.c;
         for (i, xi) in x.iter().enumerate().take(c) {
             for k in 0..9 {
-                let wk = scale * self.p[self.offs[6] + (o * c + i) * 9 + k];
-                if wk == 0.0 {
-                    continue;
-                }
-                let (ky, kx) = (k / 3, k % 3);
-                for y in 0..h {
-                    let src = &xi[(y + ky) * pw + kx..][..w];
-                    for (d, &s) in dst[y * w..][..w].iter_mut().zip(src) {
-                        *d += wk * s;
-                    }
+                let wk = self.p[self.offs[6] + (o * c + i) * 9 + k];
+                if wk != 0.0 {
+                    self.add_tap(xi, wk, k, dst);
                 }
             }
         }
@@ -199,39 +203,24 @@ impl Cache {
 
     /// The change of output channel `o` that `delta` makes.
     fn dout(&self, delta: &Delta, o: usize) -> Vec<f32> {
-        let (w, h, c, pw) = (self.w, self.h, self.c, self.w + 2);
-        let centre = |plane: &[f32], a: f32, dst: &mut [f32]| {
-            for y in 0..h {
-                let src = &plane[(y + 1) * pw + 1..][..w];
-                for (d, &s) in dst[y * w..][..w].iter_mut().zip(src) {
-                    *d += a * s;
-                }
-            }
-        };
+        let (w, h, c) = (self.w, self.h, self.c);
         match delta {
             Delta::X(dx) => {
                 let mut d = vec![0f32; w * h];
-                centre(&dx[o], 1.0, &mut d);
-                self.conv_add(o, dx, 1.0, &mut d);
+                self.add_tap(&dx[o], 1.0, 4, &mut d);
+                self.conv_add(o, dx, &mut d);
                 d
             }
             Delta::Rank1(a, plane) => {
                 // Channel o's taps on the one plane: sum_i cw[o][i][k] · a[i].
                 let mut d = vec![0f32; w * h];
-                centre(plane, a[o], &mut d);
+                self.add_tap(plane, a[o], 4, &mut d);
                 for k in 0..9 {
                     let wk: f32 = (0..c)
                         .map(|i| self.p[self.offs[6] + (o * c + i) * 9 + k] * a[i])
                         .sum();
-                    if wk == 0.0 {
-                        continue;
-                    }
-                    let (ky, kx) = (k / 3, k % 3);
-                    for y in 0..h {
-                        let src = &plane[(y + ky) * pw + kx..][..w];
-                        for (dd, &s) in d[y * w..][..w].iter_mut().zip(src) {
-                            *dd += wk * s;
-                        }
+                    if wk != 0.0 {
+                        self.add_tap(plane, wk, k, &mut d);
                     }
                 }
                 d
@@ -317,43 +306,33 @@ impl Cache {
         }
     }
 
-    /// The change of moving packed parameter `idx` by `dv`; with `commit`, the hidden
-    /// activations are updated (the caller then commits `x` and the output).
-    fn delta_of(&mut self, idx: usize, dv: f32, commit: bool) -> Delta {
-        let (w, h, c, hid) = (self.w, self.h, self.c, self.hid);
-        let pw = w + 2;
+    /// Packed parameter `idx` as `(tensor, unit, input)`: a weight tensor (even index) names
+    /// a unit and its input, a bias (odd) only its unit; the convolution's weights are
+    /// returned as (6, index inside the tensor, None).
+    fn locate(&self, idx: usize) -> (usize, usize, Option<usize>) {
         let o = &self.offs;
         let t = (0..o.len() - 1)
             .find(|&t| idx < o[t + 1])
             .expect("index inside the synthesis");
         let r = idx - o[t];
-        let (o2, o3) = (o[2], o[4]);
-        // A weight tensor (even index) names a unit and its input; a bias only its unit.
-        let unit = |n_in: usize| {
-            if t % 2 == 0 {
-                (r / n_in, Some(r % n_in))
-            } else {
-                (r, None)
-            }
+        let n_in = match t {
+            0 => GRIDS,
+            2 | 4 => self.hid,
+            _ => return (t, r, None),
         };
-        match t {
+        (t, r / n_in, Some(r % n_in))
+    }
+
+    /// The change of moving packed parameter `idx` by `dv` ([`Cache::commit_hidden`] then
+    /// applies it to the hidden activations, [`Cache::commit_x`] to `x` and the output).
+    fn delta_of(&self, idx: usize, dv: f32) -> Delta {
+        let (w, h, c, hid) = (self.w, self.h, self.c, self.hid);
+        let pw = w + 2;
+        let (o2, o3) = (self.offs[2], self.offs[4]);
+        match self.locate(idx) {
             // Layer 1: unit j's pre-activation moves by dv · u_k (or dv for its bias).
-            0 | 1 => {
-                let (j, src) = unit(GRIDS);
-                let d1: Vec<f32> = (0..w * h)
-                    .map(|i| {
-                        let np = self.pre1[j][i] + dv * src.map_or(1.0, |k| self.u[k][i]);
-                        np.max(0.0) - self.h1[j][i]
-                    })
-                    .collect();
-                if commit {
-                    // Activations are stored as relu(pre), not old + difference, so the cache
-                    // stays a forward pass of the new parameters to the last bit.
-                    for i in 0..w * h {
-                        self.pre1[j][i] += dv * src.map_or(1.0, |k| self.u[k][i]);
-                        self.h1[j][i] = self.pre1[j][i].max(0.0);
-                    }
-                }
+            (0 | 1, j, src) => {
+                let d1 = self.layer1_change(j, src, dv);
                 let mut dx = vec![vec![0f32; pw * (h + 2)]; c];
                 let mut d2 = vec![0f32; w];
                 for m in 0..hid {
@@ -374,41 +353,25 @@ impl Cache {
                                 *x += a * d;
                             }
                         }
-                        if commit {
-                            let pre = &mut self.pre2[m][y * w..][..w];
-                            for (p, &a) in pre.iter_mut().zip(&d1[y * w..][..w]) {
-                                *p += wm * a;
-                            }
-                            for (hv, &p) in self.h2[m][y * w..][..w].iter_mut().zip(pre.iter()) {
-                                *hv = p.max(0.0);
-                            }
-                        }
                     }
                 }
                 Delta::X(dx)
             }
             // Layer 2: unit j's pre-activation moves by dv · h1_k (or dv).
-            2 | 3 => {
-                let (j, src) = unit(hid);
+            (2 | 3, j, src) => {
                 let mut plane = vec![0f32; pw * (h + 2)];
                 for y in 0..h {
                     for xx in 0..w {
                         let i = y * w + xx;
                         let np = self.pre2[j][i] + dv * src.map_or(1.0, |k| self.h1[k][i]);
-                        let d = np.max(0.0) - self.h2[j][i];
-                        plane[(y + 1) * pw + xx + 1] = d;
-                        if commit {
-                            self.pre2[j][i] = np;
-                            self.h2[j][i] = np.max(0.0);
-                        }
+                        plane[(y + 1) * pw + xx + 1] = np.max(0.0) - self.h2[j][i];
                     }
                 }
                 let a = (0..c).map(|oc| self.p[o3 + oc * hid + j]).collect();
                 Delta::Rank1(a, plane)
             }
             // Layer 3: output o of x moves by dv · h2_j (or dv).
-            4 | 5 => {
-                let (oc, src) = unit(hid);
+            (4 | 5, oc, src) => {
                 let mut plane = vec![0f32; pw * (h + 2)];
                 for y in 0..h {
                     for xx in 0..w {
@@ -420,8 +383,8 @@ impl Cache {
                 a[oc] = 1.0;
                 Delta::Rank1(a, plane)
             }
-            // The convolution: output o moves by dv · x_i(p + tap) (or dv for its bias).
-            6 => {
+            // The convolution: output o moves by dv · x_i(p + tap).
+            (6, r, _) => {
                 let (oc, i, k) = (r / (c * 9), (r / 9) % c, r % 9);
                 let (ky, kx) = (k / 3, k % 3);
                 let d: Vec<f32> = (0..w * h)
@@ -429,7 +392,53 @@ impl Cache {
                     .collect();
                 Delta::Out(oc, d)
             }
-            _ => Delta::Out(r, vec![dv; w * h]),
+            // Its bias: output o moves by dv.
+            (_, r, _) => Delta::Out(r, vec![dv; w * h]),
+        }
+    }
+
+    /// The change of layer-1 unit `j`'s activation when its pre-activation moves by
+    /// `dv · u_src` (or `dv`), per pixel.
+    fn layer1_change(&self, j: usize, src: Option<usize>, dv: f32) -> Vec<f32> {
+        (0..self.w * self.h)
+            .map(|i| {
+                let np = self.pre1[j][i] + dv * src.map_or(1.0, |k| self.u[k][i]);
+                np.max(0.0) - self.h1[j][i]
+            })
+            .collect()
+    }
+
+    /// Updates the cached hidden activations for packed parameter `idx` moved by `dv`.
+    /// Activations are stored as relu(pre), not old + difference, so the cache stays a
+    /// forward pass of the new parameters to the last bit.
+    fn commit_hidden(&mut self, idx: usize, dv: f32) {
+        let (w, h, hid) = (self.w, self.h, self.hid);
+        let o2 = self.offs[2];
+        match self.locate(idx) {
+            (0 | 1, j, src) => {
+                let d1 = self.layer1_change(j, src, dv);
+                for i in 0..w * h {
+                    self.pre1[j][i] += dv * src.map_or(1.0, |k| self.u[k][i]);
+                    self.h1[j][i] = self.pre1[j][i].max(0.0);
+                }
+                for m in 0..hid {
+                    let wm = self.p[o2 + m * hid + j];
+                    if wm == 0.0 {
+                        continue;
+                    }
+                    for ((p, hv), &a) in self.pre2[m].iter_mut().zip(&mut self.h2[m]).zip(&d1) {
+                        *p += wm * a;
+                        *hv = p.max(0.0);
+                    }
+                }
+            }
+            (2 | 3, j, src) => {
+                for i in 0..w * h {
+                    self.pre2[j][i] += dv * src.map_or(1.0, |k| self.h1[k][i]);
+                    self.h2[j][i] = self.pre2[j][i].max(0.0);
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -493,10 +502,10 @@ fn pass(cache: &mut Cache, out: &mut Coded, lambda: f64, threads: usize) -> usiz
                 out.syn[idx] = nq;
                 let nbits = tensor_bits(&out.syn[range.clone()]);
                 let dv = (nq - q) as f32 * out.steps[t];
-                let delta = cache.delta_of(idx, dv, false);
+                let delta = cache.delta_of(idx, dv);
                 let (douts, dse) = cache.evaluate(&delta, threads);
                 if dse / values + lambda * (nbits - bits) / n < 0.0 {
-                    let delta = cache.delta_of(idx, dv, true);
+                    cache.commit_hidden(idx, dv);
                     cache.commit_x(&delta, &douts);
                     cache.p[idx] += dv;
                     bits = nbits;
@@ -581,13 +590,13 @@ mod tests {
             let want = se(&moved, &pixels) - base;
             let mut cache = Cache::new(&coded, &pixels);
             let dv = -7.0 * coded.steps[t];
-            let delta = cache.delta_of(idx, dv, false);
+            let delta = cache.delta_of(idx, dv);
             let (douts, got) = cache.evaluate(&delta, 1 + pi % 3);
             assert!(
                 (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
                 "pick {pi} (index {idx}, tensor {t}): incremental {got}, reference {want}"
             );
-            let delta = cache.delta_of(idx, dv, true);
+            cache.commit_hidden(idx, dv);
             cache.commit_x(&delta, &douts);
             cache.p[idx] += dv;
             let fresh = Cache::new(&moved, &pixels);
