@@ -96,7 +96,7 @@ pub fn refit(g: &Geometry, coded: &Coded, steps: usize, lr: f32, threads: usize)
         // Adam's default decay: a full-batch gradient, no noise to follow.
         adam_update(&mut p, &gr, &mut m, &mut v, lr, Bias::at(t + 1, 0.999));
     }
-    if std::env::var_os("YOZ_TRAIN_TRACE").is_some() {
+    if crate::tracing() {
         eprintln!(
             "  armfit: {:.0} float bits, {:.0} at best",
             first.unwrap_or(0.0),

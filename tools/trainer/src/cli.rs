@@ -416,7 +416,7 @@ fn train_with<const H: usize>(
             if let Some(pb) = progress {
                 pb.println(&line);
             }
-            if std::env::var_os("YOZ_TRAIN_TRACE").is_some() {
+            if crate::tracing() {
                 eprintln!("{line}");
             }
             let better = match &best {
@@ -470,7 +470,7 @@ fn pick_candidate<const H: usize>(inp: &Input, cfg: &Config) -> Result<Trainer<H
             t.step(false);
         }
         let loss = t.evaluate()?.loss;
-        if std::env::var_os("YOZ_TRAIN_TRACE").is_some() {
+        if crate::tracing() {
             eprintln!(
                 "  candidate seed {}: loss {loss:.6} after {steps} steps",
                 t.cfg.seed

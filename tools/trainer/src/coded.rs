@@ -129,7 +129,7 @@ pub fn rd_weights(
         if let Some((_, best)) = costs.into_iter().min_by(|a, b| a.0.total_cmp(&b.0)) {
             cur = best;
         }
-        if std::env::var_os("YOZ_TRAIN_TRACE").is_some() {
+        if crate::tracing() {
             let q = &cur.syn[r.clone()];
             eprintln!(
                 "  rd {}: step 2^-{} (fine 2^-{e0}), {:.0} bits, {} of {} zero",
@@ -176,7 +176,7 @@ pub fn rd_arm(g: &Geometry, coded: &Coded, lambda: f64, threads: usize) -> yoz::
         if let Some((_, b)) = best {
             cur = b;
         }
-        if std::env::var_os("YOZ_TRAIN_TRACE").is_some() {
+        if crate::tracing() {
             let v = &cur.arm.params[off..off + len];
             let s = arm_shift(v);
             let ints: Vec<i32> = v.iter().map(|&x| i32::from(x) >> s).collect();

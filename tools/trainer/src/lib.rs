@@ -20,3 +20,10 @@ pub use simd::round_latent;
 pub use yoz::neural::simd;
 pub mod train;
 pub mod ups;
+
+/// Whether `YOZ_TRAIN_TRACE` is set: the trainer then prints its internal measurements
+/// (candidates, checks, weight steps, refits) to stderr, for the experiments in
+/// docs/neural-rd.md.
+pub fn tracing() -> bool {
+    std::env::var_os("YOZ_TRAIN_TRACE").is_some()
+}

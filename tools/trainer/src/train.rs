@@ -991,7 +991,7 @@ impl<const H: usize> Trainer<H> {
                 self.cfg.threads,
             )?;
             let e = self.eval_coded(coded, best.syn.clone(), best.step)?;
-            if std::env::var_os("YOZ_TRAIN_TRACE").is_some() {
+            if crate::tracing() {
                 // What quantizing the weights costs (dogs at fast, Q 30/90, stop 38: the
                 // fine rule 0.14/0.45 dB below the float weights, the step search 0.05/0.08).
                 eprintln!(
